@@ -1,0 +1,115 @@
+"""Private working folders of local servers, and removal of those a killed run left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgrehearse._errors import EnvironmentProblem
+from pgrehearse.backends._process import command_line, is_alive, process_start_time, stop_process
+
+PREFIX = "pgrehearse-"
+OWNER_FILE = "owner.json"
+# a folder with no owner file is being created right now, or was left by a run killed in the
+# few milliseconds between creating it and writing the owner file
+_UNOWNED_GRACE_SECONDS = 600
+
+
+def temp_root() -> Path:
+    """Where server folders go: $PGREHEARSE_TMPDIR, else the system temp folder."""
+    return Path(os.environ.get("PGREHEARSE_TMPDIR") or tempfile.gettempdir())
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """The unprivileged account the server runs as when pgrehearse runs as root."""
+
+    user: str
+    uid: int
+    gid: int
+    groups: frozenset[int]
+
+
+def create_workdir(root: Path, run_as: RunAs | None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
+    owner = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
+    (workdir / OWNER_FILE).write_text(json.dumps(owner))
+    if run_as is not None:
+        os.chown(workdir, run_as.uid, run_as.gid)
+        _check_traversable(workdir, run_as)
+    return workdir
+
+
+def _check_traversable(folder: Path, run_as: RunAs) -> None:
+    for ancestor in folder.parents:
+        info = ancestor.stat()
+        if info.st_uid == run_as.uid:
+            ok = bool(info.st_mode & stat.S_IXUSR)
+        elif info.st_gid == run_as.gid or info.st_gid in run_as.groups:
+            ok = bool(info.st_mode & stat.S_IXGRP)
+        else:
+            ok = bool(info.st_mode & stat.S_IXOTH)
+        if not ok:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise EnvironmentProblem(
+                f"the server runs as the unprivileged user {run_as.user!r} (pgrehearse runs as "
+                f"root and initdb refuses root), but that user cannot enter {ancestor}.\n"
+                "fix: set PGREHEARSE_TMPDIR (or TMPDIR) to a folder every user can enter, "
+                "such as /tmp"
+            )
+
+
+def remove_workdir(workdir: Path) -> None:
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def sweep_leftovers(root: Path) -> list[Path]:
+    """Stop servers and remove folders of runs that no longer exist. Returns what was removed."""
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for folder in sorted(root.glob(PREFIX + "*")):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        owner = _read_owner(folder)
+        if owner is None:
+            try:
+                age = time.time() - folder.stat().st_mtime
+            except OSError:
+                continue
+            if age < _UNOWNED_GRACE_SECONDS:
+                continue
+        elif is_alive(owner[0], owner[1]):
+            continue
+        _stop_orphan_server(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
+def _read_owner(folder: Path) -> tuple[int, str | None] | None:
+    try:
+        owner = json.loads((folder / OWNER_FILE).read_text())
+        return int(owner["pid"]), owner.get("start_time")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _stop_orphan_server(folder: Path) -> None:
+    pid_file = folder / "data" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    # only signal a process that really is the postmaster of this data directory
+    if is_alive(pid) and str(folder / "data") in command_line(pid):
+        stop_process(pid, graceful=signal.SIGQUIT, grace_seconds=5.0)

@@ -1,0 +1,297 @@
+"""Local backend: initdb + postgres in a private temporary folder, removed afterwards.
+
+The server listens on 127.0.0.1 (a free port) and on a unix socket in its own folder, with a
+random scram-sha-256 password. When pgrehearse runs as root, the server runs as an
+unprivileged user, since initdb and postgres refuse root.
+
+The postmaster is our own child process, started in a session of its own so that a Ctrl-C
+on the terminal reaches pgrehearse, which then stops the server in order; with a
+parent-death signal, so a SIGKILLed pgrehearse does not leave a server running.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgrehearse._errors import EnvironmentProblem
+from pgrehearse.backends._base import Settings
+from pgrehearse.backends._process import die_with_parent, signals_deferred, stop_process
+from pgrehearse.backends._workdir import (
+    RunAs,
+    create_workdir,
+    remove_workdir,
+    sweep_leftovers,
+    temp_root,
+)
+from pgrehearse.backends.binaries import PostgresBinaries
+
+SUPERUSER = "pgrehearse"
+DEFAULT_SERVER_USER = "postgres"
+_START_TIMEOUT_SECONDS = 60.0
+_PORT_ATTEMPTS = 5
+
+
+def resolve_run_as(user: str | None = None) -> RunAs | None:
+    """The account to run the server as: None unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    name = user or os.environ.get("PGREHEARSE_SERVER_USER") or DEFAULT_SERVER_USER
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise EnvironmentProblem(
+            f"pgrehearse runs as root, and PostgreSQL refuses to run as root, so the server "
+            f"must run as an unprivileged user; user {name!r} does not exist.\n"
+            f"fix: create it (`useradd --system {name}`) or set PGREHEARSE_SERVER_USER to "
+            "an existing unprivileged user"
+        ) from None
+    groups = frozenset(g.gr_gid for g in grp.getgrall() if name in g.gr_mem)
+    return RunAs(name, entry.pw_uid, entry.pw_gid, groups | {entry.pw_gid})
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalBackend:
+    """Starts throwaway servers from local PostgreSQL binaries."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        binaries: PostgresBinaries,
+        *,
+        server_user: str | None = None,
+        work_root: Path | None = None,
+    ) -> None:
+        self.binaries = binaries
+        self.run_as = resolve_run_as(server_user)
+        self.work_root = work_root or temp_root()
+        self.swept: list[Path] = []
+
+    def start(self, settings: Settings) -> LocalServer:
+        self.swept = sweep_leftovers(self.work_root)
+        server = LocalServer(self.binaries, self.run_as, self.work_root)
+        try:
+            server.initialize()
+            server.restart(settings)
+        except BaseException:
+            server.close()
+            raise
+        return server
+
+
+class LocalServer:
+    """One initdb'd cluster in a private folder. Always `close()` it."""
+
+    backend_name = "local"
+
+    def __init__(self, binaries: PostgresBinaries, run_as: RunAs | None, work_root: Path) -> None:
+        self.binaries = binaries
+        self.run_as = run_as
+        self.workdir = create_workdir(work_root, run_as)
+        self.data_dir = self.workdir / "data"
+        self.socket_dir = self.workdir / "sock"
+        self.log_file = self.workdir / "server.log"
+        self.password = secrets.token_urlsafe(24)
+        self.port = free_port()
+        self.settings: dict[str, str] = {}
+        self._process: subprocess.Popen[bytes] | None = None
+        self._version = binaries.version
+        self._closed = False
+
+    # ------------------------------------------------------------------ Server protocol
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def major(self) -> int:
+        return self.binaries.major
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def connect_kwargs(self, dbname: str, application_name: str) -> dict[str, Any]:
+        return {
+            "host": str(self.socket_dir),
+            "port": self.port,
+            "user": SUPERUSER,
+            "password": self.password,
+            "dbname": dbname,
+            "application_name": application_name,
+            "connect_timeout": 10,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend_name,
+            "version": self._version,
+            "major": self.major,
+            "bin_dir": str(self.binaries.bin_dir),
+            "binaries_found_via": self.binaries.found_via,
+            "host": "127.0.0.1",
+            "port": self.port,
+            "server_user": self.run_as.user if self.run_as else None,
+        }
+
+    def initialize(self) -> None:
+        self.socket_dir.mkdir(mode=0o700)
+        pwfile = self.workdir / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        pwfile.chmod(0o600)
+        if self.run_as:
+            for path in (self.socket_dir, pwfile):
+                os.chown(path, self.run_as.uid, self.run_as.gid)
+        command = [
+            str(self.binaries.program("initdb")),
+            "--pgdata",
+            str(self.data_dir),
+            "--username",
+            SUPERUSER,
+            "--auth",
+            "scram-sha-256",
+            "--pwfile",
+            str(pwfile),
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
+            "--no-sync",
+            "--no-instructions",
+        ]
+        try:
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=self.workdir,
+                **self._as_server_user(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise EnvironmentProblem(
+                f"initdb failed (exit {result.returncode}):\n{_tail(result.stderr)}"
+            )
+
+    def restart(self, settings: Settings) -> None:
+        """(Re)start the postmaster with the base settings plus `settings`."""
+        self._stop_postmaster()
+        for attempt in range(_PORT_ATTEMPTS):
+            self.settings = {**self._base_settings(), **settings}
+            self._spawn()
+            failure = self._wait_ready()
+            if failure is None:
+                self._version = self._query_version()
+                return
+            self._stop_postmaster()
+            if "could not bind" in failure or "Address already in use" in failure:
+                self.port = free_port()  # lost a race for the port: try another one
+                continue
+            raise EnvironmentProblem(f"the PostgreSQL server did not start:\n{failure}")
+        raise EnvironmentProblem(
+            f"the PostgreSQL server could not bind a free port in {_PORT_ATTEMPTS} attempts"
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        with signals_deferred():
+            self._stop_postmaster()
+            remove_workdir(self.workdir)
+            self._closed = True
+
+    # ------------------------------------------------------------------ internals
+
+    def _base_settings(self) -> dict[str, str]:
+        return {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.socket_dir),
+            "unix_socket_permissions": "0700",
+            "logging_collector": "off",
+            "log_min_messages": "warning",
+            "dynamic_shared_memory_type": "posix",
+        }
+
+    def _spawn(self) -> None:
+        command = [str(self.binaries.program("postgres")), "-D", str(self.data_dir)]
+        for key, value in self.settings.items():
+            command += ["-c", f"{key}={value}"]
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 - no threads run yet
+                **self._as_server_user(),
+            )
+
+    def _wait_ready(self) -> str | None:
+        """None when the server accepts connections, else what went wrong."""
+        assert self._process is not None
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                return _tail(self._read_log())
+            try:
+                with psycopg.connect(**self.connect_kwargs("postgres", "pgrehearse:probe")):
+                    return None
+            except psycopg.OperationalError:
+                time.sleep(0.02)
+        return f"not ready after {_START_TIMEOUT_SECONDS:.0f} s:\n{_tail(self._read_log())}"
+
+    def _query_version(self) -> str:
+        with psycopg.connect(**self.connect_kwargs("postgres", "pgrehearse:probe")) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        assert row is not None
+        return str(row[0]).split()[0]
+
+    def _stop_postmaster(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit
+        stop_process(process.pid, graceful=signal.SIGINT, grace_seconds=30.0)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _as_server_user(self) -> Mapping[str, Any]:
+        if self.run_as is None:
+            return {}
+        return {"user": self.run_as.uid, "group": self.run_as.gid, "extra_groups": []}
+
+    def _read_log(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])

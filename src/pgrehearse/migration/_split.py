@@ -1,0 +1,97 @@
+"""Split a SQL script into statements with their source lines, using PostgreSQL's own parser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pglast
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a script, located in its source file."""
+
+    index: int  # 1-based position in the script
+    sql: str
+    file: Path | None
+    line: int  # 1-based line of the statement's first token in `file`
+
+
+def split_statements(text: str, *, file: Path | None = None, first_line: int = 1) -> list[Statement]:
+    """Split `text` into statements.
+
+    PostgreSQL's parser (libpg_query via pglast) handles dollar quoting, DO blocks, comments
+    and SQL-standard function bodies (`BEGIN ATOMIC ... END`). A script the parser rejects is
+    split with PostgreSQL's scanner instead, so the server reports the broken statement with
+    its own message and the other statements still get their lines.
+    """
+    try:
+        slices = list(pglast.split(text, with_parser=True, only_slices=True))
+    except pglast.parser.ParseError:
+        slices = _scanner_slices(text)
+    statements: list[Statement] = []
+    for piece in slices:
+        start = _skip_trivia(text, piece.start)
+        sql = text[start : piece.stop].strip()
+        if not sql:
+            continue
+        line = first_line + text.count("\n", 0, start)
+        statements.append(Statement(len(statements) + 1, sql, file, line))
+    return statements
+
+
+def _scanner_slices(text: str) -> list[slice]:
+    """Cut at top-level semicolons found by PostgreSQL's scanner (no grammar needed).
+
+    pglast's own scanner split drops statements that start with an unknown word, which is
+    exactly the broken statement we must keep; this one keeps everything.
+    """
+    slices: list[slice] = []
+    start = 0
+    atomic_depth = 0
+    previous = ""
+    for token in pglast.parser.scan(text):
+        name = token.name
+        if name == "ATOMIC" and previous == "BEGIN_P":
+            atomic_depth += 1
+        elif atomic_depth and name == "CASE":
+            atomic_depth += 1
+        elif atomic_depth and name == "END_P":
+            atomic_depth -= 1
+        elif name == "ASCII_59" and not atomic_depth:
+            slices.append(slice(start, token.start))
+            start = token.end + 1
+        previous = name
+    slices.append(slice(start, len(text)))
+    return slices
+
+
+def _skip_trivia(text: str, position: int) -> int:
+    """Skip whitespace and comments (`-- ...`, nested `/* ... */`) starting at `position`."""
+    length = len(text)
+    while position < length:
+        if text[position].isspace():
+            position += 1
+        elif text.startswith("--", position):
+            newline = text.find("\n", position)
+            position = length if newline < 0 else newline + 1
+        elif text.startswith("/*", position):
+            depth, position = 1, position + 2
+            while position < length and depth:
+                if text.startswith("/*", position):
+                    depth, position = depth + 1, position + 2
+                elif text.startswith("*/", position):
+                    depth, position = depth - 1, position + 2
+                else:
+                    position += 1
+        else:
+            break
+    return position
+
+
+def line_of_position(statement: Statement, position: int | None) -> int:
+    """The file line of a 1-based character position inside a statement (server error cursor)."""
+    if position is None or position < 1:
+        return statement.line
+    return statement.line + statement.sql.count("\n", 0, position - 1)

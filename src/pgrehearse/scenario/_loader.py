@@ -1,0 +1,315 @@
+"""Load a scenario YAML file into a `Scenario`, reporting every problem at its file and line."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pgrehearse._errors import Problem, ScenarioError
+from pgrehearse.scenario._models import GENERATOR_KEYS, Scenario, SqlSource
+
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+
+def resolve_scenario_path(path: Path) -> Path:
+    """Accept a scenario file, or a folder holding exactly one scenario file."""
+    if path.is_dir():
+        candidates = sorted(p for p in path.iterdir() if p.suffix in SCENARIO_SUFFIXES)
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise ScenarioError(
+                [Problem("the folder holds no scenario file (*.yaml or *.yml)", file=path)]
+            )
+        names = ", ".join(p.name for p in candidates)
+        raise ScenarioError(
+            [
+                Problem(
+                    f"the folder holds several scenario files ({names})",
+                    file=path,
+                    hint="name the file to rehearse",
+                )
+            ]
+        )
+    if not path.exists():
+        raise ScenarioError([Problem("no such scenario file or folder", file=path)])
+    return path
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (or a folder holding one).
+
+    Raises `ScenarioError` listing each problem with its file, line and a hint.
+    """
+    file = resolve_scenario_path(Path(path))
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(f"cannot read the file: {exc}", file=file)]) from exc
+
+    root = _compose(text, file)
+    data = _construct(root, file)
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            [
+                Problem(
+                    "a scenario file must be a YAML mapping (keys such as version, name, "
+                    "schema, migration)",
+                    file=file,
+                    line=_line(root) if root is not None else None,
+                )
+            ]
+        )
+    try:
+        scenario = Scenario.model_validate(data, context={"base_dir": file.parent})
+    except ValidationError as exc:
+        assert root is not None
+        raise ScenarioError(_problems(exc, root, file)) from None
+
+    assert root is not None
+    scenario._path = file
+    _anchor_inline_sql(scenario, root, file)
+    return scenario
+
+
+# --------------------------------------------------------------------------- YAML with marks
+
+
+def _compose(text: str, file: Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        raise ScenarioError(
+            [Problem(message, file=file, line=line, hint="check indentation and quoting")]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(f"invalid YAML: {exc}", file=file)]) from None
+
+
+def _construct(root: yaml.Node | None, file: Path) -> Any:
+    if root is None:
+        raise ScenarioError([Problem("the scenario file is empty", file=file)])
+    duplicates = list(_duplicate_keys(root))
+    if duplicates:
+        raise ScenarioError(
+            [
+                Problem(f"key {key!r} appears twice in the same mapping", file=file, line=line)
+                for key, line in duplicates
+            ]
+        )
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ScenarioError(
+            [
+                Problem(
+                    f"invalid YAML value: {exc.problem}",
+                    file=file,
+                    line=mark.line + 1 if mark else None,
+                )
+            ]
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[str, int]]:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                yield key, _line(key_node)
+            seen.add(key)
+            yield from _duplicate_keys(value_node)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item)
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _find_node(root: yaml.Node, loc: Sequence[int | str]) -> tuple[yaml.Node, bool]:
+    """Follow a pydantic error location through the YAML tree.
+
+    Returns the deepest node reached and whether the final element named a mapping key
+    (then the node is the key itself, which is where an unknown key should point).
+    Location parts that do not exist in the YAML (union tags, model names) are skipped.
+    """
+    node = root
+    for position, part in enumerate(loc):
+        last = position == len(loc) - 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if str(key_node.value) == str(part):
+                    if last:
+                        return key_node, True
+                    node = value_node
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                node = node.value[part]
+    return node, False
+
+
+# --------------------------------------------------------------------------- error mapping
+
+
+def _problems(exc: ValidationError, root: yaml.Node, file: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        node, _ = _find_node(root, loc)
+        where = ".".join(str(part) for part in _visible_loc(root, loc)) or "(top level)"
+        kind = error["type"]
+        hint: str | None = None
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            allowed = _allowed_keys(loc[:-1])
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+            message = f"unknown key {key!r}"
+            if where and "." in where:
+                message += f" in {where.rsplit('.', 1)[0]}"
+            if close:
+                hint = f"did you mean {close[0]!r}? valid keys: {', '.join(sorted(allowed))}"
+            elif allowed:
+                hint = f"valid keys: {', '.join(sorted(allowed))}"
+        elif kind == "missing":
+            message = f"missing required key {where!r}"
+            allowed = _allowed_keys(loc[:-1])
+            if allowed:
+                hint = f"keys at this level: {', '.join(sorted(allowed))}"
+        elif kind == "generator_kind":
+            message = f"{where}: {error['msg']}"
+            value = error.get("input")
+            if isinstance(value, dict):
+                keys = [str(k) for k in value if k != "null_fraction"]
+                guesses = [
+                    match
+                    for k in keys
+                    for match in difflib.get_close_matches(k, list(GENERATOR_KEYS), n=1)
+                ]
+                if guesses:
+                    hint = f"did you mean {guesses[0]!r}?"
+        else:
+            message = f"{where}: {_clean_message(error['msg'])}"
+        problems.append(Problem(message, file=file, line=_line(node), hint=hint))
+    return problems
+
+
+def _clean_message(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def _visible_loc(root: yaml.Node, loc: Sequence[int | str]) -> list[int | str]:
+    """The location without the parts pydantic adds that the user never wrote (union tags)."""
+    visible: list[int | str] = []
+    node: yaml.Node | None = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if str(k.value) == str(part)), None)
+            if match is not None:
+                visible.append(part)
+                node = match
+                continue
+            if part in GENERATOR_KEYS or part in ("int-str", "function-after"):
+                continue
+            visible.append(part)
+            node = None
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            visible.append(part)
+            node = node.value[part] if 0 <= part < len(node.value) else None
+        elif node is None or isinstance(node, yaml.ScalarNode):
+            if isinstance(part, str) and part in GENERATOR_KEYS:
+                continue
+            visible.append(part)
+    return visible
+
+
+def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
+    """The keys a mapping at `loc` may hold, found by walking the model types."""
+    current: Any = Scenario
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for name, f in current.model_fields.items() if (f.alias or name) == part),
+                None,
+            )
+            if field is None:
+                tagged = GENERATOR_KEYS.get(str(part))
+                current = tagged if tagged is not None else current
+                continue
+            current = field.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        elif typing.get_origin(current) is list:
+            current = typing.get_args(current)[0]
+        elif isinstance(part, str) and part in GENERATOR_KEYS:
+            current = GENERATOR_KEYS[part]
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    if _is_generator_union(current):
+        keys = set()
+        for model in GENERATOR_KEYS.values():
+            keys.update(f.alias or name for name, f in model.model_fields.items())
+        return sorted(keys)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated / Optional wrappers down to the one interesting type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+        return annotation
+
+
+def _is_generator_union(annotation: Any) -> bool:
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return False
+    members = {_unwrap(a) for a in typing.get_args(annotation)}
+    return members == set(GENERATOR_KEYS.values())
+
+
+# --------------------------------------------------------------------------- inline SQL lines
+
+
+def _anchor_inline_sql(scenario: Scenario, root: yaml.Node, file: Path) -> None:
+    sources: list[tuple[tuple[str, ...], SqlSource | None]] = [
+        (("schema",), scenario.schema_sql),
+        (("migration", "up"), scenario.migration.up),
+        (("migration", "down"), scenario.migration.down),
+    ]
+    for loc, source in sources:
+        if source is None or source.sql is None:
+            continue
+        node, _ = _find_node(root, loc)
+        if isinstance(node, yaml.MappingNode):  # {sql: ...}
+            node, _ = _find_node(node, ("sql",))
+        first_line = _line(node)
+        if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+            first_line += 1  # block scalars start on the line after the indicator
+        source.locate_inline(file, first_line)
