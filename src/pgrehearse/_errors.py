@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     FAILED = 1  # the migration failed (later: a budget failed)
     INVALID_INPUT = 2  # the scenario or the command line is wrong
     ENVIRONMENT = 3  # no usable PostgreSQL, backend could not start, ...
+    HANGUP = 129  # SIGHUP (terminal closed)
     INTERRUPTED = 130  # SIGINT / Ctrl-C (shell convention 128 + signal number)
     TERMINATED = 143  # SIGTERM
 

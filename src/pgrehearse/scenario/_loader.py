@@ -75,6 +75,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
     assert root is not None
     scenario._path = file
+    scenario._lines = dict(_key_lines(root, ()))
     _anchor_inline_sql(scenario, root, file)
     return scenario
 
@@ -139,31 +140,39 @@ def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[str, int]]:
             yield from _duplicate_keys(item)
 
 
+def _key_lines(node: yaml.Node, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], int]]:
+    """Every mapping key path in the document with the line of its key."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = (*prefix, str(key_node.value))
+            yield path, _line(key_node)
+            yield from _key_lines(value_node, path)
+
+
 def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-def _find_node(root: yaml.Node, loc: Sequence[int | str]) -> tuple[yaml.Node, bool]:
+def _find_node(root: yaml.Node, loc: Sequence[int | str]) -> tuple[yaml.Node | None, yaml.Node]:
     """Follow a pydantic error location through the YAML tree.
 
-    Returns the deepest node reached and whether the final element named a mapping key
-    (then the node is the key itself, which is where an unknown key should point).
-    Location parts that do not exist in the YAML (union tags, model names) are skipped.
+    Returns the key node of the last location part when it named a mapping key (where an
+    unknown key should point) and the deepest value node reached. Location parts that do
+    not exist in the YAML (union tags, model names) are skipped.
     """
     node = root
-    for position, part in enumerate(loc):
-        last = position == len(loc) - 1
+    key: yaml.Node | None = None
+    for part in loc:
+        key = None
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if str(key_node.value) == str(part):
-                    if last:
-                        return key_node, True
-                    node = value_node
+                    key, node = key_node, value_node
                     break
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if 0 <= part < len(node.value):
                 node = node.value[part]
-    return node, False
+    return key, node
 
 
 # --------------------------------------------------------------------------- error mapping
@@ -173,7 +182,8 @@ def _problems(exc: ValidationError, root: yaml.Node, file: Path) -> list[Problem
     problems: list[Problem] = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
-        node, _ = _find_node(root, loc)
+        key_node, value_node = _find_node(root, loc)
+        node = key_node if key_node is not None else value_node
         where = ".".join(str(part) for part in _visible_loc(root, loc)) or "(top level)"
         kind = error["type"]
         hint: str | None = None
@@ -208,7 +218,7 @@ def _problems(exc: ValidationError, root: yaml.Node, file: Path) -> list[Problem
         else:
             message = f"{where}: {_clean_message(error['msg'])}"
         problems.append(Problem(message, file=file, line=_line(node), hint=hint))
-    return problems
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def _clean_message(message: str) -> str:
@@ -306,9 +316,9 @@ def _anchor_inline_sql(scenario: Scenario, root: yaml.Node, file: Path) -> None:
     for loc, source in sources:
         if source is None or source.sql is None:
             continue
-        node, _ = _find_node(root, loc)
+        _, node = _find_node(root, loc)
         if isinstance(node, yaml.MappingNode):  # {sql: ...}
-            node, _ = _find_node(node, ("sql",))
+            _, node = _find_node(node, ("sql",))
         first_line = _line(node)
         if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
             first_line += 1  # block scalars start on the line after the indicator

@@ -107,7 +107,7 @@ class FakerColumn(_GeneratorBase):
     faker: str
     args: dict[str, Any] = Field(default_factory=dict)
     locale: str | None = None
-    pool: int = Field(default=10_000, ge=1, le=10_000_000)
+    pool: int = Field(default=5_000, ge=1, le=10_000_000)
     unique: bool = False
 
 
@@ -281,8 +281,18 @@ class Scenario(_Strict):
     migration: MigrationSpec
 
     _path: Path | None = PrivateAttr(default=None)
+    _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)
 
     @property
     def path(self) -> Path | None:
         """The scenario file this was loaded from (None when built in Python)."""
         return self._path
+
+    def line_of(self, *keys: str) -> int | None:
+        """Line of the deepest key of `keys` present in the scenario file, e.g.
+        `line_of("data", "tables", "orders")`; None when built in Python."""
+        for depth in range(len(keys), 0, -1):
+            line = self._lines.get(tuple(keys[:depth]))
+            if line is not None:
+                return line
+        return None

@@ -1,0 +1,34 @@
+"""Shared test fixtures. Tests that need PostgreSQL start a real one through the local backend."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pgrehearse.backends import PostgresBinaries, find_binaries
+
+
+@pytest.fixture(scope="session")
+def pg_binaries() -> PostgresBinaries:
+    """The PostgreSQL server binaries the suite runs against (found like the CLI finds them)."""
+    return find_binaries()
+
+
+@pytest.fixture
+def work_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private folder for this test's server folders, reachable by the server's user.
+
+    pytest's own tmp_path is private to root (mode 0700), which the unprivileged server
+    user could not enter, so server folders go here instead.
+    """
+    root = Path(tempfile.mkdtemp(prefix="pgrehearse-test-"))
+    root.chmod(0o755)
+    monkeypatch.setenv("PGREHEARSE_TMPDIR", str(root))
+    yield root
+    leftovers = list(root.iterdir())
+    shutil.rmtree(root, ignore_errors=True)
+    assert not leftovers, f"a test left server folders behind: {leftovers}"

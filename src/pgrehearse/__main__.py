@@ -1,0 +1,3 @@
+from pgrehearse.cli import main
+
+main()

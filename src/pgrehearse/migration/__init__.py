@@ -1,0 +1,23 @@
+"""Migration scripts: splitting into statements and running them."""
+
+from pgrehearse.migration._runner import (
+    Clock,
+    ScriptResult,
+    StatementError,
+    StatementResult,
+    StatementStatus,
+    run_script,
+)
+from pgrehearse.migration._split import Statement, line_of_position, split_statements
+
+__all__ = [
+    "Clock",
+    "ScriptResult",
+    "Statement",
+    "StatementError",
+    "StatementResult",
+    "StatementStatus",
+    "line_of_position",
+    "run_script",
+    "split_statements",
+]

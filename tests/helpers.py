@@ -1,0 +1,68 @@
+"""Helpers for tests: scenario files on disk and the processes a run leaves."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE accounts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email text NOT NULL,
+    balance integer NOT NULL DEFAULT 0
+);
+"""
+
+
+def write_scenario(
+    folder: Path,
+    *,
+    name: str = "t",
+    up: str = "ALTER TABLE accounts ADD COLUMN note text;",
+    down: str | None = "ALTER TABLE accounts DROP COLUMN note;",
+    rows: int = 100,
+    extra: str = "",
+    schema: str = SCHEMA,
+) -> Path:
+    """Write scenario.yaml, schema.sql, up.sql and down.sql into `folder`; return the yaml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "schema.sql").write_text(textwrap.dedent(schema))
+    (folder / "up.sql").write_text(textwrap.dedent(up))
+    down_line = ""
+    if down is not None:
+        (folder / "down.sql").write_text(textwrap.dedent(down))
+        down_line = "  down: down.sql\n"
+    scenario = folder / "scenario.yaml"
+    scenario.write_text(
+        f"version: 1\n"
+        f"name: {name}\n"
+        f"schema: schema.sql\n"
+        f"data:\n"
+        f"  seed: 7\n"
+        f"  tables:\n"
+        f"    accounts:\n"
+        f"      rows: {rows}\n"
+        f"      columns:\n"
+        f"        email: {{faker: email, unique: true, pool: 50}}\n"
+        f"        balance: {{int: [0, 1000]}}\n"
+        f"migration:\n"
+        f"  up: up.sql\n"
+        f"{down_line}"
+        f"{extra}"
+    )
+    return scenario
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Processes whose command line contains `text` (e.g. a server folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append((int(entry.name), cmdline))
+    return found

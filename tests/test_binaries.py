@@ -1,0 +1,80 @@
+"""Finding PostgreSQL binaries: the search order, major versions, and the not-found message."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pgrehearse import EnvironmentProblem
+from pgrehearse.backends import PostgresBinaries, find_binaries
+
+
+def _link_install(folder: Path, real: PostgresBinaries) -> Path:
+    """A bin folder whose initdb/postgres are the real programs (symlinked)."""
+    folder.mkdir(parents=True)
+    for program in ("initdb", "postgres", "pg_ctl"):
+        (folder / program).symlink_to(real.program(program))
+    return folder
+
+
+def test_explicit_folder_wins(tmp_path: Path, pg_binaries: PostgresBinaries) -> None:
+    folder = _link_install(tmp_path / "explicit" / "bin", pg_binaries)
+    found = find_binaries(explicit=folder)
+    assert found.bin_dir == folder
+    assert found.major == pg_binaries.major
+    assert found.found_via.startswith("explicit")
+
+
+def test_explicit_folder_without_binaries_is_an_environment_problem(tmp_path: Path) -> None:
+    with pytest.raises(EnvironmentProblem) as caught:
+        find_binaries(explicit=tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path) in message and "no initdb, postgres" in message
+    assert "apt-get install postgresql" in message
+
+
+def test_path_comes_before_versioned_folders(tmp_path: Path, pg_binaries: PostgresBinaries) -> None:
+    on_path = _link_install(tmp_path / "onpath", pg_binaries)
+    _link_install(tmp_path / "versions" / "99" / "bin", pg_binaries)
+    found = find_binaries(
+        path_env=str(on_path), versioned_patterns=[str(tmp_path / "versions" / "*" / "bin")]
+    )
+    assert found.found_via == "PATH"
+    assert found.bin_dir == on_path.resolve() or found.bin_dir == pg_binaries.bin_dir
+
+
+def test_versioned_folders_newest_major_first(tmp_path: Path, pg_binaries: PostgresBinaries) -> None:
+    old = _link_install(tmp_path / "versions" / "9" / "bin", pg_binaries)
+    new = _link_install(tmp_path / "versions" / "12" / "bin", pg_binaries)
+    found = find_binaries(path_env="", versioned_patterns=[str(tmp_path / "versions" / "*" / "bin")])
+    assert found.bin_dir == new  # 12 sorts before 9 numerically, not alphabetically
+    assert old != new
+
+
+def test_requested_major_skips_other_versions(tmp_path: Path, pg_binaries: PostgresBinaries) -> None:
+    with pytest.raises(EnvironmentProblem) as caught:
+        find_binaries(major=pg_binaries.major + 1)
+    message = str(caught.value)
+    assert f"PostgreSQL {pg_binaries.major + 1} server binaries" in message
+    assert f"not {pg_binaries.major + 1}" in message
+
+
+def test_nothing_found_lists_every_place_looked_at(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pattern = str(tmp_path / "nothing" / "*" / "bin")
+    with pytest.raises(EnvironmentProblem) as caught:
+        find_binaries(path_env=str(empty), versioned_patterns=[pattern])
+    message = str(caught.value)
+    assert f"PATH ({empty}): no initdb" in message
+    assert "pg_config --bindir: no pg_config on PATH" in message
+    assert f"{pattern}: nothing there" in message
+    assert "fix: install the PostgreSQL server package" in message
+
+
+def test_binaries_are_real(pg_binaries: PostgresBinaries) -> None:
+    assert os.access(pg_binaries.program("initdb"), os.X_OK)
+    assert pg_binaries.major >= 13
+    assert pg_binaries.version.startswith(str(pg_binaries.major))
