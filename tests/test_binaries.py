@@ -45,15 +45,21 @@ def test_path_comes_before_versioned_folders(tmp_path: Path, pg_binaries: Postgr
     assert found.bin_dir == on_path.resolve() or found.bin_dir == pg_binaries.bin_dir
 
 
-def test_versioned_folders_newest_major_first(tmp_path: Path, pg_binaries: PostgresBinaries) -> None:
+def test_versioned_folders_newest_major_first(
+    tmp_path: Path, pg_binaries: PostgresBinaries
+) -> None:
     old = _link_install(tmp_path / "versions" / "9" / "bin", pg_binaries)
     new = _link_install(tmp_path / "versions" / "12" / "bin", pg_binaries)
-    found = find_binaries(path_env="", versioned_patterns=[str(tmp_path / "versions" / "*" / "bin")])
+    found = find_binaries(
+        path_env="", versioned_patterns=[str(tmp_path / "versions" / "*" / "bin")]
+    )
     assert found.bin_dir == new  # 12 sorts before 9 numerically, not alphabetically
     assert old != new
 
 
-def test_requested_major_skips_other_versions(tmp_path: Path, pg_binaries: PostgresBinaries) -> None:
+def test_requested_major_skips_other_versions(
+    tmp_path: Path, pg_binaries: PostgresBinaries
+) -> None:
     with pytest.raises(EnvironmentProblem) as caught:
         find_binaries(major=pg_binaries.major + 1)
     message = str(caught.value)

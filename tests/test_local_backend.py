@@ -30,9 +30,7 @@ def test_server_is_private_and_configured(work_root: Path, pg_binaries: Postgres
                     "('fsync', 'listen_addresses', 'password_encryption', 'work_mem')"
                 ).fetchall()
             )
-            method = conn.execute(
-                "SELECT DISTINCT auth_method FROM pg_hba_file_rules"
-            ).fetchall()
+            method = conn.execute("SELECT DISTINCT auth_method FROM pg_hba_file_rules").fetchall()
         assert settings["fsync"] == "off"
         assert settings["work_mem"] == str(7 * 1024)
         assert settings["listen_addresses"] == "127.0.0.1"
@@ -102,7 +100,7 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(
         [sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True
     )
     assert child.stdout is not None
-    workdir_text, pid_text = child.stdout.readline().split()
+    workdir_text, _pid_text = child.stdout.readline().split()
     workdir = Path(workdir_text)
     assert workdir.is_dir()
     child.send_signal(signal.SIGKILL)

@@ -1,9 +1,9 @@
 """pgrehearse: rehearse PostgreSQL schema migrations on throwaway, production-sized databases.
 
-    from pgrehearse import load_scenario, rehearse
+from pgrehearse import load_scenario, rehearse
 
-    result = rehearse(load_scenario("scenarios/orders_add_column"))
-    print(result.outcome, result.summary_path)
+result = rehearse(load_scenario("scenarios/orders_add_column"))
+print(result.outcome, result.summary_path)
 """
 
 from pgrehearse._errors import (

@@ -55,7 +55,9 @@ class ConsoleProgress:
             self._status = self.console.status(f"[bold]{phase}[/] {escape(detail)}")
             self._status.start()
         else:
-            self.console.print(f"▸ {phase}: {detail}", highlight=False, markup=False, soft_wrap=True)
+            self.console.print(
+                f"▸ {phase}: {detail}", highlight=False, markup=False, soft_wrap=True
+            )
 
     def phase_finished(self, phase: PhaseResult) -> None:
         if self._status is not None:
@@ -65,8 +67,11 @@ class ConsoleProgress:
         line = f"{phase.name:<10} {phase.status:<11} {_seconds(phase.seconds):>10}{note}"
         if self.rich:
             style = _STATUS_STYLE.get(phase.status, "")
-            self.console.print(f"[{style}]✓[/] " + escape(line) if phase.status == "ok" else
-                               f"[{style}]✗[/] " + escape(line))
+            self.console.print(
+                f"[{style}]✓[/] " + escape(line)
+                if phase.status == "ok"
+                else f"[{style}]✗[/] " + escape(line)
+            )
         else:
             self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 

@@ -57,8 +57,10 @@ class ScenarioError(PgRehearseError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        head = "invalid scenario" if len(self.problems) == 1 else (
-            f"invalid scenario ({len(self.problems)} problems)"
+        head = (
+            "invalid scenario"
+            if len(self.problems) == 1
+            else (f"invalid scenario ({len(self.problems)} problems)")
         )
         return head + ":\n" + "\n".join("  " + p.render() for p in self.problems)
 
@@ -69,7 +71,7 @@ class EnvironmentProblem(PgRehearseError):
     exit_code = ExitCode.ENVIRONMENT
 
 
-class Interrupted(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt, not an error
+class Interrupted(BaseException):
     """Raised in the main thread when SIGTERM (or SIGINT) asks the run to stop.
 
     A BaseException like KeyboardInterrupt, so `except Exception` blocks cannot swallow it

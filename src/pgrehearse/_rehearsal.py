@@ -121,6 +121,9 @@ class _Run:
         with self.phase("provision", f"starting a throwaway PostgreSQL ({backend.name} backend)"):
             server = backend.start(seed_profile)
             self.started_server = True
+        swept = getattr(backend, "swept", [])
+        if swept:
+            self.progress.note(f"removed {len(swept)} server folder(s) left by killed runs")
         try:
             self.result.server = server.describe()
             self.progress.note(f"PostgreSQL {server.version} on port {server.describe()['port']}")
@@ -163,7 +166,9 @@ class _Run:
             else:
                 self._run_phase(conn, "down", migration.down)
 
-    def _run_phase(self, conn: psycopg.Connection[Any], name: str, source: SqlSource) -> ScriptResult:
+    def _run_phase(
+        self, conn: psycopg.Connection[Any], name: str, source: SqlSource
+    ) -> ScriptResult:
         statements = split_statements(source.text, file=source.origin, first_line=source.first_line)
         with self.phase(name, f"{name} migration: {len(statements)} statements") as phase:
             script = run_script(

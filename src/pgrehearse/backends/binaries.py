@@ -99,7 +99,7 @@ def _candidates(
         search.looked_at.append("pg_config --bindir: no pg_config on PATH")
 
     for pattern in versioned_patterns:
-        matches = sorted(glob.glob(pattern), key=_folder_major, reverse=True)
+        matches = sorted(glob.glob(pattern), key=_folder_major, reverse=True)  # noqa: PTH207
         if not matches:
             search.looked_at.append(f"{pattern}: nothing there")
         for match in matches:

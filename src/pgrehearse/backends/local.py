@@ -196,7 +196,7 @@ class LocalServer:
     def restart(self, settings: Settings) -> None:
         """(Re)start the postmaster with the base settings plus `settings`."""
         self._stop_postmaster()
-        for attempt in range(_PORT_ATTEMPTS):
+        for _attempt in range(_PORT_ATTEMPTS):
             self.settings = {**self._base_settings(), **settings}
             self._spawn()
             failure = self._wait_ready()
@@ -245,7 +245,7 @@ class LocalServer:
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
                 start_new_session=True,
-                preexec_fn=die_with_parent(),  # noqa: PLW1509 - no threads run yet
+                preexec_fn=die_with_parent(),
                 **self._as_server_user(),
             )
 

@@ -111,8 +111,14 @@ def run_script(
         seconds = time.perf_counter() - began
         results.append(
             StatementResult(
-                phase, statement.index, statement.file, statement.line, statement.sql, "ok",
-                started, seconds,
+                phase,
+                statement.index,
+                statement.file,
+                statement.line,
+                statement.sql,
+                "ok",
+                started,
+                seconds,
             )
         )
         on_statement(results[-1])
@@ -130,8 +136,14 @@ def run_script(
 
 def _not_run(phase: str, statement: Statement) -> StatementResult:
     return StatementResult(
-        phase, statement.index, statement.file, statement.line, statement.sql, "not_run",
-        None, None,
+        phase,
+        statement.index,
+        statement.file,
+        statement.line,
+        statement.sql,
+        "not_run",
+        None,
+        None,
     )
 
 
@@ -148,6 +160,13 @@ def _failed(
         line=line_of_position(statement, position),
     )
     return StatementResult(
-        phase, statement.index, statement.file, statement.line, statement.sql, "error",
-        started, seconds, error,
+        phase,
+        statement.index,
+        statement.file,
+        statement.line,
+        statement.sql,
+        "error",
+        started,
+        seconds,
+        error,
     )

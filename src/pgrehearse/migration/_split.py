@@ -18,7 +18,9 @@ class Statement:
     line: int  # 1-based line of the statement's first token in `file`
 
 
-def split_statements(text: str, *, file: Path | None = None, first_line: int = 1) -> list[Statement]:
+def split_statements(
+    text: str, *, file: Path | None = None, first_line: int = 1
+) -> list[Statement]:
     """Split `text` into statements.
 
     PostgreSQL's parser (libpg_query via pglast) handles dollar quoting, DO blocks, comments
@@ -53,9 +55,7 @@ def _scanner_slices(text: str) -> list[slice]:
     previous = ""
     for token in pglast.parser.scan(text):
         name = token.name
-        if name == "ATOMIC" and previous == "BEGIN_P":
-            atomic_depth += 1
-        elif atomic_depth and name == "CASE":
+        if (name == "ATOMIC" and previous == "BEGIN_P") or (atomic_depth and name == "CASE"):
             atomic_depth += 1
         elif atomic_depth and name == "END_P":
             atomic_depth -= 1

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from pgrehearse._version import __version__
 from pgrehearse._result import PhaseResult, Rehearsal
+from pgrehearse._version import __version__
 from pgrehearse.migration import StatementResult
 from pgrehearse.seed import TableSeedResult
 
@@ -87,5 +86,5 @@ def write_summary(rehearsal: Rehearsal, run_dir: Path) -> Path:
     path = run_dir / SUMMARY_FILE
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(summary_dict(rehearsal), indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    partial.replace(path)
     return path

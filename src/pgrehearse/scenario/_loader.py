@@ -169,9 +169,12 @@ def _find_node(root: yaml.Node, loc: Sequence[int | str]) -> tuple[yaml.Node | N
                 if str(key_node.value) == str(part):
                     key, node = key_node, value_node
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                node = node.value[part]
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and (0 <= part < len(node.value))
+        ):
+            node = node.value[part]
     return key, node
 
 
@@ -275,9 +278,10 @@ def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
     if isinstance(current, type) and issubclass(current, BaseModel):
         return [f.alias or name for name, f in current.model_fields.items()]
     if _is_generator_union(current):
-        keys = set()
+        keys: set[str] = set()
         for model in GENERATOR_KEYS.values():
-            keys.update(f.alias or name for name, f in model.model_fields.items())
+            fields = model.model_fields
+            keys.update(f.alias or name for name, f in fields.items())
         return sorted(keys)
     return []
 

@@ -178,7 +178,7 @@ class RefColumn(_GeneratorBase):
         return self.ref.rsplit(".", 1)[1]
 
 
-GENERATOR_KEYS = {
+GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
     "faker": FakerColumn,
     "int": IntColumn,
     "choice": ChoiceColumn,

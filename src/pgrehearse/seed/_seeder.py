@@ -61,7 +61,9 @@ def seeding_order(data: DataSpec) -> list[str]:
         return list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
         cycle = " -> ".join(exc.args[1])
-        raise SeedError(exc.args[1][0], f"the tables reference each other in a cycle: {cycle}")
+        raise SeedError(
+            exc.args[1][0], f"the tables reference each other in a cycle: {cycle}"
+        ) from None
 
 
 def seed_tables(

@@ -1,0 +1,153 @@
+"""The `pgrehearse` command in a subprocess: exit codes, messages, and cleanup on signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import processes_mentioning, write_scenario
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pgrehearse", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def test_example_scenario_passes_and_writes_summary(tmp_path: Path, work_root: Path) -> None:
+    result = _cli(
+        "run", REPO / "scenarios" / "orders_add_column", "--report-dir", tmp_path, "--scale", "0.05"
+    )
+    assert result.returncode == 0, result.stderr
+    [summary_path] = tmp_path.glob("orders_add_column/*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert summary["outcome"] == "passed"
+    assert [s["phase"] for s in summary["statements"]] == ["up", "up", "up", "down", "down"]
+    assert all(s["seconds"] > 0 for s in summary["statements"])
+    assert "orders_add_column: PASSED" in result.stdout
+    assert f"summary: {summary_path}" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_key_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path / "s", extra="  lock_timout: 5s\n")
+    result = _cli("run", path, "--report-dir", tmp_path / "reports")
+    assert result.returncode == 2
+    assert f"{path}:15: unknown key 'lock_timout' in migration" in result.stderr
+    assert "did you mean 'lock_timeout'?" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_validate_command(tmp_path: Path) -> None:
+    good = write_scenario(tmp_path / "good")
+    assert _cli("validate", good).returncode == 0
+    bad = write_scenario(tmp_path / "bad", extra="  transaction: sometimes\n")
+    result = _cli("validate", bad)
+    assert result.returncode == 2 and f"{bad}:15" in result.stderr
+
+
+def test_syntax_error_exits_1_naming_statement_and_line(tmp_path: Path, work_root: Path) -> None:
+    up = "ALTER TABLE accounts ADD COLUMN a int;\n\nALTER TABLE accounts ADD COLUMM b int;\n"
+    path = write_scenario(tmp_path / "s", up=up)
+    result = _cli("run", path, "--report-dir", tmp_path / "reports")
+    assert result.returncode == 1, result.stderr
+    up_file = tmp_path / "s" / "up.sql"
+    assert f"up statement 2 failed at {up_file}:3: syntax error at or near" in result.stdout
+    [summary_path] = (tmp_path / "reports").glob("t/*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert summary["outcome"] == "failed"
+    failed = summary["statements"][1]
+    assert failed["status"] == "error" and failed["line"] == 3
+    assert failed["error"]["sqlstate"] == "42601"
+    assert list(work_root.iterdir()) == []
+
+
+def test_missing_postgres_exits_3_with_what_to_do(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path / "s")
+    result = _cli("run", path, "--pg-bin", tmp_path / "nowhere")
+    assert result.returncode == 3
+    assert "no usable PostgreSQL server binaries" in result.stderr
+    assert "apt-get install postgresql" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+SLOW_UP = "ALTER TABLE accounts ADD COLUMN note text;\nSELECT pg_sleep(120);\n"
+
+
+def _start_slow_run(tmp_path: Path) -> subprocess.Popen[str]:
+    path = write_scenario(tmp_path / "s", up=SLOW_UP)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pgrehearse",
+            "run",
+            str(path),
+            "--report-dir",
+            str(tmp_path / "reports"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell job would have
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 120
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen.append(line)
+        if "up #1" in line:  # the first statement is done: pg_sleep is running now
+            time.sleep(0.3)
+            return process
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    pytest.fail("the run never reached the up migration:\n" + "".join(seen))
+
+
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_removes_server_and_folders(
+    tmp_path: Path, work_root: Path, sig: signal.Signals, exit_code: int
+) -> None:
+    process = _start_slow_run(tmp_path)
+    assert processes_mentioning(str(work_root)), "the server should be running now"
+    os.killpg(process.pid, sig)  # like Ctrl-C on a terminal: the whole job gets it
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == exit_code, stderr
+    assert f"interrupted by {sig.name}" in stderr
+    assert "Traceback" not in stderr
+    assert processes_mentioning(str(work_root)) == []
+    assert list(work_root.iterdir()) == []
+    [summary_path] = (tmp_path / "reports").glob("t/*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert summary["outcome"] == "interrupted"
+    assert summary["phases"][-1] == {**summary["phases"][-1], "name": "up", "status": "interrupted"}
+
+
+def test_sigkilled_run_is_cleaned_by_the_next_run(tmp_path: Path, work_root: Path) -> None:
+    process = _start_slow_run(tmp_path)
+    [leftover] = list(work_root.iterdir())
+    process.kill()
+    process.communicate(timeout=30)
+    assert leftover.exists()
+
+    result = _cli("run", write_scenario(tmp_path / "next"), "--report-dir", tmp_path / "r2")
+    assert result.returncode == 0, result.stderr
+    assert not leftover.exists()
+    assert processes_mentioning(str(work_root)) == []
+    assert list(work_root.iterdir()) == []
