@@ -20,7 +20,7 @@ from pgrehearse.backends import Backend, LocalBackend, Server, find_binaries
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
 from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
-from pgrehearse.seed import SeedError, seed_tables
+from pgrehearse.seed import SeedError, scaled_rows, seed_tables
 
 DATABASE = "rehearsal"
 APP_PREFIX = "pgrehearse"
@@ -141,8 +141,8 @@ class _Run:
             with self.phase("schema", "creating the schema"):
                 self._create_schema(conn, self.scenario.schema_sql)
             tables = self.scenario.data.tables
-            total = sum(t.rows for t in tables.values())
-            with self.phase("seed", f"seeding {len(tables)} tables ({total:,} rows before scale)"):
+            total = sum(scaled_rows(t.rows, self.result.scale) for t in tables.values())
+            with self.phase("seed", f"seeding {len(tables)} tables ({total:,} rows)"):
                 self._seed(conn)
 
         with self.phase("restart", "restarting with production-like durability settings"):
