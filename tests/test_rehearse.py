@@ -38,6 +38,7 @@ def test_successful_rehearsal_writes_summary(tmp_path: Path, work_root: Path) ->
         "provision",
         "schema",
         "seed",
+        "post_data",
         "restart",
         "up",
         "down",
@@ -181,20 +182,20 @@ def test_broken_schema_is_invalid_input_pointing_at_the_schema_line(
     assert list(work_root.iterdir()) == []
 
 
-def test_column_without_generator_and_not_null_points_at_the_table(
+def test_not_null_column_of_unknown_type_without_generator_points_at_the_table(
     tmp_path: Path, work_root: Path
 ) -> None:
     schema = (
         "CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY, email text NOT NULL, "
-        "balance int NOT NULL, owner text NOT NULL);\n"
+        "balance int NOT NULL, owner point NOT NULL);\n"
     )
     path = write_scenario(tmp_path / "s", schema=schema)
     with pytest.raises(ScenarioError) as caught:
         rehearse(load_scenario(path), report_dir=None)
     [problem] = caught.value.problems
     assert problem.file == path and problem.line == 9  # `columns:` of accounts, where it goes
-    assert "owner" in problem.message
-    assert problem.hint is not None and "give column 'owner' a generator" in problem.hint
+    assert "cannot infer a generator for accounts.owner (point, NOT NULL)" in problem.message
+    assert problem.hint == "give it one under data.tables.accounts.columns.owner"
 
 
 def test_seeded_data_is_deterministic_and_references_are_valid(

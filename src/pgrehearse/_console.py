@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.status import Status
 from rich.table import Table
+from rich.text import Text
 
 from pgrehearse._errors import PgRehearseError, ScenarioError
 from pgrehearse._result import PhaseResult, Rehearsal
@@ -38,6 +51,15 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
+_PLAIN_PROGRESS_SECONDS = 5.0
+
+
+class _RowsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="cyan")
+
+
 class ConsoleProgress:
     """Progress of a rehearsal on stderr: a spinner per phase on a TTY, plain lines otherwise."""
 
@@ -45,6 +67,11 @@ class ConsoleProgress:
         self.console = console
         self.verbose = verbose
         self._status: Status | None = None
+        self._status_text = ""
+        self._bar: Progress | None = None
+        self._task: TaskID = TaskID(0)
+        self._table_rows = 0
+        self._last_plain = 0.0
 
     @property
     def rich(self) -> bool:
@@ -52,7 +79,8 @@ class ConsoleProgress:
 
     def phase_started(self, phase: str, detail: str) -> None:
         if self.rich:
-            self._status = self.console.status(f"[bold]{phase}[/] {escape(detail)}")
+            self._status_text = f"[bold]{phase}[/] {escape(detail)}"
+            self._status = self.console.status(self._status_text)
             self._status.start()
         else:
             self.console.print(
@@ -75,12 +103,51 @@ class ConsoleProgress:
         else:
             self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
+    def table_started(self, table: str, rows: int) -> None:
+        self._table_rows = rows
+        self._last_plain = time.monotonic()
+        if self.rich:
+            self._pause_status()
+            self._bar = Progress(
+                TextColumn("  {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("rows"),
+                TaskProgressColumn(),
+                _RowsPerSecond(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._task = self._bar.add_task(table, total=rows)
+            self._bar.start()
+
+    def table_advanced(self, table: str, rows_done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=rows_done)
+        elif time.monotonic() - self._last_plain >= _PLAIN_PROGRESS_SECONDS:
+            self._last_plain = time.monotonic()
+            share = rows_done / self._table_rows if self._table_rows else 1.0
+            self.console.print(
+                f"  seeding {table}: {rows_done:,}/{self._table_rows:,} rows ({share:.0%})",
+                highlight=False, markup=False, soft_wrap=True,
+            )  # fmt: skip
+
     def table_seeded(self, result: TableSeedResult) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+            self._resume_status()
+        inferred = [c.name for c in result.columns if c.inferred]
         line = (
             f"  seeded {result.table}: {result.rows:,} rows in {_seconds(result.seconds)}"
-            f" ({result.rows_per_second:,.0f} rows/s)"
+            f" ({result.rows_per_second:,.0f} rows/s, {result.mb_per_second:,.0f} MB/s)"
         )
+        if inferred:
+            line += f"; generators inferred for {', '.join(inferred)}"
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+        for note in result.notes:
+            self.console.print(f"    note: {note}", highlight=False, markup=False, soft_wrap=True)
 
     def statement_finished(self, result: StatementResult) -> None:
         if not self.verbose:
@@ -97,7 +164,18 @@ class ConsoleProgress:
     def note(self, text: str) -> None:
         self.console.print(f"  {text}", highlight=False, markup=False, soft_wrap=True)
 
+    def _pause_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def _resume_status(self) -> None:
+        if self._status is not None:
+            self._status.start()
+
     def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
         if self._status is not None:
             self._status.stop()
             self._status = None

@@ -15,6 +15,10 @@ class Progress(Protocol):
 
     def phase_finished(self, phase: PhaseResult) -> None: ...
 
+    def table_started(self, table: str, rows: int) -> None: ...
+
+    def table_advanced(self, table: str, rows_done: int) -> None: ...
+
     def table_seeded(self, result: TableSeedResult) -> None: ...
 
     def statement_finished(self, result: StatementResult) -> None: ...
@@ -29,6 +33,12 @@ class SilentProgress:
         pass
 
     def phase_finished(self, phase: PhaseResult) -> None:
+        pass
+
+    def table_started(self, table: str, rows: int) -> None:
+        pass
+
+    def table_advanced(self, table: str, rows_done: int) -> None:
         pass
 
     def table_seeded(self, result: TableSeedResult) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from pgrehearse._errors import Interrupted, Problem, ScenarioError
+from pgrehearse._errors import EnvironmentProblem, Interrupted, Problem, ScenarioError
 from pgrehearse._progress import Progress, SilentProgress
 from pgrehearse._result import PhaseResult, Rehearsal
 from pgrehearse._settings import rehearsal_settings, seed_settings
@@ -20,9 +23,11 @@ from pgrehearse.backends import Backend, LocalBackend, Server, find_binaries
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
 from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
-from pgrehearse.seed import SeedError, scaled_rows, seed_tables
+from pgrehearse.seed import RestoreError, SchemaDump, SeedError, seed_tables
+from pgrehearse.seed import plan as plan_seed
 
 DATABASE = "rehearsal"
+SCHEMA_DATABASE = "pgrehearse_schema"
 APP_PREFIX = "pgrehearse"
 
 
@@ -135,18 +140,59 @@ class _Run:
     def _prepare(self, server: Server, rehearsal_profile: dict[str, str]) -> None:
         with self._connect(server, "postgres", "harness") as admin:
             admin.autocommit = True
+            admin.execute(f"CREATE DATABASE {SCHEMA_DATABASE}")
             admin.execute(f"CREATE DATABASE {DATABASE}")
-
-        with self._connect(server, DATABASE, "seed") as conn:
-            with self.phase("schema", "creating the schema"):
-                self._create_schema(conn, self.scenario.schema_sql)
-            tables = self.scenario.data.tables
-            total = sum(scaled_rows(t.rows, self.result.scale) for t in tables.values())
-            with self.phase("seed", f"seeding {len(tables)} tables ({total:,} rows)"):
-                self._seed(conn)
+        scratch = Path(tempfile.mkdtemp(prefix="pgrehearse-dump-"))
+        try:
+            dump = SchemaDump(
+                scratch / "schema.dump",
+                server.client_program("pg_dump"),
+                server.client_program("pg_restore"),
+                server.client_env("postgres"),
+            )
+            with self.phase("schema", "creating the schema (tables now, indexes after seeding)"):
+                with self._connect(server, SCHEMA_DATABASE, "harness") as conn:
+                    self._create_schema(conn, self.scenario.schema_sql)
+                self._restore(dump, "dump")
+                self._restore(dump, "pre-data")
+                self._restore(dump, "data")
+            self._seed(server)
+            with self.phase("post_data", "building indexes, constraints and triggers"):
+                self._restore(dump, "post-data")
+                with self._connect(server, DATABASE, "harness") as conn:
+                    conn.autocommit = True
+                    conn.execute("ANALYZE")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        with self._connect(server, "postgres", "harness") as admin:
+            admin.autocommit = True
+            admin.execute(f"DROP DATABASE {SCHEMA_DATABASE}")
 
         with self.phase("restart", "restarting with production-like durability settings"):
             server.restart(rehearsal_profile)
+
+    def _restore(self, dump: SchemaDump, step: str) -> None:
+        try:
+            if step == "dump":
+                dump.create(SCHEMA_DATABASE)
+            else:
+                jobs = max(1, min(4, os.cpu_count() or 1)) if step == "post-data" else 1
+                dump.restore(step, DATABASE, jobs=jobs)
+        except RestoreError as exc:
+            if step == "post-data":
+                raise ScenarioError(
+                    [
+                        Problem(
+                            "building indexes and constraints after seeding failed: the seeded "
+                            f"data breaks a constraint of the schema:\n{exc}",
+                            file=self.scenario.path,
+                            line=self.scenario.line_of("data", "tables"),
+                            hint="give the columns named above generators that honour the "
+                            "constraint (unique: true, a ref, a choice of allowed values)",
+                        )
+                    ]
+                ) from None
+            raise EnvironmentProblem(f"{step} of the schema failed:\n{exc}") from None
 
     def _migrate(self, server: Server) -> None:
         migration = self.scenario.migration
@@ -201,36 +247,36 @@ class _Run:
                 ]
             )
 
-    def _seed(self, conn: psycopg.Connection[Any]) -> None:
-        conn.autocommit = False
+    def _seed(self, server: Server) -> None:
+        data = self.scenario.data
         try:
-            self.result.tables = seed_tables(
-                conn,
-                self.scenario.data,
-                scale=self.result.scale,
-                on_table=self.progress.table_seeded,
-            )
-            conn.commit()
+            with self._connect(server, SCHEMA_DATABASE, "harness") as conn:
+                plans = plan_seed(conn, data, self.result.scale)
+            total = sum(p.rows for p in plans)
+            with (
+                self.phase("seed", f"seeding {len(plans)} tables ({total:,} rows)"),
+                self._connect(server, DATABASE, "seed") as conn,
+            ):
+                self.result.tables = seed_tables(
+                    conn, plans, seed=data.seed, progress=self.progress
+                )
         except SeedError as exc:
-            conn.rollback()
             keys = ["data", "tables", exc.table] + (["columns", exc.column] if exc.column else [])
-            hint = None
-            if "null value in column" in str(exc):
+            hint = exc.hint
+            if hint is None and "null value in column" in str(exc):
                 hint = (
                     f"give column {exc.column!r} a generator under data.tables.{exc.table}.columns"
                 )
             raise ScenarioError(
                 [
                     Problem(
-                        f"seeding table {exc.table!r} failed: {exc}",
+                        f"seeding table {exc.table!r}: {exc}",
                         file=self.scenario.path,
                         line=self.scenario.line_of(*keys),
                         hint=hint,
                     )
                 ]
             ) from None
-        conn.autocommit = True
-        conn.execute("ANALYZE")
 
     # ------------------------------------------------------------------ phase bookkeeping
 

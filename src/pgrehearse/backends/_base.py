@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 Settings = Mapping[str, str]
@@ -23,6 +24,14 @@ class Server(Protocol):
 
     def connect_kwargs(self, dbname: str, application_name: str) -> dict[str, Any]:
         """Keyword arguments for `psycopg.connect` (includes credentials; never log them)."""
+        ...
+
+    def client_program(self, name: str) -> Path:
+        """A client program (pg_dump, pg_restore, psql) able to talk to this server."""
+        ...
+
+    def client_env(self, dbname: str) -> dict[str, str]:
+        """Environment for client programs: PGHOST, PGPORT, PGUSER, PGPASSWORD, ..."""
         ...
 
     def describe(self) -> dict[str, Any]:

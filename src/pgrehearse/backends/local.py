@@ -140,6 +140,21 @@ class LocalServer:
             "connect_timeout": 10,
         }
 
+    def client_program(self, name: str) -> Path:
+        return self.binaries.program(name)
+
+    def client_env(self, dbname: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PGHOST": str(self.socket_dir),
+            "PGPORT": str(self.port),
+            "PGUSER": SUPERUSER,
+            "PGPASSWORD": self.password,
+            "PGDATABASE": dbname,
+            "PGAPPNAME": "pgrehearse:harness",
+            "PGCONNECT_TIMEOUT": "10",
+        }
+
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.backend_name,

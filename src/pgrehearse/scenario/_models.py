@@ -96,25 +96,77 @@ class SqlSource(_Strict):
 
 # --------------------------------------------------------------------------- generators
 
+Distribution = Literal["uniform", "normal", "lognormal", "zipf"]
+
 
 class _GeneratorBase(_Strict):
     null_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @property
+    def kind(self) -> str:
+        return GENERATOR_NAMES[type(self)]
+
+
+class _Distributed(_GeneratorBase):
+    """Shared distribution options of numeric generators."""
+
+    distribution: Distribution = "uniform"
+    mean: float | None = None  # normal: centre (default: middle of the range)
+    stddev: float | None = Field(default=None, gt=0)  # normal (default: range / 6)
+    median: float | None = None  # lognormal: median (default: low + range / 10)
+    sigma: float = Field(default=1.0, gt=0)  # lognormal: spread of the underlying normal
+    skew: float = Field(default=1.1, gt=0)  # zipf: exponent; the low end is the hot end
+
+    @model_validator(mode="after")
+    def _options_fit_distribution(self) -> _Distributed:
+        used = {
+            "mean": self.mean is not None,
+            "stddev": self.stddev is not None,
+            "median": self.median is not None,
+        }
+        allowed = {
+            "uniform": set(),
+            "normal": {"mean", "stddev"},
+            "lognormal": {"median"},
+            "zipf": set(),
+        }[self.distribution]
+        stray = [name for name, given in used.items() if given and name not in allowed]
+        if stray:
+            raise ValueError(
+                f"{', '.join(stray)} does not apply to distribution {self.distribution!r}"
+            )
+        return self
 
 
 class FakerColumn(_GeneratorBase):
     """Values from a Faker provider, drawn from a pool built once (`pool` values)."""
 
-    faker: str
+    faker: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
     args: dict[str, Any] = Field(default_factory=dict)
     locale: str | None = None
-    pool: int = Field(default=5_000, ge=1, le=10_000_000)
+    pool: int = Field(default=5_000, ge=1, le=1_000_000)
     unique: bool = False
 
+    @field_validator("faker")
+    @classmethod
+    def _provider_exists(cls, value: str) -> str:
+        from pgrehearse.scenario._faker_names import faker_providers
 
-class IntColumn(_GeneratorBase):
-    """Integers drawn uniformly from the inclusive range `[low, high]`."""
+        providers = faker_providers()
+        if value not in providers:
+            import difflib
+
+            close = difflib.get_close_matches(value, providers, n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ValueError(f"Faker has no provider named {value!r}{hint}")
+        return value
+
+
+class IntColumn(_Distributed):
+    """Integers in the inclusive range `[low, high]`."""
 
     int_range: tuple[int, int] = Field(alias="int")
+    unique: bool = False
 
     @field_validator("int_range")
     @classmethod
@@ -124,10 +176,32 @@ class IntColumn(_GeneratorBase):
         return value
 
 
+class FloatColumn(_Distributed):
+    """Numbers in `[low, high]`, rounded to `decimals` places (numeric, real, double)."""
+
+    float_range: tuple[float, float] = Field(alias="float")
+    decimals: int = Field(default=2, ge=0, le=6)
+
+    @field_validator("float_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            raise ValueError(f"the range [{value[0]}, {value[1]}] is empty: write [low, high]")
+        return value
+
+
+class SequenceColumn(_GeneratorBase):
+    """Consecutive integers: `start`, `start + step`, ... (explicit ids)."""
+
+    sequence: int = 1
+    step: int = Field(default=1, ge=1)
+
+
 class ChoiceColumn(_GeneratorBase):
     """Weighted choice: `{paid: 0.7, pending: 0.3}`, or a list for equal weights."""
 
     choice: dict[str, float] | list[Any]
+    unique: bool = False
 
     @field_validator("choice")
     @classmethod
@@ -142,17 +216,26 @@ class ChoiceColumn(_GeneratorBase):
         return value
 
 
+class BoolColumn(_GeneratorBase):
+    """Booleans, true with probability `bool`."""
+
+    bool_probability: float = Field(alias="bool", ge=0.0, le=1.0)
+
+
 class BetweenColumn(_GeneratorBase):
-    """Dates or timestamps drawn uniformly between two bounds."""
+    """Dates or timestamps between two bounds: uniform, normal (around the middle), or
+    `increasing` with the row number (created_at grows with id)."""
 
     between: tuple[dt.date | dt.datetime, dt.date | dt.datetime]
+    distribution: Literal["uniform", "normal", "increasing"] = "uniform"
+    unique: bool = False
 
     @field_validator("between")
     @classmethod
     def _ordered(
         cls, value: tuple[dt.date | dt.datetime, dt.date | dt.datetime]
     ) -> tuple[dt.date | dt.datetime, dt.date | dt.datetime]:
-        low, high = (_as_datetime(v) for v in value)
+        low, high = (as_datetime(v) for v in value)
         if low > high:
             raise ValueError("the first bound of `between` must not be after the second")
         return value
@@ -164,10 +247,56 @@ class ConstantColumn(_GeneratorBase):
     value: Any
 
 
+class TextColumn(_GeneratorBase):
+    """Lorem-ipsum words, `text: [min_length, max_length]` characters long."""
+
+    text: tuple[int, int]
+    distribution: Literal["uniform", "normal"] = "uniform"
+    unique: bool = False
+
+    @field_validator("text")
+    @classmethod
+    def _lengths(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] < 0 or value[0] > value[1]:
+            raise ValueError("write text: [min_length, max_length] with 0 <= min <= max")
+        if value[1] > 1_000_000:
+            raise ValueError("text longer than 1,000,000 characters is not supported")
+        return value
+
+
+class UuidColumn(_GeneratorBase):
+    """Random version-4 UUIDs (unique for all practical purposes)."""
+
+    uuid: Literal["v4"]
+
+
+class JsonColumn(_GeneratorBase):
+    """A JSON object whose keys are filled by generators: `{json: {id: {int: [1, 9]}}}`."""
+
+    json_object: dict[str, ColumnSpec] = Field(alias="json")
+
+
+class ArrayColumn(_GeneratorBase):
+    """A PostgreSQL array of `length: [min, max]` elements made by another generator."""
+
+    array: ColumnSpec
+    length: tuple[int, int] = (0, 5)
+
+    @field_validator("length")
+    @classmethod
+    def _lengths(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] < 0 or value[0] > value[1] or value[1] > 10_000:
+            raise ValueError("write length: [min, max] with 0 <= min <= max <= 10000")
+        return value
+
+
 class RefColumn(_GeneratorBase):
     """A valid reference to `table.column` of another seeded table (a foreign key)."""
 
     ref: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){1,2}$")
+    distribution: Literal["uniform", "zipf"] = "uniform"
+    skew: float = Field(default=1.1, gt=0)
+    unique: bool = False  # one-to-one: each referenced key at most once
 
     @property
     def table(self) -> str:
@@ -181,19 +310,24 @@ class RefColumn(_GeneratorBase):
 GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
     "faker": FakerColumn,
     "int": IntColumn,
+    "float": FloatColumn,
+    "sequence": SequenceColumn,
     "choice": ChoiceColumn,
+    "bool": BoolColumn,
     "between": BetweenColumn,
     "value": ConstantColumn,
+    "text": TextColumn,
+    "uuid": UuidColumn,
+    "json": JsonColumn,
+    "array": ArrayColumn,
     "ref": RefColumn,
 }
+GENERATOR_NAMES = {model: key for key, model in GENERATOR_KEYS.items()}
 
 
 def _generator_kind(value: Any) -> str | None:
     if isinstance(value, BaseModel):
-        for key, model in GENERATOR_KEYS.items():
-            if isinstance(value, model):
-                return key
-        return None
+        return next((k for k, m in GENERATOR_KEYS.items() if type(value) is m), None)
     if isinstance(value, dict):
         present = [key for key in GENERATOR_KEYS if key in value]
         if len(present) == 1:
@@ -204,9 +338,16 @@ def _generator_kind(value: Any) -> str | None:
 ColumnSpec = Annotated[
     Annotated[FakerColumn, Tag("faker")]
     | Annotated[IntColumn, Tag("int")]
+    | Annotated[FloatColumn, Tag("float")]
+    | Annotated[SequenceColumn, Tag("sequence")]
     | Annotated[ChoiceColumn, Tag("choice")]
+    | Annotated[BoolColumn, Tag("bool")]
     | Annotated[BetweenColumn, Tag("between")]
     | Annotated[ConstantColumn, Tag("value")]
+    | Annotated[TextColumn, Tag("text")]
+    | Annotated[UuidColumn, Tag("uuid")]
+    | Annotated[JsonColumn, Tag("json")]
+    | Annotated[ArrayColumn, Tag("array")]
     | Annotated[RefColumn, Tag("ref")],
     Discriminator(
         _generator_kind,
@@ -217,8 +358,12 @@ ColumnSpec = Annotated[
     ),
 ]
 
+JsonColumn.model_rebuild()
+ArrayColumn.model_rebuild()
 
-def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
+
+def as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
+    """A date or naive timestamp as an aware UTC timestamp."""
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)

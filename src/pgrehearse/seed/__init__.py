@@ -1,20 +1,49 @@
-"""Synthetic data: column generators and the COPY-based seeder."""
+"""Synthetic data: column generators, the plan of what fills each column, the COPY seeder."""
 
-from pgrehearse.seed._generators import copy_text, faker_pool
+from pgrehearse.seed._generators import (
+    Column,
+    Generator,
+    GeneratorContext,
+    UnsatisfiableUnique,
+    assemble_rows,
+    build_generator,
+    faker_pool,
+)
+from pgrehearse.seed._pipeline import BLOCK_ROWS, default_workers, produce_blocks
+from pgrehearse.seed._plan import PlanError, TablePlan, infer_generator, plan_tables
+from pgrehearse.seed._schema_split import RestoreError, SchemaDump
 from pgrehearse.seed._seeder import (
+    SeededColumn,
     SeedError,
+    SeedProgress,
     TableSeedResult,
+    plan,
     scaled_rows,
     seed_tables,
-    seeding_order,
 )
 
 __all__ = [
+    "BLOCK_ROWS",
+    "Column",
+    "Generator",
+    "GeneratorContext",
+    "PlanError",
+    "RestoreError",
+    "SchemaDump",
     "SeedError",
+    "SeedProgress",
+    "SeededColumn",
+    "TablePlan",
     "TableSeedResult",
-    "copy_text",
+    "UnsatisfiableUnique",
+    "assemble_rows",
+    "build_generator",
+    "default_workers",
     "faker_pool",
+    "infer_generator",
+    "plan",
+    "plan_tables",
+    "produce_blocks",
     "scaled_rows",
     "seed_tables",
-    "seeding_order",
 ]

@@ -1,7 +1,8 @@
-"""Column generators: scenario column specs turned into COPY-text values, in bulk with numpy.
+"""Column generators: scenario column specs turned into text values, in bulk with numpy.
 
-Every generator returns a list of strings already escaped for COPY's text format, with
-`\\N` for NULL, so a chunk of rows is a few `str.join` calls away from the wire.
+A generator returns raw text values (no COPY escaping) for a block of rows; the row
+assembler escapes the columns that may need it and applies `null_fraction`. Generators are
+deterministic: values depend only on the seed, the table, the column and the row numbers.
 """
 
 from __future__ import annotations
@@ -9,176 +10,570 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zlib
-from collections.abc import Callable, Mapping
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from pgrehearse.scenario import (
+    ArrayColumn,
     BetweenColumn,
+    BoolColumn,
     ChoiceColumn,
     ColumnSpec,
     ConstantColumn,
     FakerColumn,
+    FloatColumn,
     IntColumn,
+    JsonColumn,
     RefColumn,
+    SequenceColumn,
+    TextColumn,
+    UuidColumn,
+)
+from pgrehearse.scenario._models import as_datetime
+from pgrehearse.seed._distributions import sample, unique_offsets, zipf_ranks
+from pgrehearse.seed._format import (
+    copy_escape,
+    format_dates,
+    format_fixed,
+    format_ints,
+    format_timestamps,
+    hex_uuids,
+    needs_copy_escape,
 )
 
 NULL = "\\N"
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-Generate = Callable[[int, int, np.random.Generator], list[str]]
-"""(first_row_number, count, rng) -> COPY-text values of rows first..first+count-1."""
+JsonKind = Literal["number", "string", "bool", "json"]
 
 
-def copy_text(value: Any) -> str:
-    """One Python value as a COPY text-format field."""
-    if value is None:
-        return NULL
+class UnsatisfiableUnique(ValueError):
+    """A unique generator asked for more distinct values than it can make."""
+
+
+@dataclass(frozen=True)
+class GeneratorContext:
+    seed: int
+    table: str
+    column: str
+    rows: int  # rows of the table being seeded (after scale)
+    ref_keys: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
+
+    @property
+    def salt(self) -> int:
+        return zlib.crc32(f"{self.seed}:{self.table}.{self.column}".encode())
+
+    def child(self, suffix: str) -> GeneratorContext:
+        return GeneratorContext(
+            self.seed, self.table, f"{self.column}.{suffix}", self.rows, self.ref_keys
+        )
+
+
+class Generator(ABC):
+    """Makes the values of one column for a block of rows."""
+
+    escape = False  # may produce characters COPY's text format must escape
+    json_kind: JsonKind = "string"
+
+    @abstractmethod
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        """Raw text of rows first..first+count-1 (0-based row numbers)."""
+
+    def json_values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        raw = self.values(first, count, rng)
+        if self.json_kind == "string":
+            return [json.dumps(value, ensure_ascii=False) for value in raw]
+        if self.json_kind == "bool":
+            return ["true" if value == "t" else "false" for value in raw]
+        return raw
+
+
+class Column:
+    """A generator plus the column-level work: COPY escaping and NULLs."""
+
+    def __init__(self, name: str, generator: Generator, null_fraction: float) -> None:
+        self.name = name
+        self.generator = generator
+        self.null_fraction = null_fraction
+
+    def render(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        values = self.generator.values(first, count, rng)
+        if self.generator.escape:
+            values = copy_escape(values)
+        if self.null_fraction > 0:
+            for index in np.flatnonzero(rng.random(count) < self.null_fraction).tolist():
+                values[index] = NULL
+        return values
+
+
+def column_rng(seed: int, table: str, column: str, block: int) -> np.random.Generator:
+    """The random source of one column in one block of rows: blocks can be made in any
+    order, by any process, and still give the same data."""
+    return np.random.default_rng([seed, zlib.crc32(f"{table}.{column}".encode()), block])
+
+
+def python_text(value: Any) -> str:
+    """A Python (YAML) value as PostgreSQL input text."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str).translate(_ESCAPES)
+        return json.dumps(value, default=str)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    return str(value).translate(_ESCAPES)
+    return str(value)
 
 
-def column_rng(seed: int, table: str, column: str) -> np.random.Generator:
-    """A generator of its own per column: adding a column never changes another's values."""
-    return np.random.default_rng([seed, zlib.crc32(f"{table}.{column}".encode())])
+# --------------------------------------------------------------------------- generators
 
 
-def build_generator(
-    spec: ColumnSpec,
-    *,
-    seed: int,
-    table: str,
-    column: str,
-    ref_keys: Mapping[str, npt.NDArray[Any]],
-) -> Generate:
-    """The generate function of one column, nulls applied."""
-    base = _base_generator(spec, seed=seed, table=table, column=column, ref_keys=ref_keys)
-    if spec.null_fraction <= 0:
-        return base
-    fraction = spec.null_fraction
+class _IntGenerator(Generator):
+    json_kind = "number"
 
-    def with_nulls(first: int, count: int, rng: np.random.Generator) -> list[str]:
-        values = base(first, count, rng)
-        for index in np.flatnonzero(rng.random(count) < fraction).tolist():
-            values[index] = NULL
+    def __init__(self, spec: IntColumn, context: GeneratorContext) -> None:
+        self.spec = spec
+        self.low, self.high = spec.int_range
+        self.salt = context.salt
+        span = self.high - self.low + 1
+        if spec.unique and span < context.rows:
+            raise UnsatisfiableUnique(
+                f"unique integers in [{self.low}, {self.high}] cannot fill {context.rows:,} "
+                "rows: widen the range"
+            )
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        if self.spec.unique:
+            span = self.high - self.low + 1
+            numbers = self.low + unique_offsets(first, count, span, self.salt)
+        else:
+            numbers = sample(
+                self.spec.distribution, self.low, self.high, count, rng,
+                mean=self.spec.mean, stddev=self.spec.stddev, median=self.spec.median,
+                sigma=self.spec.sigma, skew=self.spec.skew, integers=True,
+            ).astype(np.int64)  # fmt: skip
+        return format_ints(numbers, self.low, self.high)
+
+
+class _FloatGenerator(Generator):
+    json_kind = "number"
+
+    def __init__(self, spec: FloatColumn) -> None:
+        self.spec = spec
+        self.scale = 10**spec.decimals
+        self.low_units = round(spec.float_range[0] * self.scale)
+        self.high_units = round(spec.float_range[1] * self.scale)
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        low, high = self.spec.float_range
+        numbers = sample(
+            self.spec.distribution, low, high, count, rng,
+            mean=self.spec.mean, stddev=self.spec.stddev, median=self.spec.median,
+            sigma=self.spec.sigma, skew=self.spec.skew,
+        )  # fmt: skip
+        units = np.clip(np.rint(numbers * self.scale).astype(np.int64), self.low_units,
+                        self.high_units)  # fmt: skip
+        return format_fixed(units, self.spec.decimals, self.low_units, self.high_units)
+
+
+class _SequenceGenerator(Generator):
+    json_kind = "number"
+
+    def __init__(self, spec: SequenceColumn, context: GeneratorContext) -> None:
+        self.start, self.step = spec.sequence, spec.step
+        self.last = self.start + self.step * max(context.rows - 1, 0)
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        numbers = self.start + self.step * np.arange(first, first + count, dtype=np.int64)
+        return format_ints(numbers, self.start, self.last)
+
+
+class _PoolGenerator(Generator):
+    """Samples a fixed pool of strings (choices, Faker values)."""
+
+    def __init__(
+        self,
+        pool: list[str],
+        weights: npt.NDArray[np.float64] | None = None,
+        *,
+        unique: Literal["no", "permute", "number"] = "no",
+        salt: int = 0,
+        rows: int = 0,
+        what: str = "values",
+    ) -> None:
+        self.pool = np.array(pool, dtype=object)
+        self.escape = needs_copy_escape(pool)
+        self.unique = unique
+        self.salt = salt
+        self.cumulative: npt.NDArray[np.float64] | None = None
+        if weights is not None:
+            cumulative = np.cumsum(weights / weights.sum())
+            cumulative[-1] = 1.0
+            self.cumulative = cumulative
+        if unique == "permute" and len(pool) < rows:
+            raise UnsatisfiableUnique(
+                f"{len(pool):,} distinct {what} cannot fill {rows:,} unique rows"
+            )
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        size = len(self.pool)
+        if self.unique == "permute":
+            picks: list[str] = self.pool[unique_offsets(first, count, size, self.salt)].tolist()
+            return picks
+        if self.cumulative is not None:
+            index = np.searchsorted(self.cumulative, rng.random(count), side="right")
+        else:
+            index = rng.integers(0, size, count)
+        values: list[str] = self.pool[index].tolist()
+        if self.unique == "number":
+            return list(map(_with_number, values, range(first + 1, first + count + 1)))
         return values
-
-    return with_nulls
-
-
-def _base_generator(
-    spec: ColumnSpec,
-    *,
-    seed: int,
-    table: str,
-    column: str,
-    ref_keys: Mapping[str, npt.NDArray[Any]],
-) -> Generate:
-    if isinstance(spec, IntColumn):
-        low, high = spec.int_range
-        return lambda _first, count, rng: rng.integers(low, high + 1, count).astype(str).tolist()
-    if isinstance(spec, ChoiceColumn):
-        return _choice(spec)
-    if isinstance(spec, ConstantColumn):
-        text = copy_text(spec.value)
-        return lambda _first, count, _rng: [text] * count
-    if isinstance(spec, BetweenColumn):
-        return _between(spec)
-    if isinstance(spec, FakerColumn):
-        return _faker(spec, seed=seed, table=table, column=column)
-    if isinstance(spec, RefColumn):
-        keys = ref_keys[spec.ref]
-        if len(keys) == 0:
-            raise ValueError(f"{table}.{column} refers to {spec.ref}, which has no rows")
-        key_text = np.array([copy_text(k) for k in keys.tolist()], dtype=object)
-        return lambda _first, count, rng: key_text[rng.integers(0, len(key_text), count)].tolist()
-    raise TypeError(f"no generator for {type(spec).__name__}")
-
-
-def _choice(spec: ChoiceColumn) -> Generate:
-    if isinstance(spec.choice, dict):
-        values = [copy_text(v) for v in spec.choice]
-        weights = np.array(list(spec.choice.values()), dtype=float)
-    else:
-        values = [copy_text(v) for v in spec.choice]
-        weights = np.ones(len(values))
-    cumulative = np.cumsum(weights / weights.sum())
-    cumulative[-1] = 1.0
-    table = np.array(values, dtype=object)
-
-    def generate(_first: int, count: int, rng: np.random.Generator) -> list[str]:
-        return list(table[np.searchsorted(cumulative, rng.random(count), side="right")])
-
-    return generate
-
-
-def _between(spec: BetweenColumn) -> Generate:
-    low_value, high_value = spec.between
-    dates_only = not isinstance(low_value, dt.datetime) and not isinstance(high_value, dt.datetime)
-    low = _epoch_seconds(low_value)
-    high = _epoch_seconds(high_value)
-    if dates_only:
-        low_day, high_day = low // 86_400, high // 86_400
-
-        def days(_first: int, count: int, rng: np.random.Generator) -> list[str]:
-            picked = rng.integers(low_day, high_day + 1, count).astype("datetime64[D]")
-            return list(np.datetime_as_string(picked))
-
-        return days
-
-    def timestamps(_first: int, count: int, rng: np.random.Generator) -> list[str]:
-        picked = rng.integers(low, high + 1, count).astype("datetime64[s]")
-        return [text + "+00" for text in np.datetime_as_string(picked).tolist()]
-
-    return timestamps
-
-
-def _epoch_seconds(value: dt.date | dt.datetime) -> int:
-    if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return int(aware.timestamp())
-    return int(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp())
-
-
-def _faker(spec: FakerColumn, *, seed: int, table: str, column: str) -> Generate:
-    pool = faker_pool(spec, seed=seed, table=table, column=column)
-    if spec.unique:
-        return _unique_from_pool(pool)
-    return lambda _first, count, rng: pool[rng.integers(0, len(pool), count)].tolist()
-
-
-def faker_pool(spec: FakerColumn, *, seed: int, table: str, column: str) -> npt.NDArray[Any]:
-    """Build `spec.pool` Faker values once; rows then sample this pool with numpy."""
-    from faker import Faker
-
-    fake = Faker(spec.locale) if spec.locale else Faker()
-    fake.seed_instance(zlib.crc32(f"{seed}:{table}.{column}".encode()))
-    provider = getattr(fake, spec.faker, None)
-    if provider is None or not callable(provider):
-        raise ValueError(f"Faker has no provider named {spec.faker!r}")
-    values = [copy_text(provider(**spec.args)) for _ in range(spec.pool)]
-    return np.array(values, dtype=object)
-
-
-def _unique_from_pool(pool: npt.NDArray[Any]) -> Generate:
-    """Unique by construction: the row number is woven into a pool value."""
-
-    def generate(first: int, count: int, _rng: np.random.Generator) -> list[str]:
-        rows = range(first, first + count)
-        return [_with_number(pool[row % len(pool)], row) for row in rows]
-
-    return generate
 
 
 def _with_number(value: str, number: int) -> str:
+    """A pool value made unique by the row number (`anna.17@example.org`, `Anna-17`)."""
     local, at, domain = value.partition("@")
     if at:
         return f"{local}.{number}@{domain}"
     return f"{value}-{number}"
+
+
+class _BoolGenerator(Generator):
+    json_kind = "bool"
+    _TEXT = np.array(["f", "t"], dtype=object)
+
+    def __init__(self, spec: BoolColumn) -> None:
+        self.probability = spec.bool_probability
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        truth = (rng.random(count) < self.probability).astype(np.int8)
+        picks: list[str] = self._TEXT[truth].tolist()
+        return picks
+
+
+class _ConstantGenerator(Generator):
+    def __init__(self, spec: ConstantColumn) -> None:
+        self.text = python_text(spec.value)
+        self.escape = needs_copy_escape([self.text])
+        self.json_kind = "json" if isinstance(spec.value, dict | list) else (
+            "number" if isinstance(spec.value, int | float) and not isinstance(spec.value, bool)
+            else "bool" if isinstance(spec.value, bool) else "string"
+        )  # fmt: skip
+        if isinstance(spec.value, bool):
+            self.text = "t" if spec.value else "f"
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        return [self.text] * count
+
+
+class _BetweenGenerator(Generator):
+    def __init__(self, spec: BetweenColumn, context: GeneratorContext) -> None:
+        self.spec = spec
+        low_value, high_value = spec.between
+        self.dates_only = not isinstance(low_value, dt.datetime) and not isinstance(
+            high_value, dt.datetime
+        )
+        unit = 86_400 if self.dates_only else 1
+        self.low = int(as_datetime(low_value).timestamp()) // unit
+        self.high = int(as_datetime(high_value).timestamp()) // unit
+        self.rows = context.rows
+        self.salt = context.salt
+        if spec.unique and self.high - self.low + 1 < context.rows:
+            what = "days" if self.dates_only else "seconds"
+            raise UnsatisfiableUnique(
+                f"the bounds hold {self.high - self.low + 1:,} {what}, too few for "
+                f"{context.rows:,} unique rows"
+            )
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        span = self.high - self.low
+        if self.spec.unique:
+            picked = self.low + unique_offsets(first, count, span + 1, self.salt)
+        elif self.spec.distribution == "increasing":
+            rows = np.arange(first, first + count, dtype=np.float64)
+            picked = self.low + np.floor(rows * span / max(self.rows - 1, 1)).astype(np.int64)
+        else:
+            picked = sample(
+                self.spec.distribution, self.low, self.high, count, rng, integers=True
+            ).astype(np.int64)
+        return format_dates(picked) if self.dates_only else format_timestamps(picked)
+
+
+_LOREM = [
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
+    "enim",
+    "ad",
+    "minim",
+    "veniam",
+    "quis",
+    "nostrud",
+    "exercitation",
+    "ullamco",
+    "laboris",
+    "nisi",
+    "aliquip",
+    "ex",
+    "ea",
+    "commodo",
+    "consequat",
+    "duis",
+    "aute",
+    "irure",
+    "in",
+    "reprehenderit",
+    "voluptate",
+    "velit",
+    "esse",
+    "cillum",
+    "fugiat",
+    "nulla",
+    "pariatur",
+    "excepteur",
+    "sint",
+    "occaecat",
+    "cupidatat",
+    "non",
+    "proident",
+    "sunt",
+    "culpa",
+    "qui",
+    "officia",
+    "deserunt",
+    "mollit",
+    "anim",
+    "id",
+    "est",
+    "laborum",
+]
+
+
+class _TextGenerator(Generator):
+    """Slices of a long random word stream: cheap, with the requested lengths."""
+
+    def __init__(self, spec: TextColumn, context: GeneratorContext) -> None:
+        self.spec = spec
+        words_rng = np.random.default_rng(context.salt)
+        needed = max(spec.text[1] * 2, 65_536)
+        words: list[str] = []
+        length = 0
+        while length < needed:
+            batch = np.array(_LOREM, dtype=object)[words_rng.integers(0, len(_LOREM), 4096)]
+            words.extend(batch.tolist())
+            length += sum(len(w) + 1 for w in batch.tolist())
+        self.corpus = " ".join(words)
+        starts = np.flatnonzero(np.frombuffer(self.corpus.encode(), dtype=np.uint8) == 32) + 1
+        self.starts = starts[starts < len(self.corpus) - spec.text[1] - 1]
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        low, high = self.spec.text
+        lengths = sample(self.spec.distribution, low, high, count, rng, integers=True)
+        begins = self.starts[rng.integers(0, len(self.starts), count)]
+        ends = begins + lengths.astype(np.int64)
+        corpus = self.corpus
+        texts = [corpus[b:e].rstrip() for b, e in zip(begins.tolist(), ends.tolist(), strict=True)]
+        if self.spec.unique:
+            return list(map(_with_number, texts, range(first + 1, first + count + 1)))
+        return texts
+
+
+class _UuidGenerator(Generator):
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        return hex_uuids(rng, count)
+
+
+class _JsonGenerator(Generator):
+    json_kind = "json"
+
+    def __init__(self, spec: JsonColumn, context: GeneratorContext) -> None:
+        self.fields = [
+            (key, build_generator(sub, context.child(key)), sub.null_fraction)
+            for key, sub in spec.json_object.items()
+        ]
+        self.template = (
+            ("{" + ", ".join(f"{json.dumps(key)}: %s" for key, _, _ in self.fields) + "}")
+            .replace("%s", "\0")
+            .replace("%", "%%")
+            .replace("\0", "%s")
+        )
+        self.escape = True
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        columns = []
+        for _key, generator, null_fraction in self.fields:
+            values = generator.json_values(first, count, rng)
+            if null_fraction > 0:
+                for index in np.flatnonzero(rng.random(count) < null_fraction).tolist():
+                    values[index] = "null"
+            columns.append(values)
+        template = self.template
+        return [template % row for row in zip(*columns, strict=True)]
+
+
+class _ArrayGenerator(Generator):
+    json_kind = "json"
+
+    def __init__(self, spec: ArrayColumn, context: GeneratorContext) -> None:
+        self.spec = spec
+        self.element = build_generator(spec.array, context.child("element"))
+        self.escape = True
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        low, high = self.spec.length
+        lengths = rng.integers(low, high + 1, count)
+        total = int(lengths.sum())
+        elements = self.element.values(first, total, rng) if total else []
+        if self.element.json_kind != "number":
+            elements = ['"' + e.replace("\\", "\\\\").replace('"', '\\"') + '"' for e in elements]
+        if self.spec.array.null_fraction > 0 and total:
+            for index in np.flatnonzero(rng.random(total) < self.spec.array.null_fraction):
+                elements[int(index)] = "NULL"
+        bounds = np.concatenate(([0], np.cumsum(lengths))).tolist()
+        return ["{" + ",".join(elements[bounds[i] : bounds[i + 1]]) + "}" for i in range(count)]
+
+    def json_values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        low, high = self.spec.length
+        lengths = rng.integers(low, high + 1, count)
+        total = int(lengths.sum())
+        elements = self.element.json_values(first, total, rng) if total else []
+        bounds = np.concatenate(([0], np.cumsum(lengths))).tolist()
+        return ["[" + ", ".join(elements[bounds[i] : bounds[i + 1]]) + "]" for i in range(count)]
+
+
+class _RefGenerator(Generator):
+    def __init__(self, spec: RefColumn, context: GeneratorContext) -> None:
+        keys = context.ref_keys.get(spec.ref)
+        if keys is None or len(keys) == 0:
+            raise ValueError(
+                f"{context.table}.{context.column} refers to {spec.ref}, which has no rows"
+            )
+        self.spec = spec
+        self.salt = context.salt
+        if spec.unique and len(keys) < context.rows:
+            raise UnsatisfiableUnique(
+                f"{spec.ref} has {len(keys):,} rows, too few for {context.rows:,} rows that "
+                "each reference a different one (unique)"
+            )
+        self.keys = np.array(list(map(str, keys.tolist())), dtype=object)
+        self.escape = needs_copy_escape(self.keys[:1000].tolist())
+        self.json_kind = "number" if keys.dtype.kind in "iu" else "string"
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        size = len(self.keys)
+        if self.spec.unique:
+            index = unique_offsets(first, count, size, self.salt)
+        elif self.spec.distribution == "zipf":
+            index = zipf_ranks(size, self.spec.skew, count, rng)
+        else:
+            index = rng.integers(0, size, count)
+        picks: list[str] = self.keys[index].tolist()
+        return picks
+
+
+# --------------------------------------------------------------------------- factory
+
+
+def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
+    """The generator for one column spec (pools and tables are built here, once)."""
+    if isinstance(spec, IntColumn):
+        return _IntGenerator(spec, context)
+    if isinstance(spec, FloatColumn):
+        return _FloatGenerator(spec)
+    if isinstance(spec, SequenceColumn):
+        return _SequenceGenerator(spec, context)
+    if isinstance(spec, ChoiceColumn):
+        return _choice(spec, context)
+    if isinstance(spec, BoolColumn):
+        return _BoolGenerator(spec)
+    if isinstance(spec, ConstantColumn):
+        return _ConstantGenerator(spec)
+    if isinstance(spec, BetweenColumn):
+        return _BetweenGenerator(spec, context)
+    if isinstance(spec, TextColumn):
+        return _TextGenerator(spec, context)
+    if isinstance(spec, UuidColumn):
+        return _UuidGenerator()
+    if isinstance(spec, JsonColumn):
+        return _JsonGenerator(spec, context)
+    if isinstance(spec, ArrayColumn):
+        return _ArrayGenerator(spec, context)
+    if isinstance(spec, FakerColumn):
+        pool = faker_pool(spec, context)
+        return _PoolGenerator(pool, unique="number" if spec.unique else "no")
+    if isinstance(spec, RefColumn):
+        return _RefGenerator(spec, context)
+    raise TypeError(f"no generator for {type(spec).__name__}")
+
+
+def _choice(spec: ChoiceColumn, context: GeneratorContext) -> Generator:
+    values = [python_text(v) for v in spec.choice]
+    weights = None
+    if isinstance(spec.choice, dict):
+        weights = np.array(list(spec.choice.values()), dtype=np.float64)
+    generator = _PoolGenerator(
+        values,
+        weights,
+        unique="permute" if spec.unique else "no",
+        salt=context.salt,
+        rows=context.rows,
+        what="choices",
+    )
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec.choice):
+        generator.json_kind = "number"
+    return generator
+
+
+def faker_pool(spec: FakerColumn, context: GeneratorContext) -> list[str]:
+    """Build `spec.pool` Faker values once; rows then sample this pool with numpy."""
+    from faker import Faker
+
+    fake = Faker(spec.locale) if spec.locale else Faker()
+    fake.seed_instance(context.salt)
+    provider = getattr(fake, spec.faker, None)
+    if provider is None or not callable(provider):
+        raise ValueError(f"Faker has no provider named {spec.faker!r}")
+    try:
+        return [python_text(provider(**spec.args)) for _ in range(spec.pool)]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"faker {spec.faker!r} with args {spec.args}: {exc}") from exc
+
+
+def assemble_rows(columns: list[Column], first: int, count: int, block: int, seed: int,
+                  table: str) -> bytes:  # fmt: skip
+    """One block of rows in COPY text format."""
+    rendered = [
+        column.render(first, count, column_rng(seed, table, column.name, block))
+        for column in columns
+    ]
+    if len(rendered) == 1:
+        return ("\n".join(rendered[0]) + "\n").encode()
+    return ("\n".join(map("\t".join, zip(*rendered, strict=True))) + "\n").encode()
+
+
+__all__ = [
+    "Column",
+    "Generator",
+    "GeneratorContext",
+    "UnsatisfiableUnique",
+    "assemble_rows",
+    "build_generator",
+    "faker_pool",
+]

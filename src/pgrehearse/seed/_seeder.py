@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-import graphlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from pgrehearse.scenario import DataSpec, RefColumn, TableSpec
-from pgrehearse.seed._generators import Generate, build_generator, column_rng
+from pgrehearse.scenario import (
+    DataSpec,
+    RefColumn,
+)
+from pgrehearse.seed._catalog import MissingTable, TableInfo, read_table
+from pgrehearse.seed._generators import (
+    Column,
+    GeneratorContext,
+    UnsatisfiableUnique,
+    build_generator,
+)
+from pgrehearse.seed._pipeline import produce_blocks
+from pgrehearse.seed._plan import PlanError, TablePlan, plan_tables
 
-CHUNK_ROWS = 50_000
+
+@dataclass(frozen=True)
+class SeededColumn:
+    name: str
+    generator: str  # generator kind: faker, int, ref, ...
+    inferred: bool  # chosen by pgrehearse from the column's type, not by the scenario
 
 
 @dataclass(frozen=True)
@@ -24,120 +39,221 @@ class TableSeedResult:
     table: str
     rows: int
     seconds: float
+    heap_bytes: int = 0
+    columns: list[SeededColumn] = field(default_factory=list)
+    left_to_database: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    frozen: bool = False  # loaded with COPY FREEZE
 
     @property
     def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.heap_bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
 
 
 class SeedError(Exception):
     """Seeding a table failed; carries the table and column so the error can point at YAML."""
 
-    def __init__(self, table: str, message: str, column: str | None = None) -> None:
+    def __init__(
+        self, table: str, message: str, column: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message)
         self.table = table
         self.column = column
+        self.hint = hint
+
+
+class SeedProgress(Protocol):
+    def table_started(self, table: str, rows: int) -> None: ...
+
+    def table_advanced(self, table: str, rows_done: int) -> None: ...
+
+    def table_seeded(self, result: TableSeedResult) -> None: ...
 
 
 def scaled_rows(rows: int, scale: float) -> int:
     return max(0, round(rows * scale))
 
 
-def seeding_order(data: DataSpec) -> list[str]:
-    """Tables ordered so that every referenced table is seeded before its referrers."""
-    graph: dict[str, set[str]] = {name: set() for name in data.tables}
-    for name, table in data.tables.items():
-        for column_name, column in table.columns.items():
-            if isinstance(column, RefColumn):
-                if column.table == name:
-                    raise SeedError(
-                        name,
-                        f"{name}.{column_name} refers to its own table; self references are "
-                        "not supported yet",
-                        column_name,
-                    )
-                graph[name].add(column.table)
+def read_catalog(
+    conn: psycopg.Connection[Any], data: DataSpec, rows: dict[str, int]
+) -> dict[str, TableInfo]:
+    """Catalog facts of the seeded tables and of the tables their foreign keys point at."""
+    catalog: dict[str, TableInfo] = {}
+    for name in data.tables:
+        try:
+            catalog[name] = read_table(conn, name)
+        except MissingTable:
+            raise SeedError(
+                name, f"the schema has no table {name!r}",
+                hint="check the name under data.tables (schema-qualify it if needed)",
+            ) from None  # fmt: skip
+        catalog[name].will_have_rows = rows[name] > 0
+    for info in list(catalog.values()):
+        for ref_table, _ in info.foreign_keys.values():
+            if ref_table not in catalog:
+                target = read_table(conn, ref_table)
+                exists = conn.execute(
+                    sql.SQL("SELECT EXISTS (SELECT FROM {})").format(_qualified(ref_table))
+                ).fetchone()
+                target.will_have_rows = bool(exists and exists[0])
+                catalog[ref_table] = target
+    return catalog
+
+
+def plan(conn: psycopg.Connection[Any], data: DataSpec, scale: float) -> list[TablePlan]:
+    rows = {name: scaled_rows(table.rows, scale) for name, table in data.tables.items()}
+    catalog = read_catalog(conn, data, rows)
     try:
-        return list(graphlib.TopologicalSorter(graph).static_order())
-    except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
-        raise SeedError(
-            exc.args[1][0], f"the tables reference each other in a cycle: {cycle}"
-        ) from None
+        return plan_tables(data, catalog, rows)
+    except PlanError as exc:
+        raise SeedError(exc.table, str(exc), exc.column, exc.hint) from None
 
 
 def seed_tables(
     conn: psycopg.Connection[Any],
-    data: DataSpec,
+    plans: list[TablePlan],
     *,
-    scale: float,
-    on_table: Callable[[TableSeedResult], None] = lambda _result: None,
+    seed: int,
+    progress: SeedProgress | None = None,
+    workers: int | None = None,
 ) -> list[TableSeedResult]:
+    """Load every planned table, in order, each in a transaction of its own."""
     results: list[TableSeedResult] = []
     ref_keys: dict[str, npt.NDArray[Any]] = {}
-    for name in seeding_order(data):
-        table = data.tables[name]
+    for table_plan in plans:
+        if progress:
+            progress.table_started(table_plan.name, table_plan.rows)
         started = time.perf_counter()
-        rows = scaled_rows(table.rows, scale)
         try:
-            _load_refs(conn, table, ref_keys)
-            _seed_table(conn, name, table, rows, data.seed, ref_keys)
+            _load_refs(conn, table_plan, ref_keys)
+            columns = [
+                Column(
+                    planned.name,
+                    build_generator(
+                        planned.spec,
+                        GeneratorContext(
+                            seed, table_plan.name, planned.name, table_plan.rows, ref_keys
+                        ),
+                    ),
+                    planned.spec.null_fraction,
+                )
+                for planned in table_plan.columns
+            ]
+            advanced = _advancer(progress, table_plan.name)
+            frozen = _copy_table(conn, table_plan, columns, seed, advanced, workers)
+        except UnsatisfiableUnique as exc:
+            conn.rollback()
+            raise SeedError(table_plan.name, str(exc)) from None
         except psycopg.Error as exc:
+            conn.rollback()
             diag = exc.diag
-            message = diag.message_primary or str(exc)
-            raise SeedError(name, message, diag.column_name) from exc
+            raise SeedError(
+                table_plan.name, diag.message_primary or str(exc), diag.column_name
+            ) from exc
         except ValueError as exc:
-            raise SeedError(name, str(exc)) from exc
-        result = TableSeedResult(name, rows, time.perf_counter() - started)
+            conn.rollback()
+            raise SeedError(table_plan.name, str(exc)) from exc
+        seconds = time.perf_counter() - started
+        size = conn.execute(
+            "SELECT pg_table_size(%s::regclass)", (table_plan.info.name,)
+        ).fetchone()
+        conn.commit()
+        result = TableSeedResult(
+            table_plan.name,
+            table_plan.rows,
+            seconds,
+            int(size[0]) if size else 0,
+            [SeededColumn(c.name, c.kind, c.inferred) for c in table_plan.columns],
+            table_plan.left_to_database,
+            table_plan.notes,
+            frozen,
+        )
         results.append(result)
-        on_table(result)
+        if progress:
+            progress.table_seeded(result)
     return results
 
 
-def _load_refs(
-    conn: psycopg.Connection[Any], table: TableSpec, ref_keys: dict[str, npt.NDArray[Any]]
-) -> None:
-    for column in table.columns.values():
-        if isinstance(column, RefColumn) and column.ref not in ref_keys:
-            query = sql.SQL("SELECT {} FROM {} ORDER BY 1").format(
-                sql.Identifier(column.column), _qualified(column.table)
-            )
-            ref_keys[column.ref] = np.array([row[0] for row in conn.execute(query)], dtype=object)
+def _advancer(progress: SeedProgress | None, table: str) -> Callable[[int], None]:
+    if progress is None:
+        return lambda _done: None
+    return lambda done: progress.table_advanced(table, done)
 
 
-def _seed_table(
+def _copy_table(
     conn: psycopg.Connection[Any],
-    name: str,
-    table: TableSpec,
-    rows: int,
+    table_plan: TablePlan,
+    columns: list[Column],
     seed: int,
-    ref_keys: dict[str, npt.NDArray[Any]],
-) -> None:
-    if rows == 0:
-        return
-    if not table.columns:
+    advanced: Callable[[int], None],
+    workers: int | None,
+) -> bool:
+    """COPY the rows in one transaction; returns whether COPY FREEZE could be used."""
+    name = table_plan.name
+    if table_plan.rows == 0:
+        return False
+    target = _qualified(name)
+    empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(target)).fetchone()
+    # FREEZE needs the table truncated in this transaction; only safe when it is empty
+    freeze = bool(empty and empty[0]) and not table_plan.info.partitioned
+    if freeze:
+        conn.execute(sql.SQL("TRUNCATE {}").format(target))
+    if not columns:
         # every column takes its default (identity, serial, DEFAULT, or NULL)
         conn.execute(
-            sql.SQL("INSERT INTO {} SELECT FROM generate_series(1, %s)").format(_qualified(name)),
-            (rows,),
+            sql.SQL("INSERT INTO {} SELECT FROM generate_series(1, %s)").format(target),
+            (table_plan.rows,),
         )
-        return
-    names = list(table.columns)
-    generators: list[tuple[Generate, np.random.Generator]] = [
-        (
-            build_generator(spec, seed=seed, table=name, column=column, ref_keys=ref_keys),
-            column_rng(seed, name, column),
-        )
-        for column, spec in table.columns.items()
-    ]
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        _qualified(name), sql.SQL(", ").join(sql.Identifier(c) for c in names)
+        advanced(table_plan.rows)
+        return False
+    statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        target,
+        sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
+        sql.SQL(" WITH (FREEZE)") if freeze else sql.SQL(""),
     )
+    done = 0
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for first in range(0, rows, CHUNK_ROWS):
-            count = min(CHUNK_ROWS, rows - first)
-            columns = [generate(first + 1, count, rng) for generate, rng in generators]
-            copy.write("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n")
+        for count, data in produce_blocks(
+            columns, table_plan.rows, seed=seed, table=name, workers=workers
+        ):
+            copy.write(data)
+            done += count
+            advanced(done)
+    return freeze
+
+
+def _load_refs(
+    conn: psycopg.Connection[Any], table_plan: TablePlan, ref_keys: dict[str, npt.NDArray[Any]]
+) -> None:
+    for planned in table_plan.columns:
+        for spec in _refs_in(planned.spec):
+            if spec.ref in ref_keys:
+                continue
+            query = sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL ORDER BY 1").format(
+                sql.Identifier(spec.column), _qualified(spec.table), sql.Identifier(spec.column)
+            )
+            keys = [row[0] for row in conn.execute(query)]
+            integer = all(isinstance(k, int) for k in keys[:100])
+            ref_keys[spec.ref] = np.array(keys, dtype=np.int64 if integer else object)
+
+
+def _refs_in(spec: Any) -> list[RefColumn]:
+    if isinstance(spec, RefColumn):
+        return [spec]
+    found: list[RefColumn] = []
+    for attribute in ("array",):
+        inner = getattr(spec, attribute, None)
+        if inner is not None and not isinstance(inner, str | int | float | tuple | list | dict):
+            found += _refs_in(inner)
+    json_object = getattr(spec, "json_object", None)
+    if isinstance(json_object, dict):
+        for inner in json_object.values():
+            found += _refs_in(inner)
+    return found
 
 
 def _qualified(name: str) -> sql.Composable:
