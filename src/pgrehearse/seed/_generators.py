@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import sys
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -61,6 +63,7 @@ class GeneratorContext:
     column: str
     rows: int  # rows of the table being seeded (after scale)
     ref_keys: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
+    faker_pools: Mapping[str, list[str]] = field(default_factory=dict)  # "table.column" -> pool
 
     @property
     def salt(self) -> int:
@@ -68,8 +71,17 @@ class GeneratorContext:
 
     def child(self, suffix: str) -> GeneratorContext:
         return GeneratorContext(
-            self.seed, self.table, f"{self.column}.{suffix}", self.rows, self.ref_keys
+            self.seed,
+            self.table,
+            f"{self.column}.{suffix}",
+            self.rows,
+            self.ref_keys,
+            self.faker_pools,
         )
+
+    @property
+    def key(self) -> str:
+        return f"{self.table}.{self.column}"
 
 
 class Generator(ABC):
@@ -185,8 +197,8 @@ class _SequenceGenerator(Generator):
         self.last = self.start + self.step * max(context.rows - 1, 0)
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        numbers = self.start + self.step * np.arange(first, first + count, dtype=np.int64)
-        return format_ints(numbers, self.start, self.last)
+        begin = self.start + self.step * first
+        return list(map(str, range(begin, begin + self.step * count, self.step)))
 
 
 class _PoolGenerator(Generator):
@@ -203,6 +215,8 @@ class _PoolGenerator(Generator):
         what: str = "values",
     ) -> None:
         self.pool = np.array(pool, dtype=object)
+        self._json_pool: npt.NDArray[Any] | None = None
+        self._split_pool: tuple[npt.NDArray[Any], npt.NDArray[Any]] | None = None
         self.escape = needs_copy_escape(pool)
         self.unique = unique
         self.salt = salt
@@ -216,26 +230,49 @@ class _PoolGenerator(Generator):
                 f"{len(pool):,} distinct {what} cannot fill {rows:,} unique rows"
             )
 
-    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+    def _indexes(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[Any]:
         size = len(self.pool)
         if self.unique == "permute":
-            picks: list[str] = self.pool[unique_offsets(first, count, size, self.salt)].tolist()
-            return picks
+            return unique_offsets(first, count, size, self.salt)
         if self.cumulative is not None:
-            index = np.searchsorted(self.cumulative, rng.random(count), side="right")
-        else:
-            index = rng.integers(0, size, count)
-        values: list[str] = self.pool[index].tolist()
+            return np.searchsorted(self.cumulative, rng.random(count), side="right")
+        return rng.integers(0, size, count)
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        index = self._indexes(first, count, rng)
         if self.unique == "number":
-            return list(map(_with_number, values, range(first + 1, first + count + 1)))
+            return self._numbered(index, first, count)
+        values: list[str] = self.pool[index].tolist()
         return values
+
+    def _numbered(self, index: npt.NDArray[Any], first: int, count: int) -> list[str]:
+        """Unique by construction: the row number woven into the pool value
+        (`anna.17@example.org`, `Anna-17`)."""
+        if self._split_pool is None:
+            starts, ends = [], []
+            for value in self.pool.tolist():
+                local, at, domain = value.partition("@")
+                starts.append(local + "." if at else value + "-")
+                ends.append("@" + domain if at else "")
+            self._split_pool = (np.array(starts, dtype=object), np.array(ends, dtype=object))
+        heads_pool, tails_pool = self._split_pool
+        numbers = list(map(str, range(first + 1, first + count + 1)))
+        heads: list[str] = heads_pool[index].tolist()
+        tails: list[str] = tails_pool[index].tolist()
+        return [h + n + t for h, n, t in zip(heads, numbers, tails, strict=True)]
+
+    def json_values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        if self.unique == "number" or self.json_kind != "string":
+            return super().json_values(first, count, rng)
+        if self._json_pool is None:
+            self._json_pool = np.array(
+                [json.dumps(v, ensure_ascii=False) for v in self.pool.tolist()], dtype=object
+            )
+        quoted: list[str] = self._json_pool[self._indexes(first, count, rng)].tolist()
+        return quoted
 
 
 def _with_number(value: str, number: int) -> str:
-    """A pool value made unique by the row number (`anna.17@example.org`, `Anna-17`)."""
-    local, at, domain = value.partition("@")
-    if at:
-        return f"{local}.{number}@{domain}"
     return f"{value}-{number}"
 
 
@@ -516,7 +553,7 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
     if isinstance(spec, ArrayColumn):
         return _ArrayGenerator(spec, context)
     if isinstance(spec, FakerColumn):
-        pool = faker_pool(spec, context)
+        pool = context.faker_pools.get(context.key) or faker_pool(spec, context)
         return _PoolGenerator(pool, unique="number" if spec.unique else "no")
     if isinstance(spec, RefColumn):
         return _RefGenerator(spec, context)
@@ -554,6 +591,36 @@ def faker_pool(spec: FakerColumn, context: GeneratorContext) -> list[str]:
         return [python_text(provider(**spec.args)) for _ in range(spec.pool)]
     except (TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"faker {spec.faker!r} with args {spec.args}: {exc}") from exc
+
+
+def faker_specs(
+    spec: ColumnSpec, context: GeneratorContext
+) -> list[tuple[FakerColumn, GeneratorContext]]:
+    """Every Faker generator inside a column spec (nested in json/array too)."""
+    if isinstance(spec, FakerColumn):
+        return [(spec, context)]
+    if isinstance(spec, JsonColumn):
+        return [
+            found
+            for key, sub in spec.json_object.items()
+            for found in faker_specs(sub, context.child(key))
+        ]
+    if isinstance(spec, ArrayColumn):
+        return faker_specs(spec.array, context.child("element"))
+    return []
+
+
+def build_faker_pools(
+    wanted: list[tuple[FakerColumn, GeneratorContext]], workers: int
+) -> dict[str, list[str]]:
+    """Build the Faker pools of many columns at once, in parallel processes (Faker makes
+    only ~10k values a second, so pools dominate the cost of small tables)."""
+    if workers <= 1 or len(wanted) <= 1 or not sys.platform.startswith("linux"):
+        return {context.key: faker_pool(spec, context) for spec, context in wanted}
+    context_fork = multiprocessing.get_context("fork")
+    with context_fork.Pool(min(workers, len(wanted))) as pool:
+        built = pool.starmap(faker_pool, wanted)
+    return {context.key: values for (_, context), values in zip(wanted, built, strict=True)}
 
 
 def assemble_rows(columns: list[Column], first: int, count: int, block: int, seed: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from pgrehearse.seed._generators import (
     Column,
     GeneratorContext,
     UnsatisfiableUnique,
+    build_faker_pools,
     build_generator,
+    faker_specs,
 )
 from pgrehearse.seed._pipeline import produce_blocks
 from pgrehearse.seed._plan import PlanError, TablePlan, plan_tables
@@ -124,6 +127,15 @@ def seed_tables(
     """Load every planned table, in order, each in a transaction of its own."""
     results: list[TableSeedResult] = []
     ref_keys: dict[str, npt.NDArray[Any]] = {}
+    wanted = [
+        found
+        for table_plan in plans
+        for planned in table_plan.columns
+        for found in faker_specs(
+            planned.spec, GeneratorContext(seed, table_plan.name, planned.name, table_plan.rows)
+        )
+    ]
+    pools = build_faker_pools(wanted, os.cpu_count() or 1)
     for table_plan in plans:
         if progress:
             progress.table_started(table_plan.name, table_plan.rows)
@@ -136,7 +148,7 @@ def seed_tables(
                     build_generator(
                         planned.spec,
                         GeneratorContext(
-                            seed, table_plan.name, planned.name, table_plan.rows, ref_keys
+                            seed, table_plan.name, planned.name, table_plan.rows, ref_keys, pools
                         ),
                     ),
                     planned.spec.null_fraction,

@@ -1,0 +1,204 @@
+"""Seeding speed against the server's own baselines, on one throwaway server, in one process.
+
+    .venv/bin/python benchmarks/seed_speed.py [--rows 1000000 5000000] [--rounds 3]
+
+For each row count it loads the same realistic 8-column table three ways and prints rows/s,
+heap MB/s and the ratio to the baselines (medians of the rounds):
+
+  pgrehearse   the seeder: numpy/Faker-pool generators in worker processes, COPY FREEZE
+  copy_file    the server's own `COPY ... FROM '<file>'` of a file holding equivalent rows
+  gen_series   `INSERT ... SELECT ... FROM generate_series` with equivalent expressions
+
+Each load creates its table in the loading transaction (so every method gets the same
+wal_level=minimal shortcut) under the seeding settings pgrehearse itself uses.
+Targets: pgrehearse >= 70% of copy_file's rows/s, and faster than gen_series.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgrehearse._settings import seed_settings
+from pgrehearse.backends import LocalBackend, LocalServer, find_binaries
+from pgrehearse.scenario import DataSpec
+from pgrehearse.seed import plan, seed_tables
+from pgrehearse.seed._pipeline import produce_blocks
+
+TABLE_DDL = """
+CREATE TABLE bench (
+    id          bigint NOT NULL,
+    name        text NOT NULL,
+    email       text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    status      integer NOT NULL,
+    amount      numeric(10, 2) NOT NULL,
+    active      boolean NOT NULL,
+    extra       jsonb NOT NULL
+)
+"""
+
+DATA = {
+    "seed": 1,
+    "tables": {
+        "bench": {
+            "rows": 0,
+            "columns": {
+                "id": {"sequence": 1},
+                "name": {"faker": "name"},
+                "email": {"faker": "email", "unique": True},
+                "created_at": {"between": ["2019-01-01T00:00:00", "2026-01-01T00:00:00"]},
+                "status": {"int": [0, 4]},
+                "amount": {"float": [0, 5000], "decimals": 2},
+                "active": {"bool": 0.8},
+                "extra": {"json": {"n": {"int": [1, 100]}, "tag": {"choice": ["a", "b", "c"]}}},
+            },
+        }
+    },
+}
+
+GENERATE_SERIES = """
+INSERT INTO bench
+SELECT g,
+       'Name ' || (g %% 5000),
+       'user' || (g %% 5000) || '.' || g || '@example.org',
+       timestamptz '2019-01-01 00:00:00+00' + (hashint8(g) %% 220000000) * interval '1 second',
+       abs(hashint8(g + 1)) %% 5,
+       (abs(hashint8(g + 2)) %% 500000) / 100.0,
+       abs(hashint8(g + 3)) %% 10 < 8,
+       jsonb_build_object('n', abs(hashint8(g + 4)) %% 100 + 1, 'tag',
+                          (ARRAY['a', 'b', 'c'])[abs(hashint8(g + 5)) %% 3 + 1])
+FROM generate_series(1, %s) AS g
+"""
+
+
+def _connect(server: LocalServer) -> psycopg.Connection[Any]:
+    return psycopg.connect(**server.connect_kwargs("postgres", "pgrehearse:bench"))
+
+
+def _heap_bytes(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT pg_table_size('bench')").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _fresh(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("DROP TABLE IF EXISTS bench")
+    conn.commit()
+    conn.execute("CHECKPOINT")
+    conn.commit()
+
+
+def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
+    data = DataSpec.model_validate(
+        {**DATA, "tables": {"bench": {**DATA["tables"]["bench"], "rows": rows}}}  # type: ignore[dict-item]
+    )
+    with _connect(server) as conn:
+        _fresh(conn)
+        conn.execute(TABLE_DDL)  # the seeder truncates it in its own transaction (FREEZE)
+        conn.commit()
+        plans = plan(conn, data, 1.0)
+        conn.commit()
+        started = time.perf_counter()
+        seed_tables(conn, plans, seed=1)
+        elapsed = time.perf_counter() - started
+        return elapsed, _heap_bytes(conn)
+
+
+def write_rows_file(server: LocalServer, rows: int) -> Path:
+    """The same rows pgrehearse generates, in a file the server can read."""
+    data = DataSpec.model_validate(
+        {**DATA, "tables": {"bench": {**DATA["tables"]["bench"], "rows": rows}}}  # type: ignore[dict-item]
+    )
+    with _connect(server) as conn:
+        _fresh(conn)
+        conn.execute(TABLE_DDL)
+        conn.commit()
+        [table_plan] = plan(conn, data, 1.0)
+    from pgrehearse.seed import Column, GeneratorContext, build_generator
+
+    columns = [
+        Column(
+            c.name,
+            build_generator(c.spec, GeneratorContext(1, "bench", c.name, rows)),
+            c.spec.null_fraction,
+        )
+        for c in table_plan.columns
+    ]
+    path = server.workdir / "bench_rows.txt"
+    with path.open("wb") as out:
+        for _, block in produce_blocks(columns, rows, seed=1, table="bench"):
+            out.write(block)
+    if server.run_as is not None:
+        os.chown(path, server.run_as.uid, server.run_as.gid)
+    return path
+
+
+def load_copy_file(server: LocalServer, path: Path) -> tuple[float, int]:
+    with _connect(server) as conn:
+        _fresh(conn)
+        started = time.perf_counter()
+        conn.execute(TABLE_DDL)
+        conn.execute(f"COPY bench FROM '{path}' WITH (FREEZE)")
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        return elapsed, _heap_bytes(conn)
+
+
+def load_generate_series(server: LocalServer, rows: int) -> tuple[float, int]:
+    with _connect(server) as conn:
+        _fresh(conn)
+        started = time.perf_counter()
+        conn.execute(TABLE_DDL)
+        conn.execute(GENERATE_SERIES, (rows,))
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        return elapsed, _heap_bytes(conn)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    server = LocalBackend(find_binaries()).start(seed_settings({}))
+    try:
+        print(f"PostgreSQL {server.version}, {os.cpu_count()} cores, rounds={args.rounds}")
+        for rows in args.rows:
+            path = write_rows_file(server, rows)
+            methods: dict[str, Callable[[], tuple[float, int]]] = {
+                "pgrehearse": lambda rows=rows: load_pgrehearse(server, rows),
+                "copy_file": lambda path=path: load_copy_file(server, path),
+                "gen_series": lambda rows=rows: load_generate_series(server, rows),
+            }
+            timings: dict[str, list[float]] = {name: [] for name in methods}
+            heap: dict[str, int] = {}
+            for _ in range(args.rounds):
+                for name, method in methods.items():  # interleaved: noise hits all alike
+                    seconds, heap[name] = method()
+                    timings[name].append(seconds)
+            path.unlink()
+            medians = {name: statistics.median(values) for name, values in timings.items()}
+            print(f"\n{rows:,} rows")
+            print(f"  {'method':<12} {'rows/s':>12} {'heap MB/s':>10} {'median s':>9}")
+            for name, seconds in medians.items():
+                print(
+                    f"  {name:<12} {rows / seconds:>12,.0f} {heap[name] / 1e6 / seconds:>10,.1f} "
+                    f"{seconds:>9.2f}"
+                )
+            ours = medians["pgrehearse"]
+            print(f"  pgrehearse / copy_file rows/s : {medians['copy_file'] / ours:.2f}")
+            print(f"  pgrehearse / gen_series rows/s: {medians['gen_series'] / ours:.2f}")
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
