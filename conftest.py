@@ -18,6 +18,14 @@ def pg_binaries() -> PostgresBinaries:
     return find_binaries()
 
 
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty seeded-snapshot cache of its own."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("PGREHEARSE_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def work_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private folder for this test's server folders, reachable by the server's user.

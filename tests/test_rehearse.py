@@ -39,6 +39,7 @@ def test_successful_rehearsal_writes_summary(tmp_path: Path, work_root: Path) ->
         "schema",
         "seed",
         "post_data",
+        "snapshot",
         "restart",
         "up",
         "down",
@@ -122,8 +123,8 @@ class _ProbingBackend(LocalBackend):
         self.query = query
         self.answer: object = None
 
-    def start(self, settings: Settings) -> LocalServer:
-        server = super().start(settings)
+    def start(self, settings: Settings, *, snapshot: Path | None = None) -> LocalServer:
+        server = super().start(settings, snapshot=snapshot)
         close = server.close
 
         def probe_then_close() -> None:

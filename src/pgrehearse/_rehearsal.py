@@ -15,15 +15,17 @@ from typing import Any
 
 import psycopg
 
+from pgrehearse._cache import SnapshotCache, snapshot_key
 from pgrehearse._errors import EnvironmentProblem, Interrupted, Problem, ScenarioError
 from pgrehearse._progress import Progress, SilentProgress
 from pgrehearse._result import PhaseResult, Rehearsal
 from pgrehearse._settings import rehearsal_settings, seed_settings
-from pgrehearse.backends import Backend, LocalBackend, Server, find_binaries
+from pgrehearse.backends import Backend, LocalBackend, LocalServer, Server, find_binaries
+from pgrehearse.backends.local import SnapshotUnusable
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
 from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
-from pgrehearse.seed import RestoreError, SchemaDump, SeedError, seed_tables
+from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
 from pgrehearse.seed import plan as plan_seed
 
 DATABASE = "rehearsal"
@@ -45,10 +47,13 @@ def rehearse(
     backend: Backend | None = None,
     progress: Progress | None = None,
     run_id: str | None = None,
+    cache: bool | SnapshotCache = True,
 ) -> Rehearsal:
     """Rehearse `scenario` on a throwaway server and return what was measured.
 
     Writes `<report_dir>/<scenario name>/<run id>/summary.json` unless `report_dir` is None.
+    With `cache` (the default), a seeded database is kept as a snapshot and reused by later
+    runs with the same schema, data, scale, seed and PostgreSQL major.
     A failing migration is a result (`outcome == "failed"`), not an exception; invalid
     input raises `ScenarioError`, environment problems `EnvironmentProblem`. The server is
     removed in every case, Ctrl-C and SIGTERM included.
@@ -67,7 +72,8 @@ def rehearse(
     )
     if report_dir is not None:
         result.run_dir = Path(report_dir) / scenario.name / result.run_id
-    run = _Run(scenario, result, progress, Clock())
+    snapshots = cache if isinstance(cache, SnapshotCache) else (SnapshotCache() if cache else None)
+    run = _Run(scenario, result, progress, Clock(), snapshots)
     try:
         if backend is None:
             explicit = Path(pg_bin) if pg_bin else scenario.postgres.bin_dir
@@ -108,8 +114,14 @@ class _Run:
     """The steps of one rehearsal, sharing the server, the clock and the result."""
 
     def __init__(
-        self, scenario: Scenario, result: Rehearsal, progress: Progress, clock: Clock
+        self,
+        scenario: Scenario,
+        result: Rehearsal,
+        progress: Progress,
+        clock: Clock,
+        cache: SnapshotCache | None,
     ) -> None:
+        self.cache = cache
         self.scenario = scenario
         self.result = result
         self.progress = progress
@@ -123,21 +135,63 @@ class _Run:
         rehearsal_profile = rehearsal_settings(scenario.postgres.settings)
         self.result.settings = {"seed": seed_profile, "rehearsal": rehearsal_profile}
 
-        with self.phase("provision", f"starting a throwaway PostgreSQL ({backend.name} backend)"):
-            server = backend.start(seed_profile)
-            self.started_server = True
+        cache_key: str | None = None
+        if self.cache is not None and isinstance(backend, LocalBackend):
+            cache_key = snapshot_key(
+                scenario, scale=self.result.scale, major=backend.binaries.major
+            )
+            self.result.cache = {"key": cache_key, "hit": False, "saved": False, "path": None}
+        server: Server | None = None
+        if cache_key is not None:
+            assert isinstance(backend, LocalBackend)
+            server = self._start_from_cache(backend, cache_key, rehearsal_profile)
+        from_cache = server is not None
+        if server is None:
+            with self.phase("provision", f"starting a throwaway PostgreSQL ({backend.name})"):
+                server = backend.start(seed_profile)
+                self.started_server = True
         swept = getattr(backend, "swept", [])
         if swept:
             self.progress.note(f"removed {len(swept)} server folder(s) left by killed runs")
         try:
             self.result.server = server.describe()
             self.progress.note(f"PostgreSQL {server.version} on port {server.describe()['port']}")
-            self._prepare(server, rehearsal_profile)
+            if not from_cache:
+                self._prepare(server, rehearsal_profile, cache_key)
             self._migrate(server)
         finally:
             server.close()
 
-    def _prepare(self, server: Server, rehearsal_profile: dict[str, str]) -> None:
+    def _start_from_cache(
+        self, backend: LocalBackend, key: str, rehearsal_profile: dict[str, str]
+    ) -> Server | None:
+        assert self.cache is not None and self.result.cache is not None
+        unusable = False
+        with self.cache.open(key) as snapshot:
+            if snapshot is None:
+                return None
+            try:
+                with self.phase("provision", f"starting from cached snapshot {key[:12]}"):
+                    server = backend.start(rehearsal_profile, snapshot=snapshot.data_dir)
+            except SnapshotUnusable as exc:
+                unusable = True
+                self.progress.note(f"cached snapshot {key[:12]} unusable, rebuilding: {exc}")
+            else:
+                self.started_server = True
+                self.result.tables = [
+                    TableSeedResult.from_dict(t) for t in snapshot.meta.get("tables", [])
+                ]
+                self.result.cache.update(hit=True, path=str(snapshot.path))
+                for name in ("schema", "seed", "post_data"):
+                    self._skip(name, f"from cached snapshot {key[:12]}")
+                return server
+        if unusable:
+            self.cache.discard(key)
+        return None
+
+    def _prepare(
+        self, server: Server, rehearsal_profile: dict[str, str], cache_key: str | None
+    ) -> None:
         with self._connect(server, "postgres", "harness") as admin:
             admin.autocommit = True
             admin.execute(f"CREATE DATABASE {SCHEMA_DATABASE}")
@@ -168,8 +222,26 @@ class _Run:
             admin.autocommit = True
             admin.execute(f"DROP DATABASE {SCHEMA_DATABASE}")
 
+        if cache_key is not None and self.cache is not None and isinstance(server, LocalServer):
+            with self.phase("snapshot", "saving the seeded database to the cache"):
+                server.stop()
+                saved = self.cache.save(cache_key, server.data_dir, self._snapshot_meta(server))
+            assert self.result.cache is not None
+            self.result.cache.update(saved=saved is not None, path=str(self.cache.root / cache_key))
+
         with self.phase("restart", "restarting with production-like durability settings"):
             server.restart(rehearsal_profile)
+
+    def _snapshot_meta(self, server: Server) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario.name,
+            "scenario_file": str(self.scenario.path) if self.scenario.path else None,
+            "postgres_version": server.version,
+            "scale": self.result.scale,
+            "seed": self.scenario.data.seed,
+            "rows": sum(t.rows for t in self.result.tables),
+            "tables": [t.to_dict() for t in self.result.tables],
+        }
 
     def _restore(self, dump: SchemaDump, step: str) -> None:
         try:

@@ -39,6 +39,7 @@ class Rehearsal:
     server: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, dict[str, str]] = field(default_factory=dict)
     transaction: dict[str, str] = field(default_factory=dict)  # phase -> effective mode
+    cache: dict[str, Any] | None = None  # seeded-snapshot cache: key, hit, saved, path
     phases: list[PhaseResult] = field(default_factory=list)
     tables: list[TableSeedResult] = field(default_factory=list)
     statements: list[StatementResult] = field(default_factory=list)

@@ -12,6 +12,7 @@ from types import FrameType
 import click
 from rich.console import Console
 
+from pgrehearse._cache import SnapshotCache
 from pgrehearse._console import ConsoleProgress, print_error, print_summary
 from pgrehearse._errors import ExitCode, Interrupted, PgRehearseError
 from pgrehearse._rehearsal import rehearse
@@ -65,9 +66,19 @@ def main() -> None:
     default=None,
     help="Multiply every table's row count (overrides data.scale).",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Seed from scratch and do not save a snapshot (see `pgrehearse cache`).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the final summary, no progress.")
 def run(
-    scenario: Path, report_dir: Path, pg_bin: Path | None, scale: float | None, quiet: bool
+    scenario: Path,
+    report_dir: Path,
+    pg_bin: Path | None,
+    scale: float | None,
+    no_cache: bool,
+    quiet: bool,
 ) -> None:
     """Rehearse SCENARIO (a scenario file, or a folder holding one).
 
@@ -81,7 +92,12 @@ def run(
         with _signals_raise():
             loaded = load_scenario(scenario)
             result = rehearse(
-                loaded, report_dir=report_dir, pg_bin=pg_bin, scale=scale, progress=progress
+                loaded,
+                report_dir=report_dir,
+                pg_bin=pg_bin,
+                scale=scale,
+                progress=progress,
+                cache=not no_cache,
             )
     except PgRehearseError as exc:
         progress.close()
@@ -119,3 +135,35 @@ def cleanup() -> None:
     for folder in removed:
         click.echo(f"removed {folder}")
     click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
+
+
+@main.group()
+def cache() -> None:
+    """Seeded snapshots kept between runs ($PGREHEARSE_CACHE_DIR, else ~/.cache/pgrehearse)."""
+
+
+@cache.command("list")
+def cache_list() -> None:
+    """List cached snapshots."""
+    snapshots = SnapshotCache().entries()
+    if not snapshots:
+        click.echo(f"no cached snapshots in {SnapshotCache().root}")
+        return
+    click.echo(f"{'key':<14} {'scenario':<28} {'pg':<7} {'rows':>13} {'size':>10}  last used")
+    for snapshot in snapshots:
+        meta = snapshot.meta
+        if meta.get("damaged"):
+            click.echo(f"{snapshot.key[:12]:<14} (damaged: removed on next use or clear)")
+            continue
+        click.echo(
+            f"{snapshot.key[:12]:<14} {str(meta.get('scenario', '?'))[:28]:<28} "
+            f"{meta.get('postgres_version', '?'):<7} {meta.get('rows', 0):>13,} "
+            f"{meta.get('bytes', 0) / 1e6:>8,.0f}MB  {meta.get('last_used', '?')}"
+        )
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Remove every cached snapshot."""
+    removed = SnapshotCache().clear()
+    click.echo(f"removed {removed} cached snapshot(s) from {SnapshotCache().root}")

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from pgrehearse._errors import EnvironmentProblem
 from pgrehearse.backends._base import Settings
+from pgrehearse.backends._copy import copy_tree
 from pgrehearse.backends._process import die_with_parent, signals_deferred, stop_process
 from pgrehearse.backends._workdir import (
     RunAs,
@@ -84,12 +86,19 @@ class LocalBackend:
         self.work_root = work_root or temp_root()
         self.swept: list[Path] = []
 
-    def start(self, settings: Settings) -> LocalServer:
+    def start(self, settings: Settings, *, snapshot: Path | None = None) -> LocalServer:
+        """A new server: a fresh cluster, or a copy of a stopped data directory `snapshot`.
+
+        Raises `SnapshotUnusable` when the snapshot's server does not come up.
+        """
         self.swept = sweep_leftovers(self.work_root)
         server = LocalServer(self.binaries, self.run_as, self.work_root)
         try:
-            server.initialize()
-            server.restart(settings)
+            if snapshot is None:
+                server.initialize()
+                server.restart(settings)
+            else:
+                server.adopt(snapshot, settings)
         except BaseException:
             server.close()
             raise
@@ -167,14 +176,18 @@ class LocalServer:
             "server_user": self.run_as.user if self.run_as else None,
         }
 
-    def initialize(self) -> None:
+    def _make_socket_dir(self) -> None:
         self.socket_dir.mkdir(mode=0o700)
+        if self.run_as:
+            os.chown(self.socket_dir, self.run_as.uid, self.run_as.gid)
+
+    def initialize(self) -> None:
+        self._make_socket_dir()
         pwfile = self.workdir / "pwfile"
         pwfile.write_text(self.password + "\n")
         pwfile.chmod(0o600)
         if self.run_as:
-            for path in (self.socket_dir, pwfile):
-                os.chown(path, self.run_as.uid, self.run_as.gid)
+            os.chown(pwfile, self.run_as.uid, self.run_as.gid)
         command = [
             str(self.binaries.program("initdb")),
             "--pgdata",
@@ -207,6 +220,48 @@ class LocalServer:
             raise EnvironmentProblem(
                 f"initdb failed (exit {result.returncode}):\n{_tail(result.stderr)}"
             )
+
+    def adopt(self, snapshot: Path, settings: Settings) -> None:
+        """Start on a copy of a stopped data directory, under a new password.
+
+        The copy still holds the old password's verifier, so the server starts with a
+        pg_hba.conf that trusts our role on the unix socket only (its folder is private to
+        the server's user), sets the new password, then requires it everywhere again.
+        """
+        self._make_socket_dir()
+        copy_tree(snapshot, self.data_dir)
+        if self.run_as:
+            _chown_tree(self.data_dir, self.run_as)
+        self.data_dir.chmod(0o700)
+        self._write_hba(local_method="trust")
+        try:
+            self.restart(settings)
+            with psycopg.connect(
+                **{**self.connect_kwargs("postgres", "pgrehearse:harness"), "password": None}
+            ) as conn:
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        sql.Identifier(SUPERUSER), sql.Literal(self.password)
+                    )
+                )
+                self._write_hba(local_method="scram-sha-256")
+                conn.execute("SELECT pg_reload_conf()")
+        except EnvironmentProblem as exc:
+            raise SnapshotUnusable(str(exc)) from exc
+
+    def _write_hba(self, *, local_method: str) -> None:
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(
+            f"local all {SUPERUSER} {local_method}\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
+        if self.run_as:
+            os.chown(hba, self.run_as.uid, self.run_as.gid)
+
+    def stop(self) -> None:
+        """Stop the postmaster cleanly (fast shutdown), keeping the data directory."""
+        self._stop_postmaster()
 
     def restart(self, settings: Settings) -> None:
         """(Re)start the postmaster with the base settings plus `settings`."""
@@ -306,6 +361,17 @@ class LocalServer:
             return self.log_file.read_text(errors="replace")
         except OSError:
             return ""
+
+
+class SnapshotUnusable(EnvironmentProblem):
+    """A cached data directory did not give a working server."""
+
+
+def _chown_tree(root: Path, run_as: RunAs) -> None:
+    os.chown(root, run_as.uid, run_as.gid)
+    for directory, folders, files in os.walk(root):
+        for name in folders + files:
+            os.chown(Path(directory) / name, run_as.uid, run_as.gid, follow_symlinks=False)
 
 
 def _tail(text: str, lines: int = 15) -> str:

@@ -30,6 +30,7 @@ def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:
             "file": str(rehearsal.scenario_file) if rehearsal.scenario_file else None,
         },
         "data": {"seed": rehearsal.seed, "scale": rehearsal.scale},
+        "cache": rehearsal.cache,
         "postgres": rehearsal.server,
         "settings": rehearsal.settings,
         "transaction": rehearsal.transaction,
@@ -50,7 +51,7 @@ def _phase(phase: PhaseResult) -> dict[str, Any]:
 
 
 def _table(table: TableSeedResult) -> dict[str, Any]:
-    return {"name": table.table, "rows": table.rows, "seconds": _round(table.seconds)}
+    return table.to_dict()
 
 
 def _statement(statement: StatementResult) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import multiprocessing
+import signal
 import sys
 import zlib
 from abc import ABC, abstractmethod
@@ -610,6 +611,14 @@ def faker_specs(
     return []
 
 
+def child_signals() -> None:
+    """In a forked helper process: leave Ctrl-C to the parent, die quietly on SIGTERM
+    (the parent's handlers, inherited through fork, would raise in the child)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def build_faker_pools(
     wanted: list[tuple[FakerColumn, GeneratorContext]], workers: int
 ) -> dict[str, list[str]]:
@@ -618,7 +627,7 @@ def build_faker_pools(
     if workers <= 1 or len(wanted) <= 1 or not sys.platform.startswith("linux"):
         return {context.key: faker_pool(spec, context) for spec, context in wanted}
     context_fork = multiprocessing.get_context("fork")
-    with context_fork.Pool(min(workers, len(wanted))) as pool:
+    with context_fork.Pool(min(workers, len(wanted)), initializer=child_signals) as pool:
         built = pool.starmap(faker_pool, wanted)
     return {context.key: values for (_, context), values in zip(wanted, built, strict=True)}
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
 from pgrehearse.backends._process import die_with_parent
-from pgrehearse.seed._generators import Column, assemble_rows
+from pgrehearse.seed._generators import Column, assemble_rows, child_signals
 
 BLOCK_ROWS = 20_000
 _BUFFERED_BLOCKS = 6
@@ -136,9 +136,7 @@ def _worker(
     workers: int,
     sender: Connection,
 ) -> None:
-    # the parent handles Ctrl-C and SIGTERM and then kills us; die if it dies
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    child_signals()  # the parent handles Ctrl-C and SIGTERM and then kills us
     set_death_signal = die_with_parent(signal.SIGKILL)
     if set_death_signal is not None:
         set_death_signal()

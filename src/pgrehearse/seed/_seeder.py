@@ -52,6 +52,35 @@ class TableSeedResult:
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.table,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 6),
+            "heap_bytes": self.heap_bytes,
+            "rows_per_second": round(self.rows_per_second),
+            "frozen": self.frozen,
+            "columns": [
+                {"name": c.name, "generator": c.generator, "inferred": c.inferred}
+                for c in self.columns
+            ],
+            "left_to_database": self.left_to_database,
+            "notes": self.notes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSeedResult:
+        return cls(
+            data["name"],
+            int(data["rows"]),
+            float(data["seconds"]),
+            int(data.get("heap_bytes", 0)),
+            [SeededColumn(c["name"], c["generator"], c["inferred"]) for c in data["columns"]],
+            list(data.get("left_to_database", [])),
+            list(data.get("notes", [])),
+            bool(data.get("frozen", False)),
+        )
+
     @property
     def mb_per_second(self) -> float:
         return self.heap_bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
