@@ -17,6 +17,7 @@ Targets: pgrehearse >= 70% of copy_file's rows/s, and faster than gen_series.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -45,7 +46,7 @@ CREATE TABLE bench (
 )
 """
 
-DATA = {
+DATA: dict[str, Any] = {
     "seed": 1,
     "tables": {
         "bench": {
@@ -79,6 +80,11 @@ FROM generate_series(1, %s) AS g
 """
 
 
+def _data(rows: int) -> DataSpec:
+    table = {**DATA["tables"]["bench"], "rows": rows}
+    return DataSpec.model_validate({**DATA, "tables": {"bench": table}})
+
+
 def _connect(server: LocalServer) -> psycopg.Connection[Any]:
     return psycopg.connect(**server.connect_kwargs("postgres", "pgrehearse:bench"))
 
@@ -96,9 +102,7 @@ def _fresh(conn: psycopg.Connection[Any]) -> None:
 
 
 def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
-    data = DataSpec.model_validate(
-        {**DATA, "tables": {"bench": {**DATA["tables"]["bench"], "rows": rows}}}  # type: ignore[dict-item]
-    )
+    data = _data(rows)
     with _connect(server) as conn:
         _fresh(conn)
         conn.execute(TABLE_DDL)  # the seeder truncates it in its own transaction (FREEZE)
@@ -113,9 +117,7 @@ def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
 
 def write_rows_file(server: LocalServer, rows: int) -> Path:
     """The same rows pgrehearse generates, in a file the server can read."""
-    data = DataSpec.model_validate(
-        {**DATA, "tables": {"bench": {**DATA["tables"]["bench"], "rows": rows}}}  # type: ignore[dict-item]
-    )
+    data = _data(rows)
     with _connect(server) as conn:
         _fresh(conn)
         conn.execute(TABLE_DDL)
@@ -174,9 +176,9 @@ def main() -> None:
         for rows in args.rows:
             path = write_rows_file(server, rows)
             methods: dict[str, Callable[[], tuple[float, int]]] = {
-                "pgrehearse": lambda rows=rows: load_pgrehearse(server, rows),
-                "copy_file": lambda path=path: load_copy_file(server, path),
-                "gen_series": lambda rows=rows: load_generate_series(server, rows),
+                "pgrehearse": functools.partial(load_pgrehearse, server, rows),
+                "copy_file": functools.partial(load_copy_file, server, path),
+                "gen_series": functools.partial(load_generate_series, server, rows),
             }
             timings: dict[str, list[float]] = {name: [] for name in methods}
             heap: dict[str, int] = {}

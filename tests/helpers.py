@@ -5,6 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import psycopg
+
+from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries, Settings
+
 SCHEMA = """
 CREATE TABLE accounts (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -66,3 +70,25 @@ def processes_mentioning(text: str) -> list[tuple[int, str]]:
         if text in cmdline:
             found.append((int(entry.name), cmdline))
     return found
+
+
+class ProbingBackend(LocalBackend):
+    """A local backend that runs one query just before the server is removed."""
+
+    def __init__(self, binaries: PostgresBinaries, query: str) -> None:
+        super().__init__(binaries)
+        self.query = query
+        self.answer: object = None
+
+    def start(self, settings: Settings, *, snapshot: Path | None = None) -> LocalServer:
+        server = super().start(settings, snapshot=snapshot)
+        close = server.close
+
+        def probe_then_close() -> None:
+            with psycopg.connect(**server.connect_kwargs("rehearsal", "probe")) as conn:
+                row = conn.execute(self.query).fetchone()
+                self.answer = row[0] if row else None
+            close()
+
+        server.close = probe_then_close  # type: ignore[method-assign]
+        return server

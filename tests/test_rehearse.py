@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from pgrehearse import Rehearsal, ScenarioError, load_scenario, rehearse
-from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries, Settings
+from pgrehearse.backends import PostgresBinaries
 from pgrehearse.report import SUMMARY_SCHEMA_VERSION
-from tests.helpers import write_scenario
+from tests.helpers import ProbingBackend, write_scenario
 
 UP = """\
 -- 0001: add a note
@@ -108,33 +107,11 @@ def test_file_transaction_rolls_back_the_whole_up_migration(
         scenario = load_scenario(
             write_scenario(folder, up=up + f"-- {mode}\n", extra=f"  transaction: {mode}\n")
         )
-        backend = _ProbingBackend(pg_binaries, probe)
+        backend = ProbingBackend(pg_binaries, probe)
         result = rehearse(scenario, report_dir=None, backend=backend)
         assert result.outcome == "failed"
         assert result.transaction["up"] == mode
         assert backend.answer is vanished, mode
-
-
-class _ProbingBackend(LocalBackend):
-    """A local backend that runs one query just before the server is removed."""
-
-    def __init__(self, binaries: PostgresBinaries, query: str) -> None:
-        super().__init__(binaries)
-        self.query = query
-        self.answer: object = None
-
-    def start(self, settings: Settings, *, snapshot: Path | None = None) -> LocalServer:
-        server = super().start(settings, snapshot=snapshot)
-        close = server.close
-
-        def probe_then_close() -> None:
-            with psycopg.connect(**server.connect_kwargs("rehearsal", "probe")) as conn:
-                row = conn.execute(self.query).fetchone()
-                self.answer = row[0] if row else None
-            close()
-
-        server.close = probe_then_close  # type: ignore[method-assign]
-        return server
 
 
 def test_script_with_its_own_transaction_runs_as_written(tmp_path: Path, work_root: Path) -> None:
@@ -230,7 +207,7 @@ def test_seeded_data_is_deterministic_and_references_are_valid(
     )
     answers = []
     for _ in range(2):
-        backend = _ProbingBackend(pg_binaries, f"SELECT row(x.*)::text FROM ({checksum}) x")
+        backend = ProbingBackend(pg_binaries, f"SELECT row(x.*)::text FROM ({checksum}) x")
         result = rehearse(load_scenario(path), report_dir=None, backend=backend)
         assert result.passed
         answers.append(backend.answer)

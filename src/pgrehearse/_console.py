@@ -130,8 +130,10 @@ class ConsoleProgress:
             share = rows_done / self._table_rows if self._table_rows else 1.0
             self.console.print(
                 f"  seeding {table}: {rows_done:,}/{self._table_rows:,} rows ({share:.0%})",
-                highlight=False, markup=False, soft_wrap=True,
-            )  # fmt: skip
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
 
     def table_seeded(self, result: TableSeedResult) -> None:
         if self._bar is not None:

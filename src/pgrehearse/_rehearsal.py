@@ -27,6 +27,7 @@ from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
 from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
 from pgrehearse.seed import plan as plan_seed
+from pgrehearse.seed._preflight import preflight
 
 DATABASE = "rehearsal"
 SCHEMA_DATABASE = "pgrehearse_schema"
@@ -70,6 +71,10 @@ def rehearse(
         seed=scenario.data.seed,
         scale=effective_scale,
     )
+    try:
+        preflight(scenario.data, effective_scale)
+    except SeedError as exc:
+        raise _seed_problem(scenario, exc) from None
     if report_dir is not None:
         result.run_dir = Path(report_dir) / scenario.name / result.run_id
     snapshots = cache if isinstance(cache, SnapshotCache) else (SnapshotCache() if cache else None)
@@ -98,6 +103,24 @@ def rehearse(
         if result.run_dir is not None and run.started_server:
             write_summary(result, result.run_dir)
     return result
+
+
+def _seed_problem(scenario: Scenario, exc: SeedError) -> ScenarioError:
+    """A seeding error as invalid input pointing at the table or column in the scenario."""
+    keys = ["data", "tables", exc.table] + (["columns", exc.column] if exc.column else [])
+    hint = exc.hint
+    if hint is None and "null value in column" in str(exc):
+        hint = f"give column {exc.column!r} a generator under data.tables.{exc.table}.columns"
+    return ScenarioError(
+        [
+            Problem(
+                f"seeding table {exc.table!r}: {exc}",
+                file=scenario.path,
+                line=scenario.line_of(*keys),
+                hint=hint,
+            )
+        ]
+    )
 
 
 def _describe_failure(result: Rehearsal) -> str:
@@ -333,22 +356,7 @@ class _Run:
                     conn, plans, seed=data.seed, progress=self.progress
                 )
         except SeedError as exc:
-            keys = ["data", "tables", exc.table] + (["columns", exc.column] if exc.column else [])
-            hint = exc.hint
-            if hint is None and "null value in column" in str(exc):
-                hint = (
-                    f"give column {exc.column!r} a generator under data.tables.{exc.table}.columns"
-                )
-            raise ScenarioError(
-                [
-                    Problem(
-                        f"seeding table {exc.table!r}: {exc}",
-                        file=self.scenario.path,
-                        line=self.scenario.line_of(*keys),
-                        hint=hint,
-                    )
-                ]
-            ) from None
+            raise _seed_problem(self.scenario, exc) from None
 
     # ------------------------------------------------------------------ phase bookkeeping
 

@@ -162,10 +162,18 @@ class _IntGenerator(Generator):
             numbers = self.low + unique_offsets(first, count, span, self.salt)
         else:
             numbers = sample(
-                self.spec.distribution, self.low, self.high, count, rng,
-                mean=self.spec.mean, stddev=self.spec.stddev, median=self.spec.median,
-                sigma=self.spec.sigma, skew=self.spec.skew, integers=True,
-            ).astype(np.int64)  # fmt: skip
+                self.spec.distribution,
+                self.low,
+                self.high,
+                count,
+                rng,
+                mean=self.spec.mean,
+                stddev=self.spec.stddev,
+                median=self.spec.median,
+                sigma=self.spec.sigma,
+                skew=self.spec.skew,
+                integers=True,
+            ).astype(np.int64)
         return format_ints(numbers, self.low, self.high)
 
 
@@ -181,12 +189,20 @@ class _FloatGenerator(Generator):
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         low, high = self.spec.float_range
         numbers = sample(
-            self.spec.distribution, low, high, count, rng,
-            mean=self.spec.mean, stddev=self.spec.stddev, median=self.spec.median,
-            sigma=self.spec.sigma, skew=self.spec.skew,
-        )  # fmt: skip
-        units = np.clip(np.rint(numbers * self.scale).astype(np.int64), self.low_units,
-                        self.high_units)  # fmt: skip
+            self.spec.distribution,
+            low,
+            high,
+            count,
+            rng,
+            mean=self.spec.mean,
+            stddev=self.spec.stddev,
+            median=self.spec.median,
+            sigma=self.spec.sigma,
+            skew=self.spec.skew,
+        )
+        units = np.clip(
+            np.rint(numbers * self.scale).astype(np.int64), self.low_units, self.high_units
+        )
         return format_fixed(units, self.spec.decimals, self.low_units, self.high_units)
 
 
@@ -294,10 +310,17 @@ class _ConstantGenerator(Generator):
     def __init__(self, spec: ConstantColumn) -> None:
         self.text = python_text(spec.value)
         self.escape = needs_copy_escape([self.text])
-        self.json_kind = "json" if isinstance(spec.value, dict | list) else (
-            "number" if isinstance(spec.value, int | float) and not isinstance(spec.value, bool)
-            else "bool" if isinstance(spec.value, bool) else "string"
-        )  # fmt: skip
+        self.json_kind = (
+            "json"
+            if isinstance(spec.value, dict | list)
+            else (
+                "number"
+                if isinstance(spec.value, int | float) and not isinstance(spec.value, bool)
+                else "bool"
+                if isinstance(spec.value, bool)
+                else "string"
+            )
+        )
         if isinstance(spec.value, bool):
             self.text = "t" if spec.value else "f"
 
@@ -632,8 +655,9 @@ def build_faker_pools(
     return {context.key: values for (_, context), values in zip(wanted, built, strict=True)}
 
 
-def assemble_rows(columns: list[Column], first: int, count: int, block: int, seed: int,
-                  table: str) -> bytes:  # fmt: skip
+def assemble_rows(
+    columns: list[Column], first: int, count: int, block: int, seed: int, table: str
+) -> bytes:
     """One block of rows in COPY text format."""
     rendered = [
         column.render(first, count, column_rng(seed, table, column.name, block))

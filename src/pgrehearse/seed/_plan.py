@@ -83,8 +83,21 @@ _NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
     (("slug",), "slug"),
     (("sku", "code", "reference"), "bothify"),
 ]
-_LONG_TEXT = {"description", "body", "comment", "comments", "note", "notes", "bio", "content",
-              "message", "text", "summary", "details", "remarks"}  # fmt: skip
+_LONG_TEXT = {
+    "description",
+    "body",
+    "comment",
+    "comments",
+    "note",
+    "notes",
+    "bio",
+    "content",
+    "message",
+    "text",
+    "summary",
+    "details",
+    "remarks",
+}
 _CREATED = {"created_at", "inserted_at", "created", "created_on", "registered_at", "signup_at"}
 
 
@@ -145,9 +158,11 @@ def _plan_table(
         if column_name not in info.columns:
             known = ", ".join(info.columns)
             raise PlanError(
-                name, column_name, f"table {name!r} has no column {column_name!r}",
+                name,
+                column_name,
+                f"table {name!r} has no column {column_name!r}",
                 hint=f"its columns are: {known}",
-            )  # fmt: skip
+            )
     for column in info.columns.values():
         spec = explicit.get(column.name)
         if spec is not None:
@@ -163,11 +178,12 @@ def _plan_table(
         if inferred is None:
             if column.not_null:
                 raise PlanError(
-                    name, column.name,
+                    name,
+                    column.name,
                     f"cannot infer a generator for {name}.{column.name} ({column.type_text}, "
                     "NOT NULL)",
                     hint=f"give it one under data.tables.{name}.columns.{column.name}",
-                )  # fmt: skip
+                )
             plan.left_to_database.append(column.name)
             plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
             continue
@@ -178,10 +194,11 @@ def _plan_table(
 def _check_fits(table: str, column: ColumnInfo, spec: ColumnSpec) -> None:
     if column.is_generated:
         raise PlanError(
-            table, column.name,
+            table,
+            column.name,
             f"{table}.{column.name} is a generated column: the database computes it",
             hint="remove its generator",
-        )  # fmt: skip
+        )
     kind = spec.kind
     fits = _FITS[kind]
     category = "A" if column.is_array else column.category
@@ -191,11 +208,12 @@ def _check_fits(table: str, column: ColumnInfo, spec: ColumnSpec) -> None:
         else:
             return
     raise PlanError(
-        table, column.name,
+        table,
+        column.name,
         f"generator `{kind}` makes {_MAKES.get(kind, 'values')}, which do not fit "
         f"{table}.{column.name} ({column.type_text})",
         hint=_suggest(column),
-    )  # fmt: skip
+    )
 
 
 def _is_uuid_or_json(kind: str, column: ColumnInfo) -> bool:
@@ -219,34 +237,41 @@ def _enforce_unique(table: str, column: ColumnInfo, spec: ColumnSpec, info: Tabl
     if "unique" in type(spec).model_fields:
         return spec if getattr(spec, "unique", False) else spec.model_copy(update={"unique": True})
     raise PlanError(
-        table, column.name,
+        table,
+        column.name,
         f"{table}.{column.name} is unique in the schema, but generator `{spec.kind}` cannot "
         "make unique values",
         hint="use sequence, uuid, int/faker/choice/text/between with unique: true, or a ref",
-    )  # fmt: skip
+    )
 
 
 def _check_reference(
-    table: str, column: ColumnInfo, spec: ColumnSpec, info: TableInfo,
+    table: str,
+    column: ColumnInfo,
+    spec: ColumnSpec,
+    info: TableInfo,
     catalog: dict[str, TableInfo],
-) -> None:  # fmt: skip
+) -> None:
     if isinstance(spec, RefColumn):
         target = catalog.get(spec.table)
         if target is not None and spec.column not in target.columns:
             raise PlanError(
-                table, column.name, f"{spec.ref}: table {spec.table!r} has no column "
-                f"{spec.column!r}", hint=f"its columns are: {', '.join(target.columns)}",
-            )  # fmt: skip
+                table,
+                column.name,
+                f"{spec.ref}: table {spec.table!r} has no column {spec.column!r}",
+                hint=f"its columns are: {', '.join(target.columns)}",
+            )
         return
     foreign = info.foreign_keys.get(column.name)
     if foreign is not None and not (isinstance(spec, ConstantColumn) and spec.value is None):
         ref_table, ref_column = foreign
         raise PlanError(
-            table, column.name,
+            table,
+            column.name,
             f"{table}.{column.name} references {ref_table}({ref_column}), but generator "
             f"`{spec.kind}` does not make valid references",
             hint=f"use {{ref: {ref_table}.{ref_column}}}",
-        )  # fmt: skip
+        )
 
 
 def _order(plans: dict[str, TablePlan]) -> list[str]:
@@ -260,10 +285,11 @@ def _order(plans: dict[str, TablePlan]) -> list[str]:
             cycle: list[str] = exc.args[1]
             if not _break_cycle(cycle, plans, graph):
                 raise PlanError(
-                    cycle[0], None,
+                    cycle[0],
+                    None,
                     "the tables reference each other in a cycle: " + " -> ".join(cycle),
                     hint="make one of the referencing columns nullable, so it can start empty",
-                ) from None  # fmt: skip
+                ) from None
 
 
 def _break_cycle(cycle: list[str], plans: dict[str, TablePlan], graph: dict[str, set[str]]) -> bool:

@@ -29,8 +29,9 @@ class SchemaDump:
     env: Mapping[str, str]
 
     def create(self, dbname: str) -> None:
-        _run([str(self.pg_dump), "--format=custom", f"--file={self.path}", dbname], self.env,
-             "dump")  # fmt: skip
+        _run(
+            [str(self.pg_dump), "--format=custom", f"--file={self.path}", dbname], self.env, "dump"
+        )
 
     def restore(self, section: str, dbname: str, jobs: int = 1) -> None:
         """Restore one section (pre-data, data or post-data) into `dbname`."""

@@ -120,9 +120,10 @@ def read_catalog(
             catalog[name] = read_table(conn, name)
         except MissingTable:
             raise SeedError(
-                name, f"the schema has no table {name!r}",
+                name,
+                f"the schema has no table {name!r}",
                 hint="check the name under data.tables (schema-qualify it if needed)",
-            ) from None  # fmt: skip
+            ) from None
         catalog[name].will_have_rows = rows[name] > 0
     for info in list(catalog.values()):
         for ref_table, _ in info.foreign_keys.values():

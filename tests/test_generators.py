@@ -1,0 +1,241 @@
+"""Column generators without a server: values, distributions, determinism, uniqueness."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import TypeAdapter
+
+from pgrehearse.scenario import ColumnSpec
+from pgrehearse.seed import (
+    Column,
+    GeneratorContext,
+    UnsatisfiableUnique,
+    assemble_rows,
+    build_generator,
+)
+from pgrehearse.seed._format import copy_escape, format_fixed, format_ints, format_timestamps
+
+SPEC = TypeAdapter(ColumnSpec)
+
+
+def _values(
+    spec: dict[str, Any],
+    count: int = 20_000,
+    *,
+    rows: int | None = None,
+    first: int = 0,
+    seed: int = 1,
+    ref_keys: dict[str, Any] | None = None,
+) -> list[str]:
+    parsed = SPEC.validate_python(spec)
+    context = GeneratorContext(seed, "t", "c", rows or count, ref_keys or {})
+    column = Column("c", build_generator(parsed, context), parsed.null_fraction)
+    return column.render(first, count, np.random.default_rng([seed, first]))
+
+
+def test_int_uniform_stays_in_range_and_covers_it() -> None:
+    values = [int(v) for v in _values({"int": [3, 7]})]
+    assert min(values) == 3 and max(values) == 7
+    assert set(values) == {3, 4, 5, 6, 7}
+
+
+def test_int_distributions_have_their_shape() -> None:
+    normal = np.array(
+        [
+            int(v)
+            for v in _values(
+                {"int": [0, 1000], "distribution": "normal", "mean": 500, "stddev": 50}
+            )
+        ]
+    )
+    assert 490 < normal.mean() < 510 and 45 < normal.std() < 55
+    zipf = np.array(
+        [int(v) for v in _values({"int": [1, 1000], "distribution": "zipf", "skew": 1.5})]
+    )
+    share_of_one = (zipf == 1).mean()
+    assert 0.3 < share_of_one < 0.45  # 1 / zeta(1.5) ≈ 0.38
+    lognormal = np.array(
+        [int(v) for v in _values({"int": [0, 100_000], "distribution": "lognormal", "median": 100})]
+    )
+    assert 90 < np.median(lognormal) < 110 and lognormal.max() > 1_000  # long tail
+
+
+def test_distribution_options_must_fit_the_distribution() -> None:
+    with pytest.raises(ValueError, match="mean does not apply to distribution 'zipf'"):
+        SPEC.validate_python({"int": [1, 9], "distribution": "zipf", "mean": 3})
+
+
+def test_float_respects_decimals_and_bounds() -> None:
+    values = _values({"float": [-5, 5], "decimals": 2})
+    assert all(re.fullmatch(r"-?\d+\.\d\d", v) for v in values)
+    numbers = [float(v) for v in values]
+    assert -5 <= min(numbers) < -4.5 and 4.5 < max(numbers) <= 5
+
+
+def test_choice_weights_within_tolerance() -> None:
+    values = _values({"choice": {"paid": 0.7, "pending": 0.2, "refunded": 0.1}}, 50_000)
+    share = {k: values.count(k) / len(values) for k in ("paid", "pending", "refunded")}
+    assert abs(share["paid"] - 0.7) < 0.01
+    assert abs(share["pending"] - 0.2) < 0.01
+    assert abs(share["refunded"] - 0.1) < 0.01
+
+
+def test_null_fraction_within_tolerance() -> None:
+    values = _values({"int": [1, 2], "null_fraction": 0.3}, 50_000)
+    assert abs(values.count("\\N") / len(values) - 0.3) < 0.01
+
+
+def test_bool_probability() -> None:
+    values = _values({"bool": 0.25}, 50_000)
+    assert set(values) == {"t", "f"}
+    assert abs(values.count("t") / len(values) - 0.25) < 0.01
+
+
+def test_between_dates_timestamps_and_increasing() -> None:
+    days = _values({"between": [dt.date(2020, 1, 1), dt.date(2020, 1, 31)]})
+    assert min(days) == "2020-01-01" and max(days) == "2020-01-31"
+    stamps = _values({"between": [dt.datetime(2020, 1, 1), dt.datetime(2020, 1, 2)]})
+    parsed = [dt.datetime.fromisoformat(s) for s in stamps]
+    assert all(s.tzinfo is not None for s in parsed)
+    assert min(parsed) >= dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    assert max(parsed) <= dt.datetime(2020, 1, 2, tzinfo=dt.UTC)
+    growing = _values(
+        {
+            "between": [dt.datetime(2020, 1, 1), dt.datetime(2021, 1, 1)],
+            "distribution": "increasing",
+        },
+        1_000,
+    )
+    assert growing == sorted(growing) and growing[0].startswith("2020-01-01")
+    assert growing[-1].startswith("2021-01-01")
+
+
+def test_text_lengths() -> None:
+    values = _values({"text": [10, 20]})
+    assert all(5 <= len(v) <= 20 for v in values)  # trailing space trimmed
+    assert sum(len(v) for v in values) / len(values) > 12
+
+
+def test_uuid_v4() -> None:
+    values = _values({"uuid": "v4"}, 1_000)
+    parsed = [uuid.UUID(v) for v in values]
+    assert all(u.version == 4 for u in parsed)
+    assert len(set(values)) == len(values)
+
+
+def test_json_object_from_sub_generators() -> None:
+    values = _values(
+        {
+            "json": {
+                "n": {"int": [1, 3]},
+                "tag": {"choice": ["a", 'b"q']},
+                "ok": {"bool": 0.5},
+                "maybe": {"int": [1, 1], "null_fraction": 1.0},
+            }
+        },
+        500,
+    )
+    for value in values:
+        decoded = json.loads(value.replace("\\\\", "\\"))
+        assert decoded["n"] in (1, 2, 3) and decoded["tag"] in ("a", 'b"q')
+        assert isinstance(decoded["ok"], bool) and decoded["maybe"] is None
+
+
+def test_arrays() -> None:
+    values = _values({"array": {"int": [1, 9]}, "length": [2, 4]}, 500)
+    for value in values:
+        assert value.startswith("{") and value.endswith("}")
+        assert 2 <= len(value[1:-1].split(",")) <= 4
+
+
+def test_ref_draws_existing_keys_uniform_and_zipf() -> None:
+    keys = {"p.id": np.arange(100, 200, dtype=np.int64)}
+    uniform = {int(v) for v in _values({"ref": "p.id"}, ref_keys=keys)}
+    assert uniform == set(range(100, 200))
+    skewed = [int(v) for v in _values({"ref": "p.id", "distribution": "zipf"}, ref_keys=keys)]
+    assert skewed.count(100) > 10 * max(skewed.count(199), 1)
+
+
+def test_same_seed_same_values_other_seed_other_values() -> None:
+    spec = {"faker": "name", "pool": 50}
+    assert _values(spec, 200, seed=5) == _values(spec, 200, seed=5)
+    assert _values(spec, 200, seed=5) != _values(spec, 200, seed=6)
+
+
+def test_unique_generators_are_unique_across_blocks() -> None:
+    for spec in (
+        {"int": [1, 100_000], "unique": True},
+        {"faker": "email", "pool": 20, "unique": True},
+        {"choice": [f"v{i}" for i in range(3_000)], "unique": True},
+        {"text": [5, 10], "unique": True},
+    ):
+        first = _values(spec, 1_500, rows=3_000, first=0)
+        second = _values(spec, 1_500, rows=3_000, first=1_500)
+        assert len(set(first + second)) == 3_000, spec
+
+
+def test_unique_email_stays_an_email() -> None:
+    values = _values({"faker": "email", "pool": 10, "unique": True}, 100)
+    assert all(re.fullmatch(r"[^@\s]+\.\d+@[^@\s]+", v) for v in values)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"choice": ["a", "b"], "unique": True},
+        {"int": [1, 10], "unique": True},
+        {"between": [dt.date(2020, 1, 1), dt.date(2020, 1, 5)], "unique": True},
+    ],
+)
+def test_unsatisfiable_uniqueness_is_an_error(spec: dict[str, Any]) -> None:
+    with pytest.raises(UnsatisfiableUnique):
+        _values(spec, 100)
+
+
+def test_unknown_faker_provider_is_rejected_with_suggestion() -> None:
+    with pytest.raises(ValueError, match=r"no provider named 'emial'.*'email'"):
+        SPEC.validate_python({"faker": "emial"})
+
+
+def test_faker_locale_and_args() -> None:
+    values = _values({"faker": "random_int", "args": {"min": 5, "max": 6}, "pool": 50}, 100)
+    assert set(values) <= {"5", "6"}
+    german = _values({"faker": "city", "locale": "de_DE", "pool": 30}, 100)
+    assert german == _values({"faker": "city", "locale": "de_DE", "pool": 30}, 100)
+
+
+def test_copy_escaping_and_row_assembly() -> None:
+    assert copy_escape(["plain", "tab\there", "back\\slash", "new\nline"]) == [
+        "plain",
+        "tab\\there",
+        "back\\\\slash",
+        "new\\nline",
+    ]
+    parsed_a = SPEC.validate_python({"value": "x\ty"})
+    parsed_b = SPEC.validate_python({"int": [1, 1]})
+    context = GeneratorContext(1, "t", "a", 2)
+    columns = [
+        Column("a", build_generator(parsed_a, context), 0.0),
+        Column("b", build_generator(parsed_b, context), 0.0),
+    ]
+    assert assemble_rows(columns, 0, 2, 0, 1, "t") == b"x\\ty\t1\nx\\ty\t1\n"
+
+
+def test_fast_formatters_match_python_formatting() -> None:
+    numbers = np.array([-3, 0, 7, 123_456_789], dtype=np.int64)
+    assert format_ints(numbers, -3, 123_456_789) == ["-3", "0", "7", "123456789"]
+    assert format_ints(np.array([5, 9]), 0, 10) == ["5", "9"]
+    cents = np.array([-105, 0, 5, 123_456], dtype=np.int64)
+    assert format_fixed(cents, 2, -105, 123_456) == ["-1.05", "0.00", "0.05", "1234.56"]
+    assert format_fixed(cents, 2, -(10**9), 10**9) == ["-1.05", "0.00", "0.05", "1234.56"]
+    assert format_timestamps(np.array([0, 86_399 + 86_400], dtype=np.int64)) == [
+        "1970-01-01 00:00:00+00",
+        "1970-01-02 23:59:59+00",
+    ]
