@@ -1,0 +1,390 @@
+"""Seeding on a real server: determinism, integrity, inference, errors and the snapshot cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgrehearse import ScenarioError, load_scenario, rehearse
+from pgrehearse._cache import SnapshotCache
+from pgrehearse.backends import PostgresBinaries
+from tests.helpers import ProbingBackend
+
+SHOP_SCHEMA = """
+CREATE TYPE mood AS ENUM ('happy', 'sad', 'meh');
+CREATE TABLE customers (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL,
+    email       text NOT NULL UNIQUE,
+    created_at  timestamptz NOT NULL
+);
+CREATE TABLE orders (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id  bigint NOT NULL REFERENCES customers (id),
+    status       text NOT NULL CHECK (status IN ('paid', 'pending', 'refunded')),
+    amount       numeric(10, 2) NOT NULL,
+    note         text
+);
+"""
+
+SHOP_DATA = """
+data:
+  seed: {seed}
+  tables:
+    customers:
+      rows: {customers}
+      columns:
+        name: {{faker: name, pool: 200}}
+        email: {{faker: email, pool: 200}}
+        created_at: {{between: [2020-01-01T00:00:00, 2021-01-01T00:00:00]}}
+    orders:
+      rows: {orders}
+      columns:
+        customer_id: {{ref: customers.id, distribution: zipf}}
+        status: {{choice: {{paid: 0.7, pending: 0.2, refunded: 0.1}}}}
+        amount: {{float: [1, 500]}}
+        note: {{text: [5, 30], null_fraction: 0.5}}
+"""
+
+CHECKSUM = (
+    "SELECT (SELECT md5(string_agg(c::text, ',' ORDER BY c.id)) FROM customers c) || "
+    "(SELECT md5(string_agg(o::text, ',' ORDER BY o.id)) FROM orders o)"
+)
+
+
+def _scenario(
+    folder: Path,
+    *,
+    schema: str = SHOP_SCHEMA,
+    data: str | None = None,
+    seed: int = 1,
+    customers: int = 300,
+    orders: int = 2_000,
+    up: str = "ALTER TABLE orders ADD COLUMN x int;",
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "schema.sql").write_text(textwrap.dedent(schema))
+    body = data if data is not None else SHOP_DATA
+    text = (
+        "version: 1\nname: shop\nschema: schema.sql\n"
+        + body.format(seed=seed, customers=customers, orders=orders)
+        + f"migration:\n  up: {json.dumps(up)}\n"
+    )
+    path = folder / "scenario.yaml"
+    path.write_text(text)
+    return path
+
+
+def _probe(path: Path, binaries: PostgresBinaries, query: str, **options: Any) -> Any:
+    backend = ProbingBackend(binaries, query)
+    result = rehearse(load_scenario(path), report_dir=None, backend=backend, **options)
+    assert result.passed, result.failure
+    return backend.answer, result
+
+
+def test_same_seed_gives_the_same_data(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    path = _scenario(tmp_path / "a")
+    first, _ = _probe(path, pg_binaries, CHECKSUM, cache=False)
+    second, _ = _probe(path, pg_binaries, CHECKSUM, cache=False)
+    other, _ = _probe(_scenario(tmp_path / "b", seed=2), pg_binaries, CHECKSUM, cache=False)
+    assert first == second
+    assert first != other
+
+
+def test_references_are_valid_even_without_a_foreign_key(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    schema = SHOP_SCHEMA.replace("REFERENCES customers (id)", "")
+    orphans = (
+        "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
+        "WHERE c.id IS NULL"
+    )
+    answer, _ = _probe(_scenario(tmp_path, schema=schema, orders=20_000), pg_binaries, orphans)
+    assert answer == 0
+
+
+def test_weights_nulls_and_skew_on_the_server(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    query = (
+        "SELECT json_build_object("
+        "'paid', avg((status = 'paid')::int), 'note_null', avg((note IS NULL)::int), "
+        "'top', (SELECT max(n) FROM (SELECT count(*) n FROM orders GROUP BY customer_id) s), "
+        "'orders', count(*))::text FROM orders"
+    )
+    answer, _ = _probe(_scenario(tmp_path, orders=20_000), pg_binaries, query)
+    stats = json.loads(answer)
+    assert stats["orders"] == 20_000
+    assert abs(stats["paid"] - 0.7) < 0.02
+    assert abs(stats["note_null"] - 0.5) < 0.02
+    assert stats["top"] > 20_000 / 300 * 5  # zipf: the hottest customer has far more
+
+
+@pytest.mark.slow
+def test_uniqueness_holds_at_a_million_rows(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    """email is UNIQUE in the schema; the scenario does not say unique: pgrehearse must
+    honour the constraint anyway (the unique index is built after the load)."""
+    query = "SELECT count(DISTINCT email) = count(*) AND count(*) = 1000000 FROM customers"
+    answer, result = _probe(
+        _scenario(tmp_path, customers=1_000_000, orders=10), pg_binaries, query, cache=False
+    )
+    assert answer is True
+    customers = next(t for t in result.tables if t.table == "customers")
+    assert customers.frozen  # loaded with COPY FREEZE
+
+
+def test_unmentioned_columns_get_generators_from_their_types(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    schema = """
+    CREATE TYPE mood AS ENUM ('happy', 'sad');
+    CREATE TABLE accounts (id serial PRIMARY KEY, email varchar(120) NOT NULL UNIQUE,
+                           plan text NOT NULL CHECK (plan IN ('free', 'pro')));
+    CREATE TABLE events (
+        id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        account_id int NOT NULL REFERENCES accounts (id),
+        kind mood NOT NULL, payload jsonb NOT NULL, happened_at timestamptz NOT NULL,
+        day date NOT NULL, amount numeric(8, 2) NOT NULL, ratio double precision NOT NULL,
+        flag boolean NOT NULL, token uuid NOT NULL UNIQUE, tags text[] NOT NULL,
+        code char(3) NOT NULL, counter smallint NOT NULL, took interval NOT NULL,
+        addr inet NOT NULL, title varchar(8) NOT NULL, created_at timestamptz NOT NULL,
+        inserted_on timestamptz NOT NULL DEFAULT now(), extra point
+    );
+    """
+    data = "data:\n  seed: {seed}\n  tables:\n    accounts: {{rows: {customers}}}\n" + (
+        "    events: {{rows: {orders}}}\n"
+    )
+    query = (
+        "SELECT json_build_object('kinds', (SELECT array_agg(DISTINCT kind::text) FROM events), "
+        "'plans', (SELECT array_agg(DISTINCT plan) FROM accounts), "
+        "'orphans', (SELECT count(*) FROM events e LEFT JOIN accounts a ON a.id = e.account_id "
+        "WHERE a.id IS NULL), 'extra_nulls', (SELECT count(*) FROM events WHERE extra IS NULL), "
+        "'emails', (SELECT bool_and(email LIKE '%@%') FROM accounts))::text"
+    )
+    path = _scenario(tmp_path, schema=schema, data=data, up="ALTER TABLE events ADD COLUMN x int")
+    answer, result = _probe(path, pg_binaries, query)
+    stats = json.loads(answer)
+    assert sorted(stats["kinds"]) == ["happy", "sad"]
+    assert sorted(stats["plans"]) == ["free", "pro"]
+    assert stats["orphans"] == 0 and stats["extra_nulls"] == 2_000 and stats["emails"]
+    events = next(t for t in result.tables if t.table == "events")
+    generators = {c.name: c.generator for c in events.columns}
+    assert generators["account_id"] == "ref" and generators["kind"] == "choice"
+    assert generators["token"] == "uuid" and generators["tags"] == "array"
+    assert all(c.inferred for c in events.columns)
+    assert set(events.left_to_database) == {"id", "inserted_on", "extra"}
+    assert any("extra (point) left NULL" in note for note in events.notes)
+
+
+def test_reference_cycle_breaks_on_the_nullable_side(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    schema = """
+    CREATE TABLE teams (id int PRIMARY KEY, captain_id int);
+    CREATE TABLE players (id int PRIMARY KEY, team_id int NOT NULL REFERENCES teams (id));
+    ALTER TABLE teams ADD FOREIGN KEY (captain_id) REFERENCES players (id);
+    """
+    data = (
+        "data:\n  seed: {seed}\n  tables:\n"
+        "    teams: {{rows: 10, columns: {{id: {{sequence: 1}}}}}}\n"
+        "    players: {{rows: 50, columns: {{id: {{sequence: 1}}}}}}\n"
+    )
+    answer, result = _probe(
+        _scenario(tmp_path, schema=schema, data=data, up="ALTER TABLE teams ADD COLUMN x int"),
+        pg_binaries,
+        "SELECT count(*) FROM players p JOIN teams t ON t.id = p.team_id",
+    )
+    assert answer == 50
+    teams = next(t for t in result.tables if t.table == "teams")
+    assert any("reference cycle" in note for note in teams.notes)
+
+
+def test_reference_cycle_without_a_nullable_side_is_an_error(
+    tmp_path: Path, work_root: Path
+) -> None:
+    schema = """
+    CREATE TABLE a (id int PRIMARY KEY, b_id int NOT NULL);
+    CREATE TABLE b (id int PRIMARY KEY, a_id int NOT NULL REFERENCES a (id));
+    ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b (id);
+    """
+    data = (
+        "data:\n  seed: {seed}\n  tables:\n"
+        "    a: {{rows: 5, columns: {{id: {{sequence: 1}}}}}}\n"
+        "    b: {{rows: 5, columns: {{id: {{sequence: 1}}}}}}\n"
+    )
+    with pytest.raises(ScenarioError) as caught:
+        rehearse(load_scenario(_scenario(tmp_path, schema=schema, data=data)), report_dir=None)
+    [problem] = caught.value.problems
+    assert "cycle" in problem.message and problem.hint and "nullable" in problem.hint
+    assert problem.line is not None
+
+
+def test_generator_that_does_not_fit_the_type_names_the_column_line(
+    tmp_path: Path, work_root: Path
+) -> None:
+    data = SHOP_DATA.replace(
+        "amount: {{float: [1, 500]}}", "amount: {{between: [2020-01-01, 2021-01-01]}}"
+    )
+    path = _scenario(tmp_path, data=data)
+    with pytest.raises(ScenarioError) as caught:
+        rehearse(load_scenario(path), report_dir=None)
+    [problem] = caught.value.problems
+    assert "`between` makes dates/timestamps, which do not fit orders.amount" in problem.message
+    assert (
+        problem.line
+        == path.read_text()
+        .splitlines()
+        .index(next(line for line in path.read_text().splitlines() if "amount:" in line))
+        + 1
+    )
+
+
+def test_unknown_column_and_missing_table(tmp_path: Path, work_root: Path) -> None:
+    data = SHOP_DATA.replace("note: {{text", "notes: {{text")
+    with pytest.raises(ScenarioError, match="table 'orders' has no column 'notes'"):
+        rehearse(load_scenario(_scenario(tmp_path / "a", data=data)), report_dir=None)
+    data = SHOP_DATA.replace("    orders:", "    order:")
+    with pytest.raises(ScenarioError, match="the schema has no table 'order'"):
+        rehearse(load_scenario(_scenario(tmp_path / "b", data=data)), report_dir=None)
+
+
+def test_impossible_uniqueness_fails_before_any_server_starts(
+    tmp_path: Path, work_root: Path
+) -> None:
+    data = SHOP_DATA.replace(
+        "status: {{choice: {{paid: 0.7, pending: 0.2, refunded: 0.1}}}}",
+        "status: {{choice: [paid, pending], unique: true}}",
+    )
+    reports = tmp_path / "reports"
+    with pytest.raises(ScenarioError) as caught:
+        rehearse(load_scenario(_scenario(tmp_path, data=data)), report_dir=reports)
+    [problem] = caught.value.problems
+    assert "only 2 distinct values for 2,000 rows" in problem.message
+    assert not reports.exists()  # nothing ran
+
+
+def test_unknown_faker_provider_is_invalid_input_with_line(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, data=SHOP_DATA.replace("faker: name", "faker: nmae"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pgrehearse", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{path}:11:" in result.stderr and "no provider named 'nmae'" in result.stderr
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_cache_hit_reuses_the_seeded_database(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries, cache_dir: Path
+) -> None:
+    path = _scenario(tmp_path)
+    first_answer, first = _probe(path, pg_binaries, CHECKSUM)
+    assert first.cache is not None and first.cache["hit"] is False and first.cache["saved"]
+    second_answer, second = _probe(path, pg_binaries, CHECKSUM)
+    assert second.cache is not None and second.cache["hit"] is True
+    assert second_answer == first_answer
+    assert [p.status for p in second.phases if p.name in ("schema", "seed", "post_data")] == [
+        "skipped"
+    ] * 3
+    assert [t.rows for t in second.tables] == [t.rows for t in first.tables]
+    # another seed is another entry
+    _, third = _probe(_scenario(tmp_path / "other", seed=9), pg_binaries, CHECKSUM)
+    assert third.cache is not None and third.cache["hit"] is False
+    assert len(SnapshotCache().entries()) == 2
+
+
+def test_damaged_cache_entry_is_rebuilt_not_used(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    path = _scenario(tmp_path)
+    answer, first = _probe(path, pg_binaries, CHECKSUM)
+    assert first.cache is not None
+    entry = Path(first.cache["path"])
+    victim = max(
+        (p for p in (entry / "data" / "base").rglob("*") if p.is_file()),
+        key=lambda p: p.stat().st_size,
+    )
+    with victim.open("r+b") as handle:
+        handle.truncate(victim.stat().st_size // 2)
+    again, second = _probe(path, pg_binaries, CHECKSUM)
+    assert second.cache is not None
+    assert second.cache["hit"] is False and second.cache["saved"] is True
+    assert again == answer
+
+
+def test_partial_entry_is_ignored(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    path = _scenario(tmp_path)
+    _, first = _probe(path, pg_binaries, CHECKSUM)
+    assert first.cache is not None
+    entry = Path(first.cache["path"])
+    (entry / "meta.json").unlink()  # as if the run died before finishing the entry
+    _, second = _probe(path, pg_binaries, CHECKSUM)
+    assert second.cache is not None and second.cache["hit"] is False and second.cache["saved"]
+
+
+def test_concurrent_runs_share_the_cache_safely(tmp_path: Path, work_root: Path) -> None:
+    path = _scenario(tmp_path, orders=20_000)
+    command = [
+        sys.executable,
+        "-m",
+        "pgrehearse",
+        "run",
+        str(path),
+        "--report-dir",
+        str(tmp_path / "reports"),
+    ]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)
+    ]
+    for run in runs:
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr.decode()
+    entries = SnapshotCache().entries()
+    assert len(entries) == 1 and not entries[0].meta.get("damaged")
+    assert not list(SnapshotCache().root.glob("*.partial-*"))
+    # and the entry is good: a fourth run hits it
+    fourth = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert fourth.returncode == 0
+    summaries = sorted((tmp_path / "reports" / "shop").glob("*/summary.json"))
+    hits = [json.loads(s.read_text())["cache"]["hit"] for s in summaries]
+    assert hits.count(True) >= 1
+
+
+def test_cache_cli_lists_and_clears(tmp_path: Path, work_root: Path) -> None:
+    path = _scenario(tmp_path)
+    cli = [sys.executable, "-m", "pgrehearse"]
+    assert (
+        subprocess.run(
+            [*cli, "run", str(path), "--report-dir", str(tmp_path / "r")],
+            capture_output=True,
+            timeout=300,
+        ).returncode
+        == 0
+    )
+    listing = subprocess.run([*cli, "cache", "list"], capture_output=True, text=True, timeout=60)
+    assert "shop" in listing.stdout and "2,300" in listing.stdout
+    cleared = subprocess.run([*cli, "cache", "clear"], capture_output=True, text=True, timeout=60)
+    assert "removed 1 cached snapshot" in cleared.stdout
+    assert SnapshotCache().entries() == []
+    no_cache = subprocess.run(
+        [*cli, "run", str(path), "--report-dir", str(tmp_path / "r"), "--no-cache"],
+        capture_output=True,
+        timeout=300,
+    )
+    assert no_cache.returncode == 0 and SnapshotCache().entries() == []
