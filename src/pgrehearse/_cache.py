@@ -21,20 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pgrehearse._paths import cache_root
 from pgrehearse.backends._copy import copy_tree
 from pgrehearse.scenario import Scenario
 
 # Bump when generators change what they produce for the same spec: old entries then miss.
 SEED_FORMAT_VERSION = 1
 _META = "meta.json"
-
-
-def cache_root() -> Path:
-    configured = os.environ.get("PGREHEARSE_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pgrehearse"
 
 
 def snapshot_key(scenario: Scenario, *, scale: float, major: int) -> str:

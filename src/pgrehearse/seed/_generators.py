@@ -8,19 +8,23 @@ deterministic: values depend only on the seed, the table, the column and the row
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import multiprocessing
+import os
 import signal
 import sys
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from pgrehearse._paths import cache_root
 from pgrehearse.scenario import (
     ArrayColumn,
     BetweenColumn,
@@ -647,12 +651,57 @@ def build_faker_pools(
 ) -> dict[str, list[str]]:
     """Build the Faker pools of many columns at once, in parallel processes (Faker makes
     only ~10k values a second, so pools dominate the cost of small tables)."""
-    if workers <= 1 or len(wanted) <= 1 or not sys.platform.startswith("linux"):
-        return {context.key: faker_pool(spec, context) for spec, context in wanted}
-    context_fork = multiprocessing.get_context("fork")
-    with context_fork.Pool(min(workers, len(wanted)), initializer=child_signals) as pool:
-        built = pool.starmap(faker_pool, wanted)
-    return {context.key: values for (_, context), values in zip(wanted, built, strict=True)}
+    pools: dict[str, list[str]] = {}
+    missing: list[tuple[FakerColumn, GeneratorContext]] = []
+    for spec, context in wanted:
+        cached = _read_pool(spec, context)
+        if cached is None:
+            missing.append((spec, context))
+        else:
+            pools[context.key] = cached
+    if workers <= 1 or len(missing) <= 1 or not sys.platform.startswith("linux"):
+        built = [faker_pool(spec, context) for spec, context in missing]
+    else:
+        context_fork = multiprocessing.get_context("fork")
+        with context_fork.Pool(min(workers, len(missing)), initializer=child_signals) as pool:
+            built = pool.starmap(faker_pool, missing)
+    for (spec, context), values in zip(missing, built, strict=True):
+        pools[context.key] = values
+        _write_pool(spec, context, values)
+    return pools
+
+
+def _pool_path(spec: FakerColumn, context: GeneratorContext) -> Path:
+    from faker import VERSION
+
+    material = json.dumps(
+        [VERSION, spec.faker, spec.args, spec.locale, spec.pool, context.salt],
+        sort_keys=True,
+        default=str,
+    )
+    return cache_root() / "faker" / (hashlib.sha256(material.encode()).hexdigest()[:32] + ".json")
+
+
+def _read_pool(spec: FakerColumn, context: GeneratorContext) -> list[str] | None:
+    """A pool built by an earlier run (Faker pools are pure functions of their inputs)."""
+    try:
+        values = json.loads(_pool_path(spec, context).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(values, list) or len(values) != spec.pool:
+        return None
+    return [str(v) for v in values]
+
+
+def _write_pool(spec: FakerColumn, context: GeneratorContext, values: list[str]) -> None:
+    path = _pool_path(spec, context)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps(values))
+        partial.replace(path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 def assemble_rows(
