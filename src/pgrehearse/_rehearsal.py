@@ -20,9 +20,11 @@ from pgrehearse._errors import EnvironmentProblem, Interrupted, Problem, Scenari
 from pgrehearse._progress import Progress, SilentProgress
 from pgrehearse._result import PhaseResult, Rehearsal
 from pgrehearse._settings import rehearsal_settings, seed_settings
+from pgrehearse.analyse import PhaseWindow, analyse_locks
 from pgrehearse.backends import Backend, LocalBackend, LocalServer, Server, find_binaries
 from pgrehearse.backends.local import SnapshotUnusable
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
+from pgrehearse.observe import LockTracer, Sampler
 from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
 from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
@@ -291,7 +293,11 @@ class _Run:
 
     def _migrate(self, server: Server) -> None:
         migration = self.scenario.migration
-        with self._connect(server, DATABASE, "migration") as conn:
+        observe = self.scenario.observe
+        with (
+            self._connect(server, DATABASE, "migration") as conn,
+            self._connect(server, DATABASE, "harness") as observer,
+        ):
             for setting, value in (
                 ("lock_timeout", migration.lock_timeout),
                 ("statement_timeout", migration.statement_timeout),
@@ -299,18 +305,46 @@ class _Run:
                 if value is not None:
                     conn.execute(f"SET {setting} = '{postgres_duration(value)}'")
             conn.commit()
-            up = self._run_phase(conn, "up", migration.up)
-            if migration.down is None:
-                self._skip("down", "the scenario has no down migration")
-            elif not up.ok:
-                self._skip("down", "skipped because the up migration failed")
-            else:
-                self._run_phase(conn, "down", migration.down)
+            tracer = LockTracer(observer, conn) if observe.trace else None
+            sampler = Sampler(
+                server.connect_kwargs(DATABASE, "pgrehearse:sampler"),
+                self.clock,
+                observe.sample_interval,
+                measure_server_cpu=isinstance(server, LocalServer),
+            )
+            windows: list[PhaseWindow] = []
+            with sampler:
+                up = self._run_phase(conn, "up", migration.up, tracer, windows)
+                if migration.down is None:
+                    self._skip("down", "the scenario has no down migration")
+                elif not up.ok:
+                    self._skip("down", "skipped because the up migration failed")
+                else:
+                    self._run_phase(conn, "down", migration.down, tracer, windows)
+            if sampler.error is not None:
+                self.progress.note(f"the lock sampler stopped early: {sampler.error}")
+            stats = sampler.stats
+            self.result.sampler = stats.to_dict() if stats else None
+            self.result.locks = analyse_locks(
+                tracer=tracer,
+                samples=sampler.samples,
+                statements=self.result.statements,
+                phases=windows,
+                migration_pid=conn.info.backend_pid,
+                end_s=self.clock.now(),
+            )
 
     def _run_phase(
-        self, conn: psycopg.Connection[Any], name: str, source: SqlSource
+        self,
+        conn: psycopg.Connection[Any],
+        name: str,
+        source: SqlSource,
+        tracer: LockTracer | None,
+        windows: list[PhaseWindow],
     ) -> ScriptResult:
         statements = split_statements(source.text, file=source.origin, first_line=source.first_line)
+        if tracer is not None:
+            tracer.begin_phase()
         with self.phase(name, f"{name} migration: {len(statements)} statements") as phase:
             script = run_script(
                 conn,
@@ -319,11 +353,16 @@ class _Run:
                 mode=self.scenario.migration.transaction,
                 clock=self.clock,
                 on_statement=self.progress.statement_finished,
+                observer=tracer,
             )
             self.result.statements.extend(script.statements)
             self.result.transaction[name] = script.transaction
             if not script.ok:
                 phase.status = "failed"
+        if tracer is not None:
+            tracer.end_phase()
+        started = phase.started_s or 0.0
+        windows.append(PhaseWindow(name, started, started + (phase.seconds or 0.0)))
         return script
 
     def _create_schema(self, conn: psycopg.Connection[Any], source: SqlSource) -> None:

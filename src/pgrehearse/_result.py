@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pgrehearse.analyse import LockAnalysis
 from pgrehearse.migration import StatementResult
 from pgrehearse.seed import TableSeedResult
 
@@ -44,6 +45,8 @@ class Rehearsal:
     tables: list[TableSeedResult] = field(default_factory=list)
     statements: list[StatementResult] = field(default_factory=list)
     run_dir: Path | None = None
+    locks: LockAnalysis | None = None  # lock intervals, waits, queue length, summary
+    sampler: dict[str, Any] | None = None  # the sampler's achieved rate and CPU cost
 
     @property
     def passed(self) -> bool:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import psycopg
 
+from pgrehearse.migration._classify import runs_outside_transaction
 from pgrehearse.migration._split import Statement, line_of_position
 from pgrehearse.scenario import TransactionMode
 
 StatementStatus = Literal["ok", "error", "not_run"]
 _TRANSACTION_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class StatementError:
     line: int | None = None  # file line the server's error cursor points at
 
 
-@dataclass(frozen=True)
+@dataclass
 class StatementResult:
     phase: str
     index: int
@@ -37,6 +39,12 @@ class StatementResult:
     started_s: float | None  # seconds since the rehearsal's clock origin
     seconds: float | None
     error: StatementError | None = None
+    in_transaction: bool = True  # False: ran alone in autocommit (CONCURRENTLY, VACUUM, ...)
+    transaction_end_s: float | None = None  # when the transaction holding its locks ended
+    locks: list[dict[str, Any]] = field(default_factory=list)  # filled by the analysis
+    rewrites: list[str] = field(default_factory=list)  # relations it rewrote
+    created: list[str] = field(default_factory=list)  # relations it created
+    dropped: list[str] = field(default_factory=list)  # relations it dropped
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,14 @@ class Clock:
         return time.perf_counter() - self.origin
 
 
+class StatementObserver(Protocol):
+    """Told about every statement and transaction end (the lock tracer implements it)."""
+
+    def after_statement(self, phase: str, index: int, started_s: float) -> None: ...
+
+    def transaction_ended(self, at_s: float) -> None: ...
+
+
 def has_transaction_control(statements: Sequence[Statement]) -> bool:
     return any(s.sql.split(None, 1)[0].upper() in _TRANSACTION_CONTROL for s in statements)
 
@@ -76,62 +92,123 @@ def run_script(
     mode: TransactionMode,
     clock: Clock,
     on_statement: Callable[[StatementResult], None] = lambda _result: None,
+    observer: StatementObserver | None = None,
 ) -> ScriptResult:
     """Execute `statements` in order, stopping at the first error.
 
-    `file` wraps the script in one transaction (rolled back on error); `statement` and
-    `none` run each statement on its own (autocommit). A script that holds its own
-    BEGIN/COMMIT is run as written (effective mode `script`).
+    `file` wraps the script in one transaction (rolled back on error); `statement` wraps
+    each statement in its own; `none` runs them in autocommit. A script that holds its own
+    BEGIN/COMMIT is run as written (effective mode `script`). Statements that cannot run in
+    a transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...) always run alone: in
+    `file` mode the transaction is committed before them and a new one begun after.
     """
-    conn.autocommit = True
+    runner = _Runner(conn, phase, clock, on_statement, observer)
     effective: str = mode
     if mode == "file" and has_transaction_control(statements):
         effective = "script"
-    wrap = effective == "file"
-
-    results: list[StatementResult] = []
-    failed = False
-    commit_seconds: float | None = None
-    if wrap:
-        conn.execute("BEGIN")
+    conn.autocommit = True
     for statement in statements:
-        if failed:
-            results.append(_not_run(phase, statement))
+        if runner.failed:
+            runner.results.append(_not_run(phase, statement))
             continue
-        started = clock.now()
+        alone = runs_outside_transaction(statement.sql)
+        if effective == "file" and not alone:
+            runner.ensure_transaction()
+        elif effective == "file":
+            runner.finish_transaction()
+        if effective == "statement" and not alone:
+            runner.ensure_transaction()
+        runner.execute(statement, in_transaction=not alone and effective in ("file", "statement"))
+        if effective == "statement" and not runner.failed:
+            runner.finish_transaction()
+    runner.finish_transaction()
+    return ScriptResult(runner.results, effective, runner.commit_seconds)
+
+
+class _Runner:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        phase: str,
+        clock: Clock,
+        on_statement: Callable[[StatementResult], None],
+        observer: StatementObserver | None,
+    ) -> None:
+        self.conn = conn
+        self.phase = phase
+        self.clock = clock
+        self.on_statement = on_statement
+        self.observer = observer
+        self.results: list[StatementResult] = []
+        self.failed = False
+        self.commit_seconds: float | None = None
+        self._open = False  # a transaction we began is open
+        self._in_open: list[StatementResult] = []
+
+    def ensure_transaction(self) -> None:
+        if not self._open:
+            self.conn.execute("BEGIN")
+            self._open = True
+
+    def finish_transaction(self) -> None:
+        """COMMIT (or ROLLBACK after a failure) what we began; note when locks went."""
+        if self._open:
+            began = time.perf_counter()
+            self.conn.execute("ROLLBACK" if self.failed else "COMMIT")
+            self.commit_seconds = (self.commit_seconds or 0.0) + time.perf_counter() - began
+            self._open = False
+            self._ended(self.clock.now())
+        elif self.conn.info.transaction_status != _IDLE:
+            self.conn.execute("ROLLBACK")  # a script that failed inside its own BEGIN
+            self._ended(self.clock.now())
+
+    def _ended(self, at: float) -> None:
+        for result in self._in_open:
+            result.transaction_end_s = at
+        self._in_open = []
+        if self.observer is not None:
+            self.observer.transaction_ended(at)
+
+    def execute(self, statement: Statement, *, in_transaction: bool) -> None:
+        started = self.clock.now()
         began = time.perf_counter()
         try:
-            conn.execute(statement.sql, prepare=False)
+            self.conn.execute(statement.sql, prepare=False)
         except psycopg.Error as exc:
-            seconds = time.perf_counter() - began
-            results.append(_failed(phase, statement, started, seconds, exc))
-            failed = True
-            on_statement(results[-1])
-            continue
+            result = _failed(self.phase, statement, started, time.perf_counter() - began, exc)
+            result.in_transaction = in_transaction
+            self.failed = True
+            self.results.append(result)
+            self._in_open.append(result)
+            if self.observer is not None:
+                # an aborted transaction keeps its locks until ROLLBACK: record them too
+                self.observer.after_statement(self.phase, statement.index, started)
+            self.on_statement(result)
+            return
         seconds = time.perf_counter() - began
-        results.append(
-            StatementResult(
-                phase,
-                statement.index,
-                statement.file,
-                statement.line,
-                statement.sql,
-                "ok",
-                started,
-                seconds,
-            )
+        result = StatementResult(
+            self.phase,
+            statement.index,
+            statement.file,
+            statement.line,
+            statement.sql,
+            "ok",
+            started,
+            seconds,
+            in_transaction=in_transaction,
         )
-        on_statement(results[-1])
-    if wrap:
-        if failed:
-            conn.execute("ROLLBACK")
+        self.results.append(result)
+        if self.observer is not None:
+            self.observer.after_statement(self.phase, statement.index, started)
+        if self.conn.info.transaction_status == _IDLE:
+            result.transaction_end_s = started + seconds  # autocommit: ended with it
+            if self._in_open:
+                self._ended(started + seconds)  # the script's own COMMIT
+            elif self.observer is not None:
+                self.observer.transaction_ended(started + seconds)
         else:
-            began = time.perf_counter()
-            conn.execute("COMMIT")
-            commit_seconds = time.perf_counter() - began
-    elif conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.execute("ROLLBACK")  # a script that failed inside its own BEGIN
-    return ScriptResult(results, effective, commit_seconds)
+            self._in_open.append(result)
+        self.on_statement(result)
 
 
 def _not_run(phase: str, statement: Statement) -> StatementResult:

@@ -406,6 +406,13 @@ class DataSpec(_Strict):
 TransactionMode = Literal["file", "statement", "none"]
 
 
+class ObserveSpec(_Strict):
+    """How closely the migration is watched."""
+
+    sample_interval: Duration = Field(default=0.010, gt=0, le=10)
+    trace: bool = True  # per-statement lock and rewrite tracing of the migration session
+
+
 class MigrationSpec(_Strict):
     up: SqlSource
     down: SqlSource | None = None
@@ -424,6 +431,7 @@ class Scenario(_Strict):
     schema_sql: SqlSource = Field(alias="schema")
     data: DataSpec = Field(default_factory=DataSpec)
     migration: MigrationSpec
+    observe: ObserveSpec = Field(default_factory=ObserveSpec)
 
     _path: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)

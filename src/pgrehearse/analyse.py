@@ -1,0 +1,387 @@
+"""From traces and samples to intervals: who held which lock when, who waited, how long.
+
+Migration locks taken inside a transaction come from the tracer (acquired when their
+statement started, released when the transaction ended). Everything else, the locks of
+statements that run alone (CREATE INDEX CONCURRENTLY, ...), of the application and of other
+sessions, and every wait, comes from the sampler: a run of consecutive polls that saw the
+same lock is one interval, bounded halfway to the neighbouring polls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pgrehearse.migration import StatementResult
+from pgrehearse.observe._knowledge import blocks_reads, blocks_writes, conflicts, effect
+from pgrehearse.observe._sampler import Samples
+from pgrehearse.observe._trace import LockTracer
+
+LOCK_COLUMNS = [
+    "relation",
+    "mode",
+    "holder_role",
+    "holder_pid",
+    "phase",
+    "statement",
+    "start_s",
+    "end_s",
+    "held_ms",
+    "blocks_reads",
+    "blocks_writes",
+    "source",
+]
+WAIT_COLUMNS = [
+    "waiter_role",
+    "waiter_pid",
+    "relation",
+    "locktype",
+    "requested_mode",
+    "start_s",
+    "end_s",
+    "wait_ms",
+    "blocking_pids",
+    "blocking_roles",
+    "blocking_statement",
+    "phase",
+    "query",
+]
+
+
+@dataclass
+class PhaseWindow:
+    name: str
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class LockAnalysis:
+    locks: pd.DataFrame
+    waits: pd.DataFrame
+    queue: pd.DataFrame  # t_s, waiting (sessions waiting for a lock at each poll)
+    summary: list[dict[str, Any]] = field(default_factory=list)
+
+    @staticmethod
+    def empty() -> LockAnalysis:
+        return LockAnalysis(
+            pd.DataFrame(columns=LOCK_COLUMNS),
+            pd.DataFrame(columns=WAIT_COLUMNS),
+            pd.DataFrame(columns=["t_s", "waiting"]),
+        )
+
+
+def analyse_locks(
+    *,
+    tracer: LockTracer | None,
+    samples: Samples | None,
+    statements: Sequence[StatementResult],
+    phases: Sequence[PhaseWindow],
+    migration_pid: int | None,
+    end_s: float,
+) -> LockAnalysis:
+    label = tracer.relation_label if tracer is not None else _oid_label
+    traced = _traced_intervals(tracer, label, end_s)
+    polls = np.asarray(samples.poll_times if samples else [], dtype=float)
+    frame = _samples_frame(samples)
+    sampled = _sampled_intervals(frame[frame["granted"]], polls, label)
+    sampled = _drop_covered(sampled, traced)
+    parts = [df for df in (traced, sampled) if not df.empty]
+    locks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LOCK_COLUMNS)
+    _attribute(locks, statements, phases, migration_pid)
+    locks["held_ms"] = ((locks["end_s"] - locks["start_s"]) * 1000).round(3)
+    locks["blocks_reads"] = locks["mode"].map(blocks_reads).astype(bool)
+    locks["blocks_writes"] = locks["mode"].map(blocks_writes).astype(bool)
+    locks = locks[LOCK_COLUMNS].sort_values(["start_s", "relation", "mode"], ignore_index=True)
+
+    waits = _waits(frame[~frame["granted"]], polls, label, locks, phases, migration_pid)
+    queue = _queue(frame, polls)
+    _annotate_statements(statements, locks, tracer)
+    return LockAnalysis(locks, waits, queue, _summary(locks, waits))
+
+
+def _oid_label(oid: int | None) -> str:
+    return "" if oid is None else f"(oid {oid})"
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def _traced_intervals(tracer: LockTracer | None, label: Any, end_s: float) -> pd.DataFrame:
+    if tracer is None or not tracer.locks:
+        return pd.DataFrame(columns=LOCK_COLUMNS)
+    rows = [
+        {
+            "relation": label(lock.relation),
+            "mode": lock.mode,
+            "holder_role": "migration",
+            "holder_pid": tracer.migration_pid,
+            "phase": lock.phase,
+            "statement": lock.statement,
+            "start_s": lock.acquired_s,
+            "end_s": lock.released_s if lock.released_s is not None else end_s,
+            "source": "trace",
+        }
+        for lock in tracer.locks
+    ]
+    return pd.DataFrame(rows)
+
+
+def _samples_frame(samples: Samples | None) -> pd.DataFrame:
+    columns = ["t", "pid", "role", "locktype", "relation", "mode", "granted", "blockers", "query"]
+    if samples is None or not samples.t:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype({"granted": bool})
+    return pd.DataFrame({c: getattr(samples, c) for c in columns})
+
+
+def _runs(
+    frame: pd.DataFrame, polls: np.ndarray[Any, Any], keys: list[str]
+) -> list[tuple[tuple[Any, ...], pd.DataFrame, float, float]]:
+    """Consecutive-poll runs of each key: (key, rows, start estimate, end estimate)."""
+    if frame.empty:
+        return []
+    frame = frame.assign(poll=np.searchsorted(polls, frame["t"].to_numpy()))
+    found = []
+    for key, group in frame.groupby(keys, dropna=False, sort=False):
+        ordered = group.sort_values("poll")
+        poll_index = ordered["poll"].to_numpy()
+        breaks = np.flatnonzero(np.diff(poll_index) > 1) + 1
+        for run in np.split(np.arange(len(ordered)), breaks):
+            rows = ordered.iloc[run]
+            first, last = int(rows["poll"].iloc[0]), int(rows["poll"].iloc[-1])
+            start = (polls[first - 1] + polls[first]) / 2 if first > 0 else polls[first]
+            end = (polls[last] + polls[last + 1]) / 2 if last + 1 < len(polls) else polls[last]
+            found.append((key if isinstance(key, tuple) else (key,), rows, start, end))
+    return found
+
+
+def _sampled_intervals(
+    granted: pd.DataFrame, polls: np.ndarray[Any, Any], label: Any
+) -> pd.DataFrame:
+    rows = []
+    for (pid, relation, mode), group, start, end in _runs(
+        granted, polls, ["pid", "relation", "mode"]
+    ):
+        rows.append(
+            {
+                "relation": label(relation),
+                "mode": mode,
+                "holder_role": group["role"].iloc[0],
+                "holder_pid": int(pid),
+                "phase": None,
+                "statement": None,
+                "start_s": float(start),
+                "end_s": float(end),
+                "source": "sampler",
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[c for c in LOCK_COLUMNS if c not in ("held_ms", "blocks_reads", "blocks_writes")],
+    )
+
+
+def _drop_covered(sampled: pd.DataFrame, traced: pd.DataFrame) -> pd.DataFrame:
+    """The tracer already knows the migration's transactional locks, more precisely."""
+    if sampled.empty or traced.empty:
+        return sampled
+    keep = []
+    for _, row in sampled.iterrows():
+        same = traced[
+            (traced["holder_pid"] == row["holder_pid"])
+            & (traced["relation"] == row["relation"])
+            & (traced["mode"] == row["mode"])
+            & (traced["start_s"] <= row["end_s"])
+            & (traced["end_s"] >= row["start_s"])
+        ]
+        keep.append(same.empty)
+    return sampled[keep]
+
+
+def _attribute(
+    locks: pd.DataFrame,
+    statements: Sequence[StatementResult],
+    phases: Sequence[PhaseWindow],
+    migration_pid: int | None,
+) -> None:
+    """Phase of every interval; statement of the migration's sampled intervals."""
+    for index, row in locks.iterrows():
+        middle = (row["start_s"] + row["end_s"]) / 2
+        if row["phase"] is None or pd.isna(row["phase"]):
+            locks.at[index, "phase"] = _phase_at(phases, row["start_s"], middle)
+        if row["source"] == "sampler" and row["holder_pid"] == migration_pid:
+            running = _statement_at(statements, row["start_s"], row["end_s"])
+            if running is not None:
+                locks.at[index, "phase"] = running.phase
+                locks.at[index, "statement"] = running.index
+
+
+def _phase_at(phases: Sequence[PhaseWindow], start: float, middle: float) -> str:
+    for window in phases:
+        if window.start_s <= middle <= window.end_s:
+            return window.name
+    for window in phases:
+        if window.start_s <= start <= window.end_s:
+            return window.name
+    return "between"
+
+
+def _statement_at(
+    statements: Sequence[StatementResult], start: float, end: float
+) -> StatementResult | None:
+    best, overlap = None, 0.0
+    for statement in statements:
+        if statement.started_s is None or statement.seconds is None:
+            continue
+        shared = min(end, statement.started_s + statement.seconds) - max(start, statement.started_s)
+        if shared > overlap:
+            best, overlap = statement, shared
+    return best
+
+
+# --------------------------------------------------------------------------- waits, queue
+
+
+def _waits(
+    waiting: pd.DataFrame,
+    polls: np.ndarray[Any, Any],
+    label: Any,
+    locks: pd.DataFrame,
+    phases: Sequence[PhaseWindow],
+    migration_pid: int | None,
+) -> pd.DataFrame:
+    roles = {}
+    for _, row in locks.iterrows():
+        roles[row["holder_pid"]] = row["holder_role"]
+    rows = []
+    for (pid, locktype, relation, mode), group, start, end in _runs(
+        waiting, polls, ["pid", "locktype", "relation", "mode"]
+    ):
+        blockers = sorted({b for item in group["blockers"] if item for b in item})
+        relation_label = label(None if pd.isna(relation) else int(relation))
+        rows.append(
+            {
+                "waiter_role": group["role"].iloc[0],
+                "waiter_pid": int(pid),
+                "relation": relation_label,
+                "locktype": locktype,
+                "requested_mode": mode,
+                "start_s": float(start),
+                "end_s": float(end),
+                "wait_ms": round((end - start) * 1000, 3),
+                "blocking_pids": " ".join(map(str, blockers)),
+                "blocking_roles": " ".join(sorted({roles.get(b, "other") for b in blockers})),
+                "blocking_statement": _blocking_statement(
+                    locks, blockers, relation_label, mode, start, migration_pid
+                ),
+                "phase": _phase_at(phases, start, (start + end) / 2),
+                "query": next((q for q in group["query"] if q), None),
+            }
+        )
+    return pd.DataFrame(rows, columns=WAIT_COLUMNS)
+
+
+def _blocking_statement(
+    locks: pd.DataFrame,
+    blockers: list[int],
+    relation: str,
+    requested: str,
+    at: float,
+    migration_pid: int | None,
+) -> str | None:
+    """`up #2` when a migration statement's lock is what the waiter waits for."""
+    if migration_pid not in blockers or locks.empty:
+        return None
+    held = locks[
+        (locks["holder_pid"] == migration_pid)
+        & (locks["relation"] == relation)
+        & (locks["start_s"] <= at + 0.05)
+        & (locks["end_s"] >= at)
+    ]
+    for _, row in held.sort_values("start_s").iterrows():
+        if conflicts(row["mode"], requested) and row["statement"] is not None:
+            return f"{row['phase']} #{int(row['statement'])}"
+    return None
+
+
+def _queue(frame: pd.DataFrame, polls: np.ndarray[Any, Any]) -> pd.DataFrame:
+    if len(polls) == 0:
+        return pd.DataFrame(columns=["t_s", "waiting"])
+    waiting = frame[~frame["granted"]].groupby("t")["pid"].nunique()
+    counts = waiting.reindex(polls, fill_value=0)
+    return pd.DataFrame({"t_s": polls, "waiting": counts.to_numpy().astype(int)})
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def _summary(locks: pd.DataFrame, waits: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per relation and mode: longest hold, time blocking the app, who waited."""
+    if locks.empty:
+        return []
+    result = []
+    for (relation, mode_key), group in locks.groupby(["relation", "mode"], sort=True):
+        mode = str(mode_key)
+        conflicting = bool(blocks_reads(mode) or blocks_writes(mode))
+        related = waits[(waits["relation"] == relation)] if not waits.empty else waits
+        waited = (
+            related[[conflicts(mode, str(wanted)) for wanted in related["requested_mode"]]]
+            if not related.empty
+            else related
+        )
+        result.append(
+            {
+                "relation": relation,
+                "mode": mode,
+                "effect": effect(mode),
+                "holders": sorted(set(group["holder_role"])),
+                "intervals": len(group),
+                "longest_hold_ms": round(float(group["held_ms"].max()), 3),
+                "total_conflicting_ms": round(float(group["held_ms"].sum()), 3)
+                if conflicting
+                else 0.0,
+                "sessions_waited": int(waited["waiter_pid"].nunique()) if not waited.empty else 0,
+                "longest_wait_ms": round(float(waited["wait_ms"].max()), 3)
+                if not waited.empty
+                else 0.0,
+            }
+        )
+    return result
+
+
+def _annotate_statements(
+    statements: Sequence[StatementResult], locks: pd.DataFrame, tracer: LockTracer | None
+) -> None:
+    for statement in statements:
+        mine = locks[
+            (locks["holder_role"] == "migration")
+            & (locks["phase"] == statement.phase)
+            & (locks["statement"] == statement.index)
+        ]
+        statement.locks = [
+            {
+                "relation": row["relation"],
+                "mode": row["mode"],
+                "held_ms": row["held_ms"],
+                "effect": effect(row["mode"]),
+            }
+            for _, row in mine.iterrows()
+        ]
+        if tracer is None:
+            continue
+        trace = tracer.by_statement.get((statement.phase, statement.index))
+        if trace is None:
+            continue
+        rewrites = [tracer.relation_label(r.relation) for r in trace.rewrites]
+        # relations that vanished before commit (a rewrite's transient heap) are not news
+        created = [tracer.relation_label(o) for o in trace.created if o in tracer.relations]
+        dropped = [tracer.relation_label(o) for o in trace.dropped]
+        # an index dropped and created again under its name was rebuilt (ALTER COLUMN TYPE)
+        rebuilt = [name for name in created if name in dropped]
+        statement.rewrites = rewrites + [name for name in rebuilt if name not in rewrites]
+        statement.created = [name for name in created if name not in rebuilt]
+        statement.dropped = [name for name in dropped if name not in rebuilt]

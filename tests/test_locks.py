@@ -1,0 +1,344 @@
+"""Lock observation against ground truth on a real server.
+
+Every case runs the real pieces the rehearsal uses (statement runner, lock tracer, sampler,
+analysis) on one server started for this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgrehearse._settings import rehearsal_settings
+from pgrehearse.analyse import LockAnalysis, PhaseWindow, analyse_locks
+from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
+from pgrehearse.migration import Clock, StatementResult, run_script, split_statements
+from pgrehearse.observe import LockTracer, Sampler, conflicts, effect
+from pgrehearse.scenario import TransactionMode
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(pg_binaries: PostgresBinaries) -> Iterator[LocalServer]:
+    root = Path(tempfile.mkdtemp(prefix="pgrehearse-test-"))
+    root.chmod(0o755)  # the server's unprivileged user must reach its folder
+    started = LocalBackend(pg_binaries, work_root=root).start(rehearsal_settings({}))
+    try:
+        yield started
+    finally:
+        started.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class Observed:
+    statements: list[StatementResult]
+    analysis: LockAnalysis
+    migration_pid: int
+
+    def locks_of(self, index: int) -> set[tuple[str, str]]:
+        return {(lock["relation"], lock["mode"]) for lock in self.statements[index - 1].locks}
+
+
+def _connect(server: LocalServer, role: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(**server.connect_kwargs("postgres", f"pgrehearse:{role}"))
+
+
+def observe(
+    server: LocalServer,
+    setup: str,
+    migration: str,
+    *,
+    mode: TransactionMode = "file",
+    during: Any = None,
+) -> Observed:
+    """Run `setup` (committed), then `migration` observed the way a rehearsal observes it."""
+    with _connect(server, "harness") as conn:
+        conn.autocommit = True
+        for statement in split_statements(setup):
+            conn.execute(statement.sql)
+    clock = Clock()
+    with _connect(server, "migration") as conn, _connect(server, "harness") as observer:
+        conn.autocommit = True
+        tracer = LockTracer(observer, conn)
+        tracer.begin_phase()
+        sampler = Sampler(server.connect_kwargs("postgres", "x"), clock, 0.005)
+        with sampler:
+            start = clock.now()
+            worker = None
+            if during is not None:
+                worker = threading.Thread(target=during, args=(conn.info.backend_pid,))
+                worker.start()
+            script = run_script(
+                conn,
+                split_statements(migration),
+                phase="up",
+                mode=mode,
+                clock=clock,
+                observer=tracer,
+            )
+            if worker is not None:
+                worker.join(timeout=30)
+        tracer.end_phase()
+        analysis = analyse_locks(
+            tracer=tracer,
+            samples=sampler.samples,
+            statements=script.statements,
+            phases=[PhaseWindow("up", start, clock.now())],
+            migration_pid=conn.info.backend_pid,
+            end_s=clock.now(),
+        )
+        failed = script.error
+        assert failed is None, failed and failed.error
+        return Observed(script.statements, analysis, conn.info.backend_pid)
+
+
+def _table(rows: int = 1_000) -> tuple[str, str]:
+    name = f"t{next(_names)}"
+    setup = (
+        f"CREATE TABLE {name} (id int PRIMARY KEY, v int, s varchar(10), n int);\n"
+        f"INSERT INTO {name} SELECT g, g, 'x', g FROM generate_series(1, {rows}) g;\n"
+        f"CREATE INDEX {name}_v ON {name} (v);\n"
+        f"ALTER TABLE {name} ADD CONSTRAINT {name}_check CHECK (n > 0) NOT VALID;\n"
+    )
+    return name, setup
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+def test_lock_hold_time_matches_the_transaction(server: LocalServer) -> None:
+    name, setup = _table()
+    waited: dict[str, Any] = {}
+
+    def query_meanwhile(migration_pid: int) -> None:
+        with _connect(server, "app") as app:
+            _wait_until_locked(app, migration_pid, name)
+            began = time.perf_counter()
+            app.execute(f"SELECT count(*) FROM {name}")
+            waited["seconds"] = time.perf_counter() - began
+            waited["pid"] = app.info.backend_pid
+
+    observed = observe(
+        server,
+        setup,
+        f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(0.5);",
+        during=query_meanwhile,
+    )
+    locks = observed.analysis.locks
+    held = locks[(locks["relation"] == name) & (locks["mode"] == "AccessExclusiveLock")]
+    assert len(held) == 1
+    assert held["held_ms"].iloc[0] == pytest.approx(500, abs=20)
+    assert held["statement"].iloc[0] == 1 and held["source"].iloc[0] == "trace"
+
+    waits = observed.analysis.waits
+    mine = waits[waits["waiter_pid"] == waited["pid"]]
+    assert len(mine) == 1
+    assert mine["wait_ms"].iloc[0] == pytest.approx(waited["seconds"] * 1000, abs=25)
+    assert mine["blocking_pids"].iloc[0] == str(observed.migration_pid)
+    assert mine["blocking_roles"].iloc[0] == "migration"
+    assert mine["blocking_statement"].iloc[0] == "up #1"
+    assert mine["requested_mode"].iloc[0] == "AccessShareLock"
+    assert observed.analysis.queue["waiting"].max() == 1
+    [summary] = [s for s in observed.analysis.summary if s["relation"] == name]
+    assert summary["sessions_waited"] == 1
+    assert summary["longest_wait_ms"] == pytest.approx(waited["seconds"] * 1000, abs=25)
+
+
+def _wait_until_locked(conn: psycopg.Connection[Any], pid: int, table: str) -> None:
+    conn.autocommit = True
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = %s::regclass AND granted",
+            (pid, table),
+        ).fetchone()
+        if row and row[0]:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the migration never took its lock")
+
+
+def test_statement_mode_releases_at_each_statement(server: LocalServer) -> None:
+    name, setup = _table()
+    observed = observe(
+        server,
+        setup,
+        f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(0.3);",
+        mode="statement",
+    )
+    held = observed.analysis.locks
+    held = held[(held["relation"] == name) & (held["mode"] == "AccessExclusiveLock")]
+    assert held["held_ms"].iloc[0] < 100  # released by its own COMMIT, before the sleep
+
+
+def test_harness_queries_never_show_as_migration_locks(server: LocalServer) -> None:
+    observed = observe(server, "SELECT 1", "SELECT pg_sleep(0.1);\nSELECT 1;")
+    assert observed.analysis.locks.empty
+    assert all(not s.locks for s in observed.statements)
+
+
+@pytest.mark.parametrize(
+    ("ddl", "expected"),
+    [
+        ("ALTER TABLE {t} ADD COLUMN extra int", "AccessExclusiveLock"),
+        ("ALTER TABLE {t} DROP COLUMN n", "AccessExclusiveLock"),
+        ("ALTER TABLE {t} RENAME COLUMN v TO w", "AccessExclusiveLock"),
+        ("ALTER TABLE {t} ALTER COLUMN v SET NOT NULL", "AccessExclusiveLock"),
+        ("ALTER TABLE {t} ALTER COLUMN v SET DEFAULT 7", "AccessExclusiveLock"),
+        ("ALTER TABLE {t} ADD CONSTRAINT {t}_c2 CHECK (v > 0) NOT VALID", "AccessExclusiveLock"),
+        ("ALTER TABLE {t} VALIDATE CONSTRAINT {t}_check", "ShareUpdateExclusiveLock"),
+        ("ALTER TABLE {t} SET (fillfactor = 70)", "ShareUpdateExclusiveLock"),
+        ("COMMENT ON TABLE {t} IS 'hello'", "ShareUpdateExclusiveLock"),
+        ("CREATE INDEX {t}_s ON {t} (s)", "ShareLock"),
+        (
+            "CREATE TRIGGER {t}_trg BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION noop()",
+            "ShareRowExclusiveLock",
+        ),
+        ("TRUNCATE {t}", "AccessExclusiveLock"),
+        ("CLUSTER {t} USING {t}_v", "AccessExclusiveLock"),
+        ("DROP TABLE {t}", "AccessExclusiveLock"),
+        ("LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE", "ShareRowExclusiveLock"),
+    ],
+)
+def test_ddl_takes_the_documented_lock(server: LocalServer, ddl: str, expected: str) -> None:
+    name, setup = _table()
+    setup += (
+        "CREATE OR REPLACE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN RETURN NEW; END $$;"
+    )
+    observed = observe(server, setup, ddl.format(t=name) + ";")
+    modes = {mode for relation, mode in observed.locks_of(1) if relation == name}
+    assert expected in modes, (ddl, observed.locks_of(1))
+    assert max(modes, key=_strength) == expected  # and nothing stronger on that table
+
+
+def _strength(mode: str) -> int:
+    from pgrehearse.observe import strength
+
+    return strength(mode)
+
+
+def test_foreign_key_locks_both_tables(server: LocalServer) -> None:
+    parent, setup = _table()
+    child, child_setup = _table()
+    observed = observe(
+        server,
+        setup + child_setup,
+        f"ALTER TABLE {child} ADD FOREIGN KEY (n) REFERENCES {parent} (id);",
+    )
+    locks = observed.locks_of(1)
+    assert (child, "ShareRowExclusiveLock") in locks
+    assert (parent, "ShareRowExclusiveLock") in locks
+
+
+def test_rewrites_are_detected(server: LocalServer) -> None:
+    name, setup = _table()
+    observed = observe(
+        server,
+        setup,
+        f"ALTER TABLE {name} ALTER COLUMN v TYPE bigint;\n"
+        f"ALTER TABLE {name} ALTER COLUMN s TYPE varchar(20);\n"
+        f"ALTER TABLE {name} ADD COLUMN d int DEFAULT 5;\n"
+        f"VACUUM FULL {name};\n",
+    )
+    widen_int, widen_varchar, add_default, vacuum_full = observed.statements
+    assert name in widen_int.rewrites
+    assert f"{name}_v" in widen_int.rewrites  # its index is rebuilt too
+    assert widen_varchar.rewrites == []
+    assert add_default.rewrites == []  # a constant default needs no rewrite since PG 11
+    assert name in vacuum_full.rewrites
+    assert vacuum_full.in_transaction is False
+
+
+def test_created_and_dropped_relations(server: LocalServer) -> None:
+    name, setup = _table()
+    observed = observe(
+        server, setup, f"CREATE INDEX {name}_new ON {name} (n);\nDROP INDEX {name}_v;"
+    )
+    create, drop = observed.statements
+    assert create.created == [f"{name}_new"]
+    assert drop.dropped == [f"{name}_v"]
+
+
+def test_non_transactional_statements_run_alone_and_are_sampled(server: LocalServer) -> None:
+    name, setup = _table(rows=300_000)
+    observed = observe(
+        server,
+        setup,
+        f"ALTER TABLE {name} ADD COLUMN extra int;\n"
+        f"CREATE INDEX CONCURRENTLY {name}_n ON {name} (n);\n"
+        f"VACUUM FULL {name};\n",
+    )
+    add, concurrently, vacuum = observed.statements
+    assert add.in_transaction and not concurrently.in_transaction and not vacuum.in_transaction
+    # the ALTER's transaction was committed before CREATE INDEX CONCURRENTLY ran
+    assert add.transaction_end_s is not None and concurrently.started_s is not None
+    assert add.transaction_end_s <= concurrently.started_s
+    assert (name, "ShareUpdateExclusiveLock") in observed.locks_of(2)
+    assert (name, "AccessExclusiveLock") in observed.locks_of(3)
+    sampled = observed.analysis.locks
+    assert set(sampled[sampled["statement"] == 2]["source"]) == {"sampler"}
+
+
+def test_failed_statement_keeps_its_locks_until_rollback(server: LocalServer) -> None:
+    name, setup = _table()
+    with _connect(server, "harness") as conn:
+        conn.autocommit = True
+        for statement in split_statements(setup):
+            conn.execute(statement.sql)
+    clock = Clock()
+    with _connect(server, "migration") as conn, _connect(server, "harness") as observer:
+        tracer = LockTracer(observer, conn)
+        tracer.begin_phase()
+        script = run_script(
+            conn,
+            split_statements(f"ALTER TABLE {name} ADD COLUMN q int;\nSELECT 1/0;"),
+            phase="up",
+            mode="file",
+            clock=clock,
+            observer=tracer,
+        )
+    assert script.error is not None
+    [lock] = [lock for lock in tracer.locks if lock.mode == "AccessExclusiveLock"]
+    assert lock.released_s is not None
+    assert lock.released_s >= (script.statements[1].started_s or 0)
+
+
+def test_sampler_reports_its_rate_and_cost(server: LocalServer) -> None:
+    clock = Clock()
+    sampler = Sampler(server.connect_kwargs("postgres", "x"), clock, 0.01, measure_server_cpu=True)
+    with sampler:
+        time.sleep(0.5)
+    stats = sampler.stats
+    assert stats is not None
+    assert 20 < stats.achieved_hz <= 110
+    assert stats.polls == len(sampler.samples.poll_times)
+    assert 0 <= stats.client_cpu_share < 1 and stats.server_cpu_share is not None
+
+
+def test_lock_knowledge() -> None:
+    assert conflicts("AccessExclusiveLock", "AccessShareLock")
+    assert not conflicts("ShareLock", "ShareLock")  # two CREATE INDEX can run together
+    assert conflicts("ShareLock", "RowExclusiveLock")  # ...but block writes
+    assert conflicts("ShareUpdateExclusiveLock", "ShareUpdateExclusiveLock")
+    assert not conflicts("ShareUpdateExclusiveLock", "RowExclusiveLock")
+    assert effect("AccessExclusiveLock") == "blocks reads and writes"
+    assert effect("ShareLock") == "blocks writes; reads go on"
+    # the matrix is symmetric, as the documentation's table is
+    from pgrehearse.observe import MODES
+
+    for a in MODES:
+        for b in MODES:
+            assert conflicts(a, b) == conflicts(b, a), (a, b)
