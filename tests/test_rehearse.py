@@ -217,3 +217,26 @@ def test_seeded_data_is_deterministic_and_references_are_valid(
     assert 850 <= nulls <= 1150  # null_fraction 0.5 of 2000
     assert 40 <= cash <= 160  # 10% of the ~1000 non-null
     assert fields[3] >= "2020-01-01" and fields[4] <= "2020-12-31"
+
+
+def test_lock_reports_are_written(tmp_path: Path, work_root: Path) -> None:
+    up = "ALTER TABLE accounts ADD COLUMN note text;\nCREATE INDEX accounts_note ON accounts(note);"
+    scenario = load_scenario(write_scenario(tmp_path / "s", up=up))
+    result = rehearse(scenario, report_dir=tmp_path / "reports")
+    assert result.passed and result.run_dir is not None and result.locks is not None
+    import csv
+
+    with (result.run_dir / "locks.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and set(rows[0]) >= {"relation", "mode", "held_ms", "holder_role", "statement"}
+    first = next(r for r in rows if r["statement"] == "1" and r["phase"] == "up")
+    assert (first["relation"], first["mode"]) == ("accounts", "AccessExclusiveLock")
+    with (result.run_dir / "statements.csv").open() as handle:
+        statements = list(csv.DictReader(handle))
+    assert [s["strongest_lock"] for s in statements[:2]] == ["AccessExclusiveLock", "ShareLock"]
+    assert statements[1]["created"] == "accounts_note"
+    assert (result.run_dir / "waits.csv").read_text().startswith("waiter_role,")
+    summary = _summary(result)
+    assert summary["sampler"]["polls"] > 0
+    assert any(s["mode"] == "AccessExclusiveLock" for s in summary["lock_summary"])
+    assert summary["statements"][0]["locks"][0]["mode"] == "AccessExclusiveLock"

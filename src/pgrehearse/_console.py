@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,9 +24,9 @@ from rich.text import Text
 
 from pgrehearse._errors import PgRehearseError, ScenarioError
 from pgrehearse._result import PhaseResult, Rehearsal
+from pgrehearse.migration import StatementResult
 
 if TYPE_CHECKING:
-    from pgrehearse.migration import StatementResult
     from pgrehearse.seed import TableSeedResult
 
 _STATUS_STYLE = {
@@ -198,7 +198,8 @@ def _rich_summary(console: Console, rehearsal: Rehearsal) -> None:
     table.add_column("where")
     table.add_column("time", justify="right")
     table.add_column("status")
-    table.add_column("SQL", overflow="ellipsis", no_wrap=True, max_width=70)
+    table.add_column("strongest lock")
+    table.add_column("SQL", overflow="ellipsis", no_wrap=True, max_width=60)
     for statement in rehearsal.statements:
         where = f"{statement.file.name if statement.file else '?'}:{statement.line}"
         style = _STATUS_STYLE.get(statement.status, "")
@@ -208,15 +209,89 @@ def _rich_summary(console: Console, rehearsal: Rehearsal) -> None:
             where,
             _seconds(statement.seconds),
             f"[{style}]{statement.status}[/]",
+            escape(_strongest(statement)),
             escape(_one_line(statement.sql)),
         )
     console.print(table)
+    _rich_locks(console, rehearsal)
     style = _STATUS_STYLE.get(rehearsal.outcome, "")
     console.print(f"outcome: [{style}]{rehearsal.outcome.upper()}[/]")
     if rehearsal.failure:
         console.print(f"  {escape(rehearsal.failure)}")
     if rehearsal.summary_path:
         console.print(f"summary: {escape(str(rehearsal.summary_path))}")
+
+
+def _strongest(statement: StatementResult) -> str:
+    from pgrehearse.observe import strength
+
+    blocking = [lock for lock in statement.locks if lock["blocks_reads"] or lock["blocks_writes"]]
+    text = ""
+    if blocking:
+        top = max(blocking, key=lambda lock: (strength(lock["mode"]), lock["held_ms"]))
+        text = f"{top['mode']} on {top['relation']} {top['held_ms']:.0f} ms"
+    if statement.rewrites:
+        text += (" · " if text else "") + "rewrites " + ", ".join(statement.rewrites)
+    return text
+
+
+def _blocking_summary(rehearsal: Rehearsal, limit: int = 5) -> list[dict[str, Any]]:
+    if rehearsal.locks is None:
+        return []
+    rows = [s for s in rehearsal.locks.summary if s["total_conflicting_ms"] > 0]
+    return sorted(rows, key=lambda s: -s["longest_hold_ms"])[:limit]
+
+
+def _worst_waits(rehearsal: Rehearsal, limit: int = 5) -> list[dict[str, Any]]:
+    if rehearsal.locks is None or rehearsal.locks.waits.empty:
+        return []
+    waits = rehearsal.locks.waits.sort_values("wait_ms", ascending=False).head(limit)
+    return [dict(row) for _, row in waits.iterrows()]
+
+
+def _sampler_line(rehearsal: Rehearsal) -> str | None:
+    stats = rehearsal.sampler
+    if not stats:
+        return None
+    line = (
+        f"lock sampler: {stats['achieved_hz']:.0f} Hz (asked {1000 / stats['interval_ms']:.0f}),"
+        f" {stats['polls']} polls of {stats['mean_poll_ms']:.1f} ms, "
+        f"{stats['client_cpu_share']:.1%} of a core here"
+    )
+    if stats.get("server_cpu_share") is not None:
+        line += f", {stats['server_cpu_share']:.1%} in the server"
+    return line
+
+
+def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
+    blocking = _blocking_summary(rehearsal)
+    if blocking:
+        table = Table(title="locks that block the application", title_justify="left")
+        for column in ("relation", "mode", "longest hold", "effect", "waited", "longest wait"):
+            table.add_column(column, justify="right" if "hold" in column else "left")
+        for row in blocking:
+            table.add_row(
+                escape(row["relation"]),
+                row["mode"],
+                f"{row['longest_hold_ms']:.1f} ms",
+                escape(row["effect"]),
+                str(row["sessions_waited"]),
+                f"{row['longest_wait_ms']:.1f} ms" if row["sessions_waited"] else "-",
+            )
+        console.print(table)
+    for wait in _worst_waits(rehearsal):
+        console.print(escape(_wait_line(wait)))
+    line = _sampler_line(rehearsal)
+    if line:
+        console.print(f"[dim]{escape(line)}[/]")
+
+
+def _wait_line(wait: dict[str, Any]) -> str:
+    blocker = wait["blocking_statement"] or wait["blocking_roles"] or "?"
+    return (
+        f"wait: {wait['waiter_role']} pid {wait['waiter_pid']} waited {wait['wait_ms']:.0f} ms "
+        f"for {wait['requested_mode']} on {wait['relation']} behind {blocker}"
+    )
 
 
 def _plain_summary(console: Console, rehearsal: Rehearsal) -> None:
@@ -229,6 +304,19 @@ def _plain_summary(console: Console, rehearsal: Rehearsal) -> None:
             f"  {statement.phase} #{statement.index} {statement.status:<7} "
             f"{_seconds(statement.seconds):>10}  {where}  {_one_line(statement.sql)}"
         )
+        strongest = _strongest(statement)
+        if strongest:
+            lines.append(f"      {strongest}")
+    for row in _blocking_summary(rehearsal):
+        lines.append(
+            f"  lock {row['mode']} on {row['relation']}: held up to "
+            f"{row['longest_hold_ms']:.1f} ms ({row['effect']}); {row['sessions_waited']} "
+            f"session(s) waited, longest {row['longest_wait_ms']:.1f} ms"
+        )
+    lines += ["  " + _wait_line(wait) for wait in _worst_waits(rehearsal)]
+    sampler = _sampler_line(rehearsal)
+    if sampler:
+        lines.append("  " + sampler)
     if rehearsal.failure:
         lines.append(f"failure: {rehearsal.failure}")
     if rehearsal.summary_path:

@@ -25,6 +25,7 @@ from pgrehearse.backends import Backend, LocalBackend, LocalServer, Server, find
 from pgrehearse.backends.local import SnapshotUnusable
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
 from pgrehearse.observe import LockTracer, Sampler
+from pgrehearse.report._csv import write_csvs
 from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
 from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
@@ -104,6 +105,7 @@ def rehearse(
         result.finished_at = dt.datetime.now(dt.UTC)
         if result.run_dir is not None and run.started_server:
             write_summary(result, result.run_dir)
+            write_csvs(result, result.run_dir)
     return result
 
 

@@ -23,6 +23,7 @@ from pgrehearse.observe._trace import LockTracer
 
 LOCK_COLUMNS = [
     "relation",
+    "new_relation",
     "mode",
     "holder_role",
     "holder_pid",
@@ -94,8 +95,10 @@ def analyse_locks(
     locks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LOCK_COLUMNS)
     _attribute(locks, statements, phases, migration_pid)
     locks["held_ms"] = ((locks["end_s"] - locks["start_s"]) * 1000).round(3)
-    locks["blocks_reads"] = locks["mode"].map(blocks_reads).astype(bool)
-    locks["blocks_writes"] = locks["mode"].map(blocks_writes).astype(bool)
+    # a lock on a relation the migration itself created blocks nobody: no one can see it yet
+    existing = ~locks["new_relation"].astype(bool)
+    locks["blocks_reads"] = locks["mode"].map(blocks_reads).astype(bool) & existing
+    locks["blocks_writes"] = locks["mode"].map(blocks_writes).astype(bool) & existing
     locks = locks[LOCK_COLUMNS].sort_values(["start_s", "relation", "mode"], ignore_index=True)
 
     waits = _waits(frame[~frame["granted"]], polls, label, locks, phases, migration_pid)
@@ -114,9 +117,11 @@ def _oid_label(oid: int | None) -> str:
 def _traced_intervals(tracer: LockTracer | None, label: Any, end_s: float) -> pd.DataFrame:
     if tracer is None or not tracer.locks:
         return pd.DataFrame(columns=LOCK_COLUMNS)
+    created = {oid for trace in tracer.by_statement.values() for oid in trace.created}
     rows = [
         {
             "relation": label(lock.relation),
+            "new_relation": lock.relation in created,
             "mode": lock.mode,
             "holder_role": "migration",
             "holder_pid": tracer.migration_pid,
@@ -169,6 +174,7 @@ def _sampled_intervals(
         rows.append(
             {
                 "relation": label(relation),
+                "new_relation": False,
                 "mode": mode,
                 "holder_role": group["role"].iloc[0],
                 "holder_pid": int(pid),
@@ -326,7 +332,7 @@ def _summary(locks: pd.DataFrame, waits: pd.DataFrame) -> list[dict[str, Any]]:
     result = []
     for (relation, mode_key), group in locks.groupby(["relation", "mode"], sort=True):
         mode = str(mode_key)
-        conflicting = bool(blocks_reads(mode) or blocks_writes(mode))
+        conflicting = bool(group["blocks_reads"].any() or group["blocks_writes"].any())
         related = waits[(waits["relation"] == relation)] if not waits.empty else waits
         waited = (
             related[[conflicts(mode, str(wanted)) for wanted in related["requested_mode"]]]
@@ -367,7 +373,10 @@ def _annotate_statements(
                 "relation": row["relation"],
                 "mode": row["mode"],
                 "held_ms": row["held_ms"],
-                "effect": effect(row["mode"]),
+                "effect": effect(row["mode"]) if not row["new_relation"] else "new relation",
+                "new_relation": bool(row["new_relation"]),
+                "blocks_reads": bool(row["blocks_reads"]),
+                "blocks_writes": bool(row["blocks_writes"]),
             }
             for _, row in mine.iterrows()
         ]

@@ -146,12 +146,14 @@ class Sampler:
                 server_cpu_after = (
                     _process_cpu_seconds(backend_pid) if self.measure_server_cpu else None
                 )
-                polls = len(self.samples.poll_times)
+                times = self.samples.poll_times
+                polls = len(times)
+                span = times[-1] - times[0] if polls > 1 else 0.0
                 self.stats = SamplerStats(
                     interval_ms=self.interval * 1000,
                     polls=polls,
                     seconds=seconds,
-                    achieved_hz=polls / seconds,
+                    achieved_hz=(polls - 1) / span if span > 0 else 0.0,
                     mean_poll_ms=self._poll_seconds / max(polls, 1) * 1000,
                     client_cpu_share=(time.thread_time() - cpu_before) / seconds,
                     server_cpu_share=None

@@ -1,5 +1,6 @@
 """Reports written from a rehearsal result."""
 
+from pgrehearse.report._csv import STATEMENT_COLUMNS, statements_frame, write_csvs
 from pgrehearse.report._summary import (
     SUMMARY_FILE,
     SUMMARY_SCHEMA_VERSION,
@@ -7,4 +8,12 @@ from pgrehearse.report._summary import (
     write_summary,
 )
 
-__all__ = ["SUMMARY_FILE", "SUMMARY_SCHEMA_VERSION", "summary_dict", "write_summary"]
+__all__ = [
+    "STATEMENT_COLUMNS",
+    "SUMMARY_FILE",
+    "SUMMARY_SCHEMA_VERSION",
+    "statements_frame",
+    "summary_dict",
+    "write_csvs",
+    "write_summary",
+]

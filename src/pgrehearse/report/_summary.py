@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pgrehearse._result import PhaseResult, Rehearsal
 from pgrehearse._version import __version__
 from pgrehearse.migration import StatementResult
 from pgrehearse.seed import TableSeedResult
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = 1  # additions keep the version; removals or renames bump it
 SUMMARY_FILE = "summary.json"
 
 
@@ -37,6 +39,33 @@ def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:
         "phases": [_phase(p) for p in rehearsal.phases],
         "tables": [_table(t) for t in rehearsal.tables],
         "statements": [_statement(s) for s in rehearsal.statements],
+        "sampler": rehearsal.sampler,
+        "lock_summary": rehearsal.locks.summary if rehearsal.locks else [],
+        "locks": _records(rehearsal.locks.locks) if rehearsal.locks else [],
+        "waits": _records(rehearsal.locks.waits) if rehearsal.locks else [],
+        "lock_queue": _queue(rehearsal.locks.queue) if rehearsal.locks else None,
+    }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON-ready dicts (NaN -> null, numpy scalars -> Python)."""
+    cleaned = frame.astype(object).where(pd.notna(frame), None)
+    return [
+        {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in cleaned.to_dict(orient="records")
+    ]
+
+
+def _queue(queue: pd.DataFrame) -> dict[str, Any]:
+    """Sessions waiting for a lock over time, as the points where the count changes."""
+    if queue.empty:
+        return {"max_waiting": 0, "t_s": [], "waiting": []}
+    counts = queue["waiting"].to_numpy()
+    changes = [0] + [i for i in range(1, len(counts)) if counts[i] != counts[i - 1]]
+    return {
+        "max_waiting": int(counts.max()),
+        "t_s": [round(float(queue["t_s"].iloc[i]), 4) for i in changes],
+        "waiting": [int(counts[i]) for i in changes],
     }
 
 
@@ -65,6 +94,12 @@ def _statement(statement: StatementResult) -> dict[str, Any]:
         "status": statement.status,
         "started_s": _round(statement.started_s),
         "seconds": _round(statement.seconds),
+        "in_transaction": statement.in_transaction,
+        "transaction_end_s": _round(statement.transaction_end_s),
+        "locks": statement.locks,
+        "rewrites": statement.rewrites,
+        "created": statement.created,
+        "dropped": statement.dropped,
         "error": None
         if error is None
         else {
