@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,9 @@ UPDATE accounts SET note = 'x' WHERE id % 2 = 0;
 """
 
 
-def _summary(result: Rehearsal) -> dict[str, object]:
+def _summary(result: Rehearsal) -> dict[str, Any]:
     assert result.summary_path is not None
-    data: dict[str, object] = json.loads(result.summary_path.read_text())
+    data: dict[str, Any] = json.loads(result.summary_path.read_text())
     return data
 
 
