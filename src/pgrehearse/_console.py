@@ -263,7 +263,58 @@ def _sampler_line(rehearsal: Rehearsal) -> str | None:
     return line
 
 
+def _load_rows(rehearsal: Rehearsal) -> list[list[str]]:
+    if not rehearsal.load:
+        return []
+    rows = []
+    for phase in rehearsal.load["phases"]:
+        latency = phase["latency_ms"]
+        errors = sum(phase["errors"].values())
+
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f}"
+
+        rows.append(
+            [
+                phase["phase"],
+                "-" if phase["throughput_tps"] is None else f"{phase['throughput_tps']:,.0f}",
+                ms(latency["p50"]),
+                ms(latency["p99"]),
+                ms(latency["max"]),
+                str(errors),
+                f"{phase['longest_stall_ms']:.0f}",
+            ]
+        )
+    return rows
+
+
+_LOAD_HEADERS = ["phase", "tx/s", "p50 ms", "p99 ms", "max ms", "errors", "longest stall ms"]
+
+
+def _load_sentences(rehearsal: Rehearsal) -> list[str]:
+    if not rehearsal.load:
+        return []
+    lines = [item["sentence"] for item in rehearsal.load["lock_waits"][:5]]
+    for item in rehearsal.load["breaking"]:
+        lines.append(
+            f"BREAKS THE APP: {item['transaction']} failed {item['count']}x with "
+            f"{item['sqlstate']} {item['message']} (first after {item['after_statement']})"
+        )
+    return lines
+
+
 def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
+    load_rows = _load_rows(rehearsal)
+    if load_rows:
+        table = Table(title="application load", title_justify="left")
+        for header in _LOAD_HEADERS:
+            table.add_column(header, justify="left" if header == "phase" else "right")
+        for cells in load_rows:
+            table.add_row(*cells)
+        console.print(table)
+    for sentence in _load_sentences(rehearsal):
+        style = "bold red" if sentence.startswith("BREAKS") else ""
+        console.print(f"[{style}]{escape(sentence)}[/]" if style else escape(sentence))
     blocking = _blocking_summary(rehearsal)
     if blocking:
         table = Table(title="locks that block the application", title_justify="left")
@@ -314,6 +365,11 @@ def _plain_summary(console: Console, rehearsal: Rehearsal) -> None:
             f"session(s) waited, longest {row['longest_wait_ms']:.1f} ms"
         )
     lines += ["  " + _wait_line(wait) for wait in _worst_waits(rehearsal)]
+    load_rows = _load_rows(rehearsal)
+    if load_rows:
+        lines.append("  application load: " + " | ".join(_LOAD_HEADERS))
+        lines += ["    " + " | ".join(row) for row in load_rows]
+    lines += ["  " + line for line in _load_sentences(rehearsal)]
     sampler = _sampler_line(rehearsal)
     if sampler:
         lines.append("  " + sampler)

@@ -23,6 +23,20 @@ from pgrehearse._settings import rehearsal_settings, seed_settings
 from pgrehearse.analyse import PhaseWindow, analyse_locks
 from pgrehearse.backends import Backend, LocalBackend, LocalServer, Server, find_binaries
 from pgrehearse.backends.local import SnapshotUnusable
+from pgrehearse.load import (
+    Blocker,
+    LoadError,
+    LoadEvents,
+    LoadProcess,
+    PgbenchScriptError,
+    PreparedTransaction,
+    breaking_errors,
+    events_frame,
+    load_windows,
+    phase_metrics,
+    prepare_transactions,
+    waits_by_transaction,
+)
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
 from pgrehearse.observe import LockTracer, Sampler
 from pgrehearse.report._csv import write_csvs
@@ -91,6 +105,14 @@ def rehearse(
         result.outcome = "failed" if result.failed_statement else "passed"
         if result.failed_statement:
             result.failure = _describe_failure(result)
+        elif result.load and result.load["breaking"] and not result.load["allow_breaking"]:
+            result.outcome = "failed"
+            first = result.load["breaking"][0]
+            result.failure = (
+                f"the migration breaks the running application: transaction "
+                f"{first['transaction']!r} failed with {first['sqlstate']} "
+                f"({first['message']}) after {first['after_statement']}"
+            )
     except (KeyboardInterrupt, Interrupted) as exc:
         result.outcome = "interrupted"
         result.failure = "interrupted by " + (
@@ -296,6 +318,8 @@ class _Run:
     def _migrate(self, server: Server) -> None:
         migration = self.scenario.migration
         observe = self.scenario.observe
+        load_spec = self.scenario.load
+        prepared = self._prepare_load() if load_spec is not None else []
         with (
             self._connect(server, DATABASE, "migration") as conn,
             self._connect(server, DATABASE, "harness") as observer,
@@ -315,14 +339,39 @@ class _Run:
                 measure_server_cpu=isinstance(server, LocalServer),
             )
             windows: list[PhaseWindow] = []
+            load: LoadProcess | None = None
+            blockers: list[Blocker] = []
+            events: LoadEvents | None = None
             with sampler:
-                up = self._run_phase(conn, "up", migration.up, tracer, windows)
-                if migration.down is None:
-                    self._skip("down", "the scenario has no down migration")
-                elif not up.ok:
-                    self._skip("down", "skipped because the up migration failed")
-                else:
-                    self._run_phase(conn, "down", migration.down, tracer, windows)
+                try:
+                    if load_spec is not None and prepared:
+                        load = LoadProcess(
+                            load_spec,
+                            prepared,
+                            server.connect_kwargs(DATABASE, "pgrehearse:load"),
+                            self.clock.origin,
+                            self.scenario.data.seed,
+                        )
+                        self._start_load(load, load_spec.clients)
+                    up = self._observed_phase(
+                        server, conn, "up", migration.up, tracer, windows, blockers
+                    )
+                    if migration.down is None:
+                        self._skip("down", "the scenario has no down migration")
+                    elif not up.ok:
+                        self._skip("down", "skipped because the up migration failed")
+                    else:
+                        self._observed_phase(
+                            server, conn, "down", migration.down, tracer, windows, blockers
+                        )
+                    if load is not None:
+                        events = load.stop()
+                        load = None
+                finally:
+                    if load is not None:
+                        load.kill()
+                    for blocker in blockers:
+                        self.result.blockers.append(blocker.stop().to_dict())
             if sampler.error is not None:
                 self.progress.note(f"the lock sampler stopped early: {sampler.error}")
             stats = sampler.stats
@@ -335,6 +384,105 @@ class _Run:
                 migration_pid=conn.info.backend_pid,
                 end_s=self.clock.now(),
             )
+            if events is not None:
+                self._summarise_load(events, windows)
+
+    def _prepare_load(self) -> list[PreparedTransaction]:
+        assert self.scenario.load is not None
+        try:
+            return prepare_transactions(self.scenario.load)
+        except PgbenchScriptError as exc:
+            raise ScenarioError(
+                [Problem(str(exc).split(": ", 1)[1], file=exc.path, line=exc.line)]
+            ) from None
+        except ValueError as exc:
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(exc),
+                        file=self.scenario.path,
+                        line=self.scenario.line_of("load", "transactions"),
+                        hint="add the parameter under the transaction's params",
+                    )
+                ]
+            ) from None
+
+    def _start_load(self, load: LoadProcess, clients: int) -> None:
+        try:
+            load.start()
+        except LoadError as exc:
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(exc),
+                        file=self.scenario.path,
+                        line=self.scenario.line_of("load", "transactions"),
+                        hint="the load's SQL must run on the schema as it is before the migration",
+                    )
+                ]
+            ) from None
+        self.progress.note(f"application load: {clients} clients running")
+
+    def _observed_phase(
+        self,
+        server: Server,
+        conn: psycopg.Connection[Any],
+        name: str,
+        source: SqlSource,
+        tracer: LockTracer | None,
+        windows: list[PhaseWindow],
+        blockers: list[Blocker],
+    ) -> ScriptResult:
+        """Warmup (with this phase's blockers), the migration phase, cooldown."""
+        load_spec = self.scenario.load
+        if load_spec is not None:
+            for spec in load_spec.blockers:
+                if spec.phase == name:
+                    blocker = Blocker(
+                        spec, server.connect_kwargs(DATABASE, "pgrehearse:blocker"), self.clock.now
+                    )
+                    blocker.start()
+                    blockers.append(blocker)
+            self._pause("warmup", load_spec.warmup, f"load warms up before {name}")
+        script = self._run_phase(conn, name, source, tracer, windows)
+        if load_spec is not None:
+            self._pause("cooldown", load_spec.cooldown, f"load continues after {name}")
+        return script
+
+    def _pause(self, name: str, seconds: float, detail: str) -> None:
+        if seconds <= 0:
+            return
+        with self.phase(name, f"{detail} ({seconds:g} s)"):
+            time.sleep(seconds)
+
+    def _summarise_load(self, events: LoadEvents, windows: list[PhaseWindow]) -> None:
+        assert self.scenario.load is not None
+        spans = load_windows(
+            events.started_s, events.stopped_s, [(w.name, w.start_s, w.end_s) for w in windows]
+        )
+        frame = events_frame(events, spans)
+        self.result.load_events = frame
+        waits = self.result.locks.waits if self.result.locks is not None else None
+        breaking = breaking_errors(frame, events, self.result.statements)
+        self.result.load = {
+            "clients": self.scenario.load.clients,
+            "rate": self.scenario.load.rate,
+            "transactions": events.transactions,
+            "client_pids": events.client_pids,
+            "events": len(frame),
+            "phases": phase_metrics(frame, spans),
+            "breaking": breaking,
+            "allow_breaking": self.scenario.load.allow_breaking,
+            "lock_waits": waits_by_transaction(frame, waits, self.result.statements)
+            if waits is not None
+            else [],
+        }
+        for item in breaking:
+            self.progress.note(
+                f"the running application broke: {item['transaction']} failed "
+                f"{item['count']} times with {item['sqlstate']} {item['message']!r} "
+                f"(first after {item['after_statement']})"
+            )
 
     def _run_phase(
         self,
@@ -344,23 +492,50 @@ class _Run:
         tracer: LockTracer | None,
         windows: list[PhaseWindow],
     ) -> ScriptResult:
+        migration = self.scenario.migration
         statements = split_statements(source.text, file=source.origin, first_line=source.first_line)
         if tracer is not None:
             tracer.begin_phase()
         with self.phase(name, f"{name} migration: {len(statements)} statements") as phase:
-            script = run_script(
-                conn,
-                statements,
-                phase=name,
-                mode=self.scenario.migration.transaction,
-                clock=self.clock,
-                on_statement=self.progress.statement_finished,
-                observer=tracer,
-            )
-            self.result.statements.extend(script.statements)
+            attempt = 1
+            remaining = statements
+            while True:
+                script = run_script(
+                    conn,
+                    remaining,
+                    phase=name,
+                    mode=migration.transaction,
+                    clock=self.clock,
+                    on_statement=self.progress.statement_finished,
+                    observer=tracer,
+                )
+                for result in script.statements:
+                    result.attempt = attempt
+                self.result.statements.extend(script.statements)
+                failed = script.error
+                lock_timeout = (
+                    failed is not None
+                    and failed.error is not None
+                    and (failed.error.sqlstate == "55P03")
+                )
+                if not lock_timeout or attempt > migration.retries:
+                    break
+                assert failed is not None
+                failed.status = "retried"
+                pause = migration.retry_backoff * 2 ** (attempt - 1)
+                self.progress.note(
+                    f"{name} #{failed.index} hit lock_timeout: retry {attempt} of "
+                    f"{migration.retries} in {pause:g} s"
+                )
+                time.sleep(pause)
+                attempt += 1
+                if script.transaction != "file":
+                    remaining = [s for s in remaining if s.index >= failed.index]
             self.result.transaction[name] = script.transaction
             if not script.ok:
                 phase.status = "failed"
+            if attempt > 1:
+                phase.note = f"{attempt} attempts"
         if tracer is not None:
             tracer.end_phase()
         started = phase.started_s or 0.0

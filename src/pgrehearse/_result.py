@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 from pgrehearse.analyse import LockAnalysis
 from pgrehearse.migration import StatementResult
 from pgrehearse.seed import TableSeedResult
@@ -47,6 +49,9 @@ class Rehearsal:
     run_dir: Path | None = None
     locks: LockAnalysis | None = None  # lock intervals, waits, queue length, summary
     sampler: dict[str, Any] | None = None  # the sampler's achieved rate and CPU cost
+    load: dict[str, Any] | None = None  # what the application suffered, per phase
+    load_events: pd.DataFrame | None = None  # one row per load transaction (latency.csv)
+    blockers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

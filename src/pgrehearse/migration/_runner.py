@@ -14,7 +14,7 @@ from pgrehearse.migration._classify import runs_outside_transaction
 from pgrehearse.migration._split import Statement, line_of_position
 from pgrehearse.scenario import TransactionMode
 
-StatementStatus = Literal["ok", "error", "not_run"]
+StatementStatus = Literal["ok", "error", "not_run", "retried"]
 _TRANSACTION_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
@@ -45,6 +45,7 @@ class StatementResult:
     rewrites: list[str] = field(default_factory=list)  # relations it rewrote
     created: list[str] = field(default_factory=list)  # relations it created
     dropped: list[str] = field(default_factory=list)  # relations it dropped
+    attempt: int = 1  # > 1 when the phase was retried after lock_timeout
 
 
 @dataclass(frozen=True)

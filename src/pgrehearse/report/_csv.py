@@ -84,4 +84,8 @@ def write_csvs(rehearsal: Rehearsal, run_dir: Path) -> list[Path]:
         path = run_dir / name
         frame.to_csv(path, index=False, float_format="%.6g")
         written.append(path)
+    if rehearsal.load_events is not None:
+        path = run_dir / "latency.csv"
+        rehearsal.load_events.to_csv(path, index=False, float_format="%.6g")
+        written.append(path)
     return written

@@ -419,6 +419,75 @@ class MigrationSpec(_Strict):
     transaction: TransactionMode = "file"
     lock_timeout: Duration | None = None
     statement_timeout: Duration | None = None
+    retries: int = Field(default=0, ge=0, le=100)  # after a lock_timeout failure
+    retry_backoff: Duration = Field(default=1.0, ge=0)  # first pause; doubles each retry
+
+
+class TransactionSpec(_Strict):
+    """One kind of application transaction: SQL with `:name` parameters, or a pgbench
+    script file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    weight: float = Field(default=1.0, gt=0)
+    sql: str | list[str] | None = None
+    pgbench: Path | None = None
+    params: dict[str, ColumnSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self, info: ValidationInfo) -> TransactionSpec:
+        if (self.sql is None) == (self.pgbench is None):
+            raise ValueError(f"transaction {self.name!r}: give exactly one of `sql` and `pgbench`")
+        if self.pgbench is not None and not self.pgbench.is_absolute():
+            base = Path((info.context or {}).get("base_dir", "."))
+            object.__setattr__(self, "pgbench", base / self.pgbench)
+        if self.pgbench is not None and not self.pgbench.is_file():
+            raise ValueError(f"pgbench script not found: {self.pgbench}")
+        return self
+
+    @property
+    def statements(self) -> list[str]:
+        if self.sql is None:
+            return []
+        return [self.sql] if isinstance(self.sql, str) else list(self.sql)
+
+
+class BlockerSpec(_Strict):
+    """A session that takes a lock (or just sits in an open transaction) before the
+    migration, to rehearse the lock queue."""
+
+    name: str = Field(default="blocker", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    sql: str | list[str]
+    hold: Duration  # how long its transaction stays open
+    start: Duration = 0.0  # after the load (and its warmup) start
+    phase: Literal["up", "down"] = "up"
+
+    @property
+    def statements(self) -> list[str]:
+        return [self.sql] if isinstance(self.sql, str) else list(self.sql)
+
+
+class LoadSpec(_Strict):
+    """Application load that runs through the whole observed window."""
+
+    clients: int = Field(default=4, ge=1, le=256)
+    rate: float | None = Field(default=None, gt=0)  # transactions/s in all; None: closed loop
+    warmup: Duration = 2.0
+    cooldown: Duration = 2.0
+    lock_timeout: Duration | None = None  # the application's own session settings
+    statement_timeout: Duration | None = None
+    transactions: list[TransactionSpec] = Field(default_factory=list)
+    blockers: list[BlockerSpec] = Field(default_factory=list)
+    allow_breaking: bool = False  # errors from vanished columns/tables do not fail the run
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> LoadSpec:
+        names = [t.name for t in self.transactions]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"transaction names must be unique: {', '.join(duplicated)}")
+        if not self.transactions and not self.blockers:
+            raise ValueError("a load needs at least one transaction or blocker")
+        return self
 
 
 class Scenario(_Strict):
@@ -431,6 +500,7 @@ class Scenario(_Strict):
     schema_sql: SqlSource = Field(alias="schema")
     data: DataSpec = Field(default_factory=DataSpec)
     migration: MigrationSpec
+    load: LoadSpec | None = None
     observe: ObserveSpec = Field(default_factory=ObserveSpec)
 
     _path: Path | None = PrivateAttr(default=None)

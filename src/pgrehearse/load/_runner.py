@@ -1,0 +1,424 @@
+"""The application load: client threads in a process of their own, recording every transaction.
+
+Each client has its own connection (application_name `pgrehearse:load:<n>`) and runs
+prepared statements straight through libpq (psycopg's low-level `pgconn`), which releases
+the GIL while it waits: the Python work per transaction stays a few microseconds, so the
+load generator is not the bottleneck. The process is separate from the rehearsal's so the
+load's Python work cannot delay the lock sampler. Times are on the rehearsal's clock
+(CLOCK_MONOTONIC is shared by processes on one machine).
+
+Events are kept per client in typed arrays (`array`), merged into numpy arrays at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import pickle
+import threading
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from psycopg import pq
+
+from pgrehearse.scenario import ColumnSpec, LoadSpec, RefColumn
+from pgrehearse.scenario._durations import postgres_duration
+from pgrehearse.seed._generators import Generator, GeneratorContext, build_generator
+
+OUTCOMES = (
+    "ok",
+    "lock_timeout",
+    "statement_timeout",
+    "deadlock",
+    "serialization",
+    "undefined",
+    "other",
+)
+_CLASS_BY_SQLSTATE = {
+    "55P03": "lock_timeout",
+    "57014": "statement_timeout",
+    "40P01": "deadlock",
+    "40001": "serialization",
+    "42703": "undefined",  # undefined_column
+    "42P01": "undefined",  # undefined_table
+    "42883": "undefined",  # undefined_function
+    "42704": "undefined",  # undefined_object
+}
+_OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY)
+_BLOCK = 1024
+_STOP_GRACE_SECONDS = 5.0
+
+
+def classify(sqlstate: str | None) -> str:
+    if sqlstate is None:
+        return "ok"
+    return _CLASS_BY_SQLSTATE.get(sqlstate, "other")
+
+
+class LoadError(RuntimeError):
+    """The load could not start (bad SQL for the schema before the migration, ...)."""
+
+
+@dataclass(frozen=True)
+class PreparedTransaction:
+    name: str
+    weight: float
+    statements: list[tuple[str, list[str]]]  # ($n SQL, parameter name of each position)
+    params: dict[str, ColumnSpec]
+
+
+@dataclass
+class LoadEvents:
+    """Every transaction the clients ran, as numpy arrays of equal length."""
+
+    transactions: list[str]
+    start_s: npt.NDArray[np.float64]
+    latency_s: npt.NDArray[np.float64]
+    lateness_s: npt.NDArray[np.float64]
+    transaction: npt.NDArray[np.int16]  # index into `transactions`
+    client: npt.NDArray[np.int16]
+    outcome: npt.NDArray[np.int8]  # index into OUTCOMES
+    sqlstate: list[str | None]
+    first_errors: dict[tuple[str, str], dict[str, Any]]  # (transaction, sqlstate) -> first
+    client_pids: list[int]
+    started_s: float
+    stopped_s: float
+
+
+@dataclass
+class _ClientLog:
+    start: array[float] = field(default_factory=lambda: array("d"))
+    latency: array[float] = field(default_factory=lambda: array("d"))
+    lateness: array[float] = field(default_factory=lambda: array("d"))
+    transaction: array[int] = field(default_factory=lambda: array("h"))
+    outcome: array[int] = field(default_factory=lambda: array("b"))
+    sqlstate: list[str | None] = field(default_factory=list)
+
+
+class LoadProcess:
+    """Start before the observed window, stop after it; `stop()` returns the events."""
+
+    def __init__(
+        self,
+        spec: LoadSpec,
+        transactions: list[PreparedTransaction],
+        connect_kwargs: dict[str, Any],
+        clock_origin: float,
+        seed: int,
+    ) -> None:
+        self.spec = spec
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_child_main,
+            args=(spec, transactions, connect_kwargs, clock_origin, seed, self._stop, send),
+            name="pgrehearse-load",
+            daemon=True,
+        )
+        self._send = send
+
+    def start(self, timeout: float = 60.0) -> None:
+        self._process.start()
+        self._send.close()
+        if not self._receive.poll(timeout):
+            self.kill()
+            raise LoadError("the load generator did not start in time")
+        message = pickle.loads(self._receive.recv_bytes())
+        if message.get("error"):
+            self.kill()
+            raise LoadError(message["error"])
+
+    def stop(self, timeout: float = 60.0) -> LoadEvents:
+        self._stop.set()
+        try:
+            if not self._receive.poll(timeout):
+                raise LoadError("the load generator did not stop in time")
+            message = pickle.loads(self._receive.recv_bytes())
+        finally:
+            self._process.join(timeout=10)
+            self.kill()
+        if message.get("error"):
+            raise LoadError(message["error"])
+        events: LoadEvents = message["events"]
+        return events
+
+    def kill(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=5)
+        self._receive.close()
+
+
+# --------------------------------------------------------------------------- child process
+
+
+def _child_main(
+    spec: LoadSpec,
+    transactions: list[PreparedTransaction],
+    connect_kwargs: dict[str, Any],
+    clock_origin: float,
+    seed: int,
+    stop: Any,
+    send: Connection,
+) -> None:
+    from pgrehearse.backends._process import die_with_parent
+    from pgrehearse.seed._generators import child_signals
+
+    child_signals()
+    set_death_signal = die_with_parent()
+    if set_death_signal is not None:
+        set_death_signal()
+
+    def now() -> float:
+        return time.perf_counter() - clock_origin
+
+    try:
+        ref_keys = _load_ref_keys(transactions, connect_kwargs)
+        clients = [
+            _Client(index, spec, transactions, connect_kwargs, seed, ref_keys, now)
+            for index in range(spec.clients)
+        ]
+    except Exception as exc:  # reported to the parent as a clear message
+        send.send_bytes(pickle.dumps({"error": str(exc)}))
+        return
+    started = now()
+    threads = [
+        threading.Thread(target=client.run, args=(started,), daemon=True) for client in clients
+    ]
+    for thread in threads:
+        thread.start()
+    send.send_bytes(pickle.dumps({"ready": True}))
+    stop.wait()
+    stopped = now()
+    for client in clients:
+        client.stopping = True
+    deadline = time.monotonic() + _STOP_GRACE_SECONDS
+    for thread, client in zip(threads, clients, strict=True):
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            client.cancel()  # still waiting on the server (a lock, most likely)
+            thread.join(timeout=5)
+    events = _merge(clients, transactions, started, stopped)
+    for client in clients:
+        client.close()
+    send.send_bytes(pickle.dumps({"events": events}))
+
+
+def _load_ref_keys(
+    transactions: list[PreparedTransaction], connect_kwargs: dict[str, Any]
+) -> dict[str, npt.NDArray[Any]]:
+    refs = {
+        spec.ref: spec
+        for tx in transactions
+        for spec in tx.params.values()
+        if isinstance(spec, RefColumn)
+    }
+    keys: dict[str, npt.NDArray[Any]] = {}
+    if not refs:
+        return keys
+    with psycopg.connect(**{**connect_kwargs, "application_name": "pgrehearse:harness"}) as conn:
+        for ref, spec in refs.items():
+            table = psycopg.sql.Identifier(*spec.table.split("."))
+            column = psycopg.sql.Identifier(spec.column)
+            query = psycopg.sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL ORDER BY 1").format(
+                column, table, column
+            )
+            values = [row[0] for row in conn.execute(query)]
+            if not values:
+                raise LoadError(f"parameter source {ref} has no rows")
+            integer = all(isinstance(v, int) for v in values[:100])
+            keys[ref] = np.array(values, dtype=np.int64 if integer else object)
+    return keys
+
+
+class _Client:
+    def __init__(
+        self,
+        index: int,
+        spec: LoadSpec,
+        transactions: list[PreparedTransaction],
+        connect_kwargs: dict[str, Any],
+        seed: int,
+        ref_keys: dict[str, npt.NDArray[Any]],
+        now: Callable[[], float],
+    ) -> None:
+        self.index = index
+        self.spec = spec
+        self.transactions = transactions
+        self.now = now
+        self.stopping = False
+        self.log = _ClientLog()
+        self.first_errors: dict[tuple[str, str], dict[str, Any]] = {}
+        options = []
+        if spec.lock_timeout is not None:
+            options.append(f"-c lock_timeout={postgres_duration(spec.lock_timeout)}")
+        if spec.statement_timeout is not None:
+            options.append(f"-c statement_timeout={postgres_duration(spec.statement_timeout)}")
+        kwargs = {**connect_kwargs, "application_name": f"pgrehearse:load:{index}"}
+        if options:
+            kwargs["options"] = " ".join(options)
+        self.conn = psycopg.connect(**kwargs, autocommit=True)
+        self.pgconn = self.conn.pgconn
+        self.pid = self.conn.info.backend_pid
+        self.rng = np.random.default_rng([seed, 7919, index])
+        self.generators: list[dict[str, Generator]] = []
+        self.null_fractions: list[dict[str, float]] = []
+        for number, tx in enumerate(transactions):
+            for position, (sql, _) in enumerate(tx.statements):
+                result = self.pgconn.prepare(f"t{number}s{position}".encode(), sql.encode())
+                if result.status not in _OK:
+                    message = _primary(result)
+                    raise LoadError(
+                        f"load transaction {tx.name!r} does not work on the schema before the "
+                        f"migration: {message}"
+                    )
+            context = GeneratorContext(seed, "load", tx.name, rows=1, ref_keys=ref_keys)
+            self.generators.append(
+                {
+                    name: build_generator(param, context.child(name))
+                    for name, param in tx.params.items()
+                }
+            )
+            self.null_fractions.append({n: p.null_fraction for n, p in tx.params.items()})
+        weights = np.array([tx.weight for tx in transactions], dtype=np.float64)
+        self.cumulative = np.cumsum(weights / weights.sum())
+        self.cumulative[-1] = 1.0
+        self._choices: list[int] = []
+        self._values: list[dict[str, list[bytes | None]]] = [{} for _ in transactions]
+        self._drawn = 0
+
+    def run(self, started: float) -> None:
+        if not self.transactions:
+            return
+        interval = self.spec.clients / self.spec.rate if self.spec.rate else None
+        scheduled = started + (self.index / self.spec.clients) * interval if interval else 0.0
+        log = self.log
+        while not self.stopping:
+            lateness = 0.0
+            if interval is not None:
+                wait = scheduled - self.now()
+                if wait > 0:
+                    time.sleep(wait)
+                    if self.stopping:
+                        break
+            chosen = self._next_transaction()
+            params = self._next_params(chosen)
+            began = self.now()
+            if interval is not None:
+                lateness = max(0.0, began - scheduled)
+                scheduled += interval
+            sqlstate, message = self._execute(chosen, params)
+            ended = self.now()
+            log.start.append(began)
+            log.latency.append(ended - began)
+            log.lateness.append(lateness)
+            log.transaction.append(chosen)
+            log.outcome.append(OUTCOMES.index(classify(sqlstate)))
+            log.sqlstate.append(sqlstate)
+            if sqlstate is not None:
+                key = (self.transactions[chosen].name, sqlstate)
+                if key not in self.first_errors:
+                    self.first_errors[key] = {"at_s": began, "message": message}
+
+    def _next_transaction(self) -> int:
+        if not self._choices:
+            picks = np.searchsorted(self.cumulative, self.rng.random(_BLOCK), side="right")
+            self._choices = picks.tolist()[::-1]
+        return self._choices.pop()
+
+    def _next_params(self, chosen: int) -> dict[str, bytes | None]:
+        pools = self._values[chosen]
+        values: dict[str, bytes | None] = {}
+        for name, generator in self.generators[chosen].items():
+            pool = pools.get(name)
+            if not pool:
+                raw = generator.values(self._drawn, _BLOCK, self.rng)
+                self._drawn += _BLOCK
+                encoded: list[bytes | None] = [v.encode() for v in raw]
+                fraction = self.null_fractions[chosen][name]
+                if fraction > 0:
+                    for i in np.flatnonzero(self.rng.random(_BLOCK) < fraction).tolist():
+                        encoded[i] = None
+                pool = pools[name] = encoded[::-1]
+            values[name] = pool.pop()
+        return values
+
+    def _execute(self, chosen: int, params: dict[str, bytes | None]) -> tuple[str | None, str]:
+        tx = self.transactions[chosen]
+        pg = self.pgconn
+        several = len(tx.statements) > 1
+        if several:
+            pg.exec_(b"BEGIN")
+        for position, (_, names) in enumerate(tx.statements):
+            values: list[Any] = [params[name] for name in names]  # None is SQL NULL
+            result = pg.exec_prepared(f"t{chosen}s{position}".encode(), values)
+            if result.status not in _OK:
+                sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+                message = _primary(result)
+                if several:
+                    pg.exec_(b"ROLLBACK")
+                return (sqlstate.decode() if sqlstate else "XX000"), message
+        if several:
+            result = pg.exec_(b"COMMIT")
+            if result.status not in _OK:
+                sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+                message = _primary(result)
+                return (sqlstate.decode() if sqlstate else "XX000"), message
+        return None, ""
+
+    def cancel(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.pgconn.get_cancel().cancel()
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()
+
+
+def _merge(
+    clients: list[_Client],
+    transactions: list[PreparedTransaction],
+    started: float,
+    stopped: float,
+) -> LoadEvents:
+    def joined(attribute: str, dtype: Any) -> npt.NDArray[Any]:
+        parts = [np.frombuffer(getattr(c.log, attribute), dtype=dtype) for c in clients]
+        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+
+    first_errors: dict[tuple[str, str], dict[str, Any]] = {}
+    for client in clients:
+        for key, first in client.first_errors.items():
+            if key not in first_errors or first["at_s"] < first_errors[key]["at_s"]:
+                first_errors[key] = first
+    return LoadEvents(
+        transactions=[tx.name for tx in transactions],
+        start_s=joined("start", np.float64),
+        latency_s=joined("latency", np.float64),
+        lateness_s=joined("lateness", np.float64),
+        transaction=joined("transaction", np.int16),
+        client=np.concatenate([np.full(len(c.log.start), c.index, dtype=np.int16) for c in clients])
+        if clients
+        else np.array([], dtype=np.int16),
+        outcome=joined("outcome", np.int8),
+        sqlstate=[s for c in clients for s in c.log.sqlstate],
+        first_errors=first_errors,
+        client_pids=[c.pid for c in clients],
+        started_s=started,
+        stopped_s=stopped,
+    )
+
+
+def _primary(result: pq.abc.PGresult) -> str:
+    """The server's primary error message, without severity and position decorations."""
+    primary = result.error_field(pq.DiagnosticField.MESSAGE_PRIMARY)
+    if primary:
+        return primary.decode(errors="replace")
+    return (result.error_message or b"").decode(errors="replace").strip()
