@@ -151,7 +151,11 @@ def test_lock_hold_time_matches_the_transaction(server: LocalServer) -> None:
     assert mine["blocking_statement"].iloc[0] == "up #1"
     assert mine["requested_mode"].iloc[0] == "AccessShareLock"
     assert observed.analysis.queue["waiting"].max() == 1
-    [summary] = [s for s in observed.analysis.summary if s["relation"] == name]
+    [summary] = [
+        s
+        for s in observed.analysis.summary
+        if s["relation"] == name and s["mode"] == "AccessExclusiveLock"
+    ]
     assert summary["sessions_waited"] == 1
     assert summary["longest_wait_ms"] == pytest.approx(waited["seconds"] * 1000, abs=25)
 

@@ -101,7 +101,10 @@ def analyse_locks(
     locks["blocks_writes"] = locks["mode"].map(blocks_writes).astype(bool) & existing
     locks = locks[LOCK_COLUMNS].sort_values(["start_s", "relation", "mode"], ignore_index=True)
 
-    waits = _waits(frame[~frame["granted"]], polls, label, locks, phases, migration_pid)
+    roles = dict(zip(frame["pid"], frame["role"], strict=True))
+    if migration_pid is not None:
+        roles[migration_pid] = "migration"
+    waits = _waits(frame[~frame["granted"]], polls, label, locks, phases, migration_pid, roles)
     queue = _queue(frame, polls)
     _annotate_statements(statements, locks, tracer)
     return LockAnalysis(locks, waits, queue, _summary(locks, waits))
@@ -259,10 +262,8 @@ def _waits(
     locks: pd.DataFrame,
     phases: Sequence[PhaseWindow],
     migration_pid: int | None,
+    roles: dict[Any, Any],
 ) -> pd.DataFrame:
-    roles = {}
-    for _, row in locks.iterrows():
-        roles[row["holder_pid"]] = row["holder_role"]
     rows = []
     for (pid, locktype, relation, mode), group, start, end in _runs(
         waiting, polls, ["pid", "locktype", "relation", "mode"]

@@ -154,6 +154,8 @@ def breaking_errors(
     for (name, sqlstate), group in broken.groupby(["transaction", "sqlstate"], sort=True):
         first = events.first_errors.get((str(name), str(sqlstate)), {})
         at = float(group["start_s"].min())
+        # a query may start before the DDL, wait for its lock, and fail when it commits
+        failed_at = float(group["end_s"].min())
         found.append(
             {
                 "transaction": name,
@@ -162,7 +164,7 @@ def breaking_errors(
                 "count": len(group),
                 "first_at_s": round(at, 6),
                 "phase": group.sort_values("start_s")["phase"].iloc[0],
-                "after_statement": _statement_before(statements, at),
+                "after_statement": _statement_before(statements, failed_at),
             }
         )
     return found

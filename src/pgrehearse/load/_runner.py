@@ -13,15 +13,19 @@ Events are kept per client in typed arrays (`array`), merged into numpy arrays a
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -103,7 +107,12 @@ class _ClientLog:
 
 
 class LoadProcess:
-    """Start before the observed window, stop after it; `stop()` returns the events."""
+    """Start before the observed window, stop after it; `stop()` returns the events.
+
+    The clients run in a fresh interpreter (`python -m pgrehearse.load._child`), talked to
+    over its stdin and stdout: no fork of a process that has threads, and no re-import of
+    the caller's main module (which multiprocessing's spawn would do).
+    """
 
     def __init__(
         self,
@@ -113,81 +122,119 @@ class LoadProcess:
         clock_origin: float,
         seed: int,
     ) -> None:
-        self.spec = spec
-        context = multiprocessing.get_context("spawn")
-        self._stop = context.Event()
-        self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_child_main,
-            args=(spec, transactions, connect_kwargs, clock_origin, seed, self._stop, send),
-            name="pgrehearse-load",
-            daemon=True,
-        )
-        self._send = send
+        self._config = {
+            "spec": spec,
+            "transactions": transactions,
+            "connect_kwargs": connect_kwargs,
+            "clock_origin": clock_origin,
+            "seed": seed,
+        }
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        self._process.start()
-        self._send.close()
-        if not self._receive.poll(timeout):
-            self.kill()
-            raise LoadError("the load generator did not start in time")
-        message = pickle.loads(self._receive.recv_bytes())
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pgrehearse.load._child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+        assert self._process.stdin is not None
+        write_message(self._process.stdin, self._config)
+        message = self._receive(timeout)
         if message.get("error"):
             self.kill()
             raise LoadError(message["error"])
 
     def stop(self, timeout: float = 60.0) -> LoadEvents:
-        self._stop.set()
+        assert self._process is not None and self._process.stdin is not None
         try:
-            if not self._receive.poll(timeout):
-                raise LoadError("the load generator did not stop in time")
-            message = pickle.loads(self._receive.recv_bytes())
+            self._process.stdin.write(b"S")
+            self._process.stdin.flush()
+            message = self._receive(timeout)
         finally:
-            self._process.join(timeout=10)
             self.kill()
         if message.get("error"):
             raise LoadError(message["error"])
         events: LoadEvents = message["events"]
         return events
 
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        assert self._process is not None and self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        message = read_message(self._process.stdout) if ready else None
+        if message is None:
+            self.kill()
+            raise LoadError("the load generator stopped unexpectedly" + self._stderr_tail())
+        result: dict[str, Any] = message
+        return result
+
+    def _stderr_tail(self) -> str:
+        self._stderr.seek(0)
+        text = self._stderr.read().decode(errors="replace").strip()
+        return ":\n" + "\n".join(text.splitlines()[-10:]) if text else ""
+
     def kill(self) -> None:
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(timeout=5)
-        self._receive.close()
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._stderr.close()
+
+
+def write_message(stream: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message)
+    stream.write(struct.pack("!Q", len(data)) + data)
+    stream.flush()
+
+
+def read_message(stream: IO[bytes]) -> Any:
+    header = stream.read(8)
+    if len(header) < 8:
+        return None
+    (length,) = struct.unpack("!Q", header)
+    data = stream.read(length)
+    if len(data) < length:
+        return None
+    return pickle.loads(data)
 
 
 # --------------------------------------------------------------------------- child process
 
 
-def _child_main(
-    spec: LoadSpec,
-    transactions: list[PreparedTransaction],
-    connect_kwargs: dict[str, Any],
-    clock_origin: float,
-    seed: int,
-    stop: Any,
-    send: Connection,
-) -> None:
+def child_main(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """Entry point of the load process (see pgrehearse.load._child)."""
     from pgrehearse.backends._process import die_with_parent
     from pgrehearse.seed._generators import child_signals
 
     child_signals()
-    set_death_signal = die_with_parent()
+    set_death_signal = die_with_parent(signal.SIGKILL)
     if set_death_signal is not None:
         set_death_signal()
+    config = read_message(stdin)
+    spec: LoadSpec = config["spec"]
+    transactions: list[PreparedTransaction] = config["transactions"]
+    clock_origin: float = config["clock_origin"]
 
     def now() -> float:
         return time.perf_counter() - clock_origin
 
     try:
-        ref_keys = _load_ref_keys(transactions, connect_kwargs)
+        ref_keys = _load_ref_keys(transactions, config["connect_kwargs"])
         clients = [
-            _Client(index, spec, transactions, connect_kwargs, seed, ref_keys, now)
+            _Client(
+                index, spec, transactions, config["connect_kwargs"], config["seed"], ref_keys, now
+            )
             for index in range(spec.clients)
         ]
     except Exception as exc:  # reported to the parent as a clear message
-        send.send_bytes(pickle.dumps({"error": str(exc)}))
+        write_message(stdout, {"error": str(exc)})
         return
     started = now()
     threads = [
@@ -195,8 +242,8 @@ def _child_main(
     ]
     for thread in threads:
         thread.start()
-    send.send_bytes(pickle.dumps({"ready": True}))
-    stop.wait()
+    write_message(stdout, {"ready": True})
+    stdin.read(1)  # the parent writes one byte to stop us (or dies: EOF)
     stopped = now()
     for client in clients:
         client.stopping = True
@@ -209,7 +256,7 @@ def _child_main(
     events = _merge(clients, transactions, started, stopped)
     for client in clients:
         client.close()
-    send.send_bytes(pickle.dumps({"events": events}))
+    write_message(stdout, {"events": events})
 
 
 def _load_ref_keys(
