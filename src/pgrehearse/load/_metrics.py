@@ -73,18 +73,25 @@ def events_frame(events: LoadEvents, windows: Sequence[Window]) -> pd.DataFrame:
             "sqlstate": events.sqlstate,
         }
     )
-    frame["phase"] = _phase_of(frame["start_s"].to_numpy(), windows)
+    frame["phase"] = _phase_of(frame["start_s"].to_numpy(), frame["end_s"].to_numpy(), windows)
     return frame[LATENCY_COLUMNS]
 
 
-def _phase_of(times: np.ndarray[Any, Any], windows: Sequence[Window]) -> list[str]:
+def _phase_of(
+    starts: np.ndarray[Any, Any], ends: np.ndarray[Any, Any], windows: Sequence[Window]
+) -> list[str]:
+    """A transaction in flight at any moment of a migration phase belongs to that phase (it
+    may have started just before and waited out the whole phase); others go by their start."""
+    migration = [w for w in windows if w.name in ("up", "down")]
     names = []
-    for t in times.tolist():
-        name = windows[-1].name if windows else "after"
-        for window in windows:
-            if window.start_s <= t < window.end_s:
-                name = window.name
-                break
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        name = next((w.name for w in migration if start < w.end_s and end > w.start_s), None)
+        if name is None:
+            name = windows[-1].name if windows else "after"
+            for window in windows:
+                if window.start_s <= start < window.end_s:
+                    name = window.name
+                    break
         names.append(name)
     return names
 
