@@ -303,7 +303,33 @@ def _load_sentences(rehearsal: Rehearsal) -> list[str]:
     return lines
 
 
+def _roundtrip_lines(rehearsal: Rehearsal) -> list[str]:
+    lines = []
+    if rehearsal.up_changes:
+        changes = [f"{c['object']} {c['what']}" for c in rehearsal.up_changes[:8]]
+        more = len(rehearsal.up_changes) - len(changes)
+        lines.append("up changed: " + "; ".join(changes) + (f"; +{more} more" if more else ""))
+    if rehearsal.invalid_indexes:
+        lines.append("INVALID INDEX left by up: " + ", ".join(rehearsal.invalid_indexes))
+    result = rehearsal.roundtrip
+    if result is None:
+        return lines
+    head = f"round trip ({result.mode}): {result.status.upper()}"
+    if result.data_rows is not None:
+        head += f", data of {result.data_rows:,} rows compared"
+    lines.append(head)
+    for items in result.grouped().values():
+        lines += ["  " + item for item in items]
+    lines += [f"  warning: {d.render()}" for d in result.warnings]
+    lines += [f"  ignored: {d.render()}" for d in result.differences if d.ignored]
+    lines += [f"  note: {note}" for note in result.notes]
+    return lines
+
+
 def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
+    for line in _roundtrip_lines(rehearsal):
+        style = "bold red" if ("FAILED" in line or "INVALID" in line) else ""
+        console.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
     load_rows = _load_rows(rehearsal)
     if load_rows:
         table = Table(title="application load", title_justify="left")
@@ -332,9 +358,9 @@ def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
         console.print(table)
     for wait in _worst_waits(rehearsal):
         console.print(escape(_wait_line(wait)))
-    line = _sampler_line(rehearsal)
-    if line:
-        console.print(f"[dim]{escape(line)}[/]")
+    sampler = _sampler_line(rehearsal)
+    if sampler:
+        console.print(f"[dim]{escape(sampler)}[/]")
 
 
 def _wait_line(wait: dict[str, Any]) -> str:
@@ -370,6 +396,7 @@ def _plain_summary(console: Console, rehearsal: Rehearsal) -> None:
         lines.append("  application load: " + " | ".join(_LOAD_HEADERS))
         lines += ["    " + " | ".join(row) for row in load_rows]
     lines += ["  " + line for line in _load_sentences(rehearsal)]
+    lines += ["  " + line for line in _roundtrip_lines(rehearsal)]
     sampler = _sampler_line(rehearsal)
     if sampler:
         lines.append("  " + sampler)

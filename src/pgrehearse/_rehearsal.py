@@ -45,6 +45,18 @@ from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
 from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
 from pgrehearse.seed import plan as plan_seed
 from pgrehearse.seed._preflight import preflight
+from pgrehearse.verify import (
+    DataFingerprint,
+    RoundTrip,
+    SchemaFingerprint,
+    apply_ignores,
+    data_differences,
+    data_fingerprint,
+    invalid_indexes,
+    schema_differences,
+    schema_fingerprint,
+    written_by,
+)
 
 DATABASE = "rehearsal"
 SCHEMA_DATABASE = "pgrehearse_schema"
@@ -105,6 +117,18 @@ def rehearse(
         result.outcome = "failed" if result.failed_statement else "passed"
         if result.failed_statement:
             result.failure = _describe_failure(result)
+        elif result.invalid_indexes:
+            result.outcome = "failed"
+            result.failure = "the up migration left invalid indexes: " + ", ".join(
+                result.invalid_indexes
+            )
+        elif result.roundtrip is not None and result.roundtrip.status == "failed":
+            result.outcome = "failed"
+            failing = result.roundtrip.failing
+            result.failure = (
+                f"the down migration does not restore the database: {len(failing)} "
+                f"difference(s), first: {failing[0].render()}"
+            )
         elif result.load and result.load["breaking"] and not result.load["allow_breaking"]:
             result.outcome = "failed"
             first = result.load["breaking"][0]
@@ -171,6 +195,7 @@ class _Run:
         cache: SnapshotCache | None,
     ) -> None:
         self.cache = cache
+        self._schema_before: SchemaFingerprint | None = None
         self.scenario = scenario
         self.result = result
         self.progress = progress
@@ -320,6 +345,13 @@ class _Run:
         observe = self.scenario.observe
         load_spec = self.scenario.load
         prepared = self._prepare_load() if load_spec is not None else []
+        roundtrip = self.scenario.roundtrip
+        with (
+            self._connect(server, DATABASE, "harness") as harness,
+            self.phase("fingerprint", "fingerprinting schema and data before up"),
+        ):
+            before = self._fingerprint(harness, data=roundtrip.mode in ("exact", "strict"))
+        self._schema_before = before[0]
         with (
             self._connect(server, DATABASE, "migration") as conn,
             self._connect(server, DATABASE, "harness") as observer,
@@ -354,7 +386,7 @@ class _Run:
                         )
                         self._start_load(load, load_spec.clients)
                     up = self._observed_phase(
-                        server, conn, "up", migration.up, tracer, windows, blockers
+                        server, conn, "up", migration.up, tracer, windows, blockers, observer
                     )
                     if migration.down is None:
                         self._skip("down", "the scenario has no down migration")
@@ -362,7 +394,14 @@ class _Run:
                         self._skip("down", "skipped because the up migration failed")
                     else:
                         self._observed_phase(
-                            server, conn, "down", migration.down, tracer, windows, blockers
+                            server,
+                            conn,
+                            "down",
+                            migration.down,
+                            tracer,
+                            windows,
+                            blockers,
+                            observer,
                         )
                     if load is not None:
                         events = load.stop()
@@ -386,6 +425,46 @@ class _Run:
             )
             if events is not None:
                 self._summarise_load(events, windows)
+        self._check_roundtrip(server, before, prepared)
+
+    def _fingerprint(
+        self, conn: psycopg.Connection[Any], *, data: bool
+    ) -> tuple[SchemaFingerprint, DataFingerprint | None]:
+        conn.autocommit = True
+        return schema_fingerprint(conn), data_fingerprint(conn) if data else None
+
+    def _check_roundtrip(
+        self,
+        server: Server,
+        before: tuple[SchemaFingerprint, DataFingerprint | None],
+        prepared: list[PreparedTransaction],
+    ) -> None:
+        spec = self.scenario.roundtrip
+        down = self.result.phase("down")
+        if spec.mode == "skip" or down is None or down.status != "ok":
+            reason = "roundtrip: skip" if spec.mode == "skip" else "the down migration did not run"
+            self.result.roundtrip = RoundTrip(spec.mode, "skipped", notes=[reason])
+            return
+        schema_before, data_before = before
+        with (
+            self._connect(server, DATABASE, "harness") as harness,
+            self.phase("verify", "fingerprinting after down and comparing"),
+        ):
+            schema_after, data_after = self._fingerprint(harness, data=data_before is not None)
+        result = RoundTrip(spec.mode, "passed")
+        differences = schema_differences(schema_before, schema_after)
+        if data_before is not None and data_after is not None:
+            statements = [sql for tx in prepared for sql, _ in tx.statements]
+            differences += data_differences(
+                data_before, data_after, written_by(statements), result.notes
+            )
+            result.data_seconds = round(data_before.seconds, 4)
+            result.data_rows = data_before.rows
+        ignores = [(item.object, item.reason) for item in spec.ignore]
+        result.differences = apply_ignores(differences, ignores)
+        if result.failing:
+            result.status = "failed"
+        self.result.roundtrip = result
 
     def _prepare_load(self) -> list[PreparedTransaction]:
         assert self.scenario.load is not None
@@ -432,6 +511,7 @@ class _Run:
         tracer: LockTracer | None,
         windows: list[PhaseWindow],
         blockers: list[Blocker],
+        observer: psycopg.Connection[Any],
     ) -> ScriptResult:
         """Warmup (with this phase's blockers), the migration phase, cooldown."""
         load_spec = self.scenario.load
@@ -445,9 +525,21 @@ class _Run:
                     blockers.append(blocker)
             self._pause("warmup", load_spec.warmup, f"load warms up before {name}")
         script = self._run_phase(conn, name, source, tracer, windows)
+        if name == "up" and script.ok:
+            self._after_up(observer)
         if load_spec is not None:
             self._pause("cooldown", load_spec.cooldown, f"load continues after {name}")
         return script
+
+    def _after_up(self, observer: psycopg.Connection[Any]) -> None:
+        """What up changed (for reviewers), and no invalid index left behind."""
+        if self._schema_before is None:
+            return
+        after = schema_fingerprint(observer)
+        self.result.up_changes = [
+            d.to_dict() for d in schema_differences(self._schema_before, after)
+        ]
+        self.result.invalid_indexes = invalid_indexes(after)
 
     def _pause(self, name: str, seconds: float, detail: str) -> None:
         if seconds <= 0:

@@ -12,6 +12,7 @@ import pandas as pd
 from pgrehearse.analyse import LockAnalysis
 from pgrehearse.migration import StatementResult
 from pgrehearse.seed import TableSeedResult
+from pgrehearse.verify import RoundTrip
 
 PhaseStatus = Literal["ok", "failed", "skipped", "interrupted"]
 Outcome = Literal["passed", "failed", "interrupted", "error"]
@@ -52,6 +53,9 @@ class Rehearsal:
     load: dict[str, Any] | None = None  # what the application suffered, per phase
     load_events: pd.DataFrame | None = None  # one row per load transaction (latency.csv)
     blockers: list[dict[str, Any]] = field(default_factory=list)
+    roundtrip: RoundTrip | None = None  # did down restore schema and data?
+    up_changes: list[dict[str, Any]] = field(default_factory=list)  # schema diff made by up
+    invalid_indexes: list[str] = field(default_factory=list)  # left invalid by up
 
     @property
     def passed(self) -> bool:

@@ -406,6 +406,23 @@ class DataSpec(_Strict):
 TransactionMode = Literal["file", "statement", "none"]
 
 
+class RoundtripIgnore(_Strict):
+    object: str = Field(min_length=1)  # fnmatch pattern over "kind name", e.g. "type mood"
+    reason: str = Field(min_length=3)
+
+
+class RoundtripSpec(_Strict):
+    """How strictly the down migration must restore the database."""
+
+    mode: Literal["exact", "strict", "schema", "skip"] = "exact"
+    ignore: list[RoundtripIgnore] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"mode": value} if isinstance(value, str) else value
+
+
 class ObserveSpec(_Strict):
     """How closely the migration is watched."""
 
@@ -501,6 +518,7 @@ class Scenario(_Strict):
     data: DataSpec = Field(default_factory=DataSpec)
     migration: MigrationSpec
     load: LoadSpec | None = None
+    roundtrip: RoundtripSpec = Field(default_factory=RoundtripSpec)
     observe: ObserveSpec = Field(default_factory=ObserveSpec)
 
     _path: Path | None = PrivateAttr(default=None)

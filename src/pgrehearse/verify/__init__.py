@@ -1,0 +1,28 @@
+"""Proving the down migration: schema and data fingerprints and their comparison."""
+
+from pgrehearse.verify._compare import (
+    Difference,
+    RoundTrip,
+    apply_ignores,
+    data_differences,
+    invalid_indexes,
+    schema_differences,
+)
+from pgrehearse.verify._data import DataFingerprint, TableChecksum, data_fingerprint
+from pgrehearse.verify._schema import SchemaFingerprint, schema_fingerprint
+from pgrehearse.verify._writes import written_by
+
+__all__ = [
+    "DataFingerprint",
+    "Difference",
+    "RoundTrip",
+    "SchemaFingerprint",
+    "TableChecksum",
+    "apply_ignores",
+    "data_differences",
+    "data_fingerprint",
+    "invalid_indexes",
+    "schema_differences",
+    "schema_fingerprint",
+    "written_by",
+]

@@ -1,0 +1,35 @@
+"""Which tables and columns the application load writes (their data cannot round-trip)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pglast import parser
+
+
+def written_by(statements: list[str]) -> dict[str, set[str] | None]:
+    """table -> columns the statements UPDATE, or None when they INSERT or DELETE rows."""
+    written: dict[str, set[str] | None] = {}
+    for text in statements:
+        try:
+            parsed = parser.parse_sql(text)
+        except parser.ParseError:
+            continue
+        for raw in parsed:
+            node: Any = raw.stmt
+            kind = type(node).__name__
+            if kind not in ("UpdateStmt", "InsertStmt", "DeleteStmt", "MergeStmt"):
+                continue
+            relation = node.relation
+            name = (
+                relation.relname
+                if relation.schemaname in (None, "public")
+                else (f"{relation.schemaname}.{relation.relname}")
+            )
+            if kind == "UpdateStmt" and written.get(name, set()) is not None:
+                columns = written.setdefault(name, set())
+                assert columns is not None
+                columns.update(target.name for target in node.targetList or ())
+            else:
+                written[name] = None
+    return written

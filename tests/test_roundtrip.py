@@ -1,0 +1,262 @@
+"""Proving the down migration: correct pairs pass, subtly wrong ones are caught by name."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgrehearse import load_scenario, rehearse
+from pgrehearse._settings import rehearsal_settings
+from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
+from pgrehearse.migration import split_statements
+from pgrehearse.verify import (
+    Difference,
+    RoundTrip,
+    apply_ignores,
+    data_differences,
+    data_fingerprint,
+    invalid_indexes,
+    schema_differences,
+    schema_fingerprint,
+    written_by,
+)
+from tests.helpers import write_scenario
+
+_databases = itertools.count()
+
+SETUP = """
+CREATE SEQUENCE t_id_seq;
+CREATE TABLE t (
+    id int PRIMARY KEY DEFAULT nextval('t_id_seq'),
+    v int NOT NULL DEFAULT 1,
+    s varchar(10) NOT NULL DEFAULT 'x',
+    n int,
+    CONSTRAINT t_check CHECK (v > 0)
+);
+CREATE INDEX t_v ON t (v);
+COMMENT ON TABLE t IS 'the table';
+INSERT INTO t (v, n) SELECT g % 7 + 1, g FROM generate_series(1, 2000) g;
+"""
+
+
+@pytest.fixture(scope="module")
+def server(pg_binaries: PostgresBinaries) -> Iterator[LocalServer]:
+    root = Path(tempfile.mkdtemp(prefix="pgrehearse-test-"))
+    root.chmod(0o755)
+    started = LocalBackend(pg_binaries, work_root=root).start(rehearsal_settings({}))
+    try:
+        yield started
+    finally:
+        started.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(conn: psycopg.Connection[Any], script: str) -> None:
+    for statement in split_statements(script):
+        # a failed CONCURRENTLY build must leave its invalid index, as in production
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(statement.sql)
+
+
+def roundtrip(server: LocalServer, up: str, down: str, mode: str = "exact") -> RoundTrip:
+    name = f"rt{next(_databases)}"
+    with psycopg.connect(**server.connect_kwargs("postgres", "t"), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    with psycopg.connect(**server.connect_kwargs(name, "t"), autocommit=True) as conn:
+        _run(conn, SETUP)
+        schema_a, data_a = schema_fingerprint(conn), data_fingerprint(conn)
+        _run(conn, up)
+        _run(conn, down)
+        schema_c, data_c = schema_fingerprint(conn), data_fingerprint(conn)
+    result = RoundTrip(mode, "passed")
+    result.differences = schema_differences(schema_a, schema_c) + data_differences(
+        data_a, data_c, {}, result.notes
+    )
+    result.status = "failed" if result.failing else "passed"
+    return result
+
+
+def _only(result: RoundTrip) -> list[str]:
+    return [d.render() for d in result.failing]
+
+
+@pytest.mark.parametrize(
+    ("up", "down"),
+    [
+        ("ALTER TABLE t ADD COLUMN extra text;", "ALTER TABLE t DROP COLUMN extra;"),
+        ("CREATE INDEX t_n ON t (n);", "DROP INDEX t_n;"),
+        ("ALTER TABLE t RENAME COLUMN n TO m;", "ALTER TABLE t RENAME COLUMN m TO n;"),
+        (
+            "ALTER TABLE t ALTER COLUMN v SET DEFAULT 5;",
+            "ALTER TABLE t ALTER COLUMN v SET DEFAULT 1;",
+        ),
+        ("ALTER TABLE t ALTER COLUMN n TYPE bigint;", "ALTER TABLE t ALTER COLUMN n TYPE int;"),
+        (
+            "CREATE TYPE mood AS ENUM ('a'); ALTER TABLE t ADD COLUMN m mood;",
+            "ALTER TABLE t DROP COLUMN m; DROP TYPE mood;",
+        ),
+    ],
+)
+def test_correct_down_migrations_pass(server: LocalServer, up: str, down: str) -> None:
+    result = roundtrip(server, up, down)
+    assert result.status == "passed", _only(result)
+    assert result.differences == []
+
+
+def test_default_not_restored(server: LocalServer) -> None:
+    result = roundtrip(
+        server,
+        "ALTER TABLE t ALTER COLUMN v SET DEFAULT 5;",
+        "ALTER TABLE t ALTER COLUMN v DROP DEFAULT;",
+    )
+    assert _only(result) == ["column t.v: default: 1 → (none)"]
+
+
+def test_index_recreated_differently(server: LocalServer) -> None:
+    result = roundtrip(server, "DROP INDEX t_v;", "CREATE INDEX t_v ON t (v DESC);")
+    [difference] = result.failing
+    assert difference.object == "index t_v" and difference.what == "definition"
+    assert "(v DESC)" in str(difference.after)
+
+
+def test_index_left_invalid(server: LocalServer) -> None:
+    # a CONCURRENTLY build that fails (duplicates) leaves an invalid index behind
+    result = roundtrip(server, "DROP INDEX t_v;", "CREATE UNIQUE INDEX CONCURRENTLY t_v ON t (v);")
+    rendered = _only(result)
+    assert "index t_v: valid: True → False" in rendered
+    assert any(line.startswith("index t_v: definition") for line in rendered)
+
+
+def test_invalid_index_is_found_in_a_fingerprint(server: LocalServer) -> None:
+    with psycopg.connect(**server.connect_kwargs("postgres", "t"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE dup (x int)")
+        conn.execute("INSERT INTO dup VALUES (1), (1)")
+        _run(conn, "CREATE UNIQUE INDEX CONCURRENTLY dup_x ON dup (x);")
+        assert invalid_indexes(schema_fingerprint(conn)) == ["dup_x"]
+
+
+def test_not_null_lost(server: LocalServer) -> None:
+    result = roundtrip(server, "ALTER TABLE t ALTER COLUMN v DROP NOT NULL;", "")
+    assert _only(result) == ["column t.v: not_null: True → False"]
+
+
+def test_data_lost_by_drop_column(server: LocalServer) -> None:
+    result = roundtrip(server, "ALTER TABLE t DROP COLUMN n;", "ALTER TABLE t ADD COLUMN n int;")
+    assert _only(result) == ["data t.n: values differ"]
+
+
+def test_sequence_value_changed(server: LocalServer) -> None:
+    result = roundtrip(server, "SELECT nextval('t_id_seq');", "")
+    [difference] = result.failing
+    assert difference.object == "sequence t_id_seq" and difference.what == "last_value"
+
+
+def test_check_readded_not_valid(server: LocalServer) -> None:
+    result = roundtrip(
+        server,
+        "ALTER TABLE t DROP CONSTRAINT t_check;",
+        "ALTER TABLE t ADD CONSTRAINT t_check CHECK (v > 0) NOT VALID;",
+    )
+    rendered = _only(result)
+    assert "constraint t.t_check: validated: True → False" in rendered
+
+
+def test_comment_lost(server: LocalServer) -> None:
+    result = roundtrip(server, "COMMENT ON TABLE t IS NULL;", "")
+    assert _only(result) == ["table t: comment: the table → (none)"]
+
+
+def test_column_order_is_a_warning_unless_strict(server: LocalServer) -> None:
+    up, down = (
+        "ALTER TABLE t DROP COLUMN s;",
+        "ALTER TABLE t ADD COLUMN s varchar(10) NOT NULL DEFAULT 'x';",
+    )
+    exact = roundtrip(server, up, down)
+    assert exact.status == "passed"
+    [warning] = exact.warnings
+    assert warning.what == "column order changed"
+    assert (warning.before, warning.after) == ("id, v, s, n", "id, v, n, s")
+    strict = roundtrip(server, up, down, mode="strict")
+    assert strict.status == "failed"
+
+
+def test_values_moved_between_rows(server: LocalServer) -> None:
+    result = roundtrip(server, "UPDATE t SET n = 2001 - n;", "")
+    assert result.status == "failed"
+    swapped = roundtrip(
+        server,
+        "UPDATE t SET n = n + 1000 WHERE id <= 1000;",
+        "UPDATE t SET n = n - 1000 WHERE id <= 1000;",
+    )
+    assert swapped.status == "passed"
+
+
+def test_ignores_need_and_keep_a_reason() -> None:
+    differences = [
+        Difference("schema", "type mood", "labels", ["a"], ["a", "b"]),
+        Difference("schema", "column t.v", "default", "1", None),
+    ]
+    marked = apply_ignores(differences, [("type mood", "enum values cannot be removed")])
+    result = RoundTrip("exact", "passed", marked)
+    assert [d.object for d in result.failing] == ["column t.v"]
+    assert marked[0].ignored == "enum values cannot be removed"
+    assert "ignored: enum values cannot be removed" in marked[0].render()
+
+
+def test_load_written_columns_are_not_compared() -> None:
+    written = written_by(
+        [
+            "UPDATE orders SET status = $1, note = $2 WHERE id = $3",
+            "INSERT INTO payments (order_id) VALUES ($1)",
+            "SELECT 1",
+        ]
+    )
+    assert written == {"orders": {"status", "note"}, "payments": None}
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_rehearsal_fails_when_down_loses_data(tmp_path: Path, work_root: Path) -> None:
+    path = write_scenario(
+        tmp_path / "s",
+        up="ALTER TABLE accounts DROP COLUMN balance;",
+        down="ALTER TABLE accounts ADD COLUMN balance integer NOT NULL DEFAULT 0;",
+    )
+    result = rehearse(load_scenario(path), report_dir=tmp_path / "r")
+    assert result.outcome == "failed"
+    assert result.failure is not None
+    assert result.failure.startswith("the down migration does not restore the database")
+    assert result.roundtrip is not None
+    assert "data accounts.balance: values differ" in [d.render() for d in result.roundtrip.failing]
+    assert any(
+        c["object"] == "column balance" or c["object"] == "column accounts.balance"
+        for c in result.up_changes
+    )
+
+
+def test_rehearsal_passes_a_correct_pair_and_ignores_declared_objects(
+    tmp_path: Path, work_root: Path
+) -> None:
+    extra = (
+        "roundtrip:\n  mode: exact\n  ignore:\n"
+        "    - {object: 'type mood', reason: 'enum values stay'}\n"
+    )
+    path = write_scenario(
+        tmp_path / "s",
+        up="CREATE TYPE mood AS ENUM ('a');",
+        down="ALTER TYPE mood ADD VALUE 'b';",
+        extra=extra,
+    )
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.roundtrip is not None
+    assert result.roundtrip.status == "passed", [d.render() for d in result.roundtrip.failing]
+    assert [d.object for d in result.roundtrip.differences if d.ignored] == ["type mood"]
