@@ -326,7 +326,28 @@ def _roundtrip_lines(rehearsal: Rehearsal) -> list[str]:
     return lines
 
 
+def _budget_lines(rehearsal: Rehearsal) -> list[str]:
+    return [
+        f"budget {b['budget']}: {b['actual']} (limit {b['limit']}) {b['status'].upper()}"
+        + (f" — {b['detail']}" if b["detail"] else "")
+        for b in rehearsal.budgets
+    ]
+
+
 def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
+    if rehearsal.budgets:
+        table = Table(title="budgets", title_justify="left")
+        for header in ("budget", "limit", "actual", "status"):
+            table.add_column(header)
+        for budget in rehearsal.budgets:
+            style = "green" if budget["status"] == "pass" else "bold red"
+            table.add_row(
+                budget["budget"],
+                str(budget["limit"]),
+                str(budget["actual"]),
+                f"[{style}]{budget['status'].upper()}[/]",
+            )
+        console.print(table)
     for line in _roundtrip_lines(rehearsal):
         style = "bold red" if ("FAILED" in line or "INVALID" in line) else ""
         console.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
@@ -397,6 +418,7 @@ def _plain_summary(console: Console, rehearsal: Rehearsal) -> None:
         lines += ["    " + " | ".join(row) for row in load_rows]
     lines += ["  " + line for line in _load_sentences(rehearsal)]
     lines += ["  " + line for line in _roundtrip_lines(rehearsal)]
+    lines += ["  " + line for line in _budget_lines(rehearsal)]
     sampler = _sampler_line(rehearsal)
     if sampler:
         lines.append("  " + sampler)

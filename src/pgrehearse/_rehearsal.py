@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from pydantic import ValidationError
 
 from pgrehearse._cache import SnapshotCache, snapshot_key
 from pgrehearse._errors import EnvironmentProblem, Interrupted, Problem, ScenarioError
@@ -23,6 +24,7 @@ from pgrehearse._settings import rehearsal_settings, seed_settings
 from pgrehearse.analyse import PhaseWindow, analyse_locks
 from pgrehearse.backends import Backend, LocalBackend, LocalServer, Server, find_binaries
 from pgrehearse.backends.local import SnapshotUnusable
+from pgrehearse.budgets import evaluate
 from pgrehearse.load import (
     Blocker,
     LoadError,
@@ -41,7 +43,7 @@ from pgrehearse.migration import Clock, ScriptResult, run_script, split_statemen
 from pgrehearse.observe import LockTracer, Sampler
 from pgrehearse.report._csv import write_csvs
 from pgrehearse.report._summary import write_summary
-from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
+from pgrehearse.scenario import BudgetsSpec, Scenario, SqlSource, postgres_duration
 from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
 from pgrehearse.seed import plan as plan_seed
 from pgrehearse.seed._preflight import preflight
@@ -78,17 +80,20 @@ def rehearse(
     progress: Progress | None = None,
     run_id: str | None = None,
     cache: bool | SnapshotCache = True,
+    budgets: dict[str, Any] | None = None,
 ) -> Rehearsal:
     """Rehearse `scenario` on a throwaway server and return what was measured.
 
     Writes `<report_dir>/<scenario name>/<run id>/summary.json` unless `report_dir` is None.
     With `cache` (the default), a seeded database is kept as a snapshot and reused by later
-    runs with the same schema, data, scale, seed and PostgreSQL major.
+    runs with the same schema, data, scale, seed and PostgreSQL major. `budgets` override
+    the scenario's budgets (same keys as the scenario's `budgets` section).
     A failing migration is a result (`outcome == "failed"`), not an exception; invalid
     input raises `ScenarioError`, environment problems `EnvironmentProblem`. The server is
     removed in every case, Ctrl-C and SIGTERM included.
     """
     progress = progress or SilentProgress()
+    budget_spec = merged_budgets(scenario, budgets)
     effective_scale = scenario.data.scale if scale is None else scale
     if effective_scale <= 0:
         raise ScenarioError([Problem(f"scale must be above 0, not {effective_scale}")])
@@ -137,6 +142,14 @@ def rehearse(
                 f"{first['transaction']!r} failed with {first['sqlstate']} "
                 f"({first['message']}) after {first['after_statement']}"
             )
+        checks = evaluate(budget_spec.model_dump(exclude_none=True), result)
+        result.budgets = [check.to_dict() for check in checks]
+        over = [check for check in checks if not check.passed]
+        if over and result.outcome == "passed":
+            result.outcome = "failed"
+            result.failure = "budget exceeded: " + "; ".join(
+                f"{c.budget} {c.actual} > {c.limit}" for c in over
+            )
     except (KeyboardInterrupt, Interrupted) as exc:
         result.outcome = "interrupted"
         result.failure = "interrupted by " + (
@@ -153,6 +166,25 @@ def rehearse(
             write_summary(result, result.run_dir)
             write_csvs(result, result.run_dir)
     return result
+
+
+def merged_budgets(scenario: Scenario, overrides: dict[str, Any] | None) -> BudgetsSpec:
+    """The scenario's budgets with `overrides` on top (nested keys merge)."""
+    if not overrides:
+        return scenario.budgets
+    merged = scenario.budgets.model_dump(exclude_none=True)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    try:
+        return BudgetsSpec.model_validate(merged)
+    except ValidationError as exc:
+        problems = [
+            Problem(f"budget {'.'.join(map(str, e['loc']))}: {e['msg']}") for e in exc.errors()
+        ]
+        raise ScenarioError(problems) from None
 
 
 def _seed_problem(scenario: Scenario, exc: SeedError) -> ScenarioError:

@@ -56,6 +56,7 @@ class Rehearsal:
     roundtrip: RoundTrip | None = None  # did down restore schema and data?
     up_changes: list[dict[str, Any]] = field(default_factory=list)  # schema diff made by up
     invalid_indexes: list[str] = field(default_factory=list)  # left invalid by up
+    budgets: list[dict[str, Any]] = field(default_factory=list)  # {budget, limit, actual, status}
 
     @property
     def passed(self) -> bool:

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
+import yaml
 from rich.console import Console
 
 from pgrehearse._cache import SnapshotCache
@@ -71,6 +73,13 @@ def main() -> None:
     is_flag=True,
     help="Seed from scratch and do not save a snapshot (see `pgrehearse cache`).",
 )
+@click.option(
+    "--budget",
+    "budget_overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a budget, e.g. max_wait_ms=500 or max_lock_ms.AccessExclusiveLock=200.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the final summary, no progress.")
 def run(
     scenario: Path,
@@ -78,6 +87,7 @@ def run(
     pg_bin: Path | None,
     scale: float | None,
     no_cache: bool,
+    budget_overrides: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Rehearse SCENARIO (a scenario file, or a folder holding one).
@@ -98,6 +108,7 @@ def run(
                 scale=scale,
                 progress=progress,
                 cache=not no_cache,
+                budgets=parse_budget_overrides(budget_overrides),
             )
     except PgRehearseError as exc:
         progress.close()
@@ -112,6 +123,22 @@ def run(
     progress.close()
     print_summary(out, result)
     sys.exit(int(ExitCode.OK if result.passed else ExitCode.FAILED))
+
+
+def parse_budget_overrides(items: tuple[str, ...]) -> dict[str, Any]:
+    """`key=value` / `key.sub=value` pairs into nested budget overrides (values as YAML)."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: write KEY=VALUE", param_hint="--budget")
+        value = yaml.safe_load(raw)
+        head, _, sub = key.partition(".")
+        if sub:
+            overrides.setdefault(head, {})[sub] = value
+        else:
+            overrides[head] = value
+    return overrides
 
 
 @main.command()

@@ -40,6 +40,7 @@ def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:
         "tables": [_table(t) for t in rehearsal.tables],
         "statements": [_statement(s) for s in rehearsal.statements],
         "sampler": rehearsal.sampler,
+        "budgets": rehearsal.budgets,
         "roundtrip": rehearsal.roundtrip.to_dict() if rehearsal.roundtrip else None,
         "up_changes": rehearsal.up_changes,
         "invalid_indexes": rehearsal.invalid_indexes,

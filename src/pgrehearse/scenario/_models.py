@@ -423,6 +423,35 @@ class RoundtripSpec(_Strict):
         return {"mode": value} if isinstance(value, str) else value
 
 
+LockBudgetKey = Literal[
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+    "conflicting",
+]
+ErrorClass = Literal[
+    "lock_timeout", "statement_timeout", "deadlock", "serialization", "undefined", "other"
+]
+
+
+class BudgetsSpec(_Strict):
+    """Limits; a rehearsal that exceeds one fails (exit code 1)."""
+
+    max_lock_ms: dict[LockBudgetKey, float] | None = None  # longest hold per mode
+    max_wait_ms: float | None = Field(default=None, ge=0)  # longest wait of a load query
+    max_p99_ms: float | None = Field(default=None, ge=0)  # load p99 during up/down
+    max_p99_ratio: float | None = Field(default=None, gt=0)  # ... relative to the baseline
+    max_errors: int | dict[ErrorClass, int] | None = None  # load errors, in all or per class
+    max_migration_s: Duration | None = None  # duration of the up migration
+    no_rewrite: list[str] | None = None  # tables up must not rewrite
+    roundtrip: bool = True  # the down migration must restore the database
+
+
 class ObserveSpec(_Strict):
     """How closely the migration is watched."""
 
@@ -519,6 +548,7 @@ class Scenario(_Strict):
     migration: MigrationSpec
     load: LoadSpec | None = None
     roundtrip: RoundtripSpec = Field(default_factory=RoundtripSpec)
+    budgets: BudgetsSpec = Field(default_factory=BudgetsSpec)
     observe: ObserveSpec = Field(default_factory=ObserveSpec)
 
     _path: Path | None = PrivateAttr(default=None)
