@@ -151,3 +151,18 @@ def test_sigkilled_run_is_cleaned_by_the_next_run(tmp_path: Path, work_root: Pat
     assert not leftover.exists()
     assert processes_mentioning(str(work_root)) == []
     assert list(work_root.iterdir()) == []
+
+
+def test_markdown_summary_and_re_rendering(tmp_path: Path, work_root: Path) -> None:
+    path = write_scenario(tmp_path / "s")
+    assert _cli("run", path, "--report-dir", tmp_path / "reports").returncode == 0
+    [run_dir] = (tmp_path / "reports" / "t").iterdir()
+    markdown = (run_dir / "summary.md").read_text()
+    assert markdown.startswith("### ✅ pgrehearse: `t` PASSED")
+    assert "| up #1 | up.sql:1 |" in markdown
+    (run_dir / "summary.md").unlink()
+    again = _cli("report", run_dir)
+    assert again.returncode == 0, again.stderr
+    assert (run_dir / "summary.md").read_text() == markdown
+    missing = _cli("report", tmp_path / "nowhere")
+    assert missing.returncode == 2

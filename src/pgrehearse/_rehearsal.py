@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 import shutil
@@ -42,6 +43,7 @@ from pgrehearse.load import (
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
 from pgrehearse.observe import LockTracer, Sampler
 from pgrehearse.report._csv import write_csvs
+from pgrehearse.report._markdown import write_markdown
 from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import BudgetsSpec, Scenario, SqlSource, postgres_duration
 from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
@@ -163,8 +165,9 @@ def rehearse(
     finally:
         result.finished_at = dt.datetime.now(dt.UTC)
         if result.run_dir is not None and run.started_server:
-            write_summary(result, result.run_dir)
+            summary_path = write_summary(result, result.run_dir)
             write_csvs(result, result.run_dir)
+            write_markdown(json.loads(summary_path.read_text()), result.run_dir)
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pgrehearse._errors import ExitCode, Interrupted, PgRehearseError
 from pgrehearse._rehearsal import rehearse
 from pgrehearse._version import __version__
 from pgrehearse.backends._workdir import sweep_leftovers, temp_root
+from pgrehearse.report import SUMMARY_FILE, write_markdown
 from pgrehearse.scenario import load_scenario
 
 _SIGNAL_EXIT = {signal.SIGTERM: ExitCode.TERMINATED, signal.SIGHUP: ExitCode.HANGUP}
@@ -194,3 +196,17 @@ def cache_clear() -> None:
     """Remove every cached snapshot."""
     removed = SnapshotCache().clear()
     click.echo(f"removed {removed} cached snapshot(s) from {SnapshotCache().root}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+def report(run_dir: Path) -> None:
+    """Re-render the reports of a finished run from its saved summary.json."""
+    summary_path = run_dir / SUMMARY_FILE
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        click.echo(f"error: {summary_path}: cannot read the saved summary: {exc}", err=True)
+        sys.exit(int(ExitCode.INVALID_INPUT))
+    written = write_markdown(summary, run_dir)
+    click.echo(f"wrote {written}")

@@ -1,6 +1,7 @@
 """Reports written from a rehearsal result."""
 
 from pgrehearse.report._csv import STATEMENT_COLUMNS, statements_frame, write_csvs
+from pgrehearse.report._markdown import MARKDOWN_FILE, render_markdown, write_markdown
 from pgrehearse.report._summary import (
     SUMMARY_FILE,
     SUMMARY_SCHEMA_VERSION,
@@ -9,11 +10,14 @@ from pgrehearse.report._summary import (
 )
 
 __all__ = [
+    "MARKDOWN_FILE",
     "STATEMENT_COLUMNS",
     "SUMMARY_FILE",
     "SUMMARY_SCHEMA_VERSION",
+    "render_markdown",
     "statements_frame",
     "summary_dict",
     "write_csvs",
+    "write_markdown",
     "write_summary",
 ]

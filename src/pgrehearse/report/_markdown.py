@@ -1,0 +1,126 @@
+"""`summary.md`: the rehearsal in a form ready to paste into a pull-request comment.
+
+Rendered from the summary.json data alone, so `pgrehearse report <run-dir>` can re-render it
+without a new rehearsal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pgrehearse.observe import strength
+
+MARKDOWN_FILE = "summary.md"
+_ICON = {"passed": "✅", "failed": "❌", "interrupted": "⚠️", "error": "❌"}
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{float(value):,.1f}"
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    scenario = summary["scenario"]["name"]
+    outcome = summary["outcome"]
+    postgres = summary.get("postgres") or {}
+    lines = [
+        f"### {_ICON.get(outcome, '')} pgrehearse: `{scenario}` {outcome.upper()}",
+        "",
+    ]
+    if summary.get("failure"):
+        lines += [f"> {summary['failure']}", ""]
+    lines += [
+        f"PostgreSQL {postgres.get('version', '?')} ({postgres.get('backend', '?')}), "
+        f"seed {summary['data']['seed']}, scale {summary['data']['scale']}, "
+        f"run `{summary['run_id']}`",
+        "",
+    ]
+    if summary.get("budgets"):
+        lines += ["**Budgets**", ""]
+        lines += _table(
+            ["budget", "limit", "actual", "status"],
+            [
+                [b["budget"], b["limit"], b["actual"], "✅" if b["status"] == "pass" else "❌"]
+                for b in summary["budgets"]
+            ],
+        )
+    lines += ["**Statements**", ""]
+    rows = []
+    for s in summary["statements"]:
+        blocking = [
+            lock
+            for lock in s.get("locks", [])
+            if lock.get("blocks_reads") or lock.get("blocks_writes")
+        ]
+        strongest = max(blocking, key=lambda lock: strength(lock["mode"]), default=None)
+        lock_text = (
+            f"{strongest['mode']} on `{strongest['relation']}` {strongest['held_ms']:.0f} ms"
+            if strongest
+            else ""
+        )
+        where = f"{Path(s['file']).name if s['file'] else '?'}:{s['line']}"
+        sql = " ".join(s["sql"].split())
+        rows.append(
+            [
+                f"{s['phase']} #{s['index']}",
+                where,
+                _ms(None if s["seconds"] is None else s["seconds"] * 1000),
+                s["status"],
+                lock_text,
+                ", ".join(s.get("rewrites", [])),
+                f"`{sql[:70] + ('…' if len(sql) > 70 else '')}`",
+            ]
+        )
+    lines += _table(
+        ["#", "where", "ms", "status", "strongest blocking lock", "rewrites", "SQL"], rows
+    )
+    load = summary.get("load")
+    if load:
+        lines += ["**Application load**", ""]
+        lines += _table(
+            ["phase", "tx/s", "p50 ms", "p99 ms", "max ms", "errors", "longest stall ms"],
+            [
+                [
+                    p["phase"],
+                    _ms(p["throughput_tps"]),
+                    _ms(p["latency_ms"]["p50"]),
+                    _ms(p["latency_ms"]["p99"]),
+                    _ms(p["latency_ms"]["max"]),
+                    sum(p["errors"].values()),
+                    _ms(p["longest_stall_ms"]),
+                ]
+                for p in load["phases"]
+            ],
+        )
+        lines += [f"- {item['sentence']}" for item in load.get("lock_waits", [])[:5]]
+        lines += [
+            f"- ❌ **breaks the app**: `{b['transaction']}` failed {b['count']}× with "
+            f"{b['sqlstate']} {b['message']} (after {b['after_statement']})"
+            for b in load.get("breaking", [])
+        ]
+        lines.append("")
+    roundtrip = summary.get("roundtrip")
+    if roundtrip:
+        lines += [f"**Round trip** ({roundtrip['mode']}): {roundtrip['status']}", ""]
+        for difference in roundtrip["failing"] + roundtrip["warnings"]:
+            before, after = difference.get("before"), difference.get("after")
+            change = f": {before} → {after}" if before is not None or after is not None else ""
+            lines.append(f"- `{difference['object']}` {difference['what']}{change}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_markdown(summary: dict[str, Any], run_dir: Path) -> Path:
+    path = run_dir / MARKDOWN_FILE
+    path.write_text(render_markdown(summary), encoding="utf-8")
+    return path
