@@ -41,8 +41,10 @@ def test_successful_rehearsal_writes_summary(tmp_path: Path, work_root: Path) ->
         "post_data",
         "snapshot",
         "restart",
+        "fingerprint",
         "up",
         "down",
+        "verify",
     ]
     assert all(p.status == "ok" and p.seconds is not None for p in result.phases)
     assert [t.rows for t in result.tables] == [500]
