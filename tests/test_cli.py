@@ -160,9 +160,16 @@ def test_markdown_summary_and_re_rendering(tmp_path: Path, work_root: Path) -> N
     markdown = (run_dir / "summary.md").read_text()
     assert markdown.startswith("### ✅ pgrehearse: `t` PASSED")
     assert "| up #1 | up.sql:1 |" in markdown
+    html = (run_dir / "report.html").read_text()
+    assert '<span class="verdict passed">PASSED</span>' in html
+    assert html.count("<svg") >= 1  # the lock timeline
+    for remote in ("<script", "<link", 'src="http', "url(http"):
+        assert remote not in html  # self-contained: nothing loaded, no JavaScript
     (run_dir / "summary.md").unlink()
+    (run_dir / "report.html").unlink()
     again = _cli("report", run_dir)
     assert again.returncode == 0, again.stderr
     assert (run_dir / "summary.md").read_text() == markdown
+    assert (run_dir / "report.html").read_text().count("<svg") == html.count("<svg")
     missing = _cli("report", tmp_path / "nowhere")
     assert missing.returncode == 2

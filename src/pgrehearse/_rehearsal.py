@@ -43,6 +43,7 @@ from pgrehearse.load import (
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
 from pgrehearse.observe import LockTracer, Sampler
 from pgrehearse.report._csv import write_csvs
+from pgrehearse.report._html import write_html
 from pgrehearse.report._markdown import write_markdown
 from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import BudgetsSpec, Scenario, SqlSource, postgres_duration
@@ -167,7 +168,9 @@ def rehearse(
         if result.run_dir is not None and run.started_server:
             summary_path = write_summary(result, result.run_dir)
             write_csvs(result, result.run_dir)
-            write_markdown(json.loads(summary_path.read_text()), result.run_dir)
+            saved = json.loads(summary_path.read_text())
+            write_markdown(saved, result.run_dir)
+            write_html(saved, result.run_dir)
     return result
 
 

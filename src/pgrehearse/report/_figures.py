@@ -1,0 +1,144 @@
+"""Figures for the HTML report, drawn with matplotlib and returned as inline SVG text."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files only
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
+
+ROLE_COLOURS = {
+    "migration": "#c0392b",
+    "load": "#2e86c1",
+    "blocker": "#8e44ad",
+    "other": "#7f8c8d",
+}
+PHASE_COLOURS = {"up": "#f5b7b1", "down": "#d2b4de"}
+_MAX_POINTS = 8_000
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _shade_phases(axes: Any, phases: list[dict[str, Any]]) -> None:
+    for phase in phases:
+        colour = PHASE_COLOURS.get(phase["phase"])
+        if colour:
+            start = phase["start_s"]
+            axes.axvspan(start, start + phase["seconds"], color=colour, alpha=0.35, lw=0)
+            axes.text(
+                start,
+                1.0,
+                phase["phase"],
+                transform=axes.get_xaxis_transform(),
+                va="bottom",
+                fontsize=8,
+                color="#555",
+            )
+
+
+def lock_timeline(summary: dict[str, Any]) -> str | None:
+    """Gantt chart: one row per relation and mode, bars coloured by holder."""
+    locks = pd.DataFrame(summary.get("locks") or [])
+    if locks.empty:
+        return None
+    locks = locks[~locks["new_relation"].astype(bool)]
+    rows = sorted({(r, m) for r, m in zip(locks["relation"], locks["mode"], strict=True)})
+    if not rows:
+        return None
+    figure, axes = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.4))
+    for y, (relation, mode) in enumerate(rows):
+        mine = locks[(locks["relation"] == relation) & (locks["mode"] == mode)]
+        for _, lock in mine.iterrows():
+            width = max(lock["end_s"] - lock["start_s"], 0.002)
+            axes.barh(
+                y,
+                width,
+                left=lock["start_s"],
+                height=0.6,
+                color=ROLE_COLOURS.get(lock["holder_role"], "#7f8c8d"),
+            )
+    for statement in summary.get("statements", []):
+        if statement.get("started_s") is not None:
+            axes.axvline(statement["started_s"], color="#333", lw=0.6, ls=":")
+    axes.set_yticks(range(len(rows)), [f"{r} · {m}" for r, m in rows], fontsize=8)
+    axes.set_xlabel("seconds since the run started")
+    axes.invert_yaxis()
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in ROLE_COLOURS.values()]
+    axes.legend(handles, list(ROLE_COLOURS), fontsize=8, loc="lower right", ncols=4)
+    axes.set_title("Locks held (dotted lines: migration statements start)", fontsize=10)
+    return _svg(figure)
+
+
+def latency_over_time(summary: dict[str, Any], events: pd.DataFrame | None) -> str | None:
+    if events is None or events.empty:
+        return None
+    shown = events.sample(_MAX_POINTS, random_state=1) if len(events) > _MAX_POINTS else events
+    ok = shown[shown["outcome"] == "ok"]
+    failed = shown[shown["outcome"] != "ok"]
+    figure, axes = plt.subplots(figsize=(10, 3.2))
+    _shade_phases(axes, summary["load"]["phases"])
+    # points as one embedded bitmap: thousands of SVG circles would weigh megabytes
+    axes.scatter(
+        ok["end_s"], ok["response_ms"], s=2, color="#2e86c1", alpha=0.5, lw=0, rasterized=True
+    )
+    if not failed.empty:
+        axes.scatter(
+            failed["end_s"],
+            failed["response_ms"],
+            s=10,
+            color="#c0392b",
+            marker="x",
+            lw=0.8,
+            label="errors",
+        )
+        axes.legend(fontsize=8, loc="upper right")
+    axes.set_yscale("log")
+    axes.set_ylabel("latency (ms, log)")
+    axes.set_xlabel("seconds since the run started")
+    axes.set_title("Application latency per transaction", fontsize=10)
+    return _svg(figure)
+
+
+def throughput_over_time(summary: dict[str, Any], events: pd.DataFrame | None) -> str | None:
+    if events is None or events.empty:
+        return None
+    ok = events[events["outcome"] == "ok"]
+    if ok.empty:
+        return None
+    bucket = 0.1
+    edges = np.arange(events["start_s"].min(), events["end_s"].max() + bucket, bucket)
+    counts, _ = np.histogram(ok["end_s"], bins=edges)
+    figure, axes = plt.subplots(figsize=(10, 2.6))
+    _shade_phases(axes, summary["load"]["phases"])
+    axes.step(edges[:-1], counts / bucket, where="post", color="#1e8449", lw=1)
+    axes.set_ylabel("transactions/s")
+    axes.set_xlabel("seconds since the run started")
+    axes.set_title("Throughput (100 ms buckets)", fontsize=10)
+    return _svg(figure)
+
+
+def waiting_sessions(summary: dict[str, Any]) -> str | None:
+    queue = summary.get("lock_queue")
+    if not queue or not queue["t_s"] or queue["max_waiting"] == 0:
+        return None
+    figure, axes = plt.subplots(figsize=(10, 2.2))
+    if summary.get("load"):
+        _shade_phases(axes, summary["load"]["phases"])
+    axes.step(queue["t_s"], queue["waiting"], where="post", color="#c0392b", lw=1)
+    axes.set_ylabel("sessions waiting")
+    axes.set_xlabel("seconds since the run started")
+    axes.set_title("Sessions waiting for a lock", fontsize=10)
+    return _svg(figure)

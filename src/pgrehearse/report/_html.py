@@ -1,0 +1,85 @@
+"""`report.html`: one self-contained page (inline CSS and SVG, no JavaScript, no network),
+rendered from summary.json and latency.csv so `pgrehearse report` can redo it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from pgrehearse.observe import strength
+from pgrehearse.report._figures import (
+    latency_over_time,
+    lock_timeline,
+    throughput_over_time,
+    waiting_sessions,
+)
+
+HTML_FILE = "report.html"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return str(value)
+
+
+def _statements(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for s in summary["statements"]:
+        locks = sorted(
+            (lock for lock in s.get("locks", []) if not lock.get("new_relation")),
+            key=lambda lock: -strength(lock["mode"]),
+        )
+        rows.append(
+            {
+                "phase": s["phase"],
+                "index": s["index"],
+                "where": f"{Path(s['file']).name if s['file'] else '?'}:{s['line']}",
+                "ms": _fmt(None if s["seconds"] is None else s["seconds"] * 1000),
+                "status": s["status"],
+                "locks": "; ".join(
+                    f"{lock['mode']} on {lock['relation']} ({lock['held_ms']:.0f} ms)"
+                    for lock in locks
+                ),
+                "rewrites": ", ".join(s.get("rewrites", [])),
+                "sql": " ".join(s["sql"].split()),
+                "error": (s.get("error") or {}).get("message"),
+            }
+        )
+    return rows
+
+
+def render_html(summary: dict[str, Any], events: pd.DataFrame | None) -> str:
+    figures = [
+        ("locks", lock_timeline(summary)),
+        ("latency", latency_over_time(summary, events) if summary.get("load") else None),
+        ("throughput", throughput_over_time(summary, events) if summary.get("load") else None),
+        ("waiting", waiting_sessions(summary)),
+    ]
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("pgrehearse.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    template = environment.get_template("report.html.j2")
+    settings = summary.get("settings") or {"seed": {}, "rehearsal": {}}
+    return template.render(
+        s=summary,
+        statements=_statements(summary),
+        figures=[(title, svg) for title, svg in figures if svg],
+        settings_keys=sorted(set(settings["seed"]) | set(settings["rehearsal"])),
+        fmt=_fmt,
+    )
+
+
+def write_html(summary: dict[str, Any], run_dir: Path) -> Path:
+    latency = run_dir / "latency.csv"
+    events = pd.read_csv(latency) if latency.is_file() else None
+    path = run_dir / HTML_FILE
+    path.write_text(render_html(summary, events), encoding="utf-8")
+    return path
