@@ -165,11 +165,14 @@ def test_markdown_summary_and_re_rendering(tmp_path: Path, work_root: Path) -> N
     assert html.count("<svg") >= 1  # the lock timeline
     for remote in ("<script", "<link", 'src="http', "url(http"):
         assert remote not in html  # self-contained: nothing loaded, no JavaScript
-    (run_dir / "summary.md").unlink()
-    (run_dir / "report.html").unlink()
+    statements_csv = (run_dir / "statements.csv").read_text()
+    for name in ("summary.md", "report.html", "statements.csv", "locks.csv", "waits.csv"):
+        (run_dir / name).unlink()
     again = _cli("report", run_dir)
     assert again.returncode == 0, again.stderr
     assert (run_dir / "summary.md").read_text() == markdown
     assert (run_dir / "report.html").read_text().count("<svg") == html.count("<svg")
+    assert (run_dir / "statements.csv").read_text() == statements_csv
+    assert (run_dir / "locks.csv").is_file() and (run_dir / "waits.csv").is_file()
     missing = _cli("report", tmp_path / "nowhere")
     assert missing.returncode == 2

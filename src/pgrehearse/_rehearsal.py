@@ -42,9 +42,8 @@ from pgrehearse.load import (
 )
 from pgrehearse.migration import Clock, ScriptResult, run_script, split_statements
 from pgrehearse.observe import LockTracer, Sampler
-from pgrehearse.report._csv import write_csvs
-from pgrehearse.report._html import write_html
-from pgrehearse.report._markdown import write_markdown
+from pgrehearse.report import render_reports
+from pgrehearse.report._csv import write_latency
 from pgrehearse.report._summary import write_summary
 from pgrehearse.scenario import BudgetsSpec, Scenario, SqlSource, postgres_duration
 from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
@@ -63,6 +62,16 @@ from pgrehearse.verify import (
     written_by,
 )
 
+_RELATION_SIZES = """
+SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END,
+       CASE c.relkind WHEN 'i' THEN 'index' WHEN 'm' THEN 'materialized view' ELSE 'table' END,
+       pg_total_relation_size(c.oid) - CASE WHEN c.relkind = 'i' THEN 0
+                                            ELSE pg_indexes_size(c.oid) END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'i', 'm') AND c.oid >= 16384
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+ORDER BY 3 DESC
+"""
 DATABASE = "rehearsal"
 SCHEMA_DATABASE = "pgrehearse_schema"
 APP_PREFIX = "pgrehearse"
@@ -167,10 +176,8 @@ def rehearse(
         result.finished_at = dt.datetime.now(dt.UTC)
         if result.run_dir is not None and run.started_server:
             summary_path = write_summary(result, result.run_dir)
-            write_csvs(result, result.run_dir)
-            saved = json.loads(summary_path.read_text())
-            write_markdown(saved, result.run_dir)
-            write_html(saved, result.run_dir)
+            write_latency(result, result.run_dir)
+            render_reports(json.loads(summary_path.read_text()), result.run_dir)
     return result
 
 
@@ -389,6 +396,10 @@ class _Run:
             self.phase("fingerprint", "fingerprinting schema and data before up"),
         ):
             before = self._fingerprint(harness, data=roundtrip.mode in ("exact", "strict"))
+            self.result.relations = [
+                {"name": name, "kind": kind, "bytes": size}
+                for name, kind, size in harness.execute(_RELATION_SIZES)
+            ]
         self._schema_before = before[0]
         with (
             self._connect(server, DATABASE, "migration") as conn,

@@ -57,6 +57,7 @@ class Rehearsal:
     up_changes: list[dict[str, Any]] = field(default_factory=list)  # schema diff made by up
     invalid_indexes: list[str] = field(default_factory=list)  # left invalid by up
     budgets: list[dict[str, Any]] = field(default_factory=list)  # {budget, limit, actual, status}
+    relations: list[dict[str, Any]] = field(default_factory=list)  # {name, kind, bytes} before up
 
     @property
     def passed(self) -> bool:

@@ -21,7 +21,7 @@ from pgrehearse._errors import ExitCode, Interrupted, PgRehearseError
 from pgrehearse._rehearsal import rehearse
 from pgrehearse._version import __version__
 from pgrehearse.backends._workdir import sweep_leftovers, temp_root
-from pgrehearse.report import SUMMARY_FILE, write_html, write_markdown
+from pgrehearse.report import SUMMARY_FILE, render_reports
 from pgrehearse.scenario import load_scenario
 
 _SIGNAL_EXIT = {signal.SIGTERM: ExitCode.TERMINATED, signal.SIGHUP: ExitCode.HANGUP}
@@ -208,5 +208,5 @@ def report(run_dir: Path) -> None:
     except (OSError, ValueError) as exc:
         click.echo(f"error: {summary_path}: cannot read the saved summary: {exc}", err=True)
         sys.exit(int(ExitCode.INVALID_INPUT))
-    for written in (write_markdown(summary, run_dir), write_html(summary, run_dir)):
+    for written in render_reports(summary, run_dir):
         click.echo(f"wrote {written}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -34,58 +35,62 @@ STATEMENT_COLUMNS = [
 ]
 
 
-def statements_frame(rehearsal: Rehearsal) -> pd.DataFrame:
+def statements_frame(statements: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per statement, from summary.json's `statements`."""
     from pgrehearse.observe import strength
 
     rows = []
-    for s in rehearsal.statements:
-        modes = [lock["mode"] for lock in s.locks if not lock["new_relation"]]
-        strongest = max(modes, key=strength) if modes else None
+    for s in statements:
+        locks = s.get("locks", [])
+        modes = [lock["mode"] for lock in locks if not lock.get("new_relation")]
+        error = s.get("error") or {}
         rows.append(
             {
-                "phase": s.phase,
-                "index": s.index,
-                "file": str(s.file) if s.file else None,
-                "line": s.line,
-                "status": s.status,
-                "started_s": s.started_s,
-                "duration_ms": None if s.seconds is None else round(s.seconds * 1000, 3),
-                "in_transaction": s.in_transaction,
-                "transaction_end_s": s.transaction_end_s,
-                "locks": "; ".join(f"{lock['relation']}:{lock['mode']}" for lock in s.locks),
-                "strongest_lock": strongest,
-                "max_held_ms": max((lock["held_ms"] for lock in s.locks), default=None),
-                "blocks_reads": any(lock["blocks_reads"] for lock in s.locks),
-                "blocks_writes": any(lock["blocks_writes"] for lock in s.locks),
-                "rewrote": bool(s.rewrites),
-                "rewritten": "; ".join(s.rewrites),
-                "created": "; ".join(s.created),
-                "dropped": "; ".join(s.dropped),
-                "sqlstate": s.error.sqlstate if s.error else None,
-                "error": s.error.message if s.error else None,
-                "sql": s.sql,
+                "phase": s["phase"],
+                "index": s["index"],
+                "file": s["file"],
+                "line": s["line"],
+                "status": s["status"],
+                "started_s": s["started_s"],
+                "duration_ms": None if s["seconds"] is None else round(s["seconds"] * 1000, 3),
+                "in_transaction": s.get("in_transaction"),
+                "transaction_end_s": s.get("transaction_end_s"),
+                "locks": "; ".join(f"{lock['relation']}:{lock['mode']}" for lock in locks),
+                "strongest_lock": max(modes, key=strength) if modes else None,
+                "max_held_ms": max((lock["held_ms"] for lock in locks), default=None),
+                "blocks_reads": any(lock.get("blocks_reads") for lock in locks),
+                "blocks_writes": any(lock.get("blocks_writes") for lock in locks),
+                "rewrote": bool(s.get("rewrites")),
+                "rewritten": "; ".join(s.get("rewrites", [])),
+                "created": "; ".join(s.get("created", [])),
+                "dropped": "; ".join(s.get("dropped", [])),
+                "sqlstate": error.get("sqlstate"),
+                "error": error.get("message"),
+                "sql": s["sql"],
             }
         )
     return pd.DataFrame(rows, columns=STATEMENT_COLUMNS)
 
 
-def write_csvs(rehearsal: Rehearsal, run_dir: Path) -> list[Path]:
-    """locks.csv, waits.csv and statements.csv in `run_dir`."""
+def write_csvs(summary: dict[str, Any], run_dir: Path) -> list[Path]:
+    """locks.csv, waits.csv and statements.csv in `run_dir`, from summary.json's data."""
     run_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    analysis = rehearsal.locks
-    locks = analysis.locks if analysis is not None else pd.DataFrame(columns=LOCK_COLUMNS)
-    waits = analysis.waits if analysis is not None else pd.DataFrame(columns=WAIT_COLUMNS)
     for name, frame in (
-        ("locks.csv", locks),
-        ("waits.csv", waits),
-        ("statements.csv", statements_frame(rehearsal)),
+        ("locks.csv", pd.DataFrame(summary.get("locks") or [], columns=LOCK_COLUMNS)),
+        ("waits.csv", pd.DataFrame(summary.get("waits") or [], columns=WAIT_COLUMNS)),
+        ("statements.csv", statements_frame(summary["statements"])),
     ):
         path = run_dir / name
         frame.to_csv(path, index=False, float_format="%.6g")
         written.append(path)
-    if rehearsal.load_events is not None:
-        path = run_dir / "latency.csv"
-        rehearsal.load_events.to_csv(path, index=False, float_format="%.6g")
-        written.append(path)
     return written
+
+
+def write_latency(rehearsal: Rehearsal, run_dir: Path) -> Path | None:
+    """latency.csv: the raw load events (data, not a report: only a rehearsal writes it)."""
+    if rehearsal.load_events is None:
+        return None
+    path = run_dir / "latency.csv"
+    rehearsal.load_events.to_csv(path, index=False, float_format="%.6g")
+    return path

@@ -38,6 +38,7 @@ def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:
         "transaction": rehearsal.transaction,
         "phases": [_phase(p) for p in rehearsal.phases],
         "tables": [_table(t) for t in rehearsal.tables],
+        "relations": rehearsal.relations,
         "statements": [_statement(s) for s in rehearsal.statements],
         "sampler": rehearsal.sampler,
         "budgets": rehearsal.budgets,
