@@ -11,6 +11,8 @@ import pytest
 
 from pgrehearse.backends import PostgresBinaries, find_binaries
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session")
 def pg_binaries() -> PostgresBinaries:
