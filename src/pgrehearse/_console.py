@@ -384,8 +384,13 @@ def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
         console.print(f"[dim]{escape(sampler)}[/]")
 
 
+def _text(value: Any) -> str:
+    """A DataFrame cell as text: NaN and None are empty."""
+    return "" if value is None or value != value else str(value)
+
+
 def _wait_line(wait: dict[str, Any]) -> str:
-    blocker = wait["blocking_statement"] or wait["blocking_roles"] or "?"
+    blocker = _text(wait["blocking_statement"]) or _text(wait["blocking_roles"]) or "?"
     return (
         f"wait: {wait['waiter_role']} pid {wait['waiter_pid']} waited {wait['wait_ms']:.0f} ms "
         f"for {wait['requested_mode']} on {wait['relation']} behind {blocker}"

@@ -209,7 +209,8 @@ def waits_by_transaction(
     for name in sorted({name for name, _ in rows}):
         mine = [wait for n, wait in rows if n == name]
         worst = max(mine, key=lambda w: w["wait_ms"])
-        statement = by_sql.get(worst["blocking_statement"] or "")
+        blocking = worst["blocking_statement"]
+        statement = by_sql.get(blocking) if isinstance(blocking, str) else None
         blocker = (
             f"`{' '.join(statement.sql.split())[:80]}`"
             if statement is not None
@@ -226,7 +227,7 @@ def waits_by_transaction(
                 "longest_wait_ms": round(float(worst["wait_ms"]), 3),
                 "relation": worst["relation"],
                 "requested_mode": worst["requested_mode"],
-                "blocking_statement": worst["blocking_statement"],
+                "blocking_statement": blocking if isinstance(blocking, str) else None,
                 "blocking_mode": held,
                 "sentence": sentence,
             }

@@ -129,6 +129,15 @@ def write_summary(rehearsal: Rehearsal, run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / SUMMARY_FILE
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(summary_dict(rehearsal), indent=2) + "\n", encoding="utf-8")
+    partial.write_text(
+        json.dumps(summary_dict(rehearsal), indent=2, default=_plain) + "\n", encoding="utf-8"
+    )
     partial.replace(path)
     return path
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and other stragglers as plain JSON values."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
