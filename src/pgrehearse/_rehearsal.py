@@ -524,30 +524,21 @@ class _Run:
                 [Problem(str(exc).split(": ", 1)[1], file=exc.path, line=exc.line)]
             ) from None
         except ValueError as exc:
-            raise ScenarioError(
-                [
-                    Problem(
-                        str(exc),
-                        file=self.scenario.path,
-                        line=self.scenario.line_of("load", "transactions"),
-                        hint="add the parameter under the transaction's params",
-                    )
-                ]
+            raise self._load_problem(
+                str(exc), "add the parameter under the transaction's params"
             ) from None
+
+    def _load_problem(self, message: str, hint: str) -> ScenarioError:
+        """Invalid input found in the scenario's load transactions."""
+        line = self.scenario.line_of("load", "transactions")
+        return ScenarioError([Problem(message, file=self.scenario.path, line=line, hint=hint)])
 
     def _start_load(self, load: LoadProcess, clients: int) -> None:
         try:
             load.start()
         except LoadError as exc:
-            raise ScenarioError(
-                [
-                    Problem(
-                        str(exc),
-                        file=self.scenario.path,
-                        line=self.scenario.line_of("load", "transactions"),
-                        hint="the load's SQL must run on the schema as it is before the migration",
-                    )
-                ]
+            raise self._load_problem(
+                str(exc), "the load's SQL must run on the schema as it is before the migration"
             ) from None
         self.progress.note(f"application load: {clients} clients running")
 

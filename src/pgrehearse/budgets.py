@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgrehearse._result import Rehearsal
-from pgrehearse.observe import MODES, blocks_reads, blocks_writes
 
 
 @dataclass(frozen=True)
@@ -136,10 +135,3 @@ def _error_checks(limit: int | dict[str, int], rehearsal: Rehearsal) -> list[Bud
         )
         for name, allowed in limit.items()
     ]
-
-
-def known_lock_keys() -> list[str]:
-    return [*MODES, "conflicting"]
-
-
-__all__ = ["BudgetCheck", "blocks_reads", "blocks_writes", "evaluate", "known_lock_keys"]

@@ -94,7 +94,8 @@ def run(
 ) -> None:
     """Rehearse SCENARIO (a scenario file, or a folder holding one).
 
-    Exit codes: 0 passed, 1 migration failed, 2 invalid input, 3 environment problem,
+    Exit codes: 0 passed, 1 failed (a statement, a budget, the round trip, or the
+    application broke), 2 invalid input, 3 environment problem,
     130 interrupted (SIGINT), 143 terminated (SIGTERM).
     """
     out = Console(highlight=False)
