@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import SCHEMA
+from tests.helpers import SCHEMA, processes_mentioning
 
 SCENARIO = """\
 version: 1
@@ -121,3 +124,156 @@ def test_fixture_factory(pytester: pytest.Pytester, work_root: Path) -> None:
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_regression_option_first_run_records_then_slower_fails(
+    pytester: pytest.Pytester, work_root: Path
+) -> None:
+    scenario = _write(
+        pytester,
+        "timed.rehearse.yaml",
+        up="ALTER TABLE accounts ADD COLUMN n int;",
+        down="ALTER TABLE accounts DROP COLUMN n;",
+        limit=5000,
+    )
+    history = pytester.path / "reports" / "history.jsonl"
+    pytester.makeini(
+        f"""
+        [pytest]
+        pgrehearse_report_dir = {pytester.path / "reports"}
+        pgrehearse_baseline = {history}
+        pgrehearse_rounds = 3
+        """
+    )
+    first = pytester.runpytest("-rA")
+    first.assert_outcomes(passed=1)  # no baseline yet: must not fail
+    first.stdout.fnmatch_lines(["*plugged: no baseline yet, timings recorded*"])
+    sources = [json.loads(line)["source"] for line in history.read_text().splitlines()]
+    assert sources == ["rehearsal", "rounds"]
+
+    second = pytester.runpytest()
+    second.assert_outcomes(passed=1)
+    second.stdout.fnmatch_lines(["*plugged: ok against the baseline*"])
+
+    slower = scenario.read_text().replace(
+        "ADD COLUMN n int;", "ADD COLUMN n int; SELECT pg_sleep(0.2);"
+    )
+    scenario.write_text(slower)
+    third = pytester.runpytest()
+    third.assert_outcomes(failed=1)
+    third.stdout.fnmatch_lines(
+        [
+            "*migration of *timed.rehearse.yaml is slower than the baseline (run *, commit *), "
+            "medians of 3 rounds:",
+            "*phase up: * s vs baseline * s (+*%, limit +25%)",
+        ]
+    )
+
+
+def test_seeded_database_and_runner_fixtures(pytester: pytest.Pytester, work_root: Path) -> None:
+    _write(
+        pytester,
+        "scenario.yaml",
+        up="ALTER TABLE accounts ADD COLUMN n int NOT NULL DEFAULT 7;",
+        down="ALTER TABLE accounts DROP COLUMN n;",
+        limit=5000,
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.pgrehearse("scenario.yaml")
+
+        def test_runner(pgrehearse_runner):
+            pgrehearse_runner.up()
+            with pgrehearse_runner.database.connect() as conn:
+                row = conn.execute("SELECT count(*), min(n) FROM accounts").fetchone()
+            assert row == (200, 7)
+            pgrehearse_runner.down()
+            assert pgrehearse_runner.roundtrip() == []
+
+        def test_db_is_fresh(pgrehearse_db, pgrehearse_seeded_servers):
+            with pgrehearse_db.connect() as conn:
+                columns = [r[0] for r in conn.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = 'accounts'::regclass"
+                    " AND attnum > 0")]
+            assert "n" not in columns  # the other test's up did not reach this copy
+
+        def test_same_server_shared(pgrehearse_database):
+            first = pgrehearse_database("scenario.yaml")
+            second = pgrehearse_database("scenario.yaml")
+            assert first.seeded is second.seeded and first.name != second.name
+        """
+    )
+    pytester.makepyfile(test_unmarked="def test_x(pgrehearse_db):\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*test_x: pgrehearse_db needs a scenario: mark the test @pytest.mark.pgrehearse(*"]
+    )
+
+
+def test_benchmark_rounds_each_get_a_fresh_copy(pytester: pytest.Pytester, work_root: Path) -> None:
+    _write(
+        pytester,
+        "scenario.yaml",
+        up="ALTER TABLE accounts ADD COLUMN n int;",  # fails if a round saw the previous one
+        down="ALTER TABLE accounts DROP COLUMN n;",
+        limit=5000,
+    )
+    pytester.makepyfile(
+        """
+        def test_up(pgrehearse_benchmark):
+            pgrehearse_benchmark("scenario.yaml", phase="up", rounds=4)
+
+        def test_down(pgrehearse_benchmark):
+            pgrehearse_benchmark("scenario.yaml", phase="down", rounds=3)
+        """
+    )
+    output = pytester.path / "bench.json"
+    result = pytester.runpytest(f"--benchmark-json={output}")
+    result.assert_outcomes(passed=2)
+    benchmarks = {b["name"]: b for b in json.loads(output.read_text())["benchmarks"]}
+    assert benchmarks["test_up"]["stats"]["rounds"] == 4
+    assert benchmarks["test_down"]["stats"]["rounds"] == 3
+    assert benchmarks["test_up"]["extra_info"] == {
+        "pgrehearse_scenario": "plugged",
+        "pgrehearse_phase": "up",
+    }
+    assert benchmarks["test_up"]["stats"]["min"] > 0
+
+
+def test_under_xdist(scenarios: pytest.Pytester) -> None:
+    scenarios.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_copy(pgrehearse_database, n):
+            with pgrehearse_database("good.rehearse.yaml").connect() as conn:
+                assert conn.execute("SELECT count(*) FROM accounts").fetchone() == (200,)
+        """
+    )
+    reports = scenarios.path / "reports"
+    result = scenarios.runpytest_subprocess(
+        "-n", "2", "-k", "good or copy", "--pgrehearse-report-dir", str(reports)
+    )
+    result.assert_outcomes(passed=5)
+    history = (reports / "history.jsonl").read_text().splitlines()
+    assert len(history) == 1 and json.loads(history[0])["scenario"] == "plugged"
+    assert not processes_mentioning(str(scenarios.path))
+
+
+def test_backend_and_keep_server_options(scenarios: pytest.Pytester, work_root: Path) -> None:
+    result = scenarios.runpytest(
+        "-k", "good", "--pgrehearse-backend", "local", "--pgrehearse-keep-server", "true"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*server kept for good: PGPASSFILE=* psql *(stop: pgrehearse cleanup)"]
+    )
+    assert processes_mentioning(str(work_root))
+    subprocess.run([sys.executable, "-m", "pgrehearse", "cleanup"], check=True, capture_output=True)
+    assert not processes_mentioning(str(work_root))
+    bad = scenarios.runpytest("-k", "good", "--pgrehearse-backend", "nowhere")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR

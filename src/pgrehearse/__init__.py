@@ -14,22 +14,37 @@ from pgrehearse._errors import (
     Problem,
     ScenarioError,
 )
+from pgrehearse._history import append_record, read_records
+from pgrehearse._regression import Comparison, compare_histories, compare_records
 from pgrehearse._rehearsal import rehearse
 from pgrehearse._result import PhaseResult, Rehearsal
+from pgrehearse._rounds import bench, measure_rounds
+from pgrehearse._seeded import MigrationFailed, MigrationRunner, SeededDatabase, SeededServer
 from pgrehearse._version import __version__
 from pgrehearse.scenario import Scenario, load_scenario
 
 __all__ = [
+    "Comparison",
     "EnvironmentProblem",
     "ExitCode",
     "Interrupted",
+    "MigrationFailed",
+    "MigrationRunner",
     "PgRehearseError",
     "PhaseResult",
     "Problem",
     "Rehearsal",
     "Scenario",
     "ScenarioError",
+    "SeededDatabase",
+    "SeededServer",
     "__version__",
+    "append_record",
+    "bench",
+    "compare_histories",
+    "compare_records",
     "load_scenario",
+    "measure_rounds",
+    "read_records",
     "rehearse",
 ]

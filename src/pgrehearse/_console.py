@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -23,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pgrehearse._errors import PgRehearseError, ScenarioError
+from pgrehearse._regression import Comparison
 from pgrehearse._result import PhaseResult, Rehearsal
 from pgrehearse.migration import StatementResult
 
@@ -439,3 +442,53 @@ def print_error(console: Console, error: PgRehearseError) -> None:
     """A one-screen error on stderr: what is wrong, where, and what to do."""
     text = error.render() if isinstance(error, ScenarioError) else str(error)
     console.print(f"error: {text}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _statistic(record: Mapping[str, Any]) -> list[tuple[str, float, float, float]]:
+    """(item, median, min, max) per phase and statement of a record's rounds."""
+    samples: dict[str, list[float]] = {}
+    for round_ in record["rounds"]:
+        for name, seconds in round_.get("phases", {}).items():
+            samples.setdefault(f"phase {name}", []).append(seconds)
+        for key, seconds in round_.get("statements", {}).items():
+            samples.setdefault(key, []).append(seconds)
+    return [(k, statistics.median(v), min(v), max(v)) for k, v in samples.items()]
+
+
+def print_rounds(console: Console, record: Mapping[str, Any]) -> None:
+    """Median, fastest and slowest round of each phase and statement."""
+    rounds = len(record["rounds"])
+    table = Table(title=f"{record['scenario']}: {rounds} round(s), medians", title_justify="left")
+    for column in ("phase / statement", "median", "min", "max"):
+        table.add_column(column, justify="left" if column.startswith("phase") else "right")
+    for item, median, low, high in _statistic(record):
+        table.add_row(_one_line(item), _seconds(median), _seconds(low), _seconds(high))
+    console.print(table)
+
+
+_CHANGE_STYLE = {"slower": "bold red", "faster": "green", "same": "", "new": "cyan", "gone": "dim"}
+
+
+def print_comparisons(console: Console, comparisons: Sequence[Comparison]) -> None:
+    for comparison in comparisons:
+        verdict = "[bold red]SLOWER[/]" if comparison.regressed else "[green]ok[/]"
+        limit = f"+{comparison.threshold:.0%} and +{_seconds(comparison.min_delta_s)}"
+        console.print(f"{escape(comparison.scenario)}: {verdict} (limit {limit})")
+        for note in comparison.notes:
+            console.print(f"  note: {escape(note)}")
+        if not comparison.changes:
+            continue
+        table = Table(show_edge=False, box=None, padding=(0, 2))
+        for column in ("phase / statement", "baseline", "current", "change", "status"):
+            table.add_column(column, justify="left" if column[0] in "ps" else "right")
+        for change in comparison.changes:
+            ratio = change.ratio
+            style = _CHANGE_STYLE[change.status]
+            table.add_row(
+                escape(_one_line(change.item.removeprefix("statement "))),
+                _seconds(change.base_s),
+                _seconds(change.current_s),
+                "" if ratio is None else f"{ratio - 1:+.0%}",
+                f"[{style}]{change.status}[/]" if style else change.status,
+            )
+        console.print(table)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from pgrehearse._cache import SnapshotCache, snapshot_key
 from pgrehearse._errors import EnvironmentProblem, Interrupted, Problem, ScenarioError
+from pgrehearse._history import HISTORY_FILE, append_record, record_from_summary
 from pgrehearse._progress import Progress, SilentProgress
 from pgrehearse._result import PhaseResult, Rehearsal
 from pgrehearse._settings import rehearsal_settings, seed_settings
@@ -88,11 +89,13 @@ def rehearse(
     report_dir: str | Path | None = "reports",
     pg_bin: str | Path | None = None,
     scale: float | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str = "auto",
     progress: Progress | None = None,
     run_id: str | None = None,
     cache: bool | SnapshotCache = True,
     budgets: dict[str, Any] | None = None,
+    keep_server: bool = False,
+    history: str | Path | bool = True,
 ) -> Rehearsal:
     """Rehearse `scenario` on a throwaway server and return what was measured.
 
@@ -102,7 +105,10 @@ def rehearse(
     the scenario's budgets (same keys as the scenario's `budgets` section).
     A failing migration is a result (`outcome == "failed"`), not an exception; invalid
     input raises `ScenarioError`, environment problems `EnvironmentProblem`. The server is
-    removed in every case, Ctrl-C and SIGTERM included.
+    removed in every case, Ctrl-C and SIGTERM included, unless `keep_server` asks to keep a
+    finished rehearsal's local server for debugging (`result.kept_server` says how to reach it;
+    `pgrehearse cleanup` stops it). A finished rehearsal's timings are appended to
+    `history` (True: `<report_dir>/history.jsonl`; False: nowhere).
     """
     progress = progress or SilentProgress()
     budget_spec = merged_budgets(scenario, budgets)
@@ -126,11 +132,9 @@ def rehearse(
     snapshots = cache if isinstance(cache, SnapshotCache) else (SnapshotCache() if cache else None)
     run = _Run(scenario, result, progress, Clock(), snapshots)
     try:
-        if backend is None:
-            explicit = Path(pg_bin) if pg_bin else scenario.postgres.bin_dir
-            binaries = find_binaries(explicit=explicit, major=scenario.postgres.version)
-            backend = LocalBackend(binaries)
-        run.execute(backend)
+        if isinstance(backend, str):
+            backend = backend_named(backend, scenario, pg_bin)
+        run.execute(backend, keep_server=keep_server)
         result.outcome = "failed" if result.failed_statement else "passed"
         if result.failed_statement:
             result.failure = _describe_failure(result)
@@ -177,8 +181,25 @@ def rehearse(
         if result.run_dir is not None and run.started_server:
             summary_path = write_summary(result, result.run_dir)
             write_latency(result, result.run_dir)
-            render_reports(json.loads(summary_path.read_text()), result.run_dir)
+            summary = json.loads(summary_path.read_text())
+            render_reports(summary, result.run_dir)
+            if result.outcome in ("passed", "failed") and history is not False:
+                target = Path(report_dir or ".") / HISTORY_FILE if history is True else history
+                append_record(target, record_from_summary(summary))
     return result
+
+
+BACKEND_NAMES = ("auto", "local")
+
+
+def backend_named(name: str, scenario: Scenario, pg_bin: str | Path | None = None) -> Backend:
+    """The backend called `name` (`auto` picks the best one available) for `scenario`."""
+    if name not in BACKEND_NAMES:
+        raise ScenarioError(
+            [Problem(f"unknown backend {name!r}", hint="use one of " + ", ".join(BACKEND_NAMES))]
+        )
+    explicit = Path(pg_bin) if pg_bin else scenario.postgres.bin_dir
+    return LocalBackend(find_binaries(explicit=explicit, major=scenario.postgres.version))
 
 
 def merged_budgets(scenario: Scenario, overrides: dict[str, Any] | None) -> BudgetsSpec:
@@ -248,7 +269,31 @@ class _Run:
         self.started_server = False
         self._current: PhaseResult | None = None
 
-    def execute(self, backend: Backend) -> None:
+    def execute(self, backend: Backend, *, keep_server: bool = False) -> None:
+        server = self.provision(backend)
+        kept = False
+        try:
+            self._migrate(server)
+            if keep_server:
+                kept = self._keep(server)
+        finally:
+            if not kept:
+                server.close()
+
+    def _keep(self, server: Server) -> bool:
+        if not isinstance(server, LocalServer):
+            self.progress.note(f"--keep-server applies to local servers only, not {server}")
+            return False
+        self.result.kept_server = server.keep()
+        self.progress.note(
+            "server kept for debugging: "
+            + self.result.kept_server["psql"]
+            + "  (stop it with `pgrehearse cleanup`)"
+        )
+        return True
+
+    def provision(self, backend: Backend) -> Server:
+        """A running server holding the seeded database `DATABASE`, rehearsal settings on."""
         scenario = self.scenario
         seed_profile = seed_settings(scenario.postgres.settings)
         rehearsal_profile = rehearsal_settings(scenario.postgres.settings)
@@ -277,9 +322,10 @@ class _Run:
             self.progress.note(f"PostgreSQL {server.version} on port {server.describe()['port']}")
             if not from_cache:
                 self._prepare(server, rehearsal_profile, cache_key)
-            self._migrate(server)
-        finally:
+        except BaseException:
             server.close()
+            raise
+        return server
 
     def _start_from_cache(
         self, backend: LocalBackend, key: str, rehearsal_profile: dict[str, str]

@@ -58,6 +58,7 @@ class Rehearsal:
     invalid_indexes: list[str] = field(default_factory=list)  # left invalid by up
     budgets: list[dict[str, Any]] = field(default_factory=list)  # {budget, limit, actual, status}
     relations: list[dict[str, Any]] = field(default_factory=list)  # {name, kind, bytes} before up
+    kept_server: dict[str, Any] | None = None  # how to reach a server kept for debugging
 
     @property
     def passed(self) -> bool:

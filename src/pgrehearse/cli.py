@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -16,9 +16,23 @@ import yaml
 from rich.console import Console
 
 from pgrehearse._cache import SnapshotCache
-from pgrehearse._console import ConsoleProgress, print_error, print_summary
+from pgrehearse._console import (
+    ConsoleProgress,
+    print_comparisons,
+    print_error,
+    print_rounds,
+    print_summary,
+)
 from pgrehearse._errors import ExitCode, Interrupted, PgRehearseError
-from pgrehearse._rehearsal import rehearse
+from pgrehearse._history import HISTORY_FILE, append_record, read_records
+from pgrehearse._regression import (
+    DEFAULT_MIN_DELTA_S,
+    compare_histories,
+    parse_threshold,
+    split_latest,
+)
+from pgrehearse._rehearsal import BACKEND_NAMES, rehearse
+from pgrehearse._rounds import bench as run_bench
 from pgrehearse._version import __version__
 from pgrehearse.backends._workdir import sweep_leftovers, temp_root
 from pgrehearse.report import SUMMARY_FILE, render_reports
@@ -82,6 +96,25 @@ def main() -> None:
     metavar="KEY=VALUE",
     help="Override a budget, e.g. max_wait_ms=500 or max_lock_ms.AccessExclusiveLock=200.",
 )
+@click.option(
+    "--history",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Append this run's timings to this file [default: <report-dir>/history.jsonl].",
+)
+@click.option("--no-history", is_flag=True, help="Do not record timings in a history file.")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKEND_NAMES),
+    default="auto",
+    show_default=True,
+    help="Where the throwaway server runs.",
+)
+@click.option(
+    "--keep-server",
+    is_flag=True,
+    help="Leave the server running afterwards for debugging (stop it: pgrehearse cleanup).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the final summary, no progress.")
 def run(
     scenario: Path,
@@ -90,6 +123,10 @@ def run(
     scale: float | None,
     no_cache: bool,
     budget_overrides: tuple[str, ...],
+    history: Path | None,
+    no_history: bool,
+    backend: str,
+    keep_server: bool,
     quiet: bool,
 ) -> None:
     """Rehearse SCENARIO (a scenario file, or a folder holding one).
@@ -101,18 +138,30 @@ def run(
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     progress = ConsoleProgress(err, verbose=not quiet)
+    with _reported_errors(progress, err):
+        loaded = load_scenario(scenario)
+        result = rehearse(
+            loaded,
+            report_dir=report_dir,
+            pg_bin=pg_bin,
+            scale=scale,
+            progress=progress,
+            cache=not no_cache,
+            budgets=parse_budget_overrides(budget_overrides),
+            keep_server=keep_server,
+            backend=backend,
+            history=False if no_history else (history or True),
+        )
+    print_summary(out, result)
+    sys.exit(int(ExitCode.OK if result.passed else ExitCode.FAILED))
+
+
+@contextmanager
+def _reported_errors(progress: ConsoleProgress, err: Console) -> Iterator[None]:
+    """Errors as one screen on stderr and their exit code; SIGTERM/SIGHUP handled as Ctrl-C."""
     try:
         with _signals_raise():
-            loaded = load_scenario(scenario)
-            result = rehearse(
-                loaded,
-                report_dir=report_dir,
-                pg_bin=pg_bin,
-                scale=scale,
-                progress=progress,
-                cache=not no_cache,
-                budgets=parse_budget_overrides(budget_overrides),
-            )
+            yield
     except PgRehearseError as exc:
         progress.close()
         print_error(err, exc)
@@ -124,8 +173,6 @@ def run(
         err.print(f"interrupted by {name}: the server and its files were removed", markup=False)
         sys.exit(int(code))
     progress.close()
-    print_summary(out, result)
-    sys.exit(int(ExitCode.OK if result.passed else ExitCode.FAILED))
 
 
 def parse_budget_overrides(items: tuple[str, ...]) -> dict[str, Any]:
@@ -160,11 +207,154 @@ def validate(scenario: Path) -> None:
 
 @main.command()
 def cleanup() -> None:
-    """Remove servers and folders left by runs that were killed (done by every run too)."""
-    removed = sweep_leftovers(temp_root())
+    """Stop servers kept with --keep-server and remove folders left by killed runs (every
+    run does the latter by itself)."""
+    removed = sweep_leftovers(temp_root(), kept=True)
     for folder in removed:
         click.echo(f"removed {folder}")
     click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=5, show_default=True, help="Timing rounds."
+)
+@click.option(
+    "--history",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("reports") / HISTORY_FILE,
+    show_default=True,
+    help="Append the measured rounds to this history file.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Compare with this history file (read before appending); exit 1 when slower.",
+)
+@click.option("--threshold", default="25%", show_default=True, help="Allowed slowdown.")
+@click.option(
+    "--min-delta",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_MIN_DELTA_S,
+    show_default=True,
+    help="Seconds a median must grow by, besides the threshold, to count as slower.",
+)
+@click.option("--pg-bin", type=click.Path(path_type=Path), default=None, help="Server binaries.")
+@click.option(
+    "--scale", type=click.FloatRange(min=0, min_open=True), default=None, help="Row count factor."
+)
+@click.option("--no-cache", is_flag=True, help="Seed from scratch, save no snapshot.")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKEND_NAMES),
+    default="auto",
+    show_default=True,
+    help="Where the throwaway server runs.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only the result, no progress.")
+def bench(
+    scenario: Path,
+    rounds: int,
+    history: Path,
+    baseline: Path | None,
+    threshold: str,
+    min_delta: float,
+    pg_bin: Path | None,
+    scale: float | None,
+    no_cache: bool,
+    backend: str,
+    quiet: bool,
+) -> None:
+    """Time SCENARIO's migration ROUNDS times, without load, each round on a fresh copy of
+    the seeded database; record the rounds in the history file.
+
+    Exit codes: 0 measured (and no regression), 1 slower than --baseline, 2 invalid input,
+    3 environment problem, 130/143 interrupted.
+    """
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    progress = ConsoleProgress(err, verbose=not quiet)
+    limit = _threshold(threshold)
+    with _reported_errors(progress, err):
+        loaded = load_scenario(scenario)
+        base = read_records(baseline) if baseline is not None and baseline.exists() else []
+        record = run_bench(
+            loaded,
+            rounds,
+            scale=scale,
+            pg_bin=pg_bin,
+            cache=not no_cache,
+            backend=backend,
+            progress=progress,
+        )
+    append_record(history, record)
+    print_rounds(out, record)
+    out.print(f"recorded in {history}", markup=False)
+    if baseline is None:
+        sys.exit(int(ExitCode.OK))
+    comparisons = compare_histories(base, [record], threshold=limit, min_delta_s=min_delta)
+    print_comparisons(out, comparisons)
+    failed = any(c.regressed for c in comparisons)
+    sys.exit(int(ExitCode.FAILED if failed else ExitCode.OK))
+
+
+@main.command()
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("current", type=click.Path(path_type=Path), required=False)
+@click.option("--threshold", default="25%", show_default=True, help="Allowed slowdown.")
+@click.option(
+    "--min-delta",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_MIN_DELTA_S,
+    show_default=True,
+    help="Seconds a median must grow by, besides the threshold, to count as slower.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(
+    base: Path, current: Path | None, threshold: str, min_delta: float, as_json: bool
+) -> None:
+    """Fail when a phase or statement of CURRENT is slower than in BASE.
+
+    BASE and CURRENT are history files, run folders or summary.json files; each scenario's
+    latest record is compared, medians over its rounds. With BASE alone (a history file),
+    each scenario's latest record is compared with the one before it. A scenario without a
+    baseline never fails.
+
+    Exit codes: 0 no regression, 1 slower, 2 invalid input.
+    """
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    limit = _threshold(threshold)
+    try:
+        base_records: Sequence[Mapping[str, Any]] = read_records(base)
+        current_records: Sequence[Mapping[str, Any]]
+        if current is None:
+            base_records, current_records = split_latest(base_records)
+        else:
+            current_records = read_records(current)
+    except PgRehearseError as exc:
+        print_error(err, exc)
+        sys.exit(int(exc.exit_code))
+    comparisons = compare_histories(
+        base_records, current_records, threshold=limit, min_delta_s=min_delta
+    )
+    if as_json:
+        click.echo(json.dumps([c.to_dict() for c in comparisons], indent=2))
+    else:
+        print_comparisons(out, comparisons)
+    failed = any(c.regressed for c in comparisons)
+    sys.exit(int(ExitCode.FAILED if failed else ExitCode.OK))
+
+
+def _threshold(text: str) -> float:
+    try:
+        return parse_threshold(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: write a percentage (25%) or a fraction (0.25)", param_hint="--threshold"
+        ) from None
 
 
 @main.group()

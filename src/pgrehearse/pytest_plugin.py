@@ -1,16 +1,26 @@
 """pytest plugin: `*.rehearse.yaml` files are collected as test items; budgets are assertions.
 
-Registered through the `pytest11` entry point. Every option is also an ini setting:
+Registered through the `pytest11` entry point. Every option is also an ini setting
+(the command line wins):
 
     [pytest]
     pgrehearse_scale = 0.01
     pgrehearse_report_dir = reports
     pgrehearse_budgets = max_wait_ms=500
                          max_lock_ms.AccessExclusiveLock=200
+    pgrehearse_baseline = baseline/history.jsonl
+    pgrehearse_rounds = 5
+
+Fixtures: `pgrehearse_database` and `pgrehearse_migration` (factories taking a scenario),
+`pgrehearse_db` and `pgrehearse_runner` (ready-made, for the scenario named by
+`@pytest.mark.pgrehearse("path")` or the `pgrehearse_scenario` ini setting),
+`pgrehearse_rehearse` (a whole rehearsal) and `pgrehearse_benchmark` (pytest-benchmark
+rounds of a migration phase, each on a fresh copy of the seeded data).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,18 +28,41 @@ from typing import Any
 import pytest
 
 from pgrehearse._errors import PgRehearseError
+from pgrehearse._history import HISTORY_FILE, append_record, read_records
+from pgrehearse._regression import (
+    DEFAULT_MIN_DELTA_S,
+    DEFAULT_THRESHOLD,
+    Comparison,
+    compare_records,
+    latest_by_scenario,
+    parse_threshold,
+)
+from pgrehearse._rehearsal import BACKEND_NAMES as BACKENDS
 from pgrehearse._rehearsal import rehearse
 from pgrehearse._result import Rehearsal
+from pgrehearse._rounds import measure_rounds
+from pgrehearse._seeded import MigrationRunner, SeededDatabase, SeededServer
 from pgrehearse.scenario import Scenario, load_scenario
 
 SUFFIXES = (".rehearse.yaml", ".rehearse.yml")
 RESULTS = pytest.StashKey[list[Rehearsal]]()
+COMPARISONS = pytest.StashKey[list[Comparison]]()
+KEPT = pytest.StashKey[list[str]]()
+BASELINE = pytest.StashKey[list[dict[str, Any]]]()
 
 _OPTIONS: list[tuple[str, str, str]] = [
+    ("backend", f"where servers run: {' | '.join(BACKENDS)} (default: auto)", "string"),
     ("scale", "multiply every table's row count", "string"),
     ("report_dir", "folder for rehearsal reports (default: reports)", "string"),
     ("pg_bin", "folder holding the PostgreSQL server binaries", "string"),
     ("cache", "reuse seeded snapshots between runs (default: true)", "bool"),
+    ("keep_server", "leave servers running for debugging (default: false)", "bool"),
+    ("history", "timing history file (default: <report dir>/history.jsonl)", "string"),
+    ("baseline", "history file to compare migration times with (enables the check)", "string"),
+    ("rounds", "timing rounds per scenario for the regression check (default: 3)", "string"),
+    ("threshold", "allowed slowdown of a median, e.g. 25% (default: 25%)", "string"),
+    ("min_delta", "seconds a median must also grow by to fail (default: 0.05)", "string"),
+    ("scenario", "scenario of the pgrehearse_db / pgrehearse_runner fixtures", "string"),
 ]
 
 
@@ -37,12 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pgrehearse", "rehearse PostgreSQL migrations")
     for name, help_text, kind in _OPTIONS:
         flag = "--pgrehearse-" + name.replace("_", "-")
-        if kind == "bool":
-            group.addoption(
-                flag, action="store", default=None, choices=("true", "false"), help=help_text
-            )
-        else:
-            group.addoption(flag, action="store", default=None, help=help_text)
+        choices = ("true", "false") if kind == "bool" else BACKENDS if name == "backend" else None
+        group.addoption(flag, action="store", default=None, choices=choices, help=help_text)
         parser.addini(f"pgrehearse_{name}", help_text, type=kind, default=None)  # type: ignore[arg-type]
     group.addoption(
         "--pgrehearse-budget",
@@ -55,7 +84,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "pgrehearse(scenario): the scenario of the pgrehearse_db/_runner fixtures"
+    )
     config.stash[RESULTS] = []
+    config.stash[COMPARISONS] = []
+    config.stash[KEPT] = []
+    baseline = _setting(config, "baseline")
+    # read before this session appends, so the baseline may be the history file itself
+    config.stash[BASELINE] = read_records(baseline) if baseline and Path(baseline).exists() else []
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
@@ -65,19 +102,43 @@ def _setting(config: pytest.Config, name: str) -> Any:
     return value
 
 
+def _flag(config: pytest.Config, name: str, default: bool) -> bool:
+    value = _setting(config, name)
+    if value in (None, ""):
+        return default
+    return value in ("true", True)
+
+
 def _settings(config: pytest.Config) -> dict[str, Any]:
+    """Keyword arguments of `rehearse` from the options and ini settings."""
     from pgrehearse.cli import parse_budget_overrides
 
     scale = _setting(config, "scale")
-    cache = _setting(config, "cache")
     budgets = [*config.getini("pgrehearse_budgets"), *config.getoption("pgrehearse_budget")]
+    report_dir = Path(_setting(config, "report_dir") or "reports")
     return {
         "scale": float(scale) if scale not in (None, "") else None,
-        "report_dir": Path(_setting(config, "report_dir") or "reports"),
+        "report_dir": report_dir,
         "pg_bin": _setting(config, "pg_bin") or None,
-        "cache": cache not in ("false", False),
+        "cache": _flag(config, "cache", True),
         "budgets": parse_budget_overrides(tuple(budgets)) or None,
+        "keep_server": _flag(config, "keep_server", False),
+        "history": Path(_setting(config, "history") or report_dir / HISTORY_FILE),
+        "backend": _setting(config, "backend") or "auto",
     }
+
+
+def _seed_settings(config: pytest.Config) -> dict[str, Any]:
+    """Keyword arguments of `SeededServer.start`."""
+    settings = _settings(config)
+    return {key: settings[key] for key in ("scale", "pg_bin", "cache", "backend")}
+
+
+def _regression_settings(config: pytest.Config) -> tuple[int, float, float]:
+    rounds = int(_setting(config, "rounds") or 3)
+    threshold = parse_threshold(str(_setting(config, "threshold") or DEFAULT_THRESHOLD))
+    min_delta = float(_setting(config, "min_delta") or DEFAULT_MIN_DELTA_S)
+    return rounds, threshold, min_delta
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -100,20 +161,36 @@ class RehearsalFailed(Exception):
         self.result = result
 
 
+class MigrationSlower(Exception):
+    def __init__(self, comparison: Comparison) -> None:
+        super().__init__(comparison.describe())
+        self.comparison = comparison
+
+
 class RehearsalItem(pytest.Item):
-    """One scenario file, one rehearsal."""
+    """One scenario file: a rehearsal, then timing rounds when a baseline is configured."""
 
     def runtest(self) -> None:
         settings = _settings(self.config)
         scenario = load_scenario(self.path)
         result = rehearse(scenario, **settings)
         self.config.stash[RESULTS].append(result)
+        self._add_properties(result)
+        if result.kept_server is not None:
+            self.config.stash[KEPT].append(f"{self.name}: {result.kept_server['psql']}")
+        if not result.passed:
+            raise RehearsalFailed(result)
+        if _setting(self.config, "baseline"):
+            self._check_regression(scenario, settings["history"])
+
+    def _add_properties(self, result: Rehearsal) -> None:
         self.user_properties.append(("outcome", result.outcome))
         if result.summary_path is not None:
             self.user_properties.append(("summary", str(result.summary_path)))
-        up = result.phase("up")
-        if up is not None and up.seconds is not None:
-            self.user_properties.append(("up_seconds", f"{up.seconds:.6f}"))
+        for phase in ("up", "down"):
+            measured = result.phase(phase)
+            if measured is not None and measured.seconds is not None:
+                self.user_properties.append((f"{phase}_seconds", f"{measured.seconds:.6f}"))
         for budget in result.budgets:
             self.user_properties.append(
                 (
@@ -121,8 +198,22 @@ class RehearsalItem(pytest.Item):
                     f"{budget['actual']} (limit {budget['limit']}, {budget['status']})",
                 )
             )
-        if not result.passed:
-            raise RehearsalFailed(result)
+
+    def _check_regression(self, scenario: Scenario, history: Path) -> None:
+        rounds, threshold, min_delta = _regression_settings(self.config)
+        with SeededServer.start(scenario, **_seed_settings(self.config)) as seeded:
+            record = measure_rounds(seeded, rounds)
+        append_record(history, record)
+        baseline: list[dict[str, Any]] = self.config.stash[BASELINE]
+        base = latest_by_scenario(baseline, "rounds").get(scenario.name)
+        comparison = compare_records(base, record, threshold=threshold, min_delta_s=min_delta)
+        self.config.stash[COMPARISONS].append(comparison)
+        for change in comparison.changes:
+            if change.item.startswith("phase ") and change.current_s is not None:
+                name = change.item.removeprefix("phase ")
+                self.user_properties.append((f"median_{name}_seconds", f"{change.current_s:.6f}"))
+        if comparison.regressed:
+            raise MigrationSlower(comparison)
 
     def repr_failure(
         self,
@@ -132,6 +223,15 @@ class RehearsalItem(pytest.Item):
         error = excinfo.value
         if isinstance(error, PgRehearseError):
             return f"{self.path}: {error}"
+        if isinstance(error, MigrationSlower):
+            comparison = error.comparison
+            assert comparison.base is not None
+            return (
+                f"migration of {self.path} is slower than the baseline (run "
+                f"{comparison.base.get('run_id')}, commit {comparison.base.get('commit')}), "
+                f"medians of {len(comparison.current['rounds'])} rounds:\n  "
+                + comparison.describe().replace("\n", "\n  ")
+            )
         if not isinstance(error, RehearsalFailed):
             return str(super().repr_failure(excinfo, style=style))
         result = error.result
@@ -144,6 +244,8 @@ class RehearsalItem(pytest.Item):
                 )
         if result.run_dir is not None:
             lines.append(f"  report: {result.run_dir / 'report.html'}")
+        if result.kept_server is not None:
+            lines.append(f"  server kept: {result.kept_server['psql']}")
         return "\n".join(lines)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -159,6 +261,144 @@ def _budget_line(path: Path, budget: str) -> str:
     return f" ({path}:{line})" if line else ""
 
 
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    comparisons = config.stash.get(COMPARISONS, [])
+    kept = config.stash.get(KEPT, [])
+    if not comparisons and not kept:
+        return
+    terminalreporter.section("pgrehearse")
+    for comparison in comparisons:
+        if comparison.base is None:
+            terminalreporter.line(f"{comparison.scenario}: no baseline yet, timings recorded")
+        else:
+            verdict = "SLOWER" if comparison.regressed else "ok"
+            terminalreporter.line(f"{comparison.scenario}: {verdict} against the baseline")
+    for line in kept:
+        terminalreporter.line(f"server kept for {line}  (stop: pgrehearse cleanup)")
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+def _scenario(config: pytest.Config, scenario: str | Path | Scenario) -> Scenario:
+    """A scenario; relative paths are taken from the rootdir, as pytest shows them."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    path = Path(scenario)
+    return load_scenario(path if path.is_absolute() else config.rootpath / path)
+
+
+class _SeededServers:
+    """Seeded servers shared by a session (one per xdist worker), one per scenario."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._servers: dict[tuple[str, str], SeededServer] = {}
+
+    def get(self, scenario: Scenario) -> SeededServer:
+        key = (str(scenario.path), scenario.name)
+        if key not in self._servers:
+            self._servers[key] = SeededServer.start(scenario, **_seed_settings(self.config))
+        return self._servers[key]
+
+    def close(self) -> None:
+        keep = _flag(self.config, "keep_server", False)
+        for seeded in self._servers.values():
+            kept = seeded.keep() if keep else None
+            if kept is None:
+                seeded.close()
+            else:
+                self.config.stash[KEPT].append(f"{seeded.scenario.name}: {kept['psql']}")
+        self._servers.clear()
+
+
+@pytest.fixture(scope="session")
+def pgrehearse_seeded_servers(request: pytest.FixtureRequest) -> Iterator[_SeededServers]:
+    """The session's seeded servers, started on first use and stopped at the end."""
+    servers = _SeededServers(request.config)
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+@pytest.fixture
+def pgrehearse_database(
+    request: pytest.FixtureRequest, pgrehearse_seeded_servers: _SeededServers
+) -> Iterator[Callable[..., SeededDatabase]]:
+    """A factory: `pgrehearse_database("scenarios/x/scenario.yaml")` gives a fresh copy of
+    that scenario's seeded database, dropped after the test.
+
+    The copy comes from a server the session shares; a scenario whose migration changes
+    roles, databases or server settings gets a server of its own instead.
+    """
+    keep = _flag(request.config, "keep_server", False)
+    databases: list[SeededDatabase] = []
+    own_servers: list[SeededServer] = []
+
+    def make(scenario: str | Path | Scenario) -> SeededDatabase:
+        loaded = _scenario(request.config, scenario)
+        seeded = pgrehearse_seeded_servers.get(loaded)
+        if not seeded.shareable:
+            seeded = SeededServer.start(loaded, **_seed_settings(request.config))
+            own_servers.append(seeded)
+        database = seeded.database(f"pgrehearse_{os.getpid()}_{len(databases) + 1}")
+        databases.append(database)
+        return database
+
+    try:
+        yield make
+    finally:
+        if not keep:
+            for database in databases:
+                database.drop()
+        for server in own_servers:
+            server.close()
+
+
+@pytest.fixture
+def pgrehearse_migration(
+    pgrehearse_database: Callable[..., SeededDatabase],
+) -> Callable[..., MigrationRunner]:
+    """A factory: `pgrehearse_migration(scenario)` gives a step-wise runner of the
+    scenario's migration on a fresh seeded copy: `up()`, your assertions, `down()`,
+    `roundtrip()`."""
+
+    def make(scenario: str | Path | Scenario) -> MigrationRunner:
+        return pgrehearse_database(scenario).migration()
+
+    return make
+
+
+def _marked_scenario(request: pytest.FixtureRequest) -> str:
+    marker = request.node.get_closest_marker("pgrehearse")
+    if marker is not None and marker.args:
+        return str(marker.args[0])
+    configured = _setting(request.config, "scenario")
+    if configured:
+        return str(configured)
+    raise pytest.UsageError(
+        f"{request.node.nodeid}: {request.fixturename} needs a scenario: mark the test "
+        '@pytest.mark.pgrehearse("scenarios/x/scenario.yaml") or set pgrehearse_scenario'
+    )
+
+
+@pytest.fixture
+def pgrehearse_db(
+    request: pytest.FixtureRequest, pgrehearse_database: Callable[..., SeededDatabase]
+) -> SeededDatabase:
+    """A fresh seeded copy of the marked (or configured) scenario's database."""
+    return pgrehearse_database(_marked_scenario(request))
+
+
+@pytest.fixture
+def pgrehearse_runner(
+    request: pytest.FixtureRequest, pgrehearse_migration: Callable[..., MigrationRunner]
+) -> MigrationRunner:
+    """A step-wise migration runner for the marked (or configured) scenario."""
+    return pgrehearse_migration(_marked_scenario(request))
+
+
 @pytest.fixture
 def pgrehearse_rehearse(request: pytest.FixtureRequest) -> Callable[..., Rehearsal]:
     """A function that rehearses a scenario file (or a loaded Scenario) with the session's
@@ -166,9 +406,44 @@ def pgrehearse_rehearse(request: pytest.FixtureRequest) -> Callable[..., Rehears
     settings = _settings(request.config)
 
     def run(scenario: str | Path | Scenario, **overrides: Any) -> Rehearsal:
-        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        result = rehearse(loaded, **{**settings, **overrides})
+        result = rehearse(_scenario(request.config, scenario), **{**settings, **overrides})
         request.config.stash[RESULTS].append(result)
         return result
+
+    return run
+
+
+@pytest.fixture
+def pgrehearse_benchmark(
+    request: pytest.FixtureRequest, pgrehearse_seeded_servers: _SeededServers
+) -> Callable[..., None]:
+    """`pgrehearse_benchmark(scenario, phase="up", rounds=5)` times a migration phase with
+    pytest-benchmark's `benchmark.pedantic`: every round gets a fresh copy of the seeded
+    database (and, for `down`, an untimed `up` first), so rounds do not see each other's
+    changes. Results go to pytest-benchmark's JSON and compare workflow."""
+    benchmark = request.getfixturevalue("benchmark")
+
+    def run(scenario: str | Path | Scenario, phase: str = "up", rounds: int = 5) -> None:
+        if phase not in ("up", "down"):
+            raise ValueError(f"phase must be 'up' or 'down', not {phase!r}")
+        seeded = pgrehearse_seeded_servers.get(_scenario(request.config, scenario))
+        current: list[MigrationRunner] = []
+
+        def setup() -> None:
+            database = seeded.database(f"pgrehearse_bench_{os.getpid()}")
+            runner = database.migration(fingerprint=False)
+            if phase == "down":
+                runner.up()
+            current.append(runner)
+
+        def target() -> None:
+            getattr(current[-1], phase)()
+
+        def teardown() -> None:
+            current.pop().database.drop()
+
+        benchmark.extra_info["pgrehearse_scenario"] = seeded.scenario.name
+        benchmark.extra_info["pgrehearse_phase"] = phase
+        benchmark.pedantic(target, setup=setup, teardown=teardown, rounds=rounds, iterations=1)
 
     return run

@@ -11,6 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pgrehearse._errors import EnvironmentProblem
 from pgrehearse.backends._process import command_line, is_alive, process_start_time, stop_process
@@ -71,8 +72,19 @@ def remove_workdir(workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def sweep_leftovers(root: Path) -> list[Path]:
-    """Stop servers and remove folders of runs that no longer exist. Returns what was removed."""
+def mark_kept(workdir: Path) -> None:
+    """Mark a folder whose server was kept on purpose; `sweep_leftovers(kept=True)` stops it."""
+    owner_file = workdir / OWNER_FILE
+    owner = json.loads(owner_file.read_text())
+    owner["kept"] = True
+    owner_file.write_text(json.dumps(owner))
+
+
+def sweep_leftovers(root: Path, *, kept: bool = False) -> list[Path]:
+    """Stop servers and remove folders of runs that no longer exist. Returns what was removed.
+
+    Servers kept for debugging (`--keep-server`) are stopped only when `kept` is true.
+    """
     removed: list[Path] = []
     if not root.is_dir():
         return removed
@@ -87,7 +99,10 @@ def sweep_leftovers(root: Path) -> list[Path]:
                 continue
             if age < _UNOWNED_GRACE_SECONDS:
                 continue
-        elif is_alive(owner[0], owner[1]):
+        elif owner.get("kept"):
+            if not kept and _postmaster_pid(folder) is not None:
+                continue
+        elif is_alive(int(owner["pid"]), owner.get("start_time")):
             continue
         _stop_orphan_server(folder)
         shutil.rmtree(folder, ignore_errors=True)
@@ -96,20 +111,29 @@ def sweep_leftovers(root: Path) -> list[Path]:
     return removed
 
 
-def _read_owner(folder: Path) -> tuple[int, str | None] | None:
+def _read_owner(folder: Path) -> dict[str, Any] | None:
     try:
         owner = json.loads((folder / OWNER_FILE).read_text())
-        return int(owner["pid"]), owner.get("start_time")
+        int(owner["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return owner if isinstance(owner, dict) else None
 
 
-def _stop_orphan_server(folder: Path) -> None:
+def _postmaster_pid(folder: Path) -> int | None:
+    """The pid of the running postmaster of this folder's data directory, if any."""
     pid_file = folder / "data" / "postmaster.pid"
     try:
         pid = int(pid_file.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
-        return
-    # only signal a process that really is the postmaster of this data directory
+        return None
+    # only a process that really is the postmaster of this data directory counts
     if is_alive(pid) and str(folder / "data") in command_line(pid):
+        return pid
+    return None
+
+
+def _stop_orphan_server(folder: Path) -> None:
+    pid = _postmaster_pid(folder)
+    if pid is not None:
         stop_process(pid, graceful=signal.SIGQUIT, grace_seconds=5.0)

@@ -33,6 +33,7 @@ from pgrehearse.backends._process import die_with_parent, signals_deferred, stop
 from pgrehearse.backends._workdir import (
     RunAs,
     create_workdir,
+    mark_kept,
     remove_workdir,
     sweep_leftovers,
     temp_root,
@@ -282,6 +283,32 @@ class LocalServer:
             f"the PostgreSQL server could not bind a free port in {_PORT_ATTEMPTS} attempts"
         )
 
+    def keep(self, dbname: str = "rehearsal") -> dict[str, str]:
+        """Leave the server running after pgrehearse exits, for debugging.
+
+        The postmaster is restarted without the parent-death signal and the folder is marked
+        as kept, so later runs leave it alone; `pgrehearse cleanup` stops it. The password goes
+        to a pgpass file in the folder, never to the terminal.
+        """
+        pgpass = self.workdir / "pgpass"
+        pgpass.write_text(f"*:{self.port}:*:{SUPERUSER}:{self.password}\n")
+        pgpass.chmod(0o600)
+        self._stop_postmaster()
+        self._spawn(die_with_parent_process=False)
+        failure = self._wait_ready()
+        if failure is not None:
+            raise EnvironmentProblem(f"the kept server did not restart:\n{failure}")
+        mark_kept(self.workdir)
+        self._closed = True
+        self._process = None
+        conninfo = f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname}"
+        return {
+            "folder": str(self.workdir),
+            "conninfo": conninfo,
+            "pgpass": str(pgpass),
+            "psql": f"PGPASSFILE={pgpass} psql '{conninfo}'",
+        }
+
     def close(self) -> None:
         if self._closed:
             return
@@ -303,7 +330,7 @@ class LocalServer:
             "dynamic_shared_memory_type": "posix",
         }
 
-    def _spawn(self) -> None:
+    def _spawn(self, *, die_with_parent_process: bool = True) -> None:
         command = [str(self.binaries.program("postgres")), "-D", str(self.data_dir)]
         for key, value in self.settings.items():
             command += ["-c", f"{key}={value}"]
@@ -315,7 +342,7 @@ class LocalServer:
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
                 start_new_session=True,
-                preexec_fn=die_with_parent(),
+                preexec_fn=die_with_parent() if die_with_parent_process else None,
                 **self._as_server_user(),
             )
 

@@ -1,5 +1,6 @@
 """Migration scripts: splitting into statements and running them."""
 
+from pgrehearse.migration._classify import changes_cluster
 from pgrehearse.migration._runner import (
     Clock,
     ScriptResult,
@@ -17,6 +18,7 @@ __all__ = [
     "StatementError",
     "StatementResult",
     "StatementStatus",
+    "changes_cluster",
     "line_of_position",
     "run_script",
     "split_statements",

@@ -47,3 +47,32 @@ def runs_outside_transaction(sql: str) -> bool:
     if kind == "ClusterStmt":
         return node.relation is None
     return False
+
+
+_CLUSTER_WIDE = {
+    "CreateRoleStmt",
+    "AlterRoleStmt",
+    "AlterRoleSetStmt",
+    "DropRoleStmt",
+    "GrantRoleStmt",
+    "CreatedbStmt",
+    "DropdbStmt",
+    "AlterDatabaseStmt",
+    "AlterDatabaseSetStmt",
+    "AlterSystemStmt",
+    "CreateTableSpaceStmt",
+    "DropTableSpaceStmt",
+    "AlterTableSpaceOptionsStmt",
+}
+
+
+@lru_cache(maxsize=1024)
+def changes_cluster(sql: str) -> bool:
+    """True for statements whose effect reaches beyond the current database (roles,
+    databases, tablespaces, ALTER SYSTEM): databases copied from one template on a shared
+    server would see each other's changes."""
+    try:
+        statements = parser.parse_sql(sql)
+    except parser.ParseError:
+        return False
+    return any(type(s.stmt).__name__ in _CLUSTER_WIDE for s in statements)

@@ -1,0 +1,82 @@
+"""Timing rounds: the migration alone, several times, each on a fresh seeded copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pgrehearse._history import new_record, statement_seconds
+from pgrehearse._progress import Progress, SilentProgress
+from pgrehearse._seeded import SeededServer
+from pgrehearse.migration import ScriptResult, StatementResult
+from pgrehearse.scenario import Scenario
+
+
+def measure_rounds(
+    seeded: SeededServer, rounds: int, *, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Time the migration `rounds` times, each on a fresh copy of the seeded database and
+    without load. Every round runs up then down; a failing statement ends the measurement
+    with `MigrationFailed`."""
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    progress = progress or SilentProgress()
+    measured: list[dict[str, Any]] = []
+    for number in range(1, rounds + 1):
+        database = seeded.database(f"pgrehearse_round_{number}")
+        try:
+            runner = database.migration(fingerprint=False)
+            phases = {"up": _seconds(runner.up())}
+            if seeded.scenario.migration.down is not None:
+                phases["down"] = _seconds(runner.down())
+            statements = [_plain(s) for s in runner.statements]
+        finally:
+            database.drop()
+        measured.append({"phases": phases, "statements": statement_seconds(statements)})
+        progress.note(
+            f"round {number} of {rounds}: "
+            + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in phases.items())
+        )
+    return new_record(
+        source="rounds",
+        scenario=seeded.scenario.name,
+        run_id=seeded.provisioning.run_id,
+        postgres_version=seeded.server.version,
+        scale=seeded.provisioning.scale,
+        load=False,
+        outcome="passed",
+        rounds=measured,
+    )
+
+
+def bench(
+    scenario: Scenario,
+    rounds: int = 5,
+    *,
+    scale: float | None = None,
+    pg_bin: str | Path | None = None,
+    cache: bool = True,
+    backend: str = "auto",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Seed a server for `scenario`, time its migration `rounds` times (see
+    `measure_rounds`) and return the history record. Nothing is written."""
+    with SeededServer.start(
+        scenario, scale=scale, pg_bin=pg_bin, cache=cache, backend=backend, progress=progress
+    ) as seeded:
+        return measure_rounds(seeded, rounds, progress=progress)
+
+
+def _seconds(script: ScriptResult) -> float:
+    """Time the phase's statements ran, COMMIT included; connection setup is not."""
+    spent = sum(s.seconds or 0.0 for s in script.statements) + (script.commit_seconds or 0.0)
+    return round(spent, 6)
+
+
+def _plain(statement: StatementResult) -> dict[str, Any]:
+    return {
+        "phase": statement.phase,
+        "sql": statement.sql,
+        "status": statement.status,
+        "seconds": statement.seconds,
+    }
