@@ -61,7 +61,7 @@ def test_requested_major_skips_other_versions(
     tmp_path: Path, pg_binaries: PostgresBinaries
 ) -> None:
     with pytest.raises(EnvironmentProblem) as caught:
-        find_binaries(major=pg_binaries.major + 1)
+        find_binaries(major=pg_binaries.major + 1, fetch=False)
     message = str(caught.value)
     assert f"PostgreSQL {pg_binaries.major + 1} server binaries" in message
     assert f"not {pg_binaries.major + 1}" in message
@@ -72,7 +72,7 @@ def test_nothing_found_lists_every_place_looked_at(tmp_path: Path) -> None:
     empty.mkdir()
     pattern = str(tmp_path / "nothing" / "*" / "bin")
     with pytest.raises(EnvironmentProblem) as caught:
-        find_binaries(path_env=str(empty), versioned_patterns=[pattern])
+        find_binaries(path_env=str(empty), versioned_patterns=[pattern], fetch=False)
     message = str(caught.value)
     assert f"PATH ({empty}): no initdb" in message
     assert "pg_config --bindir: no pg_config on PATH" in message

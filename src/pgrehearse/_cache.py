@@ -34,7 +34,7 @@ def snapshot_key(scenario: Scenario, *, scale: float, major: int) -> str:
     material = {
         "seed_format": SEED_FORMAT_VERSION,
         "postgres_major": major,
-        "schema": scenario.schema_sql.text,
+        "schema": scenario.schema_sql.text if scenario.schema_sql else "",
         "data": scenario.data.model_dump(mode="json", by_alias=True, exclude={"scale"}),
         "scale": scale,
     }

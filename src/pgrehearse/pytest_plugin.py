@@ -52,9 +52,11 @@ BASELINE = pytest.StashKey[list[dict[str, Any]]]()
 
 _OPTIONS: list[tuple[str, str, str]] = [
     ("backend", f"where servers run: {' | '.join(BACKENDS)} (default: auto)", "string"),
+    ("dsn", "an existing server for the external backend (better: PGREHEARSE_DSN)", "string"),
     ("scale", "multiply every table's row count", "string"),
     ("report_dir", "folder for rehearsal reports (default: reports)", "string"),
     ("pg_bin", "folder holding the PostgreSQL server binaries", "string"),
+    ("pg_version", "PostgreSQL major, 14-18 (default: each scenario's postgres.version)", "string"),
     ("cache", "reuse seeded snapshots between runs (default: true)", "bool"),
     ("keep_server", "leave servers running for debugging (default: false)", "bool"),
     ("history", "timing history file (default: <report dir>/history.jsonl)", "string"),
@@ -125,13 +127,16 @@ def _settings(config: pytest.Config) -> dict[str, Any]:
         "keep_server": _flag(config, "keep_server", False),
         "history": Path(_setting(config, "history") or report_dir / HISTORY_FILE),
         "backend": _setting(config, "backend") or "auto",
+        "dsn": _setting(config, "dsn") or None,
+        "pg_version": int(version) if (version := _setting(config, "pg_version")) else None,
     }
 
 
 def _seed_settings(config: pytest.Config) -> dict[str, Any]:
     """Keyword arguments of `SeededServer.start`."""
     settings = _settings(config)
-    return {key: settings[key] for key in ("scale", "pg_bin", "cache", "backend")}
+    keys = ("scale", "pg_bin", "cache", "backend", "pg_version", "dsn")
+    return {key: settings[key] for key in keys}
 
 
 def _regression_settings(config: pytest.Config) -> tuple[int, float, float]:

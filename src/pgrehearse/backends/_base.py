@@ -23,7 +23,14 @@ class Server(Protocol):
     def major(self) -> int: ...
 
     def connect_kwargs(self, dbname: str, application_name: str) -> dict[str, Any]:
-        """Keyword arguments for `psycopg.connect` (includes credentials; never log them)."""
+        """Keyword arguments for `psycopg.connect` (includes credentials; never log them).
+
+        `dbname` is a logical name (`postgres`, `rehearsal`, ...), see `database_name`."""
+        ...
+
+    def database_name(self, logical: str) -> str:
+        """The real name of a logical database: the same on a throwaway server; on a shared
+        one, names private to this run (and `postgres` = the maintenance database)."""
         ...
 
     def client_program(self, name: str) -> Path:

@@ -7,11 +7,19 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgrehearse._errors import EnvironmentProblem
+from pgrehearse.backends.fetch import (
+    DEFAULT_MAJOR,
+    PACKAGE,
+    binaries_root,
+    cached_bin_dir,
+    check_major,
+    fetch_binaries,
+)
 
 REQUIRED_PROGRAMS = ("initdb", "postgres")
 
@@ -26,7 +34,8 @@ VERSIONED_PATTERNS = (
 INSTALL_HINT = (
     "install the PostgreSQL server package, e.g. `apt-get install postgresql` (Debian, "
     "Ubuntu), `dnf install postgresql-server` (Fedora, RHEL) or `brew install postgresql@17` "
-    "(macOS), or point pgrehearse at a bin folder with --pg-bin or `postgres.bin_dir`"
+    "(macOS), or point pgrehearse at a bin folder with --pg-bin or `postgres.bin_dir`, or let "
+    "pgrehearse download them (unset PGREHEARSE_FETCH=0)"
 )
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
@@ -56,13 +65,19 @@ def find_binaries(
     major: int | None = None,
     path_env: str | None = None,
     versioned_patterns: Sequence[str] = VERSIONED_PATTERNS,
+    fetch: bool | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> PostgresBinaries:
-    """Find server binaries: explicit folder, PATH, `pg_config --bindir`, versioned folders.
+    """Find server binaries: explicit folder, PATH, `pg_config --bindir`, versioned folders,
+    then builds fetched earlier; else, with `fetch`, download them (see `fetch.py`).
 
-    With `major`, only binaries of that major version are accepted. Raises
-    `EnvironmentProblem` listing every place looked at when none fits.
+    With `major`, only binaries of that major version are accepted; without one, the newest
+    found is taken, and `DEFAULT_MAJOR` is fetched when none is. `fetch` defaults to true
+    unless PGREHEARSE_FETCH=0. Raises `EnvironmentProblem` listing every place looked at.
     """
     search = _Search()
+    if major is not None:
+        check_major(major)
     if explicit is not None:
         found = _check(explicit, "explicit --pg-bin / postgres.bin_dir", major, search)
         if found:
@@ -73,7 +88,26 @@ def find_binaries(
         found = _check(candidate, via, major, search)
         if found:
             return found
-    raise EnvironmentProblem(_not_found_message(search, major, explicit_only=False))
+    wanted = major or DEFAULT_MAJOR
+    cached = cached_bin_dir(wanted)
+    if cached is not None:
+        found = _check(cached, f"fetched earlier into {binaries_root()}", wanted, search)
+        if found:
+            return found
+    if fetch is None:
+        fetch = os.environ.get("PGREHEARSE_FETCH", "1") not in ("0", "false", "no")
+    if not fetch:
+        raise EnvironmentProblem(_not_found_message(search, major, explicit_only=False))
+    try:
+        bin_dir = fetch_binaries(wanted, on_progress=on_progress)
+    except EnvironmentProblem as exc:
+        raise EnvironmentProblem(
+            _not_found_message(search, major, explicit_only=False) + f"\nfetching failed: {exc}"
+        ) from None
+    found = _check(bin_dir, f"fetched {PACKAGE} into {binaries_root()}", wanted, search)
+    if found is None:
+        raise EnvironmentProblem(_not_found_message(search, major, explicit_only=False))
+    return found
 
 
 def _candidates(

@@ -150,6 +150,9 @@ class LocalServer:
             "connect_timeout": 10,
         }
 
+    def database_name(self, logical: str) -> str:
+        return logical
+
     def client_program(self, name: str) -> Path:
         return self.binaries.program(name)
 

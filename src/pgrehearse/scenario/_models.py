@@ -375,7 +375,7 @@ def as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
 class PostgresSpec(_Strict):
     """Which PostgreSQL to rehearse on and with which server settings."""
 
-    version: int | None = Field(default=None, ge=9, le=99)
+    version: int | None = Field(default=None, ge=14, le=18)  # supported majors
     bin_dir: Path | None = None
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
@@ -543,7 +543,7 @@ class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     description: str | None = None
     postgres: PostgresSpec = Field(default_factory=PostgresSpec)
-    schema_sql: SqlSource = Field(alias="schema")
+    schema_sql: SqlSource | None = Field(default=None, alias="schema")  # None: clone mode only
     data: DataSpec = Field(default_factory=DataSpec)
     migration: MigrationSpec
     load: LoadSpec | None = None

@@ -1,0 +1,212 @@
+"""Docker backend: a throwaway `postgres:<major>` container through testcontainers.
+
+The container gets the same superuser, password style and per-phase settings as a local
+server (applied with ALTER SYSTEM and a container restart, since command-line `-c` values
+would override later changes), labels naming the run, and testcontainers' Ryuk sidecar,
+which removes it even when pgrehearse is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+
+from pgrehearse._errors import EnvironmentProblem
+from pgrehearse.backends._base import Settings
+from pgrehearse.backends.binaries import PostgresBinaries, find_binaries
+
+if TYPE_CHECKING:
+    from testcontainers.community.postgres import PostgresContainer
+
+SUPERUSER = "pgrehearse"
+_READY_TIMEOUT_SECONDS = 120.0
+
+
+class DockerUnavailable(EnvironmentProblem):
+    """No Docker engine answers (the client could not be built)."""
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """Everything the container is started with; pure data, testable without Docker."""
+
+    image: str
+    major: int
+    username: str
+    password: str
+    dbname: str = "postgres"
+    labels: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def container_config(
+    major: int, *, image: str | None = None, run_name: str = "", scenario: str = ""
+) -> ContainerConfig:
+    return ContainerConfig(
+        image=image or f"postgres:{major}",
+        major=major,
+        username=SUPERUSER,
+        password=secrets.token_urlsafe(24),
+        labels={
+            "org.pgrehearse.run": run_name,
+            "org.pgrehearse.scenario": scenario,
+            "org.pgrehearse.role": "throwaway-server",
+        },
+        env={"POSTGRES_INITDB_ARGS": "--encoding=UTF8 --locale=C --auth=scram-sha-256"},
+    )
+
+
+def docker_client() -> Any:
+    """A Docker client, or `DockerUnavailable` saying why there is none."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError as exc:
+        raise DockerUnavailable(f"the docker package is not installed ({exc})") from None
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as exc:
+        raise DockerUnavailable(
+            f"Docker is not reachable: {exc}\n"
+            "fix: start Docker (or set DOCKER_HOST), or use --backend local"
+        ) from None
+    return client
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, config: ContainerConfig) -> None:
+        docker_client()  # fail early, before anything else is prepared
+        self.config = config
+
+    def start(self, settings: Settings) -> DockerServer:
+        server = DockerServer(self.config)
+        try:
+            server.start(settings)
+        except BaseException:
+            server.close()
+            raise
+        return server
+
+
+class DockerServer:
+    backend_name = "docker"
+
+    def __init__(self, config: ContainerConfig) -> None:
+        self.config = config
+        self._container: PostgresContainer | None = None
+        self._version = ""
+        self._binaries: PostgresBinaries | None = None
+        self.settings: dict[str, str] = {}
+
+    def start(self, settings: Settings) -> None:
+        from testcontainers.community.postgres import PostgresContainer
+
+        container = PostgresContainer(
+            self.config.image,
+            username=self.config.username,
+            password=self.config.password,
+            dbname=self.config.dbname,
+            driver=None,
+        )
+        for key, value in self.config.env.items():
+            container.with_env(key, value)
+        container.with_kwargs(labels=self.config.labels)
+        self._container = container
+        container.start()
+        self.restart(settings)
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def major(self) -> int:
+        return self.config.major
+
+    def database_name(self, logical: str) -> str:
+        return logical
+
+    def connect_kwargs(self, dbname: str, application_name: str) -> dict[str, Any]:
+        assert self._container is not None
+        return {
+            "host": self._container.get_container_host_ip(),
+            "port": int(self._container.get_exposed_port(5432)),
+            "user": self.config.username,
+            "password": self.config.password,
+            "dbname": dbname,
+            "application_name": application_name,
+            "connect_timeout": 10,
+        }
+
+    def client_program(self, name: str) -> Path:
+        if self._binaries is None:
+            self._binaries = find_binaries(major=self.config.major)
+        return self._binaries.program(name)
+
+    def client_env(self, dbname: str) -> dict[str, str]:
+        kwargs = self.connect_kwargs(dbname, "pgrehearse:harness")
+        return {
+            **os.environ,
+            "PGHOST": str(kwargs["host"]),
+            "PGPORT": str(kwargs["port"]),
+            "PGUSER": self.config.username,
+            "PGPASSWORD": self.config.password,
+            "PGDATABASE": dbname,
+            "PGAPPNAME": "pgrehearse:harness",
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend_name,
+            "version": self._version,
+            "major": self.major,
+            "image": self.config.image,
+            "host": self._container.get_container_host_ip() if self._container else None,
+            "port": self.connect_kwargs("postgres", "x")["port"] if self._container else None,
+        }
+
+    def restart(self, settings: Settings) -> None:
+        """Apply `settings` with ALTER SYSTEM, then restart the container."""
+        assert self._container is not None
+        with psycopg.connect(
+            **self.connect_kwargs("postgres", "pgrehearse:harness"), autocommit=True
+        ) as conn:
+            conn.execute("ALTER SYSTEM RESET ALL")
+            for key, value in settings.items():
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(key), sql.Literal(value)
+                    )
+                )
+        self._container.get_wrapped_container().restart()
+        self._wait_ready()
+        self.settings = dict(settings)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
+        while True:
+            try:
+                with psycopg.connect(**self.connect_kwargs("postgres", "pgrehearse:probe")) as c:
+                    row = c.execute("SHOW server_version").fetchone()
+                    assert row is not None
+                    self._version = str(row[0]).split()[0]
+                    return
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise EnvironmentProblem(f"the container did not come back: {exc}") from None
+                time.sleep(0.2)
+
+    def close(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            container.stop()
