@@ -183,6 +183,7 @@ class RehearsalItem(pytest.Item):
         self._add_properties(result)
         if result.kept_server is not None:
             self.config.stash[KEPT].append(f"{self.name}: {result.kept_server['psql']}")
+            self.user_properties.append(("pgrehearse_kept", result.kept_server["psql"]))
         if not result.passed:
             raise RehearsalFailed(result)
         if _setting(self.config, "baseline"):
@@ -213,6 +214,7 @@ class RehearsalItem(pytest.Item):
         base = latest_by_scenario(baseline, "rounds").get(scenario.name)
         comparison = compare_records(base, record, threshold=threshold, min_delta_s=min_delta)
         self.config.stash[COMPARISONS].append(comparison)
+        self.user_properties.append(("pgrehearse_regression", _verdict(comparison)))
         for change in comparison.changes:
             if change.item.startswith("phase ") and change.current_s is not None:
                 name = change.item.removeprefix("phase ")
@@ -266,20 +268,35 @@ def _budget_line(path: Path, budget: str) -> str:
     return f" ({path}:{line})" if line else ""
 
 
+def _verdict(comparison: Comparison) -> str:
+    if comparison.base is None:
+        return "no baseline yet, timings recorded"
+    return ("SLOWER" if comparison.regressed else "ok") + " against the baseline"
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    comparisons = config.stash.get(COMPARISONS, [])
-    kept = config.stash.get(KEPT, [])
-    if not comparisons and not kept:
-        return
-    terminalreporter.section("pgrehearse")
-    for comparison in comparisons:
-        if comparison.base is None:
-            terminalreporter.line(f"{comparison.scenario}: no baseline yet, timings recorded")
-        else:
-            verdict = "SLOWER" if comparison.regressed else "ok"
-            terminalreporter.line(f"{comparison.scenario}: {verdict} against the baseline")
-    for line in kept:
-        terminalreporter.line(f"server kept for {line}  (stop: pgrehearse cleanup)")
+    """Regression verdicts and kept servers, read from the test reports' properties so
+    that they show under pytest-xdist too (workers' stashes never reach the controller)."""
+    lines: list[str] = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call":
+                continue
+            name = report.nodeid.rsplit("::", 1)[-1]
+            for key, value in getattr(report, "user_properties", []):
+                if key == "pgrehearse_regression":
+                    lines.append(f"{name}: {value}")
+                elif key == "pgrehearse_kept":
+                    lines.append(f"server kept for {name}: {value}  (stop: pgrehearse cleanup)")
+    lines += [
+        f"server kept for {line}  (stop: pgrehearse cleanup)"
+        for line in config.stash.get(KEPT, [])
+        if not any(line.split(": ", 1)[-1] in known for known in lines)
+    ]
+    if lines:
+        terminalreporter.section("pgrehearse")
+        for line in lines:
+            terminalreporter.line(line)
 
 
 # ---------------------------------------------------------------------------- fixtures

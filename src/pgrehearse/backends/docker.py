@@ -106,6 +106,7 @@ class DockerServer:
         self._container: PostgresContainer | None = None
         self._version = ""
         self._binaries: PostgresBinaries | None = None
+        self._address: tuple[str, int] | None = None
         self.settings: dict[str, str] = {}
 
     def start(self, settings: Settings) -> None:
@@ -123,7 +124,14 @@ class DockerServer:
         container.with_kwargs(labels=self.config.labels)
         self._container = container
         container.start()
+        self._refresh_address()
         self.restart(settings)
+
+    def _refresh_address(self) -> None:
+        """Host and mapped port, asked of Docker once per (re)start: a restart may remap."""
+        assert self._container is not None
+        host = self._container.get_container_host_ip()
+        self._address = (host, int(self._container.get_exposed_port(5432)))
 
     @property
     def version(self) -> str:
@@ -137,10 +145,10 @@ class DockerServer:
         return logical
 
     def connect_kwargs(self, dbname: str, application_name: str) -> dict[str, Any]:
-        assert self._container is not None
+        assert self._address is not None
         return {
-            "host": self._container.get_container_host_ip(),
-            "port": int(self._container.get_exposed_port(5432)),
+            "host": self._address[0],
+            "port": self._address[1],
             "user": self.config.username,
             "password": self.config.password,
             "dbname": dbname,
@@ -171,8 +179,8 @@ class DockerServer:
             "version": self._version,
             "major": self.major,
             "image": self.config.image,
-            "host": self._container.get_container_host_ip() if self._container else None,
-            "port": self.connect_kwargs("postgres", "x")["port"] if self._container else None,
+            "host": self._address[0] if self._address else None,
+            "port": self._address[1] if self._address else None,
         }
 
     def restart(self, settings: Settings) -> None:
@@ -189,6 +197,7 @@ class DockerServer:
                     )
                 )
         self._container.get_wrapped_container().restart()
+        self._refresh_address()
         self._wait_ready()
         self.settings = dict(settings)
 
