@@ -223,3 +223,31 @@ def test_clone_mode_only_with_the_flag(tmp_path: Path, staging: Staging) -> None
     )
     assert maintenance.returncode == 3
     assert "clone mode rehearses in the DSN's own database" in maintenance.stderr
+
+
+def test_cleanup_drops_only_old_run_databases(staging: Staging) -> None:
+    recent = "pgrehearse_" + time.strftime("%Y%m%dt%H%M%Sz", time.gmtime()) + "_beef"
+    names = [
+        "pgrehearse_20200101t000000z_abcd",  # a killed run's database
+        "pgrehearse_20200101t000000z_abcd_schema",
+        recent,  # a run that may still be going
+        "pgrehearse_20200101t000000z_cafe",  # old, but someone is connected
+        "pgrehearse_notes",  # not a run's name
+    ]
+    with staging.admin() as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    before = staging.state()
+    busy = psycopg.connect(**staging.server.connect_kwargs(names[3], "someone"))
+    try:
+        result = _cli("cleanup", "--dsn", staging.dsn)
+    finally:
+        busy.close()
+    assert result.returncode == 0, result.stderr
+    assert "2 leftover database(s) dropped on" in result.stdout
+    assert staging.password not in result.stdout + result.stderr
+    after = staging.state()
+    assert sorted(set(before["databases"]) - set(after["databases"])) == names[:2]
+    assert {k: v for k, v in after.items() if k != "databases"} == {
+        k: v for k, v in before.items() if k != "databases"
+    }

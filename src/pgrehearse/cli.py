@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import sys
@@ -36,6 +37,7 @@ from pgrehearse._rehearsal import rehearse
 from pgrehearse._rounds import bench as run_bench
 from pgrehearse._version import __version__
 from pgrehearse.backends._workdir import sweep_leftovers, temp_root
+from pgrehearse.backends.external import dsn_for_display, sweep_databases
 from pgrehearse.report import SUMMARY_FILE, render_reports
 from pgrehearse.scenario import load_scenario
 
@@ -233,13 +235,38 @@ def validate(scenario: Path) -> None:
 
 
 @main.command()
-def cleanup() -> None:
+@click.option(
+    "--dsn",
+    default=None,
+    metavar="DSN",
+    help="Also drop pgrehearse_<run id> databases that killed runs left on this server.",
+)
+@click.option(
+    "--older-than-hours",
+    type=click.FloatRange(min=0),
+    default=6.0,
+    show_default=True,
+    help="With --dsn: only databases of runs started longer ago than this (others may be "
+    "running now).",
+)
+def cleanup(dsn: str | None, older_than_hours: float) -> None:
     """Stop servers kept with --keep-server and remove folders left by killed runs (every
-    run does the latter by itself)."""
+    run does the latter by itself); with --dsn, drop databases killed runs left there."""
     removed = sweep_leftovers(temp_root(), kept=True)
     for folder in removed:
         click.echo(f"removed {folder}")
     click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
+    if dsn is None:
+        return
+    err = Console(stderr=True, highlight=False)
+    try:
+        dropped = sweep_databases(dsn, dt.timedelta(hours=older_than_hours))
+    except PgRehearseError as exc:
+        print_error(err, exc)
+        sys.exit(int(exc.exit_code))
+    for name in dropped:
+        click.echo(f"dropped database {name}")
+    click.echo(f"{len(dropped)} leftover database(s) dropped on {dsn_for_display(dsn)}")
 
 
 @main.command()

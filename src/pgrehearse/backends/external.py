@@ -11,6 +11,7 @@ Passwords never leave this module: `redact` replaces them wherever a DSN is show
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import secrets
@@ -206,6 +207,37 @@ class ExternalServer:
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
+
+
+_RUN_DATABASE = re.compile(r"^pgrehearse_(\d{8}t\d{6}z)_[0-9a-f]{4}(?:_[a-z0-9_]+)?$")
+
+
+def sweep_databases(dsn: str, older_than: dt.timedelta) -> list[str]:
+    """Drop databases that runs killed with SIGKILL left on an external server: only names
+    of the form `pgrehearse_<run id>[_...]` whose run started more than `older_than` ago
+    and in which nobody is connected. Returns the dropped names."""
+    params: dict[str, Any] = dict(ExternalBackend(dsn).params)
+    now = dt.datetime.now(dt.UTC)
+    dropped: list[str] = []
+    try:
+        with psycopg.connect(
+            **{**params, "application_name": "pgrehearse:cleanup"}, autocommit=True
+        ) as conn:
+            busy = {r[0] for r in conn.execute("SELECT DISTINCT datname FROM pg_stat_activity")}
+            for (name,) in conn.execute("SELECT datname FROM pg_database ORDER BY 1").fetchall():
+                match = _RUN_DATABASE.match(name)
+                if match is None or name in busy:
+                    continue
+                started = dt.datetime.strptime(match.group(1), "%Y%m%dt%H%M%Sz")
+                if now - started.replace(tzinfo=dt.UTC) < older_than:
+                    continue
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                dropped.append(name)
+    except psycopg.Error as exc:
+        raise EnvironmentProblem(
+            f"cleanup on {dsn_for_display(dsn)} failed: {redact(str(exc).strip())}"
+        ) from None
+    return dropped
 
 
 def dsn_for_display(dsn: str) -> str:
