@@ -48,7 +48,13 @@ from pgrehearse.observe import LockTracer, Sampler
 from pgrehearse.report import render_reports
 from pgrehearse.report._csv import write_latency
 from pgrehearse.report._summary import write_summary
-from pgrehearse.scenario import BudgetsSpec, Scenario, SqlSource, postgres_duration
+from pgrehearse.scenario import (
+    BudgetsSpec,
+    MigrationSpec,
+    Scenario,
+    SqlSource,
+    postgres_duration,
+)
 from pgrehearse.seed import RestoreError, SchemaDump, SeedError, TableSeedResult, seed_tables
 from pgrehearse.seed import plan as plan_seed
 from pgrehearse.seed._preflight import preflight
@@ -122,27 +128,10 @@ def rehearse(
     """
     progress = progress or SilentProgress()
     budget_spec = merged_budgets(scenario, budgets)
-    effective_scale = scenario.data.scale if scale is None else scale
-    if effective_scale <= 0:
-        raise ScenarioError([Problem(f"scale must be above 0, not {effective_scale}")])
-    result = Rehearsal(
-        run_id=run_id or new_run_id(),
-        scenario_name=scenario.name,
-        scenario_file=scenario.path,
-        started_at=dt.datetime.now(dt.UTC),
-        seed=scenario.data.seed,
-        scale=effective_scale,
-    )
-    if not clone:
-        require_schema(scenario)
-    try:
-        preflight(scenario.data, effective_scale)
-    except SeedError as exc:
-        raise _seed_problem(scenario, exc) from None
+    result = new_result(scenario, scale, run_id, needs_schema=not clone)
     if report_dir is not None:
         result.run_dir = Path(report_dir) / scenario.name / result.run_id
-    snapshots = cache if isinstance(cache, SnapshotCache) else (SnapshotCache() if cache else None)
-    run = _Run(scenario, result, progress, Clock(), snapshots)
+    run = _Run(scenario, result, progress, Clock(), snapshot_cache(cache))
     try:
         if isinstance(backend, str):
             backend = backend_named(
@@ -208,6 +197,45 @@ def rehearse(
                 target = Path(report_dir or ".") / HISTORY_FILE if history is True else history
                 append_record(target, record_from_summary(summary))
     return result
+
+
+def new_result(
+    scenario: Scenario, scale: float | None, run_id: str | None = None, *, needs_schema: bool
+) -> Rehearsal:
+    """An empty result for `scenario`, once the checks that need no server passed: the
+    scale, the schema (unless in clone mode) and what seeding would ask for."""
+    effective_scale = scenario.data.scale if scale is None else scale
+    if effective_scale <= 0:
+        raise ScenarioError([Problem(f"scale must be above 0, not {effective_scale}")])
+    if needs_schema:
+        require_schema(scenario)
+    try:
+        preflight(scenario.data, effective_scale)
+    except SeedError as exc:
+        raise _seed_problem(scenario, exc) from None
+    return Rehearsal(
+        run_id=run_id or new_run_id(),
+        scenario_name=scenario.name,
+        scenario_file=scenario.path,
+        started_at=dt.datetime.now(dt.UTC),
+        seed=scenario.data.seed,
+        scale=effective_scale,
+    )
+
+
+def snapshot_cache(cache: bool | SnapshotCache) -> SnapshotCache | None:
+    return cache if isinstance(cache, SnapshotCache) else (SnapshotCache() if cache else None)
+
+
+def set_migration_timeouts(conn: psycopg.Connection[Any], migration: MigrationSpec) -> None:
+    """The scenario's lock_timeout and statement_timeout for the migration's session."""
+    for setting, value in (
+        ("lock_timeout", migration.lock_timeout),
+        ("statement_timeout", migration.statement_timeout),
+    ):
+        if value is not None:
+            conn.execute(f"SET {setting} = '{postgres_duration(value)}'")
+    conn.commit()
 
 
 def require_schema(scenario: Scenario) -> None:
@@ -494,13 +522,7 @@ class _Run:
             self._connect(server, DATABASE, "migration") as conn,
             self._connect(server, DATABASE, "harness") as observer,
         ):
-            for setting, value in (
-                ("lock_timeout", migration.lock_timeout),
-                ("statement_timeout", migration.statement_timeout),
-            ):
-                if value is not None:
-                    conn.execute(f"SET {setting} = '{postgres_duration(value)}'")
-            conn.commit()
+            set_migration_timeouts(conn, migration)
             tracer = LockTracer(observer, conn) if observe.trace else None
             sampler = Sampler(
                 server.connect_kwargs(DATABASE, "pgrehearse:sampler"),

@@ -8,7 +8,6 @@ copy runs the scenario's up and down scripts step by step for a test's own asser
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from pathlib import Path
 from types import TracebackType
@@ -20,15 +19,15 @@ from psycopg.conninfo import make_conninfo
 
 from pgrehearse._backend_choice import backend_named
 from pgrehearse._cache import SnapshotCache
-from pgrehearse._errors import PgRehearseError, Problem, ScenarioError
+from pgrehearse._errors import PgRehearseError
 from pgrehearse._progress import Progress, SilentProgress
 from pgrehearse._rehearsal import (
     APP_PREFIX,
     DATABASE,
     _Run,
-    _seed_problem,
-    new_run_id,
-    require_schema,
+    new_result,
+    set_migration_timeouts,
+    snapshot_cache,
 )
 from pgrehearse._result import Rehearsal
 from pgrehearse.backends import Backend, LocalServer, Server
@@ -40,9 +39,7 @@ from pgrehearse.migration import (
     run_script,
     split_statements,
 )
-from pgrehearse.scenario import Scenario, SqlSource, postgres_duration
-from pgrehearse.seed import SeedError
-from pgrehearse.seed._preflight import preflight
+from pgrehearse.scenario import Scenario, SqlSource
 from pgrehearse.verify import (
     DataFingerprint,
     Difference,
@@ -92,26 +89,8 @@ class SeededServer:
         dsn: str | None = None,
     ) -> SeededServer:
         """Provision and seed a server for `scenario` (from the snapshot cache when it can)."""
-        effective_scale = scenario.data.scale if scale is None else scale
-        if effective_scale <= 0:
-            raise ScenarioError([Problem(f"scale must be above 0, not {effective_scale}")])
-        require_schema(scenario)
-        try:
-            preflight(scenario.data, effective_scale)
-        except SeedError as exc:
-            raise _seed_problem(scenario, exc) from None
-        result = Rehearsal(
-            run_id=new_run_id(),
-            scenario_name=scenario.name,
-            scenario_file=scenario.path,
-            started_at=dt.datetime.now(dt.UTC),
-            seed=scenario.data.seed,
-            scale=effective_scale,
-        )
-        snapshots = (
-            cache if isinstance(cache, SnapshotCache) else (SnapshotCache() if cache else None)
-        )
-        run = _Run(scenario, result, progress or SilentProgress(), Clock(), snapshots)
+        result = new_result(scenario, scale, needs_schema=True)
+        run = _Run(scenario, result, progress or SilentProgress(), Clock(), snapshot_cache(cache))
         if isinstance(backend, str):
             backend = backend_named(
                 backend,
@@ -275,13 +254,7 @@ class MigrationRunner:
         migration = self.database.scenario.migration
         statements = split_statements(source.text, file=source.origin, first_line=source.first_line)
         with self.database.connect(application_name=f"{APP_PREFIX}:migration") as conn:
-            for setting, value in (
-                ("lock_timeout", migration.lock_timeout),
-                ("statement_timeout", migration.statement_timeout),
-            ):
-                if value is not None:
-                    conn.execute(f"SET {setting} = '{postgres_duration(value)}'")
-            conn.commit()
+            set_migration_timeouts(conn, migration)
             result = run_script(
                 conn, statements, phase=phase, mode=migration.transaction, clock=self.clock
             )

@@ -6,11 +6,11 @@ import datetime as dt
 import json
 import signal
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import yaml
@@ -60,6 +60,75 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _options(*options: Callable[[_Command], _Command]) -> Callable[[_Command], _Command]:
+    """Several click options as one decorator, in the order written."""
+
+    def apply(command: _Command) -> _Command:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+# where and on what the server runs: `run` and `bench`
+_server_options = _options(
+    click.option(
+        "--pg-bin",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Folder holding the PostgreSQL server binaries (initdb, postgres).",
+    ),
+    click.option(
+        "--scale",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Multiply every table's row count (overrides data.scale).",
+    ),
+    click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Seed from scratch and do not save a snapshot (see `pgrehearse cache`).",
+    ),
+    click.option(
+        "--pg-version",
+        type=click.IntRange(14, 18),
+        default=None,
+        help="PostgreSQL major (14-18; default: the scenario's postgres.version). "
+        "Downloaded when not installed.",
+    ),
+    click.option(
+        "--backend",
+        type=click.Choice(BACKEND_NAMES),
+        default="auto",
+        show_default=True,
+        help="Where the server runs: auto = external with a DSN, else local.",
+    ),
+    click.option(
+        "--dsn",
+        default=None,
+        metavar="DSN",
+        help="An existing server to rehearse on, in a database of pgrehearse's own that is "
+        "dropped afterwards (default: $PGREHEARSE_DSN). The password is never printed.",
+    ),
+)
+
+# what counts as slower: `bench --baseline` and `compare`
+_threshold_options = _options(
+    click.option("--threshold", default="25%", show_default=True, help="Allowed slowdown."),
+    click.option(
+        "--min-delta",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_MIN_DELTA_S,
+        show_default=True,
+        help="Seconds a median must grow by, besides the threshold, to count as slower.",
+    ),
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pgrehearse")
 def main() -> None:
@@ -75,23 +144,7 @@ def main() -> None:
     show_default=True,
     help="Folder for reports; each run writes <report-dir>/<scenario>/<run-id>/.",
 )
-@click.option(
-    "--pg-bin",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Folder holding the PostgreSQL server binaries (initdb, postgres).",
-)
-@click.option(
-    "--scale",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Multiply every table's row count (overrides data.scale).",
-)
-@click.option(
-    "--no-cache",
-    is_flag=True,
-    help="Seed from scratch and do not save a snapshot (see `pgrehearse cache`).",
-)
+@_server_options
 @click.option(
     "--budget",
     "budget_overrides",
@@ -106,27 +159,6 @@ def main() -> None:
     help="Append this run's timings to this file [default: <report-dir>/history.jsonl].",
 )
 @click.option("--no-history", is_flag=True, help="Do not record timings in a history file.")
-@click.option(
-    "--pg-version",
-    type=click.IntRange(14, 18),
-    default=None,
-    help="PostgreSQL major (14-18; default: the scenario's postgres.version). Downloaded "
-    "when not installed.",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(BACKEND_NAMES),
-    default="auto",
-    show_default=True,
-    help="Where the server runs: auto = external with a DSN, else local.",
-)
-@click.option(
-    "--dsn",
-    default=None,
-    metavar="DSN",
-    help="An existing server to rehearse on, in a database of pgrehearse's own that is "
-    "dropped afterwards (default: $PGREHEARSE_DSN). The password is never printed.",
-)
 @click.option(
     "--clone",
     is_flag=True,
@@ -287,40 +319,8 @@ def cleanup(dsn: str | None, older_than_hours: float) -> None:
     default=None,
     help="Compare with this history file (read before appending); exit 1 when slower.",
 )
-@click.option("--threshold", default="25%", show_default=True, help="Allowed slowdown.")
-@click.option(
-    "--min-delta",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_MIN_DELTA_S,
-    show_default=True,
-    help="Seconds a median must grow by, besides the threshold, to count as slower.",
-)
-@click.option("--pg-bin", type=click.Path(path_type=Path), default=None, help="Server binaries.")
-@click.option(
-    "--scale", type=click.FloatRange(min=0, min_open=True), default=None, help="Row count factor."
-)
-@click.option("--no-cache", is_flag=True, help="Seed from scratch, save no snapshot.")
-@click.option(
-    "--pg-version",
-    type=click.IntRange(14, 18),
-    default=None,
-    help="PostgreSQL major (14-18; default: the scenario's postgres.version). Downloaded "
-    "when not installed.",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(BACKEND_NAMES),
-    default="auto",
-    show_default=True,
-    help="Where the server runs: auto = external with a DSN, else local.",
-)
-@click.option(
-    "--dsn",
-    default=None,
-    metavar="DSN",
-    help="An existing server to rehearse on, in a database of pgrehearse's own that is "
-    "dropped afterwards (default: $PGREHEARSE_DSN). The password is never printed.",
-)
+@_threshold_options
+@_server_options
 @click.option("-q", "--quiet", is_flag=True, help="Only the result, no progress.")
 def bench(
     scenario: Path,
@@ -375,14 +375,7 @@ def bench(
 @main.command()
 @click.argument("base", type=click.Path(path_type=Path))
 @click.argument("current", type=click.Path(path_type=Path), required=False)
-@click.option("--threshold", default="25%", show_default=True, help="Allowed slowdown.")
-@click.option(
-    "--min-delta",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_MIN_DELTA_S,
-    show_default=True,
-    help="Seconds a median must grow by, besides the threshold, to count as slower.",
-)
+@_threshold_options
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare(
     base: Path, current: Path | None, threshold: str, min_delta: float, as_json: bool
