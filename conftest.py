@@ -13,6 +13,17 @@ from pgrehearse.backends import PostgresBinaries, find_binaries
 
 pytest_plugins = ["pytester"]
 
+# Fixtures that start (or let the code under test start) a real PostgreSQL server.
+_SERVER_FIXTURES = {"work_root", "pg_binaries"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs PostgreSQL `pg`, so `pytest -m "not pg"` runs the pure
+    tests alone in seconds."""
+    for item in items:
+        if _SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pg)
+
 
 @pytest.fixture(scope="session")
 def pg_binaries() -> PostgresBinaries:

@@ -18,8 +18,8 @@ import time
 
 import psycopg
 
-from pgrehearse._settings import rehearsal_settings
 from pgrehearse.backends import LocalBackend, LocalServer, find_binaries
+from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.load import LoadProcess, prepare_transactions
 from pgrehearse.scenario import LoadSpec
 

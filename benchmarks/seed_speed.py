@@ -33,8 +33,8 @@ from typing import Any
 
 import psycopg
 
-from pgrehearse._settings import seed_settings
 from pgrehearse.backends import LocalBackend, LocalServer, find_binaries
+from pgrehearse.backends.settings import seed_settings
 from pgrehearse.scenario import DataSpec
 from pgrehearse.seed import plan, seed_tables
 from pgrehearse.seed._pipeline import produce_blocks

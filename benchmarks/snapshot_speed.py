@@ -23,9 +23,9 @@ from pathlib import Path
 import psycopg
 
 from pgrehearse import load_scenario, rehearse
-from pgrehearse._cache import SnapshotCache
-from pgrehearse._settings import rehearsal_settings
 from pgrehearse.backends import LocalBackend, find_binaries
+from pgrehearse.backends.settings import rehearsal_settings
+from pgrehearse.rehearsal.cache import SnapshotCache
 
 SCHEMA = """
 CREATE TABLE bench (
@@ -73,7 +73,7 @@ def main() -> None:
     try:
         started = time.perf_counter()
         result = rehearse(load_scenario(_scenario(scratch, args.rows)), report_dir=None)
-        assert result.passed and result.cache is not None and result.cache["saved"]
+        assert result.passed and result.cache is not None and result.cache.saved
         print(
             f"seeded {args.rows:,} rows and saved the snapshot in "
             f"{time.perf_counter() - started:.1f} s"

@@ -84,3 +84,12 @@ def test_binaries_are_real(pg_binaries: PostgresBinaries) -> None:
     assert os.access(pg_binaries.program("initdb"), os.X_OK)
     assert pg_binaries.major >= 13
     assert pg_binaries.version.startswith(str(pg_binaries.major))
+
+
+def test_an_install_prefix_gets_a_hint_to_its_bin_folder(tmp_path: Path) -> None:
+    prefix = tmp_path / "pgsql"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin" / "initdb").write_text("#!/bin/sh\n")
+    with pytest.raises(EnvironmentProblem) as caught:
+        find_binaries(explicit=prefix)
+    assert f"did you mean {prefix / 'bin'}?" in str(caught.value)

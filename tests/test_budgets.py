@@ -22,8 +22,8 @@ def test_lock_budget_fails_and_passes_on_the_measured_hold(tmp_path: Path, work_
     )
     assert tight.outcome == "failed"
     assert tight.failure is not None and "max_lock_ms.AccessExclusiveLock" in tight.failure
-    [check] = [b for b in tight.budgets if b["budget"] == "max_lock_ms.AccessExclusiveLock"]
-    assert check["status"] == "fail" and 280 < check["actual"] < 400
+    [check] = [b for b in tight.budgets if b.budget == "max_lock_ms.AccessExclusiveLock"]
+    assert check.status == "fail" and 280 < check.actual < 400
     loose = rehearse(scenario, report_dir=None, budgets={"max_lock_ms": {"conflicting": 1000}})
     assert loose.passed, loose.failure
 
@@ -34,8 +34,8 @@ def test_no_rewrite_budget(tmp_path: Path, work_root: Path) -> None:
     path = write_scenario(tmp_path / "s", up=up, down=None, extra=extra)
     result = rehearse(load_scenario(path), report_dir=None)
     assert result.outcome == "failed"
-    [check] = [b for b in result.budgets if b["budget"] == "no_rewrite"]
-    assert check["actual"] == ["accounts"] and check["status"] == "fail"
+    [check] = [b for b in result.budgets if b.budget == "no_rewrite"]
+    assert check.actual == ["accounts"] and check.status == "fail"
 
 
 def test_bad_budget_override_is_invalid_input(tmp_path: Path, work_root: Path) -> None:

@@ -176,3 +176,79 @@ def test_markdown_summary_and_re_rendering(tmp_path: Path, work_root: Path) -> N
     assert (run_dir / "locks.csv").is_file() and (run_dir / "waits.csv").is_file()
     missing = _cli("report", tmp_path / "nowhere")
     assert missing.returncode == 2
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from pgrehearse.cli import main
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("pgrehearse.rehearsal.run.rehearse", broken)
+    scenario = write_scenario(tmp_path / "s")
+    done = CliRunner().invoke(main, ["run", str(scenario), "--report-dir", str(tmp_path / "r")])
+    assert done.exit_code == 4
+    assert "Traceback" not in done.output
+    assert "internal error (a bug in pgrehearse): RuntimeError: boom" in done.output
+    [log] = (cache_dir / "logs").glob("internal-error-*.log")
+    assert str(log) in done.output
+    assert "Traceback" in log.read_text() and "boom" in log.read_text()
+
+
+@pytest.mark.parametrize("command", ["run", "bench"])
+@pytest.mark.parametrize("scale", ["nan", "inf", "-inf", "0"])
+def test_a_scale_that_is_not_a_finite_positive_number_exits_2(
+    tmp_path: Path, command: str, scale: str
+) -> None:
+    from click.testing import CliRunner
+
+    from pgrehearse.cli import main
+
+    scenario = write_scenario(tmp_path / "s")
+    done = CliRunner().invoke(main, [command, str(scenario), "--scale", scale])
+    assert done.exit_code == 2
+    assert "give a finite number above 0" in done.output
+    assert "Traceback" not in done.output
+
+
+def test_a_scenario_scale_of_nan_is_refused_plainly(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path / "s")
+    text = scenario.read_text().replace("data:\n", "data:\n  scale: .nan\n", 1)
+    scenario.write_text(text)
+    done = _cli("validate", scenario)
+    assert done.returncode == 2
+    assert "data.scale: Input should be a finite number" in done.stderr
+    assert "1000" not in done.stderr
+
+
+def test_an_unwritable_report_folder_exits_3_before_any_work(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path / "s")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the report folder's parent should be")
+    done = _cli("run", scenario, "--report-dir", blocker / "reports", "--pg-bin", "/nonexistent")
+    assert done.returncode == 3, done.stderr
+    assert f"cannot write reports to {blocker / 'reports'}" in done.stderr
+    assert "--report-dir" in done.stderr and "Traceback" not in done.stderr
+    # refused before looking for a server (the bogus --pg-bin was never reached)
+    assert "/nonexistent" not in done.stderr
+
+
+def test_an_interrupt_before_any_server_does_not_claim_one_was_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from pgrehearse.cli import main
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pgrehearse.rehearsal.run.rehearse", interrupted)
+    done = CliRunner().invoke(main, ["run", str(write_scenario(tmp_path / "s"))])
+    assert done.exit_code == 130
+    assert "interrupted by SIGINT" in done.output
+    assert "server" not in done.output

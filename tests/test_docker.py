@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from pgrehearse import load_scenario, rehearse
-from pgrehearse._backend_choice import backend_named, container_config_for
-from pgrehearse._errors import EnvironmentProblem
-from pgrehearse._progress import SilentProgress
+from pgrehearse import ServerOptions, load_scenario, rehearse
 from pgrehearse.backends import find_binaries
+from pgrehearse.backends.choice import backend_named, container_config_for
 from pgrehearse.backends.docker import DockerUnavailable, docker_client
+from pgrehearse.errors import EnvironmentProblem
+from pgrehearse.rehearsal.progress import SilentProgress
 from tests.helpers import write_scenario
 
 
@@ -84,7 +84,7 @@ def test_auto_falls_back_with_one_line(tmp_path: Path, monkeypatch: pytest.Monke
     def nothing_installed(**kwargs: Any) -> Any:
         return find_binaries(**{**kwargs, "path_env": "", "versioned_patterns": []})
 
-    monkeypatch.setattr("pgrehearse._backend_choice.find_binaries", nothing_installed)
+    monkeypatch.setattr("pgrehearse.backends.choice.find_binaries", nothing_installed)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setenv("PGREHEARSE_BINARIES_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("PGREHEARSE_FETCH", "0")  # so the test does not download
@@ -105,7 +105,9 @@ def test_auto_prefers_installed_binaries(tmp_path: Path) -> None:
 @pytest.mark.skipif(NO_DOCKER is not None, reason=f"needs a Docker engine: {NO_DOCKER}")
 def test_rehearsal_in_a_real_container(tmp_path: Path) -> None:
     scenario = load_scenario(write_scenario(tmp_path / "s"))
-    result = rehearse(scenario, backend="docker", pg_version=16, report_dir=tmp_path / "r")
+    result = rehearse(
+        scenario, ServerOptions(backend="docker", pg_version=16), report_dir=tmp_path / "r"
+    )
     assert result.outcome == "passed", result.failure
     assert result.server["backend"] == "docker" and result.server["version"].startswith("16.")
     client = docker_client()

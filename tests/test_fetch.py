@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from pgrehearse import load_scenario, rehearse
-from pgrehearse._errors import EnvironmentProblem
+from pgrehearse import ServerOptions, load_scenario, rehearse
 from pgrehearse.backends import find_binaries
 from pgrehearse.backends.fetch import _unpack, fetch_binaries
+from pgrehearse.errors import EnvironmentProblem
 
 MAJORS = (16, 17)
 
@@ -77,7 +77,9 @@ def test_two_fetched_majors_differ_as_documented(
 
     scenario = load_scenario(_generated_column_scenario(tmp_path / "s"))
     results = {
-        major: rehearse(scenario, pg_version=major, report_dir=tmp_path / "r", backend="local")
+        major: rehearse(
+            scenario, ServerOptions(pg_version=major, backend="local"), report_dir=tmp_path / "r"
+        )
         for major in MAJORS
     }
     old, new = results[16], results[17]
@@ -164,7 +166,7 @@ def test_archive_checksum_is_verified(tmp_path: Path) -> None:
 
 
 def test_scenario_major_out_of_range_points_at_the_line(tmp_path: Path) -> None:
-    from pgrehearse._errors import ScenarioError
+    from pgrehearse.errors import ScenarioError
     from tests.helpers import write_scenario
 
     path = write_scenario(tmp_path / "s", extra="postgres: {version: 13}\n")

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from pgrehearse import Rehearsal, load_scenario, rehearse
-from pgrehearse._progress import SilentProgress
-from pgrehearse._result import PhaseResult
 from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries, Settings
 from pgrehearse.load import classify
 from pgrehearse.load._pgbench import PgbenchScriptError, parse_pgbench
 from pgrehearse.load._sql import positional
+from pgrehearse.rehearsal.progress import SilentProgress
+from pgrehearse.rehearsal.result import PhaseResult
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,11 +70,11 @@ def test_renamed_column_breaks_the_running_application(tmp_path: Path, work_root
     assert "breaks the running application" in result.failure
     assert "'read_owner'" in result.failure and "42703" in result.failure
     assert result.load is not None
-    [broken] = result.load["breaking"]
+    [broken] = result.load.breaking
     assert broken["transaction"] == "read_owner" and broken["sqlstate"] == "42703"
     assert broken["message"] == 'column "owner" does not exist'
     assert broken["after_statement"] == "up #1"
-    phases = {p["phase"]: p for p in result.load["phases"]}
+    phases = {p["phase"]: p for p in result.load.phases}
     assert phases["baseline"]["errors"]["undefined"] == 0 and phases["baseline"]["ok"] > 100
     assert phases["after"]["by_transaction"]["read_owner"]["errors"]["undefined"] > 0
     assert phases["after"]["by_transaction"]["deposit"]["errors"]["undefined"] == 0
@@ -104,7 +104,7 @@ def test_allow_breaking_passes_but_still_reports(tmp_path: Path, work_root: Path
     load = READ_AND_WRITE.replace("  clients: 4", "  clients: 2\n  allow_breaking: true")
     path = _scenario(tmp_path, up="ALTER TABLE accounts RENAME COLUMN owner TO holder;", load=load)
     result = rehearse(load_scenario(path), report_dir=None)
-    assert result.passed and result.load is not None and result.load["breaking"]
+    assert result.passed and result.load is not None and result.load.breaking
 
 
 def test_load_waits_are_joined_with_the_blocking_statement(tmp_path: Path, work_root: Path) -> None:
@@ -113,7 +113,7 @@ def test_load_waits_are_joined_with_the_blocking_statement(tmp_path: Path, work_
         load_scenario(_scenario(tmp_path, up=up, load=READ_AND_WRITE)), report_dir=None
     )
     assert result.passed and result.load is not None
-    waits = {w["transaction"]: w for w in result.load["lock_waits"]}
+    waits = {w["transaction"]: w for w in result.load.lock_waits}
     # every client waits, in whichever transaction it happened to be running
     assert waits and set(waits) <= {"read_owner", "deposit"}
     assert sum(w["waits"] for w in waits.values()) >= 4
@@ -123,10 +123,10 @@ def test_load_waits_are_joined_with_the_blocking_statement(tmp_path: Path, work_
         assert wait["blocking_mode"] == "AccessExclusiveLock"
         assert wait["sentence"].startswith(f"{wait['transaction']} waited up to 0.")
         assert "behind `LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE`" in wait["sentence"]
-    up_phase = next(p for p in result.load["phases"] if p["phase"] == "up")
+    up_phase = next(p for p in result.load.phases if p["phase"] == "up")
     assert up_phase["longest_stall_ms"] > 400
     assert up_phase["latency_ms"]["max"] > 400
-    baseline = next(p for p in result.load["phases"] if p["phase"] == "baseline")
+    baseline = next(p for p in result.load.phases if p["phase"] == "baseline")
     assert baseline["latency_ms"]["max"] < 300
 
 
@@ -211,7 +211,7 @@ load:
         load_scenario(_scenario(tmp_path / "s", up="SELECT 1;", load=load)), report_dir=None
     )
     assert result.passed and result.load is not None
-    baseline = result.load["phases"][0]
+    baseline = result.load.phases[0]
     assert baseline["by_transaction"]["pgbench_deposit"]["ok"] > 10
     assert sum(baseline["errors"].values()) == 0
 
@@ -231,7 +231,7 @@ def test_open_loop_rate_and_lateness(tmp_path: Path, work_root: Path) -> None:
     up = "LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(0.5);\n"
     result = rehearse(load_scenario(_scenario(tmp_path, up=up, load=load)), report_dir=None)
     assert result.load is not None and result.load_events is not None
-    baseline = result.load["phases"][0]
+    baseline = result.load.phases[0]
     assert baseline["throughput_tps"] == pytest.approx(200, rel=0.2)
     events = result.load_events
     during = events[events["phase"] == "up"]

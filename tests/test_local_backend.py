@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from pgrehearse.backends import LocalBackend, PostgresBinaries
-from pgrehearse.backends._workdir import sweep_leftovers
+from pgrehearse.backends.workdir import sweep_leftovers
 from tests.helpers import processes_mentioning
 
 
@@ -134,10 +134,65 @@ def test_sweep_stops_an_orphaned_server_still_running(
 ) -> None:
     server = LocalBackend(pg_binaries).start({})
     # pretend the owner died: point owner.json at a pid that cannot exist
-    (server.workdir / "owner.json").write_text(json.dumps({"pid": 2**22 + 1, "start_time": "0"}))
+    owner = json.loads((server.workdir / "owner.json").read_text())
+    dead = {**owner, "pid": 2**22 + 1, "start_time": "0"}
+    (server.workdir / "owner.json").write_text(json.dumps(dead))
     assert processes_mentioning(str(server.data_dir))
     removed = sweep_leftovers(work_root)
     assert removed == [server.workdir]
     assert processes_mentioning(str(server.data_dir)) == []
     server._process = None  # already stopped by the sweep
     server.close()
+
+
+def _dead_owner(folder: Path, kind: str = "dump") -> None:
+    """Make `folder` look like pgrehearse's, left by a process that is gone."""
+    owner = {"made_by": "pgrehearse", "kind": kind, "pid": 2**22 + 1, "start_time": "0"}
+    (folder / "owner.json").write_text(json.dumps(owner))
+
+
+def test_sweep_never_touches_folders_it_did_not_make(tmp_path: Path) -> None:
+    root = tmp_path / "tmp"
+    old = time.time() - 3600
+    # a user's folder that only shares the name prefix
+    notes = root / "pgrehearse-notes"
+    notes.mkdir(parents=True)
+    (notes / "f").write_text("x")
+    # an owner file without pgrehearse's mark (written by something else)
+    foreign = root / "pgrehearse-foreign"
+    foreign.mkdir()
+    (foreign / "owner.json").write_text(json.dumps({"pid": 2**22 + 1, "start_time": "0"}))
+    # pgrehearse's mark, but holding a file pgrehearse never writes there
+    adopted = root / "pgrehearse-dump-adopted"
+    adopted.mkdir()
+    _dead_owner(adopted)
+    (adopted / "thesis.tex").write_text("keep me")
+    for folder in (notes, foreign, adopted):
+        os.utime(folder, (old, old))
+    # a dump folder a killed run left: the only one to go
+    dump = root / "pgrehearse-dump-left"
+    dump.mkdir()
+    _dead_owner(dump)
+    (dump / "schema.dump").write_bytes(b"PGDMP")
+
+    assert sweep_leftovers(root, kept=True) == [dump]
+    assert (notes / "f").read_text() == "x"
+    assert foreign.is_dir() and (adopted / "thesis.tex").read_text() == "keep me"
+
+
+def test_cleanup_command_leaves_a_users_folder_alone(tmp_path: Path) -> None:
+    notes = tmp_path / "pgrehearse-notes"
+    notes.mkdir()
+    (notes / "f").write_text("x")
+    old = time.time() - 1200
+    os.utime(notes, (old, old))
+    done = subprocess.run(
+        [sys.executable, "-m", "pgrehearse", "cleanup"],
+        env={**os.environ, "PGREHEARSE_TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "0 leftover folder(s) removed" in done.stdout
+    assert (notes / "f").read_text() == "x"

@@ -19,11 +19,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgrehearse._settings import rehearsal_settings
-from pgrehearse.analyse import LockAnalysis, PhaseWindow, analyse_locks
 from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
+from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.migration import Clock, StatementResult, run_script, split_statements
 from pgrehearse.observe import LockTracer, Sampler, conflicts, effect
+from pgrehearse.observe.analyse import LockAnalysis, PhaseWindow, analyse_locks
 from pgrehearse.scenario import TransactionMode
 
 _names = itertools.count()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pgrehearse import Rehearsal, ScenarioError, load_scenario, rehearse
+from pgrehearse import Rehearsal, ScenarioError, ServerOptions, load_scenario, rehearse
 from pgrehearse.backends import PostgresBinaries
 from pgrehearse.report import SUMMARY_SCHEMA_VERSION
 from tests.helpers import ProbingBackend, write_scenario
@@ -144,7 +144,7 @@ def test_lock_timeout_applies_to_the_migration(tmp_path: Path, work_root: Path) 
 
 def test_scale_multiplies_rows(tmp_path: Path, work_root: Path) -> None:
     scenario = load_scenario(write_scenario(tmp_path / "s", rows=1000))
-    result = rehearse(scenario, report_dir=None, scale=0.25)
+    result = rehearse(scenario, ServerOptions(scale=0.25), report_dir=None)
     assert [t.rows for t in result.tables] == [250]
     assert result.scale == 0.25
 
@@ -243,3 +243,25 @@ def test_lock_reports_are_written(tmp_path: Path, work_root: Path) -> None:
     assert summary["sampler"]["polls"] > 0
     assert any(s["mode"] == "AccessExclusiveLock" for s in summary["lock_summary"])
     assert summary["statements"][0]["locks"][0]["mode"] == "AccessExclusiveLock"
+
+
+def test_reports_that_cannot_be_written_at_the_end_lose_no_result(
+    tmp_path: Path, work_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pgrehearse.report._html as html
+
+    def disk_full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(html, "write_html", disk_full)
+    scenario = load_scenario(write_scenario(tmp_path / "s", rows=20))
+    result = rehearse(scenario, report_dir=tmp_path / "reports", history=False)
+    assert result.passed and result.summary is not None
+    assert result.report_error is not None
+    assert "No space left on device" in result.report_error
+    copy = Path(result.report_error.rsplit(" is in ", 1)[1])
+    try:
+        saved = json.loads(copy.read_text())
+        assert saved["run_id"] == result.run_id and saved["outcome"] == "passed"
+    finally:
+        copy.unlink()

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from pgrehearse import load_scenario, rehearse
-from pgrehearse._settings import rehearsal_settings
 from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
+from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.migration import split_statements
 from pgrehearse.verify import (
     Difference,

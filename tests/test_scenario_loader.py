@@ -152,6 +152,9 @@ def test_ref_to_unseeded_table(tmp_path: Path) -> None:
     path = _write(tmp_path, VALID.replace("{ref: t.id}", "{ref: nope.id}"))
     [problem] = _error(path).problems
     assert "'nope' is not under data.tables" in problem.message
+    # the line of the ref itself, not of `data:`
+    lines = path.read_text().splitlines()
+    assert problem.line is not None and "{ref: nope.id}" in lines[problem.line - 1]
 
 
 def test_several_problems_are_reported_together(tmp_path: Path) -> None:

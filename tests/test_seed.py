@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pgrehearse import ScenarioError, load_scenario, rehearse
-from pgrehearse._cache import SnapshotCache
+from pgrehearse import ScenarioError, ServerOptions, load_scenario, rehearse
 from pgrehearse.backends import PostgresBinaries
+from pgrehearse.rehearsal.cache import SnapshotCache
 from tests.helpers import ProbingBackend
 
 SHOP_SCHEMA = """
@@ -81,9 +81,10 @@ def _scenario(
     return path
 
 
-def _probe(path: Path, binaries: PostgresBinaries, query: str, **options: Any) -> Any:
+def _probe(path: Path, binaries: PostgresBinaries, query: str, *, cache: bool = True) -> Any:
     backend = ProbingBackend(binaries, query)
-    result = rehearse(load_scenario(path), report_dir=None, backend=backend, **options)
+    options = ServerOptions(cache=cache)
+    result = rehearse(load_scenario(path), options, report_dir=None, backend=backend)
     assert result.passed, result.failure
     return backend.answer, result
 
@@ -293,9 +294,9 @@ def test_cache_hit_reuses_the_seeded_database(
 ) -> None:
     path = _scenario(tmp_path)
     first_answer, first = _probe(path, pg_binaries, CHECKSUM)
-    assert first.cache is not None and first.cache["hit"] is False and first.cache["saved"]
+    assert first.cache is not None and first.cache.hit is False and first.cache.saved
     second_answer, second = _probe(path, pg_binaries, CHECKSUM)
-    assert second.cache is not None and second.cache["hit"] is True
+    assert second.cache is not None and second.cache.hit is True
     assert second_answer == first_answer
     assert [p.status for p in second.phases if p.name in ("schema", "seed", "post_data")] == [
         "skipped"
@@ -303,7 +304,7 @@ def test_cache_hit_reuses_the_seeded_database(
     assert [t.rows for t in second.tables] == [t.rows for t in first.tables]
     # another seed is another entry
     _, third = _probe(_scenario(tmp_path / "other", seed=9), pg_binaries, CHECKSUM)
-    assert third.cache is not None and third.cache["hit"] is False
+    assert third.cache is not None and third.cache.hit is False
     assert len(SnapshotCache().entries()) == 2
 
 
@@ -313,16 +314,17 @@ def test_damaged_cache_entry_is_rebuilt_not_used(
     path = _scenario(tmp_path)
     answer, first = _probe(path, pg_binaries, CHECKSUM)
     assert first.cache is not None
-    entry = Path(first.cache["path"])
+    assert first.cache.path is not None
+    entry = Path(first.cache.path)
     victim = max(
         (p for p in (entry / "data" / "base").rglob("*") if p.is_file()),
         key=lambda p: p.stat().st_size,
     )
-    with victim.open("r+b") as handle:
-        handle.truncate(victim.stat().st_size // 2)
+    victim.write_bytes(bytes(victim.stat().st_size))  # zeroed in place, same size
     again, second = _probe(path, pg_binaries, CHECKSUM)
     assert second.cache is not None
-    assert second.cache["hit"] is False and second.cache["saved"] is True
+    assert second.cache.hit is False and second.cache.saved is True
+    assert second.cache.damage is not None and "checksum" in second.cache.damage
     assert again == answer
 
 
@@ -332,10 +334,11 @@ def test_partial_entry_is_ignored(
     path = _scenario(tmp_path)
     _, first = _probe(path, pg_binaries, CHECKSUM)
     assert first.cache is not None
-    entry = Path(first.cache["path"])
+    assert first.cache.path is not None
+    entry = Path(first.cache.path)
     (entry / "meta.json").unlink()  # as if the run died before finishing the entry
     _, second = _probe(path, pg_binaries, CHECKSUM)
-    assert second.cache is not None and second.cache["hit"] is False and second.cache["saved"]
+    assert second.cache is not None and second.cache.hit is False and second.cache.saved
 
 
 def test_concurrent_runs_share_the_cache_safely(tmp_path: Path, work_root: Path) -> None:
@@ -362,8 +365,10 @@ def test_concurrent_runs_share_the_cache_safely(tmp_path: Path, work_root: Path)
     fourth = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert fourth.returncode == 0
     summaries = sorted((tmp_path / "reports" / "shop").glob("*/summary.json"))
-    hits = [json.loads(s.read_text())["cache"]["hit"] for s in summaries]
-    assert hits.count(True) >= 1
+    caches = [json.loads(s.read_text())["cache"] for s in summaries]
+    # one run seeded; the others waited for its snapshot instead of seeding it again
+    assert sum(c["saved"] for c in caches) == 1
+    assert sum(c["hit"] for c in caches) == 3
 
 
 def test_cache_cli_lists_and_clears(tmp_path: Path, work_root: Path) -> None:
@@ -388,3 +393,17 @@ def test_cache_cli_lists_and_clears(tmp_path: Path, work_root: Path) -> None:
         timeout=300,
     )
     assert no_cache.returncode == 0 and SnapshotCache().entries() == []
+
+
+def test_a_full_cache_folder_skips_the_snapshot_and_goes_on(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(SnapshotCache, "save", disk_full)
+    answer, result = _probe(_scenario(tmp_path), pg_binaries, CHECKSUM)
+    assert answer is not None and result.passed
+    assert result.cache is not None and result.cache.saved is False
+    snapshot = result.phase("snapshot")
+    assert snapshot is not None and snapshot.note == "not saved"

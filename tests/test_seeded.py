@@ -8,10 +8,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgrehearse import load_scenario
-from pgrehearse._rounds import measure_rounds
-from pgrehearse._seeded import MigrationFailed, SeededServer
+from pgrehearse import ServerOptions, load_scenario
 from pgrehearse.backends import PostgresBinaries
+from pgrehearse.rehearsal.rounds import measure_rounds
+from pgrehearse.rehearsal.seeded import MigrationFailed, SeededServer
 from tests.helpers import processes_mentioning, write_scenario
 
 
@@ -28,7 +28,7 @@ def seeded(
             rows=300,
         )
     )
-    with SeededServer.start(scenario, pg_bin=pg_binaries.bin_dir) as server:
+    with SeededServer.start(scenario, ServerOptions(pg_bin=pg_binaries.bin_dir)) as server:
         yield server
 
 
@@ -103,7 +103,7 @@ def test_server_gone_after_close(
     tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
 ) -> None:
     scenario = load_scenario(write_scenario(tmp_path / "s"))
-    seeded = SeededServer.start(scenario, pg_bin=pg_binaries.bin_dir)
+    seeded = SeededServer.start(scenario, ServerOptions(pg_bin=pg_binaries.bin_dir))
     folder = str(work_root)
     assert processes_mentioning(folder)
     seeded.close()

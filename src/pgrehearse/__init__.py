@@ -4,30 +4,99 @@ from pgrehearse import load_scenario, rehearse
 
 result = rehearse(load_scenario("scenarios/orders_add_column"))
 print(result.outcome, result.summary_path)
+
+Names load on first use, so `import pgrehearse` (and the command line's `--help`) stays
+fast; `tests/test_public_api.py` guards `__all__`.
 """
 
-from pgrehearse._errors import (
-    EnvironmentProblem,
-    ExitCode,
-    Interrupted,
-    PgRehearseError,
-    Problem,
-    ScenarioError,
-)
-from pgrehearse._history import append_record, read_records
-from pgrehearse._regression import Comparison, compare_histories, compare_records
-from pgrehearse._rehearsal import rehearse
-from pgrehearse._result import PhaseResult, Rehearsal
-from pgrehearse._rounds import bench, measure_rounds
-from pgrehearse._seeded import MigrationFailed, MigrationRunner, SeededDatabase, SeededServer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pgrehearse._version import __version__
-from pgrehearse.scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from pgrehearse.backends.choice import ServerOptions
+    from pgrehearse.errors import (
+        EnvironmentProblem,
+        ExitCode,
+        HistoryError,
+        InputError,
+        InternalError,
+        Interrupted,
+        PgRehearseError,
+        Problem,
+        ScenarioError,
+    )
+    from pgrehearse.rehearsal.result import BudgetCheck, LoadSummary, PhaseResult, Rehearsal
+    from pgrehearse.rehearsal.rounds import bench, measure_rounds
+    from pgrehearse.rehearsal.run import rehearse
+    from pgrehearse.rehearsal.seeded import (
+        MigrationFailed,
+        MigrationRunner,
+        SeededDatabase,
+        SeededServer,
+    )
+    from pgrehearse.scenario import Scenario, load_scenario
+    from pgrehearse.timing.compare import Comparison, compare_histories, compare_records
+    from pgrehearse.timing.history import append_record, read_records
+
+_WHERE = {
+    "BudgetCheck": "rehearsal.result",
+    "Comparison": "timing.compare",
+    "EnvironmentProblem": "errors",
+    "ExitCode": "errors",
+    "HistoryError": "errors",
+    "InputError": "errors",
+    "InternalError": "errors",
+    "Interrupted": "errors",
+    "LoadSummary": "rehearsal.result",
+    "MigrationFailed": "rehearsal.seeded",
+    "MigrationRunner": "rehearsal.seeded",
+    "PgRehearseError": "errors",
+    "PhaseResult": "rehearsal.result",
+    "Problem": "errors",
+    "Rehearsal": "rehearsal.result",
+    "Scenario": "scenario",
+    "ScenarioError": "errors",
+    "SeededDatabase": "rehearsal.seeded",
+    "SeededServer": "rehearsal.seeded",
+    "ServerOptions": "backends.choice",
+    "append_record": "timing.history",
+    "bench": "rehearsal.rounds",
+    "compare_histories": "timing.compare",
+    "compare_records": "timing.compare",
+    "load_scenario": "scenario",
+    "measure_rounds": "rehearsal.rounds",
+    "read_records": "timing.history",
+    "rehearse": "rehearsal.run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pgrehearse' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pgrehearse.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
 
 __all__ = [
+    "BudgetCheck",
     "Comparison",
     "EnvironmentProblem",
     "ExitCode",
+    "HistoryError",
+    "InputError",
+    "InternalError",
     "Interrupted",
+    "LoadSummary",
     "MigrationFailed",
     "MigrationRunner",
     "PgRehearseError",
@@ -38,6 +107,7 @@ __all__ = [
     "ScenarioError",
     "SeededDatabase",
     "SeededServer",
+    "ServerOptions",
     "__version__",
     "append_record",
     "bench",

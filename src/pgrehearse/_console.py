@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -24,10 +25,12 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from pgrehearse._errors import PgRehearseError, ScenarioError
-from pgrehearse._regression import Comparison
-from pgrehearse._result import PhaseResult, Rehearsal
-from pgrehearse.migration import StatementResult
+from pgrehearse.report import facts
+
+if TYPE_CHECKING:
+    from pgrehearse.migration import StatementResult
+    from pgrehearse.rehearsal.result import PhaseResult
+    from pgrehearse.timing.compare import Comparison
 
 if TYPE_CHECKING:
     from pgrehearse.seed import TableSeedResult
@@ -43,15 +46,8 @@ _STATUS_STYLE = {
 }
 
 
-def _one_line(sql: str, width: int = 70) -> str:
-    text = " ".join(sql.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+_one_line = facts.one_line
+_seconds = facts.seconds_text
 
 
 _PLAIN_PROGRESS_SECONDS = 5.0
@@ -75,12 +71,15 @@ class ConsoleProgress:
         self._task: TaskID = TaskID(0)
         self._table_rows = 0
         self._last_plain = 0.0
+        self.server_started = False
 
     @property
     def rich(self) -> bool:
         return self.console.is_terminal
 
     def phase_started(self, phase: str, detail: str) -> None:
+        if phase == "provision":
+            self.server_started = True  # from here on, an interrupt has a server to remove
         if self.rich:
             self._status_text = f"[bold]{phase}[/] {escape(detail)}"
             self._status = self.console.status(self._status_text)
@@ -186,16 +185,22 @@ class ConsoleProgress:
             self._status = None
 
 
-def print_summary(console: Console, rehearsal: Rehearsal) -> None:
-    """The closing summary of a rehearsal on stdout."""
+def print_summary(
+    console: Console, summary: Mapping[str, Any], summary_path: Path | None = None
+) -> None:
+    """The closing summary of a rehearsal on stdout, from its summary (`summary_dict`)."""
     if console.is_terminal:
-        _rich_summary(console, rehearsal)
+        _rich_summary(console, summary)
+        if summary_path is not None:
+            console.print(f"summary: {escape(str(summary_path))}")
     else:
-        _plain_summary(console, rehearsal)
+        _plain_summary(console, summary)
+        if summary_path is not None:
+            console.print(f"summary: {summary_path}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _rich_summary(console: Console, rehearsal: Rehearsal) -> None:
-    table = Table(title=f"{rehearsal.scenario_name} — statements", title_justify="left")
+def _rich_summary(console: Console, summary: Mapping[str, Any]) -> None:
+    table = Table(title=f"{summary['scenario']['name']} — statements", title_justify="left")
     table.add_column("phase")
     table.add_column("#", justify="right")
     table.add_column("where")
@@ -203,146 +208,32 @@ def _rich_summary(console: Console, rehearsal: Rehearsal) -> None:
     table.add_column("status")
     table.add_column("strongest lock")
     table.add_column("SQL", overflow="ellipsis", no_wrap=True, max_width=60)
-    for statement in rehearsal.statements:
-        where = f"{statement.file.name if statement.file else '?'}:{statement.line}"
-        style = _STATUS_STYLE.get(statement.status, "")
+    for statement in summary["statements"]:
+        style = _STATUS_STYLE.get(statement["status"], "")
         table.add_row(
-            statement.phase,
-            str(statement.index),
-            where,
-            _seconds(statement.seconds),
-            f"[{style}]{statement.status}[/]",
-            escape(_strongest(statement)),
-            escape(_one_line(statement.sql)),
+            statement["phase"],
+            str(statement["index"]),
+            facts.where(statement),
+            _seconds(statement["seconds"]),
+            f"[{style}]{statement['status']}[/]",
+            escape(facts.lock_text(statement)),
+            escape(_one_line(statement["sql"])),
         )
     console.print(table)
-    _rich_locks(console, rehearsal)
-    style = _STATUS_STYLE.get(rehearsal.outcome, "")
-    console.print(f"outcome: [{style}]{rehearsal.outcome.upper()}[/]")
-    if rehearsal.failure:
-        console.print(f"  {escape(rehearsal.failure)}")
-    if rehearsal.summary_path:
-        console.print(f"summary: {escape(str(rehearsal.summary_path))}")
+    _rich_details(console, summary)
+    outcome = summary["outcome"]
+    style = _STATUS_STYLE.get(outcome, "")
+    console.print(f"outcome: [{style}]{outcome.upper()}[/]")
+    if summary.get("failure"):
+        console.print(f"  {escape(summary['failure'])}")
 
 
-def _strongest(statement: StatementResult) -> str:
-    from pgrehearse.observe import strength
-
-    blocking = [lock for lock in statement.locks if lock["blocks_reads"] or lock["blocks_writes"]]
-    text = ""
-    if blocking:
-        top = max(blocking, key=lambda lock: (strength(lock["mode"]), lock["held_ms"]))
-        text = f"{top['mode']} on {top['relation']} {top['held_ms']:.0f} ms"
-    if statement.rewrites:
-        text += (" · " if text else "") + "rewrites " + ", ".join(statement.rewrites)
-    return text
-
-
-def _blocking_summary(rehearsal: Rehearsal, limit: int = 5) -> list[dict[str, Any]]:
-    if rehearsal.locks is None:
-        return []
-    rows = [s for s in rehearsal.locks.summary if s["total_conflicting_ms"] > 0]
-    return sorted(rows, key=lambda s: -s["longest_hold_ms"])[:limit]
-
-
-def _worst_waits(rehearsal: Rehearsal, limit: int = 5) -> list[dict[str, Any]]:
-    if rehearsal.locks is None or rehearsal.locks.waits.empty:
-        return []
-    waits = rehearsal.locks.waits.sort_values("wait_ms", ascending=False).head(limit)
-    return [dict(row) for _, row in waits.iterrows()]
-
-
-def _sampler_line(rehearsal: Rehearsal) -> str | None:
-    stats = rehearsal.sampler
-    if not stats:
-        return None
-    line = (
-        f"lock sampler: {stats['achieved_hz']:.0f} Hz (asked {1000 / stats['interval_ms']:.0f}),"
-        f" {stats['polls']} polls of {stats['mean_poll_ms']:.1f} ms, "
-        f"{stats['client_cpu_share']:.1%} of a core here"
-    )
-    if stats.get("server_cpu_share") is not None:
-        line += f", {stats['server_cpu_share']:.1%} in the server"
-    return line
-
-
-def _load_rows(rehearsal: Rehearsal) -> list[list[str]]:
-    if not rehearsal.load:
-        return []
-    rows = []
-    for phase in rehearsal.load["phases"]:
-        latency = phase["latency_ms"]
-        errors = sum(phase["errors"].values())
-
-        def ms(value: float | None) -> str:
-            return "-" if value is None else f"{value:.1f}"
-
-        rows.append(
-            [
-                phase["phase"],
-                "-" if phase["throughput_tps"] is None else f"{phase['throughput_tps']:,.0f}",
-                ms(latency["p50"]),
-                ms(latency["p99"]),
-                ms(latency["max"]),
-                str(errors),
-                f"{phase['longest_stall_ms']:.0f}",
-            ]
-        )
-    return rows
-
-
-_LOAD_HEADERS = ["phase", "tx/s", "p50 ms", "p99 ms", "max ms", "errors", "longest stall ms"]
-
-
-def _load_sentences(rehearsal: Rehearsal) -> list[str]:
-    if not rehearsal.load:
-        return []
-    lines = [item["sentence"] for item in rehearsal.load["lock_waits"][:5]]
-    for item in rehearsal.load["breaking"]:
-        lines.append(
-            f"BREAKS THE APP: {item['transaction']} failed {item['count']}x with "
-            f"{item['sqlstate']} {item['message']} (first after {item['after_statement']})"
-        )
-    return lines
-
-
-def _roundtrip_lines(rehearsal: Rehearsal) -> list[str]:
-    lines = []
-    if rehearsal.up_changes:
-        changes = [f"{c['object']} {c['what']}" for c in rehearsal.up_changes[:8]]
-        more = len(rehearsal.up_changes) - len(changes)
-        lines.append("up changed: " + "; ".join(changes) + (f"; +{more} more" if more else ""))
-    if rehearsal.invalid_indexes:
-        lines.append("INVALID INDEX left by up: " + ", ".join(rehearsal.invalid_indexes))
-    result = rehearsal.roundtrip
-    if result is None:
-        return lines
-    head = f"round trip ({result.mode}): {result.status.upper()}"
-    if result.data_rows is not None:
-        head += f", data of {result.data_rows:,} rows compared"
-    lines.append(head)
-    for items in result.grouped().values():
-        lines += ["  " + item for item in items]
-    lines += [f"  warning: {d.render()}" for d in result.warnings]
-    lines += [f"  ignored: {d.render()}" for d in result.differences if d.ignored]
-    lines += [f"  note: {note}" for note in result.notes]
-    return lines
-
-
-def _budget_lines(rehearsal: Rehearsal) -> list[str]:
-    return [
-        f"budget {b['budget']}: {b['actual']} (limit {b['limit']}) {b['status'].upper()}"
-        + (f" — {b['detail']}" if b["detail"] else "")
-        for b in rehearsal.budgets
-    ]
-
-
-def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
-    if rehearsal.budgets:
+def _rich_details(console: Console, summary: Mapping[str, Any]) -> None:
+    if summary.get("budgets"):
         table = Table(title="budgets", title_justify="left")
         for header in ("budget", "limit", "actual", "status"):
             table.add_column(header)
-        for budget in rehearsal.budgets:
+        for budget in summary["budgets"]:
             style = "green" if budget["status"] == "pass" else "bold red"
             table.add_row(
                 budget["budget"],
@@ -351,21 +242,21 @@ def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
                 f"[{style}]{budget['status'].upper()}[/]",
             )
         console.print(table)
-    for line in _roundtrip_lines(rehearsal):
+    for line in facts.roundtrip_lines(summary):
         style = "bold red" if ("FAILED" in line or "INVALID" in line) else ""
         console.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
-    load_rows = _load_rows(rehearsal)
+    load_rows = facts.load_rows(summary)
     if load_rows:
         table = Table(title="application load", title_justify="left")
-        for header in _LOAD_HEADERS:
+        for header in facts.LOAD_HEADERS:
             table.add_column(header, justify="left" if header == "phase" else "right")
         for cells in load_rows:
             table.add_row(*cells)
         console.print(table)
-    for sentence in _load_sentences(rehearsal):
+    for sentence in facts.load_sentences(summary):
         style = "bold red" if sentence.startswith("BREAKS") else ""
         console.print(f"[{style}]{escape(sentence)}[/]" if style else escape(sentence))
-    blocking = _blocking_summary(rehearsal)
+    blocking = facts.blocking_summary(summary)
     if blocking:
         table = Table(title="locks that block the application", title_justify="left")
         for column in ("relation", "mode", "longest hold", "effect", "waited", "longest wait"):
@@ -380,68 +271,49 @@ def _rich_locks(console: Console, rehearsal: Rehearsal) -> None:
                 f"{row['longest_wait_ms']:.1f} ms" if row["sessions_waited"] else "-",
             )
         console.print(table)
-    for wait in _worst_waits(rehearsal):
-        console.print(escape(_wait_line(wait)))
-    sampler = _sampler_line(rehearsal)
+    for wait in facts.worst_waits(summary):
+        console.print(escape(facts.wait_line(wait)))
+    sampler = facts.sampler_line(summary)
     if sampler:
         console.print(f"[dim]{escape(sampler)}[/]")
 
 
-def _text(value: Any) -> str:
-    """A DataFrame cell as text: NaN and None are empty."""
-    return "" if value is None or value != value else str(value)
-
-
-def _wait_line(wait: dict[str, Any]) -> str:
-    blocker = _text(wait["blocking_statement"]) or _text(wait["blocking_roles"]) or "?"
-    return (
-        f"wait: {wait['waiter_role']} pid {wait['waiter_pid']} waited {wait['wait_ms']:.0f} ms "
-        f"for {wait['requested_mode']} on {wait['relation']} behind {blocker}"
-    )
-
-
-def _plain_summary(console: Console, rehearsal: Rehearsal) -> None:
-    lines = [f"{rehearsal.scenario_name}: {rehearsal.outcome.upper()}"]
-    for phase in rehearsal.phases:
-        lines.append(f"  phase {phase.name:<10} {phase.status:<11} {_seconds(phase.seconds)}")
-    for statement in rehearsal.statements:
-        where = f"{statement.file or '?'}:{statement.line}"
+def _plain_summary(console: Console, summary: Mapping[str, Any]) -> None:
+    lines = [f"{summary['scenario']['name']}: {summary['outcome'].upper()}"]
+    for phase in summary["phases"]:
         lines.append(
-            f"  {statement.phase} #{statement.index} {statement.status:<7} "
-            f"{_seconds(statement.seconds):>10}  {where}  {_one_line(statement.sql)}"
+            f"  phase {phase['name']:<10} {phase['status']:<11} {_seconds(phase['seconds'])}"
         )
-        strongest = _strongest(statement)
+    for statement in summary["statements"]:
+        lines.append(
+            f"  {statement['phase']} #{statement['index']} {statement['status']:<7} "
+            f"{_seconds(statement['seconds']):>10}  {facts.where(statement, full=True)}  "
+            f"{_one_line(statement['sql'])}"
+        )
+        strongest = facts.lock_text(statement)
         if strongest:
             lines.append(f"      {strongest}")
-    for row in _blocking_summary(rehearsal):
+    for row in facts.blocking_summary(summary):
         lines.append(
             f"  lock {row['mode']} on {row['relation']}: held up to "
             f"{row['longest_hold_ms']:.1f} ms ({row['effect']}); {row['sessions_waited']} "
             f"session(s) waited, longest {row['longest_wait_ms']:.1f} ms"
         )
-    lines += ["  " + _wait_line(wait) for wait in _worst_waits(rehearsal)]
-    load_rows = _load_rows(rehearsal)
+    lines += ["  " + facts.wait_line(wait) for wait in facts.worst_waits(summary)]
+    load_rows = facts.load_rows(summary)
     if load_rows:
-        lines.append("  application load: " + " | ".join(_LOAD_HEADERS))
+        lines.append("  application load: " + " | ".join(facts.LOAD_HEADERS))
         lines += ["    " + " | ".join(row) for row in load_rows]
-    lines += ["  " + line for line in _load_sentences(rehearsal)]
-    lines += ["  " + line for line in _roundtrip_lines(rehearsal)]
-    lines += ["  " + line for line in _budget_lines(rehearsal)]
-    sampler = _sampler_line(rehearsal)
+    lines += ["  " + line for line in facts.load_sentences(summary)]
+    lines += ["  " + line for line in facts.roundtrip_lines(summary)]
+    lines += ["  " + line for line in facts.budget_lines(summary)]
+    sampler = facts.sampler_line(summary)
     if sampler:
         lines.append("  " + sampler)
-    if rehearsal.failure:
-        lines.append(f"failure: {rehearsal.failure}")
-    if rehearsal.summary_path:
-        lines.append(f"summary: {rehearsal.summary_path}")
+    if summary.get("failure"):
+        lines.append(f"failure: {summary['failure']}")
     for line in lines:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
-
-
-def print_error(console: Console, error: PgRehearseError) -> None:
-    """A one-screen error on stderr: what is wrong, where, and what to do."""
-    text = error.render() if isinstance(error, ScenarioError) else str(error)
-    console.print(f"error: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _statistic(record: Mapping[str, Any]) -> list[tuple[str, float, float, float]]:

@@ -4,61 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import yaml
-from rich.console import Console
 
-from pgrehearse._backend_choice import BACKEND_NAMES
-from pgrehearse._cache import SnapshotCache
-from pgrehearse._console import (
-    ConsoleProgress,
-    print_comparisons,
-    print_error,
-    print_rounds,
-    print_summary,
-)
-from pgrehearse._errors import ExitCode, Interrupted, PgRehearseError
-from pgrehearse._history import HISTORY_FILE, append_record, read_records
-from pgrehearse._regression import (
-    DEFAULT_MIN_DELTA_S,
-    compare_histories,
-    parse_threshold,
-    split_latest,
-)
-from pgrehearse._rehearsal import rehearse
-from pgrehearse._rounds import bench as run_bench
+from pgrehearse._shell import Scale, print_error, reported_errors
 from pgrehearse._version import __version__
-from pgrehearse.backends._workdir import sweep_leftovers, temp_root
-from pgrehearse.backends.external import dsn_for_display, sweep_databases
-from pgrehearse.report import SUMMARY_FILE, render_reports
-from pgrehearse.scenario import load_scenario
+from pgrehearse.errors import ExitCode, PgRehearseError
 
-_SIGNAL_EXIT = {signal.SIGTERM: ExitCode.TERMINATED, signal.SIGHUP: ExitCode.HANGUP}
+if TYPE_CHECKING:
+    from rich.console import Console
 
+    from pgrehearse._console import ConsoleProgress
+    from pgrehearse.backends.choice import ServerOptions
 
-@contextmanager
-def _signals_raise() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into an exception, so cleanup runs as it does for Ctrl-C."""
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        raise Interrupted(name, _SIGNAL_EXIT[signal.Signals(signum)])
-
-    previous = {sig: signal.signal(sig, handler) for sig in _SIGNAL_EXIT}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
+# kept here, not imported, so `--help` loads no backend code (a test checks they agree)
+BACKEND_NAMES = ("auto", "local", "docker", "external")
+HISTORY_FILE = "history.jsonl"
+DEFAULT_MIN_DELTA_S = 0.05
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
@@ -84,7 +50,7 @@ _server_options = _options(
     ),
     click.option(
         "--scale",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Scale(),
         default=None,
         help="Multiply every table's row count (overrides data.scale).",
     ),
@@ -193,47 +159,60 @@ def run(
     application broke), 2 invalid input, 3 environment problem,
     130 interrupted (SIGINT), 143 terminated (SIGTERM).
     """
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
-    progress = ConsoleProgress(err, verbose=not quiet)
-    with _reported_errors(progress, err):
+    from pgrehearse._console import print_summary
+    from pgrehearse.rehearsal.run import rehearse
+    from pgrehearse.scenario import load_scenario
+
+    out, err, progress = _consoles(quiet)
+    options = _server_options_from(pg_bin, scale, no_cache, pg_version, backend, dsn, clone)
+    with reported_errors(progress, err):
         loaded = load_scenario(scenario)
         result = rehearse(
             loaded,
+            options,
             report_dir=report_dir,
-            pg_bin=pg_bin,
-            scale=scale,
             progress=progress,
-            cache=not no_cache,
             budgets=parse_budget_overrides(budget_overrides),
             keep_server=keep_server,
-            backend=backend,
-            pg_version=pg_version,
-            dsn=dsn,
-            clone=clone,
             history=False if no_history else (history or True),
         )
-    print_summary(out, result)
+    assert result.summary is not None
+    print_summary(out, result.summary, None if result.report_error else result.summary_path)
+    if result.report_error:
+        err.print(f"warning: {result.report_error}", highlight=False, markup=False, soft_wrap=True)
     sys.exit(int(ExitCode.OK if result.passed else ExitCode.FAILED))
 
 
-@contextmanager
-def _reported_errors(progress: ConsoleProgress, err: Console) -> Iterator[None]:
-    """Errors as one screen on stderr and their exit code; SIGTERM/SIGHUP handled as Ctrl-C."""
-    try:
-        with _signals_raise():
-            yield
-    except PgRehearseError as exc:
-        progress.close()
-        print_error(err, exc)
-        sys.exit(int(exc.exit_code))
-    except (KeyboardInterrupt, Interrupted) as exc:
-        progress.close()
-        name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
-        code = exc.exit_code if isinstance(exc, Interrupted) else ExitCode.INTERRUPTED
-        err.print(f"interrupted by {name}: the server and its files were removed", markup=False)
-        sys.exit(int(code))
-    progress.close()
+def _consoles(quiet: bool) -> tuple[Console, Console, ConsoleProgress]:
+    """stdout, stderr and the progress drawn on stderr."""
+    from rich.console import Console
+
+    from pgrehearse._console import ConsoleProgress
+
+    err = Console(stderr=True, highlight=False)
+    return Console(highlight=False), err, ConsoleProgress(err, verbose=not quiet)
+
+
+def _server_options_from(
+    pg_bin: Path | None,
+    scale: float | None,
+    no_cache: bool,
+    pg_version: int | None,
+    backend: str,
+    dsn: str | None,
+    clone: bool = False,
+) -> ServerOptions:
+    from pgrehearse.backends.choice import ServerOptions
+
+    return ServerOptions(
+        backend=backend,
+        pg_bin=pg_bin,
+        pg_version=pg_version,
+        dsn=dsn,
+        clone=clone,
+        scale=scale,
+        cache=not no_cache,
+    )
 
 
 def parse_budget_overrides(items: tuple[str, ...]) -> dict[str, Any]:
@@ -243,6 +222,8 @@ def parse_budget_overrides(items: tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r}: write KEY=VALUE", param_hint="--budget")
+        import yaml
+
         value = yaml.safe_load(raw)
         head, _, sub = key.partition(".")
         if sub:
@@ -256,11 +237,12 @@ def parse_budget_overrides(items: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("scenario", type=click.Path(path_type=Path))
 def validate(scenario: Path) -> None:
     """Check a scenario file without starting a server (exit 0 valid, 2 invalid)."""
-    err = Console(stderr=True, highlight=False)
+    from pgrehearse.scenario import load_scenario
+
     try:
         loaded = load_scenario(scenario)
     except PgRehearseError as exc:
-        print_error(err, exc)
+        print_error(None, exc)
         sys.exit(int(exc.exit_code))
     tables = ", ".join(loaded.data.tables) or "no tables"
     click.echo(f"{loaded.path}: valid scenario {loaded.name!r} ({tables})")
@@ -284,17 +266,19 @@ def validate(scenario: Path) -> None:
 def cleanup(dsn: str | None, older_than_hours: float) -> None:
     """Stop servers kept with --keep-server and remove folders left by killed runs (every
     run does the latter by itself); with --dsn, drop databases killed runs left there."""
+    from pgrehearse.backends.external import dsn_for_display, sweep_databases
+    from pgrehearse.backends.workdir import sweep_leftovers, temp_root
+
     removed = sweep_leftovers(temp_root(), kept=True)
     for folder in removed:
         click.echo(f"removed {folder}")
     click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
     if dsn is None:
         return
-    err = Console(stderr=True, highlight=False)
     try:
         dropped = sweep_databases(dsn, dt.timedelta(hours=older_than_hours))
     except PgRehearseError as exc:
-        print_error(err, exc)
+        print_error(None, exc)
         sys.exit(int(exc.exit_code))
     for name in dropped:
         click.echo(f"dropped database {name}")
@@ -343,24 +327,19 @@ def bench(
     Exit codes: 0 measured (and no regression), 1 slower than --baseline, 2 invalid input,
     3 environment problem, 130/143 interrupted.
     """
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
-    progress = ConsoleProgress(err, verbose=not quiet)
+    from pgrehearse._console import print_comparisons, print_rounds
+    from pgrehearse.rehearsal.rounds import bench as run_bench
+    from pgrehearse.scenario import load_scenario
+    from pgrehearse.timing.compare import compare_histories
+    from pgrehearse.timing.history import append_record, read_records
+
+    out, err, progress = _consoles(quiet)
     limit = _threshold(threshold)
-    with _reported_errors(progress, err):
+    options = _server_options_from(pg_bin, scale, no_cache, pg_version, backend, dsn)
+    with reported_errors(progress, err):
         loaded = load_scenario(scenario)
         base = read_records(baseline) if baseline is not None and baseline.exists() else []
-        record = run_bench(
-            loaded,
-            rounds,
-            scale=scale,
-            pg_bin=pg_bin,
-            cache=not no_cache,
-            backend=backend,
-            progress=progress,
-            pg_version=pg_version,
-            dsn=dsn,
-        )
+        record = run_bench(loaded, rounds, options, progress=progress)
     append_record(history, record)
     print_rounds(out, record)
     out.print(f"recorded in {history}", markup=False)
@@ -389,8 +368,13 @@ def compare(
 
     Exit codes: 0 no regression, 1 slower, 2 invalid input.
     """
+    from rich.console import Console
+
+    from pgrehearse._console import print_comparisons
+    from pgrehearse.timing.compare import compare_histories, split_latest
+    from pgrehearse.timing.history import read_records
+
     out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
     limit = _threshold(threshold)
     try:
         base_records: Sequence[Mapping[str, Any]] = read_records(base)
@@ -400,7 +384,7 @@ def compare(
         else:
             current_records = read_records(current)
     except PgRehearseError as exc:
-        print_error(err, exc)
+        print_error(None, exc)
         sys.exit(int(exc.exit_code))
     comparisons = compare_histories(
         base_records, current_records, threshold=limit, min_delta_s=min_delta
@@ -414,6 +398,8 @@ def compare(
 
 
 def _threshold(text: str) -> float:
+    from pgrehearse.timing.compare import parse_threshold
+
     try:
         return parse_threshold(text)
     except ValueError:
@@ -428,28 +414,37 @@ def cache() -> None:
 
 
 @cache.command("list")
-def cache_list() -> None:
-    """List cached snapshots."""
-    snapshots = SnapshotCache().entries()
+@click.option("--verify", is_flag=True, help="Also check every file's checksum (reads every byte).")
+def cache_list(verify: bool) -> None:
+    """List cached snapshots; damaged ones are flagged (and removed on next use or clear)."""
+    from pgrehearse.rehearsal.cache import SnapshotCache
+
+    cache = SnapshotCache()
+    snapshots = cache.entries(verify=verify)
     if not snapshots:
-        click.echo(f"no cached snapshots in {SnapshotCache().root}")
+        click.echo(f"no cached snapshots in {cache.root}")
         return
     click.echo(f"{'key':<14} {'scenario':<28} {'pg':<7} {'rows':>13} {'size':>10}  last used")
     for snapshot in snapshots:
         meta = snapshot.meta
-        if meta.get("damaged"):
-            click.echo(f"{snapshot.key[:12]:<14} (damaged: removed on next use or clear)")
+        if snapshot.damage is not None:
+            click.echo(
+                f"{snapshot.key[:12]:<14} DAMAGED ({snapshot.damage}): removed on next use "
+                "or `pgrehearse cache clear`"
+            )
             continue
         click.echo(
             f"{snapshot.key[:12]:<14} {str(meta.get('scenario', '?'))[:28]:<28} "
             f"{meta.get('postgres_version', '?'):<7} {meta.get('rows', 0):>13,} "
-            f"{meta.get('bytes', 0) / 1e6:>8,.0f}MB  {meta.get('last_used', '?')}"
+            f"{meta.get('bytes', 0) / 1e6:>8,.0f}MB  {cache.last_used(snapshot.key) or '-'}"
         )
 
 
 @cache.command("clear")
 def cache_clear() -> None:
     """Remove every cached snapshot."""
+    from pgrehearse.rehearsal.cache import SnapshotCache
+
     removed = SnapshotCache().clear()
     click.echo(f"removed {removed} cached snapshot(s) from {SnapshotCache().root}")
 
@@ -458,6 +453,8 @@ def cache_clear() -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
 def report(run_dir: Path) -> None:
     """Re-render the reports of a finished run from its saved summary.json."""
+    from pgrehearse.report import SUMMARY_FILE, render_reports
+
     summary_path = run_dir / SUMMARY_FILE
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))

@@ -27,10 +27,15 @@ from typing import Any
 
 import pytest
 
-from pgrehearse._backend_choice import BACKEND_NAMES as BACKENDS
-from pgrehearse._errors import PgRehearseError
-from pgrehearse._history import HISTORY_FILE, append_record, read_records
-from pgrehearse._regression import (
+from pgrehearse.backends.choice import BACKEND_NAMES as BACKENDS
+from pgrehearse.backends.choice import ServerOptions
+from pgrehearse.errors import PgRehearseError
+from pgrehearse.rehearsal.result import Rehearsal
+from pgrehearse.rehearsal.rounds import measure_rounds
+from pgrehearse.rehearsal.run import rehearse
+from pgrehearse.rehearsal.seeded import MigrationRunner, SeededDatabase, SeededServer
+from pgrehearse.scenario import Scenario, load_scenario
+from pgrehearse.timing.compare import (
     DEFAULT_MIN_DELTA_S,
     DEFAULT_THRESHOLD,
     Comparison,
@@ -38,11 +43,7 @@ from pgrehearse._regression import (
     latest_by_scenario,
     parse_threshold,
 )
-from pgrehearse._rehearsal import rehearse
-from pgrehearse._result import Rehearsal
-from pgrehearse._rounds import measure_rounds
-from pgrehearse._seeded import MigrationRunner, SeededDatabase, SeededServer
-from pgrehearse.scenario import Scenario, load_scenario
+from pgrehearse.timing.history import HISTORY_FILE, append_record, read_records
 
 SUFFIXES = (".rehearse.yaml", ".rehearse.yml")
 RESULTS = pytest.StashKey[list[Rehearsal]]()
@@ -111,32 +112,32 @@ def _flag(config: pytest.Config, name: str, default: bool) -> bool:
     return value in ("true", True)
 
 
+def _server_options(config: pytest.Config) -> ServerOptions:
+    """Where servers run and on what data size, from the options and ini settings."""
+    scale = _setting(config, "scale")
+    version = _setting(config, "pg_version")
+    return ServerOptions(
+        backend=_setting(config, "backend") or "auto",
+        pg_bin=Path(pg_bin) if (pg_bin := _setting(config, "pg_bin")) else None,
+        pg_version=int(version) if version else None,
+        dsn=_setting(config, "dsn") or None,
+        scale=float(scale) if scale not in (None, "") else None,
+        cache=_flag(config, "cache", True),
+    )
+
+
 def _settings(config: pytest.Config) -> dict[str, Any]:
-    """Keyword arguments of `rehearse` from the options and ini settings."""
+    """Keyword arguments of `rehearse` besides the scenario and the server options."""
     from pgrehearse.cli import parse_budget_overrides
 
-    scale = _setting(config, "scale")
     budgets = [*config.getini("pgrehearse_budgets"), *config.getoption("pgrehearse_budget")]
     report_dir = Path(_setting(config, "report_dir") or "reports")
     return {
-        "scale": float(scale) if scale not in (None, "") else None,
         "report_dir": report_dir,
-        "pg_bin": _setting(config, "pg_bin") or None,
-        "cache": _flag(config, "cache", True),
         "budgets": parse_budget_overrides(tuple(budgets)) or None,
         "keep_server": _flag(config, "keep_server", False),
         "history": Path(_setting(config, "history") or report_dir / HISTORY_FILE),
-        "backend": _setting(config, "backend") or "auto",
-        "dsn": _setting(config, "dsn") or None,
-        "pg_version": int(version) if (version := _setting(config, "pg_version")) else None,
     }
-
-
-def _seed_settings(config: pytest.Config) -> dict[str, Any]:
-    """Keyword arguments of `SeededServer.start`."""
-    settings = _settings(config)
-    keys = ("scale", "pg_bin", "cache", "backend", "pg_version", "dsn")
-    return {key: settings[key] for key in keys}
 
 
 def _regression_settings(config: pytest.Config) -> tuple[int, float, float]:
@@ -178,7 +179,7 @@ class RehearsalItem(pytest.Item):
     def runtest(self) -> None:
         settings = _settings(self.config)
         scenario = load_scenario(self.path)
-        result = rehearse(scenario, **settings)
+        result = rehearse(scenario, _server_options(self.config), **settings)
         self.config.stash[RESULTS].append(result)
         self._add_properties(result)
         if result.kept_server is not None:
@@ -200,14 +201,14 @@ class RehearsalItem(pytest.Item):
         for budget in result.budgets:
             self.user_properties.append(
                 (
-                    f"budget:{budget['budget']}",
-                    f"{budget['actual']} (limit {budget['limit']}, {budget['status']})",
+                    f"budget:{budget.budget}",
+                    f"{budget.actual} (limit {budget.limit}, {budget.status})",
                 )
             )
 
     def _check_regression(self, scenario: Scenario, history: Path) -> None:
         rounds, threshold, min_delta = _regression_settings(self.config)
-        with SeededServer.start(scenario, **_seed_settings(self.config)) as seeded:
+        with SeededServer.start(scenario, _server_options(self.config)) as seeded:
             record = measure_rounds(seeded, rounds)
         append_record(history, record)
         baseline: list[dict[str, Any]] = self.config.stash[BASELINE]
@@ -244,10 +245,10 @@ class RehearsalItem(pytest.Item):
         result = error.result
         lines = [f"rehearsal of {self.path} {result.outcome.upper()}: {result.failure}"]
         for budget in result.budgets:
-            if budget["status"] == "fail":
+            if not budget.passed:
                 lines.append(
-                    f"  budget {budget['budget']}: {budget['actual']} > {budget['limit']}"
-                    + _budget_line(self.path, budget["budget"])
+                    f"  budget {budget.budget}: {budget.actual} > {budget.limit}"
+                    + _budget_line(self.path, budget.budget)
                 )
         if result.run_dir is not None:
             lines.append(f"  report: {result.run_dir / 'report.html'}")
@@ -320,7 +321,7 @@ class _SeededServers:
     def get(self, scenario: Scenario) -> SeededServer:
         key = (str(scenario.path), scenario.name)
         if key not in self._servers:
-            self._servers[key] = SeededServer.start(scenario, **_seed_settings(self.config))
+            self._servers[key] = SeededServer.start(scenario, _server_options(self.config))
         return self._servers[key]
 
     def close(self) -> None:
@@ -362,7 +363,7 @@ def pgrehearse_database(
         loaded = _scenario(request.config, scenario)
         seeded = pgrehearse_seeded_servers.get(loaded)
         if not seeded.shareable:
-            seeded = SeededServer.start(loaded, **_seed_settings(request.config))
+            seeded = SeededServer.start(loaded, _server_options(request.config))
             own_servers.append(seeded)
         database = seeded.database(f"pgrehearse_{os.getpid()}_{len(databases) + 1}")
         databases.append(database)
@@ -426,9 +427,12 @@ def pgrehearse_rehearse(request: pytest.FixtureRequest) -> Callable[..., Rehears
     """A function that rehearses a scenario file (or a loaded Scenario) with the session's
     pgrehearse settings; keyword arguments override them."""
     settings = _settings(request.config)
+    options = _server_options(request.config)
 
     def run(scenario: str | Path | Scenario, **overrides: Any) -> Rehearsal:
-        result = rehearse(_scenario(request.config, scenario), **{**settings, **overrides})
+        result: Rehearsal = rehearse(
+            _scenario(request.config, scenario), options, **{**settings, **overrides}
+        )
         request.config.stash[RESULTS].append(result)
         return result
 
@@ -443,6 +447,10 @@ def pgrehearse_benchmark(
     pytest-benchmark's `benchmark.pedantic`: every round gets a fresh copy of the seeded
     database (and, for `down`, an untimed `up` first), so rounds do not see each other's
     changes. Results go to pytest-benchmark's JSON and compare workflow."""
+    if not request.config.pluginmanager.hasplugin("benchmark"):
+        raise pytest.UsageError(
+            "pgrehearse_benchmark needs pytest-benchmark: pip install 'pgrehearse[benchmark]'"
+        )
     benchmark = request.getfixturevalue("benchmark")
 
     def run(scenario: str | Path | Scenario, phase: str = "up", rounds: int = 5) -> None:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pgrehearse._errors import EnvironmentProblem
 from pgrehearse.backends.fetch import (
     DEFAULT_MAJOR,
     PACKAGE,
@@ -20,6 +19,7 @@ from pgrehearse.backends.fetch import (
     check_major,
     fetch_binaries,
 )
+from pgrehearse.errors import EnvironmentProblem
 
 REQUIRED_PROGRAMS = ("initdb", "postgres")
 
@@ -82,7 +82,10 @@ def find_binaries(
         found = _check(explicit, "explicit --pg-bin / postgres.bin_dir", major, search)
         if found:
             return found
-        raise EnvironmentProblem(_not_found_message(search, major, explicit_only=True))
+        message = _not_found_message(search, major, explicit_only=True)
+        if (explicit / "bin" / "initdb").is_file():
+            message += f"\ndid you mean {explicit / 'bin'}? (--pg-bin takes the folder of initdb)"
+        raise EnvironmentProblem(message)
 
     for candidate, via in _candidates(path_env, versioned_patterns, search):
         found = _check(candidate, via, major, search)

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from pgrehearse._errors import EnvironmentProblem
-from pgrehearse.backends._base import Settings
+from pgrehearse.backends._base import Capabilities, CapabilityMissing, Settings
 from pgrehearse.backends.binaries import PostgresBinaries, find_binaries
+from pgrehearse.errors import EnvironmentProblem
+from pgrehearse.roles import SessionRole
 
 if TYPE_CHECKING:
     from testcontainers.community.postgres import PostgresContainer
@@ -67,9 +68,13 @@ def docker_client() -> Any:
     """A Docker client, or `DockerUnavailable` saying why there is none."""
     try:
         import docker
+        import testcontainers  # noqa: F401  (the backend's container handling)
         from docker.errors import DockerException
     except ImportError as exc:
-        raise DockerUnavailable(f"the docker package is not installed ({exc})") from None
+        raise DockerUnavailable(
+            f"the Docker backend needs the docker extra ({exc.name} is not installed)\n"
+            "fix: pip install 'pgrehearse[docker]'"
+        ) from None
     try:
         client = docker.from_env()
         client.ping()
@@ -83,12 +88,23 @@ def docker_client() -> Any:
 
 class DockerBackend:
     name = "docker"
+    capabilities = Capabilities()
 
     def __init__(self, config: ContainerConfig) -> None:
         docker_client()  # fail early, before anything else is prepared
         self.config = config
 
-    def start(self, settings: Settings) -> DockerServer:
+    @property
+    def swept(self) -> list[Path]:
+        return []  # nothing of killed runs is swept on start (see `pgrehearse cleanup`)
+
+    @property
+    def major(self) -> int:
+        return self.config.major
+
+    def start(self, settings: Settings, *, snapshot: Path | None = None) -> DockerServer:
+        if snapshot is not None:
+            raise CapabilityMissing("the docker backend cannot start from a snapshot")
         server = DockerServer(self.config)
         try:
             server.start(settings)
@@ -100,6 +116,7 @@ class DockerBackend:
 
 class DockerServer:
     backend_name = "docker"
+    capabilities = DockerBackend.capabilities
 
     def __init__(self, config: ContainerConfig) -> None:
         self.config = config
@@ -162,7 +179,7 @@ class DockerServer:
         return self._binaries.program(name)
 
     def client_env(self, dbname: str) -> dict[str, str]:
-        kwargs = self.connect_kwargs(dbname, "pgrehearse:harness")
+        kwargs = self.connect_kwargs(dbname, SessionRole.HARNESS.application_name())
         return {
             **os.environ,
             "PGHOST": str(kwargs["host"]),
@@ -170,7 +187,7 @@ class DockerServer:
             "PGUSER": self.config.username,
             "PGPASSWORD": self.config.password,
             "PGDATABASE": dbname,
-            "PGAPPNAME": "pgrehearse:harness",
+            "PGAPPNAME": SessionRole.HARNESS.application_name(),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -187,7 +204,8 @@ class DockerServer:
         """Apply `settings` with ALTER SYSTEM, then restart the container."""
         assert self._container is not None
         with psycopg.connect(
-            **self.connect_kwargs("postgres", "pgrehearse:harness"), autocommit=True
+            **self.connect_kwargs("postgres", SessionRole.HARNESS.application_name()),
+            autocommit=True,
         ) as conn:
             conn.execute("ALTER SYSTEM RESET ALL")
             for key, value in settings.items():
@@ -205,7 +223,9 @@ class DockerServer:
         deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
         while True:
             try:
-                with psycopg.connect(**self.connect_kwargs("postgres", "pgrehearse:probe")) as c:
+                with psycopg.connect(
+                    **self.connect_kwargs("postgres", SessionRole.PROBE.application_name())
+                ) as c:
                     row = c.execute("SHOW server_version").fetchone()
                     assert row is not None
                     self._version = str(row[0]).split()[0]
@@ -214,6 +234,18 @@ class DockerServer:
                 if time.monotonic() > deadline:
                     raise EnvironmentProblem(f"the container did not come back: {exc}") from None
                 time.sleep(0.2)
+
+    def failure(self) -> str | None:
+        return None  # not watched: a lost connection surfaces as an error of its own
+
+    def data_folder(self) -> Path | None:
+        return None
+
+    def keep(self, dbname: str) -> dict[str, str]:
+        raise CapabilityMissing(f"{self.backend_name} servers cannot be kept")
+
+    def stop_for_snapshot(self) -> Path:
+        raise CapabilityMissing(f"{self.backend_name} servers cannot be snapshotted")
 
     def close(self) -> None:
         container, self._container = self._container, None

@@ -22,9 +22,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pgrehearse._errors import EnvironmentProblem
-from pgrehearse.backends._base import Settings
+from pgrehearse.backends._base import Capabilities, CapabilityMissing, Settings
 from pgrehearse.backends.binaries import PostgresBinaries, find_binaries
+from pgrehearse.errors import EnvironmentProblem
 
 MIN_SERVER_VERSION = 140000  # PostgreSQL 14
 _PASSWORD_IN_URL = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
@@ -53,6 +53,7 @@ class ExternalBackend:
         self.dsn = dsn
         self.run_name = run_name or secrets.token_hex(4)
         self.in_place = in_place
+        self.capabilities = Capabilities(preloaded=in_place)
         database = str(self.params.get("dbname") or "")
         if in_place and database in ("", "postgres", "template0", "template1"):
             raise EnvironmentProblem(
@@ -61,7 +62,17 @@ class ExternalBackend:
                 "name in the DSN (postgresql://user@host/clone_db)"
             )
 
-    def start(self, settings: Settings) -> ExternalServer:
+    @property
+    def swept(self) -> list[Path]:
+        return []  # nothing of killed runs is swept on start (see `pgrehearse cleanup`)
+
+    @property
+    def major(self) -> None:
+        return None  # known once connected
+
+    def start(self, settings: Settings, *, snapshot: Path | None = None) -> ExternalServer:
+        if snapshot is not None:
+            raise CapabilityMissing("the external backend cannot start from a snapshot")
         server = ExternalServer(
             self.params, f"pgrehearse_{self.run_name}".lower(), in_place=self.in_place
         )
@@ -77,6 +88,7 @@ class ExternalServer:
         self.prefix = re.sub(r"[^a-z0-9_]", "_", prefix)[:50]
         # clone mode: the DSN's database is the rehearsal database, already seeded
         self.preloaded = in_place
+        self.capabilities = Capabilities(preloaded=in_place)
         self.target_db = str(params.get("dbname") or "postgres")
         self.maintenance_db = "postgres" if in_place else self.target_db
         self._version = ""
@@ -189,6 +201,18 @@ class ExternalServer:
 
     def restart(self, settings: Settings) -> None:
         self.settings = dict(settings)  # not applied: the server is not ours to restart
+
+    def failure(self) -> str | None:
+        return None  # not watched: a lost connection surfaces as an error of its own
+
+    def data_folder(self) -> Path | None:
+        return None
+
+    def keep(self, dbname: str) -> dict[str, str]:
+        raise CapabilityMissing(f"{self.backend_name} servers cannot be kept")
+
+    def stop_for_snapshot(self) -> Path:
+        raise CapabilityMissing(f"{self.backend_name} servers cannot be snapshotted")
 
     def close(self) -> None:
         """Drop every database of this run (sessions in them are terminated first)."""

@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pgrehearse._errors import EnvironmentProblem
+from pgrehearse.errors import EnvironmentProblem
 
 SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
 DEFAULT_MAJOR = 17

@@ -26,11 +26,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgrehearse._errors import EnvironmentProblem
-from pgrehearse.backends._base import Settings
+from pgrehearse.backends._base import Capabilities, Settings, SnapshotUnusable
 from pgrehearse.backends._copy import copy_tree
 from pgrehearse.backends._process import die_with_parent, signals_deferred, stop_process
-from pgrehearse.backends._workdir import (
+from pgrehearse.backends.binaries import PostgresBinaries
+from pgrehearse.backends.workdir import (
     RunAs,
     create_workdir,
     mark_kept,
@@ -38,7 +38,7 @@ from pgrehearse.backends._workdir import (
     sweep_leftovers,
     temp_root,
 )
-from pgrehearse.backends.binaries import PostgresBinaries
+from pgrehearse.errors import EnvironmentProblem
 
 SUPERUSER = "pgrehearse"
 DEFAULT_SERVER_USER = "postgres"
@@ -74,6 +74,7 @@ class LocalBackend:
     """Starts throwaway servers from local PostgreSQL binaries."""
 
     name = "local"
+    capabilities = Capabilities(keep=True, snapshot=True, cpu_measurement=True)
 
     def __init__(
         self,
@@ -86,6 +87,10 @@ class LocalBackend:
         self.run_as = resolve_run_as(server_user)
         self.work_root = work_root or temp_root()
         self.swept: list[Path] = []
+
+    @property
+    def major(self) -> int:
+        return self.binaries.major
 
     def start(self, settings: Settings, *, snapshot: Path | None = None) -> LocalServer:
         """A new server: a fresh cluster, or a copy of a stopped data directory `snapshot`.
@@ -110,6 +115,7 @@ class LocalServer:
     """One initdb'd cluster in a private folder. Always `close()` it."""
 
     backend_name = "local"
+    capabilities = LocalBackend.capabilities
 
     def __init__(self, binaries: PostgresBinaries, run_as: RunAs | None, work_root: Path) -> None:
         self.binaries = binaries
@@ -267,6 +273,27 @@ class LocalServer:
         """Stop the postmaster cleanly (fast shutdown), keeping the data directory."""
         self._stop_postmaster()
 
+    def failure(self) -> str | None:
+        process = self._process
+        if process is None or self._closed:
+            return None
+        code = process.poll()
+        if code is None:
+            return None
+        how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        tail = "\n".join(self._read_log().splitlines()[-8:])
+        return (
+            f"the PostgreSQL server stopped unexpectedly ({how}); the end of its log "
+            f"({self.log_file}):\n{tail}"
+        )
+
+    def data_folder(self) -> Path:
+        return self.data_dir
+
+    def stop_for_snapshot(self) -> Path:
+        self.stop()
+        return self.data_dir
+
     def restart(self, settings: Settings) -> None:
         """(Re)start the postmaster with the base settings plus `settings`."""
         self._stop_postmaster()
@@ -391,10 +418,6 @@ class LocalServer:
             return self.log_file.read_text(errors="replace")
         except OSError:
             return ""
-
-
-class SnapshotUnusable(EnvironmentProblem):
-    """A cached data directory did not give a working server."""
 
 
 def _chown_tree(root: Path, run_as: RunAs) -> None:

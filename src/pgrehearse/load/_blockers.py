@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import BlockerSpec
 
 
@@ -42,7 +43,10 @@ class Blocker:
     ) -> None:
         self.spec = spec
         self.now = now
-        self._kwargs = {**connect_kwargs, "application_name": f"pgrehearse:blocker:{spec.name}"}
+        self._kwargs = {
+            **connect_kwargs,
+            "application_name": SessionRole.BLOCKER.application_name(spec.name),
+        }
         self._stop = threading.Event()
         self.result = BlockerResult(spec.name, spec.phase, None, None, None)
         self._thread = threading.Thread(target=self._run, name=f"blocker-{spec.name}", daemon=True)

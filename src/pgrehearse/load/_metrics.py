@@ -12,6 +12,7 @@ import pandas as pd
 
 from pgrehearse.load._runner import OUTCOMES, LoadEvents
 from pgrehearse.migration import StatementResult
+from pgrehearse.roles import SessionRole
 
 LATENCY_COLUMNS = [
     "start_s",
@@ -194,7 +195,7 @@ def waits_by_transaction(
     'insert_order waited up to 1.8 s behind `ALTER TABLE orders …` (AccessExclusiveLock)'."""
     if waits.empty or frame.empty:
         return []
-    load_waits = waits[waits["waiter_role"] == "load"]
+    load_waits = waits[waits["waiter_role"] == SessionRole.LOAD]
     by_sql = {f"{s.phase} #{s.index}": s for s in statements}
     rows = []
     for _, wait in load_waits.iterrows():

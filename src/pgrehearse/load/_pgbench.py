@@ -21,6 +21,7 @@ _SET = re.compile(
 class PgbenchScriptError(ValueError):
     def __init__(self, path: Path, line: int, message: str) -> None:
         super().__init__(f"{path}:{line}: {message}")
+        self.message = message
         self.path = path
         self.line = line
 

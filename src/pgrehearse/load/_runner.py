@@ -30,11 +30,12 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import pq
 
-from pgrehearse.scenario import ColumnSpec, LoadSpec, RefColumn
-from pgrehearse.scenario._durations import postgres_duration
-from pgrehearse.seed._generators import Generator, GeneratorContext, build_generator
+from pgrehearse.roles import SessionRole
+from pgrehearse.scenario import ColumnSpec, LoadSpec, RefColumn, postgres_duration
+from pgrehearse.seed import Generator, GeneratorContext, build_generator
 
 OUTCOMES = (
     "ok",
@@ -46,14 +47,14 @@ OUTCOMES = (
     "other",
 )
 _CLASS_BY_SQLSTATE = {
-    "55P03": "lock_timeout",
-    "57014": "statement_timeout",
-    "40P01": "deadlock",
-    "40001": "serialization",
-    "42703": "undefined",  # undefined_column
-    "42P01": "undefined",  # undefined_table
-    "42883": "undefined",  # undefined_function
-    "42704": "undefined",  # undefined_object
+    pg_errors.LockNotAvailable.sqlstate: "lock_timeout",
+    pg_errors.QueryCanceled.sqlstate: "statement_timeout",
+    pg_errors.DeadlockDetected.sqlstate: "deadlock",
+    pg_errors.SerializationFailure.sqlstate: "serialization",
+    pg_errors.UndefinedColumn.sqlstate: "undefined",
+    pg_errors.UndefinedTable.sqlstate: "undefined",
+    pg_errors.UndefinedFunction.sqlstate: "undefined",
+    pg_errors.UndefinedObject.sqlstate: "undefined",
 }
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY)
 _BLOCK = 1024
@@ -210,8 +211,8 @@ def read_message(stream: IO[bytes]) -> Any:
 
 def child_main(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """Entry point of the load process (see pgrehearse.load._child)."""
-    from pgrehearse.backends._process import die_with_parent
-    from pgrehearse.seed._generators import child_signals
+    from pgrehearse.backends import die_with_parent
+    from pgrehearse.seed import child_signals
 
     child_signals()
     set_death_signal = die_with_parent(signal.SIGKILL)
@@ -271,7 +272,9 @@ def _load_ref_keys(
     keys: dict[str, npt.NDArray[Any]] = {}
     if not refs:
         return keys
-    with psycopg.connect(**{**connect_kwargs, "application_name": "pgrehearse:harness"}) as conn:
+    with psycopg.connect(
+        **{**connect_kwargs, "application_name": SessionRole.HARNESS.application_name()}
+    ) as conn:
         for ref, spec in refs.items():
             table = psycopg.sql.Identifier(*spec.table.split("."))
             column = psycopg.sql.Identifier(spec.column)
@@ -309,7 +312,7 @@ class _Client:
             options.append(f"-c lock_timeout={postgres_duration(spec.lock_timeout)}")
         if spec.statement_timeout is not None:
             options.append(f"-c statement_timeout={postgres_duration(spec.statement_timeout)}")
-        kwargs = {**connect_kwargs, "application_name": f"pgrehearse:load:{index}"}
+        kwargs = {**connect_kwargs, "application_name": SessionRole.LOAD.application_name(index)}
         if options:
             kwargs["options"] = " ".join(options)
         self.conn = psycopg.connect(**kwargs, autocommit=True)

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 
 from pgrehearse.migration import Clock
+from pgrehearse.roles import SessionRole
 
-HARNESS_PREFIXES = ("pgrehearse:harness", "pgrehearse:sampler", "pgrehearse:probe")
 FIRST_USER_OID = 16384
 
 POLL = """
@@ -36,18 +36,9 @@ WHERE l.pid <> pg_backend_pid()
 """
 
 
-def role_of(application_name: str | None) -> str:
+def role_of(application_name: str | None) -> SessionRole:
     """Who a session is, from its application_name."""
-    name = application_name or ""
-    if name.startswith("pgrehearse:migration"):
-        return "migration"
-    if name.startswith("pgrehearse:load"):
-        return "load"
-    if name.startswith("pgrehearse:blocker"):
-        return "blocker"
-    if name.startswith(HARNESS_PREFIXES):
-        return "harness"
-    return "other"
+    return SessionRole.of(application_name)
 
 
 @dataclass
@@ -102,7 +93,10 @@ class Sampler:
         measure_server_cpu: bool = False,
     ) -> None:
         self.measure_server_cpu = measure_server_cpu
-        self._kwargs = {**connect_kwargs, "application_name": "pgrehearse:sampler"}
+        self._kwargs = {
+            **connect_kwargs,
+            "application_name": SessionRole.SAMPLER.application_name(),
+        }
         self.clock = clock
         self.interval = interval
         self.samples = Samples()
@@ -179,7 +173,7 @@ class Sampler:
             for pid, app, locktype, relation, mode, granted, blockers, query in rows:
                 samples.t.append(t)
                 samples.pid.append(pid)
-                samples.role.append(role_of(app))
+                samples.role.append(role_of(app).value)
                 samples.locktype.append(locktype)
                 samples.relation.append(relation)
                 samples.mode.append(mode)

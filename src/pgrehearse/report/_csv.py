@@ -7,8 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from pgrehearse._result import Rehearsal
-from pgrehearse.analyse import LOCK_COLUMNS, WAIT_COLUMNS
+from pgrehearse.observe.analyse import LOCK_COLUMNS, WAIT_COLUMNS
+from pgrehearse.rehearsal.result import Rehearsal
+from pgrehearse.report.facts import strongest_lock
 
 STATEMENT_COLUMNS = [
     "phase",
@@ -22,6 +23,7 @@ STATEMENT_COLUMNS = [
     "transaction_end_s",
     "locks",
     "strongest_lock",
+    "strongest_lock_relation",
     "max_held_ms",
     "blocks_reads",
     "blocks_writes",
@@ -37,12 +39,10 @@ STATEMENT_COLUMNS = [
 
 def statements_frame(statements: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per statement, from summary.json's `statements`."""
-    from pgrehearse.observe import strength
-
     rows = []
     for s in statements:
         locks = s.get("locks", [])
-        modes = [lock["mode"] for lock in locks if not lock.get("new_relation")]
+        top = strongest_lock(locks)
         error = s.get("error") or {}
         rows.append(
             {
@@ -56,7 +56,8 @@ def statements_frame(statements: list[dict[str, Any]]) -> pd.DataFrame:
                 "in_transaction": s.get("in_transaction"),
                 "transaction_end_s": s.get("transaction_end_s"),
                 "locks": "; ".join(f"{lock['relation']}:{lock['mode']}" for lock in locks),
-                "strongest_lock": max(modes, key=strength) if modes else None,
+                "strongest_lock": top["mode"] if top is not None else None,
+                "strongest_lock_relation": top["relation"] if top is not None else None,
                 "max_held_ms": max((lock["held_ms"] for lock in locks), default=None),
                 "blocks_reads": any(lock.get("blocks_reads") for lock in locks),
                 "blocks_writes": any(lock.get("blocks_writes") for lock in locks),

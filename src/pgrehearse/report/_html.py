@@ -16,6 +16,7 @@ from pgrehearse.report._figures import (
     throughput_over_time,
     waiting_sessions,
 )
+from pgrehearse.report.facts import where
 
 HTML_FILE = "report.html"
 
@@ -39,7 +40,7 @@ def _statements(summary: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "phase": s["phase"],
                 "index": s["index"],
-                "where": f"{Path(s['file']).name if s['file'] else '?'}:{s['line']}",
+                "where": where(s),
                 "ms": _fmt(None if s["seconds"] is None else s["seconds"] * 1000),
                 "status": s["status"],
                 "locks": "; ".join(

@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pgrehearse.observe import strength
+from pgrehearse.report.facts import (
+    LOAD_HEADERS,
+    breaking_line,
+    load_rows,
+    one_line,
+    strongest_lock,
+    where,
+)
 
 MARKDOWN_FILE = "summary.md"
 _ICON = {"passed": "✅", "failed": "❌", "interrupted": "⚠️", "error": "❌"}
@@ -57,57 +64,30 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += ["**Statements**", ""]
     rows = []
     for s in summary["statements"]:
-        blocking = [
-            lock
-            for lock in s.get("locks", [])
-            if lock.get("blocks_reads") or lock.get("blocks_writes")
-        ]
-        strongest = max(blocking, key=lambda lock: strength(lock["mode"]), default=None)
+        top = strongest_lock(s.get("locks") or [])
         lock_text = (
-            f"{strongest['mode']} on `{strongest['relation']}` {strongest['held_ms']:.0f} ms"
-            if strongest
+            f"{top['mode']} on `{top['relation']}` {top['held_ms']:.0f} ms ({top['effect']})"
+            if top is not None
             else ""
         )
-        where = f"{Path(s['file']).name if s['file'] else '?'}:{s['line']}"
-        sql = " ".join(s["sql"].split())
         rows.append(
             [
                 f"{s['phase']} #{s['index']}",
-                where,
+                where(s),
                 _ms(None if s["seconds"] is None else s["seconds"] * 1000),
                 s["status"],
                 lock_text,
                 ", ".join(s.get("rewrites", [])),
-                f"`{sql[:70] + ('…' if len(sql) > 70 else '')}`",
+                f"`{one_line(s['sql'])}`",
             ]
         )
-    lines += _table(
-        ["#", "where", "ms", "status", "strongest blocking lock", "rewrites", "SQL"], rows
-    )
+    lines += _table(["#", "where", "ms", "status", "strongest lock", "rewrites", "SQL"], rows)
     load = summary.get("load")
     if load:
         lines += ["**Application load**", ""]
-        lines += _table(
-            ["phase", "tx/s", "p50 ms", "p99 ms", "max ms", "errors", "longest stall ms"],
-            [
-                [
-                    p["phase"],
-                    _ms(p["throughput_tps"]),
-                    _ms(p["latency_ms"]["p50"]),
-                    _ms(p["latency_ms"]["p99"]),
-                    _ms(p["latency_ms"]["max"]),
-                    sum(p["errors"].values()),
-                    _ms(p["longest_stall_ms"]),
-                ]
-                for p in load["phases"]
-            ],
-        )
+        lines += _table(LOAD_HEADERS, load_rows(summary))
         lines += [f"- {item['sentence']}" for item in load.get("lock_waits", [])[:5]]
-        lines += [
-            f"- ❌ **breaks the app**: `{b['transaction']}` failed {b['count']}× with "
-            f"{b['sqlstate']} {b['message']} (after {b['after_statement']})"
-            for b in load.get("breaking", [])
-        ]
+        lines += [f"- ❌ **breaks the app**: {breaking_line(b)}" for b in load["breaking"]]
         lines.append("")
     roundtrip = summary.get("roundtrip")
     if roundtrip:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from pgrehearse._result import PhaseResult, Rehearsal
-from pgrehearse._version import __version__
+from pgrehearse import __version__
 from pgrehearse.migration import StatementResult
+from pgrehearse.rehearsal.result import PhaseResult, Rehearsal
 from pgrehearse.seed import TableSeedResult
 
 SUMMARY_SCHEMA_VERSION = 1  # additions keep the version; removals or renames bump it
@@ -18,7 +18,13 @@ SUMMARY_FILE = "summary.json"
 
 
 def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:
-    """The summary as JSON-ready data (format documented in the README, `schema_version` 1)."""
+    """The summary as JSON-ready data (format documented in the README, `schema_version` 1):
+    plain dicts, lists, strings and numbers only, exactly what summary.json holds. Every
+    report, the terminal's included, is rendered from it."""
+    return _plain_json(_summary(rehearsal))
+
+
+def _summary(rehearsal: Rehearsal) -> dict[str, Any]:
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "tool": {"name": "pgrehearse", "version": __version__},
@@ -32,7 +38,7 @@ def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:
             "file": str(rehearsal.scenario_file) if rehearsal.scenario_file else None,
         },
         "data": {"seed": rehearsal.seed, "scale": rehearsal.scale},
-        "cache": rehearsal.cache,
+        "cache": rehearsal.cache.to_dict() if rehearsal.cache else None,
         "postgres": rehearsal.server,
         "settings": rehearsal.settings,
         "transaction": rehearsal.transaction,
@@ -41,11 +47,11 @@ def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:
         "relations": rehearsal.relations,
         "statements": [_statement(s) for s in rehearsal.statements],
         "sampler": rehearsal.sampler,
-        "budgets": rehearsal.budgets,
+        "budgets": [check.to_dict() for check in rehearsal.budgets],
         "roundtrip": rehearsal.roundtrip.to_dict() if rehearsal.roundtrip else None,
         "up_changes": rehearsal.up_changes,
         "invalid_indexes": rehearsal.invalid_indexes,
-        "load": rehearsal.load,
+        "load": rehearsal.load.to_dict() if rehearsal.load else None,
         "blockers": rehearsal.blockers,
         "lock_summary": rehearsal.locks.summary if rehearsal.locks else [],
         "locks": _records(rehearsal.locks.locks) if rehearsal.locks else [],
@@ -124,16 +130,22 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def write_summary(rehearsal: Rehearsal, run_dir: Path) -> Path:
-    """Write summary.json atomically (a reader never sees half a file)."""
+def write_summary(summary: dict[str, Any], run_dir: Path, *, name: str = SUMMARY_FILE) -> Path:
+    """Write summary.json (from `summary_dict`) atomically: a reader never sees half a file."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / SUMMARY_FILE
+    path = run_dir / name
     partial = path.with_suffix(".json.partial")
-    partial.write_text(
-        json.dumps(summary_dict(rehearsal), indent=2, default=_plain) + "\n", encoding="utf-8"
-    )
+    partial.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     partial.replace(path)
     return path
+
+
+def _plain_json(data: dict[str, Any]) -> dict[str, Any]:
+    """numpy scalars, paths and NaN as JSON's own values (NaN and infinities become null)."""
+    plain: dict[str, Any] = json.loads(
+        json.dumps(data, default=_plain), parse_constant=lambda _constant: None
+    )
+    return plain
 
 
 def _plain(value: Any) -> Any:

@@ -33,6 +33,7 @@ from pgrehearse.scenario._models import (
     TransactionMode,
     TransactionSpec,
     UuidColumn,
+    as_datetime,
 )
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "TransactionMode",
     "TransactionSpec",
     "UuidColumn",
+    "as_datetime",
     "load_scenario",
     "parse_duration",
     "postgres_duration",

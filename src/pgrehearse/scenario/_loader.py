@@ -12,10 +12,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pgrehearse._errors import Problem, ScenarioError
+from pgrehearse.errors import Problem, ScenarioError
 from pgrehearse.scenario._models import GENERATOR_KEYS, Scenario, SqlSource
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
+# Bounds that keep any input, hostile or mistaken, to a few seconds of work.
+MAX_FILE_BYTES = 1 << 20  # scenarios are small; large SQL belongs in the files they name
+MAX_EXPANDED_NODES = 100_000  # values the document holds once aliases (*name) are expanded
+MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 
 
 def resolve_scenario_path(path: Path) -> Path:
@@ -49,12 +54,10 @@ def load_scenario(path: str | Path) -> Scenario:
     Raises `ScenarioError` listing each problem with its file, line and a hint.
     """
     file = resolve_scenario_path(Path(path))
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([Problem(f"cannot read the file: {exc}", file=file)]) from exc
-
+    text = _read(file)
     root = _compose(text, file)
+    if root is not None:
+        _check_expansion(root, file)
     data = _construct(root, file)
     if not isinstance(data, dict):
         raise ScenarioError(
@@ -71,21 +74,106 @@ def load_scenario(path: str | Path) -> Scenario:
         scenario = Scenario.model_validate(data, context={"base_dir": file.parent})
     except ValidationError as exc:
         assert root is not None
-        raise ScenarioError(_problems(exc, root, file)) from None
+        raise ScenarioError(_problems(exc, root, file), total=exc.error_count()) from None
 
     assert root is not None
     scenario._path = file
     scenario._lines = dict(_key_lines(root, ()))
+    _check_refs(scenario, file)
     _anchor_inline_sql(scenario, root, file)
     return scenario
+
+
+def _check_refs(scenario: Scenario, file: Path) -> None:
+    """Every `ref` names a seeded table; the error points at the ref itself."""
+    data = scenario.data
+    problems = [
+        Problem(
+            f"data.tables.{table}.columns.{column}: refers to {ref}, but table "
+            f"{ref.split('.')[0]!r} is not under data.tables (seeded tables: "
+            f"{', '.join(data.tables) or 'none'})",
+            file=file,
+            line=scenario.line_of("data", "tables", table, "columns", column, "ref"),
+            hint="seed that table too, or use another generator for this column",
+        )
+        for table, column, ref in data.unseeded_refs()
+    ]
+    if problems:
+        raise ScenarioError(_capped(problems, len(problems)), total=len(problems))
 
 
 # --------------------------------------------------------------------------- YAML with marks
 
 
+def _read(file: Path) -> str:
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"the file is {size / 1e6:,.1f} MB; scenario files are limited to "
+                        f"{MAX_FILE_BYTES / 1e6:.1f} MB",
+                        file=file,
+                        hint="put long SQL in files the scenario names (schema: schema.sql)",
+                    )
+                ]
+            )
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([Problem(f"cannot read the file: {exc}", file=file)]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(
+            [
+                Problem(
+                    f"not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x}): is this a "
+                    "scenario file?",
+                    file=file,
+                    line=line,
+                    hint="a scenario is a YAML text file saved as UTF-8",
+                )
+            ]
+        ) from None
+
+
+def _check_expansion(root: yaml.Node, file: Path) -> None:
+    """Refuse documents whose aliases expand to more values than any scenario needs (a
+    "billion laughs" document is small on disk and astronomically large expanded)."""
+    sizes: dict[int, int] = {}
+
+    def expanded(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a cycle counts once
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(expanded(k) + expanded(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(expanded(item) for item in node.value)
+        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+        return sizes[id(node)]
+
+    if expanded(root) > MAX_EXPANDED_NODES:
+        raise ScenarioError(
+            [
+                Problem(
+                    f"the YAML holds more than {MAX_EXPANDED_NODES:,} values once its aliases "
+                    "(*name) are expanded",
+                    file=file,
+                    hint="a scenario never needs that many; write the values out or use fewer "
+                    "nested aliases",
+                )
+            ]
+        )
+
+
 def _compose(text: str, file: Path) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -103,10 +191,14 @@ def _construct(root: yaml.Node | None, file: Path) -> Any:
     duplicates = list(_duplicate_keys(root))
     if duplicates:
         raise ScenarioError(
-            [
-                Problem(f"key {key!r} appears twice in the same mapping", file=file, line=line)
-                for key, line in duplicates
-            ]
+            _capped(
+                [
+                    Problem(f"key {key!r} appears twice in the same mapping", file=file, line=line)
+                    for key, line in duplicates
+                ],
+                len(duplicates),
+            ),
+            total=len(duplicates),
         )
     loader = yaml.SafeLoader("")
     try:
@@ -181,9 +273,18 @@ def _find_node(root: yaml.Node, loc: Sequence[int | str]) -> tuple[yaml.Node | N
 # --------------------------------------------------------------------------- error mapping
 
 
+def _capped(problems: list[Problem], total: int) -> list[Problem]:
+    """At most MAX_PROBLEMS problems, then one line counting the rest."""
+    shown = problems[:MAX_PROBLEMS]
+    if total > len(shown):
+        shown.append(Problem(f"… and {total - len(shown):,} more"))
+    return shown
+
+
 def _problems(exc: ValidationError, root: yaml.Node, file: Path) -> list[Problem]:
     problems: list[Problem] = []
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for error in errors[:MAX_PROBLEMS]:
         loc = tuple(error["loc"])
         key_node, value_node = _find_node(root, loc)
         node = key_node if key_node is not None else value_node
@@ -221,7 +322,7 @@ def _problems(exc: ValidationError, root: yaml.Node, file: Path) -> list[Problem
         else:
             message = f"{where}: {_clean_message(error['msg'])}"
         problems.append(Problem(message, file=file, line=_line(node), hint=hint))
-    return sorted(problems, key=lambda p: p.line or 0)
+    return _capped(sorted(problems, key=lambda p: p.line or 0), len(errors))
 
 
 def _clean_message(message: str) -> str:

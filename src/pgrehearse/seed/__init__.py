@@ -7,10 +7,12 @@ from pgrehearse.seed._generators import (
     UnsatisfiableUnique,
     assemble_rows,
     build_generator,
+    child_signals,
     faker_pool,
 )
 from pgrehearse.seed._pipeline import BLOCK_ROWS, default_workers, produce_blocks
 from pgrehearse.seed._plan import PlanError, TablePlan, infer_generator, plan_tables
+from pgrehearse.seed._preflight import preflight
 from pgrehearse.seed._schema_split import RestoreError, SchemaDump
 from pgrehearse.seed._seeder import (
     SeededColumn,
@@ -38,11 +40,13 @@ __all__ = [
     "UnsatisfiableUnique",
     "assemble_rows",
     "build_generator",
+    "child_signals",
     "default_workers",
     "faker_pool",
     "infer_generator",
     "plan",
     "plan_tables",
+    "preflight",
     "produce_blocks",
     "scaled_rows",
     "seed_tables",

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
-from pgrehearse.backends._process import die_with_parent
+from pgrehearse.backends import die_with_parent
 from pgrehearse.seed._generators import Column, assemble_rows, child_signals
 
 BLOCK_ROWS = 20_000

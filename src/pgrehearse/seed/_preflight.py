@@ -8,8 +8,8 @@ from pgrehearse.scenario import (
     DataSpec,
     IntColumn,
     RefColumn,
+    as_datetime,
 )
-from pgrehearse.scenario._models import as_datetime
 from pgrehearse.seed._seeder import SeedError, scaled_rows
 
 MAX_ROWS = 10_000_000_000

@@ -90,12 +90,18 @@ class SeedError(Exception):
     """Seeding a table failed; carries the table and column so the error can point at YAML."""
 
     def __init__(
-        self, table: str, message: str, column: str | None = None, hint: str | None = None
+        self,
+        table: str,
+        message: str,
+        column: str | None = None,
+        hint: str | None = None,
+        sqlstate: str | None = None,
     ) -> None:
         super().__init__(message)
         self.table = table
         self.column = column
         self.hint = hint
+        self.sqlstate = sqlstate  # the server's error code, when the server refused a row
 
 
 class SeedProgress(Protocol):
@@ -194,7 +200,10 @@ def seed_tables(
             conn.rollback()
             diag = exc.diag
             raise SeedError(
-                table_plan.name, diag.message_primary or str(exc), diag.column_name
+                table_plan.name,
+                diag.message_primary or str(exc),
+                diag.column_name,
+                sqlstate=diag.sqlstate,
             ) from exc
         except ValueError as exc:
             conn.rollback()

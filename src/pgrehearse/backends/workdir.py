@@ -8,19 +8,21 @@ import shutil
 import signal
 import stat
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pgrehearse._errors import EnvironmentProblem
 from pgrehearse.backends._process import command_line, is_alive, process_start_time, stop_process
+from pgrehearse.errors import EnvironmentProblem
 
 PREFIX = "pgrehearse-"
 OWNER_FILE = "owner.json"
-# a folder with no owner file is being created right now, or was left by a run killed in the
-# few milliseconds between creating it and writing the owner file
-_UNOWNED_GRACE_SECONDS = 600
+MADE_BY = "pgrehearse"  # the owner file's proof that pgrehearse created the folder
+# what each kind of folder may hold; a folder holding anything else is not swept
+LAYOUTS = {
+    "server": frozenset({OWNER_FILE, "data", "sock", "server.log", "pwfile", "pgpass"}),
+    "dump": frozenset({OWNER_FILE, "schema.dump"}),
+}
 
 
 def temp_root() -> Path:
@@ -38,10 +40,17 @@ class RunAs:
     groups: frozenset[int]
 
 
-def create_workdir(root: Path, run_as: RunAs | None) -> Path:
+def create_workdir(root: Path, run_as: RunAs | None, kind: str = "server") -> Path:
+    """A private folder `pgrehearse-<kind>-*` under `root`, marked as pgrehearse's own, so
+    that the sweep of a later run may remove it once this process is gone."""
     root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
-    owner = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
+    workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-", dir=root))
+    owner = {
+        "made_by": MADE_BY,
+        "kind": kind,
+        "pid": os.getpid(),
+        "start_time": process_start_time(os.getpid()),
+    }
     (workdir / OWNER_FILE).write_text(json.dumps(owner))
     if run_as is not None:
         os.chown(workdir, run_as.uid, run_as.gid)
@@ -83,6 +92,9 @@ def mark_kept(workdir: Path) -> None:
 def sweep_leftovers(root: Path, *, kept: bool = False) -> list[Path]:
     """Stop servers and remove folders of runs that no longer exist. Returns what was removed.
 
+    Only a folder that proves pgrehearse made it is touched: an owner file with pgrehearse's
+    mark, nothing inside but what that kind of folder holds, and an owner process that is
+    gone. Anything else named `pgrehearse-*` belongs to someone else and is left alone.
     Servers kept for debugging (`--keep-server`) are stopped only when `kept` is true.
     """
     removed: list[Path] = []
@@ -92,14 +104,9 @@ def sweep_leftovers(root: Path, *, kept: bool = False) -> list[Path]:
         if not folder.is_dir() or folder.is_symlink():
             continue
         owner = _read_owner(folder)
-        if owner is None:
-            try:
-                age = time.time() - folder.stat().st_mtime
-            except OSError:
-                continue
-            if age < _UNOWNED_GRACE_SECONDS:
-                continue
-        elif owner.get("kept"):
+        if owner is None or not _has_layout(folder, str(owner.get("kind", "server"))):
+            continue
+        if owner.get("kept"):
             if not kept and _postmaster_pid(folder) is not None:
                 continue
         elif is_alive(int(owner["pid"]), owner.get("start_time")):
@@ -112,12 +119,23 @@ def sweep_leftovers(root: Path, *, kept: bool = False) -> list[Path]:
 
 
 def _read_owner(folder: Path) -> dict[str, Any] | None:
+    """The owner file, when it carries pgrehearse's mark."""
     try:
         owner = json.loads((folder / OWNER_FILE).read_text())
         int(owner["pid"])
+        if owner["made_by"] != MADE_BY:
+            return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return owner if isinstance(owner, dict) else None
+
+
+def _has_layout(folder: Path, kind: str) -> bool:
+    allowed = LAYOUTS.get(kind)
+    try:
+        return allowed is not None and all(entry.name in allowed for entry in folder.iterdir())
+    except OSError:
+        return False
 
 
 def _postmaster_pid(folder: Path) -> int | None:

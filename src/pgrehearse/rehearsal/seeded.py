@@ -9,7 +9,6 @@ copy runs the scenario's up and down scripts step by step for a test's own asser
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -17,53 +16,31 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from pgrehearse._backend_choice import backend_named
-from pgrehearse._cache import SnapshotCache
-from pgrehearse._errors import PgRehearseError
-from pgrehearse._progress import Progress, SilentProgress
-from pgrehearse._rehearsal import (
-    APP_PREFIX,
-    DATABASE,
-    _Run,
-    new_result,
+from pgrehearse.backends import Backend, Server
+from pgrehearse.backends.choice import ServerOptions, backend_for
+from pgrehearse.migration import Clock, ScriptResult, StatementResult, changes_cluster
+from pgrehearse.rehearsal.cache import SnapshotCache
+from pgrehearse.rehearsal.context import DATABASE, RunContext
+from pgrehearse.rehearsal.progress import Progress, SilentProgress
+from pgrehearse.rehearsal.provision import new_result, provision
+from pgrehearse.rehearsal.result import Rehearsal
+from pgrehearse.rehearsal.run import snapshot_cache
+from pgrehearse.rehearsal.steps import (
+    Fingerprint,
+    MigrationFailed,
+    PhaseRun,
+    check_roundtrip,
+    compares_data,
+    run_phase,
     set_migration_timeouts,
-    snapshot_cache,
+    statements_of,
+    take_fingerprint,
 )
-from pgrehearse._result import Rehearsal
-from pgrehearse.backends import Backend, LocalServer, Server
-from pgrehearse.migration import (
-    Clock,
-    ScriptResult,
-    StatementResult,
-    changes_cluster,
-    run_script,
-    split_statements,
-)
+from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario, SqlSource
-from pgrehearse.verify import (
-    DataFingerprint,
-    Difference,
-    RoundTrip,
-    SchemaFingerprint,
-    apply_ignores,
-    data_differences,
-    data_fingerprint,
-    schema_differences,
-    schema_fingerprint,
-)
+from pgrehearse.verify import Difference
 
-
-class MigrationFailed(PgRehearseError, AssertionError):
-    """A step of the migration failed; `statement` says which one and why (exit code 1)."""
-
-    def __init__(self, statement: StatementResult) -> None:
-        assert statement.error is not None
-        where = f"{statement.file}:{statement.error.line or statement.line}"
-        super().__init__(
-            f"{statement.phase} statement {statement.index} failed at {where}: "
-            f"{statement.error.message}"
-        )
-        self.statement = statement
+__all__ = ["MigrationFailed", "MigrationRunner", "SeededDatabase", "SeededServer"]
 
 
 class SeededServer:
@@ -79,29 +56,21 @@ class SeededServer:
     def start(
         cls,
         scenario: Scenario,
+        options: ServerOptions | None = None,
         *,
-        scale: float | None = None,
-        pg_bin: str | Path | None = None,
-        backend: Backend | str = "auto",
-        cache: bool | SnapshotCache = True,
         progress: Progress | None = None,
-        pg_version: int | None = None,
-        dsn: str | None = None,
+        backend: Backend | None = None,
+        cache: SnapshotCache | None = None,
     ) -> SeededServer:
-        """Provision and seed a server for `scenario` (from the snapshot cache when it can)."""
-        result = new_result(scenario, scale, needs_schema=True)
-        run = _Run(scenario, result, progress or SilentProgress(), Clock(), snapshot_cache(cache))
-        if isinstance(backend, str):
-            backend = backend_named(
-                backend,
-                scenario,
-                pg_bin,
-                pg_version=pg_version,
-                progress=progress,
-                dsn=dsn,
-                run_id=result.run_id,
-            )
-        server = run.provision(backend)
+        """Provision and seed a server for `scenario` (from the snapshot cache when it can),
+        where `options` say."""
+        options = options or ServerOptions()
+        progress = progress or SilentProgress()
+        result = new_result(scenario, options.scale, needs_schema=True)
+        ctx = RunContext(scenario, result, progress)
+        if backend is None:
+            backend = backend_for(options, scenario, progress=progress, run_id=result.run_id)
+        server = provision(ctx, backend, cache or snapshot_cache(options.cache))
         return cls(scenario, server, result)
 
     @property
@@ -113,7 +82,7 @@ class SeededServer:
             changes_cluster(statement.sql)
             for source in sources
             if source is not None
-            for statement in split_statements(source.text)
+            for statement in statements_of(source)
         )
 
     def database(self, name: str | None = None) -> SeededDatabase:
@@ -121,7 +90,8 @@ class SeededServer:
         name = name or f"pgrehearse_copy_{next(self._names)}"
         strategy = " STRATEGY = FILE_COPY" if self.server.major >= 15 else ""
         with psycopg.connect(
-            **self.server.connect_kwargs("postgres", f"{APP_PREFIX}:harness"), autocommit=True
+            **self.server.connect_kwargs("postgres", SessionRole.HARNESS.application_name()),
+            autocommit=True,
         ) as admin:
             admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}" + strategy).format(
@@ -132,9 +102,9 @@ class SeededServer:
         return SeededDatabase(self, name)
 
     def keep(self) -> dict[str, str] | None:
-        """Leave a local server running for debugging (see `LocalServer.keep`); None when
-        the backend cannot."""
-        if not isinstance(self.server, LocalServer):
+        """Leave the server running for debugging (see `LocalServer.keep`); None when the
+        backend cannot, and then the server is closed."""
+        if not self.server.capabilities.keep:
             self.server.close()
             return None
         return self.server.keep(DATABASE)
@@ -166,7 +136,9 @@ class SeededDatabase:
     def scenario(self) -> Scenario:
         return self.seeded.scenario
 
-    def connect_kwargs(self, application_name: str = "pgrehearse:test") -> dict[str, Any]:
+    def connect_kwargs(
+        self, application_name: str = SessionRole.TEST.application_name()
+    ) -> dict[str, Any]:
         return self.seeded.server.connect_kwargs(self.name, application_name)
 
     @property
@@ -185,7 +157,7 @@ class SeededDatabase:
         if self.dropped:
             return
         with psycopg.connect(
-            **self.seeded.server.connect_kwargs("postgres", f"{APP_PREFIX}:harness"),
+            **self.seeded.server.connect_kwargs("postgres", SessionRole.HARNESS.application_name()),
             autocommit=True,
         ) as admin:
             admin.execute(
@@ -197,7 +169,8 @@ class SeededDatabase:
 
 
 class MigrationRunner:
-    """Runs the scenario's up and down scripts one call at a time.
+    """Runs the scenario's up and down scripts one call at a time, with the scenario's
+    timeouts and retries, exactly as a rehearsal runs them (without load or observation).
 
     With `fingerprint`, the schema (and data, when the scenario's round-trip mode compares
     data) is fingerprinted before the first `up()`, so `roundtrip()` can tell what `down()`
@@ -208,17 +181,18 @@ class MigrationRunner:
         self.database = database
         self.fingerprint = fingerprint
         self.clock = Clock()
-        self.results: dict[str, ScriptResult] = {}
-        self._before: tuple[SchemaFingerprint, DataFingerprint | None] | None = None
+        self.results: dict[str, PhaseRun] = {}
+        self._before: Fingerprint | None = None
 
     @property
     def statements(self) -> list[StatementResult]:
+        """Every statement run so far, attempts that hit lock_timeout included."""
         return [s for result in self.results.values() for s in result.statements]
 
     def up(self, *, check: bool = True) -> ScriptResult:
         """Run the up script. Raises `MigrationFailed` on an error unless `check` is false."""
         if self.fingerprint and self._before is None:
-            self._before = self._fingerprints(self._compares_data())
+            self._before = self._fingerprint(compares_data(self.database.scenario.roundtrip))
         return self._run("up", self.database.scenario.migration.up, check)
 
     def down(self, *, check: bool = True) -> ScriptResult:
@@ -233,32 +207,21 @@ class MigrationRunner:
         (its `roundtrip.ignore` entries left out). Empty when down restored everything."""
         if self._before is None:
             raise RuntimeError("roundtrip() needs up() to have run with fingerprint=True")
-        schema_before, data_before = self._before
-        schema_after, data_after = self._fingerprints(data_before is not None)
-        differences = schema_differences(schema_before, schema_after)
-        if data_before is not None and data_after is not None:
-            differences += data_differences(data_before, data_after, {}, [])
-        spec = self.database.scenario.roundtrip
-        ignores = [(item.object, item.reason) for item in spec.ignore]
-        return RoundTrip(spec.mode, "passed", apply_ignores(differences, ignores)).failing
+        after = self._fingerprint(self._before.data is not None)
+        return check_roundtrip(self.database.scenario.roundtrip, self._before, after).failing
 
-    def _compares_data(self) -> bool:
-        return self.database.scenario.roundtrip.mode in ("exact", "strict")
-
-    def _fingerprints(self, data: bool) -> tuple[SchemaFingerprint, DataFingerprint | None]:
-        with self.database.connect(application_name=f"{APP_PREFIX}:harness") as conn:
-            conn.autocommit = True
-            return schema_fingerprint(conn), data_fingerprint(conn) if data else None
+    def _fingerprint(self, data: bool) -> Fingerprint:
+        with self.database.connect(application_name=SessionRole.HARNESS.application_name()) as conn:
+            return take_fingerprint(conn, data=data)
 
     def _run(self, phase: str, source: SqlSource, check: bool) -> ScriptResult:
         migration = self.database.scenario.migration
-        statements = split_statements(source.text, file=source.origin, first_line=source.first_line)
-        with self.database.connect(application_name=f"{APP_PREFIX}:migration") as conn:
+        with self.database.connect(
+            application_name=SessionRole.MIGRATION.application_name()
+        ) as conn:
             set_migration_timeouts(conn, migration)
-            result = run_script(
-                conn, statements, phase=phase, mode=migration.transaction, clock=self.clock
-            )
-        self.results[phase] = result
-        if check and result.error is not None:
-            raise MigrationFailed(result.error)
-        return result
+            ran = run_phase(conn, phase, statements_of(source), migration, self.clock)
+        self.results[phase] = ran
+        if check and ran.last.error is not None:
+            raise MigrationFailed(ran.last.error)
+        return ran.last

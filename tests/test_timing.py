@@ -9,13 +9,18 @@ from typing import Any
 
 import pytest
 
-from pgrehearse._errors import ScenarioError
-from pgrehearse._history import append_record, read_records, record_from_summary, statement_key
-from pgrehearse._regression import (
+from pgrehearse.errors import HistoryError
+from pgrehearse.timing.compare import (
     compare_histories,
     compare_records,
     parse_threshold,
     split_latest,
+)
+from pgrehearse.timing.history import (
+    append_record,
+    read_records,
+    record_from_summary,
+    statement_key,
 )
 
 
@@ -114,11 +119,14 @@ def test_parse_threshold(text: str, value: float | None) -> None:
 def test_history_file_errors_name_file_and_line(tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
     history.write_text(json.dumps(_record("s", [1.0], [1.0])) + "\n{broken\n")
-    with pytest.raises(ScenarioError) as caught:
+    with pytest.raises(HistoryError) as caught:
         read_records(history)
     assert f"{history}:2: not JSON" in str(caught.value)
     assert caught.value.exit_code == 2
-    with pytest.raises(ScenarioError, match="no such history file"):
+    # a history file is not a scenario, and the heading must not say it is
+    assert str(caught.value).startswith("invalid history file:")
+    assert "scenario" not in str(caught.value)
+    with pytest.raises(HistoryError, match="no such history file"):
         read_records(tmp_path / "missing.jsonl")
 
 

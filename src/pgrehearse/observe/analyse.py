@@ -20,6 +20,7 @@ from pgrehearse.migration import StatementResult
 from pgrehearse.observe._knowledge import blocks_reads, blocks_writes, conflicts, effect
 from pgrehearse.observe._sampler import Samples
 from pgrehearse.observe._trace import LockTracer
+from pgrehearse.roles import SessionRole
 
 LOCK_COLUMNS = [
     "relation",
@@ -103,7 +104,7 @@ def analyse_locks(
 
     roles = dict(zip(frame["pid"], frame["role"], strict=True))
     if migration_pid is not None:
-        roles[migration_pid] = "migration"
+        roles[migration_pid] = SessionRole.MIGRATION.value
     waits = _waits(frame[~frame["granted"]], polls, label, locks, phases, migration_pid, roles)
     queue = _queue(frame, polls)
     _annotate_statements(statements, locks, tracer)
@@ -126,7 +127,7 @@ def _traced_intervals(tracer: LockTracer | None, label: Any, end_s: float) -> pd
             "relation": label(lock.relation),
             "new_relation": lock.relation in created,
             "mode": lock.mode,
-            "holder_role": "migration",
+            "holder_role": SessionRole.MIGRATION.value,
             "holder_pid": tracer.migration_pid,
             "phase": lock.phase,
             "statement": lock.statement,
@@ -365,7 +366,7 @@ def _annotate_statements(
 ) -> None:
     for statement in statements:
         mine = locks[
-            (locks["holder_role"] == "migration")
+            (locks["holder_role"] == SessionRole.MIGRATION)
             & (locks["phase"] == statement.phase)
             & (locks["statement"] == statement.index)
         ]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from pgrehearse._history import new_record, statement_seconds
-from pgrehearse._progress import Progress, SilentProgress
-from pgrehearse._seeded import SeededServer
+from pgrehearse.backends.choice import ServerOptions
 from pgrehearse.migration import ScriptResult, StatementResult
+from pgrehearse.rehearsal.progress import Progress, SilentProgress
+from pgrehearse.rehearsal.seeded import SeededServer
 from pgrehearse.scenario import Scenario
+from pgrehearse.timing.history import new_record, statement_seconds
 
 
 def measure_rounds(
@@ -52,27 +52,13 @@ def measure_rounds(
 def bench(
     scenario: Scenario,
     rounds: int = 5,
+    options: ServerOptions | None = None,
     *,
-    scale: float | None = None,
-    pg_bin: str | Path | None = None,
-    cache: bool = True,
-    backend: str = "auto",
     progress: Progress | None = None,
-    pg_version: int | None = None,
-    dsn: str | None = None,
 ) -> dict[str, Any]:
-    """Seed a server for `scenario`, time its migration `rounds` times (see
-    `measure_rounds`) and return the history record. Nothing is written."""
-    with SeededServer.start(
-        scenario,
-        scale=scale,
-        pg_bin=pg_bin,
-        cache=cache,
-        backend=backend,
-        progress=progress,
-        pg_version=pg_version,
-        dsn=dsn,
-    ) as seeded:
+    """Seed a server for `scenario` where `options` say, time its migration `rounds` times
+    (see `measure_rounds`) and return the history record. Nothing is written."""
+    with SeededServer.start(scenario, options, progress=progress) as seeded:
         return measure_rounds(seeded, rounds, progress=progress)
 
 

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from pgrehearse._result import Rehearsal
-
-
-@dataclass(frozen=True)
-class BudgetCheck:
-    budget: str  # e.g. "max_lock_ms.AccessExclusiveLock"
-    limit: Any
-    actual: Any
-    passed: bool
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "budget": self.budget,
-            "limit": self.limit,
-            "actual": self.actual,
-            "status": "pass" if self.passed else "fail",
-            "detail": self.detail,
-        }
+from pgrehearse.rehearsal.result import BudgetCheck, Rehearsal
+from pgrehearse.roles import SessionRole
 
 
 def evaluate(budgets: dict[str, Any], rehearsal: Rehearsal) -> list[BudgetCheck]:
@@ -67,7 +49,8 @@ def evaluate(budgets: dict[str, Any], rehearsal: Rehearsal) -> list[BudgetCheck]
         elif name == "roundtrip" and limit:
             result = rehearsal.roundtrip
             status = result.status if result else "skipped"
-            checks.append(BudgetCheck(name, "passed", status, status != "failed"))
+            detail = f"{len(result.failing)} difference(s)" if result and result.failing else ""
+            checks.append(BudgetCheck(name, "restored", status, status != "failed", detail))
     return checks
 
 
@@ -78,7 +61,8 @@ def _lock_checks(limits: dict[str, float], rehearsal: Rehearsal) -> list[BudgetC
         actual = 0.0
         if locks is not None and not locks.empty:
             mine = locks[
-                (locks["holder_role"] == "migration") & ~locks["new_relation"].astype(bool)
+                (locks["holder_role"] == SessionRole.MIGRATION)
+                & ~locks["new_relation"].astype(bool)
             ]
             if mode == "conflicting":
                 mine = mine[mine["blocks_reads"] | mine["blocks_writes"]]
@@ -94,14 +78,14 @@ def _max_load_wait(rehearsal: Rehearsal) -> float:
     if rehearsal.locks is None or rehearsal.locks.waits.empty:
         return 0.0
     waits = rehearsal.locks.waits
-    load = waits[waits["waiter_role"] == "load"]
+    load = waits[waits["waiter_role"] == SessionRole.LOAD]
     return round(float(load["wait_ms"].max()), 3) if not load.empty else 0.0
 
 
 def _phases(rehearsal: Rehearsal) -> dict[str, dict[str, Any]]:
-    if not rehearsal.load:
+    if rehearsal.load is None:
         return {}
-    return {p["phase"]: p for p in rehearsal.load["phases"]}
+    return {p["phase"]: p for p in rehearsal.load.phases}
 
 
 def _p99_check(name: str, limit: float, rehearsal: Rehearsal) -> BudgetCheck:

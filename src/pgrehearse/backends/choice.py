@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pgrehearse._errors import EnvironmentProblem, Problem, ScenarioError
-from pgrehearse._progress import Progress
 from pgrehearse.backends import Backend, LocalBackend, find_binaries
 from pgrehearse.backends.docker import (
     ContainerConfig,
@@ -16,9 +16,51 @@ from pgrehearse.backends.docker import (
 )
 from pgrehearse.backends.external import ExternalBackend
 from pgrehearse.backends.fetch import DEFAULT_MAJOR
+from pgrehearse.errors import EnvironmentProblem, Problem, ScenarioError
 from pgrehearse.scenario import Scenario
 
+if TYPE_CHECKING:
+    from pgrehearse.rehearsal.progress import Progress
+
 BACKEND_NAMES = ("auto", "local", "docker", "external")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Where and on what a rehearsal's server runs. Built once by the command line or the
+    pytest plugin and taken as it is by `rehearse`, `SeededServer.start` and `bench`."""
+
+    backend: str = "auto"  # auto | local | docker | external
+    pg_bin: Path | None = None  # folder of the server binaries (wins over postgres.bin_dir)
+    pg_version: int | None = None  # major (default: the scenario's postgres.version)
+    dsn: str | None = None  # an existing server (default: $PGREHEARSE_DSN)
+    clone: bool = False  # rehearse in the DSN's own database, which holds the data
+    scale: float | None = None  # multiply every table's rows (default: data.scale)
+    cache: bool = True  # reuse and save seeded snapshots
+
+    def but(self, **changes: object) -> ServerOptions:
+        """A copy with some options changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def backend_for(
+    options: ServerOptions,
+    scenario: Scenario,
+    *,
+    progress: Progress | None = None,
+    run_id: str | None = None,
+) -> Backend:
+    """The backend `options` ask for; see `backend_named`."""
+    return backend_named(
+        options.backend,
+        scenario,
+        options.pg_bin,
+        pg_version=options.pg_version,
+        progress=progress,
+        dsn=options.dsn,
+        run_id=run_id,
+        clone=options.clone,
+    )
 
 
 def backend_named(

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pgrehearse._errors import Problem, ScenarioError
+from pgrehearse.errors import HistoryError, Problem
 
 HISTORY_FORMAT = 1
 HISTORY_FILE = "history.jsonl"
@@ -111,13 +111,13 @@ def append_record(path: str | Path, record: Mapping[str, Any]) -> Path:
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """The records of a history file, a run folder (its summary.json) or a summary.json.
 
-    Invalid input raises `ScenarioError` naming the file and line (exit code 2).
+    Invalid input raises `HistoryError` naming the file and line (exit code 2).
     """
     source = Path(path)
     if source.is_dir():
         source = source / "summary.json"
     if not source.is_file():
-        raise ScenarioError(
+        raise HistoryError(
             [
                 Problem(
                     "no such history file, run folder or summary.json",
@@ -155,8 +155,8 @@ def _summary_or_record(source: Path, line: int, text: str) -> dict[str, Any]:
     return data
 
 
-def _bad(source: Path, line: int, message: str) -> ScenarioError:
-    return ScenarioError(
+def _bad(source: Path, line: int, message: str) -> HistoryError:
+    return HistoryError(
         [
             Problem(
                 message,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from pgrehearse._result import PhaseResult
     from pgrehearse.migration import StatementResult
+    from pgrehearse.rehearsal.result import PhaseResult
     from pgrehearse.seed import TableSeedResult
 
 

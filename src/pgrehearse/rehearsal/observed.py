@@ -1,0 +1,248 @@
+"""The observed part of a rehearsal: up and down run while the sampler watches every lock,
+the application load runs, and the scenario's blockers hold their transactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from pgrehearse.backends import Server
+from pgrehearse.errors import Problem, ScenarioError
+from pgrehearse.load import (
+    Blocker,
+    LoadError,
+    LoadEvents,
+    LoadProcess,
+    PgbenchScriptError,
+    PreparedTransaction,
+    breaking_errors,
+    events_frame,
+    load_windows,
+    phase_metrics,
+    prepare_transactions,
+    waits_by_transaction,
+)
+from pgrehearse.observe import LockTracer, Sampler
+from pgrehearse.observe.analyse import PhaseWindow, analyse_locks
+from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
+from pgrehearse.rehearsal.result import LoadSummary
+from pgrehearse.rehearsal.steps import PhaseRun, run_phase, set_migration_timeouts, statements_of
+from pgrehearse.roles import SessionRole
+from pgrehearse.scenario import SqlSource
+from pgrehearse.verify import invalid_indexes, schema_differences, schema_fingerprint
+
+
+def prepare_load(ctx: RunContext) -> list[PreparedTransaction]:
+    """The load's transactions, parsed and checked before any server starts."""
+    if ctx.scenario.load is None:
+        return []
+    try:
+        return prepare_transactions(ctx.scenario.load)
+    except PgbenchScriptError as exc:
+        raise ScenarioError([Problem(exc.message, file=exc.path, line=exc.line)]) from None
+    except ValueError as exc:
+        raise _load_problem(
+            ctx, str(exc), "add the parameter under the transaction's params"
+        ) from None
+
+
+def _load_problem(ctx: RunContext, message: str, hint: str) -> ScenarioError:
+    """Invalid input found in the scenario's load transactions."""
+    line = ctx.scenario.line_of("load", "transactions")
+    return ScenarioError([Problem(message, file=ctx.scenario.path, line=line, hint=hint)])
+
+
+class ObservedMigration:
+    """Runs up (and down) under observation and fills the result's statements, locks and
+    load. `schema_before` lets it record what up changed and any index up left invalid."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        server: Server,
+        prepared: list[PreparedTransaction],
+        schema_before: Any,
+    ) -> None:
+        self.ctx = ctx
+        self.server = server
+        self.prepared = prepared
+        self.schema_before = schema_before
+        self.windows: list[PhaseWindow] = []
+        self.blockers: list[Blocker] = []
+
+    def run(self) -> None:
+        ctx, server = self.ctx, self.server
+        migration = ctx.scenario.migration
+        with (
+            connect(server, DATABASE, SessionRole.MIGRATION) as conn,
+            connect(server, DATABASE, SessionRole.HARNESS) as observer,
+        ):
+            set_migration_timeouts(conn, migration)
+            tracer = LockTracer(observer, conn) if ctx.scenario.observe.trace else None
+            sampler = Sampler(
+                server.connect_kwargs(DATABASE, SessionRole.SAMPLER.application_name()),
+                ctx.clock,
+                ctx.scenario.observe.sample_interval,
+                measure_server_cpu=server.capabilities.cpu_measurement,
+            )
+            events: LoadEvents | None = None
+            with sampler:
+                load = self._start_load()
+                try:
+                    up = self._phase(conn, "up", migration.up, tracer, observer)
+                    if migration.down is None:
+                        ctx.skip("down", "the scenario has no down migration")
+                    elif not up.ok:
+                        ctx.skip("down", "skipped because the up migration failed")
+                    else:
+                        self._phase(conn, "down", migration.down, tracer, observer)
+                    if load is not None:
+                        events = load.stop()
+                        load = None
+                finally:
+                    if load is not None:
+                        load.kill()
+                    for blocker in self.blockers:
+                        ctx.result.blockers.append(blocker.stop().to_dict())
+            if sampler.error is not None:
+                ctx.progress.note(f"the lock sampler stopped early: {sampler.error}")
+            stats = sampler.stats
+            ctx.result.sampler = stats.to_dict() if stats else None
+            ctx.result.locks = analyse_locks(
+                tracer=tracer,
+                samples=sampler.samples,
+                statements=ctx.result.statements,
+                phases=self.windows,
+                migration_pid=conn.info.backend_pid,
+                end_s=ctx.clock.now(),
+            )
+            if events is not None:
+                self._summarise_load(events)
+
+    def _start_load(self) -> LoadProcess | None:
+        spec = self.ctx.scenario.load
+        if spec is None or not self.prepared:
+            return None
+        load = LoadProcess(
+            spec,
+            self.prepared,
+            self.server.connect_kwargs(DATABASE, SessionRole.LOAD.application_name()),
+            self.ctx.clock.origin,
+            self.ctx.scenario.data.seed,
+        )
+        try:
+            load.start()
+        except LoadError as exc:
+            raise _load_problem(
+                self.ctx,
+                str(exc),
+                "the load's SQL must run on the schema as it is before the migration",
+            ) from None
+        self.ctx.progress.note(f"application load: {spec.clients} clients running")
+        return load
+
+    def _phase(
+        self,
+        conn: psycopg.Connection[Any],
+        name: str,
+        source: SqlSource,
+        tracer: LockTracer | None,
+        observer: psycopg.Connection[Any],
+    ) -> PhaseRun:
+        """Warmup (with this phase's blockers), the migration phase, cooldown."""
+        ctx = self.ctx
+        load_spec = ctx.scenario.load
+        if load_spec is not None:
+            for spec in load_spec.blockers:
+                if spec.phase == name:
+                    blocker = Blocker(
+                        spec,
+                        self.server.connect_kwargs(
+                            DATABASE, SessionRole.BLOCKER.application_name()
+                        ),
+                        ctx.clock.now,
+                    )
+                    blocker.start()
+                    self.blockers.append(blocker)
+            ctx.pause("warmup", load_spec.warmup, f"load warms up before {name}")
+        ran = self._migration_phase(conn, name, source, tracer)
+        if name == "up" and ran.ok:
+            self._after_up(observer)
+        if load_spec is not None:
+            ctx.pause("cooldown", load_spec.cooldown, f"load continues after {name}")
+        return ran
+
+    def _migration_phase(
+        self,
+        conn: psycopg.Connection[Any],
+        name: str,
+        source: SqlSource,
+        tracer: LockTracer | None,
+    ) -> PhaseRun:
+        ctx = self.ctx
+        if tracer is not None:
+            tracer.begin_phase()
+        statements = statements_of(source)
+        with ctx.phase(name, f"{name} migration: {len(statements)} statements") as phase:
+            ran = run_phase(
+                conn,
+                name,
+                statements,
+                ctx.scenario.migration,
+                ctx.clock,
+                observer=tracer,
+                on_statement=ctx.progress.statement_finished,
+                on_retry=ctx.progress.note,
+            )
+            ctx.result.statements.extend(ran.statements)
+            ctx.result.transaction[name] = ran.last.transaction
+            if not ran.ok:
+                phase.status = "failed"
+            if ran.attempts > 1:
+                phase.note = f"{ran.attempts} attempts"
+        ctx.check_server()  # a statement "failed" because the server died: say that instead
+        if tracer is not None:
+            tracer.end_phase()
+        started = phase.started_s or 0.0
+        self.windows.append(PhaseWindow(name, started, started + (phase.seconds or 0.0)))
+        return ran
+
+    def _after_up(self, observer: psycopg.Connection[Any]) -> None:
+        """What up changed (for reviewers), and no invalid index left behind."""
+        after = schema_fingerprint(observer)
+        self.ctx.result.up_changes = [
+            d.to_dict() for d in schema_differences(self.schema_before, after)
+        ]
+        self.ctx.result.invalid_indexes = invalid_indexes(after)
+
+    def _summarise_load(self, events: LoadEvents) -> None:
+        ctx = self.ctx
+        spec = ctx.scenario.load
+        assert spec is not None
+        spans = load_windows(
+            events.started_s, events.stopped_s, [(w.name, w.start_s, w.end_s) for w in self.windows]
+        )
+        frame = events_frame(events, spans)
+        ctx.result.load_events = frame
+        waits = ctx.result.locks.waits if ctx.result.locks is not None else None
+        breaking = breaking_errors(frame, events, ctx.result.statements)
+        ctx.result.load = LoadSummary(
+            clients=spec.clients,
+            rate=spec.rate,
+            transactions=events.transactions,
+            client_pids=events.client_pids,
+            events=len(frame),
+            phases=phase_metrics(frame, spans),
+            breaking=breaking,
+            allow_breaking=spec.allow_breaking,
+            lock_waits=waits_by_transaction(frame, waits, ctx.result.statements)
+            if waits is not None
+            else [],
+        )
+        for item in breaking:
+            ctx.progress.note(
+                f"the running application broke: {item['transaction']} failed "
+                f"{item['count']} times with {item['sqlstate']} {item['message']!r} "
+                f"(first after {item['after_statement']})"
+            )

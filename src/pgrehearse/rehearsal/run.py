@@ -1,0 +1,213 @@
+"""One rehearsal, end to end: provision → fingerprint → observed up/down → round trip →
+verdict → reports. Each step lives in its own module; this one only orders them."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pgrehearse.backends import Backend, Server
+from pgrehearse.backends.choice import ServerOptions, backend_for
+from pgrehearse.errors import EnvironmentProblem, Interrupted
+from pgrehearse.rehearsal.cache import SnapshotCache
+from pgrehearse.rehearsal.context import DATABASE, RunContext, connect, death_of
+from pgrehearse.rehearsal.observed import ObservedMigration, prepare_load
+from pgrehearse.rehearsal.progress import Progress, SilentProgress
+from pgrehearse.rehearsal.provision import new_result, provision
+from pgrehearse.rehearsal.result import Rehearsal
+from pgrehearse.rehearsal.steps import (
+    Fingerprint,
+    check_roundtrip,
+    compares_data,
+    skipped_roundtrip,
+    take_fingerprint,
+)
+from pgrehearse.rehearsal.verdict import decide, merged_budgets
+from pgrehearse.roles import SessionRole
+from pgrehearse.scenario import Scenario
+
+_RELATION_SIZES = """
+SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END,
+       CASE c.relkind WHEN 'i' THEN 'index' WHEN 'm' THEN 'materialized view' ELSE 'table' END,
+       pg_total_relation_size(c.oid) - CASE WHEN c.relkind = 'i' THEN 0
+                                            ELSE pg_indexes_size(c.oid) END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'i', 'm') AND c.oid >= 16384
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+ORDER BY 3 DESC
+"""
+
+
+def snapshot_cache(cache: bool | SnapshotCache) -> SnapshotCache | None:
+    return cache if isinstance(cache, SnapshotCache) else (SnapshotCache() if cache else None)
+
+
+def rehearse(
+    scenario: Scenario,
+    options: ServerOptions | None = None,
+    *,
+    report_dir: str | Path | None = "reports",
+    progress: Progress | None = None,
+    run_id: str | None = None,
+    budgets: dict[str, Any] | None = None,
+    keep_server: bool = False,
+    history: str | Path | bool = True,
+    backend: Backend | None = None,
+    cache: SnapshotCache | None = None,
+) -> Rehearsal:
+    """Rehearse `scenario` on a throwaway server and return what was measured.
+
+    `options` say where the server runs and on what data size (`ServerOptions`: backend,
+    pg_bin, pg_version, dsn, clone, scale, cache). Writes
+    `<report_dir>/<scenario name>/<run id>/summary.json` and the other reports unless
+    `report_dir` is None. `budgets` override the scenario's budgets (same keys as the
+    scenario's `budgets` section). A failing migration is a result (`outcome == "failed"`),
+    not an exception; invalid input raises `ScenarioError`, environment problems
+    `EnvironmentProblem`. The server is removed in every case, Ctrl-C and SIGTERM included,
+    unless `keep_server` asks to keep a finished rehearsal's server for debugging (backends
+    that can; `result.kept_server` says how to reach it; `pgrehearse cleanup` stops it). A
+    finished rehearsal's timings are appended to `history` (True:
+    `<report_dir>/history.jsonl`; False: nowhere). `backend` gives a ready backend instead of
+    the one `options` name; `cache` a snapshot cache other than the default one.
+    """
+    options = options or ServerOptions()
+    progress = progress or SilentProgress()
+    budget_spec = merged_budgets(scenario, budgets)
+    result = new_result(scenario, options.scale, run_id, needs_schema=not options.clone)
+    if report_dir is not None:
+        result.run_dir = Path(report_dir) / scenario.name / result.run_id
+        _check_writable(result.run_dir)  # before minutes of work, not after
+    ctx = RunContext(scenario, result, progress)
+    try:
+        prepared = prepare_load(ctx)
+        if backend is None:
+            backend = backend_for(options, scenario, progress=progress, run_id=result.run_id)
+        server = provision(ctx, backend, cache or snapshot_cache(options.cache))
+        ctx.server = server
+        kept = False
+        try:
+            _rehearse_on(ctx, server, prepared)
+            if keep_server:
+                kept = _keep(ctx, server)
+        except BaseException as exc:
+            death = death_of(server, exc)
+            if death is not None:
+                raise death from None
+            raise
+        finally:
+            if not kept:
+                server.close()
+        decide(result, budget_spec)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        result.outcome = "interrupted"
+        result.failure = "interrupted by " + (
+            exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+        )
+        raise
+    except Exception as exc:
+        result.outcome = "error"
+        result.failure = str(exc)
+        raise
+    finally:
+        result.finished_at = dt.datetime.now(dt.UTC)
+        _summarise(result, report_dir, history, write=ctx.started_server)
+    return result
+
+
+def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
+    spec = ctx.scenario.roundtrip
+    with (
+        connect(server, DATABASE, SessionRole.HARNESS) as harness,
+        ctx.phase("fingerprint", "fingerprinting schema and data before up"),
+    ):
+        before = take_fingerprint(harness, data=compares_data(spec))
+        ctx.result.relations = [
+            {"name": name, "kind": kind, "bytes": size}
+            for name, kind, size in harness.execute(_RELATION_SIZES)
+        ]
+    ObservedMigration(ctx, server, prepared, before.schema).run()
+    down = ctx.result.phase("down")
+    if spec.mode == "skip":
+        ctx.result.roundtrip = skipped_roundtrip(spec, "roundtrip: skip")
+    elif down is None or down.status != "ok":
+        ctx.result.roundtrip = skipped_roundtrip(spec, "the down migration did not run")
+    else:
+        ctx.result.roundtrip = check_roundtrip(
+            spec,
+            before,
+            _fingerprint_after(ctx, server, before),
+            [sql for tx in prepared for sql, _ in tx.statements],
+        )
+
+
+def _fingerprint_after(ctx: RunContext, server: Server, before: Fingerprint) -> Fingerprint:
+    with (
+        connect(server, DATABASE, SessionRole.HARNESS) as harness,
+        ctx.phase("verify", "fingerprinting after down and comparing"),
+    ):
+        return take_fingerprint(harness, data=before.data is not None)
+
+
+def _keep(ctx: RunContext, server: Server) -> bool:
+    if not server.capabilities.keep:
+        ctx.progress.note(f"--keep-server applies to local servers only, not {server.backend_name}")
+        return False
+    ctx.result.kept_server = server.keep(DATABASE)
+    ctx.progress.note(
+        "server kept for debugging: "
+        + ctx.result.kept_server["psql"]
+        + "  (stop it with `pgrehearse cleanup`)"
+    )
+    return True
+
+
+def _summarise(
+    result: Rehearsal, report_dir: str | Path | None, history: str | Path | bool, *, write: bool
+) -> None:
+    """The summary, computed once; then summary.json and every other report from it."""
+    from pgrehearse.report import render_reports, summary_dict, write_latency, write_summary
+    from pgrehearse.timing.history import HISTORY_FILE, append_record, record_from_summary
+
+    summary = result.summary = summary_dict(result)
+    if result.run_dir is None:
+        return
+    if not write:
+        _remove_if_empty(result.run_dir)
+        return
+    try:
+        write_summary(summary, result.run_dir)
+        write_latency(result, result.run_dir)
+        render_reports(summary, result.run_dir)
+        if result.outcome in ("passed", "failed") and history is not False:
+            target = Path(report_dir or ".") / HISTORY_FILE if history is True else Path(history)
+            append_record(target, record_from_summary(summary))
+    except OSError as exc:
+        result.report_error = f"could not write the reports to {result.run_dir}: {exc}"
+        copy = Path(tempfile.gettempdir()) / f"pgrehearse_summary_{result.run_id}.json"
+        try:
+            write_summary(summary, copy.parent, name=copy.name)
+            result.report_error += f"; a copy of summary.json is in {copy}"
+        except OSError:
+            result.report_error += "; no copy could be written either"
+
+
+def _check_writable(run_dir: Path) -> None:
+    """Create the run's report folder now, or say why it cannot be (exit 3)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".pgrehearse-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot write reports to {run_dir}: {exc.strerror or exc}\n"
+            "fix: give a folder you can write with --report-dir"
+        ) from None
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()

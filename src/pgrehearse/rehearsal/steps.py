@@ -1,0 +1,187 @@
+"""The steps every way of running a migration shares, written once: a migration phase
+(timeouts, retries after lock_timeout, failure text), and the fingerprint and round-trip
+check. `rehearse`, `MigrationRunner`, `bench` and the pytest fixtures all call these."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from pgrehearse.errors import PgRehearseError
+from pgrehearse.migration import (
+    Clock,
+    ScriptResult,
+    Statement,
+    StatementObserver,
+    StatementResult,
+    run_script,
+    split_statements,
+)
+from pgrehearse.scenario import MigrationSpec, RoundtripSpec, SqlSource, postgres_duration
+from pgrehearse.verify import (
+    DataFingerprint,
+    RoundTrip,
+    SchemaFingerprint,
+    apply_ignores,
+    data_differences,
+    data_fingerprint,
+    schema_differences,
+    schema_fingerprint,
+    written_by,
+)
+
+LOCK_NOT_AVAILABLE = pg_errors.LockNotAvailable.sqlstate  # what lock_timeout raises
+
+
+def describe_failure(statement: StatementResult) -> str:
+    """`up statement 2 failed at up.sql:3: <server message>`."""
+    assert statement.error is not None
+    where = f"{statement.file}:{statement.error.line or statement.line}"
+    return (
+        f"{statement.phase} statement {statement.index} failed at {where}: "
+        f"{statement.error.message}"
+    )
+
+
+class MigrationFailed(PgRehearseError, AssertionError):
+    """A step of the migration failed; `statement` says which one and why (exit code 1)."""
+
+    def __init__(self, statement: StatementResult) -> None:
+        super().__init__(describe_failure(statement))
+        self.statement = statement
+
+
+def set_migration_timeouts(conn: psycopg.Connection[Any], migration: MigrationSpec) -> None:
+    """The scenario's lock_timeout and statement_timeout for the migration's session."""
+    for setting, value in (
+        ("lock_timeout", migration.lock_timeout),
+        ("statement_timeout", migration.statement_timeout),
+    ):
+        if value is not None:
+            conn.execute(f"SET {setting} = '{postgres_duration(value)}'")
+    conn.commit()
+
+
+def statements_of(source: SqlSource) -> list[Statement]:
+    """A migration file's statements, each knowing its file and line."""
+    return split_statements(source.text, file=source.origin, first_line=source.first_line)
+
+
+@dataclass
+class PhaseRun:
+    """A migration phase as it ran: every attempt's statements, and the last attempt."""
+
+    statements: list[StatementResult]  # all attempts, retried ones marked "retried"
+    last: ScriptResult
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        return self.last.ok
+
+
+def _hit_lock_timeout(script: ScriptResult) -> StatementResult | None:
+    failed = script.error
+    if (
+        failed is not None
+        and failed.error is not None
+        and (failed.error.sqlstate == LOCK_NOT_AVAILABLE)
+    ):
+        return failed
+    return None
+
+
+def run_phase(
+    conn: psycopg.Connection[Any],
+    phase: str,
+    statements: Sequence[Statement],
+    migration: MigrationSpec,
+    clock: Clock,
+    *,
+    observer: StatementObserver | None = None,
+    on_statement: Callable[[StatementResult], None] = lambda _result: None,
+    on_retry: Callable[[str], None] = lambda _note: None,
+) -> PhaseRun:
+    """Run one phase of the migration, retrying after lock_timeout as the scenario says.
+
+    A retry waits `retry_backoff` seconds, doubled each time. In `file` mode the whole
+    script runs again (its transaction was rolled back); otherwise the run resumes at the
+    statement that timed out, since the ones before it are committed.
+    """
+    remaining = list(statements)
+    everything: list[StatementResult] = []
+    attempt = 1
+    while True:
+        script = run_script(
+            conn,
+            remaining,
+            phase=phase,
+            mode=migration.transaction,
+            clock=clock,
+            on_statement=on_statement,
+            observer=observer,
+        )
+        for result in script.statements:
+            result.attempt = attempt
+        everything.extend(script.statements)
+        failed = _hit_lock_timeout(script)
+        if failed is None or attempt > migration.retries:
+            return PhaseRun(everything, script, attempt)
+        failed.status = "retried"
+        pause = migration.retry_backoff * 2 ** (attempt - 1)
+        on_retry(
+            f"{phase} #{failed.index} hit lock_timeout: retry {attempt} of "
+            f"{migration.retries} in {pause:g} s"
+        )
+        time.sleep(pause)
+        attempt += 1
+        if script.transaction != "file":
+            remaining = [s for s in remaining if s.index >= failed.index]
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The state a round trip compares: the catalog, and the data when the mode asks."""
+
+    schema: SchemaFingerprint
+    data: DataFingerprint | None
+
+
+def take_fingerprint(conn: psycopg.Connection[Any], *, data: bool) -> Fingerprint:
+    conn.autocommit = True
+    return Fingerprint(schema_fingerprint(conn), data_fingerprint(conn) if data else None)
+
+
+def compares_data(spec: RoundtripSpec) -> bool:
+    return spec.mode in ("exact", "strict")
+
+
+def check_roundtrip(
+    spec: RoundtripSpec,
+    before: Fingerprint,
+    after: Fingerprint,
+    load_statements: Iterable[str] = (),
+) -> RoundTrip:
+    """Compare the state before up with the state after down, under the scenario's mode."""
+    result = RoundTrip(spec.mode, "passed")
+    differences = schema_differences(before.schema, after.schema)
+    if before.data is not None and after.data is not None:
+        differences += data_differences(
+            before.data, after.data, written_by(list(load_statements)), result.notes
+        )
+        result.data_seconds = round(before.data.seconds, 4)
+        result.data_rows = before.data.rows
+    ignores = [(item.object, item.reason) for item in spec.ignore]
+    result.differences = apply_ignores(differences, ignores)
+    if result.failing:
+        result.status = "failed"
+    return result
+
+
+def skipped_roundtrip(spec: RoundtripSpec, reason: str) -> RoundTrip:
+    return RoundTrip(spec.mode, "skipped", notes=[reason])

@@ -1,0 +1,168 @@
+"""Facts derived from a summary, defined once for every report (terminal, Markdown, CSV,
+HTML), so no two of them can name a different lock for the same statement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pgrehearse.observe import strength
+
+Summary = Mapping[str, Any]
+
+
+def strongest_lock(locks: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """A statement's strongest lock on a relation that existed before it (locks on
+    relations the statement itself creates block nobody); ties go to the longest hold."""
+    existing = [lock for lock in locks if not lock.get("new_relation")]
+    if not existing:
+        return None
+    return max(existing, key=lambda lock: (strength(lock["mode"]), lock["held_ms"] or 0.0))
+
+
+def blocks_anyone(lock: Mapping[str, Any]) -> bool:
+    return bool(lock.get("blocks_reads") or lock.get("blocks_writes"))
+
+
+def lock_text(statement: Mapping[str, Any], *, code: bool = False) -> str:
+    """`AccessExclusiveLock on orders 12 ms · rewrites orders` (empty when nothing)."""
+    quote = "`" if code else ""
+    top = strongest_lock(statement.get("locks") or [])
+    text = ""
+    if top is not None:
+        text = f"{top['mode']} on {quote}{top['relation']}{quote} {top['held_ms']:.0f} ms"
+    rewrites = statement.get("rewrites") or []
+    if rewrites:
+        text += (" · " if text else "") + "rewrites " + ", ".join(rewrites)
+    return text
+
+
+def one_line(sql: str, width: int = 70) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def seconds_text(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def where(statement: Mapping[str, Any], *, full: bool = False) -> str:
+    file = statement.get("file")
+    name = (file if full else Path(file).name) if file else "?"
+    return f"{name}:{statement['line']}"
+
+
+def blocking_summary(summary: Summary, limit: int = 5) -> list[Mapping[str, Any]]:
+    """The migration's locks that conflicted with someone, longest hold first."""
+    rows = [s for s in summary.get("lock_summary") or [] if s["total_conflicting_ms"] > 0]
+    return sorted(rows, key=lambda s: -s["longest_hold_ms"])[:limit]
+
+
+def worst_waits(summary: Summary, limit: int = 5) -> list[Mapping[str, Any]]:
+    waits = summary.get("waits") or []
+    return sorted(waits, key=lambda w: -(w["wait_ms"] or 0.0))[:limit]
+
+
+def wait_line(wait: Mapping[str, Any]) -> str:
+    blocker = wait.get("blocking_statement") or wait.get("blocking_roles") or "?"
+    return (
+        f"wait: {wait['waiter_role']} pid {wait['waiter_pid']} waited {wait['wait_ms']:.0f} ms "
+        f"for {wait['requested_mode']} on {wait['relation']} behind {blocker}"
+    )
+
+
+def sampler_line(summary: Summary) -> str | None:
+    stats = summary.get("sampler")
+    if not stats:
+        return None
+    line = (
+        f"lock sampler: {stats['achieved_hz']:.0f} Hz (asked {1000 / stats['interval_ms']:.0f}),"
+        f" {stats['polls']} polls of {stats['mean_poll_ms']:.1f} ms, "
+        f"{stats['client_cpu_share']:.1%} of a core here"
+    )
+    if stats.get("server_cpu_share") is not None:
+        line += f", {stats['server_cpu_share']:.1%} in the server"
+    return line
+
+
+LOAD_HEADERS = ["phase", "tx/s", "p50 ms", "p99 ms", "max ms", "errors", "longest stall ms"]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def load_rows(summary: Summary) -> list[list[str]]:
+    """One row per load phase, under `LOAD_HEADERS`."""
+    load = summary.get("load")
+    if not load:
+        return []
+    return [
+        [
+            phase["phase"],
+            "-" if phase["throughput_tps"] is None else f"{phase['throughput_tps']:,.0f}",
+            _ms(phase["latency_ms"]["p50"]),
+            _ms(phase["latency_ms"]["p99"]),
+            _ms(phase["latency_ms"]["max"]),
+            str(sum(phase["errors"].values())),
+            f"{phase['longest_stall_ms']:.0f}",
+        ]
+        for phase in load["phases"]
+    ]
+
+
+def breaking_line(item: Mapping[str, Any]) -> str:
+    return (
+        f"{item['transaction']} failed {item['count']}x with {item['sqlstate']} "
+        f"{item['message']} (first after {item['after_statement']})"
+    )
+
+
+def load_sentences(summary: Summary, limit: int = 5) -> list[str]:
+    load = summary.get("load")
+    if not load:
+        return []
+    lines = [item["sentence"] for item in load["lock_waits"][:limit]]
+    lines += ["BREAKS THE APP: " + breaking_line(item) for item in load["breaking"]]
+    return lines
+
+
+def difference_text(difference: Mapping[str, Any]) -> str:
+    from pgrehearse.verify import Difference
+
+    return Difference(**difference).render()
+
+
+def roundtrip_lines(summary: Summary) -> list[str]:
+    """What up changed, invalid indexes, and the round trip with its differences."""
+    lines = []
+    changes = summary.get("up_changes") or []
+    if changes:
+        shown = [f"{c['object']} {c['what']}" for c in changes[:8]]
+        more = len(changes) - len(shown)
+        lines.append("up changed: " + "; ".join(shown) + (f"; +{more} more" if more else ""))
+    if summary.get("invalid_indexes"):
+        lines.append("INVALID INDEX left by up: " + ", ".join(summary["invalid_indexes"]))
+    result = summary.get("roundtrip")
+    if not result:
+        return lines
+    head = f"round trip ({result['mode']}): {result['status'].upper()}"
+    if result.get("data_rows") is not None:
+        head += f", data of {result['data_rows']:,} rows compared"
+    lines.append(head)
+    lines += ["  " + difference_text(d) for d in result["failing"]]
+    lines += ["  warning: " + difference_text(d) for d in result["warnings"]]
+    lines += ["  ignored: " + difference_text(d) for d in result["ignored"]]
+    lines += [f"  note: {note}" for note in result["notes"]]
+    return lines
+
+
+def budget_lines(summary: Summary) -> list[str]:
+    return [
+        f"budget {b['budget']}: {b['actual']} (limit {b['limit']}) {b['status'].upper()}"
+        + (f" — {b['detail']}" if b["detail"] else "")
+        for b in summary.get("budgets") or []
+    ]

@@ -1,0 +1,2 @@
+"""Migration timings over time: the history file (`history`) and the regression comparison
+(`compare`)."""
