@@ -247,7 +247,9 @@ def test_parameters_and_sqlstate_classes() -> None:
     assert classify("55P03") == "lock_timeout" and classify("57014") == "statement_timeout"
     assert classify("40P01") == "deadlock" and classify("40001") == "serialization"
     assert classify("42703") == "undefined" and classify("42P01") == "undefined"
-    assert classify("23505") == "other" and classify(None) == "ok"
+    assert classify("0A000") == "breaks_app" and classify("23502") == "breaks_app"
+    assert classify("23505") == "breaks_app" and classify("22P02") == "breaks_app"
+    assert classify("XX000") == "other" and classify(None) == "ok"
 
 
 def test_load_sql_that_does_not_fit_the_schema_is_invalid_input(
@@ -353,3 +355,66 @@ def test_stall_agrees_with_pgbench_log(
     reported_ms = float(other["wait_ms"].max())
     assert pgbench_stall_ms > 500, pgbench_stall_ms
     assert reported_ms == pytest.approx(pgbench_stall_ms, rel=0.10)
+
+
+SELECT_STAR = """
+load:
+  clients: 2
+  warmup: 0.5s
+  cooldown: 0.5s
+  transactions:
+    - name: read_all
+      sql: SELECT * FROM accounts WHERE id = :id
+      params: {id: {ref: accounts.id}}
+"""
+
+
+def test_a_changed_result_type_breaks_the_app_once_per_client(
+    tmp_path: Path, work_root: Path
+) -> None:
+    path = _scenario(tmp_path, up="ALTER TABLE accounts ADD COLUMN note text;", load=SELECT_STAR)
+    result = rehearse(load_scenario(path), report_dir=tmp_path / "reports")
+    assert result.outcome == "failed" and result.load is not None
+    [error] = result.load.errors
+    assert (error["transaction"], error["sqlstate"], error["class"]) == (
+        "read_all",
+        "0A000",
+        "breaks_app",
+    )
+    assert "cached plan must not change result type" in error["message"]
+    assert error["phase"] in ("up", "cooldown", "after")
+    # clients prepare again, as drivers do: one error per client, not one per call
+    assert 1 <= error["count"] <= 2
+    assert result.failure is not None and "0A000" in result.failure
+    assert result.summary is not None
+    assert result.summary["load"]["errors"][0]["message"] == error["message"]
+    markdown = (result.run_dir / "summary.md").read_text()  # type: ignore[operator]
+    assert "cached plan must not change result type" in markdown
+
+
+INSERTS = """
+load:
+  clients: 2
+  warmup: 0.3s
+  cooldown: 0.5s
+  transactions:
+    - name: open_account
+      sql: INSERT INTO accounts (owner) VALUES (:owner)
+      params: {owner: {faker: name, pool: 20}}
+"""
+
+
+def test_old_writes_that_violate_a_new_not_null_break_the_app(
+    tmp_path: Path, work_root: Path
+) -> None:
+    up = (
+        "ALTER TABLE accounts ADD COLUMN tier int;\n"
+        "UPDATE accounts SET tier = 1;\n"
+        "ALTER TABLE accounts ALTER COLUMN tier SET NOT NULL;\n"
+    )
+    path = _scenario(tmp_path, up=up, load=INSERTS)
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.outcome == "failed" and result.load is not None
+    [broken] = result.load.breaking
+    assert (broken["sqlstate"], broken["class"]) == ("23502", "breaks_app")
+    assert "tier" in broken["message"]

@@ -72,7 +72,7 @@ def observe(
     with _connect(server, "migration") as conn, _connect(server, "harness") as observer:
         conn.autocommit = True
         tracer = LockTracer(observer, conn)
-        tracer.begin_phase()
+        tracer.begin_phase("up")
         sampler = Sampler(server.connect_kwargs("postgres", "x"), clock, 0.005)
         with sampler:
             start = clock.now()
@@ -300,6 +300,59 @@ def test_non_transactional_statements_run_alone_and_are_sampled(server: LocalSer
     assert (name, "AccessExclusiveLock") in observed.locks_of(3)
     sampled = observed.analysis.locks
     assert set(sampled[sampled["statement"] == 2]["source"]) == {"sampler"}
+
+
+def test_the_index_create_index_concurrently_builds_blocks_nobody(server: LocalServer) -> None:
+    name, setup = _table(rows=400_000)
+    observed = observe(server, setup, f"CREATE INDEX CONCURRENTLY {name}_n ON {name} (n);")
+    [statement] = observed.statements
+    on_table = [lock for lock in statement.locks if lock["relation"] == name]
+    assert {lock["mode"] for lock in on_table} == {"ShareUpdateExclusiveLock"}
+    # whatever was sampled on the index being built is a new relation: it blocks nobody
+    on_index = [lock for lock in statement.locks if lock["relation"] == f"{name}_n"]
+    assert all(lock["new_relation"] for lock in on_index)
+    assert not any(lock["blocks_reads"] or lock["blocks_writes"] for lock in statement.locks)
+
+
+def test_a_relation_up_created_is_not_new_in_down(server: LocalServer) -> None:
+    name, setup = _table(rows=50_000)
+    with _connect(server, "harness") as conn:
+        conn.autocommit = True
+        for statement in split_statements(setup):
+            conn.execute(statement.sql)
+    clock = Clock()
+    statements: list[StatementResult] = []
+    windows = []
+    with _connect(server, "migration") as conn, _connect(server, "harness") as observer:
+        conn.autocommit = True
+        tracer = LockTracer(observer, conn)
+        for phase, sql in (
+            ("up", f"CREATE INDEX {name}_n ON {name} (n);"),
+            ("down", f"DROP INDEX {name}_n;"),
+        ):
+            tracer.begin_phase(phase)
+            start = clock.now()
+            script = run_script(
+                conn, split_statements(sql), phase=phase, mode="file", clock=clock, observer=tracer
+            )
+            tracer.end_phase()
+            statements += script.statements
+            windows.append(PhaseWindow(phase, start, clock.now()))
+        analyse_locks(
+            tracer=tracer,
+            samples=None,
+            statements=statements,
+            phases=windows,
+            migration_pid=conn.info.backend_pid,
+            end_s=clock.now(),
+        )
+    create, drop = statements
+    [made] = [lock for lock in create.locks if lock["relation"] == f"{name}_n"]
+    assert made["new_relation"] and not made["blocks_reads"]  # nobody sees it in up
+    [dropped] = [lock for lock in drop.locks if lock["relation"] == f"{name}_n"]
+    # in down the index is the application's: dropping it blocks reads and writes
+    assert dropped["mode"] == "AccessExclusiveLock" and not dropped["new_relation"]
+    assert dropped["blocks_reads"] and dropped["blocks_writes"]
 
 
 def test_failed_statement_keeps_its_locks_until_rollback(server: LocalServer) -> None:

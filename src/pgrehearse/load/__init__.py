@@ -6,6 +6,7 @@ from pgrehearse.load._metrics import (
     Window,
     breaking_errors,
     events_frame,
+    load_errors,
     load_windows,
     phase_metrics,
     waits_by_transaction,
@@ -13,6 +14,7 @@ from pgrehearse.load._metrics import (
 from pgrehearse.load._pgbench import PgbenchScript, PgbenchScriptError, parse_pgbench
 from pgrehearse.load._prepare import prepare_transactions
 from pgrehearse.load._runner import (
+    BREAKING_CLASSES,
     OUTCOMES,
     LoadError,
     LoadEvents,
@@ -22,6 +24,7 @@ from pgrehearse.load._runner import (
 )
 
 __all__ = [
+    "BREAKING_CLASSES",
     "LATENCY_COLUMNS",
     "OUTCOMES",
     "Blocker",
@@ -36,6 +39,7 @@ __all__ = [
     "breaking_errors",
     "classify",
     "events_frame",
+    "load_errors",
     "load_windows",
     "parse_pgbench",
     "phase_metrics",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgrehearse.load._runner import OUTCOMES, LoadEvents
+from pgrehearse.load._runner import BREAKING_CLASSES, OUTCOMES, LoadEvents
 from pgrehearse.migration import StatementResult
 from pgrehearse.roles import SessionRole
 
@@ -153,29 +153,35 @@ def phase_metrics(frame: pd.DataFrame, windows: Sequence[Window]) -> list[dict[s
     return result
 
 
-def breaking_errors(
+def load_errors(
     frame: pd.DataFrame, events: LoadEvents, statements: Sequence[StatementResult]
 ) -> list[dict[str, Any]]:
-    """Transactions that failed because a column or table they use went away."""
-    broken = frame[frame["outcome"] == "undefined"]
+    """Every distinct error of the load (transaction, SQLSTATE): its class, its first
+    message, how often, in which phase first, and the migration statement before it."""
+    failed = frame[frame["outcome"] != "ok"]
     found = []
-    for (name, sqlstate), group in broken.groupby(["transaction", "sqlstate"], sort=True):
+    for (name, sqlstate), group in failed.groupby(["transaction", "sqlstate"], sort=True):
         first = events.first_errors.get((str(name), str(sqlstate)), {})
-        at = float(group["start_s"].min())
         # a query may start before the DDL, wait for its lock, and fail when it commits
         failed_at = float(group["end_s"].min())
         found.append(
             {
                 "transaction": name,
                 "sqlstate": sqlstate,
+                "class": group["outcome"].iloc[0],
                 "message": first.get("message"),
                 "count": len(group),
-                "first_at_s": round(at, 6),
+                "first_at_s": round(float(group["start_s"].min()), 6),
                 "phase": group.sort_values("start_s")["phase"].iloc[0],
                 "after_statement": _statement_before(statements, failed_at),
             }
         )
-    return found
+    return sorted(found, key=lambda e: e["first_at_s"])
+
+
+def breaking_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The load errors that mean the migration breaks the running application."""
+    return [error for error in errors if error["class"] in BREAKING_CLASSES]
 
 
 def _statement_before(statements: Sequence[StatementResult], at: float) -> str | None:

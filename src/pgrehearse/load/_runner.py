@@ -44,6 +44,7 @@ OUTCOMES = (
     "deadlock",
     "serialization",
     "undefined",
+    "breaks_app",
     "other",
 )
 _CLASS_BY_SQLSTATE = {
@@ -55,7 +56,18 @@ _CLASS_BY_SQLSTATE = {
     pg_errors.UndefinedTable.sqlstate: "undefined",
     pg_errors.UndefinedFunction.sqlstate: "undefined",
     pg_errors.UndefinedObject.sqlstate: "undefined",
+    # the old application's statements no longer fit the new schema
+    pg_errors.FeatureNotSupported.sqlstate: "breaks_app",  # cached plan must not change type
+    pg_errors.NotNullViolation.sqlstate: "breaks_app",
+    pg_errors.CheckViolation.sqlstate: "breaks_app",
+    pg_errors.UniqueViolation.sqlstate: "breaks_app",
+    pg_errors.ForeignKeyViolation.sqlstate: "breaks_app",
+    pg_errors.DatatypeMismatch.sqlstate: "breaks_app",
+    pg_errors.InvalidTextRepresentation.sqlstate: "breaks_app",
 }
+# errors that mean the migration broke the running application (counted as breaking)
+BREAKING_CLASSES = ("undefined", "breaks_app")
+_CACHED_PLAN_CHANGED = pg_errors.FeatureNotSupported.sqlstate
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY)
 _BLOCK = 1024
 _STOP_GRACE_SECONDS = 5.0
@@ -415,7 +427,10 @@ class _Client:
                 message = _primary(result)
                 if several:
                     pg.exec_(b"ROLLBACK")
-                return (sqlstate.decode() if sqlstate else "XX000"), message
+                code = sqlstate.decode() if sqlstate else "XX000"
+                if code == _CACHED_PLAN_CHANGED:
+                    self._prepare_again(chosen)
+                return code, message
         if several:
             result = pg.exec_(b"COMMIT")
             if result.status not in _OK:
@@ -423,6 +438,14 @@ class _Client:
                 message = _primary(result)
                 return (sqlstate.decode() if sqlstate else "XX000"), message
         return None, ""
+
+    def _prepare_again(self, chosen: int) -> None:
+        """Re-prepare a transaction's statements after the schema changed their result type,
+        as drivers do: the schema change costs each client one error, not one per call."""
+        for position, (sql, _) in enumerate(self.transactions[chosen].statements):
+            name = f"t{chosen}s{position}".encode()
+            self.pgconn.exec_(b"DEALLOCATE " + name)
+            self.pgconn.prepare(name, sql.encode())
 
     def cancel(self) -> None:
         with contextlib.suppress(psycopg.Error):

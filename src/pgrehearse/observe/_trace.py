@@ -94,13 +94,20 @@ class LockTracer:
         self.locks: list[TracedLock] = []
         self.rewrites: list[Rewrite] = []
         self.by_statement: dict[tuple[str, int], StatementTrace] = {}
+        self.existing_at_start: dict[str, set[int]] = {}  # phase -> relations it started with
         self._held: set[tuple[int, str]] = set()
         self._open: list[TracedLock] = []
 
     # ------------------------------------------------------------------ hooks
 
-    def begin_phase(self) -> None:
-        """Snapshot the committed relations before a migration phase."""
+    def begin_phase(self, phase: str | None = None) -> None:
+        """Snapshot the committed relations before a migration phase (`phase` names it, so
+        the analysis knows which relations existed when that phase began)."""
+        self._snapshot()
+        if phase is not None:
+            self.existing_at_start[phase] = set(self.relations)
+
+    def _snapshot(self) -> None:
         self.filenodes = {}
         for oid, schema, name, kind, filenode in self.observer.execute(_RELATIONS):
             self.relations[oid] = Relation(oid, schema, name, kind)
@@ -137,7 +144,7 @@ class LockTracer:
 
     def end_phase(self) -> None:
         """Learn the names of relations created during the phase (now committed)."""
-        self.begin_phase()
+        self._snapshot()
 
     # ------------------------------------------------------------------ internals
 

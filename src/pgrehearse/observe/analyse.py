@@ -95,6 +95,7 @@ def analyse_locks(
     parts = [df for df in (traced, sampled) if not df.empty]
     locks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LOCK_COLUMNS)
     _attribute(locks, statements, phases, migration_pid)
+    _mark_new_relations(locks, tracer, statements, migration_pid)
     locks["held_ms"] = ((locks["end_s"] - locks["start_s"]) * 1000).round(3)
     # a lock on a relation the migration itself created blocks nobody: no one can see it yet
     existing = ~locks["new_relation"].astype(bool)
@@ -111,6 +112,38 @@ def analyse_locks(
     return LockAnalysis(locks, waits, queue, _summary(locks, waits))
 
 
+def _mark_new_relations(
+    locks: pd.DataFrame,
+    tracer: LockTracer | None,
+    statements: Sequence[StatementResult],
+    migration_pid: int | None,
+) -> None:
+    """A migration lock is on a new relation, which nobody else can see yet, when the
+    relation did not exist as its phase began and was created by the lock's own statement,
+    or by an earlier one whose transaction was still open when the lock was taken. What up
+    created is an existing relation for down."""
+    if tracer is None or locks.empty:
+        return
+    transaction_end = {(s.phase, s.index): s.transaction_end_s for s in statements}
+    mine = locks[(locks["holder_pid"] == migration_pid) & locks["statement"].notna()]
+    creators: dict[tuple[str, int], tuple[int, float | None]] = {}
+    for _, row in mine.sort_values(["statement", "start_s"]).iterrows():
+        key = (row["phase"], int(row["relation_oid"]))
+        existing = tracer.existing_at_start.get(row["phase"])
+        if existing is None or key[1] in existing:
+            continue
+        statement = int(row["statement"])
+        creators.setdefault(key, (statement, transaction_end.get((row["phase"], statement))))
+    for index, row in mine.iterrows():
+        creator = creators.get((row["phase"], int(row["relation_oid"])))
+        if creator is None:
+            continue
+        made_by, committed_at = creator
+        locks.at[index, "new_relation"] = int(row["statement"]) == made_by or (
+            committed_at is None or committed_at > row["start_s"]
+        )
+
+
 def _oid_label(oid: int | None) -> str:
     return "" if oid is None else f"(oid {oid})"
 
@@ -121,11 +154,11 @@ def _oid_label(oid: int | None) -> str:
 def _traced_intervals(tracer: LockTracer | None, label: Any, end_s: float) -> pd.DataFrame:
     if tracer is None or not tracer.locks:
         return pd.DataFrame(columns=LOCK_COLUMNS)
-    created = {oid for trace in tracer.by_statement.values() for oid in trace.created}
     rows = [
         {
             "relation": label(lock.relation),
-            "new_relation": lock.relation in created,
+            "relation_oid": lock.relation,
+            "new_relation": False,  # decided by `_mark_new_relations`
             "mode": lock.mode,
             "holder_role": SessionRole.MIGRATION.value,
             "holder_pid": tracer.migration_pid,
@@ -178,6 +211,7 @@ def _sampled_intervals(
         rows.append(
             {
                 "relation": label(relation),
+                "relation_oid": relation,
                 "new_relation": False,
                 "mode": mode,
                 "holder_role": group["role"].iloc[0],
@@ -191,7 +225,10 @@ def _sampled_intervals(
         )
     return pd.DataFrame(
         rows,
-        columns=[c for c in LOCK_COLUMNS if c not in ("held_ms", "blocks_reads", "blocks_writes")],
+        columns=[
+            "relation_oid",
+            *(c for c in LOCK_COLUMNS if c not in ("held_ms", "blocks_reads", "blocks_writes")),
+        ],
     )
 
 

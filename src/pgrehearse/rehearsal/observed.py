@@ -18,6 +18,7 @@ from pgrehearse.load import (
     PreparedTransaction,
     breaking_errors,
     events_frame,
+    load_errors,
     load_windows,
     phase_metrics,
     prepare_transactions,
@@ -182,7 +183,7 @@ class ObservedMigration:
     ) -> PhaseRun:
         ctx = self.ctx
         if tracer is not None:
-            tracer.begin_phase()
+            tracer.begin_phase(name)
         statements = statements_of(source)
         with ctx.phase(name, f"{name} migration: {len(statements)} statements") as phase:
             ran = run_phase(
@@ -226,7 +227,8 @@ class ObservedMigration:
         frame = events_frame(events, spans)
         ctx.result.load_events = frame
         waits = ctx.result.locks.waits if ctx.result.locks is not None else None
-        breaking = breaking_errors(frame, events, ctx.result.statements)
+        errors = load_errors(frame, events, ctx.result.statements)
+        breaking = breaking_errors(errors)
         ctx.result.load = LoadSummary(
             clients=spec.clients,
             rate=spec.rate,
@@ -234,6 +236,7 @@ class ObservedMigration:
             client_pids=events.client_pids,
             events=len(frame),
             phases=phase_metrics(frame, spans),
+            errors=errors,
             breaking=breaking,
             allow_breaking=spec.allow_breaking,
             lock_waits=waits_by_transaction(frame, waits, ctx.result.statements)

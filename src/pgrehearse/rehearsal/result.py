@@ -83,6 +83,7 @@ class LoadSummary:
     client_pids: list[int]
     events: int  # load transactions recorded
     phases: list[dict[str, Any]]  # per phase: throughput, latency percentiles, errors, stalls
+    errors: list[dict[str, Any]]  # each distinct error: class, SQLSTATE, first message, phase
     breaking: list[dict[str, Any]]  # errors meaning the migration breaks the running app
     allow_breaking: bool
     lock_waits: list[dict[str, Any]]  # per transaction: waits and the statement behind them
@@ -98,6 +99,7 @@ class LoadSummary:
             "client_pids": self.client_pids,
             "events": self.events,
             "phases": self.phases,
+            "errors": self.errors,
             "breaking": self.breaking,
             "allow_breaking": self.allow_breaking,
             "lock_waits": self.lock_waits,

@@ -30,6 +30,8 @@ from pgrehearse.verify import (
     apply_ignores,
     data_differences,
     data_fingerprint,
+    load_effects,
+    relax_sequences,
     schema_differences,
     schema_fingerprint,
     written_by,
@@ -169,11 +171,16 @@ def check_roundtrip(
 ) -> RoundTrip:
     """Compare the state before up with the state after down, under the scenario's mode."""
     result = RoundTrip(spec.mode, "passed")
-    differences = schema_differences(before.schema, after.schema)
+    effects = load_effects(written_by(list(load_statements)), before.schema)
+    differences = relax_sequences(
+        schema_differences(before.schema, after.schema),
+        before.schema,
+        effects.written,
+        result.notes,
+    )
     if before.data is not None and after.data is not None:
-        differences += data_differences(
-            before.data, after.data, written_by(list(load_statements)), result.notes
-        )
+        result.notes.extend(effects.notes)
+        differences += data_differences(before.data, after.data, effects.written, result.notes)
         result.data_seconds = round(before.data.seconds, 4)
         result.data_rows = before.data.rows
     ignores = [(item.object, item.reason) for item in spec.ignore]

@@ -88,6 +88,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += _table(LOAD_HEADERS, load_rows(summary))
         lines += [f"- {item['sentence']}" for item in load.get("lock_waits", [])[:5]]
         lines += [f"- ❌ **breaks the app**: {breaking_line(b)}" for b in load["breaking"]]
+        breaking = {(b["transaction"], b["sqlstate"]) for b in load["breaking"]}
+        lines += [
+            f"- load error ({e['class']}): {breaking_line(e)}"
+            for e in load.get("errors", [])
+            if (e["transaction"], e["sqlstate"]) not in breaking
+        ]
         lines.append("")
     roundtrip = summary.get("roundtrip")
     if roundtrip:

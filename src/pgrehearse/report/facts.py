@@ -127,6 +127,12 @@ def load_sentences(summary: Summary, limit: int = 5) -> list[str]:
         return []
     lines = [item["sentence"] for item in load["lock_waits"][:limit]]
     lines += ["BREAKS THE APP: " + breaking_line(item) for item in load["breaking"]]
+    breaking = {(b["transaction"], b["sqlstate"]) for b in load["breaking"]}
+    lines += [
+        f"load error ({error['class']}): {breaking_line(error)}"
+        for error in load.get("errors", [])
+        if (error["transaction"], error["sqlstate"]) not in breaking
+    ][:limit]
     return lines
 
 

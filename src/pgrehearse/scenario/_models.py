@@ -436,7 +436,13 @@ LockBudgetKey = Literal[
     "conflicting",
 ]
 ErrorClass = Literal[
-    "lock_timeout", "statement_timeout", "deadlock", "serialization", "undefined", "other"
+    "lock_timeout",
+    "statement_timeout",
+    "deadlock",
+    "serialization",
+    "undefined",
+    "breaks_app",
+    "other",
 ]
 
 

@@ -9,12 +9,15 @@ from pgrehearse.verify._compare import (
     schema_differences,
 )
 from pgrehearse.verify._data import DataFingerprint, TableChecksum, data_fingerprint
+from pgrehearse.verify._load_effects import ALL_COLUMNS, LoadEffects, load_effects, relax_sequences
 from pgrehearse.verify._schema import SchemaFingerprint, schema_fingerprint
 from pgrehearse.verify._writes import written_by
 
 __all__ = [
+    "ALL_COLUMNS",
     "DataFingerprint",
     "Difference",
+    "LoadEffects",
     "RoundTrip",
     "SchemaFingerprint",
     "TableChecksum",
@@ -22,6 +25,8 @@ __all__ = [
     "data_differences",
     "data_fingerprint",
     "invalid_indexes",
+    "load_effects",
+    "relax_sequences",
     "schema_differences",
     "schema_fingerprint",
     "written_by",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 _USER_NAMESPACES = """
     n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -84,8 +85,20 @@ _QUERIES: dict[str, str] = {
             'type', format_type(s.seqtypid, NULL), 'start', s.seqstart,
             'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
             'cache', s.seqcache, 'cycle', s.seqcycle,
-            'last_value', pg_sequence_last_value(c.oid),
             'owner', pg_get_userbyid(c.relowner),
+            'owned_by', (SELECT dn.nspname || '.' || dc.relname
+                         FROM pg_depend d
+                         JOIN pg_class dc ON dc.oid = d.refobjid
+                         JOIN pg_namespace dn ON dn.oid = dc.relnamespace
+                         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                           AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+                         LIMIT 1),
+            'default_of', (SELECT jsonb_agg(DISTINCT tn.nspname || '.' || t.relname)
+                           FROM pg_depend d
+                           JOIN pg_attrdef ad ON ad.oid = d.objid
+                           JOIN pg_class t ON t.oid = ad.adrelid
+                           JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                           WHERE d.classid = 'pg_attrdef'::regclass AND d.refobjid = c.oid),
             'comment', obj_description(c.oid, 'pg_class'))
         FROM pg_sequence s
         JOIN pg_class c ON c.oid = s.seqrelid
@@ -180,7 +193,36 @@ def schema_fingerprint(conn: psycopg.Connection[Any]) -> SchemaFingerprint:
             fingerprint.objects[f"{kind} {_short(name)}"] = cleaned
     for table, columns in conn.execute(_COLUMN_ORDER):
         fingerprint.column_order[_short(table)] = list(columns)
+    _sequence_state(conn, fingerprint)
     return fingerprint
+
+
+def _sequence_state(conn: psycopg.Connection[Any], fingerprint: SchemaFingerprint) -> None:
+    """Each sequence's own state: `pg_sequence_last_value` is NULL until the next use after
+    a restart, which would hide a restart; the sequence relation itself never does."""
+    for (schema, name), key in _sequences(conn, fingerprint):
+        row = conn.execute(
+            sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(schema, name))
+        ).fetchone()
+        if row is not None:
+            fingerprint.objects[key]["last_value"] = row[0]
+            fingerprint.objects[key]["is_called"] = row[1]
+
+
+def _sequences(
+    conn: psycopg.Connection[Any], fingerprint: SchemaFingerprint
+) -> list[tuple[tuple[str, str], str]]:
+    rows = conn.execute(
+        f"""SELECT n.nspname, c.relname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'S' AND {_USER_NAMESPACES}"""
+    ).fetchall()
+    found = []
+    for schema, name in rows:
+        key = f"sequence {_short(f'{schema}.{name}')}"
+        if key in fingerprint.objects:
+            found.append(((schema, name), key))
+    return found
 
 
 def _short(name: str) -> str:
