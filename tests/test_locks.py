@@ -46,6 +46,14 @@ class Observed:
     statements: list[StatementResult]
     analysis: LockAnalysis
     migration_pid: int
+    poll_times: list[float]
+
+    @property
+    def resolution_ms(self) -> float:
+        """Twice the longest gap between the sampler's polls: how exactly a sampled interval
+        can match the truth (a busy machine delays polls)."""
+        gaps = [b - a for a, b in zip(self.poll_times, self.poll_times[1:], strict=False)]
+        return 2 * max(gaps, default=0.0) * 1000 + 5
 
     def locks_of(self, index: int) -> set[tuple[str, str]]:
         return {(lock["relation"], lock["mode"]) for lock in self.statements[index - 1].locks}
@@ -101,7 +109,9 @@ def observe(
         )
         failed = script.error
         assert failed is None, failed and failed.error
-        return Observed(script.statements, analysis, conn.info.backend_pid)
+        return Observed(
+            script.statements, analysis, conn.info.backend_pid, sampler.samples.poll_times
+        )
 
 
 def _table(rows: int = 1_000) -> tuple[str, str]:
@@ -144,14 +154,15 @@ def test_lock_hold_time_matches_the_transaction(server: LocalServer) -> None:
     lock = observed.statements[0]
     assert lock.started_s is not None and lock.transaction_end_s is not None
     transaction_ms = (lock.transaction_end_s - lock.started_s) * 1000
-    assert 500 <= held["held_ms"].iloc[0] < 600
+    assert held["held_ms"].iloc[0] >= 500  # pg_sleep(0.5) inside: never less
     assert held["held_ms"].iloc[0] == pytest.approx(transaction_ms, abs=2)
     assert held["statement"].iloc[0] == 1 and held["source"].iloc[0] == "trace"
 
     waits = observed.analysis.waits
     mine = waits[waits["waiter_pid"] == waited["pid"]]
     assert len(mine) == 1
-    assert mine["wait_ms"].iloc[0] == pytest.approx(waited["seconds"] * 1000, abs=25)
+    resolution = observed.resolution_ms
+    assert mine["wait_ms"].iloc[0] == pytest.approx(waited["seconds"] * 1000, abs=resolution)
     assert mine["blocking_pids"].iloc[0] == str(observed.migration_pid)
     assert mine["blocking_roles"].iloc[0] == "migration"
     assert mine["blocking_statement"].iloc[0] == "up #1"
@@ -163,7 +174,7 @@ def test_lock_hold_time_matches_the_transaction(server: LocalServer) -> None:
         if s["relation"] == name and s["mode"] == "AccessExclusiveLock"
     ]
     assert summary["sessions_waited"] == 1
-    assert summary["longest_wait_ms"] == pytest.approx(waited["seconds"] * 1000, abs=25)
+    assert summary["longest_wait_ms"] == pytest.approx(waited["seconds"] * 1000, abs=resolution)
 
 
 def _wait_until_locked(conn: psycopg.Connection[Any], pid: int, table: str) -> None:
@@ -405,3 +416,38 @@ def test_lock_knowledge() -> None:
     for a in MODES:
         for b in MODES:
             assert conflicts(a, b) == conflicts(b, a), (a, b)
+
+
+def test_waits_for_rows_and_autovacuum_blockers_are_named() -> None:
+    from pgrehearse.observe import Samples, role_of
+
+    assert role_of("", "autovacuum worker") == "autovacuum"
+    assert role_of("psql", "client backend") == "other"
+    assert role_of("pgrehearse:load:3", "client backend") == "load"
+    samples = Samples()
+    for t in (0.00, 0.01, 0.02, 0.03):
+        samples.poll_times.append(t)
+        for pid, role, locktype, relation, granted, blockers in (
+            (11, "load", "transactionid", None, False, [12]),
+            (12, "autovacuum", "relation", 16390, True, None),
+        ):
+            samples.t.append(t)
+            samples.pid.append(pid)
+            samples.role.append(role)
+            samples.locktype.append(locktype)
+            samples.relation.append(relation)
+            samples.mode.append("ShareLock")
+            samples.granted.append(granted)
+            samples.blockers.append(blockers)
+            samples.query.append(None)
+    analysis = analyse_locks(
+        tracer=None,
+        samples=samples,
+        statements=[],
+        phases=[PhaseWindow("up", 0.0, 0.03)],
+        migration_pid=None,
+        end_s=0.03,
+    )
+    [wait] = analysis.waits.to_dict(orient="records")
+    assert wait["relation"] == "a row another transaction changed"
+    assert wait["blocking_roles"] == "autovacuum"

@@ -141,3 +141,26 @@ def test_every_report_names_the_same_strongest_lock(
         "statements": [statement],
     }
     assert f"{mode} on `{relation}`" in render_markdown(summary)
+
+
+def test_a_quick_statement_run_alone_says_no_lock_was_observed() -> None:
+    from pgrehearse.migration import StatementResult
+    from pgrehearse.observe.analyse import NO_LOCK_OBSERVED, PhaseWindow, analyse_locks
+
+    quick = StatementResult(
+        "down", 1, None, 1, "DROP INDEX CONCURRENTLY t_n", "ok", 0.0, 0.004, in_transaction=False
+    )
+    analyse_locks(
+        tracer=None,
+        samples=None,
+        statements=[quick],
+        phases=[PhaseWindow("down", 0.0, 0.004)],
+        migration_pid=1,
+        end_s=0.004,
+    )
+    assert quick.locks == [] and quick.lock_note == NO_LOCK_OBSERVED
+    summary = _statement([])
+    summary["lock_note"] = quick.lock_note
+    assert lock_text(summary) == NO_LOCK_OBSERVED
+    [row] = statements_frame([summary]).to_dict(orient="records")
+    assert row["lock_note"] == NO_LOCK_OBSERVED

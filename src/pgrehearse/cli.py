@@ -269,10 +269,14 @@ def cleanup(dsn: str | None, older_than_hours: float) -> None:
     from pgrehearse.backends.external import dsn_for_display, sweep_databases
     from pgrehearse.backends.workdir import sweep_leftovers, temp_root
 
+    from pgrehearse.rehearsal.cache import SnapshotCache
+
     removed = sweep_leftovers(temp_root(), kept=True)
     for folder in removed:
         click.echo(f"removed {folder}")
     click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
+    for partial in SnapshotCache().sweep_partials():
+        click.echo(f"removed half-saved snapshot {partial}")
     if dsn is None:
         return
     try:

@@ -19,6 +19,7 @@ class SessionRole(StrEnum):
     LOAD = "load"  # the simulated application
     BLOCKER = "blocker"  # a long transaction the scenario asked for
     TEST = "test"  # a test's own connection to a seeded copy
+    AUTOVACUUM = "autovacuum"  # the server's autovacuum workers
     OTHER = "other"  # anything not started by pgrehearse (autovacuum, a psql, ...)
 
     def application_name(self, detail: str | int | None = None) -> str:

@@ -46,6 +46,7 @@ class StatementResult:
     created: list[str] = field(default_factory=list)  # relations it created
     dropped: list[str] = field(default_factory=list)  # relations it dropped
     attempt: int = 1  # > 1 when the phase was retried after lock_timeout
+    lock_note: str | None = None  # why no lock is listed, when none is
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ POLL = """
 SELECT COALESCE(a.leader_pid, l.pid),  -- parallel workers count as their leader
        a.application_name, l.locktype, l.relation::bigint, l.mode, l.granted,
        CASE WHEN l.granted THEN NULL ELSE pg_blocking_pids(l.pid) END,
-       CASE WHEN l.granted THEN NULL ELSE left(a.query, 300) END
+       CASE WHEN l.granted THEN NULL ELSE left(a.query, 300) END,
+       a.backend_type
 FROM pg_locks l
 JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.pid <> pg_backend_pid()
@@ -36,9 +37,13 @@ WHERE l.pid <> pg_backend_pid()
 """
 
 
-def role_of(application_name: str | None) -> SessionRole:
-    """Who a session is, from its application_name."""
-    return SessionRole.of(application_name)
+def role_of(application_name: str | None, backend_type: str | None = None) -> SessionRole:
+    """Who a session is, from its application_name (and, for the server's own workers, its
+    backend type)."""
+    role = SessionRole.of(application_name)
+    if role is SessionRole.OTHER and backend_type == "autovacuum worker":
+        return SessionRole.AUTOVACUUM
+    return role
 
 
 @dataclass
@@ -170,10 +175,10 @@ class Sampler:
             self._poll_seconds += after - before
             t = (before + after) / 2
             samples.poll_times.append(t)
-            for pid, app, locktype, relation, mode, granted, blockers, query in rows:
+            for pid, app, locktype, relation, mode, granted, blockers, query, kind in rows:
                 samples.t.append(t)
                 samples.pid.append(pid)
-                samples.role.append(role_of(app).value)
+                samples.role.append(role_of(app, kind).value)
                 samples.locktype.append(locktype)
                 samples.relation.append(relation)
                 samples.mode.append(mode)

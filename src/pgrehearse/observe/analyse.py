@@ -144,6 +144,21 @@ def _mark_new_relations(
         )
 
 
+NO_LOCK_OBSERVED = "no lock observed (statement shorter than the sampling interval)"
+_LOCK_TARGETS = {
+    "transactionid": "a row another transaction changed",
+    "tuple": "a row",
+    "virtualxid": "another transaction's end",
+    "advisory": "an advisory lock",
+    "object": "a catalog object",
+}
+
+
+def _what_else(locktype: str) -> str:
+    """What a wait that is not for a relation waits for, in words."""
+    return _LOCK_TARGETS.get(locktype, f"a {locktype} lock")
+
+
 def _oid_label(oid: int | None) -> str:
     return "" if oid is None else f"(oid {oid})"
 
@@ -307,7 +322,9 @@ def _waits(
         waiting, polls, ["pid", "locktype", "relation", "mode"]
     ):
         blockers = sorted({b for item in group["blockers"] if item for b in item})
-        relation_label = label(None if pd.isna(relation) else int(relation))
+        relation_label = label(None if pd.isna(relation) else int(relation)) or _what_else(
+            str(locktype)
+        )
         rows.append(
             {
                 "waiter_role": group["role"].iloc[0],
@@ -419,6 +436,8 @@ def _annotate_statements(
             }
             for _, row in mine.iterrows()
         ]
+        if not statement.locks and not statement.in_transaction and statement.status == "ok":
+            statement.lock_note = NO_LOCK_OBSERVED
         if tracer is None:
             continue
         trace = tracer.by_statement.get((statement.phase, statement.index))

@@ -15,6 +15,7 @@ import secrets
 import shutil
 from typing import Any
 
+import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
@@ -278,6 +279,7 @@ def _build(ctx: RunContext, server: Server) -> None:
             _restore(ctx, dump, "post-data", server)
             with connect(server, DATABASE, SessionRole.HARNESS) as conn:
                 conn.autocommit = True
+                _refresh_materialized_views(ctx, conn)
                 conn.execute("ANALYZE")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -288,6 +290,32 @@ def _build(ctx: RunContext, server: Server) -> None:
                 sql.Identifier(server.database_name(SCHEMA_DATABASE))
             )
         )
+
+
+_EMPTY_VIEWS = """
+SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'm' AND NOT c.relispopulated ORDER BY c.oid
+"""
+
+
+def _refresh_materialized_views(ctx: RunContext, conn: Any) -> None:
+    """Fill materialized views the schema left empty (WITH NO DATA), so they hold data
+    like production's and take part in the round trip. Views over other views are retried
+    until nothing more can be filled."""
+    pending = [row[0] for row in conn.execute(_EMPTY_VIEWS)]
+    while pending:
+        failed = []
+        for view in pending:
+            try:
+                conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
+            except psycopg.Error:
+                failed.append(view)
+        if len(failed) == len(pending):
+            ctx.progress.note("materialized views left empty: " + ", ".join(failed))
+            return
+        pending = failed
+    return
 
 
 def _create_schema(ctx: RunContext, conn: Any, source: SqlSource) -> None:

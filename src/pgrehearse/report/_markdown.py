@@ -68,7 +68,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lock_text = (
             f"{top['mode']} on `{top['relation']}` {top['held_ms']:.0f} ms ({top['effect']})"
             if top is not None
-            else ""
+            else s.get("lock_note") or ""
         )
         rows.append(
             [

@@ -111,6 +111,7 @@ def _statement(statement: StatementResult) -> dict[str, Any]:
         "in_transaction": statement.in_transaction,
         "transaction_end_s": _round(statement.transaction_end_s),
         "locks": statement.locks,
+        "lock_note": statement.lock_note,
         "rewrites": statement.rewrites,
         "created": statement.created,
         "dropped": statement.dropped,

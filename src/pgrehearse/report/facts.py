@@ -32,6 +32,8 @@ def lock_text(statement: Mapping[str, Any], *, code: bool = False) -> str:
     text = ""
     if top is not None:
         text = f"{top['mode']} on {quote}{top['relation']}{quote} {top['held_ms']:.0f} ms"
+    elif statement.get("lock_note"):
+        text = str(statement["lock_note"])
     rewrites = statement.get("rewrites") or []
     if rewrites:
         text += (" · " if text else "") + "rewrites " + ", ".join(rewrites)

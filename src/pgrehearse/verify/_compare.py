@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pgrehearse.verify._data import DataFingerprint
+from pgrehearse.verify._data import NOT_POPULATED, DataFingerprint
 from pgrehearse.verify._schema import SchemaFingerprint
 
 Severity = Literal["schema", "data", "cosmetic"]
@@ -134,6 +134,10 @@ def data_differences(
             notes.append(f"data of {table} not compared: the load inserts or deletes rows there")
             continue
         assert touched is not None
+        populated = (old.row_sum != NOT_POPULATED, new.row_sum != NOT_POPULATED)
+        if populated[0] != populated[1]:
+            found.append(Difference("data", f"data {table}", "populated", *populated))
+            continue
         if old.rows != new.rows:
             found.append(Difference("data", f"data {table}", "row count", old.rows, new.rows))
             continue

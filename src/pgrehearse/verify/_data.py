@@ -17,15 +17,17 @@ from psycopg import sql
 
 _TABLES = """
 SELECT n.nspname, c.relname,
-       array_agg(a.attname::text ORDER BY a.attname) AS columns
+       array_agg(a.attname::text ORDER BY a.attname) AS columns,
+       c.relkind <> 'm' OR c.relispopulated AS readable
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'm') AND NOT c.relispartition
+WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition  -- partitions via parents
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
-GROUP BY 1, 2
+GROUP BY 1, 2, 4
 """
+NOT_POPULATED = "materialized view not populated"
 
 
 @dataclass
@@ -48,8 +50,11 @@ def data_fingerprint(conn: psycopg.Connection[Any]) -> DataFingerprint:
 
     began = time.perf_counter()
     fingerprint = DataFingerprint()
-    for schema, table, columns in conn.execute(_TABLES).fetchall():
+    for schema, table, columns, readable in conn.execute(_TABLES).fetchall():
         name = table if schema == "public" else f"{schema}.{table}"
+        if not readable:  # WITH NO DATA: reading it is an error, its state is the fact
+            fingerprint.tables[name] = TableChecksum(0, NOT_POPULATED)
+            continue
         identifiers = [sql.Identifier(c) for c in columns]
         row_text = sql.SQL("ROW({})::text").format(sql.SQL(", ").join(identifiers))
         parts = [
