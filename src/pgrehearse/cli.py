@@ -268,7 +268,6 @@ def cleanup(dsn: str | None, older_than_hours: float) -> None:
     run does the latter by itself); with --dsn, drop databases killed runs left there."""
     from pgrehearse.backends.external import dsn_for_display, sweep_databases
     from pgrehearse.backends.workdir import sweep_leftovers, temp_root
-
     from pgrehearse.rehearsal.cache import SnapshotCache
 
     removed = sweep_leftovers(temp_root(), kept=True)
