@@ -243,6 +243,42 @@ def test_benchmark_rounds_each_get_a_fresh_copy(pytester: pytest.Pytester, work_
     assert benchmarks["test_up"]["stats"]["min"] > 0
 
 
+def test_benchmark_copies_are_dropped_even_when_benchmarks_are_disabled(
+    pytester: pytest.Pytester, work_root: Path
+) -> None:
+    # disabled benchmarks (--benchmark-disable, or xdist) never call teardown: the copies
+    # must still go, and the down benchmark must not trip over the up benchmark's copy
+    _write(
+        pytester,
+        "scenario.yaml",
+        up="ALTER TABLE accounts ADD COLUMN n int;",
+        down="ALTER TABLE accounts DROP COLUMN n;",
+        limit=500,
+    )
+    pytester.makepyfile(
+        """
+        import psycopg
+        from pgrehearse import load_scenario
+
+        def test_up(pgrehearse_benchmark):
+            pgrehearse_benchmark("scenario.yaml", phase="up", rounds=2)
+
+        def test_down(pgrehearse_benchmark):
+            pgrehearse_benchmark("scenario.yaml", phase="down", rounds=2)
+
+        def test_no_copy_left(pgrehearse_seeded_servers):
+            seeded = pgrehearse_seeded_servers.get(load_scenario("scenario.yaml"))
+            with psycopg.connect(**seeded.server.connect_kwargs("postgres", "t")) as conn:
+                left = conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'pgrehearse_bench%'"
+                ).fetchall()
+            assert left == []
+        """
+    )
+    result = pytester.runpytest("--benchmark-disable")
+    result.assert_outcomes(passed=3)
+
+
 def test_under_xdist(scenarios: pytest.Pytester) -> None:
     scenarios.makepyfile(
         """

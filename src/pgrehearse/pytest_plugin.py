@@ -20,6 +20,7 @@ rounds of a migration phase, each on a fresh copy of the seeded data).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -458,13 +459,17 @@ def pgrehearse_benchmark(
             raise ValueError(f"phase must be 'up' or 'down', not {phase!r}")
         seeded = pgrehearse_seeded_servers.get(_scenario(request.config, scenario))
         current: list[MigrationRunner] = []
+        numbers = itertools.count(1)
 
         def setup() -> None:
-            database = seeded.database(f"pgrehearse_bench_{os.getpid()}")
-            runner = database.migration(fingerprint=False)
+            # a name per round: pytest-benchmark skips `teardown` when benchmarks are
+            # disabled (--benchmark-disable, xdist) and when the target raises, so a round
+            # must never depend on the previous round's copy having been dropped
+            name = f"pgrehearse_bench_{os.getpid()}_{next(numbers)}"
+            runner = seeded.database(name).migration(fingerprint=False)
+            current.append(runner)
             if phase == "down":
                 runner.up()
-            current.append(runner)
 
         def target() -> None:
             getattr(current[-1], phase)()
@@ -474,6 +479,10 @@ def pgrehearse_benchmark(
 
         benchmark.extra_info["pgrehearse_scenario"] = seeded.scenario.name
         benchmark.extra_info["pgrehearse_phase"] = phase
-        benchmark.pedantic(target, setup=setup, teardown=teardown, rounds=rounds, iterations=1)
+        try:
+            benchmark.pedantic(target, setup=setup, teardown=teardown, rounds=rounds, iterations=1)
+        finally:
+            while current:  # copies whose teardown pytest-benchmark did not call
+                current.pop().database.drop()
 
     return run
