@@ -76,9 +76,10 @@ class Server(Protocol):
         """Stop the server and remove everything the backend created. Idempotent."""
         ...
 
-    def failure(self) -> str | None:
+    def failure(self, grace: float = 0.0) -> str | None:
         """Why the server stopped when nobody asked it to (with the end of its log), or
-        None while it runs or when the backend cannot tell."""
+        None while it runs or when the backend cannot tell. `grace`: seconds to wait for a
+        server that is going down to be gone (after a connection error)."""
         ...
 
     def data_folder(self) -> Path | None:

@@ -235,7 +235,7 @@ class DockerServer:
                     raise EnvironmentProblem(f"the container did not come back: {exc}") from None
                 time.sleep(0.2)
 
-    def failure(self) -> str | None:
+    def failure(self, grace: float = 0.0) -> str | None:
         return None  # not watched: a lost connection surfaces as an error of its own
 
     def data_folder(self) -> Path | None:

@@ -202,7 +202,7 @@ class ExternalServer:
     def restart(self, settings: Settings) -> None:
         self.settings = dict(settings)  # not applied: the server is not ours to restart
 
-    def failure(self) -> str | None:
+    def failure(self, grace: float = 0.0) -> str | None:
         return None  # not watched: a lost connection surfaces as an error of its own
 
     def data_folder(self) -> Path | None:

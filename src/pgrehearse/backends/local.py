@@ -273,11 +273,16 @@ class LocalServer:
         """Stop the postmaster cleanly (fast shutdown), keeping the data directory."""
         self._stop_postmaster()
 
-    def failure(self) -> str | None:
+    def failure(self, grace: float = 0.0) -> str | None:
         process = self._process
         if process is None or self._closed:
             return None
-        code = process.poll()
+        try:
+            # a dying postmaster closes its sockets and pipes a moment before it can be
+            # reaped: a connection error may arrive first, so the caller may give it `grace`
+            code = process.wait(timeout=grace) if grace > 0 else process.poll()
+        except subprocess.TimeoutExpired:
+            return None
         if code is None:
             return None
         how = f"signal {-code}" if code < 0 else f"exit code {code}"

@@ -82,8 +82,21 @@ def death_of(server: Server, exc: BaseException) -> ServerDied | None:
         return exc
     if isinstance(exc, (KeyboardInterrupt, Interrupted)):
         return None
-    died = server.failure()
+    # a lost connection may be the first sign of a server going down: give it a moment
+    grace = 1.0 if isinstance(exc, psycopg.OperationalError) or _caused_by_lost_server(exc) else 0
+    died = server.failure(grace)
     return ServerDied(died) if died is not None else None
+
+
+def _caused_by_lost_server(exc: BaseException) -> bool:
+    """An error we raised from a psycopg error (seeding, load), when that error was a lost
+    connection."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the chain: our error, the SeedError, the driver's error
+        seen = seen.__cause__ or seen.__context__ if seen is not None else None
+        if isinstance(seen, psycopg.OperationalError):
+            return True
+    return False
 
 
 def connect(server: Server, dbname: str, role: SessionRole) -> psycopg.Connection[Any]:
