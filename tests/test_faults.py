@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,44 @@ def test_server_killed_mid_phase_exits_3_and_keeps_the_summary(
     killed = [p for p in summary["phases"] if p["name"] == phase]
     assert killed and killed[0]["status"] == "failed"
     assert processes_mentioning(str(work_root)) == []
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A 120 MB tmpfs as the server folders' root (needs root; skipped otherwise), in a
+    folder the server's unprivileged user can enter."""
+    outer = Path(tempfile.mkdtemp(prefix="pgrehearse-test-"))
+    outer.chmod(0o755)
+    mount = outer / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=120m,mode=0755", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        shutil.rmtree(outer, ignore_errors=True)
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        shutil.rmtree(outer, ignore_errors=True)
+
+
+def test_a_full_disk_while_seeding_exits_3_naming_the_folder(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    scenario = write_scenario(tmp_path / "s", rows=3_000_000, down=None)
+    done = subprocess.run(
+        [*RUN, str(scenario), "--no-cache", "--report-dir", str(tmp_path / "reports")],
+        env={**os.environ, "PGREHEARSE_TMPDIR": str(small_disk)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert str(small_disk) in done.stderr  # where the space ran out
+    assert "No space left on device" in done.stderr or "could not extend" in done.stderr
+    assert list(small_disk.iterdir()) == []  # the server and its folder are gone
