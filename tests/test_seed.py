@@ -14,7 +14,7 @@ import pytest
 from pgrehearse import ScenarioError, ServerOptions, load_scenario, rehearse
 from pgrehearse.backends import PostgresBinaries
 from pgrehearse.rehearsal.cache import SnapshotCache
-from tests.helpers import ProbingBackend
+from tests.helpers import ProbingBackend, write_scenario
 
 SHOP_SCHEMA = """
 CREATE TYPE mood AS ENUM ('happy', 'sad', 'meh');
@@ -407,3 +407,26 @@ def test_a_full_cache_folder_skips_the_snapshot_and_goes_on(
     assert result.cache is not None and result.cache.saved is False
     snapshot = result.phase("snapshot")
     assert snapshot is not None and snapshot.note == "not saved"
+
+
+def test_a_generator_whose_values_do_not_fit_is_refused_before_seeding(
+    tmp_path: Path, work_root: Path
+) -> None:
+    path = write_scenario(tmp_path / "s", rows=1000)
+    path.write_text(path.read_text().replace("balance: {int: [0, 1000]}", "balance: {faker: name}"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pgrehearse", "run", str(path), "--no-cache"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "▸ seed:" not in done.stderr  # refused by the plan, before any row is loaded
+    assert "accounts.balance (integer) cannot hold the values its generator makes" in done.stderr
+    line = next(
+        number
+        for number, text in enumerate(path.read_text().splitlines(), start=1)
+        if "balance: {faker: name}" in text
+    )
+    assert f"scenario.yaml:{line}:" in done.stderr

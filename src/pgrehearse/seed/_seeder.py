@@ -14,7 +14,11 @@ import psycopg
 from psycopg import sql
 
 from pgrehearse.scenario import (
+    ChoiceColumn,
+    ColumnSpec,
+    ConstantColumn,
     DataSpec,
+    FakerColumn,
     RefColumn,
 )
 from pgrehearse.seed._catalog import MissingTable, TableInfo, read_table
@@ -25,6 +29,7 @@ from pgrehearse.seed._generators import (
     build_faker_pools,
     build_generator,
     faker_specs,
+    python_text,
 )
 from pgrehearse.seed._pipeline import produce_blocks
 from pgrehearse.seed._plan import PlanError, TablePlan, plan_tables
@@ -147,9 +152,61 @@ def plan(conn: psycopg.Connection[Any], data: DataSpec, scale: float) -> list[Ta
     rows = {name: scaled_rows(table.rows, scale) for name, table in data.tables.items()}
     catalog = read_catalog(conn, data, rows)
     try:
-        return plan_tables(data, catalog, rows)
+        plans = plan_tables(data, catalog, rows)
     except PlanError as exc:
         raise SeedError(exc.table, str(exc), exc.column, exc.hint) from None
+    for table_plan in plans:
+        for planned in table_plan.columns:
+            if not planned.inferred:
+                _check_samples(conn, table_plan, planned.name, planned.spec)
+    return plans
+
+
+_SAMPLES = 5
+
+
+def _samples(spec: ColumnSpec) -> list[str]:
+    """A few values the column's generator would write, for generators whose values can be
+    of any type (Faker providers, choices, constants)."""
+    if isinstance(spec, FakerColumn):
+        from faker import Faker
+
+        fake = Faker(spec.locale) if spec.locale else Faker()
+        fake.seed_instance(0)
+        provider = getattr(fake, spec.faker)
+        try:
+            return [python_text(provider(**spec.args)) for _ in range(_SAMPLES)]
+        except (TypeError, ValueError, AttributeError):
+            return []  # reported with its own message when the pool is built
+    if isinstance(spec, ChoiceColumn):
+        return [python_text(v) for v in spec.choice][:_SAMPLES]
+    if isinstance(spec, ConstantColumn) and spec.value is not None:
+        return [python_text(spec.value)]
+    return []
+
+
+def _check_samples(
+    conn: psycopg.Connection[Any], table_plan: TablePlan, column: str, spec: ColumnSpec
+) -> None:
+    """Ask the server whether sampled values fit the column's type, before any row is
+    loaded: `{faker: name}` on an integer column is refused here, not at row 1."""
+    values = _samples(spec)
+    if not values:
+        return
+    type_text = table_plan.info.columns[column].type_text
+    for value in values:
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("SELECT %s::{}").format(sql.SQL(type_text)), (value,))
+        except psycopg.DataError as exc:
+            message = exc.diag.message_primary or str(exc)
+            raise SeedError(
+                table_plan.name,
+                f"{table_plan.name}.{column} ({type_text}) cannot hold the values its "
+                f"generator makes: {message}",
+                column,
+                hint=f"give it a generator that makes {type_text} values",
+            ) from None
 
 
 def seed_tables(
