@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import shutil
 import tempfile
@@ -17,14 +18,14 @@ from pgrehearse import load_scenario, rehearse
 from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
 from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.migration import split_statements
+from pgrehearse.rehearsal.steps import Fingerprint, check_roundtrip, dump_target, take_fingerprint
+from pgrehearse.scenario import RoundtripSpec
 from pgrehearse.verify import (
     Difference,
     RoundTrip,
     apply_ignores,
-    data_differences,
-    data_fingerprint,
+    dump_disagreement,
     invalid_indexes,
-    schema_differences,
     schema_fingerprint,
     written_by,
 )
@@ -43,6 +44,8 @@ CREATE TABLE t (
 );
 CREATE INDEX t_v ON t (v);
 COMMENT ON TABLE t IS 'the table';
+CREATE SEQUENCE spare_seq;
+CREATE DOMAIN positive AS int CHECK (VALUE > 0);
 INSERT INTO t (v, n) SELECT g % 7 + 1, g FROM generate_series(1, 2000) g;
 """
 
@@ -66,22 +69,28 @@ def _run(conn: psycopg.Connection[Any], script: str) -> None:
             conn.execute(statement.sql)
 
 
-def roundtrip(server: LocalServer, up: str, down: str, mode: str = "exact") -> RoundTrip:
+def states(
+    server: LocalServer, up: str, down: str, *, dump: bool = True
+) -> tuple[Fingerprint, Fingerprint]:
+    """Set up, fingerprint, up, down, fingerprint: the steps a rehearsal takes."""
     name = f"rt{next(_databases)}"
     with psycopg.connect(**server.connect_kwargs("postgres", "t"), autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
+    target = dump_target(server, name) if dump else None
     with psycopg.connect(**server.connect_kwargs(name, "t"), autocommit=True) as conn:
         _run(conn, SETUP)
-        schema_a, data_a = schema_fingerprint(conn), data_fingerprint(conn)
+        before = take_fingerprint(conn, data=True, dump=target)
         _run(conn, up)
         _run(conn, down)
-        schema_c, data_c = schema_fingerprint(conn), data_fingerprint(conn)
-    result = RoundTrip(mode, "passed")
-    result.differences = schema_differences(schema_a, schema_c) + data_differences(
-        data_a, data_c, {}, result.notes
-    )
-    result.status = "failed" if result.failing else "passed"
-    return result
+        after = take_fingerprint(conn, data=True, dump=target)
+    return before, after
+
+
+def roundtrip(
+    server: LocalServer, up: str, down: str, mode: str = "exact", *, dump: bool = True
+) -> RoundTrip:
+    before, after = states(server, up, down, dump=dump)
+    return check_roundtrip(RoundtripSpec(mode=mode), before, after)  # type: ignore[arg-type]
 
 
 def _only(result: RoundTrip) -> list[str]:
@@ -374,3 +383,116 @@ def test_materialized_views_and_partitions_take_part_in_the_round_trip(
     # the view was filled after seeding, so the fingerprint read it instead of crashing
     assert not any("rich" in f for f in failing), failing
     assert result.outcome == "failed"
+
+
+# What up adds and a wrong down leaves behind, for each object kind the catalog fingerprint
+# once missed: (up, expected failing object, whether pg_dump --schema-only shows it too).
+LEFT_BEHIND = {
+    "rule": ("CREATE RULE t_keep AS ON DELETE TO t DO INSTEAD NOTHING;", "rule t.t_keep", True),
+    "privileges on schema public": (
+        "GRANT CREATE ON SCHEMA public TO PUBLIC;",
+        "schema public",
+        True,
+    ),
+    "default privileges": (
+        "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC;",
+        "default privileges",
+        True,
+    ),
+    "role": ("CREATE ROLE left_behind_reader;", "role left_behind_reader", True),
+    "restarted unused sequence": (
+        "ALTER SEQUENCE spare_seq RESTART WITH 500;",
+        "sequence spare_seq",
+        False,  # a schema-only dump has no sequence state
+    ),
+    "sequence increment": ("ALTER SEQUENCE spare_seq INCREMENT BY 5;", "sequence spare_seq", True),
+    "replica identity": ("ALTER TABLE t REPLICA IDENTITY FULL;", "table t", True),
+    "column n_distinct": ("ALTER TABLE t ALTER COLUMN v SET (n_distinct = 7);", "column t.v", True),
+    "column compression": (
+        "ALTER TABLE t ALTER COLUMN s SET COMPRESSION pglz;",
+        "column t.s",
+        True,
+    ),
+    "domain constraint": (
+        "ALTER DOMAIN positive ADD CONSTRAINT below_million CHECK (VALUE < 1000000);",
+        "domain constraint positive.below_million",
+        True,
+    ),
+    "extended statistics": ("CREATE STATISTICS t_v_n ON v, n FROM t;", "statistics t_v_n", True),
+    "publication": ("CREATE PUBLICATION t_changes FOR TABLE t;", "publication t_changes", True),
+    "composite type": ("CREATE TYPE pair AS (a int, b text);", "type pair", True),
+    "aggregate": (
+        "CREATE AGGREGATE total(int) (sfunc = int4pl, stype = int);",
+        "function total(integer)",
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LEFT_BEHIND))
+def test_what_a_wrong_down_leaves_behind_is_caught_by_both_checks(
+    server: LocalServer, kind: str
+) -> None:
+    up, expected, dump_sees_it = LEFT_BEHIND[kind]
+    before, after = states(server, up, "")
+    result = check_roundtrip(RoundtripSpec(), before, after)
+    assert result.status == "failed"
+    assert any(d.object.startswith(expected) for d in result.failing), _only(result)
+    assert before.dump is not None and after.dump is not None
+    assert (dump_disagreement(before.dump, after.dump) is not None) == dump_sees_it
+
+
+@pytest.mark.parametrize("kind", sorted(LEFT_BEHIND))
+def test_a_correct_down_of_each_object_kind_passes_both_checks(
+    server: LocalServer, kind: str
+) -> None:
+    downs = {
+        "rule": "DROP RULE t_keep ON t;",
+        "privileges on schema public": "REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
+        "default privileges": "ALTER DEFAULT PRIVILEGES REVOKE SELECT ON TABLES FROM PUBLIC;",
+        "role": "DROP ROLE left_behind_reader;",
+        "restarted unused sequence": "ALTER SEQUENCE spare_seq RESTART WITH 1;",
+        "sequence increment": "ALTER SEQUENCE spare_seq INCREMENT BY 1;",
+        "replica identity": "ALTER TABLE t REPLICA IDENTITY DEFAULT;",
+        "column n_distinct": "ALTER TABLE t ALTER COLUMN v RESET (n_distinct);",
+        "column compression": "ALTER TABLE t ALTER COLUMN s SET COMPRESSION default;",
+        "domain constraint": "ALTER DOMAIN positive DROP CONSTRAINT below_million;",
+        "extended statistics": "DROP STATISTICS t_v_n;",
+        "publication": "DROP PUBLICATION t_changes;",
+        "composite type": "DROP TYPE pair;",
+        "aggregate": "DROP AGGREGATE total(int);",
+    }
+    up = LEFT_BEHIND[kind][0].replace("left_behind_reader", "restored_reader")
+    down = downs[kind].replace("left_behind_reader", "restored_reader")
+    result = roundtrip(server, up, down)
+    assert result.status == "passed", _only(result)
+    assert not any("pg_dump" in note for note in result.notes), result.notes
+
+
+def test_pg_dump_disagreeing_with_the_catalog_fingerprint_fails_the_round_trip(
+    server: LocalServer,
+) -> None:
+    # text search configurations are outside the catalog fingerprint: only pg_dump sees one
+    up = "CREATE TEXT SEARCH CONFIGURATION plain_words (COPY = simple);"
+    assert roundtrip(server, up, "", dump=False).status == "passed"
+    result = roundtrip(server, up, "")
+    [difference] = result.failing
+    assert difference.object == "pg_dump --schema-only"
+    assert "plain_words" in str(difference.after)
+    assert roundtrip(server, up, "DROP TEXT SEARCH CONFIGURATION plain_words;").status == "passed"
+
+
+def test_a_failing_pg_dump_skips_the_cross_check_with_a_note(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    name = f"rt{next(_databases)}"
+    with psycopg.connect(**server.connect_kwargs("postgres", "t"), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    broken = dataclasses.replace(dump_target(server, name), dbname="no_such_database")
+    with psycopg.connect(**server.connect_kwargs(name, "t"), autocommit=True) as conn:
+        before = take_fingerprint(conn, data=False, dump=broken)
+        after = take_fingerprint(conn, data=False, dump=broken)
+    result = check_roundtrip(RoundtripSpec(mode="schema"), before, after)
+    assert result.status == "passed"
+    assert before.dump is None and before.dump_problem and "no_such_database" in before.dump_problem
+    assert any(note.startswith("pg_dump cross-check skipped") for note in result.notes)

@@ -22,12 +22,14 @@ from pgrehearse.rehearsal.steps import (
     Fingerprint,
     check_roundtrip,
     compares_data,
+    dump_target,
     skipped_roundtrip,
     take_fingerprint,
 )
 from pgrehearse.rehearsal.verdict import decide, merged_budgets
 from pgrehearse.roles import SessionRole
-from pgrehearse.scenario import Scenario
+from pgrehearse.scenario import RoundtripSpec, Scenario
+from pgrehearse.verify import DumpTarget
 
 _RELATION_SIZES = """
 SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END,
@@ -123,7 +125,9 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
         connect(server, DATABASE, SessionRole.HARNESS) as harness,
         ctx.phase("fingerprint", "fingerprinting schema and data before up"),
     ):
-        before = take_fingerprint(harness, data=compares_data(spec))
+        before = take_fingerprint(
+            harness, data=compares_data(spec), dump=_dump_target(spec, server)
+        )
         ctx.result.relations = [
             {"name": name, "kind": kind, "bytes": size}
             for name, kind, size in harness.execute(_RELATION_SIZES)
@@ -148,7 +152,13 @@ def _fingerprint_after(ctx: RunContext, server: Server, before: Fingerprint) -> 
         connect(server, DATABASE, SessionRole.HARNESS) as harness,
         ctx.phase("verify", "fingerprinting after down and comparing"),
     ):
-        return take_fingerprint(harness, data=before.data is not None)
+        return take_fingerprint(
+            harness, data=before.data is not None, dump=_dump_target(ctx.scenario.roundtrip, server)
+        )
+
+
+def _dump_target(spec: RoundtripSpec, server: Server) -> DumpTarget | None:
+    return None if spec.mode == "skip" else dump_target(server, DATABASE)
 
 
 def _keep(ctx: RunContext, server: Server) -> bool:

@@ -31,6 +31,7 @@ from pgrehearse.rehearsal.steps import (
     PhaseRun,
     check_roundtrip,
     compares_data,
+    dump_target,
     run_phase,
     set_migration_timeouts,
     statements_of,
@@ -212,7 +213,9 @@ class MigrationRunner:
 
     def _fingerprint(self, data: bool) -> Fingerprint:
         with self.database.connect(application_name=SessionRole.HARNESS.application_name()) as conn:
-            return take_fingerprint(conn, data=data)
+            return take_fingerprint(
+                conn, data=data, dump=dump_target(self.database.seeded.server, self.database.name)
+            )
 
     def _run(self, phase: str, source: SqlSource, check: bool) -> ScriptResult:
         migration = self.database.scenario.migration

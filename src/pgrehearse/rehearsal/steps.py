@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
+from pgrehearse.backends import Server
 from pgrehearse.errors import PgRehearseError
 from pgrehearse.migration import (
     Clock,
@@ -25,11 +26,16 @@ from pgrehearse.migration import (
 from pgrehearse.scenario import MigrationSpec, RoundtripSpec, SqlSource, postgres_duration
 from pgrehearse.verify import (
     DataFingerprint,
+    Difference,
+    DumpFailed,
+    DumpTarget,
     RoundTrip,
+    SchemaDump,
     SchemaFingerprint,
     apply_ignores,
     data_differences,
     data_fingerprint,
+    dump_disagreement,
     load_effects,
     relax_sequences,
     schema_differences,
@@ -152,11 +158,40 @@ class Fingerprint:
 
     schema: SchemaFingerprint
     data: DataFingerprint | None
+    dump: list[str] | None = None  # pg_dump's view, the independent cross-check
+    dump_problem: str | None = None
 
 
-def take_fingerprint(conn: psycopg.Connection[Any], *, data: bool) -> Fingerprint:
+def dump_target(server: Server, database: str) -> DumpTarget:
+    """The cross-check's view of a logical database, through the server's own client tools."""
+    real = server.database_name(database)
+    return DumpTarget(
+        server.client_program("pg_dump"),
+        server.client_program("pg_dumpall"),
+        server.client_env(real),
+        real,
+    )
+
+
+def take_fingerprint(
+    conn: psycopg.Connection[Any], *, data: bool, dump: DumpTarget | None = None
+) -> Fingerprint:
+    """The catalog (and data) fingerprint; with `dump`, pg_dump runs alongside it."""
     conn.autocommit = True
-    return Fingerprint(schema_fingerprint(conn), data_fingerprint(conn) if data else None)
+    running = SchemaDump(dump) if dump is not None else None
+    try:
+        schema = schema_fingerprint(conn)
+        rows = data_fingerprint(conn) if data else None
+    except BaseException:
+        if running is not None:
+            running.close()
+        raise
+    if running is None:
+        return Fingerprint(schema, rows)
+    try:
+        return Fingerprint(schema, rows, dump=running.lines())
+    except DumpFailed as exc:
+        return Fingerprint(schema, rows, dump_problem=str(exc))
 
 
 def compares_data(spec: RoundtripSpec) -> bool:
@@ -172,12 +207,9 @@ def check_roundtrip(
     """Compare the state before up with the state after down, under the scenario's mode."""
     result = RoundTrip(spec.mode, "passed")
     effects = load_effects(written_by(list(load_statements)), before.schema)
-    differences = relax_sequences(
-        schema_differences(before.schema, after.schema),
-        before.schema,
-        effects.written,
-        result.notes,
-    )
+    catalog = schema_differences(before.schema, after.schema)
+    differences = relax_sequences(catalog, before.schema, effects.written, result.notes)
+    differences += _cross_check(before, after, catalog, result.notes)
     if before.data is not None and after.data is not None:
         result.notes.extend(effects.notes)
         differences += data_differences(before.data, after.data, effects.written, result.notes)
@@ -188,6 +220,19 @@ def check_roundtrip(
     if result.failing:
         result.status = "failed"
     return result
+
+
+def _cross_check(
+    before: Fingerprint, after: Fingerprint, catalog: list[Difference], notes: list[str]
+) -> list[Difference]:
+    """pg_dump must agree with the catalog fingerprint whenever the latter saw nothing."""
+    problem = before.dump_problem or after.dump_problem
+    if problem:
+        notes.append(f"pg_dump cross-check skipped: {problem}")
+    if catalog or before.dump is None or after.dump is None:
+        return []
+    disagreement = dump_disagreement(before.dump, after.dump)
+    return [] if disagreement is None else [disagreement]
 
 
 def skipped_roundtrip(spec: RoundtripSpec, reason: str) -> RoundTrip:

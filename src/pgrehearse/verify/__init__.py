@@ -9,6 +9,7 @@ from pgrehearse.verify._compare import (
     schema_differences,
 )
 from pgrehearse.verify._data import DataFingerprint, TableChecksum, data_fingerprint
+from pgrehearse.verify._dump import DumpFailed, DumpTarget, SchemaDump, dump_disagreement
 from pgrehearse.verify._load_effects import ALL_COLUMNS, LoadEffects, load_effects, relax_sequences
 from pgrehearse.verify._schema import SchemaFingerprint, schema_fingerprint
 from pgrehearse.verify._writes import written_by
@@ -17,13 +18,17 @@ __all__ = [
     "ALL_COLUMNS",
     "DataFingerprint",
     "Difference",
+    "DumpFailed",
+    "DumpTarget",
     "LoadEffects",
     "RoundTrip",
+    "SchemaDump",
     "SchemaFingerprint",
     "TableChecksum",
     "apply_ignores",
     "data_differences",
     "data_fingerprint",
+    "dump_disagreement",
     "invalid_indexes",
     "load_effects",
     "relax_sequences",

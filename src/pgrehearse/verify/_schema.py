@@ -23,13 +23,14 @@ _QUERIES: dict[str, str] = {
         SELECT n.nspname, jsonb_build_object(
             'owner', pg_get_userbyid(n.nspowner), 'acl', n.nspacl::text,
             'comment', obj_description(n.oid, 'pg_namespace'))
-        FROM pg_namespace n WHERE {_USER_NAMESPACES} AND n.nspname <> 'public'
+        FROM pg_namespace n WHERE {_USER_NAMESPACES}
     """,
     "table": f"""
         SELECT n.nspname || '.' || c.relname, jsonb_build_object(
             'kind', c.relkind, 'owner', pg_get_userbyid(c.relowner), 'acl', c.relacl::text,
             'options', c.reloptions::text, 'persistence', c.relpersistence,
             'row_security', c.relrowsecurity, 'force_row_security', c.relforcerowsecurity,
+            'replica_identity', c.relreplident,
             'comment', obj_description(c.oid, 'pg_class'),
             'partition_of', (SELECT pn.nspname || '.' || p.relname FROM pg_inherits i
                              JOIN pg_class p ON p.oid = i.inhparent
@@ -50,7 +51,9 @@ _QUERIES: dict[str, str] = {
                          END,
             'comment', col_description(c.oid, a.attnum), 'acl', a.attacl::text,
             'statistics', NULLIF(a.attstattarget, -1), 'storage',
-            CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END)
+            CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END,
+            'options', a.attoptions::text,
+            'compression', NULLIF(a.attcompression::text, ''))
         FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -68,6 +71,58 @@ _QUERIES: dict[str, str] = {
         JOIN pg_class c ON c.oid = k.conrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE {_USER_NAMESPACES}
+    """,
+    "domain constraint": f"""
+        SELECT n.nspname || '.' || t.typname || '.' || k.conname, jsonb_build_object(
+            'definition', pg_get_constraintdef(k.oid), 'validated', k.convalidated)
+        FROM pg_constraint k
+        JOIN pg_type t ON t.oid = k.contypid
+        JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE {_USER_NAMESPACES} AND k.contypid <> 0
+    """,
+    "rule": f"""
+        SELECT n.nspname || '.' || c.relname || '.' || r.rulename, jsonb_build_object(
+            'definition', pg_get_ruledef(r.oid), 'enabled', r.ev_enabled)
+        FROM pg_rewrite r
+        JOIN pg_class c ON c.oid = r.ev_class
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE {_USER_NAMESPACES} AND r.rulename <> '_RETURN'
+    """,
+    "default privileges": """
+        SELECT pg_get_userbyid(d.defaclrole) || ' on '
+               || CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences'
+                  WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' WHEN 'n' THEN 'schemas'
+                  ELSE d.defaclobjtype::text END
+               || COALESCE(' in ' || n.nspname, ''),
+               jsonb_build_object('acl', d.defaclacl::text)
+        FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+    """,
+    "statistics": f"""
+        SELECT n.nspname || '.' || s.stxname, jsonb_build_object(
+            'definition', pg_get_statisticsobjdef(s.oid),
+            'target', NULLIF(s.stxstattarget, -1))
+        FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+        WHERE {_USER_NAMESPACES}
+    """,
+    "publication": """
+        SELECT p.pubname, jsonb_build_object(
+            'all_tables', p.puballtables, 'insert', p.pubinsert, 'update', p.pubupdate,
+            'delete', p.pubdelete, 'truncate', p.pubtruncate,
+            'tables', (SELECT jsonb_agg(pt.schemaname || '.' || pt.tablename ORDER BY 1)
+                       FROM pg_publication_tables pt WHERE pt.pubname = p.pubname))
+        FROM pg_publication p
+    """,
+    "role": """
+        SELECT r.rolname, jsonb_build_object(
+            'login', r.rolcanlogin, 'superuser', r.rolsuper, 'createdb', r.rolcreatedb,
+            'createrole', r.rolcreaterole, 'inherit', r.rolinherit,
+            'replication', r.rolreplication, 'bypassrls', r.rolbypassrls,
+            'connection_limit', r.rolconnlimit,
+            'member_of', (SELECT jsonb_agg(g.rolname ORDER BY g.rolname)
+                          FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                          WHERE m.member = r.oid))
+        FROM pg_roles r
+        WHERE r.rolname NOT LIKE 'pg\\_%' AND r.rolname <> current_user
     """,
     "index": f"""
         SELECT n.nspname || '.' || ic.relname, jsonb_build_object(
@@ -116,11 +171,17 @@ _QUERIES: dict[str, str] = {
     "function": f"""
         SELECT n.nspname || '.' || p.proname || '(' ||
                pg_get_function_identity_arguments(p.oid) || ')', jsonb_build_object(
-            'kind', p.prokind, 'definition', pg_get_functiondef(p.oid),
+            'kind', p.prokind,
+            'definition', CASE WHEN p.prokind = 'a' THEN (
+                SELECT format('sfunc=%s stype=%s finalfunc=%s combinefunc=%s initcond=%s',
+                              a.aggtransfn, format_type(a.aggtranstype, NULL), a.aggfinalfn,
+                              a.aggcombinefn, a.agginitval)
+                FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
+              ELSE pg_get_functiondef(p.oid) END,
             'owner', pg_get_userbyid(p.proowner), 'acl', p.proacl::text,
             'comment', obj_description(p.oid, 'pg_proc'))
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE {_USER_NAMESPACES} AND p.prokind IN ('f', 'p', 'w')
+        WHERE {_USER_NAMESPACES} AND p.prokind IN ('f', 'p', 'w', 'a')
           AND NOT EXISTS (SELECT FROM pg_depend dep WHERE dep.objid = p.oid
                           AND dep.deptype = 'e')
     """,
@@ -139,10 +200,17 @@ _QUERIES: dict[str, str] = {
             'labels', (SELECT jsonb_agg(e.enumlabel ORDER BY e.enumsortorder)
                        FROM pg_enum e WHERE e.enumtypid = t.oid),
             'base', CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+            'default', t.typdefault, 'not_null', t.typnotnull,
+            'attributes', CASE WHEN t.typtype = 'c' THEN (
+                SELECT jsonb_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                 ORDER BY a.attnum)
+                FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0
+                  AND NOT a.attisdropped) END,
             'owner', pg_get_userbyid(t.typowner),
             'comment', obj_description(t.oid, 'pg_type'))
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE {_USER_NAMESPACES} AND t.typtype IN ('e', 'd')
+        WHERE {_USER_NAMESPACES} AND (t.typtype IN ('e', 'd')
+          OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
     """,
     "extension": """
         SELECT e.extname, jsonb_build_object('version', e.extversion,
