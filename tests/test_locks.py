@@ -24,6 +24,7 @@ from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.migration import Clock, StatementResult, run_script, split_statements
 from pgrehearse.observe import LockTracer, Sampler, conflicts, effect
 from pgrehearse.observe.analyse import LockAnalysis, PhaseWindow, analyse_locks
+from pgrehearse.report.facts import lock_text, strongest_lock
 from pgrehearse.scenario import TransactionMode
 
 _names = itertools.count()
@@ -364,6 +365,91 @@ def test_a_relation_up_created_is_not_new_in_down(server: LocalServer) -> None:
     # in down the index is the application's: dropping it blocks reads and writes
     assert dropped["mode"] == "AccessExclusiveLock" and not dropped["new_relation"]
     assert dropped["blocks_reads"] and dropped["blocks_writes"]
+
+
+def _toasted_table() -> tuple[str, str]:
+    name = f"toasted{next(_names)}"
+    setup = (
+        f"CREATE TABLE {name} (id int PRIMARY KEY, n int, body text);\n"
+        f"INSERT INTO {name} SELECT g, g, repeat(md5(g::text), 100) "
+        f"FROM generate_series(1, 2000) g;\n"
+    )
+    return name, setup
+
+
+def _unnamed(labels: list[str]) -> list[str]:
+    """Labels a person cannot place: bare oids and PostgreSQL's internal TOAST names."""
+    return [label for label in labels if label.startswith(("(oid", "pg_toast", "pg_temp"))]
+
+
+@pytest.mark.parametrize(
+    ("statements", "mode"),
+    [
+        ("ALTER TABLE {t} ALTER COLUMN n TYPE bigint;", "file"),
+        ("ALTER TABLE {t} SET UNLOGGED;", "file"),
+        ("CLUSTER {t} USING {t}_pkey;", "file"),
+        ("VACUUM FULL {t};", "none"),
+    ],
+)
+def test_rewrites_name_the_table_not_its_toast_or_transient_copy(
+    server: LocalServer, statements: str, mode: TransactionMode
+) -> None:
+    name, setup = _toasted_table()
+    observed = observe(server, setup, statements.format(t=name), mode=mode)
+    [statement] = observed.statements
+    labels = [lock["relation"] for lock in statement.locks]
+    assert _unnamed(labels) == [], labels
+    assert _unnamed(list(observed.analysis.locks["relation"])) == []
+    assert name in statement.rewrites and _unnamed(statement.rewrites) == []
+    top = strongest_lock(statement.locks)
+    assert top is not None and top["relation"] == name, statement.locks
+    if mode == "file":
+        # traced inside the transaction: the TOAST table and the rewrite's copy are seen,
+        # and named after the table
+        assert f"{name} (TOAST)" in labels
+        copies = [lock for lock in statement.locks if lock["part"] == "rewrite copy"]
+        assert copies and all(lock["relation"] == f"{name} (rewrite copy)" for lock in copies)
+        assert all(lock["new_relation"] and not lock["blocks_reads"] for lock in copies)
+
+
+@pytest.mark.parametrize("mode", ["file", "statement"])
+def test_locks_keep_the_name_the_relation_had_when_the_statement_started(
+    server: LocalServer, mode: TransactionMode
+) -> None:
+    name, setup = _table()
+    observed = observe(
+        server,
+        setup,
+        f"ALTER TABLE {name} RENAME TO {name}_renamed;\n"
+        f"ALTER TABLE {name}_renamed ADD COLUMN z int;\n"
+        f"ALTER INDEX {name}_v RENAME TO {name}_v_renamed;\n",
+        mode=mode,
+    )
+    rename, add, rename_index = observed.statements
+    assert (name, "AccessExclusiveLock") in observed.locks_of(1)
+    assert rename.renamed == [f"{name} → {name}_renamed"]
+    assert "renames " + f"{name} → {name}_renamed" in lock_text(
+        {"locks": rename.locks, "renamed": rename.renamed}
+    )
+    assert rename_index.renamed == [f"{name}_v → {name}_v_renamed"]
+    assert add.renamed == []
+    if mode == "statement":  # in its own transaction, the ALTER takes its lock anew
+        assert (f"{name}_renamed", "AccessExclusiveLock") in observed.locks_of(2)
+    assert _unnamed(list(observed.analysis.locks["relation"])) == []
+
+
+def test_partitioned_indexes_are_named(server: LocalServer) -> None:
+    name = f"parted{next(_names)}"
+    setup = (
+        f"CREATE TABLE {name} (id int, k int) PARTITION BY RANGE (k);\n"
+        f"CREATE TABLE {name}_1 PARTITION OF {name} FOR VALUES FROM (0) TO (100);\n"
+        f"CREATE INDEX {name}_k ON {name} (k);\n"
+    )
+    observed = observe(server, setup, f"DROP INDEX {name}_k;")
+    [drop] = observed.statements
+    labels = [lock["relation"] for lock in drop.locks]
+    assert f"{name}_k" in labels and _unnamed(labels) == [], labels
+    assert f"{name}_k" in drop.dropped
 
 
 def test_failed_statement_keeps_its_locks_until_rollback(server: LocalServer) -> None:

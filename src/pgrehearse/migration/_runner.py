@@ -45,6 +45,7 @@ class StatementResult:
     rewrites: list[str] = field(default_factory=list)  # relations it rewrote
     created: list[str] = field(default_factory=list)  # relations it created
     dropped: list[str] = field(default_factory=list)  # relations it dropped
+    renamed: list[str] = field(default_factory=list)  # "old → new", relations it renamed
     attempt: int = 1  # > 1 when the phase was retried after lock_timeout
     lock_note: str | None = None  # why no lock is listed, when none is
 

@@ -7,21 +7,28 @@ before belong to that statement, and they are held until the transaction ends (C
 ROLLBACK), which is when the tracer marks them released. Rewrites are found by comparing
 relfilenodes, read in the migration session with pg_relation_filenode() over an array of
 oids: a syscache lookup that leaves no lock behind, so the harness's own queries never
-appear among the migration's locks.
+appear among the migration's locks. Renames are found the same way, from each relation's
+schema-qualified name (pg_identify_object_as_address, also a syscache lookup), so every
+lock can be reported under the name its relation had when the statement started.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
 
+# the owner of a TOAST table or of its index is the user's table it belongs to
 _RELATIONS = """
-SELECT c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint
+SELECT c.oid::bigint, n.nspname, c.relname, c.relkind::text, c.relfilenode::bigint,
+       o.oid::bigint
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid >= 16384 AND c.relkind IN ('r', 'i', 'm', 'p', 't')
+LEFT JOIN pg_index x ON x.indexrelid = c.oid AND n.nspname = 'pg_toast'
+LEFT JOIN pg_class o ON o.reltoastrelid <> 0
+     AND o.reltoastrelid = CASE WHEN c.relkind = 't' THEN c.oid ELSE x.indrelid END
+WHERE c.oid >= 16384 AND c.relkind IN ('r', 'i', 'm', 'p', 't', 'I')
   AND n.nspname <> 'information_schema'
 """
 
@@ -31,7 +38,11 @@ FROM pg_locks
 WHERE pid = %s AND granted AND locktype = 'relation' AND relation >= 16384
 """
 
-_FILENODES = "SELECT o::bigint, pg_relation_filenode(o::oid)::bigint FROM unnest(%s::bigint[]) o"
+_CATALOG = """
+SELECT o::bigint, pg_relation_filenode(o::oid)::bigint,
+       (pg_identify_object_as_address('pg_class'::regclass, o::oid, 0)).object_names
+FROM unnest(%s::bigint[]) o
+"""
 
 KIND_NAMES = {
     "r": "table",
@@ -39,7 +50,13 @@ KIND_NAMES = {
     "i": "index",
     "m": "materialized view",
     "t": "TOAST table",
+    "I": "partitioned index",
 }
+
+
+def label_of(schema: str, name: str) -> str:
+    """How reports name a relation: bare in `public`, schema-qualified elsewhere."""
+    return name if schema == "public" else f"{schema}.{name}"
 
 
 @dataclass
@@ -48,10 +65,11 @@ class Relation:
     schema: str
     name: str
     kind: str  # pg_class.relkind
+    owner: int | None = None  # a TOAST table's (or its index's) user table
 
     @property
     def label(self) -> str:
-        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
+        return label_of(self.schema, self.name)
 
 
 @dataclass
@@ -73,12 +91,23 @@ class Rewrite:
     new_filenode: int
 
 
+@dataclass(frozen=True)
+class Rename:
+    phase: str
+    statement: int
+    started_s: float
+    relation: int
+    old: str  # labels
+    new: str
+
+
 @dataclass
 class StatementTrace:
     locks: list[TracedLock] = field(default_factory=list)
     rewrites: list[Rewrite] = field(default_factory=list)
     created: list[int] = field(default_factory=list)  # oids of relations it created
     dropped: list[int] = field(default_factory=list)  # oids of relations it dropped
+    renamed: list[Rename] = field(default_factory=list)
 
 
 class LockTracer:
@@ -93,6 +122,8 @@ class LockTracer:
         self.filenodes: dict[int, int] = {}
         self.locks: list[TracedLock] = []
         self.rewrites: list[Rewrite] = []
+        self.renames: list[Rename] = []
+        self._names: dict[int, tuple[str, str]] = {}  # oid -> (schema, name) as last seen
         self.by_statement: dict[tuple[str, int], StatementTrace] = {}
         self.existing_at_start: dict[str, set[int]] = {}  # phase -> relations it started with
         self._held: set[tuple[int, str]] = set()
@@ -109,10 +140,13 @@ class LockTracer:
 
     def _snapshot(self) -> None:
         self.filenodes = {}
-        for oid, schema, name, kind, filenode in self.observer.execute(_RELATIONS):
-            self.relations[oid] = Relation(oid, schema, name, kind)
+        self._names = {}
+        for oid, schema, name, kind, filenode, owner in self.observer.execute(_RELATIONS):
+            self.relations[oid] = Relation(oid, schema, name, kind, owner)
             if filenode:  # partitioned tables and indexes have no storage of their own
                 self.filenodes[oid] = filenode
+            if kind != "t" and schema != "pg_toast":
+                self._names[oid] = (schema, name)
 
     def after_statement(self, phase: str, index: int, started_s: float) -> None:
         """Record what the statement just finished took, while its transaction is open."""
@@ -133,7 +167,7 @@ class LockTracer:
                 if relation not in self.relations and relation not in trace.created:
                     trace.created.append(relation)
             self._held = held
-        self._check_rewrites(phase, index, trace)
+        self._check_catalog(phase, index, started_s, trace)
 
     def transaction_ended(self, at_s: float) -> None:
         """COMMIT or ROLLBACK finished at `at_s`: every traced lock is released."""
@@ -148,17 +182,21 @@ class LockTracer:
 
     # ------------------------------------------------------------------ internals
 
-    def _check_rewrites(self, phase: str, index: int, trace: StatementTrace) -> None:
+    def _check_catalog(
+        self, phase: str, index: int, started_s: float, trace: StatementTrace
+    ) -> None:
+        """Rewrites, drops and renames the statement made, seen from its own session."""
         if self.migration.info.transaction_status not in (
             psycopg.pq.TransactionStatus.INTRANS,
             psycopg.pq.TransactionStatus.IDLE,
         ):
             return
-        oids = list(self.filenodes)
+        oids = sorted(set(self.filenodes) | set(self._names))
         if not oids:
             return
-        rows = self.migration.execute(_FILENODES, (oids,)).fetchall()
-        for oid, filenode in rows:
+        rows = self.migration.execute(_CATALOG, (oids,)).fetchall()
+        for oid, filenode, names in rows:
+            self._check_name(oid, names, Rename(phase, index, started_s, oid, "", ""), trace)
             old = self.filenodes.get(oid)
             if old is None or filenode == old:
                 continue
@@ -170,6 +208,23 @@ class LockTracer:
             self.rewrites.append(rewrite)
             trace.rewrites.append(rewrite)
             self.filenodes[oid] = filenode
+
+    def _check_name(
+        self, oid: int, names: list[str] | None, rename: Rename, trace: StatementTrace
+    ) -> None:
+        known = self._names.get(oid)
+        if known is not None and names is None:  # dropped
+            del self._names[oid]
+            if oid not in self.filenodes:  # relations with storage: see the filenode check
+                trace.dropped.append(oid)
+            return
+        if known is None or names is None or len(names) != 2 or tuple(names) == known:
+            return
+        schema, name = names
+        rename = replace(rename, old=label_of(*known), new=label_of(schema, name))
+        self.renames.append(rename)
+        trace.renamed.append(rename)
+        self._names[oid] = (schema, name)
 
     def relation_label(self, oid: int | None) -> str:
         if oid is None:

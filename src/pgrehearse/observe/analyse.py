@@ -9,7 +9,7 @@ same lock is one interval, bounded halfway to the neighbouring polls.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +18,15 @@ import pandas as pd
 
 from pgrehearse.migration import StatementResult
 from pgrehearse.observe._knowledge import blocks_reads, blocks_writes, conflicts, effect
+from pgrehearse.observe._names import TOAST, RelationNames
 from pgrehearse.observe._sampler import Samples
 from pgrehearse.observe._trace import LockTracer
 from pgrehearse.roles import SessionRole
 
 LOCK_COLUMNS = [
     "relation",
+    "relation_part",
+    "relation_oid",
     "new_relation",
     "mode",
     "holder_role",
@@ -86,15 +89,16 @@ def analyse_locks(
     migration_pid: int | None,
     end_s: float,
 ) -> LockAnalysis:
-    label = tracer.relation_label if tracer is not None else _oid_label
-    traced = _traced_intervals(tracer, label, end_s)
+    names = RelationNames(tracer)
+    traced = _traced_intervals(tracer, end_s)
     polls = np.asarray(samples.poll_times if samples else [], dtype=float)
     frame = _samples_frame(samples)
-    sampled = _sampled_intervals(frame[frame["granted"]], polls, label)
+    sampled = _sampled_intervals(frame[frame["granted"]], polls)
     sampled = _drop_covered(sampled, traced)
     parts = [df for df in (traced, sampled) if not df.empty]
     locks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LOCK_COLUMNS)
     _attribute(locks, statements, phases, migration_pid)
+    _name_relations(locks, names, statements)
     _mark_new_relations(locks, tracer, statements, migration_pid)
     locks["held_ms"] = ((locks["end_s"] - locks["start_s"]) * 1000).round(3)
     # a lock on a relation the migration itself created blocks nobody: no one can see it yet
@@ -106,9 +110,9 @@ def analyse_locks(
     roles = dict(zip(frame["pid"], frame["role"], strict=True))
     if migration_pid is not None:
         roles[migration_pid] = SessionRole.MIGRATION.value
-    waits = _waits(frame[~frame["granted"]], polls, label, locks, phases, migration_pid, roles)
+    waits = _waits(frame[~frame["granted"]], polls, names, locks, phases, migration_pid, roles)
     queue = _queue(frame, polls)
-    _annotate_statements(statements, locks, tracer)
+    _annotate_statements(statements, locks, tracer, names)
     return LockAnalysis(locks, waits, queue, _summary(locks, waits))
 
 
@@ -159,19 +163,16 @@ def _what_else(locktype: str) -> str:
     return _LOCK_TARGETS.get(locktype, f"a {locktype} lock")
 
 
-def _oid_label(oid: int | None) -> str:
-    return "" if oid is None else f"(oid {oid})"
-
-
 # --------------------------------------------------------------------------- intervals
 
 
-def _traced_intervals(tracer: LockTracer | None, label: Any, end_s: float) -> pd.DataFrame:
+def _traced_intervals(tracer: LockTracer | None, end_s: float) -> pd.DataFrame:
     if tracer is None or not tracer.locks:
         return pd.DataFrame(columns=LOCK_COLUMNS)
     rows = [
         {
-            "relation": label(lock.relation),
+            "relation": "",  # named by `_name_relations`
+            "relation_part": "",
             "relation_oid": lock.relation,
             "new_relation": False,  # decided by `_mark_new_relations`
             "mode": lock.mode,
@@ -216,16 +217,15 @@ def _runs(
     return found
 
 
-def _sampled_intervals(
-    granted: pd.DataFrame, polls: np.ndarray[Any, Any], label: Any
-) -> pd.DataFrame:
+def _sampled_intervals(granted: pd.DataFrame, polls: np.ndarray[Any, Any]) -> pd.DataFrame:
     rows = []
     for (pid, relation, mode), group, start, end in _runs(
         granted, polls, ["pid", "relation", "mode"]
     ):
         rows.append(
             {
-                "relation": label(relation),
+                "relation": "",
+                "relation_part": "",
                 "relation_oid": relation,
                 "new_relation": False,
                 "mode": mode,
@@ -240,10 +240,7 @@ def _sampled_intervals(
         )
     return pd.DataFrame(
         rows,
-        columns=[
-            "relation_oid",
-            *(c for c in LOCK_COLUMNS if c not in ("held_ms", "blocks_reads", "blocks_writes")),
-        ],
+        columns=[c for c in LOCK_COLUMNS if c not in ("held_ms", "blocks_reads", "blocks_writes")],
     )
 
 
@@ -255,7 +252,7 @@ def _drop_covered(sampled: pd.DataFrame, traced: pd.DataFrame) -> pd.DataFrame:
     for _, row in sampled.iterrows():
         same = traced[
             (traced["holder_pid"] == row["holder_pid"])
-            & (traced["relation"] == row["relation"])
+            & (traced["relation_oid"] == row["relation_oid"])
             & (traced["mode"] == row["mode"])
             & (traced["start_s"] <= row["end_s"])
             & (traced["end_s"] >= row["start_s"])
@@ -280,6 +277,23 @@ def _attribute(
             if running is not None:
                 locks.at[index, "phase"] = running.phase
                 locks.at[index, "statement"] = running.index
+
+
+def _name_relations(
+    locks: pd.DataFrame, names: RelationNames, statements: Sequence[StatementResult]
+) -> None:
+    """Each lock under the name its relation had when the lock's statement (or, for other
+    sessions, the lock) started; TOAST tables and a rewrite's copy under their table's."""
+    started = {(s.phase, s.index): s.started_s for s in statements}
+    for index, row in locks.iterrows():
+        statement = None
+        at = float(row["start_s"])
+        if row["statement"] is not None and not pd.isna(row["statement"]):
+            statement = (str(row["phase"]), int(row["statement"]))
+            at = started.get(statement) or at
+        name, part = names.describe(int(row["relation_oid"]), at, statement)
+        locks.at[index, "relation"] = f"{name} ({part})" if part else name
+        locks.at[index, "relation_part"] = part
 
 
 def _phase_at(phases: Sequence[PhaseWindow], start: float, middle: float) -> str:
@@ -311,7 +325,7 @@ def _statement_at(
 def _waits(
     waiting: pd.DataFrame,
     polls: np.ndarray[Any, Any],
-    label: Any,
+    names: RelationNames,
     locks: pd.DataFrame,
     phases: Sequence[PhaseWindow],
     migration_pid: int | None,
@@ -322,9 +336,8 @@ def _waits(
         waiting, polls, ["pid", "locktype", "relation", "mode"]
     ):
         blockers = sorted({b for item in group["blockers"] if item for b in item})
-        relation_label = label(None if pd.isna(relation) else int(relation)) or _what_else(
-            str(locktype)
-        )
+        oid = None if pd.isna(relation) else int(relation)
+        relation_label = names.label(oid, float(start)) or _what_else(str(locktype))
         rows.append(
             {
                 "waiter_role": group["role"].iloc[0],
@@ -338,7 +351,7 @@ def _waits(
                 "blocking_pids": " ".join(map(str, blockers)),
                 "blocking_roles": " ".join(sorted({roles.get(b, "other") for b in blockers})),
                 "blocking_statement": _blocking_statement(
-                    locks, blockers, relation_label, mode, start, migration_pid
+                    locks, blockers, oid, mode, start, migration_pid
                 ),
                 "phase": _phase_at(phases, start, (start + end) / 2),
                 "query": next((q for q in group["query"] if q), None),
@@ -350,17 +363,17 @@ def _waits(
 def _blocking_statement(
     locks: pd.DataFrame,
     blockers: list[int],
-    relation: str,
+    relation: int | None,
     requested: str,
     at: float,
     migration_pid: int | None,
 ) -> str | None:
     """`up #2` when a migration statement's lock is what the waiter waits for."""
-    if migration_pid not in blockers or locks.empty:
+    if migration_pid not in blockers or locks.empty or relation is None:
         return None
     held = locks[
         (locks["holder_pid"] == migration_pid)
-        & (locks["relation"] == relation)
+        & (locks["relation_oid"] == relation)
         & (locks["start_s"] <= at + 0.05)
         & (locks["end_s"] >= at)
     ]
@@ -416,7 +429,10 @@ def _summary(locks: pd.DataFrame, waits: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _annotate_statements(
-    statements: Sequence[StatementResult], locks: pd.DataFrame, tracer: LockTracer | None
+    statements: Sequence[StatementResult],
+    locks: pd.DataFrame,
+    tracer: LockTracer | None,
+    names: RelationNames,
 ) -> None:
     for statement in statements:
         mine = locks[
@@ -427,6 +443,7 @@ def _annotate_statements(
         statement.locks = [
             {
                 "relation": row["relation"],
+                "part": row["relation_part"],
                 "mode": row["mode"],
                 "held_ms": row["held_ms"],
                 "effect": effect(row["mode"]) if not row["new_relation"] else "new relation",
@@ -443,12 +460,29 @@ def _annotate_statements(
         trace = tracer.by_statement.get((statement.phase, statement.index))
         if trace is None:
             continue
-        rewrites = [tracer.relation_label(r.relation) for r in trace.rewrites]
+        at = statement.started_s or 0.0
+        rewrites = _unique(names.label(r.relation, at) for r in trace.rewrites)
+        # a rewritten table's TOAST table is rewritten with it: not worth a second mention
+        rewrites = [
+            r
+            for r in rewrites
+            if r.removesuffix(f" ({TOAST})") not in rewrites or r == r.removesuffix(f" ({TOAST})")
+        ]
         # relations that vanished before commit (a rewrite's transient heap) are not news
-        created = [tracer.relation_label(o) for o in trace.created if o in tracer.relations]
-        dropped = [tracer.relation_label(o) for o in trace.dropped]
+        created = [names.label(o, at) for o in trace.created if o in tracer.relations]
+        dropped = [names.label(o, at) for o in trace.dropped]
+        statement.renamed = [f"{r.old} → {r.new}" for r in trace.renamed]
         # an index dropped and created again under its name was rebuilt (ALTER COLUMN TYPE)
         rebuilt = [name for name in created if name in dropped]
         statement.rewrites = rewrites + [name for name in rebuilt if name not in rewrites]
         statement.created = [name for name in created if name not in rebuilt]
         statement.dropped = [name for name in dropped if name not in rebuilt]
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _toast_of_one_of(label: str, labels: list[str]) -> bool:
+    table = label.removesuffix(f" ({TOAST})")
+    return table != label and table in labels

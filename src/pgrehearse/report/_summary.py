@@ -115,6 +115,7 @@ def _statement(statement: StatementResult) -> dict[str, Any]:
         "rewrites": statement.rewrites,
         "created": statement.created,
         "dropped": statement.dropped,
+        "renamed": statement.renamed,
         "error": None
         if error is None
         else {

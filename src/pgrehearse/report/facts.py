@@ -14,11 +14,15 @@ Summary = Mapping[str, Any]
 
 def strongest_lock(locks: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """A statement's strongest lock on a relation that existed before it (locks on
-    relations the statement itself creates block nobody); ties go to the longest hold."""
+    relations the statement itself creates block nobody); among equally strong ones the
+    user's own relation (not its TOAST table), then the longest hold."""
     existing = [lock for lock in locks if not lock.get("new_relation")]
     if not existing:
         return None
-    return max(existing, key=lambda lock: (strength(lock["mode"]), lock["held_ms"] or 0.0))
+    return max(
+        existing,
+        key=lambda lock: (strength(lock["mode"]), not lock.get("part"), lock["held_ms"] or 0.0),
+    )
 
 
 def blocks_anyone(lock: Mapping[str, Any]) -> bool:
@@ -37,6 +41,9 @@ def lock_text(statement: Mapping[str, Any], *, code: bool = False) -> str:
     rewrites = statement.get("rewrites") or []
     if rewrites:
         text += (" · " if text else "") + "rewrites " + ", ".join(rewrites)
+    renamed = statement.get("renamed") or []
+    if renamed:
+        text += (" · " if text else "") + "renames " + ", ".join(renamed)
     return text
 
 
