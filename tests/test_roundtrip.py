@@ -90,7 +90,7 @@ def roundtrip(
     server: LocalServer, up: str, down: str, mode: str = "exact", *, dump: bool = True
 ) -> RoundTrip:
     before, after = states(server, up, down, dump=dump)
-    return check_roundtrip(RoundtripSpec(mode=mode), before, after)  # type: ignore[arg-type]
+    return check_roundtrip(RoundtripSpec(mode=mode), before, after)
 
 
 def _only(result: RoundTrip) -> list[str]:
