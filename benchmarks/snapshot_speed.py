@@ -5,7 +5,9 @@
 Seeds the 8-column benchmark table (see seed_speed.py) once into a private cache, then,
 interleaved for `--rounds` rounds: `cp -a` of the snapshot's data directory, and
 pgrehearse's start from the snapshot (copy, hand to the server user, start, new password)
-until the server accepts connections. Prints medians and the ratio; target <= 1.5x.
+until the server accepts connections. Prints medians and the ratio; target <= 1.5x. Also
+times the integrity check a run makes before using an entry (sizes and a CRC-32 of every
+file, `SnapshotCache.open`), against the same `cp -a`.
 """
 
 from __future__ import annotations
@@ -84,8 +86,13 @@ def main() -> None:
 
         backend = LocalBackend(find_binaries())
         settings = rehearsal_settings({})
-        copy_times, ready_times = [], []
+        copy_times, ready_times, check_times = [], [], []
         for _ in range(args.rounds):
+            began = time.perf_counter()
+            with SnapshotCache().open(snapshot.key) as lookup:
+                assert lookup.snapshot is not None and lookup.damage is None
+            check_times.append(time.perf_counter() - began)
+
             target = scratch / "copy"
             began = time.perf_counter()
             subprocess.run(["cp", "-a", str(snapshot.data_dir), str(target)], check=True)
@@ -100,9 +107,11 @@ def main() -> None:
             server.close()
 
         copy, ready = statistics.median(copy_times), statistics.median(ready_times)
+        check = statistics.median(check_times)
         print(f"cp -a of the data directory : {copy:.2f} s (median of {args.rounds})")
         print(f"ready server from snapshot  : {ready:.2f} s")
         print(f"ratio                       : {ready / copy:.2f}x (target <= 1.5x)")
+        print(f"integrity check (CRC-32)    : {check:.2f} s = {check / copy:.2f}x the copy")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -124,4 +125,8 @@ def test_a_full_disk_while_seeding_exits_3_naming_the_folder(
     assert "Traceback" not in done.stderr
     assert str(small_disk) in done.stderr  # where the space ran out
     assert "No space left on device" in done.stderr or "could not extend" in done.stderr
+    # the space needed, extrapolated from what the rows sent so far took: more than the disk
+    needed = re.search(r"space needed: about ([\d.,]+) GB for the 3,000,000 rows", done.stderr)
+    assert needed is not None, done.stderr
+    assert float(needed.group(1).replace(",", "")) * 1e9 > shutil.disk_usage(small_disk).total
     assert list(small_disk.iterdir()) == []  # the server and its folder are gone

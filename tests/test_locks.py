@@ -71,6 +71,7 @@ def observe(
     *,
     mode: TransactionMode = "file",
     during: Any = None,
+    sampler_interval: float = 0.005,
 ) -> Observed:
     """Run `setup` (committed), then `migration` observed the way a rehearsal observes it."""
     with _connect(server, "harness") as conn:
@@ -80,9 +81,9 @@ def observe(
     clock = Clock()
     with _connect(server, "migration") as conn, _connect(server, "harness") as observer:
         conn.autocommit = True
-        tracer = LockTracer(observer, conn)
+        tracer = LockTracer(observer, conn, clock.now)
         tracer.begin_phase("up")
-        sampler = Sampler(server.connect_kwargs("postgres", "x"), clock, 0.005)
+        sampler = Sampler(server.connect_kwargs("postgres", "x"), clock, sampler_interval)
         with sampler:
             start = clock.now()
             worker = None
@@ -311,7 +312,9 @@ def test_non_transactional_statements_run_alone_and_are_sampled(server: LocalSer
     assert (name, "ShareUpdateExclusiveLock") in observed.locks_of(2)
     assert (name, "AccessExclusiveLock") in observed.locks_of(3)
     sampled = observed.analysis.locks
-    assert set(sampled[sampled["statement"] == 2]["source"]) == {"sampler"}
+    # polled in a burst as it starts, then by the sampler
+    assert set(sampled[sampled["statement"] == 2]["source"]) <= {"trace", "sampler"}
+    assert not sampled[sampled["statement"] == 2].empty
 
 
 def test_the_index_create_index_concurrently_builds_blocks_nobody(server: LocalServer) -> None:
@@ -337,7 +340,7 @@ def test_a_relation_up_created_is_not_new_in_down(server: LocalServer) -> None:
     windows = []
     with _connect(server, "migration") as conn, _connect(server, "harness") as observer:
         conn.autocommit = True
-        tracer = LockTracer(observer, conn)
+        tracer = LockTracer(observer, conn, clock.now)
         for phase, sql in (
             ("up", f"CREATE INDEX {name}_n ON {name} (n);"),
             ("down", f"DROP INDEX {name}_n;"),
@@ -452,6 +455,34 @@ def test_partitioned_indexes_are_named(server: LocalServer) -> None:
     assert f"{name}_k" in drop.dropped
 
 
+def test_quick_statements_outside_a_transaction_keep_their_locks(server: LocalServer) -> None:
+    # A sampler polling every 0.5 s sees a statement of a few ms about once in 200 tries:
+    # whatever is found here, the burst polling of the migration's backend found. A busy
+    # machine can still delay the poller past a statement this short; then, and only then,
+    # the statement says that no lock was observed.
+    seen = 0
+    for _ in range(8):
+        name, setup = _table(rows=100)
+        observed = observe(
+            server,
+            setup,
+            f"DROP INDEX CONCURRENTLY {name}_v;\nALTER TABLE {name} ADD COLUMN z int;",
+            mode="none",
+            sampler_interval=0.5,
+        )
+        for statement in observed.statements:
+            assert not statement.in_transaction
+            assert bool(statement.locks) != bool(statement.lock_note), statement
+            assert statement.seconds is not None
+            for lock in statement.locks:  # within the statement, as the client timed it
+                assert 0 <= lock["held_ms"] <= statement.seconds * 1000
+        drop = observed.statements[0]
+        if drop.locks:
+            seen += 1
+            assert (name, "ShareUpdateExclusiveLock") in observed.locks_of(1), drop.locks
+    assert seen >= 1
+
+
 def test_failed_statement_keeps_its_locks_until_rollback(server: LocalServer) -> None:
     name, setup = _table()
     with _connect(server, "harness") as conn:
@@ -460,7 +491,7 @@ def test_failed_statement_keeps_its_locks_until_rollback(server: LocalServer) ->
             conn.execute(statement.sql)
     clock = Clock()
     with _connect(server, "migration") as conn, _connect(server, "harness") as observer:
-        tracer = LockTracer(observer, conn)
+        tracer = LockTracer(observer, conn, clock.now)
         tracer.begin_phase()
         script = run_script(
             conn,

@@ -78,6 +78,8 @@ class Clock:
 class StatementObserver(Protocol):
     """Told about every statement and transaction end (the lock tracer implements it)."""
 
+    def before_statement(self, phase: str, index: int, *, in_transaction: bool) -> None: ...
+
     def after_statement(self, phase: str, index: int, started_s: float) -> None: ...
 
     def transaction_ended(self, at_s: float) -> None: ...
@@ -173,6 +175,10 @@ class _Runner:
             self.observer.transaction_ended(at)
 
     def execute(self, statement: Statement, *, in_transaction: bool) -> None:
+        if self.observer is not None:
+            self.observer.before_statement(
+                self.phase, statement.index, in_transaction=in_transaction
+            )
         started = self.clock.now()
         began = time.perf_counter()
         try:

@@ -14,6 +14,8 @@ lock can be reported under the name its relation had when the statement started.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -110,10 +112,61 @@ class StatementTrace:
     renamed: list[Rename] = field(default_factory=list)
 
 
-class LockTracer:
-    """Attach to a migration connection; call the hooks from the statement runner."""
+class _BurstPoller:
+    """Polls one backend's relation locks as fast as the server answers, for the first
+    `BURST_S` of a statement that runs outside a transaction. Such a statement's locks are
+    gone by the time it returns, and a statement of a few milliseconds can fall between two
+    polls of the regular sampler; after the burst, the sampler alone watches."""
 
-    def __init__(self, observer: psycopg.Connection[Any], migration: psycopg.Connection[Any]):
+    BURST_S = 0.5
+    PAUSE_S = 0.0002
+
+    def __init__(self, conn: psycopg.Connection[Any], pid: int, now: Callable[[], float]):
+        self.conn = conn
+        self.pid = pid
+        self.now = now
+        self.seen: dict[tuple[int, str], list[float]] = {}  # (oid, mode) -> [first, last]
+        self._stop = threading.Event()
+        self._polling = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pgrehearse-burst", daemon=True)
+        self._thread.start()
+        # the statement starts once the poller runs: its first milliseconds are watched too
+        self._polling.wait(timeout=1.0)
+
+    def _run(self) -> None:
+        began = self.now()
+        try:
+            while not self._stop.is_set() and self.now() - began < self.BURST_S:
+                rows = self.conn.execute(_HELD, (self.pid,)).fetchall()
+                self._polling.set()
+                at = self.now()
+                for _, relation, mode in rows:
+                    self.seen.setdefault((relation, mode), [at, at])[1] = at
+                self._stop.wait(self.PAUSE_S)
+        except psycopg.Error:
+            pass  # the server went away: the rehearsal notices and says so
+        finally:
+            self._polling.set()
+
+    def stop(self) -> dict[tuple[int, str], list[float]]:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.seen
+
+
+class LockTracer:
+    """Attach to a migration connection; call the hooks from the statement runner. With
+    `now` (the rehearsal's clock), statements outside a transaction are polled in a burst
+    while they run, so even a quick one keeps its locks."""
+
+    def __init__(
+        self,
+        observer: psycopg.Connection[Any],
+        migration: psycopg.Connection[Any],
+        now: Callable[[], float] | None = None,
+    ):
+        self.now = now
+        self._burst: _BurstPoller | None = None
         self.observer = observer
         self.observer.autocommit = True
         self.migration = migration
@@ -148,9 +201,21 @@ class LockTracer:
             if kind != "t" and schema != "pg_toast":
                 self._names[oid] = (schema, name)
 
+    def before_statement(self, phase: str, index: int, *, in_transaction: bool) -> None:
+        if not in_transaction and self.now is not None:
+            self._burst = _BurstPoller(self.observer, self.migration_pid, self.now)
+
     def after_statement(self, phase: str, index: int, started_s: float) -> None:
         """Record what the statement just finished took, while its transaction is open."""
         trace = self.by_statement.setdefault((phase, index), StatementTrace())
+        if self._burst is not None:
+            for (relation, mode), (first, last) in sorted(self._burst.stop().items()):
+                lock = TracedLock(phase, index, relation, mode, first, last)
+                self.locks.append(lock)
+                trace.locks.append(lock)
+                if relation not in self.relations and relation not in trace.created:
+                    trace.created.append(relation)
+            self._burst = None
         if self.migration.info.transaction_status in (
             psycopg.pq.TransactionStatus.INTRANS,
             psycopg.pq.TransactionStatus.INERROR,

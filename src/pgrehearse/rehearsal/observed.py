@@ -80,7 +80,9 @@ class ObservedMigration:
             connect(server, DATABASE, SessionRole.HARNESS) as observer,
         ):
             set_migration_timeouts(conn, migration)
-            tracer = LockTracer(observer, conn) if ctx.scenario.observe.trace else None
+            tracer = (
+                LockTracer(observer, conn, ctx.clock.now) if ctx.scenario.observe.trace else None
+            )
             sampler = Sampler(
                 server.connect_kwargs(DATABASE, SessionRole.SAMPLER.application_name()),
                 ctx.clock,

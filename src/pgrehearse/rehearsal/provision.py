@@ -361,10 +361,12 @@ def _restore(ctx: RunContext, dump: SchemaDump, step: str, server: Server) -> No
 
 def _seed(ctx: RunContext, server: Server) -> None:
     data = ctx.scenario.data
+    planned: dict[str, int] = {}
     try:
         with connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn:
             plans = plan_seed(conn, data, ctx.result.scale)
-        total = sum(p.rows for p in plans)
+        planned = {p.name: p.rows for p in plans}
+        total = sum(planned.values())
         with (
             ctx.phase("seed", f"seeding {len(plans)} tables ({total:,} rows)"),
             connect(server, DATABASE, SessionRole.SEED) as conn,
@@ -372,17 +374,28 @@ def _seed(ctx: RunContext, server: Server) -> None:
             ctx.result.tables = seed_tables(conn, plans, seed=data.seed, progress=ctx.progress)
     except SeedError as exc:
         if exc.sqlstate is not None and exc.sqlstate.startswith(RESOURCE_CLASSES):
-            raise _out_of_resources(server, exc) from None
+            raise _out_of_resources(server, exc, planned.get(exc.table)) from None
         raise seed_problem(ctx.scenario, exc) from None
 
 
-def _out_of_resources(server: Server, exc: SeedError) -> EnvironmentProblem:
+# a heap tuple's header (23 bytes, aligned to 24) and its line pointer (4 bytes)
+_TUPLE_OVERHEAD = 28
+
+
+def _out_of_resources(server: Server, exc: SeedError, rows: int | None) -> EnvironmentProblem:
     """The server ran out of disk (or memory) while seeding: the machine, not the input."""
     folder = server.data_folder()
     where = ""
     if folder is not None:
         free = shutil.disk_usage(folder).free
         where = f"\nthe server's data is in {folder} ({free / 1e9:,.2f} GB free there)"
+    if rows and exc.row_bytes:
+        needed = rows * (exc.row_bytes + _TUPLE_OVERHEAD)
+        where += (
+            f"\nspace needed: about {needed / 1e9:,.2f} GB for the {rows:,} rows of "
+            f"{exc.table!r} alone (~{exc.row_bytes + _TUPLE_OVERHEAD:.0f} bytes a row), more "
+            "for its indexes, the other tables and the snapshot cache"
+        )
     return EnvironmentProblem(
         f"seeding table {exc.table!r}: {exc} (SQLSTATE {exc.sqlstate}){where}\n"
         "fix: free space there, point PGREHEARSE_TMPDIR at a bigger disk, or lower --scale"

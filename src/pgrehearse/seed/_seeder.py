@@ -101,12 +101,14 @@ class SeedError(Exception):
         column: str | None = None,
         hint: str | None = None,
         sqlstate: str | None = None,
+        row_bytes: float | None = None,
     ) -> None:
         super().__init__(message)
         self.table = table
         self.column = column
         self.hint = hint
         self.sqlstate = sqlstate  # the server's error code, when the server refused a row
+        self.row_bytes = row_bytes  # mean COPY text bytes of the rows sent, when any were
 
 
 class SeedProgress(Protocol):
@@ -249,7 +251,8 @@ def seed_tables(
                 for planned in table_plan.columns
             ]
             advanced = _advancer(progress, table_plan.name)
-            frozen = _copy_table(conn, table_plan, columns, seed, advanced, workers)
+            sent = _Sent()
+            frozen = _copy_table(conn, table_plan, columns, seed, advanced, workers, sent)
         except UnsatisfiableUnique as exc:
             conn.rollback()
             raise SeedError(table_plan.name, str(exc)) from None
@@ -261,6 +264,7 @@ def seed_tables(
                 diag.message_primary or str(exc),
                 diag.column_name,
                 sqlstate=diag.sqlstate,
+                row_bytes=sent.bytes / sent.rows if sent.rows else None,
             ) from exc
         except ValueError as exc:
             conn.rollback()
@@ -292,6 +296,12 @@ def _advancer(progress: SeedProgress | None, table: str) -> Callable[[int], None
     return lambda done: progress.table_advanced(table, done)
 
 
+@dataclass
+class _Sent:
+    rows: int = 0
+    bytes: int = 0
+
+
 def _copy_table(
     conn: psycopg.Connection[Any],
     table_plan: TablePlan,
@@ -299,6 +309,7 @@ def _copy_table(
     seed: int,
     advanced: Callable[[int], None],
     workers: int | None,
+    sent: _Sent,
 ) -> bool:
     """COPY the rows in one transaction; returns whether COPY FREEZE could be used."""
     name = table_plan.name
@@ -330,6 +341,7 @@ def _copy_table(
         ):
             copy.write(data)
             done += count
+            sent.rows, sent.bytes = done, sent.bytes + len(data)
             advanced(done)
     return freeze
 
