@@ -82,7 +82,7 @@ def main() -> None:
         )
         [snapshot] = SnapshotCache().entries()
         size = snapshot.meta["bytes"]
-        print(f"snapshot: {size / 1e9:.2f} GB in {snapshot.meta['files']} files")
+        print(f"snapshot: {size / 1e9:.2f} GB in {len(snapshot.meta['files']):,} files")
 
         backend = LocalBackend(find_binaries())
         settings = rehearsal_settings({})
