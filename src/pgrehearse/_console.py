@@ -29,6 +29,7 @@ from pgrehearse.report import facts
 
 if TYPE_CHECKING:
     from pgrehearse.migration import StatementResult
+    from pgrehearse.rehearsal.plan import SeedingPlan
     from pgrehearse.rehearsal.result import PhaseResult
     from pgrehearse.timing.compare import Comparison
 
@@ -364,3 +365,41 @@ def print_comparisons(console: Console, comparisons: Sequence[Comparison]) -> No
                 f"[{style}]{change.status}[/]" if style else change.status,
             )
         console.print(table)
+
+
+def print_plan(console: Console, plan: SeedingPlan) -> None:
+    """Each table's rows and, per column, the generator and where it came from."""
+    for note in plan.schema_input.get("notes", []):
+        console.print(f"note: {note}", markup=False)
+    roles = plan.schema_input.get("roles_created") or []
+    if roles:
+        console.print("roles the schema names, created NOLOGIN: " + ", ".join(roles), markup=False)
+    for table_plan in plan.tables:
+        table = Table(
+            title=f"{table_plan.name}: {table_plan.rows:,} rows", title_justify="left", box=None
+        )
+        for heading in ("column", "type", "generator", "from"):
+            table.add_column(heading, overflow="fold")
+        for column in table_plan.columns:
+            generator = _flow(column.generator) if column.generator is not None else "-"
+            table.add_row(column.name, column.type_text, generator, column.source)
+        console.print(table)
+        for note in table_plan.notes:
+            console.print(f"  note: {note}", markup=False)
+    total = sum(t.rows for t in plan.tables)
+    console.print(
+        f"seeding plan: {len(plan.tables)} table(s), {total:,} rows at scale {plan.scale:g}; "
+        "no problems found",
+        markup=False,
+    )
+
+
+def _flow(value: Any) -> str:
+    """A generator as the scenario would write it, in YAML's one-line form."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

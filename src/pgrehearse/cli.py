@@ -235,6 +235,36 @@ def parse_budget_overrides(items: tuple[str, ...]) -> dict[str, Any]:
 
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
+@_server_options
+@click.option("-q", "--quiet", is_flag=True, help="Only the plan, no progress.")
+def plan(
+    scenario: Path,
+    pg_bin: Path | None,
+    scale: float | None,
+    no_cache: bool,
+    pg_version: int | None,
+    backend: str,
+    dsn: str | None,
+    quiet: bool,
+) -> None:
+    """Create SCENARIO's schema on a throwaway server (no data) and print what seeding would
+    put in every column, and where each generator came from; list every problem at once.
+
+    Exit codes: 0 ready to seed, 2 problems found (all listed), 3 environment problem.
+    """
+    from pgrehearse._console import print_plan
+    from pgrehearse.rehearsal.plan import plan_seeding
+    from pgrehearse.scenario import load_scenario
+
+    out, err, progress = _consoles(quiet)
+    options = _server_options_from(pg_bin, scale, no_cache, pg_version, backend, dsn)
+    with reported_errors(progress, err):
+        planned = plan_seeding(load_scenario(scenario), options, progress=progress)
+    print_plan(out, planned)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
 def validate(scenario: Path) -> None:
     """Check a scenario file without starting a server (exit 0 valid, 2 invalid)."""
     from pgrehearse.scenario import load_scenario

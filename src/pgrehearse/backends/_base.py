@@ -25,6 +25,7 @@ class Capabilities:
     snapshot: bool = False  # `stop_for_snapshot()` + `Backend.start(snapshot=...)`: the cache
     cpu_measurement: bool = False  # its backend processes are local: their CPU can be read
     preloaded: bool = False  # already holds the data (clone mode): no schema, no seeding
+    own_cluster: bool = False  # a cluster of our own: cluster-wide objects (roles) may be made
 
 
 class CapabilityMissing(RuntimeError):

@@ -88,7 +88,7 @@ def docker_client() -> Any:
 
 class DockerBackend:
     name = "docker"
-    capabilities = Capabilities()
+    capabilities = Capabilities(own_cluster=True)
 
     def __init__(self, config: ContainerConfig) -> None:
         docker_client()  # fail early, before anything else is prepared

@@ -74,7 +74,7 @@ class LocalBackend:
     """Starts throwaway servers from local PostgreSQL binaries."""
 
     name = "local"
-    capabilities = Capabilities(keep=True, snapshot=True, cpu_measurement=True)
+    capabilities = Capabilities(keep=True, snapshot=True, cpu_measurement=True, own_cluster=True)
 
     def __init__(
         self,

@@ -33,7 +33,7 @@ from pgrehearse.paths import cache_root
 from pgrehearse.scenario import Scenario
 
 # Bump when generators change what they produce for the same spec: old entries then miss.
-SEED_FORMAT_VERSION = 1
+SEED_FORMAT_VERSION = 2
 MANIFEST_VERSION = 2  # per-file sizes and CRC-32s
 _META = "meta.json"
 _CHUNK = 1 << 20

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import math
 import os
+import re
 import secrets
 import shutil
 from typing import Any
@@ -23,7 +24,7 @@ from pgrehearse.backends import Backend, Server, SnapshotUnusable
 from pgrehearse.backends.settings import rehearsal_settings, seed_settings
 from pgrehearse.backends.workdir import create_workdir, temp_root
 from pgrehearse.errors import EnvironmentProblem, Problem, ScenarioError
-from pgrehearse.migration import run_script, split_statements
+from pgrehearse.migration import Statement, run_script, split_statements
 from pgrehearse.rehearsal.cache import SnapshotCache, snapshot_key
 from pgrehearse.rehearsal.context import (
     DATABASE,
@@ -34,7 +35,8 @@ from pgrehearse.rehearsal.context import (
 )
 from pgrehearse.rehearsal.result import CacheUse, Rehearsal
 from pgrehearse.roles import SessionRole
-from pgrehearse.scenario import Scenario, SqlSource
+from pgrehearse.scenario import Scenario, SchemaSource
+from pgrehearse.schema import ArchiveUnreadable, archive_sql, plain_sql, roles_named
 from pgrehearse.seed import (
     RestoreError,
     SchemaDump,
@@ -100,20 +102,21 @@ def require_schema(scenario: Scenario) -> None:
 
 
 def seed_problem(scenario: Scenario, exc: SeedError) -> ScenarioError:
-    """A seeding error as invalid input pointing at the table or column in the scenario."""
+    """A seeding error (and every other found with it) as invalid input, each pointing at its
+    table or column in the scenario."""
+    return ScenarioError([_seed_problem(scenario, e) for e in [exc, *exc.more]])
+
+
+def _seed_problem(scenario: Scenario, exc: SeedError) -> Problem:
     keys = ["data", "tables", exc.table] + (["columns", exc.column] if exc.column else [])
     hint = exc.hint
     if hint is None and exc.sqlstate == NOT_NULL_VIOLATION:
         hint = f"give column {exc.column!r} a generator under data.tables.{exc.table}.columns"
-    return ScenarioError(
-        [
-            Problem(
-                f"seeding table {exc.table!r}: {exc}",
-                file=scenario.path,
-                line=scenario.line_of(*keys),
-                hint=hint,
-            )
-        ]
+    return Problem(
+        f"seeding table {exc.table!r}: {exc}",
+        file=scenario.path,
+        line=scenario.line_of(*keys),
+        hint=hint,
     )
 
 
@@ -212,6 +215,7 @@ def _start_from_cache(
             ctx.result.tables = [
                 TableSeedResult.from_dict(t) for t in snapshot.meta.get("tables", [])
             ]
+            ctx.result.schema_input = dict(snapshot.meta.get("schema_input") or {})
             ctx.result.cache.hit = True
             ctx.result.cache.path = str(snapshot.path)
             for name in ("schema", "seed", "post_data"):
@@ -249,6 +253,7 @@ def _snapshot_meta(ctx: RunContext, server: Server) -> dict[str, Any]:
         "seed": scenario.data.seed,
         "rows": sum(t.rows for t in ctx.result.tables),
         "tables": [t.to_dict() for t in ctx.result.tables],
+        "schema_input": ctx.result.schema_input,
     }
 
 
@@ -271,7 +276,7 @@ def _build(ctx: RunContext, server: Server) -> None:
         with ctx.phase("schema", "creating the schema (tables now, indexes after seeding)"):
             with connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn:
                 assert ctx.scenario.schema_sql is not None  # checked by require_schema
-                _create_schema(ctx, conn, ctx.scenario.schema_sql)
+                create_schema(ctx, conn, server, ctx.scenario.schema_sql)
             for step in ("dump", "pre-data", "data"):
                 _restore(ctx, dump, step, server)
         _seed(ctx, server)
@@ -318,21 +323,126 @@ def _refresh_materialized_views(ctx: RunContext, conn: Any) -> None:
     return
 
 
-def _create_schema(ctx: RunContext, conn: Any, source: SqlSource) -> None:
-    statements = split_statements(source.text, file=source.origin, first_line=source.first_line)
+def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSource) -> None:
+    """Apply every part of the schema in order, as one script: plain pg_dump output made fit
+    for a driver, archives through the server's own pg_restore, the roles the schema names
+    created first (NOLOGIN) on a server of our own."""
+    statements: list[Statement] = []
+    notes: list[str] = []
+    for part in source.parts:
+        name = part.origin.name if part.origin is not None else "schema"
+        text = part.text
+        if part.archive is not None:
+            assert part.origin is not None
+            try:
+                text = archive_sql(
+                    server.client_program("pg_restore"), server.client_env("postgres"), part.origin
+                )
+            except ArchiveUnreadable as exc:
+                raise ScenarioError(
+                    [
+                        Problem(
+                            f"pg_restore cannot read the {part.archive} archive "
+                            f"{part.origin}: {exc}",
+                            file=ctx.scenario.path,
+                            line=ctx.scenario.line_of("schema"),
+                            hint="dump with the pg_dump of PostgreSQL "
+                            f"{server.major} or older, or give plain SQL (pg_dump "
+                            "--schema-only --format=plain)",
+                        )
+                    ]
+                ) from None
+            notes.append(f"{name}: {part.archive} archive read with pg_restore {server.major}")
+        plain = plain_sql(text)
+        notes += plain.notes(name)
+        # the lines of SQL pg_restore made are not the archive's: point at the archive
+        statements += split_statements(
+            plain.text,
+            file=part.origin,
+            first_line=part.first_line if part.archive is None else 1,
+        )
+    ctx.result.schema_input = {"roles_created": _create_roles(ctx, conn, server, statements)}
+    if notes:
+        ctx.result.schema_input["notes"] = notes
+    for note in notes:
+        ctx.progress.note(note)
     script = run_script(conn, statements, phase="schema", mode="file", clock=ctx.clock)
     failed = script.error
     if failed is not None and failed.error is not None:
+        missing = _missing_extension(failed.sql, failed.error.message)
+        if missing is not None:
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"the schema needs the extension {missing!r}, which the PostgreSQL "
+                        f"{server.major} binaries in use do not have ({failed.error.message})",
+                        file=failed.file,
+                        line=failed.line,
+                        hint=f"install it for PostgreSQL {server.major} and point --pg-bin "
+                        "at those binaries; or use a Docker image that has it (--backend "
+                        "docker, PGREHEARSE_DOCKER_IMAGE); or rehearse on a server that has "
+                        "it (--dsn)",
+                    )
+                ]
+            )
         raise ScenarioError(
             [
                 Problem(
-                    f"the schema does not apply: {failed.error.message}",
+                    f"the schema does not apply: {failed.error.message}"
+                    + (f"\n{failed.error.detail}" if failed.error.detail else ""),
                     file=failed.file,
                     line=failed.error.line or failed.line,
                     hint=failed.error.hint or "fix the schema SQL",
                 )
             ]
         )
+
+
+_CREATE_EXTENSION = re.compile(
+    r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|[\w-]+)", re.IGNORECASE
+)
+
+
+def _missing_extension(statement: str, message: str) -> str | None:
+    """The extension a failed CREATE EXTENSION wanted, when the binaries lack it."""
+    wanted = _CREATE_EXTENSION.match(statement)
+    if wanted is None:
+        return None
+    if "control file" not in message and "is not available" not in message:
+        return None
+    return wanted.group(1).strip('"')
+
+
+def _create_roles(
+    ctx: RunContext, conn: Any, server: Server, statements: list[Statement]
+) -> list[str]:
+    """Roles the schema names that the server lacks: created NOLOGIN on a server of our own
+    (they go with the snapshot); on someone else's server, a problem to fix first."""
+    named = roles_named(s.sql for s in statements)
+    if not named:
+        return []
+    existing = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
+    conn.rollback()
+    missing = [role for role in named if role not in existing]
+    if not missing:
+        return []
+    if not server.capabilities.own_cluster:
+        raise ScenarioError(
+            [
+                Problem(
+                    "the schema names roles this server does not have: " + ", ".join(missing),
+                    file=ctx.scenario.path,
+                    line=ctx.scenario.line_of("schema"),
+                    hint="create them on the server first (CREATE ROLE … NOLOGIN), or dump "
+                    "the schema with pg_dump --no-owner --no-privileges",
+                )
+            ]
+        )
+    for role in missing:
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    conn.commit()
+    ctx.progress.note("created the roles the schema names (NOLOGIN): " + ", ".join(missing))
+    return missing
 
 
 def _restore(ctx: RunContext, dump: SchemaDump, step: str, server: Server) -> None:

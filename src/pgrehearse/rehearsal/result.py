@@ -125,6 +125,8 @@ class Rehearsal:
     cache: CacheUse | None = None  # what the seeded-snapshot cache did
     phases: list[PhaseResult] = field(default_factory=list)
     tables: list[TableSeedResult] = field(default_factory=list)
+    # how the schema was read: roles_created (NOLOGIN, named by a dump), notes
+    schema_input: dict[str, Any] = field(default_factory=dict)
     statements: list[StatementResult] = field(default_factory=list)
     run_dir: Path | None = None
     locks: LockAnalysis | None = None  # lock intervals, waits, queue length, summary

@@ -37,6 +37,7 @@ def _summary(rehearsal: Rehearsal) -> dict[str, Any]:
             "name": rehearsal.scenario_name,
             "file": str(rehearsal.scenario_file) if rehearsal.scenario_file else None,
         },
+        "schema_input": rehearsal.schema_input,
         "data": {"seed": rehearsal.seed, "scale": rehearsal.scale},
         "cache": rehearsal.cache.to_dict() if rehearsal.cache else None,
         "postgres": rehearsal.server,

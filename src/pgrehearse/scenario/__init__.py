@@ -35,6 +35,7 @@ from pgrehearse.scenario._models import (
     UuidColumn,
     as_datetime,
 )
+from pgrehearse.scenario._schema_source import SchemaPart, SchemaSource, archive_format
 
 __all__ = [
     "GENERATOR_KEYS",
@@ -61,6 +62,8 @@ __all__ = [
     "RoundtripIgnore",
     "RoundtripSpec",
     "Scenario",
+    "SchemaPart",
+    "SchemaSource",
     "SequenceColumn",
     "SqlSource",
     "TableSpec",
@@ -68,6 +71,7 @@ __all__ = [
     "TransactionMode",
     "TransactionSpec",
     "UuidColumn",
+    "archive_format",
     "as_datetime",
     "load_scenario",
     "parse_duration",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from pgrehearse.errors import Problem, ScenarioError
 from pgrehearse.scenario._models import GENERATOR_KEYS, Scenario, SqlSource
+from pgrehearse.scenario._schema_source import SchemaSource
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 # Bounds that keep any input, hostile or mistaken, to a few seconds of work.
@@ -413,7 +414,7 @@ def _is_generator_union(annotation: Any) -> bool:
 
 
 def _anchor_inline_sql(scenario: Scenario, root: yaml.Node, file: Path) -> None:
-    sources: list[tuple[tuple[str, ...], SqlSource | None]] = [
+    sources: list[tuple[tuple[str, ...], SqlSource | SchemaSource | None]] = [
         (("schema",), scenario.schema_sql),
         (("migration", "up"), scenario.migration.up),
         (("migration", "down"), scenario.migration.down),

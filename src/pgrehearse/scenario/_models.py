@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from pgrehearse.scenario._durations import Duration
+from pgrehearse.scenario._schema_source import SchemaSource
 
 SCENARIO_FORMAT_VERSION = 1
 
@@ -550,7 +551,7 @@ class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     description: str | None = None
     postgres: PostgresSpec = Field(default_factory=PostgresSpec)
-    schema_sql: SqlSource | None = Field(default=None, alias="schema")  # None: clone mode only
+    schema_sql: SchemaSource | None = Field(default=None, alias="schema")  # None: clone mode only
     data: DataSpec = Field(default_factory=DataSpec)
     migration: MigrationSpec
     load: LoadSpec | None = None

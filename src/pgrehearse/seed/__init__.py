@@ -1,5 +1,7 @@
 """Synthetic data: column generators, the plan of what fills each column, the COPY seeder."""
 
+from pgrehearse.seed._catalog import ColumnInfo, TableInfo
+from pgrehearse.seed._checks import CheckFacts, ColumnFacts, read_checks
 from pgrehearse.seed._generators import (
     Column,
     Generator,
@@ -10,8 +12,9 @@ from pgrehearse.seed._generators import (
     child_signals,
     faker_pool,
 )
+from pgrehearse.seed._infer import honour_checks, infer_generator
 from pgrehearse.seed._pipeline import BLOCK_ROWS, default_workers, produce_blocks
-from pgrehearse.seed._plan import PlanError, TablePlan, infer_generator, plan_tables
+from pgrehearse.seed._plan import PlanError, TablePlan, plan_tables
 from pgrehearse.seed._preflight import preflight
 from pgrehearse.seed._schema_split import RestoreError, SchemaDump
 from pgrehearse.seed._seeder import (
@@ -26,7 +29,10 @@ from pgrehearse.seed._seeder import (
 
 __all__ = [
     "BLOCK_ROWS",
+    "CheckFacts",
     "Column",
+    "ColumnFacts",
+    "ColumnInfo",
     "Generator",
     "GeneratorContext",
     "PlanError",
@@ -35,6 +41,7 @@ __all__ = [
     "SeedError",
     "SeedProgress",
     "SeededColumn",
+    "TableInfo",
     "TablePlan",
     "TableSeedResult",
     "UnsatisfiableUnique",
@@ -43,11 +50,13 @@ __all__ = [
     "child_signals",
     "default_workers",
     "faker_pool",
+    "honour_checks",
     "infer_generator",
     "plan",
     "plan_tables",
     "preflight",
     "produce_blocks",
+    "read_checks",
     "scaled_rows",
     "seed_tables",
 ]

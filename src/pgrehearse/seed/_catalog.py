@@ -8,11 +8,13 @@ from typing import Any
 
 import psycopg
 
+from pgrehearse.seed._checks import CheckFacts, read_checks
+
 _COLUMNS = """
 SELECT a.attname,
        format_type(a.atttypid, a.atttypmod) AS type_text,
-       COALESCE(et.typname, t.typname) AS base_type,
-       COALESCE(et.typcategory, t.typcategory) AS category,
+       COALESCE(et.typname, bt.typname, t.typname) AS base_type,  -- a domain: its base
+       COALESCE(et.typcategory, bt.typcategory, t.typcategory) AS category,
        t.typcategory = 'A' AS is_array,
        a.attnotnull,
        a.atthasdef,
@@ -34,12 +36,16 @@ WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 
+# every unique index's key columns (a partial index counts as unique outright, which is
+# stronger than needed; an expression's columns are found in its text)
 _UNIQUE = """
-SELECT DISTINCT a.attname
+SELECT array_agg(a.attname ORDER BY k.ord) FILTER (WHERE a.attname IS NOT NULL),
+       pg_get_expr(i.indexprs, i.indrelid)
 FROM pg_index i
-JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnatts = 1
-  AND i.indpred IS NULL AND i.indexprs IS NULL
+CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = %s::regclass AND i.indisunique AND k.ord <= i.indnkeyatts
+GROUP BY i.indexrelid, i.indexprs, i.indrelid
 """
 
 _FOREIGN_KEYS = """
@@ -50,15 +56,18 @@ JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1]
 WHERE c.conrelid = %s::regclass AND c.contype = 'f' AND cardinality(c.conkey) = 1
 """
 
+# the table's CHECK constraints, and those of its columns' domains (VALUE: the column)
 _CHECKS = """
-SELECT pg_get_constraintdef(c.oid), a.attname
+SELECT c.conname, pg_get_constraintdef(c.oid), NULL::name
 FROM pg_constraint c
-JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-WHERE c.conrelid = %s::regclass AND c.contype = 'c' AND cardinality(c.conkey) = 1
+WHERE c.conrelid = %s::regclass AND c.contype = 'c'
+UNION ALL
+SELECT format('%%s (domain %%s)', c.conname, t.typname), pg_get_constraintdef(c.oid), a.attname
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid AND t.typtype = 'd'
+JOIN pg_constraint c ON c.contypid = t.oid AND c.contype = 'c'
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 """
-
-_ANY_ARRAY = re.compile(r"= ANY \(+ARRAY\[(.*)\]\)")
-_IN_LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 
 @dataclass(frozen=True)
@@ -90,8 +99,10 @@ class TableInfo:
     name: str
     columns: dict[str, ColumnInfo]
     unique: set[str] = field(default_factory=set)
+    unique_groups: list[list[str]] = field(default_factory=list)  # composite unique keys
     foreign_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # col -> (table, col)
     allowed_values: dict[str, list[str]] = field(default_factory=dict)  # from CHECK (c IN ...)
+    checks: CheckFacts = field(default_factory=CheckFacts)  # what CHECKs require per column
     partitioned: bool = False
     will_have_rows: bool = False  # seeded with rows, or filled by the schema itself
 
@@ -107,26 +118,40 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
     relation = regclass[0]
     columns = {row[0]: ColumnInfo(*row) for row in conn.execute(_COLUMNS, (relation,)).fetchall()}
     info = TableInfo(name, columns)
-    info.unique = {row[0] for row in conn.execute(_UNIQUE, (relation,))}
+    for key_columns, expressions in conn.execute(_UNIQUE, (relation,)):
+        named = list(key_columns or [])
+        if expressions:
+            named += [c for c in columns if c not in named and _mentions(expressions, c)]
+        if len(named) == 1:
+            info.unique.add(named[0])
+        elif named and named not in info.unique_groups:
+            info.unique_groups.append(named)
     for column, ref_table, ref_column in conn.execute(_FOREIGN_KEYS, (relation,)):
         info.foreign_keys[column] = (ref_table, ref_column)
-    for definition, column in conn.execute(_CHECKS, (relation,)):
-        values = _check_values(definition)
-        if values:
-            info.allowed_values[column] = values
+    table_checks, domain_checks = [], []
+    for name, definition, column in conn.execute(_CHECKS, (relation, relation)):
+        if column is None:
+            table_checks.append((name, definition))
+        else:  # a domain's VALUE is the column
+            domain_checks.append((name, _value_as(definition, column)))
+    info.checks = read_checks(table_checks + domain_checks)
+    for column, facts in info.checks.columns.items():
+        if facts.allowed is not None:
+            info.allowed_values[column] = [str(v) for v in facts.allowed]
     kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (relation,))
     row = kind.fetchone()
     info.partitioned = row is not None and row[0] == "p"
     return info
 
 
-def _check_values(definition: str) -> list[str] | None:
-    """The literal list of `CHECK (col IN ('a', 'b'))` / `= ANY (ARRAY[...])`."""
-    match = _ANY_ARRAY.search(definition)
-    if not match:
-        return None
-    literals = _IN_LITERAL.findall(match.group(1))
-    return [literal.replace("''", "'") for literal in literals] or None
+def _mentions(expression: str, column: str) -> bool:
+    return re.search(r'(?<![\w"])"?' + re.escape(column) + r'"?(?![\w"])', expression) is not None
+
+
+def _value_as(definition: str, column: str) -> str:
+    """A domain CHECK with VALUE standing for `column`."""
+    quoted = '"' + column.replace('"', '""') + '"'
+    return re.sub(r"\bVALUE\b", quoted, definition)
 
 
 def _quote_name(name: str) -> str:

@@ -66,6 +66,22 @@ class UnsatisfiableUnique(ValueError):
 
 
 @dataclass(frozen=True)
+class Combination:
+    """One column's share of a composite unique key: row i takes combination number
+    `unique_offsets(i)` of the `span` the key's columns make together, and this column
+    its digit `(number // divisor) % size` of it. Distinct rows, distinct combinations."""
+
+    salt: int
+    span: int  # the product of the sizes of the key's columns
+    divisor: int  # the product of the sizes of the columns before this one
+    size: int  # how many values this column can take
+
+    def digits(self, first: int, count: int) -> npt.NDArray[np.int64]:
+        number = unique_offsets(first, count, self.span, self.salt)
+        return (number // self.divisor) % self.size
+
+
+@dataclass(frozen=True)
 class GeneratorContext:
     seed: int
     table: str
@@ -73,6 +89,7 @@ class GeneratorContext:
     rows: int  # rows of the table being seeded (after scale)
     ref_keys: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
     faker_pools: Mapping[str, list[str]] = field(default_factory=dict)  # "table.column" -> pool
+    combination: Combination | None = None  # part of a composite unique key
 
     @property
     def salt(self) -> int:
@@ -458,7 +475,11 @@ class _TextGenerator(Generator):
         begins = self.starts[rng.integers(0, len(self.starts), count)]
         ends = begins + lengths.astype(np.int64)
         corpus = self.corpus
-        texts = [corpus[b:e].rstrip() for b, e in zip(begins.tolist(), ends.tolist(), strict=True)]
+        # a slice ending between two words ends in a letter instead, so every length holds
+        texts = [
+            text[:-1] + "s" if text.endswith(" ") else text
+            for text in (corpus[b:e] for b, e in zip(begins.tolist(), ends.tolist(), strict=True))
+        ]
         if self.spec.unique:
             return list(map(_with_number, texts, range(first + 1, first + count + 1)))
         return texts
@@ -560,8 +581,40 @@ class _RefGenerator(Generator):
 # --------------------------------------------------------------------------- factory
 
 
+class _CombinationGenerator(Generator):
+    """A column of a composite unique key: its digit of each row's combination number."""
+
+    def __init__(self, domain: npt.NDArray[Any], combination: Combination) -> None:
+        self.domain = domain
+        self.combination = combination
+        self.escape = needs_copy_escape(domain[:1000].tolist())
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        picks: list[str] = self.domain[self.combination.digits(first, count)].tolist()
+        return picks
+
+
+def combination_domain(spec: ColumnSpec, context: GeneratorContext) -> npt.NDArray[Any] | None:
+    """The values a ref, choice or int column can take, as text; None for other kinds."""
+    if isinstance(spec, RefColumn):
+        keys = context.ref_keys.get(spec.ref)
+        return None if keys is None else np.array(list(map(str, keys.tolist())), dtype=object)
+    if isinstance(spec, ChoiceColumn):
+        return np.array([python_text(v) for v in spec.choice], dtype=object)
+    if isinstance(spec, IntColumn):
+        low, high = spec.int_range
+        if high - low >= 10_000_000:
+            return None
+        return np.array([str(v) for v in range(low, high + 1)], dtype=object)
+    return None
+
+
 def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
     """The generator for one column spec (pools and tables are built here, once)."""
+    if context.combination is not None:
+        domain = combination_domain(spec, context)
+        if domain is not None:
+            return _CombinationGenerator(domain, context.combination)
     if isinstance(spec, IntColumn):
         return _IntGenerator(spec, context)
     if isinstance(spec, FloatColumn):

@@ -3,30 +3,24 @@ and sensible generators inferred for the columns the scenario does not mention."
 
 from __future__ import annotations
 
-import datetime as dt
 import graphlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from pgrehearse.scenario import (
-    ArrayColumn,
-    BetweenColumn,
     BoolColumn,
     ChoiceColumn,
     ColumnSpec,
     ConstantColumn,
     DataSpec,
-    FakerColumn,
-    FloatColumn,
     IntColumn,
-    JsonColumn,
     RefColumn,
     SequenceColumn,
-    TextColumn,
     UuidColumn,
 )
 from pgrehearse.seed._catalog import ColumnInfo, TableInfo
+from pgrehearse.seed._infer import infer_generator
 
 _NUMERIC_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8", "money", "oid"}
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
@@ -60,55 +54,24 @@ _MAKES = {
     "array": "arrays",
 }
 
-# column-name hints for text columns the scenario does not mention
-_NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
-    (("email", "e_mail", "mail"), "email"),
-    (("first_name", "firstname", "given_name"), "first_name"),
-    (("last_name", "lastname", "surname", "family_name"), "last_name"),
-    (("username", "user_name", "login", "handle"), "user_name"),
-    (("full_name", "name", "display_name", "customer_name", "contact"), "name"),
-    (("phone", "phone_number", "mobile", "telephone"), "phone_number"),
-    (("city", "town"), "city"),
-    (("country",), "country"),
-    (("country_code",), "country_code"),
-    (("address", "street", "street_address", "address_line1"), "street_address"),
-    (("zip", "zipcode", "zip_code", "postcode", "postal_code"), "postcode"),
-    (("url", "website", "homepage", "link"), "url"),
-    (("company", "company_name", "organisation", "organization"), "company"),
-    (("title", "subject", "headline"), "sentence"),
-    (("job", "job_title", "occupation"), "job"),
-    (("currency", "currency_code"), "currency_code"),
-    (("ip", "ip_address", "remote_addr"), "ipv4"),
-    (("color", "colour"), "color_name"),
-    (("slug",), "slug"),
-    (("sku", "code", "reference"), "bothify"),
-]
-_LONG_TEXT = {
-    "description",
-    "body",
-    "comment",
-    "comments",
-    "note",
-    "notes",
-    "bio",
-    "content",
-    "message",
-    "text",
-    "summary",
-    "details",
-    "remarks",
-}
-_CREATED = {"created_at", "inserted_at", "created", "created_on", "registered_at", "signup_at"}
-
 
 class PlanError(ValueError):
-    """A column's generator cannot work; names the table and column for the error message."""
+    """A column's generator cannot work; names the table and column for the error message.
+    `more` holds the other problems found in the same pass (every one is reported at once)."""
 
     def __init__(self, table: str, column: str | None, message: str, hint: str | None = None):
         super().__init__(message)
         self.table = table
         self.column = column
         self.hint = hint
+        self.more: list[PlanError] = []
+
+    @staticmethod
+    def raise_all(problems: list[PlanError]) -> None:
+        if problems:
+            first = problems[0]
+            first.more = problems[1:]
+            raise first
 
 
 @dataclass(frozen=True)
@@ -130,6 +93,7 @@ class TablePlan:
     info: TableInfo
     left_to_database: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    combinations: list[list[str]] = field(default_factory=list)  # composite unique keys
 
     def refs(self) -> set[str]:
         return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)}
@@ -138,12 +102,30 @@ class TablePlan:
 def plan_tables(
     data: DataSpec, catalog: dict[str, TableInfo], rows: dict[str, int]
 ) -> list[TablePlan]:
-    """Plans in seeding order (referenced tables first)."""
+    """Plans in seeding order (referenced tables first). Raises the first `PlanError`,
+    holding every other problem of every table in its `more`."""
+    plans, problems = plan_all_tables(data, catalog, rows)
+    PlanError.raise_all(problems)
+    return plans
+
+
+def plan_all_tables(
+    data: DataSpec, catalog: dict[str, TableInfo], rows: dict[str, int]
+) -> tuple[list[TablePlan], list[PlanError]]:
+    """Every table's plan as far as it goes, and every problem found on the way."""
+    problems: list[PlanError] = []
     plans = {
-        name: _plan_table(name, data.tables[name].columns, catalog[name], rows[name], catalog)
+        name: _plan_table(
+            name, data.tables[name].columns, catalog[name], rows[name], catalog, problems
+        )
         for name in data.tables
     }
-    return [plans[name] for name in _order(plans)]
+    try:
+        order = _order(plans)
+    except PlanError as exc:
+        problems.append(exc)
+        order = list(plans)
+    return [plans[name] for name in order], problems
 
 
 def _plan_table(
@@ -152,43 +134,126 @@ def _plan_table(
     info: TableInfo,
     rows: int,
     catalog: dict[str, TableInfo],
+    problems: list[PlanError],
 ) -> TablePlan:
     plan = TablePlan(name, rows, [], info)
     for column_name in explicit:
         if column_name not in info.columns:
             known = ", ".join(info.columns)
-            raise PlanError(
-                name,
-                column_name,
-                f"table {name!r} has no column {column_name!r}",
-                hint=f"its columns are: {known}",
+            problems.append(
+                PlanError(
+                    name,
+                    column_name,
+                    f"table {name!r} has no column {column_name!r}",
+                    hint=f"its columns are: {known}",
+                )
             )
     for column in info.columns.values():
-        spec = explicit.get(column.name)
-        if spec is not None:
-            _check_fits(name, column, spec)
-            spec = _enforce_unique(name, column, spec, info)
-            _check_reference(name, column, spec, info, catalog)
-            plan.columns.append(PlannedColumn(column.name, spec, inferred=False))
-            continue
-        if column.database_fills:
-            plan.left_to_database.append(column.name)
-            continue
-        inferred = infer_generator(column, info, catalog, rows)
-        if inferred is None:
-            if column.not_null:
-                raise PlanError(
-                    name,
-                    column.name,
-                    f"cannot infer a generator for {name}.{column.name} ({column.type_text}, "
-                    "NOT NULL)",
-                    hint=f"give it one under data.tables.{name}.columns.{column.name}",
-                )
-            plan.left_to_database.append(column.name)
-            plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
-            continue
-        plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
+        try:
+            _plan_column(name, column, explicit.get(column.name), info, rows, catalog, plan)
+        except PlanError as exc:
+            problems.append(exc)
+    for group in info.unique_groups:
+        try:
+            _honour_unique_group(name, group, info, plan)
+        except PlanError as exc:
+            problems.append(exc)
+    for check in info.checks.not_understood:
+        plan.notes.append(
+            f"CHECK {check} is not a form pgrehearse builds values for (comparisons with "
+            "constants, IN lists, OR of equalities, lengths, IS NOT NULL): if seeding breaks "
+            "it, give its columns generators that do"
+        )
     return plan
+
+
+def _plan_column(
+    name: str,
+    column: ColumnInfo,
+    spec: ColumnSpec | None,
+    info: TableInfo,
+    rows: int,
+    catalog: dict[str, TableInfo],
+    plan: TablePlan,
+) -> None:
+    if spec is not None:
+        _check_fits(name, column, spec)
+        spec = _enforce_unique(name, column, spec, info)
+        _check_reference(name, column, spec, info, catalog)
+        plan.columns.append(PlannedColumn(column.name, spec, inferred=False))
+        return
+    if column.database_fills and not _worth_generating(column, info):
+        plan.left_to_database.append(column.name)
+        return
+    inferred = infer_generator(column, info, catalog, rows)
+    if inferred is None:
+        if column.not_null:
+            raise PlanError(
+                name,
+                column.name,
+                f"cannot infer a generator for {name}.{column.name} ({column.type_text}, NOT NULL)",
+                hint=f"give it one under data.tables.{name}.columns.{column.name}",
+            )
+        plan.left_to_database.append(column.name)
+        plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
+        return
+    plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
+
+
+_COMBINABLE = (RefColumn, ChoiceColumn, IntColumn)
+
+
+def _honour_unique_group(name: str, group: list[str], info: TableInfo, plan: TablePlan) -> None:
+    """A composite unique key: already unique through one of its columns; else every row
+    gets a distinct combination of its refs, choices and ints; else one of its inferred
+    columns is made unique by itself (stronger than needed, and always possible)."""
+    planned = {c.name: c for c in plan.columns}
+    for column in group:
+        info_column = info.columns[column]
+        if column not in planned and (
+            info_column.is_identity or "nextval(" in (info_column.default_expr or "")
+        ):
+            return
+        if column in planned and _makes_unique_values(planned[column].spec):
+            return
+    taken = {c for combination in plan.combinations for c in combination}
+    if all(
+        c in planned and isinstance(planned[c].spec, _COMBINABLE) and c not in taken for c in group
+    ):
+        plan.combinations.append(list(group))
+        return
+    for column in group:
+        candidate = planned.get(column)
+        if candidate is None or isinstance(candidate.spec, RefColumn | ChoiceColumn | BoolColumn):
+            continue
+        if "unique" in type(candidate.spec).model_fields:
+            index = plan.columns.index(candidate)
+            spec = candidate.spec.model_copy(update={"unique": True})
+            plan.columns[index] = PlannedColumn(column, spec, candidate.inferred)
+            return
+    raise PlanError(
+        name,
+        group[0],
+        f"({', '.join(group)}) is unique in the schema, and pgrehearse cannot make the "
+        "combinations distinct with these columns' generators",
+        hint="give one of its columns a generator with unique: true, or refs, choices or "
+        "int ranges for all of them",
+    )
+
+
+def _makes_unique_values(spec: ColumnSpec) -> bool:
+    return bool(getattr(spec, "unique", False)) or isinstance(spec, SequenceColumn | UuidColumn)
+
+
+def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
+    """A defaulted column gets generated values when its default would make it dull or
+    wrong: an enum (one value for every row) or a column a CHECK constrains (the default
+    may not even pass it). Identity, serial and generated columns stay the database's."""
+    if column.is_identity or column.is_generated:
+        return False
+    if column.default_expr is not None and "nextval(" in column.default_expr:
+        return False
+    return bool(column.enum_labels) or column.name in info.checks.columns
 
 
 def _check_fits(table: str, column: ColumnInfo, spec: ColumnSpec) -> None:
@@ -308,96 +373,3 @@ def _break_cycle(cycle: list[str], plans: dict[str, TablePlan], graph: dict[str,
                 graph[referrer].discard(referenced)
                 return True
     return False
-
-
-# --------------------------------------------------------------------------- inference
-
-
-def infer_generator(
-    column: ColumnInfo, info: TableInfo, catalog: dict[str, TableInfo], rows: int
-) -> ColumnSpec | None:
-    """A sensible generator from the column's type, constraints and name; None if unknown."""
-    unique = column.name in info.unique
-    foreign = info.foreign_keys.get(column.name)
-    if foreign is not None:
-        ref_table, ref_column = foreign
-        target = catalog.get(ref_table)
-        if target is not None and target.will_have_rows:
-            return RefColumn(ref=f"{ref_table}.{ref_column}", unique=unique)
-        return None
-    if column.name in info.allowed_values:
-        return ChoiceColumn(choice=info.allowed_values[column.name], unique=unique)
-    if column.enum_labels:
-        spec: ColumnSpec = ChoiceColumn(choice=list(column.enum_labels), unique=unique)
-        return ArrayColumn(array=spec, length=(0, 3)) if column.is_array else spec
-    element = _infer_scalar(column, unique and not column.is_array, rows)
-    if element is None or not column.is_array:
-        return element
-    return ArrayColumn(array=element, length=(0, 5))
-
-
-def _infer_scalar(column: ColumnInfo, unique: bool, rows: int) -> ColumnSpec | None:
-    base = column.base_type
-    name = column.name.lower()
-    if base in ("int2", "int4", "int8"):
-        if unique:
-            return SequenceColumn(sequence=1)
-        high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
-        return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
-    if base in ("numeric", "money"):
-        scale = column.num_scale if column.num_scale is not None else 2
-        digits = (column.num_precision or 12) - scale
-        high = min(10 ** min(digits, 9) - 1, 10_000)
-        return FloatColumn.model_validate({"float": [0, high], "decimals": min(scale, 6)})
-    if base in ("float4", "float8"):
-        return FloatColumn.model_validate({"float": [0, 1000], "decimals": 3})
-    if base == "bool":
-        return BoolColumn.model_validate({"bool": 0.5})
-    if base in _TEMPORAL_TYPES:
-        bounds: tuple[Any, Any] = (
-            (dt.date(2015, 1, 1), dt.date(2026, 1, 1))
-            if base == "date"
-            else (dt.datetime(2015, 1, 1), dt.datetime(2026, 1, 1))
-        )
-        distribution = "increasing" if name in _CREATED else "uniform"
-        return BetweenColumn(between=bounds, distribution=distribution, unique=unique)
-    if base in ("time", "timetz"):
-        return FakerColumn(faker="time", pool=2_000)
-    if base == "interval":
-        return IntColumn.model_validate({"int": [1, 86_400]})
-    if base == "uuid":
-        return UuidColumn(uuid="v4")
-    if base in ("json", "jsonb"):
-        return JsonColumn.model_validate(
-            {"json": {"id": {"int": [1, 1000]}, "tag": {"choice": ["a", "b", "c"]}}}
-        )
-    if base in ("inet", "cidr"):
-        return FakerColumn(faker="ipv4", unique=False)
-    if base == "bytea":
-        return ConstantColumn(value="\\x00")
-    if base in ("text", "varchar", "bpchar", "citext", "name") or column.category == "S":
-        return _infer_text(column, unique)
-    return None
-
-
-def _infer_text(column: ColumnInfo, unique: bool) -> ColumnSpec:
-    name = column.name.lower()
-    limit = column.max_length
-    if column.base_type == "bpchar" and limit is not None:
-        return TextColumn(text=(limit, limit), unique=False) if not unique else SequenceColumn()
-    for names, provider in _NAME_HINTS:
-        if name in names or any(name.endswith("_" + n) for n in names):
-            if limit is not None and limit < (30 if unique else 12):
-                break
-            args = {"text": "??-#####"} if provider == "bothify" else {}
-            return FakerColumn(faker=provider, unique=unique, args=args)
-    if unique:
-        return (
-            SequenceColumn()
-            if limit is not None and limit < 20
-            else TextColumn(text=(5, min(limit - 12, 30) if limit else 30), unique=True)
-        )
-    if name in _LONG_TEXT:
-        return TextColumn(text=(20, min(limit or 200, 200)))
-    top = min(limit or 40, 40)
-    return TextColumn(text=(min(5, top), top))

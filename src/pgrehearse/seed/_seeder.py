@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,15 +26,17 @@ from pgrehearse.scenario import (
 from pgrehearse.seed._catalog import MissingTable, TableInfo, read_table
 from pgrehearse.seed._generators import (
     Column,
+    Combination,
     GeneratorContext,
     UnsatisfiableUnique,
     build_faker_pools,
     build_generator,
+    combination_domain,
     faker_specs,
     python_text,
 )
 from pgrehearse.seed._pipeline import produce_blocks
-from pgrehearse.seed._plan import PlanError, TablePlan, plan_tables
+from pgrehearse.seed._plan import TablePlan, plan_all_tables
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class SeedError(Exception):
         self.hint = hint
         self.sqlstate = sqlstate  # the server's error code, when the server refused a row
         self.row_bytes = row_bytes  # mean COPY text bytes of the rows sent, when any were
+        self.more: list[SeedError] = []  # the other problems found in the same pass
 
 
 class SeedProgress(Protocol):
@@ -153,14 +158,18 @@ def read_catalog(
 def plan(conn: psycopg.Connection[Any], data: DataSpec, scale: float) -> list[TablePlan]:
     rows = {name: scaled_rows(table.rows, scale) for name, table in data.tables.items()}
     catalog = read_catalog(conn, data, rows)
-    try:
-        plans = plan_tables(data, catalog, rows)
-    except PlanError as exc:
-        raise SeedError(exc.table, str(exc), exc.column, exc.hint) from None
+    plans, found = plan_all_tables(data, catalog, rows)
+    problems = [SeedError(e.table, str(e), e.column, e.hint) for e in found]
     for table_plan in plans:
         for planned in table_plan.columns:
             if not planned.inferred:
-                _check_samples(conn, table_plan, planned.name, planned.spec)
+                try:
+                    _check_samples(conn, table_plan, planned.name, planned.spec)
+                except SeedError as exc:
+                    problems.append(exc)
+    if problems:
+        problems[0].more = problems[1:]
+        raise problems[0]
     return plans
 
 
@@ -237,13 +246,20 @@ def seed_tables(
         started = time.perf_counter()
         try:
             _load_refs(conn, table_plan, ref_keys)
+            combinations = _combinations(table_plan, seed, ref_keys)
             columns = [
                 Column(
                     planned.name,
                     build_generator(
                         planned.spec,
                         GeneratorContext(
-                            seed, table_plan.name, planned.name, table_plan.rows, ref_keys, pools
+                            seed,
+                            table_plan.name,
+                            planned.name,
+                            table_plan.rows,
+                            ref_keys,
+                            pools,
+                            combinations.get(planned.name),
                         ),
                     ),
                     planned.spec.null_fraction,
@@ -288,6 +304,33 @@ def seed_tables(
         if progress:
             progress.table_seeded(result)
     return results
+
+
+def _combinations(
+    table_plan: TablePlan, seed: int, ref_keys: dict[str, npt.NDArray[Any]]
+) -> dict[str, Combination]:
+    """Each composite unique key's columns, sized from what they can take (the referenced
+    keys, the choices, the range), so that every row gets a distinct combination."""
+    specs = {c.name: c.spec for c in table_plan.columns}
+    found: dict[str, Combination] = {}
+    for group in table_plan.combinations:
+        sizes = []
+        for name in group:
+            context = GeneratorContext(seed, table_plan.name, name, table_plan.rows, ref_keys)
+            domain = combination_domain(specs[name], context)
+            sizes.append(0 if domain is None else len(domain))
+        span = math.prod(sizes)
+        if span < table_plan.rows:
+            raise UnsatisfiableUnique(
+                f"({', '.join(group)}) is unique in the schema, but its columns can make "
+                f"only {span:,} distinct combinations for {table_plan.rows:,} rows"
+            )
+        salt = zlib.crc32(f"{seed}:{table_plan.name}:{'+'.join(group)}".encode())
+        divisor = 1
+        for name, size in zip(group, sizes, strict=True):
+            found[name] = Combination(salt, span, divisor, size)
+            divisor *= size
+    return found
 
 
 def _advancer(progress: SeedProgress | None, table: str) -> Callable[[int], None]:

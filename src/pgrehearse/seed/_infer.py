@@ -1,0 +1,241 @@
+"""Sensible generators for the columns a scenario does not mention: from the column's type,
+its constraints (foreign keys, uniqueness, CHECKs, enums, domains) and its name."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from pgrehearse.scenario import (
+    ArrayColumn,
+    BetweenColumn,
+    BoolColumn,
+    ChoiceColumn,
+    ColumnSpec,
+    ConstantColumn,
+    FakerColumn,
+    FloatColumn,
+    IntColumn,
+    JsonColumn,
+    RefColumn,
+    SequenceColumn,
+    TextColumn,
+    UuidColumn,
+)
+from pgrehearse.seed._catalog import ColumnInfo, TableInfo
+from pgrehearse.seed._checks import ColumnFacts
+
+_TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
+_INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_775_807}
+
+# column-name hints for text columns the scenario does not mention
+_NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
+    (("email", "e_mail", "mail"), "email"),
+    (("first_name", "firstname", "given_name"), "first_name"),
+    (("last_name", "lastname", "surname", "family_name"), "last_name"),
+    (("username", "user_name", "login", "handle"), "user_name"),
+    (("full_name", "name", "display_name", "customer_name", "contact"), "name"),
+    (("phone", "phone_number", "mobile", "telephone"), "phone_number"),
+    (("city", "town"), "city"),
+    (("country",), "country"),
+    (("country_code",), "country_code"),
+    (("address", "street", "street_address", "address_line1"), "street_address"),
+    (("zip", "zipcode", "zip_code", "postcode", "postal_code"), "postcode"),
+    (("url", "website", "homepage", "link"), "url"),
+    (("company", "company_name", "organisation", "organization"), "company"),
+    (("title", "subject", "headline"), "sentence"),
+    (("job", "job_title", "occupation"), "job"),
+    (("currency", "currency_code"), "currency_code"),
+    (("ip", "ip_address", "remote_addr"), "ipv4"),
+    (("color", "colour"), "color_name"),
+    (("slug",), "slug"),
+    (("sku", "code", "reference"), "bothify"),
+]
+_LONG_TEXT = {
+    "description",
+    "body",
+    "comment",
+    "comments",
+    "note",
+    "notes",
+    "bio",
+    "content",
+    "message",
+    "text",
+    "summary",
+    "details",
+    "remarks",
+}
+_CREATED = {"created_at", "inserted_at", "created", "created_on", "registered_at", "signup_at"}
+
+
+def infer_generator(
+    column: ColumnInfo, info: TableInfo, catalog: dict[str, TableInfo], rows: int
+) -> ColumnSpec | None:
+    """A sensible generator from the column's type, constraints and name; None if unknown."""
+    unique = column.name in info.unique
+    foreign = info.foreign_keys.get(column.name)
+    if foreign is not None:
+        ref_table, ref_column = foreign
+        target = catalog.get(ref_table)
+        if target is not None and target.will_have_rows:
+            return RefColumn(ref=f"{ref_table}.{ref_column}", unique=unique)
+        return None
+    if column.name in info.allowed_values:
+        return ChoiceColumn(choice=info.allowed_values[column.name], unique=unique)
+    if column.enum_labels:
+        spec: ColumnSpec = ChoiceColumn(choice=list(column.enum_labels), unique=unique)
+        return ArrayColumn(array=spec, length=(0, 3)) if column.is_array else spec
+    element = _infer_scalar(column, unique and not column.is_array, rows)
+    if element is None or not column.is_array:
+        facts = info.checks.columns.get(column.name)
+        return element if element is None or facts is None else honour_checks(element, facts)
+    return ArrayColumn(array=element, length=(0, 5))
+
+
+def honour_checks(spec: ColumnSpec, facts: ColumnFacts) -> ColumnSpec:
+    """`spec` narrowed to what the column's CHECK constraints allow (bounds, lengths)."""
+    if isinstance(spec, IntColumn):
+        low, high = spec.int_range
+        if facts.low is not None and isinstance(facts.low.value, int | float):
+            low = math.floor(facts.low.value) + (0 if facts.low.inclusive else 1)
+        if facts.high is not None and isinstance(facts.high.value, int | float):
+            high = math.ceil(facts.high.value) - (0 if facts.high.inclusive else 1)
+        if facts.low is not None and facts.high is None and high < low:
+            high = low + 100_000
+        if facts.high is not None and facts.low is None and low > high:
+            low = high - 100_000
+        return spec.model_copy(update={"int_range": (low, max(low, high))})
+    if (
+        isinstance(spec, SequenceColumn)
+        and facts.low is not None
+        and isinstance(facts.low.value, int | float)
+    ):
+        start = math.floor(facts.low.value) + (0 if facts.low.inclusive else 1)
+        return spec.model_copy(update={"sequence": max(spec.sequence, start)})
+    if isinstance(spec, FloatColumn):
+        step = 10.0**-spec.decimals
+        low_f, high_f = spec.float_range
+        if facts.low is not None and isinstance(facts.low.value, int | float):
+            low_f = facts.low.value + (0 if facts.low.inclusive else step)
+        if facts.high is not None and isinstance(facts.high.value, int | float):
+            high_f = facts.high.value - (0 if facts.high.inclusive else step)
+        if high_f < low_f:
+            high_f = low_f + 1_000 if facts.high is None else high_f
+            low_f = high_f - 1_000 if facts.low is None else low_f
+        return spec.model_copy(update={"float_range": (low_f, max(low_f, high_f))})
+    if isinstance(spec, BetweenColumn):
+        return spec.model_copy(update={"between": _between(spec.between, facts)})
+    if (facts.min_length is not None or facts.max_length is not None) and isinstance(
+        spec, TextColumn | FakerColumn
+    ):
+        shortest = max(facts.min_length or 0, 1)
+        longest = facts.max_length if facts.max_length is not None else shortest + 30
+        return TextColumn(text=(min(shortest, longest), longest), unique=_unique_of(spec))
+    return spec
+
+
+def _between(bounds: tuple[Any, Any], facts: ColumnFacts) -> tuple[Any, Any]:
+    """Date or timestamp bounds moved inside the CHECK's (ten years when one is open)."""
+    start, end = bounds
+    low = _as_moment(facts.low.value, start) if facts.low is not None else None
+    high = _as_moment(facts.high.value, end) if facts.high is not None else None
+    if low is not None and facts.low is not None:
+        start = low if facts.low.inclusive else low + _smallest_step(low)
+    if high is not None and facts.high is not None:
+        end = high if facts.high.inclusive else high - _smallest_step(high)
+    if end <= start:
+        if high is None:
+            end = start + dt.timedelta(days=3650)
+        else:
+            start = end - dt.timedelta(days=3650)
+    return start, end
+
+
+def _smallest_step(moment: dt.date | dt.datetime) -> dt.timedelta:
+    return dt.timedelta(seconds=1) if isinstance(moment, dt.datetime) else dt.timedelta(days=1)
+
+
+def _unique_of(spec: ColumnSpec) -> bool:
+    return bool(getattr(spec, "unique", False))
+
+
+def _as_moment(value: object, like: dt.date | dt.datetime) -> dt.date | dt.datetime | None:
+    """A CHECK's date or timestamp constant, of the kind of `like`."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if isinstance(like, dt.datetime):
+        return moment.replace(tzinfo=None)
+    return moment.date()
+
+
+def _infer_scalar(column: ColumnInfo, unique: bool, rows: int) -> ColumnSpec | None:
+    base = column.base_type
+    name = column.name.lower()
+    if base in ("int2", "int4", "int8"):
+        if unique:
+            return SequenceColumn(sequence=1)
+        high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
+        return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
+    if base in ("numeric", "money"):
+        scale = column.num_scale if column.num_scale is not None else 2
+        digits = (column.num_precision or 12) - scale
+        high = min(10 ** min(digits, 9) - 1, 10_000)
+        return FloatColumn.model_validate({"float": [0, high], "decimals": min(scale, 6)})
+    if base in ("float4", "float8"):
+        return FloatColumn.model_validate({"float": [0, 1000], "decimals": 3})
+    if base == "bool":
+        return BoolColumn.model_validate({"bool": 0.5})
+    if base in _TEMPORAL_TYPES:
+        bounds: tuple[Any, Any] = (
+            (dt.date(2015, 1, 1), dt.date(2026, 1, 1))
+            if base == "date"
+            else (dt.datetime(2015, 1, 1), dt.datetime(2026, 1, 1))
+        )
+        distribution = "increasing" if name in _CREATED else "uniform"
+        return BetweenColumn(between=bounds, distribution=distribution, unique=unique)
+    if base in ("time", "timetz"):
+        return FakerColumn(faker="time", pool=2_000)
+    if base == "interval":
+        return IntColumn.model_validate({"int": [1, 86_400]})
+    if base == "uuid":
+        return UuidColumn(uuid="v4")
+    if base in ("json", "jsonb"):
+        return JsonColumn.model_validate(
+            {"json": {"id": {"int": [1, 1000]}, "tag": {"choice": ["a", "b", "c"]}}}
+        )
+    if base in ("inet", "cidr"):
+        return FakerColumn(faker="ipv4", unique=False)
+    if base == "bytea":
+        return ConstantColumn(value="\\x00")
+    if base in ("text", "varchar", "bpchar", "citext", "name") or column.category == "S":
+        return _infer_text(column, unique)
+    return None
+
+
+def _infer_text(column: ColumnInfo, unique: bool) -> ColumnSpec:
+    name = column.name.lower()
+    limit = column.max_length
+    if column.base_type == "bpchar" and limit is not None:
+        return TextColumn(text=(limit, limit), unique=False) if not unique else SequenceColumn()
+    for names, provider in _NAME_HINTS:
+        if name in names or any(name.endswith("_" + n) for n in names):
+            if limit is not None and limit < (30 if unique else 12):
+                break
+            args = {"text": "??-#####"} if provider == "bothify" else {}
+            return FakerColumn(faker=provider, unique=unique, args=args)
+    if unique:
+        return (
+            SequenceColumn()
+            if limit is not None and limit < 20
+            else TextColumn(text=(5, min(limit - 12, 30) if limit else 30), unique=True)
+        )
+    if name in _LONG_TEXT:
+        return TextColumn(text=(20, min(limit or 200, 200)))
+    top = min(limit or 40, 40)
+    return TextColumn(text=(min(5, top), top))

@@ -1,0 +1,119 @@
+"""`pgrehearse plan`: the seeding plan of every column, and every problem in one run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pgrehearse import load_scenario
+from pgrehearse.errors import ScenarioError
+from pgrehearse.rehearsal.plan import plan_seeding
+
+SCHEMA = """
+CREATE TYPE tier AS ENUM ('free', 'pro', 'team');
+CREATE TABLE accounts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email text NOT NULL UNIQUE,
+    plan tier NOT NULL,
+    seats integer NOT NULL CHECK (seats IN (1, 5, 20)),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE invoices (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts (id),
+    cents integer NOT NULL,
+    shape point NOT NULL
+);
+"""
+
+
+def _scenario(folder: Path, columns: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "schema.sql").write_text(SCHEMA)
+    path = folder / "scenario.yaml"
+    path.write_text(
+        "version: 1\n"
+        "name: plan\n"
+        "schema: schema.sql\n"
+        "data:\n"
+        "  tables:\n"
+        "    accounts:\n"
+        "      rows: 100\n"
+        "    invoices:\n"
+        "      rows: 300\n"
+        f"{columns}"
+        "migration:\n"
+        "  up: SELECT 1;\n"
+    )
+    return path
+
+
+def _cli(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pgrehearse", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_plan_shows_every_column_its_generator_and_where_it_came_from(
+    tmp_path: Path, work_root: Path
+) -> None:
+    path = _scenario(tmp_path, "      columns:\n        shape: {value: '(1,2)'}\n")
+    plan = plan_seeding(load_scenario(path))
+    tables = {t.name: t for t in plan.tables}
+    assert [t.name for t in plan.tables] == ["accounts", "invoices"]  # referenced first
+    accounts = {c.name: c for c in tables["accounts"].columns}
+    assert accounts["id"].generator is None and "identity" in accounts["id"].source
+    assert accounts["email"].generator is not None and accounts["email"].generator["unique"]
+    assert "unique" in accounts["email"].source
+    assert accounts["plan"].source.startswith("inferred") and "enum" in accounts["plan"].source
+    assert "CHECK" in accounts["seats"].source
+    invoices = {c.name: c for c in tables["invoices"].columns}
+    assert invoices["account_id"].generator == {"ref": "accounts.id"}
+    assert "foreign key to accounts.id" in invoices["account_id"].source
+    assert invoices["shape"].source == "scenario line 11"
+
+    done = _cli("plan", path, "-q")
+    assert done.returncode == 0, done.stderr
+    assert "accounts: 100 rows" in done.stdout and "invoices: 300 rows" in done.stdout
+    assert "{ref: accounts.id}" in done.stdout
+    assert "no problems found" in done.stdout
+    assert list(work_root.iterdir()) == []  # the throwaway server is gone
+
+
+def test_a_broken_scenario_gets_every_problem_in_one_run(tmp_path: Path, work_root: Path) -> None:
+    columns = (
+        "      columns:\n"
+        "        cents: {faker: name}\n"  # Faker names in an integer column
+        "        colour: {choice: [red]}\n"  # no such column
+    )
+    path = _scenario(tmp_path, columns)
+    path.write_text(
+        path.read_text().replace(
+            "    accounts:\n      rows: 100\n",
+            "    accounts:\n      rows: 100\n      columns:\n        seats: {int: [1, 3]}\n",
+        )
+    )
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    messages = [f"{p.line}: {p.message}" for p in raised.value.problems]
+    text = "\n".join(messages)
+    assert "no column 'colour'" in text
+    assert "invoices.shape" in text and "cannot infer" in text  # point NOT NULL
+    assert "invoices.cents" in text and "integer" in text  # Faker names into integers
+    assert len(messages) >= 3, messages
+    assert all(p.line is not None for p in raised.value.problems)
+
+    done = _cli("plan", path, "-q")
+    assert done.returncode == 2, done.stdout
+    for needle in ("no column 'colour'", "invoices.shape", "invoices.cents"):
+        assert needle in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(work_root.iterdir()) == []

@@ -1,0 +1,258 @@
+"""Schemas as teams have them: SQL files in order, and pg_dump output in every format, with
+the roles a dump of production names."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgrehearse import load_scenario, rehearse
+from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
+from pgrehearse.backends.settings import rehearsal_settings
+from pgrehearse.errors import ScenarioError
+from pgrehearse.migration import split_statements
+from pgrehearse.scenario import archive_format
+from pgrehearse.schema import archive_sql, plain_sql, roles_named
+
+# our own small lending library: an enum, identity keys, a foreign key, a trigger function,
+# a view, comments, and owners and grants on roles a throwaway server does not have
+LIBRARY = """
+CREATE TYPE loan_state AS ENUM ('open', 'returned', 'lost');
+CREATE TABLE members (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email text NOT NULL UNIQUE,
+    joined_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE loans (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    member_id bigint NOT NULL REFERENCES members (id),
+    state loan_state NOT NULL DEFAULT 'open',
+    due date
+);
+CREATE INDEX loans_member ON loans (member_id);
+CREATE FUNCTION loans_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER loans_touch BEFORE UPDATE ON loans FOR EACH ROW EXECUTE FUNCTION loans_touch();
+CREATE VIEW open_loans AS SELECT * FROM loans WHERE state = 'open';
+COMMENT ON TABLE members IS 'people who borrow';
+ALTER TABLE members OWNER TO library_owner;
+ALTER TABLE loans OWNER TO library_owner;
+GRANT SELECT ON members, loans TO library_reader;
+"""
+
+ROLES = ["library_owner", "library_reader"]
+
+SCENARIO = """\
+version: 1
+name: library
+schema: {schema}
+data:
+  seed: 3
+  tables:
+    members: {{rows: 200}}
+    loans: {{rows: 500}}
+migration:
+  up: ALTER TABLE loans ADD COLUMN note text;
+  down: ALTER TABLE loans DROP COLUMN note;
+"""
+
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(pg_binaries: PostgresBinaries) -> Iterator[LocalServer]:
+    root = Path(tempfile.mkdtemp(prefix="pgrehearse-test-"))
+    root.chmod(0o755)
+    started = LocalBackend(pg_binaries, work_root=root).start(rehearsal_settings({}))
+    try:
+        with psycopg.connect(**started.connect_kwargs("postgres", "t"), autocommit=True) as c:
+            for role in ROLES:
+                c.execute(f"CREATE ROLE {role} NOLOGIN")
+        yield started
+    finally:
+        started.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _dump(server: LocalServer, folder: Path, fmt: str) -> Path:
+    """A real pg_dump --schema-only of the library, in format `fmt`."""
+    name = f"library{next(_databases)}"
+    with psycopg.connect(**server.connect_kwargs("postgres", "t"), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    with psycopg.connect(**server.connect_kwargs(name, "t"), autocommit=True) as conn:
+        for statement in split_statements(LIBRARY):
+            conn.execute(statement.sql)
+    target = folder / {"plain": "prod.sql", "custom": "prod.dump", "tar": "prod.tar"}.get(
+        fmt, "prod_dir"
+    )
+    subprocess.run(
+        [
+            str(server.client_program("pg_dump")),
+            "--schema-only",
+            f"--format={fmt}",
+            f"--file={target}",
+            name,
+        ],
+        env=server.client_env(name),
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def _scenario(folder: Path, schema: str) -> Path:
+    path = folder / "scenario.yaml"
+    path.write_text(SCENARIO.format(schema=schema))
+    return path
+
+
+# --------------------------------------------------------------------------- pure
+
+
+def test_psql_meta_commands_and_copy_rows_are_blanked_line_for_line() -> None:
+    text = textwrap.dedent(
+        """\
+        \\restrict AbC123
+        SET statement_timeout = 0;
+        CREATE SCHEMA public;
+        CREATE TABLE t (a int);
+        COPY public.t (a) FROM stdin;
+        1
+        2
+        \\.
+        \\connect other
+        CREATE INDEX t_a ON t (a);
+        \\unrestrict AbC123
+        """
+    )
+    plain = plain_sql(text)
+    lines = plain.text.split("\n")
+    assert len(lines) == len(text.split("\n"))
+    assert lines[9] == "CREATE INDEX t_a ON t (a);"  # still on line 10
+    assert lines[2] == "CREATE SCHEMA IF NOT EXISTS public;"
+    assert not any(line.startswith("\\") or line in ("1", "2") for line in lines)
+    assert plain.meta_commands == ["\\restrict", "\\connect", "\\unrestrict"]
+    assert plain.data_tables == ["public.t"]
+    assert [s.line for s in split_statements(plain.text)] == [2, 3, 4, 10]
+
+
+def test_roles_are_found_wherever_a_statement_names_one() -> None:
+    statements = [
+        "ALTER TABLE public.t OWNER TO app_owner",
+        "GRANT SELECT ON t TO reader, PUBLIC",
+        'CREATE POLICY p ON t TO "Odd Role" USING (true)',
+        "CREATE SCHEMA s AUTHORIZATION schema_owner",
+        "SET SESSION AUTHORIZATION 'dumper'",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE deployer GRANT SELECT ON TABLES TO pg_read_all_data",
+        "GRANT app_admin TO member_role",
+        "REVOKE ALL ON SCHEMA public FROM PUBLIC",
+        "CREATE TABLE owner_to_nobody (a int)",
+    ]
+    assert roles_named(statements) == [
+        "app_owner",
+        "reader",
+        "Odd Role",
+        "schema_owner",
+        "dumper",
+        "deployer",
+        "app_admin",
+        "member_role",
+    ]
+
+
+def test_schema_files_are_read_in_order_and_bad_ones_named(tmp_path: Path) -> None:
+    (tmp_path / "a.sql").write_text("CREATE TABLE a (id int);\n")
+    (tmp_path / "b.ddl").write_text("CREATE TABLE b (id int);\n")
+    scenario = load_scenario(_scenario(tmp_path, "[a.sql, b.ddl]"))
+    assert scenario.schema_sql is not None
+    assert [p.origin.name for p in scenario.schema_sql.parts if p.origin] == ["a.sql", "b.ddl"]
+    # a file named without .sql is still a file, not SQL
+    scenario = load_scenario(_scenario(tmp_path, "b.ddl"))
+    assert scenario.schema_sql is not None and "CREATE TABLE b" in scenario.schema_sql.text
+
+    (tmp_path / "prod.sql.gz").write_bytes(gzip.compress(b"CREATE TABLE c (id int);"))
+    for schema, expected in (
+        ("[a.sql, missing.sql]", "schema file not found"),
+        ("prod.sql.gz", "gzip-compressed"),
+        ("[]", "`files` is empty"),
+    ):
+        with pytest.raises(ScenarioError) as raised:
+            load_scenario(_scenario(tmp_path, schema))
+        [problem] = raised.value.problems
+        assert expected in problem.message, problem.message
+        assert problem.line == 3  # the schema: line
+        assert "pydantic" not in str(raised.value).lower()
+
+
+# --------------------------------------------------------------------------- real dumps
+
+
+@pytest.mark.parametrize("fmt", ["custom", "directory", "tar"])
+def test_every_archive_format_is_recognised_and_read_by_pg_restore(
+    server: LocalServer, tmp_path: Path, fmt: str
+) -> None:
+    dump = _dump(server, tmp_path, fmt)
+    assert archive_format(dump) == fmt
+    sql = archive_sql(server.client_program("pg_restore"), server.client_env("postgres"), dump)
+    assert "CREATE TABLE public.loans" in sql
+    assert "OWNER TO library_owner" in sql
+    scenario = load_scenario(_scenario(tmp_path, dump.name))
+    assert scenario.schema_sql is not None
+    [part] = scenario.schema_sql.parts
+    assert part.archive == fmt and part.text == ""
+
+
+@pytest.mark.parametrize("fmt", ["plain", "custom"])
+def test_a_pg_dump_of_production_rehearses_as_it_is(
+    server: LocalServer, tmp_path: Path, work_root: Path, fmt: str
+) -> None:
+    dump = _dump(server, tmp_path, fmt)
+    if fmt == "plain":
+        assert "\\restrict" in dump.read_text() or "SET " in dump.read_text()
+    result = rehearse(load_scenario(_scenario(tmp_path, dump.name)), report_dir=None)
+    assert result.passed, result.failure
+    assert result.schema_input["roles_created"] == ROLES
+    assert {t.table: t.rows for t in result.tables} == {"members": 200, "loans": 500}
+    assert result.summary is not None
+    assert result.summary["schema_input"]["roles_created"] == ROLES
+
+
+def test_contrib_extensions_work_and_a_missing_one_is_named(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(
+        "CREATE EXTENSION IF NOT EXISTS citext;\n"
+        "CREATE TABLE members (id int PRIMARY KEY, email citext NOT NULL);\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: ext\nschema: schema.sql\n"
+        "data: {tables: {members: {rows: 50}}}\n"
+        "migration: {up: ALTER TABLE members ADD COLUMN note text;,"
+        " down: ALTER TABLE members DROP COLUMN note;}\n"
+    )
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.passed, result.failure
+
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE members (id int PRIMARY KEY);\n"
+        "CREATE EXTENSION IF NOT EXISTS no_such_vector_store;\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        rehearse(load_scenario(path), report_dir=None)
+    [problem] = raised.value.problems
+    assert "'no_such_vector_store'" in problem.message
+    assert problem.file == tmp_path / "schema.sql" and problem.line == 2
+    assert problem.hint is not None and "--pg-bin" in problem.hint and "--dsn" in problem.hint
