@@ -153,3 +153,112 @@ def test_a_composite_key_with_too_few_combinations_is_refused_by_name(
     text = str(raised.value)
     assert "(member_id, book_id, shelf)" in text and "7,200 distinct combinations" in text
     assert list(work_root.iterdir()) == []
+
+
+PARTITIONED = """
+CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL);
+CREATE TABLE events (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    happened_at timestamptz NOT NULL,
+    region text NOT NULL,
+    account_id bigint NOT NULL,
+    PRIMARY KEY (id, happened_at, region)
+) PARTITION BY RANGE (happened_at);
+CREATE TABLE events_h1 PARTITION OF events
+    FOR VALUES FROM ('2024-01-01') TO ('2024-07-01') PARTITION BY LIST (region);
+CREATE TABLE events_h1_eu PARTITION OF events_h1 FOR VALUES IN ('eu');
+CREATE TABLE events_h1_am PARTITION OF events_h1 FOR VALUES IN ('us', 'ca');
+CREATE TABLE events_h2 PARTITION OF events
+    FOR VALUES FROM ('2024-07-01') TO ('2025-01-01') PARTITION BY LIST (region);
+CREATE TABLE events_h2_eu PARTITION OF events_h2 FOR VALUES IN ('eu');
+CREATE TABLE events_h2_am PARTITION OF events_h2 FOR VALUES IN ('us', 'ca');
+-- a foreign key declared on one partition only
+ALTER TABLE events_h1_eu ADD FOREIGN KEY (account_id) REFERENCES accounts (id);
+CREATE TABLE ledger (id bigint NOT NULL, cents integer NOT NULL) PARTITION BY HASH (id);
+CREATE TABLE ledger_0 PARTITION OF ledger FOR VALUES WITH (MODULUS 3, REMAINDER 0);
+CREATE TABLE ledger_1 PARTITION OF ledger FOR VALUES WITH (MODULUS 3, REMAINDER 1);
+CREATE TABLE ledger_2 PARTITION OF ledger FOR VALUES WITH (MODULUS 3, REMAINDER 2);
+CREATE TABLE counts (n integer NOT NULL, label text) PARTITION BY RANGE (n);
+CREATE TABLE counts_low PARTITION OF counts FOR VALUES FROM (MINVALUE) TO (100);
+CREATE TABLE counts_mid PARTITION OF counts FOR VALUES FROM (100) TO (200);
+"""
+
+
+def test_partitioned_tables_seed_into_every_partition_from_rows_alone(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(PARTITIONED)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: parted\nschema: schema.sql\n"
+        "data:\n  tables:\n"
+        "    accounts: {rows: 50}\n    events: {rows: 4000}\n"
+        "    ledger: {rows: 900}\n    counts: {rows: 500}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            leaves = dict(
+                conn.execute(
+                    """SELECT c.relname, (xpath('/row/n/text()',
+                              query_to_xml(format('SELECT count(*) AS n FROM %I', c.relname),
+                                           false, true, '')))[1]::text::int
+                       FROM pg_class c
+                       WHERE c.relispartition AND c.relkind = 'r'"""
+                ).fetchall()
+            )
+        database.drop()
+    assert set(leaves) == {
+        "events_h1_eu",
+        "events_h1_am",
+        "events_h2_eu",
+        "events_h2_am",
+        "ledger_0",
+        "ledger_1",
+        "ledger_2",
+        "counts_low",
+        "counts_mid",
+    }
+    assert all(rows > 0 for rows in leaves.values()), leaves  # every partition got rows
+    assert sum(leaves[n] for n in leaves if n.startswith("events")) == 4000
+    assert leaves["counts_low"] + leaves["counts_mid"] == 500
+
+
+def test_a_seeding_error_keeps_postgresql_detail(tmp_path: Path, work_root: Path) -> None:
+    (tmp_path / "schema.sql").write_text(PARTITIONED)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: parted\nschema: schema.sql\n"
+        "data:\n  tables:\n"
+        "    counts:\n      rows: 500\n      columns: {n: {int: [150, 900]}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        SeededServer.start(load_scenario(path))
+    [problem] = raised.value.problems
+    assert "no partition of relation" in problem.message
+    assert "Partition key of the failing row contains (n)" in problem.message  # the DETAIL
+    assert problem.line == 6  # the counts table's line
+
+
+def test_the_columns_of_a_composite_key_make_distinct_combinations() -> None:
+    import numpy as np
+
+    from pgrehearse.scenario import ChoiceColumn, IntColumn
+    from pgrehearse.seed import Combination, GeneratorContext, build_generator
+
+    rng = np.random.default_rng(0)
+    number = IntColumn.model_validate({"int": [1, 10]})
+    letter = ChoiceColumn(choice=["a", "b", "c"])
+    columns = [
+        build_generator(spec, GeneratorContext(1, "t", name, 30, combination=combination))
+        for name, spec, combination in (
+            ("n", number, Combination(salt=7, span=30, divisor=1, size=10)),
+            ("l", letter, Combination(salt=7, span=30, divisor=10, size=3)),
+        )
+    ]
+    pairs = list(zip(*(c.values(0, 30, rng) for c in columns), strict=True))
+    assert len(set(pairs)) == 30  # every one of the 10 x 3 combinations, once
+    assert {n for n, _ in pairs} == {str(i) for i in range(1, 11)}
+    assert {letter for _, letter in pairs} == {"a", "b", "c"}

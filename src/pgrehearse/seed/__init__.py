@@ -4,6 +4,7 @@ from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._checks import CheckFacts, ColumnFacts, read_checks
 from pgrehearse.seed._generators import (
     Column,
+    Combination,
     Generator,
     GeneratorContext,
     UnsatisfiableUnique,
@@ -33,6 +34,7 @@ __all__ = [
     "Column",
     "ColumnFacts",
     "ColumnInfo",
+    "Combination",
     "Generator",
     "GeneratorContext",
     "PlanError",

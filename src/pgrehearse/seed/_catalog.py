@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from pgrehearse.seed._checks import CheckFacts, read_checks
+from pgrehearse.seed._partitions import partition_facts
 
 _COLUMNS = """
 SELECT a.attname,
@@ -53,7 +54,9 @@ SELECT a.attname, c.confrelid::regclass::text, fa.attname
 FROM pg_constraint c
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1]
-WHERE c.conrelid = %s::regclass AND c.contype = 'f' AND cardinality(c.conkey) = 1
+WHERE (c.conrelid = %(t)s::regclass  -- and those declared on its partitions
+       OR c.conrelid IN (SELECT relid FROM pg_partition_tree(%(t)s::regclass)))
+  AND c.contype = 'f' AND cardinality(c.conkey) = 1
 """
 
 # the table's CHECK constraints, and those of its columns' domains (VALUE: the column)
@@ -104,6 +107,7 @@ class TableInfo:
     allowed_values: dict[str, list[str]] = field(default_factory=dict)  # from CHECK (c IN ...)
     checks: CheckFacts = field(default_factory=CheckFacts)  # what CHECKs require per column
     partitioned: bool = False
+    notes: list[str] = field(default_factory=list)  # what the plan should tell about it
     will_have_rows: bool = False  # seeded with rows, or filled by the schema itself
 
 
@@ -126,7 +130,7 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
             info.unique.add(named[0])
         elif named and named not in info.unique_groups:
             info.unique_groups.append(named)
-    for column, ref_table, ref_column in conn.execute(_FOREIGN_KEYS, (relation,)):
+    for column, ref_table, ref_column in conn.execute(_FOREIGN_KEYS, {"t": relation}):
         info.foreign_keys[column] = (ref_table, ref_column)
     table_checks, domain_checks = [], []
     for name, definition, column in conn.execute(_CHECKS, (relation, relation)):
@@ -135,12 +139,15 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
         else:  # a domain's VALUE is the column
             domain_checks.append((name, _value_as(definition, column)))
     info.checks = read_checks(table_checks + domain_checks)
-    for column, facts in info.checks.columns.items():
-        if facts.allowed is not None:
-            info.allowed_values[column] = [str(v) for v in facts.allowed]
     kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (relation,))
     row = kind.fetchone()
     info.partitioned = row is not None and row[0] == "p"
+    if info.partitioned:
+        bounds, info.notes = partition_facts(conn, relation)
+        info.checks.merge(bounds)
+    for column, facts in info.checks.columns.items():
+        if facts.allowed is not None:
+            info.allowed_values[column] = [str(v) for v in facts.allowed]
     return info
 
 

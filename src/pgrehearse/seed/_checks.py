@@ -53,6 +53,20 @@ class CheckFacts:
     def of(self, column: str) -> ColumnFacts:
         return self.columns.setdefault(column, ColumnFacts())
 
+    def merge(self, other: CheckFacts) -> None:
+        """Add what `other` requires too (both must hold: allowed values intersect)."""
+        for name, theirs in other.columns.items():
+            mine = self.of(name)
+            if theirs.allowed is not None:
+                _allow(mine, theirs.allowed)
+            if theirs.low is not None and (mine.low is None or _above(theirs.low, mine.low)):
+                mine.low = theirs.low
+            if theirs.high is not None and (mine.high is None or _above(mine.high, theirs.high)):
+                mine.high = theirs.high
+            mine.not_null = mine.not_null or theirs.not_null
+        self.before += other.before
+        self.not_understood += other.not_understood
+
 
 def read_checks(definitions: list[tuple[str, str]]) -> CheckFacts:
     """Facts from `(constraint name, pg_get_constraintdef)` pairs."""
@@ -119,9 +133,9 @@ def _equality(expr: dict[str, Any]) -> tuple[str | None, list[Value] | None]:
     if expr["kind"] in ("AEXPR_OP_ANY", "AEXPR_IN") and op == "=":
         return _column(expr["lexpr"]), _constants(expr["rexpr"])
     if expr["kind"] == "AEXPR_OP" and op == "=":
-        column, value = _column(expr["lexpr"]), _constant(expr.get("rexpr"))
+        column, value = _column(expr["lexpr"]), constant(expr.get("rexpr"))
         if column is None:
-            column, value = _column(expr.get("rexpr")), _constant(expr["lexpr"])
+            column, value = _column(expr.get("rexpr")), constant(expr["lexpr"])
         return column, None if value is None else [value]
     return None, None
 
@@ -149,7 +163,7 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     if left_column is None and right_column is not None:
         left, right, op = right, left, _FLIP[op]
     length_of = _length_of(left)
-    value = _constant(right)
+    value = constant(right)
     if value is None:
         return False
     if length_of is not None and isinstance(value, int):
@@ -159,6 +173,14 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
         return False
     _bound(facts.of(column), op, value)
     return True
+
+
+def _above(a: Bound, b: Bound) -> bool:
+    """Whether bound `a` lies above `b` (values of one kind compare; others: keep `b`)."""
+    try:
+        return bool(a.value > b.value)  # type: ignore[operator]
+    except TypeError:
+        return False
 
 
 def _allow(column: ColumnFacts, values: list[Value]) -> None:
@@ -221,7 +243,8 @@ def _length_of(node: Any) -> str | None:
     return _column(args[0])
 
 
-def _constant(node: Any) -> Value | None:
+def constant(node: Any) -> Value | None:
+    """The value of a constant node (casts around it ignored); None for anything else."""
     node = _strip_casts(node)
     if not isinstance(node, dict) or "A_Const" not in node:
         return None
@@ -245,5 +268,5 @@ def _constants(node: Any) -> list[Value] | None:
         elements = node
     else:
         return None
-    values = [_constant(element) for element in elements]
+    values = [constant(element) for element in elements]
     return None if any(v is None for v in values) else [v for v in values if v is not None]

@@ -582,20 +582,30 @@ class _RefGenerator(Generator):
 
 
 class _CombinationGenerator(Generator):
-    """A column of a composite unique key: its digit of each row's combination number."""
+    """A column of a composite unique key: its digit of each row's combination number,
+    looked up in its values, or added to the low end of its integer range."""
 
-    def __init__(self, domain: npt.NDArray[Any], combination: Combination) -> None:
+    def __init__(self, domain: Domain, combination: Combination) -> None:
         self.domain = domain
         self.combination = combination
-        self.escape = needs_copy_escape(domain[:1000].tolist())
+        if isinstance(domain, np.ndarray):
+            self.escape = needs_copy_escape(domain[:1000].tolist())
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        picks: list[str] = self.domain[self.combination.digits(first, count)].tolist()
-        return picks
+        digits = self.combination.digits(first, count)
+        if isinstance(self.domain, np.ndarray):
+            picks: list[str] = self.domain[digits].tolist()
+            return picks
+        low, size = self.domain
+        return format_ints(digits + low, low, low + size - 1)
 
 
-def combination_domain(spec: ColumnSpec, context: GeneratorContext) -> npt.NDArray[Any] | None:
-    """The values a ref, choice or int column can take, as text; None for other kinds."""
+# the values a column of a composite key can take: text values, or an int range (low, size)
+Domain = npt.NDArray[Any] | tuple[int, int]
+
+
+def combination_domain(spec: ColumnSpec, context: GeneratorContext) -> Domain | None:
+    """The values a ref, choice or int column can take; None for other kinds."""
     if isinstance(spec, RefColumn):
         keys = context.ref_keys.get(spec.ref)
         return None if keys is None else np.array(list(map(str, keys.tolist())), dtype=object)
@@ -603,10 +613,12 @@ def combination_domain(spec: ColumnSpec, context: GeneratorContext) -> npt.NDArr
         return np.array([python_text(v) for v in spec.choice], dtype=object)
     if isinstance(spec, IntColumn):
         low, high = spec.int_range
-        if high - low >= 10_000_000:
-            return None
-        return np.array([str(v) for v in range(low, high + 1)], dtype=object)
+        return (low, high - low + 1)
     return None
+
+
+def domain_size(domain: Domain) -> int:
+    return len(domain) if isinstance(domain, np.ndarray) else domain[1]
 
 
 def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:

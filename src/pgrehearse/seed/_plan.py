@@ -158,6 +158,7 @@ def _plan_table(
             _honour_unique_group(name, group, info, plan)
         except PlanError as exc:
             problems.append(exc)
+    plan.notes += info.notes
     for check in info.checks.not_understood:
         plan.notes.append(
             f"CHECK {check} is not a form pgrehearse builds values for (comparisons with "

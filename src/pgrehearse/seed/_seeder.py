@@ -32,6 +32,7 @@ from pgrehearse.seed._generators import (
     build_faker_pools,
     build_generator,
     combination_domain,
+    domain_size,
     faker_specs,
     python_text,
 )
@@ -275,9 +276,14 @@ def seed_tables(
         except psycopg.Error as exc:
             conn.rollback()
             diag = exc.diag
+            message = diag.message_primary or str(exc)
+            if diag.constraint_name and diag.constraint_name not in message:
+                message += f" (constraint {diag.constraint_name})"
+            if diag.message_detail:
+                message += f"\n{diag.message_detail}"
             raise SeedError(
                 table_plan.name,
-                diag.message_primary or str(exc),
+                message,
                 diag.column_name,
                 sqlstate=diag.sqlstate,
                 row_bytes=sent.bytes / sent.rows if sent.rows else None,
@@ -318,7 +324,7 @@ def _combinations(
         for name in group:
             context = GeneratorContext(seed, table_plan.name, name, table_plan.rows, ref_keys)
             domain = combination_domain(specs[name], context)
-            sizes.append(0 if domain is None else len(domain))
+            sizes.append(0 if domain is None else domain_size(domain))
         span = math.prod(sizes)
         if span < table_plan.rows:
             raise UnsatisfiableUnique(
