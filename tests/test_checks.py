@@ -262,3 +262,57 @@ def test_the_columns_of_a_composite_key_make_distinct_combinations() -> None:
     assert len(set(pairs)) == 30  # every one of the 10 x 3 combinations, once
     assert {n for n, _ in pairs} == {str(i) for i in range(1, 11)}
     assert {letter for _, letter in pairs} == {"a", "b", "c"}
+
+
+TYPES = """
+CREATE TABLE shapes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    words tsvector NOT NULL,
+    doc xml NOT NULL,
+    blob bytea NOT NULL,
+    spot point NOT NULL,
+    area box NOT NULL,
+    ring circle NOT NULL,
+    outline polygon NOT NULL,
+    seats int4range NOT NULL,
+    stay daterange NOT NULL,
+    slot tstzrange NOT NULL,
+    device macaddr NOT NULL,
+    flags bit(12) NOT NULL,
+    mask varbit(200) NOT NULL,
+    net cidr NOT NULL,
+    wait interval NOT NULL,
+    price money NOT NULL,
+    custom_spot point NOT NULL
+);
+"""
+
+
+def test_types_no_plain_generator_makes_get_real_varied_values(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(TYPES)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: types\nschema: schema.sql\n"
+        "data:\n  tables:\n    shapes:\n      rows: 2000\n"
+        "      columns: {custom_spot: {sql: 'point(r1, -r2)', pool: 50}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            distinct = conn.execute(
+                """SELECT count(DISTINCT words), count(DISTINCT blob),
+                          count(DISTINCT length(blob)), count(DISTINCT spot::text),
+                          count(DISTINCT seats), count(DISTINCT slot), count(DISTINCT device),
+                          count(DISTINCT flags), count(DISTINCT length(mask)),
+                          count(DISTINCT custom_spot::text),
+                          bool_and(custom_spot[0] >= 0 AND custom_spot[1] <= 0)
+                   FROM shapes"""
+            ).fetchone()
+        database.drop()
+    assert distinct is not None
+    *counts, custom_spots, custom_ok = distinct
+    assert all(count > 5 for count in counts), counts  # varied, not one constant
+    assert 1 < custom_spots <= 50 and custom_ok  # the user's expression, from its pool

@@ -203,7 +203,11 @@ def test_statement_mode_releases_at_each_statement(server: LocalServer) -> None:
     )
     held = observed.analysis.locks
     held = held[(held["relation"] == name) & (held["mode"] == "AccessExclusiveLock")]
-    assert held["held_ms"].iloc[0] < 100  # released by its own COMMIT, before the sleep
+    lock, sleep = observed.statements
+    assert sleep.started_s is not None and lock.started_s is not None
+    # released by its own COMMIT, before the sleep began (both on the client's clock)
+    assert held["end_s"].iloc[0] <= sleep.started_s
+    assert held["held_ms"].iloc[0] <= (sleep.started_s - lock.started_s) * 1000
 
 
 def test_harness_queries_never_show_as_migration_locks(server: LocalServer) -> None:

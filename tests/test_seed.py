@@ -159,7 +159,7 @@ def test_unmentioned_columns_get_generators_from_their_types(
         flag boolean NOT NULL, token uuid NOT NULL UNIQUE, tags text[] NOT NULL,
         code char(3) NOT NULL, counter smallint NOT NULL, took interval NOT NULL,
         addr inet NOT NULL, title varchar(8) NOT NULL, created_at timestamptz NOT NULL,
-        inserted_on timestamptz NOT NULL DEFAULT now(), extra point
+        inserted_on timestamptz NOT NULL DEFAULT now(), extra pg_lsn
     );
     """
     data = "data:\n  seed: {seed}\n  tables:\n    accounts: {{rows: {customers}}}\n" + (
@@ -184,7 +184,7 @@ def test_unmentioned_columns_get_generators_from_their_types(
     assert generators["token"] == "uuid" and generators["tags"] == "array"
     assert all(c.inferred for c in events.columns)
     assert set(events.left_to_database) == {"id", "inserted_on", "extra"}
-    assert any("extra (point) left NULL" in note for note in events.notes)
+    assert any("extra (pg_lsn) left NULL" in note for note in events.notes)
 
 
 def test_reference_cycle_breaks_on_the_nullable_side(

@@ -252,6 +252,16 @@ class ConstantColumn(_GeneratorBase):
     value: Any
 
 
+class SqlColumn(_GeneratorBase):
+    """Values a SQL expression makes on the rehearsal server: a pool of `pool` of them is
+    built once (random() seeded from data.seed, so the same seed gives the same pool) and
+    sampled per row. For types no other generator makes: `{sql: "point(random(), random())"}`.
+    """
+
+    sql: str = Field(min_length=1, max_length=10_000)
+    pool: int = Field(default=2_000, ge=1, le=1_000_000)
+
+
 class TextColumn(_GeneratorBase):
     """Lorem-ipsum words, `text: [min_length, max_length]` characters long."""
 
@@ -326,6 +336,7 @@ GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
     "json": JsonColumn,
     "array": ArrayColumn,
     "ref": RefColumn,
+    "sql": SqlColumn,
 }
 GENERATOR_NAMES = {model: key for key, model in GENERATOR_KEYS.items()}
 
@@ -353,7 +364,8 @@ ColumnSpec = Annotated[
     | Annotated[UuidColumn, Tag("uuid")]
     | Annotated[JsonColumn, Tag("json")]
     | Annotated[ArrayColumn, Tag("array")]
-    | Annotated[RefColumn, Tag("ref")],
+    | Annotated[RefColumn, Tag("ref")]
+    | Annotated[SqlColumn, Tag("sql")],
     Discriminator(
         _generator_kind,
         custom_error_type="generator_kind",

@@ -42,6 +42,7 @@ from pgrehearse.scenario import (
     JsonColumn,
     RefColumn,
     SequenceColumn,
+    SqlColumn,
     TextColumn,
     UuidColumn,
     as_datetime,
@@ -654,6 +655,13 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
         return _PoolGenerator(pool, unique="number" if spec.unique else "no")
     if isinstance(spec, RefColumn):
         return _RefGenerator(spec, context)
+    if isinstance(spec, SqlColumn):
+        sql_pool = context.faker_pools.get(context.key)
+        if sql_pool is None:
+            raise ValueError(f"{context.key}: the values of its sql generator were not made")
+        generator = _PoolGenerator(sql_pool, unique="no")
+        generator.escape = True
+        return generator
     raise TypeError(f"no generator for {type(spec).__name__}")
 
 

@@ -13,13 +13,13 @@ from pgrehearse.scenario import (
     BoolColumn,
     ChoiceColumn,
     ColumnSpec,
-    ConstantColumn,
     FakerColumn,
     FloatColumn,
     IntColumn,
     JsonColumn,
     RefColumn,
     SequenceColumn,
+    SqlColumn,
     TextColumn,
     UuidColumn,
 )
@@ -211,11 +211,57 @@ def _infer_scalar(column: ColumnInfo, unique: bool, rows: int) -> ColumnSpec | N
         )
     if base in ("inet", "cidr"):
         return FakerColumn(faker="ipv4", unique=False)
-    if base == "bytea":
-        return ConstantColumn(value="\\x00")
+    if base in ("tsvector", "xml"):
+        return TextColumn(text=(20, 200))  # words are valid input to both
+    made_by_server = _server_expression(column)
+    if made_by_server is not None:
+        return SqlColumn(sql=made_by_server)
     if base in ("text", "varchar", "bpchar", "citext", "name") or column.category == "S":
         return _infer_text(column, unique)
     return None
+
+
+# Expressions the server evaluates once per pool value; r1 and r2 are that value's own
+# random numbers in [0, 1) (a sub-SELECT would be evaluated only once for the whole pool)
+_SPOT = "point(random() * 100, random() * 100)"
+_SERVER_EXPRESSIONS = {
+    # random lengths, 16 to 128 bytes
+    "bytea": "decode(repeat(md5(r1::text), 1 + (r2 * 7)::int), 'hex')",
+    "point": "point(round((r1 * 360 - 180)::numeric, 5), round((r2 * 180 - 90)::numeric, 5))",
+    "box": f"box({_SPOT}, {_SPOT})",
+    "lseg": f"lseg({_SPOT}, {_SPOT})",
+    "line": "line(point(r1, r2), point(2 + r2, 2 + r1))",
+    "circle": f"circle({_SPOT}, random() * 10)",
+    "polygon": f"polygon(box({_SPOT}, {_SPOT}))",
+    "path": f"path(polygon(box({_SPOT}, {_SPOT})))",
+    "int4range": "int4range((r1 * 100000)::int, (r1 * 100000)::int + 1 + (r2 * 100)::int)",
+    "int8range": "int8range((r1 * 100000)::bigint, (r1 * 100000)::bigint + 1 + (r2 * 100)::int)",
+    "numrange": "numrange(round((r1 * 1000)::numeric, 2), "
+    "round((r1 * 1000 + r2 * 100)::numeric, 2))",
+    "daterange": "daterange(date '2015-01-01' + (r1 * 4000)::int, "
+    "date '2015-01-01' + (r1 * 4000)::int + 1 + (r2 * 30)::int)",
+    "tsrange": "tsrange(timestamp '2015-01-01' + r1 * interval '4000 days', "
+    "timestamp '2015-01-01' + r1 * interval '4000 days' + r2 * interval '3 days')",
+    "tstzrange": "tstzrange(timestamptz '2015-01-01' + r1 * interval '4000 days', "
+    "timestamptz '2015-01-01' + r1 * interval '4000 days' + r2 * interval '3 days')",
+    "macaddr": "substr(md5(r1::text), 1, 12)::macaddr",
+    "macaddr8": "substr(md5(r1::text), 1, 16)::macaddr8",
+}
+
+
+def _server_expression(column: ColumnInfo) -> str | None:
+    """A SQL expression the server turns into realistic values of a type no other
+    generator makes."""
+    base = column.base_type
+    if base in ("bit", "varbit"):
+        bits = column.max_length or 8
+        copies = bits // 128 + 1  # md5 gives 128 bits
+        length = str(bits) if base == "bit" else f"1 + (r2 * {bits - 1})::int"
+        return (
+            f"substring(('x' || repeat(md5(r1::text), {copies}))::varbit "
+            f"from 1 for {length})::{column.type_text}"
+        )
+    return _SERVER_EXPRESSIONS.get(base)
 
 
 def _infer_text(column: ColumnInfo, unique: bool) -> ColumnSpec:

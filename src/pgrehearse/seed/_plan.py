@@ -41,6 +41,7 @@ _FITS: dict[str, set[str] | None] = {
     "value": None,
     "faker": None,
     "ref": None,
+    "sql": None,
 }
 _MAKES = {
     "int": "integers",
@@ -257,6 +258,9 @@ def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
     return bool(column.enum_labels) or column.name in info.checks.columns
 
 
+_TAKES_WORDS = {"tsvector", "xml", "citext"}  # text input of words is valid for them
+
+
 def _check_fits(table: str, column: ColumnInfo, spec: ColumnSpec) -> None:
     if column.is_generated:
         raise PlanError(
@@ -268,6 +272,8 @@ def _check_fits(table: str, column: ColumnInfo, spec: ColumnSpec) -> None:
     kind = spec.kind
     fits = _FITS[kind]
     category = "A" if column.is_array else column.category
+    if kind == "text" and column.base_type in _TAKES_WORDS and not column.is_array:
+        return
     if fits is None or category in fits:
         if kind in ("uuid", "json") and category == "U" and not _is_uuid_or_json(kind, column):
             pass  # falls through to the error below

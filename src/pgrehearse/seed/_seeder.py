@@ -22,6 +22,7 @@ from pgrehearse.scenario import (
     DataSpec,
     FakerColumn,
     RefColumn,
+    SqlColumn,
 )
 from pgrehearse.seed._catalog import MissingTable, TableInfo, read_table
 from pgrehearse.seed._generators import (
@@ -163,7 +164,7 @@ def plan(conn: psycopg.Connection[Any], data: DataSpec, scale: float) -> list[Ta
     problems = [SeedError(e.table, str(e), e.column, e.hint) for e in found]
     for table_plan in plans:
         for planned in table_plan.columns:
-            if not planned.inferred:
+            if not planned.inferred or isinstance(planned.spec, SqlColumn):
                 try:
                     _check_samples(conn, table_plan, planned.name, planned.spec)
                 except SeedError as exc:
@@ -202,10 +203,28 @@ def _check_samples(
 ) -> None:
     """Ask the server whether sampled values fit the column's type, before any row is
     loaded: `{faker: name}` on an integer column is refused here, not at row 1."""
+    type_text = table_plan.info.columns[column].type_text
+    if isinstance(spec, SqlColumn):
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL(
+                        "SELECT ({})::{} FROM (SELECT 1 AS i, 0.5 AS r1, 0.5 AS r2) AS v"
+                    ).format(sql.SQL(spec.sql), sql.SQL(type_text))
+                )
+        except psycopg.Error as exc:
+            raise SeedError(
+                table_plan.name,
+                f"{table_plan.name}.{column} ({type_text}): its sql generator fails: "
+                f"{exc.diag.message_primary or exc}",
+                column,
+                hint="write an expression the server can evaluate to a value of the column's "
+                "type, e.g. point(random(), random())",
+            ) from None
+        return
     values = _samples(spec)
     if not values:
         return
-    type_text = table_plan.info.columns[column].type_text
     for value in values:
         try:
             with conn.transaction():
@@ -241,6 +260,20 @@ def seed_tables(
         )
     ]
     pools = build_faker_pools(wanted, os.cpu_count() or 1)
+    for table_plan in plans:
+        for planned in table_plan.columns:
+            if isinstance(planned.spec, SqlColumn):
+                key = f"{table_plan.name}.{planned.name}"
+                try:
+                    pools[key] = sql_pool(conn, planned.spec, seed, key)
+                except (psycopg.Error, ValueError) as exc:
+                    conn.rollback()
+                    reason = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+                    raise SeedError(
+                        table_plan.name,
+                        f"the sql generator of {key} fails: {reason or exc}",
+                        planned.name,
+                    ) from None
     for table_plan in plans:
         if progress:
             progress.table_started(table_plan.name, table_plan.rows)
@@ -310,6 +343,31 @@ def seed_tables(
         if progress:
             progress.table_seeded(result)
     return results
+
+
+# each pool value gets its own random numbers r1, r2 (correlated with g.i so that they are
+# drawn per row) and its number i, for expressions that need a value twice
+_POOL = """
+SELECT ({})::text
+FROM generate_series(1, %s) AS g(i),
+     LATERAL (SELECT random() + 0 * g.i AS r1, random() + 0 * g.i AS r2) AS v
+"""
+
+
+def sql_pool(conn: psycopg.Connection[Any], spec: SqlColumn, seed: int, key: str) -> list[str]:
+    """`spec.pool` values of a sql generator, made by the server with random() seeded from
+    the scenario's seed and the column, so the same seed gives the same pool."""
+    salt = zlib.crc32(f"{seed}:{key}".encode()) / 0xFFFFFFFF
+    with conn.transaction():
+        conn.execute("SELECT setseed(%s)", (salt * 2 - 1,))
+        rows = conn.execute(
+            sql.SQL(_POOL).format(sql.SQL(spec.sql)),
+            (spec.pool,),
+        ).fetchall()
+    values = [row[0] for row in rows if row[0] is not None]
+    if not values:
+        raise ValueError(f"the sql generator of {key} made only NULLs")
+    return values
 
 
 def _combinations(
