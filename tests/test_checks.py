@@ -316,3 +316,58 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
     *counts, custom_spots, custom_ok = distinct
     assert all(count > 5 for count in counts), counts  # varied, not one constant
     assert 1 < custom_spots <= 50 and custom_ok  # the user's expression, from its pool
+
+
+MOMENTS = """
+CREATE TABLE rentals (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    rental_date timestamptz NOT NULL,
+    return_date timestamptz NOT NULL,
+    starts_at timestamp NOT NULL,
+    finish timestamp NOT NULL,
+    created_on date NOT NULL,
+    updated_on date NOT NULL,
+    paid_at timestamptz NOT NULL,
+    CHECK (starts_at < finish)
+);
+"""
+
+
+def test_a_rows_moments_keep_their_order(tmp_path: Path, work_root: Path) -> None:
+    (tmp_path / "schema.sql").write_text(MOMENTS)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: moments\nschema: schema.sql\n"
+        "data:\n  tables:\n    rentals:\n      rows: 3000\n"
+        "      columns: {paid_at: {after: return_date, within: 2d, min_gap: 1h}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            row = conn.execute(
+                """SELECT bool_and(rental_date <= return_date),
+                          bool_and(starts_at < finish),
+                          bool_and(created_on <= updated_on),
+                          bool_and(paid_at - return_date BETWEEN interval '1 hour'
+                                                           AND interval '2 days'),
+                          count(DISTINCT return_date - rental_date) > 100
+                   FROM rentals"""
+            ).fetchone()
+        database.drop()
+    assert row == (True, True, True, True, True)
+
+
+def test_after_must_name_a_moment_of_the_table(tmp_path: Path, work_root: Path) -> None:
+    (tmp_path / "schema.sql").write_text(MOMENTS)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: moments\nschema: schema.sql\n"
+        "data:\n  tables:\n    rentals:\n      rows: 10\n"
+        "      columns: {paid_at: {after: id}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        SeededServer.start(load_scenario(path))
+    [problem] = raised.value.problems
+    assert "`after: id`" in problem.message and problem.line == 8

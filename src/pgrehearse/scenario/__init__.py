@@ -5,6 +5,7 @@ from pgrehearse.scenario._loader import load_scenario, resolve_scenario_path
 from pgrehearse.scenario._models import (
     GENERATOR_KEYS,
     GENERATOR_NAMES,
+    AfterColumn,
     ArrayColumn,
     BetweenColumn,
     BlockerSpec,
@@ -41,6 +42,7 @@ from pgrehearse.scenario._schema_source import SchemaPart, SchemaSource, archive
 __all__ = [
     "GENERATOR_KEYS",
     "GENERATOR_NAMES",
+    "AfterColumn",
     "ArrayColumn",
     "BetweenColumn",
     "BlockerSpec",

@@ -246,6 +246,21 @@ class BetweenColumn(_GeneratorBase):
         return value
 
 
+class AfterColumn(_GeneratorBase):
+    """A date or timestamp no earlier than another column of the same row, by a gap drawn
+    uniformly from `[min_gap, within]`: `{after: created_at, within: 30d}`."""
+
+    after: str = Field(min_length=1)
+    within: Duration = 30 * 86_400.0
+    min_gap: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _gap_fits(self) -> AfterColumn:
+        if self.min_gap > self.within:
+            raise ValueError("min_gap must not exceed within")
+        return self
+
+
 class ConstantColumn(_GeneratorBase):
     """The same value in every row."""
 
@@ -330,6 +345,7 @@ GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
     "choice": ChoiceColumn,
     "bool": BoolColumn,
     "between": BetweenColumn,
+    "after": AfterColumn,
     "value": ConstantColumn,
     "text": TextColumn,
     "uuid": UuidColumn,
@@ -359,6 +375,7 @@ ColumnSpec = Annotated[
     | Annotated[ChoiceColumn, Tag("choice")]
     | Annotated[BoolColumn, Tag("bool")]
     | Annotated[BetweenColumn, Tag("between")]
+    | Annotated[AfterColumn, Tag("after")]
     | Annotated[ConstantColumn, Tag("value")]
     | Annotated[TextColumn, Tag("text")]
     | Annotated[UuidColumn, Tag("uuid")]

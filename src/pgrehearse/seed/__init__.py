@@ -3,6 +3,7 @@
 from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._checks import CheckFacts, ColumnFacts, read_checks
 from pgrehearse.seed._generators import (
+    BLOCK_ROWS,
     Column,
     Combination,
     Generator,
@@ -14,7 +15,7 @@ from pgrehearse.seed._generators import (
     faker_pool,
 )
 from pgrehearse.seed._infer import honour_checks, infer_generator
-from pgrehearse.seed._pipeline import BLOCK_ROWS, default_workers, produce_blocks
+from pgrehearse.seed._pipeline import default_workers, produce_blocks
 from pgrehearse.seed._plan import PlanError, TablePlan, plan_tables
 from pgrehearse.seed._preflight import preflight
 from pgrehearse.seed._schema_split import RestoreError, SchemaDump

@@ -21,7 +21,7 @@ import sys
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from pgrehearse.paths import cache_root
 from pgrehearse.scenario import (
+    AfterColumn,
     ArrayColumn,
     BetweenColumn,
     BoolColumn,
@@ -59,6 +60,7 @@ from pgrehearse.seed._format import (
 )
 
 NULL = "\\N"
+BLOCK_ROWS = 20_000  # rows per block: each column has its own random stream per block
 JsonKind = Literal["number", "string", "bool", "json"]
 
 
@@ -374,6 +376,11 @@ class _BetweenGenerator(Generator):
             )
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        picked = self.moments(first, count, rng)
+        return format_dates(picked) if self.dates_only else format_timestamps(picked)
+
+    def moments(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        """The values as days (dates) or seconds (timestamps) since the epoch."""
         span = self.high - self.low
         if self.spec.unique:
             picked = self.low + unique_offsets(first, count, span + 1, self.salt)
@@ -384,7 +391,73 @@ class _BetweenGenerator(Generator):
             picked = sample(
                 self.spec.distribution, self.low, self.high, count, rng, integers=True
             ).astype(np.int64)
+        return picked
+
+
+class _AfterGenerator(Generator):
+    """A date or timestamp a gap after another column's value in the same row. The other
+    column's values are made again from its own random stream for the same block, so both
+    agree without passing rows around (blocks are made in any order, by any process)."""
+
+    def __init__(
+        self,
+        spec: AfterColumn,
+        earlier: _BetweenGenerator | _AfterGenerator,
+        context: GeneratorContext,
+        dates_only: bool,
+    ) -> None:
+        self.earlier = earlier
+        self.earlier_column = spec.after
+        self.seed = context.seed
+        self.table = context.table
+        self.dates_only = dates_only
+        unit = 86_400 if dates_only else 1
+        self.min_gap = int(spec.min_gap // unit)
+        self.max_gap = max(self.min_gap, int(spec.within // unit))
+        self.unit_of_earlier = 86_400 if earlier.dates_only else 1
+
+    def moments(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        block = first // BLOCK_ROWS
+        earlier_rng = column_rng(self.seed, self.table, self.earlier_column, block)
+        base = self.earlier.moments(first, count, earlier_rng) * self.unit_of_earlier
+        base = base // (86_400 if self.dates_only else 1)
+        gaps = rng.integers(self.min_gap, self.max_gap + 1, count)
+        return (base + gaps).astype(np.int64)
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        picked = self.moments(first, count, rng)
         return format_dates(picked) if self.dates_only else format_timestamps(picked)
+
+
+def link_after(
+    generators: Mapping[str, Generator],
+    specs: Mapping[str, ColumnSpec],
+    context: GeneratorContext,
+    date_columns: set[str],
+) -> dict[str, Generator]:
+    """Generators of `after` columns, linked to the generator of the column each follows
+    (in dependency order, so chains work); `generators` holds every other column's."""
+    linked = dict(generators)
+    pending = {name: spec for name, spec in specs.items() if isinstance(spec, AfterColumn)}
+    while pending:
+        ready = {
+            name: spec
+            for name, spec in pending.items()
+            if isinstance(linked.get(spec.after), _BetweenGenerator | _AfterGenerator)
+        }
+        if not ready:
+            raise ValueError(
+                "`after` must name a date or timestamp column of the same table made by "
+                "`between` or `after`: "
+                + ", ".join(f"{n} after {spec.after}" for n, spec in pending.items())
+            )
+        for name, spec in ready.items():
+            earlier = linked[spec.after]
+            assert isinstance(earlier, _BetweenGenerator | _AfterGenerator)
+            dates_only = name in date_columns
+            linked[name] = _AfterGenerator(spec, earlier, replace(context, column=name), dates_only)
+            del pending[name]
+    return linked
 
 
 _LOREM = [
@@ -655,6 +728,8 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
         return _PoolGenerator(pool, unique="number" if spec.unique else "no")
     if isinstance(spec, RefColumn):
         return _RefGenerator(spec, context)
+    if isinstance(spec, AfterColumn):
+        raise ValueError(f"{context.key}: `after` works on a table's own columns only")
     if isinstance(spec, SqlColumn):
         sql_pool = context.faker_pools.get(context.key)
         if sql_pool is None:

@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
 from pgrehearse.backends import die_with_parent
-from pgrehearse.seed._generators import Column, assemble_rows, child_signals
+from pgrehearse.seed._generators import BLOCK_ROWS, Column, assemble_rows, child_signals
 
-BLOCK_ROWS = 20_000
 _BUFFERED_BLOCKS = 6
 
 

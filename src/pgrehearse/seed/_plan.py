@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgrehearse.scenario import (
+    AfterColumn,
+    BetweenColumn,
     BoolColumn,
     ChoiceColumn,
     ColumnSpec,
@@ -33,6 +35,7 @@ _FITS: dict[str, set[str] | None] = {
     "sequence": {"N", "S"},
     "bool": {"B", "S"},
     "between": {"D", "S"},
+    "after": {"D", "S"},
     "text": {"S"},
     "uuid": {"U", "S"},
     "json": {"U", "S"},
@@ -49,6 +52,7 @@ _MAKES = {
     "sequence": "integers",
     "bool": "booleans",
     "between": "dates/timestamps",
+    "after": "dates/timestamps",
     "text": "text",
     "uuid": "UUIDs",
     "json": "JSON objects",
@@ -154,6 +158,7 @@ def _plan_table(
             _plan_column(name, column, explicit.get(column.name), info, rows, catalog, plan)
         except PlanError as exc:
             problems.append(exc)
+    _order_moments(name, info, plan, problems)
     for group in info.unique_groups:
         try:
             _honour_unique_group(name, group, info, plan)
@@ -200,6 +205,71 @@ def _plan_column(
         plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
         return
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
+
+
+# a later moment's name token -> the earlier one's (return_date follows rental_date)
+_LATER_THAN = {
+    "updated": "created",
+    "modified": "created",
+    "changed": "created",
+    "deleted": "created",
+    "end": "start",
+    "ends": "starts",
+    "ended": "started",
+    "finish": "start",
+    "finished": "started",
+    "completed": "started",
+    "until": "from",
+    "to": "from",
+    "return": "rental",
+    "returned": "rented",
+    "closed": "opened",
+    "shipped": "ordered",
+    "delivered": "shipped",
+    "due": "issued",
+    "expires": "issued",
+    "resolved": "created",
+    "last": "first",
+}
+
+
+def _order_moments(name: str, info: TableInfo, plan: TablePlan, problems: list[PlanError]) -> None:
+    """Keep a row's moments in their obvious order: an inferred date or timestamp that a
+    CHECK (`a < b`) or its name (`updated_at`, `return_date`, `ends_at`) puts after another
+    becomes `{after: that column}`; an explicit `after` must name such a column."""
+    planned = {c.name: c for c in plan.columns}
+    moments = {n for n, c in planned.items() if isinstance(c.spec, BetweenColumn | AfterColumn)}
+    for column in plan.columns:
+        if isinstance(column.spec, AfterColumn) and column.spec.after not in moments:
+            problems.append(
+                PlanError(
+                    name,
+                    column.name,
+                    f"{name}.{column.name} is `after: {column.spec.after}`, which is not a "
+                    "date or timestamp column of the table made by `between` or `after`",
+                    hint=f"name one of: {', '.join(sorted(moments)) or '(none)'}",
+                )
+            )
+    earlier_of: dict[str, tuple[str, bool]] = {}
+    for earlier, later, strict in info.checks.before:
+        earlier_of.setdefault(later, (earlier, strict))
+    for later in moments:
+        tokens = later.split("_")
+        for index, token in enumerate(tokens):
+            if token in _LATER_THAN:
+                candidate = "_".join([*tokens[:index], _LATER_THAN[token], *tokens[index + 1 :]])
+                if candidate in moments:
+                    earlier_of.setdefault(later, (candidate, False))
+    for later, (earlier, strict) in earlier_of.items():
+        found = planned.get(later)
+        if found is None or not found.inferred or earlier not in moments:
+            continue
+        before = planned[earlier].spec
+        if isinstance(before, AfterColumn) and before.after == later:
+            continue  # never a cycle
+        unit = 1.0 if info.columns[later].base_type != "date" else 86_400.0
+        spec = AfterColumn(after=earlier, min_gap=unit if strict else 0.0)
+        plan.columns[plan.columns.index(found)] = PlannedColumn(later, spec, inferred=True)
 
 
 _COMBINABLE = (RefColumn, ChoiceColumn, IntColumn)

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from pgrehearse.scenario import (
+    AfterColumn,
     ChoiceColumn,
     ColumnSpec,
     ConstantColumn,
@@ -35,6 +36,7 @@ from pgrehearse.seed._generators import (
     combination_domain,
     domain_size,
     faker_specs,
+    link_after,
     python_text,
 )
 from pgrehearse.seed._pipeline import produce_blocks
@@ -280,26 +282,7 @@ def seed_tables(
         started = time.perf_counter()
         try:
             _load_refs(conn, table_plan, ref_keys)
-            combinations = _combinations(table_plan, seed, ref_keys)
-            columns = [
-                Column(
-                    planned.name,
-                    build_generator(
-                        planned.spec,
-                        GeneratorContext(
-                            seed,
-                            table_plan.name,
-                            planned.name,
-                            table_plan.rows,
-                            ref_keys,
-                            pools,
-                            combinations.get(planned.name),
-                        ),
-                    ),
-                    planned.spec.null_fraction,
-                )
-                for planned in table_plan.columns
-            ]
+            columns = _columns(table_plan, seed, ref_keys, pools)
             advanced = _advancer(progress, table_plan.name)
             sent = _Sent()
             frozen = _copy_table(conn, table_plan, columns, seed, advanced, workers, sent)
@@ -368,6 +351,37 @@ def sql_pool(conn: psycopg.Connection[Any], spec: SqlColumn, seed: int, key: str
     if not values:
         raise ValueError(f"the sql generator of {key} made only NULLs")
     return values
+
+
+def _columns(
+    table_plan: TablePlan,
+    seed: int,
+    ref_keys: dict[str, npt.NDArray[Any]],
+    pools: dict[str, list[str]],
+) -> list[Column]:
+    """The table's column generators; `after` columns linked to the columns they follow."""
+    combinations = _combinations(table_plan, seed, ref_keys)
+
+    def context(name: str) -> GeneratorContext:
+        return GeneratorContext(
+            seed, table_plan.name, name, table_plan.rows, ref_keys, pools, combinations.get(name)
+        )
+
+    specs = {planned.name: planned.spec for planned in table_plan.columns}
+    generators = link_after(
+        {
+            name: build_generator(spec, context(name))
+            for name, spec in specs.items()
+            if not isinstance(spec, AfterColumn)
+        },
+        specs,
+        context(""),
+        {c.name for c in table_plan.info.columns.values() if c.base_type == "date"},
+    )
+    return [
+        Column(planned.name, generators[planned.name], planned.spec.null_fraction)
+        for planned in table_plan.columns
+    ]
 
 
 def _combinations(
