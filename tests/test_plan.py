@@ -117,3 +117,34 @@ def test_a_broken_scenario_gets_every_problem_in_one_run(tmp_path: Path, work_ro
         assert needle in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert list(work_root.iterdir()) == []
+
+
+def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE languages (id serial PRIMARY KEY, name text NOT NULL UNIQUE);\n"
+        "CREATE TABLE categories (id serial PRIMARY KEY, name varchar(25) NOT NULL);\n"
+        "CREATE TABLE countries (id serial PRIMARY KEY, name text NOT NULL);\n"
+        "CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL,\n"
+        "    active integer NOT NULL, is_vip smallint NOT NULL, visits integer NOT NULL);\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: context\nschema: schema.sql\n"
+        "data: {tables: {languages: {rows: 30}, categories: {rows: 20}, "
+        "countries: {rows: 20}, customers: {rows: 50}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    plan = plan_seeding(load_scenario(path))
+    generators = {
+        (t.name, c.name): c.generator for t in plan.tables for c in t.columns if c.generator
+    }
+    assert generators[("languages", "name")] == {"faker": "language_name", "unique": True}
+    assert generators[("categories", "name")] == {"faker": "word"}
+    assert generators[("countries", "name")] == {"faker": "country"}
+    assert generators[("customers", "name")] == {"faker": "name"}  # a person, here
+    assert generators[("customers", "active")] == {"int": [0, 1]}
+    assert generators[("customers", "is_vip")] == {"int": [0, 1]}
+    visits = generators[("customers", "visits")]
+    assert visits is not None and visits["int"][1] > 1  # not a flag

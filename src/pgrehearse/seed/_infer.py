@@ -87,7 +87,7 @@ def infer_generator(
     if column.enum_labels:
         spec: ColumnSpec = ChoiceColumn(choice=list(column.enum_labels), unique=unique)
         return ArrayColumn(array=spec, length=(0, 3)) if column.is_array else spec
-    element = _infer_scalar(column, unique and not column.is_array, rows)
+    element = _infer_scalar(column, unique and not column.is_array, rows, info.name)
     if element is None or not column.is_array:
         facts = info.checks.columns.get(column.name)
         return element if element is None or facts is None else honour_checks(element, facts)
@@ -174,12 +174,16 @@ def _as_moment(value: object, like: dt.date | dt.datetime) -> dt.date | dt.datet
     return moment.date()
 
 
-def _infer_scalar(column: ColumnInfo, unique: bool, rows: int) -> ColumnSpec | None:
+def _infer_scalar(
+    column: ColumnInfo, unique: bool, rows: int, table: str = ""
+) -> ColumnSpec | None:
     base = column.base_type
     name = column.name.lower()
     if base in ("int2", "int4", "int8"):
         if unique:
             return SequenceColumn(sequence=1)
+        if _is_flag(name):
+            return IntColumn.model_validate({"int": [0, 1]})
         high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
         return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
     if base in ("numeric", "money"):
@@ -217,7 +221,7 @@ def _infer_scalar(column: ColumnInfo, unique: bool, rows: int) -> ColumnSpec | N
     if made_by_server is not None:
         return SqlColumn(sql=made_by_server)
     if base in ("text", "varchar", "bpchar", "citext", "name") or column.category == "S":
-        return _infer_text(column, unique)
+        return _infer_text(column, unique, table)
     return None
 
 
@@ -264,11 +268,68 @@ def _server_expression(column: ColumnInfo) -> str | None:
     return _SERVER_EXPRESSIONS.get(base)
 
 
-def _infer_text(column: ColumnInfo, unique: bool) -> ColumnSpec:
+# what a `name` means in a table of things of one kind: a language's name is not a person's
+_NAMING_COLUMNS = {"name", "title", "label"}
+_TABLE_NAMES = {
+    "language": "language_name",
+    "country": "country",
+    "city": "city",
+    "color": "color_name",
+    "colour": "color_name",
+    "currency": "currency_name",
+    "company": "company",
+    "organization": "company",
+    "organisation": "company",
+    "brand": "company",
+    "vendor": "company",
+    "supplier": "company",
+    "manufacturer": "company",
+    "publisher": "company",
+    "category": "word",
+    "genre": "word",
+    "tag": "word",
+    "topic": "word",
+    "label": "word",
+    "department": "word",
+    "team": "word",
+    "group": "word",
+    "role": "word",
+    "permission": "word",
+    "skill": "word",
+    "job": "job",
+    "product": "catch_phrase",
+    "film": "catch_phrase",
+    "movie": "catch_phrase",
+    "book": "catch_phrase",
+    "project": "catch_phrase",
+}
+
+
+_FLAGS = {"active", "enabled", "deleted", "verified", "visible", "archived", "published"}
+
+
+def _is_flag(name: str) -> bool:
+    """An integer column used as a yes/no flag: `active`, `is_admin`, `has_paid`, `x_flag`."""
+    return name in _FLAGS or name.startswith(("is_", "has_", "can_")) or name.endswith("_flag")
+
+
+def _singular(table: str) -> str:
+    word = table.rsplit(".", 1)[-1].lower()
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ses", "xes")):
+        return word[:-2]
+    return word.removesuffix("s")
+
+
+def _infer_text(column: ColumnInfo, unique: bool, table: str = "") -> ColumnSpec:
     name = column.name.lower()
     limit = column.max_length
     if column.base_type == "bpchar" and limit is not None:
         return TextColumn(text=(limit, limit), unique=False) if not unique else SequenceColumn()
+    in_context = _TABLE_NAMES.get(_singular(table)) if name in _NAMING_COLUMNS else None
+    if in_context is not None and (limit is None or limit >= (30 if unique else 12)):
+        return FakerColumn(faker=in_context, unique=unique)
     for names, provider in _NAME_HINTS:
         if name in names or any(name.endswith("_" + n) for n in names):
             if limit is not None and limit < (30 if unique else 12):
