@@ -1,6 +1,7 @@
 """Seeding speed against the server's own baselines, on one throwaway server, in one process.
 
     .venv/bin/python benchmarks/seed_speed.py [--rows 1000000 5000000] [--rounds 3]
+                                              [--partitioned]
 
 For each row count it loads the same realistic 8-column table three ways and prints rows/s,
 heap MB/s and the ratio to the baselines (medians of the rounds):
@@ -16,6 +17,10 @@ cache folder of its own, so it always starts cold.
 Each load creates its table in the loading transaction (so every method gets the same
 wal_level=minimal shortcut) under the seeding settings pgrehearse itself uses.
 Targets: pgrehearse >= 70% of copy_file's rows/s, and faster than gen_series.
+
+With --partitioned, `bench` is partitioned by year of created_at (seven partitions) and
+every method loads it through the parent (PostgreSQL routes the rows; COPY FREEZE is not
+allowed on a partitioned table, for any of them).
 """
 
 from __future__ import annotations
@@ -51,6 +56,22 @@ CREATE TABLE bench (
     extra       jsonb NOT NULL
 )
 """
+PARTITIONS = "".join(
+    f"CREATE TABLE bench_{year} PARTITION OF bench "
+    f"FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01');\n"
+    for year in range(2019, 2026)
+)
+PARTITIONED = {"on": False}
+
+
+def _create(conn: psycopg.Connection[Any]) -> None:
+    if not PARTITIONED["on"]:
+        conn.execute(TABLE_DDL)
+        return
+    conn.execute(TABLE_DDL.rstrip() + " PARTITION BY RANGE (created_at)")
+    for statement in PARTITIONS.strip().split(";\n"):
+        conn.execute(statement.rstrip(";"))
+
 
 DATA: dict[str, Any] = {
     "seed": 1,
@@ -76,7 +97,7 @@ INSERT INTO bench
 SELECT g,
        'Name ' || (g %% 5000),
        'user' || (g %% 5000) || '.' || g || '@example.org',
-       timestamptz '2019-01-01 00:00:00+00' + (hashint8(g) %% 220000000) * interval '1 second',
+       timestamptz '2019-01-01 00:00:00+00' + abs(hashint8(g) %% 220000000) * interval '1 second',
        abs(hashint8(g + 1)) %% 5,
        (abs(hashint8(g + 2)) %% 500000) / 100.0,
        abs(hashint8(g + 3)) %% 10 < 8,
@@ -88,6 +109,9 @@ FROM generate_series(1, %s) AS g
 
 def _data(rows: int) -> DataSpec:
     table = {**DATA["tables"]["bench"], "rows": rows}
+    if PARTITIONED["on"]:  # the last partition ends where 2026 begins
+        latest = {"between": ["2019-01-01T00:00:00", "2025-12-31T23:59:59"]}
+        table["columns"] = {**table["columns"], "created_at": latest}
     return DataSpec.model_validate({**DATA, "tables": {"bench": table}})
 
 
@@ -96,7 +120,9 @@ def _connect(server: LocalServer) -> psycopg.Connection[Any]:
 
 
 def _heap_bytes(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT pg_table_size('bench')").fetchone()
+    row = conn.execute(
+        "SELECT sum(pg_table_size(relid)) FROM pg_partition_tree('bench')"
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -111,7 +137,7 @@ def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
     data = _data(rows)
     with _connect(server) as conn:
         _fresh(conn)
-        conn.execute(TABLE_DDL)  # the seeder truncates it in its own transaction (FREEZE)
+        _create(conn)  # the seeder truncates it in its own transaction (FREEZE)
         conn.commit()
         plans = plan(conn, data, 1.0)
         conn.commit()
@@ -126,7 +152,7 @@ def write_rows_file(server: LocalServer, rows: int) -> Path:
     data = _data(rows)
     with _connect(server) as conn:
         _fresh(conn)
-        conn.execute(TABLE_DDL)
+        _create(conn)
         conn.commit()
         [table_plan] = plan(conn, data, 1.0)
     from pgrehearse.seed import Column, GeneratorContext, build_generator
@@ -152,8 +178,9 @@ def load_copy_file(server: LocalServer, path: Path) -> tuple[float, int]:
     with _connect(server) as conn:
         _fresh(conn)
         started = time.perf_counter()
-        conn.execute(TABLE_DDL)
-        conn.execute(f"COPY bench FROM '{path}' WITH (FREEZE)")
+        _create(conn)
+        freeze = "" if PARTITIONED["on"] else " WITH (FREEZE)"
+        conn.execute(f"COPY bench FROM '{path}'{freeze}")
         conn.commit()
         elapsed = time.perf_counter() - started
         return elapsed, _heap_bytes(conn)
@@ -163,7 +190,7 @@ def load_generate_series(server: LocalServer, rows: int) -> tuple[float, int]:
     with _connect(server) as conn:
         _fresh(conn)
         started = time.perf_counter()
-        conn.execute(TABLE_DDL)
+        _create(conn)
         conn.execute(GENERATE_SERIES, (rows,))
         conn.commit()
         elapsed = time.perf_counter() - started
@@ -174,13 +201,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--partitioned", action="store_true", help="a partitioned table")
     args = parser.parse_args()
+    PARTITIONED["on"] = args.partitioned
 
     scratch_cache = tempfile.mkdtemp(prefix="pgrehearse-bench-cache-")
     os.environ["PGREHEARSE_CACHE_DIR"] = scratch_cache
     server = LocalBackend(find_binaries()).start(seed_settings({}))
     try:
-        print(f"PostgreSQL {server.version}, {os.cpu_count()} cores, rounds={args.rounds}")
+        shape = "partitioned by year (7 partitions)" if args.partitioned else "plain"
+        print(f"PostgreSQL {server.version}, {os.cpu_count()} cores, rounds={args.rounds}, {shape}")
         for rows in args.rows:
             path = write_rows_file(server, rows)
             methods: dict[str, Callable[[], tuple[float, int]]] = {

@@ -163,6 +163,9 @@ def test_markdown_summary_and_re_rendering(tmp_path: Path, work_root: Path) -> N
     html = (run_dir / "report.html").read_text()
     assert '<span class="verdict passed">PASSED</span>' in html
     assert html.count("<svg") >= 1  # the lock timeline
+    # the data rehearsed on: each generator with its parameters, inferred ones marked
+    assert "<code>{faker: email, pool: 50, unique: true}</code>" in html
+    assert "<code>{int: [0, 1000]}</code>" in html
     for remote in ("<script", "<link", 'src="http', "url(http"):
         assert remote not in html  # self-contained: nothing loaded, no JavaScript
     statements_csv = (run_dir / "statements.csv").read_text()

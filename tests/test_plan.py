@@ -26,7 +26,7 @@ CREATE TABLE invoices (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     account_id bigint NOT NULL REFERENCES accounts (id),
     cents integer NOT NULL,
-    shape point NOT NULL
+    shape pg_lsn NOT NULL
 );
 """
 
@@ -65,7 +65,7 @@ def _cli(*args: object) -> subprocess.CompletedProcess[str]:
 def test_plan_shows_every_column_its_generator_and_where_it_came_from(
     tmp_path: Path, work_root: Path
 ) -> None:
-    path = _scenario(tmp_path, "      columns:\n        shape: {value: '(1,2)'}\n")
+    path = _scenario(tmp_path, "      columns:\n        shape: {value: '0/16B3748'}\n")
     plan = plan_seeding(load_scenario(path))
     tables = {t.name: t for t in plan.tables}
     assert [t.name for t in plan.tables] == ["accounts", "invoices"]  # referenced first
@@ -106,7 +106,7 @@ def test_a_broken_scenario_gets_every_problem_in_one_run(tmp_path: Path, work_ro
     messages = [f"{p.line}: {p.message}" for p in raised.value.problems]
     text = "\n".join(messages)
     assert "no column 'colour'" in text
-    assert "invoices.shape" in text and "cannot infer" in text  # point NOT NULL
+    assert "invoices.shape" in text and "cannot infer" in text  # pg_lsn NOT NULL
     assert "invoices.cents" in text and "integer" in text  # Faker names into integers
     assert len(messages) >= 3, messages
     assert all(p.line is not None for p in raised.value.problems)

@@ -381,7 +381,9 @@ def print_plan(console: Console, plan: SeedingPlan) -> None:
         for heading in ("column", "type", "generator", "from"):
             table.add_column(heading, overflow="fold")
         for column in table_plan.columns:
-            generator = _flow(column.generator) if column.generator is not None else "-"
+            generator = (
+                facts.generator_text(column.generator) if column.generator is not None else "-"
+            )
             table.add_row(column.name, column.type_text, generator, column.source)
         console.print(table)
         for note in table_plan.notes:
@@ -392,14 +394,3 @@ def print_plan(console: Console, plan: SeedingPlan) -> None:
         "no problems found",
         markup=False,
     )
-
-
-def _flow(value: Any) -> str:
-    """A generator as the scenario would write it, in YAML's one-line form."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_flow(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

@@ -10,6 +10,7 @@ import jinja2
 import pandas as pd
 
 from pgrehearse.observe import strength
+from pgrehearse.report import facts
 from pgrehearse.report._figures import (
     latency_over_time,
     lock_timeline,
@@ -66,6 +67,10 @@ def render_html(summary: dict[str, Any], events: pd.DataFrame | None) -> str:
         loader=jinja2.PackageLoader("pgrehearse.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+    )
+    # an older summary.json has only the generator's kind
+    environment.filters["generator"] = lambda c: (
+        facts.generator_text(c["parameters"]) if c.get("parameters") else c["generator"]
     )
     template = environment.get_template("report.html.j2")
     settings = summary.get("settings") or {"seed": {}, "rehearsal": {}}

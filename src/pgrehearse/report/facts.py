@@ -181,3 +181,14 @@ def budget_lines(summary: Summary) -> list[str]:
         + (f" — {b['detail']}" if b["detail"] else "")
         for b in summary.get("budgets") or []
     ]
+
+
+def generator_text(value: Any) -> str:
+    """A generator as the scenario would write it, in YAML's one-line form."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {generator_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(generator_text(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

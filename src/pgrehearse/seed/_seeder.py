@@ -48,6 +48,7 @@ class SeededColumn:
     name: str
     generator: str  # generator kind: faker, int, ref, ...
     inferred: bool  # chosen by pgrehearse from the column's type, not by the scenario
+    parameters: dict[str, Any] | None = None  # the generator as the scenario would write it
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,12 @@ class TableSeedResult:
             "rows_per_second": round(self.rows_per_second),
             "frozen": self.frozen,
             "columns": [
-                {"name": c.name, "generator": c.generator, "inferred": c.inferred}
+                {
+                    "name": c.name,
+                    "generator": c.generator,
+                    "inferred": c.inferred,
+                    "parameters": c.parameters,
+                }
                 for c in self.columns
             ],
             "left_to_database": self.left_to_database,
@@ -88,7 +94,10 @@ class TableSeedResult:
             int(data["rows"]),
             float(data["seconds"]),
             int(data.get("heap_bytes", 0)),
-            [SeededColumn(c["name"], c["generator"], c["inferred"]) for c in data["columns"]],
+            [
+                SeededColumn(c["name"], c["generator"], c["inferred"], c.get("parameters"))
+                for c in data["columns"]
+            ],
             list(data.get("left_to_database", [])),
             list(data.get("notes", [])),
             bool(data.get("frozen", False)),
@@ -317,7 +326,15 @@ def seed_tables(
             table_plan.rows,
             seconds,
             int(size[0]) if size else 0,
-            [SeededColumn(c.name, c.kind, c.inferred) for c in table_plan.columns],
+            [
+                SeededColumn(
+                    c.name,
+                    c.kind,
+                    c.inferred,
+                    c.spec.model_dump(mode="json", exclude_defaults=True, by_alias=True),
+                )
+                for c in table_plan.columns
+            ],
             table_plan.left_to_database,
             table_plan.notes,
             frozen,
