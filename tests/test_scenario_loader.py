@@ -57,8 +57,9 @@ def test_valid_scenario_loads_with_typed_generators(tmp_path: Path) -> None:
     assert isinstance(scenario.data.tables["u"].columns["t_id"], RefColumn)
     assert scenario.data.tables["t"].rows == 1000
     assert scenario.migration.lock_timeout == pytest.approx(0.25)
-    assert scenario.migration.up.text == "ALTER TABLE t ADD COLUMN x int;\n"
-    assert scenario.migration.up.origin == tmp_path / "up.sql"
+    up = scenario.migration.up
+    assert up is not None and up.text == "ALTER TABLE t ADD COLUMN x int;\n"
+    assert up.origin == tmp_path / "up.sql"
 
 
 def test_inline_sql_is_anchored_at_its_line_in_the_scenario(tmp_path: Path) -> None:

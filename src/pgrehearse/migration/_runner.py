@@ -112,11 +112,15 @@ def run_script(
     if mode == "file" and has_transaction_control(statements):
         effective = "script"
     conn.autocommit = True
+    previous_file: object = statements[0].file if statements else None
     for statement in statements:
         if runner.failed:
             runner.results.append(_not_run(phase, statement))
             continue
-        alone = runs_outside_transaction(statement.sql)
+        alone = statement.alone or runs_outside_transaction(statement.sql)
+        if effective == "file" and statement.file != previous_file:
+            runner.finish_transaction()  # each migration file of a chain: its own transaction
+        previous_file = statement.file
         if effective == "file" and not alone:
             runner.ensure_transaction()
         elif effective == "file":

@@ -16,6 +16,7 @@ class Statement:
     sql: str
     file: Path | None
     line: int  # 1-based line of the statement's first token in `file`
+    alone: bool = False  # its migration tool runs it outside a transaction
 
 
 def split_statements(

@@ -31,6 +31,7 @@ from pgrehearse.rehearsal.result import LoadSummary
 from pgrehearse.rehearsal.steps import PhaseRun, run_phase, set_migration_timeouts, statements_of
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import SqlSource
+from pgrehearse.tools import MigrationScript
 from pgrehearse.verify import invalid_indexes, schema_differences, schema_fingerprint
 
 
@@ -93,13 +94,14 @@ class ObservedMigration:
             with sampler:
                 load = self._start_load()
                 try:
-                    up = self._phase(conn, "up", migration.up, tracer, observer)
-                    if migration.down is None:
-                        ctx.skip("down", "the scenario has no down migration")
+                    up = self._phase(conn, "up", migration.up_script, tracer, observer)
+                    down = migration.down_script
+                    if down is None:
+                        ctx.skip("down", migration.no_down_reason or "no down migration")
                     elif not up.ok:
                         ctx.skip("down", "skipped because the up migration failed")
                     else:
-                        self._phase(conn, "down", migration.down, tracer, observer)
+                        self._phase(conn, "down", down, tracer, observer)
                     if load is not None:
                         events = load.stop()
                         load = None
@@ -149,7 +151,7 @@ class ObservedMigration:
         self,
         conn: psycopg.Connection[Any],
         name: str,
-        source: SqlSource,
+        source: SqlSource | MigrationScript,
         tracer: LockTracer | None,
         observer: psycopg.Connection[Any],
     ) -> PhaseRun:
@@ -180,7 +182,7 @@ class ObservedMigration:
         self,
         conn: psycopg.Connection[Any],
         name: str,
-        source: SqlSource,
+        source: SqlSource | MigrationScript,
         tracer: LockTracer | None,
     ) -> PhaseRun:
         ctx = self.ctx

@@ -27,7 +27,7 @@ def measure_rounds(
         try:
             runner = database.migration(fingerprint=False)
             phases = {"up": _seconds(runner.up())}
-            if seeded.scenario.migration.down is not None:
+            if seeded.scenario.migration.down_script is not None:
                 phases["down"] = _seconds(runner.down())
             statements = [_plain(s) for s in runner.statements]
         finally:

@@ -39,6 +39,7 @@ from pgrehearse.rehearsal.steps import (
 )
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario, SqlSource
+from pgrehearse.tools import MigrationScript
 from pgrehearse.verify import Difference
 
 __all__ = ["MigrationFailed", "MigrationRunner", "SeededDatabase", "SeededServer"]
@@ -78,7 +79,7 @@ class SeededServer:
     def shareable(self) -> bool:
         """Whether tests may share this server: false when the migration changes roles,
         databases, tablespaces or server settings, which every copy would see."""
-        sources = [self.scenario.migration.up, self.scenario.migration.down]
+        sources = [self.scenario.migration.up_script, self.scenario.migration.down_script]
         return not any(
             changes_cluster(statement.sql)
             for source in sources
@@ -194,13 +195,14 @@ class MigrationRunner:
         """Run the up script. Raises `MigrationFailed` on an error unless `check` is false."""
         if self.fingerprint and self._before is None:
             self._before = self._fingerprint(compares_data(self.database.scenario.roundtrip))
-        return self._run("up", self.database.scenario.migration.up, check)
+        return self._run("up", self.database.scenario.migration.up_script, check)
 
     def down(self, *, check: bool = True) -> ScriptResult:
         """Run the down script (a scenario without one raises `ValueError`)."""
-        source = self.database.scenario.migration.down
+        source = self.database.scenario.migration.down_script
         if source is None:
-            raise ValueError(f"scenario {self.database.scenario.name!r} has no down migration")
+            reason = self.database.scenario.migration.no_down_reason
+            raise ValueError(f"scenario {self.database.scenario.name!r}: {reason}")
         return self._run("down", source, check)
 
     def roundtrip(self) -> list[Difference]:
@@ -217,7 +219,7 @@ class MigrationRunner:
                 conn, data=data, dump=dump_target(self.database.seeded.server, self.database.name)
             )
 
-    def _run(self, phase: str, source: SqlSource, check: bool) -> ScriptResult:
+    def _run(self, phase: str, source: SqlSource | MigrationScript, check: bool) -> ScriptResult:
         migration = self.database.scenario.migration
         with self.database.connect(
             application_name=SessionRole.MIGRATION.application_name()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -24,6 +24,7 @@ from pgrehearse.migration import (
     split_statements,
 )
 from pgrehearse.scenario import MigrationSpec, RoundtripSpec, SqlSource, postgres_duration
+from pgrehearse.tools import MigrationScript
 from pgrehearse.verify import (
     DataFingerprint,
     Difference,
@@ -75,9 +76,18 @@ def set_migration_timeouts(conn: psycopg.Connection[Any], migration: MigrationSp
     conn.commit()
 
 
-def statements_of(source: SqlSource) -> list[Statement]:
-    """A migration file's statements, each knowing its file and line."""
-    return split_statements(source.text, file=source.origin, first_line=source.first_line)
+def statements_of(source: SqlSource | MigrationScript) -> list[Statement]:
+    """A migration's statements, each knowing its file and line; for a tool's chain, every
+    migration's in order, those its tool runs outside a transaction marked to run alone."""
+    if isinstance(source, SqlSource):
+        return split_statements(source.text, file=source.origin, first_line=source.first_line)
+    statements: list[Statement] = []
+    for part in source.parts:
+        for statement in split_statements(part.text, file=part.file, first_line=part.first_line):
+            statements.append(
+                replace(statement, index=len(statements) + 1, alone=not part.transactional)
+            )
+    return statements
 
 
 @dataclass

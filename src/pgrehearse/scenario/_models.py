@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 from pgrehearse.scenario._durations import Duration
-from pgrehearse.scenario._schema_source import SchemaSource
+from pgrehearse.scenario._schema_source import SchemaPart, SchemaSource
+from pgrehearse.tools import Chain, FolderError, MigrationScript, build_chain, read_folder
 
 SCENARIO_FORMAT_VERSION = 1
 
@@ -496,14 +497,75 @@ class ObserveSpec(_Strict):
     trace: bool = True  # per-statement lock and rewrite tracing of the migration session
 
 
+MigrationTool = Literal["auto", "golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma"]
+
+
 class MigrationSpec(_Strict):
-    up: SqlSource
+    """The migration: `up`/`down` SQL, or a migration tool's folder (`dir`, `tool`, and
+    `from`/`to` versions: migrations up to `from` are part of the schema, those after it
+    up to `to` are rehearsed, ups in order and downs in reverse)."""
+
+    up: SqlSource | None = None
     down: SqlSource | None = None
+    tool: MigrationTool | None = None
+    dir: Path | None = None
+    from_version: str | None = Field(default=None, alias="from")
+    to: str | None = None
     transaction: TransactionMode = "file"
     lock_timeout: Duration | None = None
     statement_timeout: Duration | None = None
     retries: int = Field(default=0, ge=0, le=100)  # after a lock_timeout failure
     retry_backoff: Duration = Field(default=1.0, ge=0)  # first pause; doubles each retry
+
+    _chain: Chain | None = PrivateAttr(default=None)
+
+    @field_validator("from_version", "to", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _one_source(self, info: ValidationInfo) -> MigrationSpec:
+        if (self.up is None) == (self.dir is None):
+            raise ValueError("give `up` (and `down`), or a migration tool's folder as `dir`")
+        if self.dir is None:
+            if self.tool or self.from_version or self.to:
+                raise ValueError("`tool`, `from` and `to` go with `dir`")
+            return self
+        if self.down is not None:
+            raise ValueError("with `dir`, the downs come from the folder: remove `down`")
+        base = Path((info.context or {}).get("base_dir", "."))
+        folder = self.dir if self.dir.is_absolute() else base / self.dir
+        try:
+            self._chain = build_chain(
+                read_folder(folder, self.tool or "auto"), self.from_version, self.to
+            )
+        except FolderError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def chain(self) -> Chain | None:
+        """The migrations read from `dir`, when the migration is a tool's folder."""
+        return self._chain
+
+    @property
+    def up_script(self) -> SqlSource | MigrationScript:
+        if self._chain is not None:
+            return self._chain.up
+        assert self.up is not None
+        return self.up
+
+    @property
+    def down_script(self) -> SqlSource | MigrationScript | None:
+        return self._chain.down if self._chain is not None else self.down
+
+    @property
+    def no_down_reason(self) -> str | None:
+        """Why there is no down to run: the scenario gives none, or the tool wrote none."""
+        if self._chain is not None:
+            return self._chain.down_missing
+        return None if self.down is not None else "the scenario has no down migration"
 
 
 class TransactionSpec(_Strict):
@@ -590,6 +652,18 @@ class Scenario(_Strict):
 
     _path: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _baseline_is_schema(self) -> Scenario:
+        """A tool folder's migrations up to `from` are part of the schema, after `schema`."""
+        chain = self.migration.chain
+        if chain is not None and chain.baseline:
+            parts = [
+                SchemaPart(m.up.file, m.up.text, None, m.up.first_line) for m in chain.baseline
+            ]
+            given = self.schema_sql.parts if self.schema_sql is not None else []
+            object.__setattr__(self, "schema_sql", SchemaSource.from_parts([*given, *parts]))
+        return self
 
     @property
     def path(self) -> Path | None:

@@ -113,6 +113,13 @@ class SchemaSource(BaseModel):
         self._parts = [_read_file(path, base) for path in self.files or [self.file]]  # type: ignore[list-item]
         return self
 
+    @classmethod
+    def from_parts(cls, parts: list[SchemaPart]) -> SchemaSource:
+        """A schema made of parts already read (a tool folder's baseline migrations)."""
+        source = cls.model_construct(file=None, files=None, sql=None)
+        source._parts = list(parts)
+        return source
+
     @property
     def parts(self) -> list[SchemaPart]:
         return list(self._parts)

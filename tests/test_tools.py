@@ -1,0 +1,148 @@
+"""Migration folders as teams' tools write them: read without the tools, rehearsed as a chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pgrehearse import load_scenario, rehearse
+from pgrehearse.errors import ScenarioError
+from pgrehearse.rehearsal.steps import statements_of
+from pgrehearse.tools import build_chain, detect, read_folder
+
+# our own small library app, one migration at a time
+STEPS = [
+    (
+        "CREATE TABLE members (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+        "email text NOT NULL);",
+        "DROP TABLE members;",
+    ),
+    ("ALTER TABLE members ADD COLUMN nickname text;", "ALTER TABLE members DROP COLUMN nickname;"),
+    (
+        "CREATE INDEX CONCURRENTLY members_email ON members (email);",
+        "DROP INDEX CONCURRENTLY members_email;",
+    ),
+    (
+        "ALTER TABLE members ADD COLUMN joined date NOT NULL DEFAULT current_date;",
+        "ALTER TABLE members DROP COLUMN joined;",
+    ),
+]
+VERSIONS = ["20240101", "20240202", "20240303", "20240404"]
+NAMES = ["members", "nickname", "email_index", "joined"]
+
+
+def _write(folder: Path, tool: str) -> Path:
+    folder.mkdir(parents=True)
+    for version, name, (up, down) in zip(VERSIONS, NAMES, STEPS, strict=True):
+        concurrent = "CONCURRENTLY" in up
+        if tool == "golang-migrate":
+            (folder / f"{version}_{name}.up.sql").write_text(up + "\n")
+            (folder / f"{version}_{name}.down.sql").write_text(down + "\n")
+        elif tool == "goose":
+            no_tx = "-- +goose NO TRANSACTION\n" if concurrent else ""
+            (folder / f"{version}_{name}.sql").write_text(
+                f"{no_tx}-- +goose Up\n{up}\n\n-- +goose Down\n{down}\n"
+            )
+        elif tool == "dbmate":
+            flag = " transaction:false" if concurrent else ""
+            (folder / f"{version}_{name}.sql").write_text(
+                f"-- migrate:up{flag}\n{up}\n\n-- migrate:down{flag}\n{down}\n"
+            )
+        elif tool == "flyway":
+            (folder / f"V{version}__{name}.sql").write_text(up + "\n")
+            (folder / f"U{version}__{name}.sql").write_text(down + "\n")
+        elif tool == "dirs":
+            (folder / f"{version}_{name}").mkdir()
+            (folder / f"{version}_{name}" / "up.sql").write_text(up + "\n")
+            (folder / f"{version}_{name}" / "down.sql").write_text(down + "\n")
+        elif tool == "prisma":
+            (folder / f"{version}_{name}").mkdir()
+            (folder / f"{version}_{name}" / "migration.sql").write_text(up + "\n")
+    if tool == "flyway":
+        (folder / "R__refresh_views.sql").write_text("SELECT 1;\n")
+    return folder
+
+
+@pytest.mark.parametrize("tool", ["golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma"])
+def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool: str) -> None:
+    folder = _write(tmp_path / "migrations", tool)
+    assert detect(folder) == tool
+    found = read_folder(folder)
+    assert [m.version for m in found.migrations] == VERSIONS
+    chain = build_chain(found, "20240101", "head")
+    assert [m.version for m in chain.baseline] == ["20240101"]
+    assert [m.version for m in chain.pending] == VERSIONS[1:]
+    ups = statements_of(chain.up)
+    assert [s.sql for s in ups] == [up.rstrip(";") for up, _ in STEPS[1:]]
+    assert ups[0].file is not None and ups[0].line >= 1
+    if tool in ("goose", "dbmate"):  # the tool's own "no transaction" marker is honoured
+        assert [s.alone for s in ups] == [False, True, False]
+    if tool == "prisma":
+        assert chain.down is None and chain.down_missing is not None
+        assert "no down" in chain.down_missing
+    else:
+        assert chain.down is not None
+        downs = statements_of(chain.down)
+        assert [s.sql for s in downs] == [down.rstrip(";") for _, down in reversed(STEPS[1:])]
+    if tool == "flyway":
+        assert any("repeatable" in note for note in found.notes)
+
+
+def _scenario(folder: Path, migration: str) -> Path:
+    path = folder / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: chain\n"
+        "data: {tables: {members: {rows: 2000}}}\n"
+        f"migration:\n{migration}"
+    )
+    return path
+
+
+def test_a_chain_seeds_at_its_baseline_and_rehearses_the_pending_migrations(
+    tmp_path: Path, work_root: Path
+) -> None:
+    _write(tmp_path / "db" / "migrations", "goose")
+    path = _scenario(tmp_path, "  dir: db/migrations\n  from: 20240101\n")
+    scenario = load_scenario(path)
+    assert scenario.schema_sql is not None  # the baseline migration is the schema
+    result = rehearse(scenario, report_dir=None)
+    assert result.passed, result.failure
+    ups = result.statements_of("up")
+    assert [s.file.name for s in ups if s.file] == [
+        "20240202_nickname.sql",
+        "20240303_email_index.sql",
+        "20240404_joined.sql",
+    ]
+    assert not ups[1].in_transaction  # NO TRANSACTION, and CONCURRENTLY besides
+    # each migration in its own transaction: the first committed before the second began
+    assert ups[0].transaction_end_s is not None and ups[1].started_s is not None
+    assert ups[0].transaction_end_s <= ups[1].started_s
+    first_down = result.statements_of("down")[0]
+    assert first_down.file is not None and first_down.file.name == "20240404_joined.sql"
+    assert result.roundtrip is not None and result.roundtrip.status == "passed"
+
+
+def test_a_tool_without_downs_skips_the_round_trip_with_the_reason(
+    tmp_path: Path, work_root: Path
+) -> None:
+    _write(tmp_path / "migrations", "prisma")
+    path = _scenario(tmp_path, "  dir: migrations\n  tool: prisma\n  from: 20240101\n")
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.passed, result.failure
+    assert result.roundtrip is not None and result.roundtrip.status == "skipped"
+    down = result.phase("down")
+    assert down is not None and down.note is not None and "prisma: no down" in down.note
+
+
+def test_bad_folders_and_versions_are_named(tmp_path: Path) -> None:
+    _write(tmp_path / "migrations", "golang-migrate")
+    for migration, expected in (
+        ("  dir: nowhere\n", "migration folder not found"),
+        ("  dir: migrations\n  from: 20991231\n", "no migration with version 20991231"),
+        ("  dir: migrations\n  up: SELECT 1;\n", "give `up` (and `down`), or"),
+        ("  up: SELECT 1;\n  from: 1\n", "`tool`, `from` and `to` go with `dir`"),
+    ):
+        with pytest.raises(ScenarioError) as raised:
+            load_scenario(_scenario(tmp_path, migration))
+        assert expected in str(raised.value), str(raised.value)
