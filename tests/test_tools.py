@@ -146,3 +146,72 @@ def test_bad_folders_and_versions_are_named(tmp_path: Path) -> None:
         with pytest.raises(ScenarioError) as raised:
             load_scenario(_scenario(tmp_path, migration))
         assert expected in str(raised.value), str(raised.value)
+
+
+def test_run_migrations_rehearses_a_folder_with_the_scenarios_data(
+    tmp_path: Path, work_root: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from pgrehearse.cli import MIGRATION_TOOLS
+    from pgrehearse.tools import TOOLS
+
+    assert MIGRATION_TOOLS == TOOLS
+    folder = _write(tmp_path / "migrations", "dbmate")
+    (tmp_path / "schema.sql").write_text("CREATE TABLE audit (id int);\n")  # then the baseline
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: own\nschema: schema.sql\n"
+        "data: {tables: {members: {rows: 500}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pgrehearse",
+            "run",
+            str(path),
+            "--migrations",
+            str(folder),
+            "--from",
+            "20240101",
+            "--to",
+            "20240303",
+            "-q",
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    [summary] = (tmp_path / "r" / "own").glob("*/summary.json")
+    statements = json.loads(summary.read_text())["statements"]
+    assert [(s["phase"], Path(s["file"]).name) for s in statements] == [
+        ("up", "20240202_nickname.sql"),
+        ("up", "20240303_email_index.sql"),
+        ("down", "20240303_email_index.sql"),
+        ("down", "20240202_nickname.sql"),
+    ]
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pgrehearse",
+            "run",
+            str(path),
+            "--migrations",
+            str(folder),
+            "--from",
+            "1999",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and "no migration with version 1999" in bad.stderr
+    assert "Traceback" not in bad.stderr

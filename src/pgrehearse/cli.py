@@ -20,9 +20,12 @@ if TYPE_CHECKING:
 
     from pgrehearse._console import ConsoleProgress
     from pgrehearse.backends.choice import ServerOptions
+    from pgrehearse.scenario import Scenario
 
 # kept here, not imported, so `--help` loads no backend code (a test checks they agree)
 BACKEND_NAMES = ("auto", "local", "docker", "external")
+# pgrehearse.tools.TOOLS, spelled out so that --help imports nothing (a test keeps them equal)
+MIGRATION_TOOLS = ("auto", "golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma")
 HISTORY_FILE = "history.jsonl"
 DEFAULT_MIN_DELTA_S = 0.05
 
@@ -136,6 +139,23 @@ def main() -> None:
     is_flag=True,
     help="Leave the server running afterwards for debugging (stop it: pgrehearse cleanup).",
 )
+@click.option(
+    "--migrations",
+    "migrations_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Rehearse this migration tool's folder instead of the scenario's migration "
+    "(the scenario supplies data, load and budgets).",
+)
+@click.option(
+    "--tool",
+    type=click.Choice(MIGRATION_TOOLS),
+    default="auto",
+    show_default=True,
+    help="With --migrations: which tool wrote the folder.",
+)
+@click.option("--from", "from_version", default=None, help="With --migrations: the baseline.")
+@click.option("--to", "to_version", default=None, help="With --migrations: the last to rehearse.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the final summary, no progress.")
 def run(
     scenario: Path,
@@ -151,6 +171,10 @@ def run(
     dsn: str | None,
     clone: bool,
     keep_server: bool,
+    migrations_dir: Path | None,
+    tool: str,
+    from_version: str | None,
+    to_version: str | None,
     quiet: bool,
 ) -> None:
     """Rehearse SCENARIO (a scenario file, or a folder holding one).
@@ -167,6 +191,8 @@ def run(
     options = _server_options_from(pg_bin, scale, no_cache, pg_version, backend, dsn, clone)
     with reported_errors(progress, err):
         loaded = load_scenario(scenario)
+        if migrations_dir is not None:
+            loaded = _with_migrations(loaded, migrations_dir, tool, from_version, to_version)
         result = rehearse(
             loaded,
             options,
@@ -181,6 +207,22 @@ def run(
     if result.report_error:
         err.print(f"warning: {result.report_error}", highlight=False, markup=False, soft_wrap=True)
     sys.exit(int(ExitCode.OK if result.passed else ExitCode.FAILED))
+
+
+def _with_migrations(
+    scenario: Scenario, folder: Path, tool: str, start: str | None, end: str | None
+) -> Scenario:
+    from pgrehearse.errors import Problem, ScenarioError
+
+    try:
+        return scenario.with_migration_folder(folder, tool, start, end)
+    except ValueError as exc:
+        errors = getattr(exc, "errors", None)  # pydantic's ValidationError
+        message = str(errors()[0]["msg"]) if callable(errors) else str(exc)
+        message = message.removeprefix("Value error, ")
+        raise ScenarioError(
+            [Problem(f"--migrations {folder}: {message}", hint="check the folder, --tool, --from")]
+        ) from None
 
 
 def _consoles(quiet: bool) -> tuple[Console, Console, ConsoleProgress]:

@@ -635,6 +635,15 @@ class LoadSpec(_Strict):
         return self
 
 
+def _add_baseline(scenario: Scenario) -> None:
+    """A tool folder's migrations up to `from` are part of the schema, after `schema`."""
+    chain = scenario.migration.chain
+    if chain is not None and chain.baseline:
+        parts = [SchemaPart(m.up.file, m.up.text, None, m.up.first_line) for m in chain.baseline]
+        given = scenario.schema_sql.parts if scenario.schema_sql is not None else []
+        object.__setattr__(scenario, "schema_sql", SchemaSource.from_parts([*given, *parts]))
+
+
 class Scenario(_Strict):
     """A validated scenario. Build it with `pgrehearse.load_scenario(path)`."""
 
@@ -655,15 +664,31 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _baseline_is_schema(self) -> Scenario:
-        """A tool folder's migrations up to `from` are part of the schema, after `schema`."""
-        chain = self.migration.chain
-        if chain is not None and chain.baseline:
-            parts = [
-                SchemaPart(m.up.file, m.up.text, None, m.up.first_line) for m in chain.baseline
-            ]
-            given = self.schema_sql.parts if self.schema_sql is not None else []
-            object.__setattr__(self, "schema_sql", SchemaSource.from_parts([*given, *parts]))
+        _add_baseline(self)
         return self
+
+    def with_migration_folder(
+        self,
+        folder: Path,
+        tool: str = "auto",
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Scenario:
+        """This scenario (its data, load and budgets) rehearsing a tool's migration folder
+        instead of its own migration (`run --migrations DIR`). Raises `ValueError` with the
+        reason when the folder cannot be read."""
+        kept = self.migration.model_dump(
+            by_alias=True,
+            exclude_none=True,
+            exclude={"up", "down", "dir", "tool", "from_version", "to"},
+        )
+        options = {"dir": str(folder.resolve()), "tool": tool, "from": start, "to": end}
+        migration = MigrationSpec.model_validate(
+            {**kept, **{k: v for k, v in options.items() if v is not None}}
+        )
+        changed = self.model_copy(update={"migration": migration})
+        _add_baseline(changed)
+        return changed
 
     @property
     def path(self) -> Path | None:
