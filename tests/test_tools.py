@@ -59,12 +59,31 @@ def _write(folder: Path, tool: str) -> Path:
         elif tool == "prisma":
             (folder / f"{version}_{name}").mkdir()
             (folder / f"{version}_{name}" / "migration.sql").write_text(up + "\n")
+        elif tool == "popx":
+            autocommit = ".autocommit" if concurrent else ""
+            # the postgres file replaces the generic one; other dialects are left out
+            (folder / f"{version}_{name}.up.sql").write_text("SELECT generic_version();\n")
+            (folder / f"{version}_{name}.postgres{autocommit}.up.sql").write_text(up + "\n")
+            (folder / f"{version}_{name}.mysql.up.sql").write_text("SELECT mysql();\n")
+            (folder / f"{version}_{name}.postgres{autocommit}.down.sql").write_text(down + "\n")
+        elif tool == "sqitch":
+            for kind, sql in (("deploy", up), ("revert", down), ("verify", "SELECT 1;")):
+                (folder / kind).mkdir(exist_ok=True)
+                (folder / kind / f"{version}.sql").write_text(sql + "\n")
+            with (folder / "sqitch.plan").open("a") as plan:
+                if version == VERSIONS[0]:
+                    plan.write("%syntax-version=1.0.0\n%project=library\n\n")
+                plan.write(f"{version} 2024-01-01T00:00:00Z Ann <ann@example.org> # {name}\n")
+                if version == VERSIONS[1]:
+                    plan.write("@v1.0 2024-02-02T00:00:00Z Ann <ann@example.org> # tag\n")
     if tool == "flyway":
         (folder / "R__refresh_views.sql").write_text("SELECT 1;\n")
     return folder
 
 
-@pytest.mark.parametrize("tool", ["golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma"])
+@pytest.mark.parametrize(
+    "tool", ["golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma", "popx", "sqitch"]
+)
 def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool: str) -> None:
     folder = _write(tmp_path / "migrations", tool)
     assert detect(folder) == tool
@@ -76,7 +95,7 @@ def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool:
     ups = statements_of(chain.up)
     assert [s.sql for s in ups] == [up.rstrip(";") for up, _ in STEPS[1:]]
     assert ups[0].file is not None and ups[0].line >= 1
-    if tool in ("goose", "dbmate"):  # the tool's own "no transaction" marker is honoured
+    if tool in ("goose", "dbmate", "popx"):  # the tool's "no transaction" marker is honoured
         assert [s.alone for s in ups] == [False, True, False]
     if tool == "prisma":
         assert chain.down is None and chain.down_missing is not None

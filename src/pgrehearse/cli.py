@@ -25,7 +25,17 @@ if TYPE_CHECKING:
 # kept here, not imported, so `--help` loads no backend code (a test checks they agree)
 BACKEND_NAMES = ("auto", "local", "docker", "external")
 # pgrehearse.tools.TOOLS, spelled out so that --help imports nothing (a test keeps them equal)
-MIGRATION_TOOLS = ("auto", "golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma")
+MIGRATION_TOOLS = (
+    "auto",
+    "golang-migrate",
+    "goose",
+    "dbmate",
+    "flyway",
+    "dirs",
+    "prisma",
+    "popx",
+    "sqitch",
+)
 HISTORY_FILE = "history.jsonl"
 DEFAULT_MIN_DELTA_S = 0.05
 

@@ -497,7 +497,9 @@ class ObserveSpec(_Strict):
     trace: bool = True  # per-statement lock and rewrite tracing of the migration session
 
 
-MigrationTool = Literal["auto", "golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma"]
+MigrationTool = Literal[
+    "auto", "golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma", "popx", "sqitch"
+]
 
 
 class MigrationSpec(_Strict):

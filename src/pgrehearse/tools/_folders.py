@@ -243,6 +243,77 @@ def _sections(
     return sections
 
 
+_POPX = re.compile(
+    r"^(\d+)_(.+?)(?:\.(postgres|cockroach|mysql|sqlite3?))?(\.autocommit)?\.(up|down)\.sql$"
+)
+
+
+def popx(folder: Path) -> Folder:
+    """Ory's popx: `<version>_<name>[.<dialect>][.autocommit].<up|down>.sql`; a
+    `.postgres.` file replaces the generic one, `.autocommit` runs outside a transaction,
+    other dialects are left out, empty files do nothing."""
+    chosen: dict[tuple[str, str], tuple[bool, Path, bool]] = {}  # (version, dir) -> …
+    names: dict[str, str] = {}
+    for path in _sql_files(folder):
+        match = _POPX.match(path.name)
+        if match is None:
+            continue
+        version, name, dialect, autocommit, direction = match.groups()
+        if dialect not in (None, "postgres"):
+            continue
+        key = (version, direction)
+        specific = dialect == "postgres"
+        if key not in chosen or (specific and not chosen[key][0]):
+            chosen[key] = (specific, path, autocommit is None)
+            names[version] = name
+    migrations = []
+    for version in sorted({v for v, _ in chosen}, key=version_key):
+        if (version, "up") not in chosen:
+            raise FolderError(f"{folder}: version {version} has a down file but no up file")
+        _, up, up_tx = chosen[(version, "up")]
+        down = chosen.get((version, "down"))
+        migrations.append(
+            Migration(
+                version,
+                names[version],
+                Script(_read(up), up, 1, up_tx),
+                Script(_read(down[1]), down[1], 1, down[2]) if down else None,
+            )
+        )
+    return Folder("popx", migrations)
+
+
+_SQITCH_CHANGE = re.compile(r"^([A-Za-z0-9_][^\s@:]*)\s")
+
+
+def sqitch(folder: Path) -> Folder:
+    """sqitch: the changes of `sqitch.plan` in its order, `deploy/<change>.sql` up and
+    `revert/<change>.sql` down (`verify/` scripts are not run)."""
+    plan = folder / "sqitch.plan"
+    if not plan.is_file():
+        raise FolderError(f"{folder}: no sqitch.plan in it")
+    migrations = []
+    for line in _read(plan).splitlines():
+        match = _SQITCH_CHANGE.match(line.strip() + " ")
+        if not line.strip() or line.startswith(("%", "#", "@")) or match is None:
+            continue
+        change = match[1]
+        deploy = folder / "deploy" / f"{change}.sql"
+        revert = folder / "revert" / f"{change}.sql"
+        if not deploy.is_file():
+            raise FolderError(f"{plan}: change {change!r} has no deploy/{change}.sql")
+        migrations.append(
+            Migration(
+                change,
+                "",
+                Script(_read(deploy), deploy),
+                Script(_read(revert), revert) if revert.is_file() else None,
+            )
+        )
+    notes = ["sqitch: verify/ scripts are not run"] if (folder / "verify").is_dir() else []
+    return Folder("sqitch", migrations, notes)
+
+
 READERS: dict[str, Callable[[Path], Folder]] = {
     "golang-migrate": golang_migrate,
     "goose": goose,
@@ -250,18 +321,24 @@ READERS: dict[str, Callable[[Path], Folder]] = {
     "flyway": flyway,
     "dirs": dirs,
     "prisma": prisma,
+    "popx": popx,
+    "sqitch": sqitch,
 }
 
 
 def detect(folder: Path) -> str:
     """Which tool wrote `folder`, from what it holds."""
     subs = [p for p in folder.iterdir() if p.is_dir()]
+    if (folder / "sqitch.plan").is_file():
+        return "sqitch"
     if any((p / "migration.sql").is_file() for p in subs):
         return "prisma"
     if any((p / "up.sql").is_file() for p in subs):
         return "dirs"
     files = _sql_files(folder)
     names = [p.name for p in files]
+    if any(_POPX.match(n) and (".postgres." in n or ".autocommit." in n) for n in names):
+        return "popx"
     if any(_GOLANG_MIGRATE.match(n) for n in names):
         return "golang-migrate"
     if any(_FLYWAY.match(n) for n in names) or any(
