@@ -140,6 +140,19 @@ def test_a_chain_seeds_at_its_baseline_and_rehearses_the_pending_migrations(
     first_down = result.statements_of("down")[0]
     assert first_down.file is not None and first_down.file.name == "20240404_joined.sql"
     assert result.roundtrip is not None and result.roundtrip.status == "passed"
+    assert result.summary is not None
+    rows = result.summary["migrations"]  # one row per migration and phase
+    assert [(m["phase"], m["migration"]) for m in rows] == [
+        ("up", "20240202_nickname"),
+        ("up", "20240303_email_index"),
+        ("up", "20240404_joined"),
+        ("down", "20240404_joined"),
+        ("down", "20240303_email_index"),
+        ("down", "20240202_nickname"),
+    ]
+    assert rows[0]["strongest_lock"] == "AccessExclusiveLock"  # ADD COLUMN
+    assert rows[1]["strongest_lock"] == "ShareUpdateExclusiveLock"  # CONCURRENTLY
+    assert all(m["status"] == "ok" and m["statements"] == 1 for m in rows)
 
 
 def test_a_tool_without_downs_skips_the_round_trip_with_the_reason(
@@ -210,6 +223,8 @@ def test_run_migrations_rehearses_a_folder_with_the_scenarios_data(
     assert done.returncode == 0, done.stderr
     [summary] = (tmp_path / "r" / "own").glob("*/summary.json")
     statements = json.loads(summary.read_text())["statements"]
+    markdown = next((tmp_path / "r" / "own").glob("*/summary.md")).read_text()
+    assert "**Migrations**" in markdown and "| up | 20240202_nickname | ok |" in markdown
     assert [(s["phase"], Path(s["file"]).name) for s in statements] == [
         ("up", "20240202_nickname.sql"),
         ("up", "20240303_email_index.sql"),

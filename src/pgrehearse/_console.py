@@ -201,6 +201,15 @@ def print_summary(
 
 
 def _rich_summary(console: Console, summary: Mapping[str, Any]) -> None:
+    if summary.get("migrations"):
+        per_migration = Table(
+            title=f"{summary['scenario']['name']} — migrations", title_justify="left"
+        )
+        for heading in facts.MIGRATION_HEADERS:
+            per_migration.add_column(heading, overflow="fold")
+        for row in summary["migrations"]:
+            per_migration.add_row(*map(escape, facts.migration_cells(row)))
+        console.print(per_migration)
     table = Table(title=f"{summary['scenario']['name']} — statements", title_justify="left")
     table.add_column("phase")
     table.add_column("#", justify="right")
@@ -285,6 +294,8 @@ def _plain_summary(console: Console, summary: Mapping[str, Any]) -> None:
         lines.append(
             f"  phase {phase['name']:<10} {phase['status']:<11} {_seconds(phase['seconds'])}"
         )
+    for row in summary.get("migrations") or []:
+        lines.append("  migration " + " | ".join(facts.migration_cells(row)))
     for statement in summary["statements"]:
         lines.append(
             f"  {statement['phase']} #{statement['index']} {statement['status']:<7} "

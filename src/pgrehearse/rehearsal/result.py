@@ -127,6 +127,7 @@ class Rehearsal:
     tables: list[TableSeedResult] = field(default_factory=list)
     # how the schema was read: roles_created (NOLOGIN, named by a dump), notes
     schema_input: dict[str, Any] = field(default_factory=dict)
+    migration_files: dict[str, str] = field(default_factory=dict)  # file -> migration (chains)
     statements: list[StatementResult] = field(default_factory=list)
     run_dir: Path | None = None
     locks: LockAnalysis | None = None  # lock intervals, waits, queue length, summary

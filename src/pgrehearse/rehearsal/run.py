@@ -82,6 +82,14 @@ def rehearse(
     if report_dir is not None:
         result.run_dir = Path(report_dir) / scenario.name / result.run_id
         _check_writable(result.run_dir)  # before minutes of work, not after
+    chain = scenario.migration.chain
+    if chain is not None:
+        result.migration_files = {
+            str(script.file): migration.label
+            for migration in chain.pending
+            for script in (migration.up, migration.down)
+            if script is not None
+        }
     ctx = RunContext(scenario, result, progress)
     try:
         prepared = prepare_load(ctx)

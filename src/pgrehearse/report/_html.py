@@ -72,6 +72,7 @@ def render_html(summary: dict[str, Any], events: pd.DataFrame | None) -> str:
     environment.filters["generator"] = lambda c: (
         facts.generator_text(c["parameters"]) if c.get("parameters") else c["generator"]
     )
+    environment.filters["migration_cells"] = facts.migration_cells
     template = environment.get_template("report.html.j2")
     settings = summary.get("settings") or {"seed": {}, "rehearsal": {}}
     return template.render(
@@ -80,6 +81,7 @@ def render_html(summary: dict[str, Any], events: pd.DataFrame | None) -> str:
         figures=[(title, svg) for title, svg in figures if svg],
         settings_keys=sorted(set(settings["seed"]) | set(settings["rehearsal"])),
         fmt=_fmt,
+        migration_headers=facts.MIGRATION_HEADERS,
     )
 
 

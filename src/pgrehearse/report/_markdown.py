@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pgrehearse.report import facts
 from pgrehearse.report.facts import (
     LOAD_HEADERS,
     breaking_line,
@@ -61,6 +62,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 for b in summary["budgets"]
             ],
         )
+    if summary.get("migrations"):
+        lines += ["**Migrations**", ""]
+        lines += _table(
+            facts.MIGRATION_HEADERS, [facts.migration_cells(m) for m in summary["migrations"]]
+        )
+        lines += [""]
     lines += ["**Statements**", ""]
     rows = []
     for s in summary["statements"]:

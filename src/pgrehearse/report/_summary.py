@@ -11,6 +11,7 @@ import pandas as pd
 from pgrehearse import __version__
 from pgrehearse.migration import StatementResult
 from pgrehearse.rehearsal.result import PhaseResult, Rehearsal
+from pgrehearse.report import facts
 from pgrehearse.seed import TableSeedResult
 
 SUMMARY_SCHEMA_VERSION = 1  # additions keep the version; removals or renames bump it
@@ -25,6 +26,7 @@ def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:
 
 
 def _summary(rehearsal: Rehearsal) -> dict[str, Any]:
+    statements = [_statement(s) for s in rehearsal.statements]
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "tool": {"name": "pgrehearse", "version": __version__},
@@ -46,7 +48,12 @@ def _summary(rehearsal: Rehearsal) -> dict[str, Any]:
         "phases": [_phase(p) for p in rehearsal.phases],
         "tables": [_table(t) for t in rehearsal.tables],
         "relations": rehearsal.relations,
-        "statements": [_statement(s) for s in rehearsal.statements],
+        "statements": statements,
+        "migrations": facts.per_migration(
+            statements,
+            _records(rehearsal.locks.waits) if rehearsal.locks else [],
+            rehearsal.migration_files,
+        ),
         "sampler": rehearsal.sampler,
         "budgets": [check.to_dict() for check in rehearsal.budgets],
         "roundtrip": rehearsal.roundtrip.to_dict() if rehearsal.roundtrip else None,

@@ -192,3 +192,82 @@ def generator_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def per_migration(
+    statements: Sequence[Mapping[str, Any]],
+    waits: Sequence[Mapping[str, Any]],
+    files: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """One row per migration of a chain and phase: its statements' time and verdict, its
+    strongest lock, what it rewrote, and the longest wait of the load while it ran."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for statement in statements:
+        migration = files.get(str(statement.get("file")))
+        if migration is None:
+            continue
+        row = rows.setdefault(
+            (statement["phase"], migration),
+            {
+                "phase": statement["phase"],
+                "migration": migration,
+                "statements": 0,
+                "seconds": 0.0,
+                "status": "ok",
+                "locks": [],
+                "rewrites": [],
+                "start_s": statement.get("started_s"),
+                "end_s": statement.get("started_s"),
+            },
+        )
+        row["statements"] += 1
+        row["seconds"] += statement.get("seconds") or 0.0
+        if statement["status"] not in ("ok", "retried") and row["status"] == "ok":
+            row["status"] = statement["status"]
+        row["locks"] += statement.get("locks") or []
+        row["rewrites"] += [r for r in statement.get("rewrites") or [] if r not in row["rewrites"]]
+        if statement.get("started_s") is not None:
+            row["end_s"] = statement["started_s"] + (statement.get("seconds") or 0.0)
+    result = []
+    for row in rows.values():
+        top = strongest_lock(row.pop("locks"))
+        start, end = row.pop("start_s"), row.pop("end_s")
+        during = [
+            w
+            for w in waits
+            if start is not None and end is not None and start <= w["start_s"] <= end
+        ]
+        row["seconds"] = round(row["seconds"], 6)
+        row["strongest_lock"] = top["mode"] if top else None
+        row["strongest_lock_relation"] = top["relation"] if top else None
+        row["held_ms"] = top["held_ms"] if top else None
+        row["longest_wait_ms"] = max((w["wait_ms"] for w in during), default=0.0)
+        row["sessions_waited"] = len({w["waiter_pid"] for w in during})
+        result.append(row)
+    return result
+
+
+MIGRATION_HEADERS = ["phase", "migration", "status", "ms", "strongest lock", "rewrites", "load"]
+
+
+def migration_cells(row: Mapping[str, Any]) -> list[str]:
+    """A per-migration row as the terminal, Markdown and HTML tables show it."""
+    lock = (
+        f"{row['strongest_lock']} on {row['strongest_lock_relation']} {row['held_ms']:.0f} ms"
+        if row.get("strongest_lock")
+        else "-"
+    )
+    load = (
+        f"{row['sessions_waited']} waited, up to {row['longest_wait_ms']:.0f} ms"
+        if row.get("sessions_waited")
+        else "no waits"
+    )
+    return [
+        row["phase"],
+        row["migration"],
+        row["status"],
+        f"{row['seconds'] * 1000:.1f}",
+        lock,
+        ", ".join(row.get("rewrites") or []) or "-",
+        load,
+    ]
