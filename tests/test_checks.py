@@ -371,3 +371,30 @@ def test_after_must_name_a_moment_of_the_table(tmp_path: Path, work_root: Path) 
         SeededServer.start(load_scenario(path))
     [problem] = raised.value.problems
     assert "`after: id`" in problem.message and problem.line == 8
+
+
+def test_a_composite_foreign_key_takes_one_referenced_row(tmp_path: Path, work_root: Path) -> None:
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE tenants (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);\n"
+        "CREATE TABLE projects (tenant_id bigint NOT NULL REFERENCES tenants (id),\n"
+        "    id bigint GENERATED ALWAYS AS IDENTITY, name text NOT NULL,\n"
+        "    PRIMARY KEY (tenant_id, id));\n"
+        "CREATE TABLE tasks (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+        "    tenant_id bigint NOT NULL, project_id bigint NOT NULL,\n"
+        "    FOREIGN KEY (tenant_id, project_id) REFERENCES projects (tenant_id, id));\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: tenancy\nschema: schema.sql\n"
+        "data: {tables: {tenants: {rows: 30}, projects: {rows: 300}, tasks: {rows: 5000}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            row = conn.execute(
+                "SELECT count(*), count(DISTINCT (tenant_id, project_id)) FROM tasks"
+            ).fetchone()
+        database.drop()
+    # the foreign key was validated after seeding: every pair is a real project
+    assert row is not None and row[0] == 5000 and row[1] > 200

@@ -1,4 +1,9 @@
-"""The `pgrehearse` command: a thin shell over the library."""
+"""The `pgrehearse` command: a thin shell over the library.
+
+This module is over 500 lines on purpose: it is every command and option of the command
+line, each a thin translation into a library call, so that `--help` and the code read
+alike; the work is all elsewhere (console output in `_console`, errors in `_shell`).
+"""
 
 from __future__ import annotations
 

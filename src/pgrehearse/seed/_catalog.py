@@ -59,6 +59,20 @@ WHERE (c.conrelid = %(t)s::regclass  -- and those declared on its partitions
   AND c.contype = 'f' AND cardinality(c.conkey) = 1
 """
 
+# foreign keys over several columns: (columns, referenced table, referenced columns)
+_COMPOSITE_FOREIGN_KEYS = """
+SELECT DISTINCT
+       (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(n, ord)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n),
+       c.confrelid::regclass::text,
+       (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(n, ord)
+        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n)
+FROM pg_constraint c
+WHERE (c.conrelid = %(t)s::regclass
+       OR c.conrelid IN (SELECT relid FROM pg_partition_tree(%(t)s::regclass)))
+  AND c.contype = 'f' AND cardinality(c.conkey) > 1
+"""
+
 # the table's CHECK constraints, and those of its columns' domains (VALUE: the column)
 _CHECKS = """
 SELECT c.conname, pg_get_constraintdef(c.oid), NULL::name
@@ -104,6 +118,8 @@ class TableInfo:
     unique: set[str] = field(default_factory=set)
     unique_groups: list[list[str]] = field(default_factory=list)  # composite unique keys
     foreign_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # col -> (table, col)
+    # foreign keys over several columns: (columns, referenced table, referenced columns)
+    composite_foreign_keys: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
     allowed_values: dict[str, list[str]] = field(default_factory=dict)  # from CHECK (c IN ...)
     checks: CheckFacts = field(default_factory=CheckFacts)  # what CHECKs require per column
     partitioned: bool = False
@@ -132,6 +148,10 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
             info.unique_groups.append(named)
     for column, ref_table, ref_column in conn.execute(_FOREIGN_KEYS, {"t": relation}):
         info.foreign_keys[column] = (ref_table, ref_column)
+    for columns_of, ref_table, ref_columns in conn.execute(
+        _COMPOSITE_FOREIGN_KEYS, {"t": relation}
+    ):
+        info.composite_foreign_keys.append((list(columns_of), ref_table, list(ref_columns)))
     table_checks, domain_checks = [], []
     for name, definition, column in conn.execute(_CHECKS, (relation, relation)):
         if column is None:

@@ -429,6 +429,32 @@ class _AfterGenerator(Generator):
         return format_dates(picked) if self.dates_only else format_timestamps(picked)
 
 
+class _RowRefGenerator(Generator):
+    """One column of a composite foreign key: the value of a referenced row that the key's
+    other columns take from the same row (they draw the row from one shared stream)."""
+
+    def __init__(self, values: npt.NDArray[Any], seed: int, group: str) -> None:
+        self.values_of_rows = np.array(list(map(str, values.tolist())), dtype=object)
+        self.escape = needs_copy_escape(self.values_of_rows[:1000].tolist())
+        self.seed = seed
+        self.group = group
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        shared = column_rng(self.seed, self.group, "rows", first // BLOCK_ROWS)
+        rows = shared.integers(0, len(self.values_of_rows), count)
+        picks: list[str] = self.values_of_rows[rows].tolist()
+        return picks
+
+
+def row_ref_generators(
+    table: str, columns: list[str], rows: Mapping[str, npt.NDArray[Any]], seed: int
+) -> dict[str, Generator]:
+    """Generators for the columns of one composite foreign key, given the referenced rows'
+    values per column (all in the same row order)."""
+    group = f"{table}({','.join(columns)})"
+    return {column: _RowRefGenerator(rows[column], seed, group) for column in columns}
+
+
 def link_after(
     generators: Mapping[str, Generator],
     specs: Mapping[str, ColumnSpec],

@@ -99,6 +99,8 @@ class TablePlan:
     left_to_database: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     combinations: list[list[str]] = field(default_factory=list)  # composite unique keys
+    # composite foreign keys whose columns take the values of one referenced row together
+    row_refs: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
 
     def refs(self) -> set[str]:
         return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)}
@@ -158,6 +160,7 @@ def _plan_table(
             _plan_column(name, column, explicit.get(column.name), info, rows, catalog, plan)
         except PlanError as exc:
             problems.append(exc)
+    _refer_to_rows(info, plan, catalog)
     _order_moments(name, info, plan, problems)
     for group in info.unique_groups:
         try:
@@ -205,6 +208,30 @@ def _plan_column(
         plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
         return
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
+
+
+def _refer_to_rows(info: TableInfo, plan: TablePlan, catalog: dict[str, TableInfo]) -> None:
+    """A foreign key over several columns: the columns the scenario leaves to inference
+    take the values of one referenced row together (each referenced column's own values
+    would make pairs that do not exist there)."""
+    for columns, table, referenced in info.composite_foreign_keys:
+        target = catalog.get(table)
+        if target is None or not target.will_have_rows:
+            continue
+        planned = {c.name: c for c in plan.columns}
+        if any(c in planned and not planned[c].inferred for c in columns):
+            continue  # the scenario chose: its generators are its own to keep consistent
+        for column, ref_column in zip(columns, referenced, strict=True):
+            spec = RefColumn(ref=f"{table}.{ref_column}")
+            if column in planned:
+                plan.columns[plan.columns.index(planned[column])] = PlannedColumn(
+                    column, spec, inferred=True
+                )
+            else:
+                plan.columns.append(PlannedColumn(column, spec, inferred=True))
+                if column in plan.left_to_database:
+                    plan.left_to_database.remove(column)
+        plan.row_refs.append((list(columns), table, list(referenced)))
 
 
 # a later moment's name token -> the earlier one's (return_date follows rental_date)

@@ -2,45 +2,36 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
 import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
 from pgrehearse.scenario import (
-    AfterColumn,
     ChoiceColumn,
     ColumnSpec,
     ConstantColumn,
     DataSpec,
     FakerColumn,
-    RefColumn,
     SqlColumn,
 )
 from pgrehearse.seed._catalog import MissingTable, TableInfo, read_table
 from pgrehearse.seed._generators import (
     Column,
-    Combination,
     GeneratorContext,
     UnsatisfiableUnique,
     build_faker_pools,
-    build_generator,
-    combination_domain,
-    domain_size,
     faker_specs,
-    link_after,
     python_text,
 )
 from pgrehearse.seed._pipeline import produce_blocks
 from pgrehearse.seed._plan import TablePlan, plan_all_tables
+from pgrehearse.seed._tables import load_refs, qualified, sql_pool, table_columns
 
 
 @dataclass(frozen=True)
@@ -161,7 +152,7 @@ def read_catalog(
             if ref_table not in catalog:
                 target = read_table(conn, ref_table)
                 exists = conn.execute(
-                    sql.SQL("SELECT EXISTS (SELECT FROM {})").format(_qualified(ref_table))
+                    sql.SQL("SELECT EXISTS (SELECT FROM {})").format(qualified(ref_table))
                 ).fetchone()
                 target.will_have_rows = bool(exists and exists[0])
                 catalog[ref_table] = target
@@ -290,8 +281,8 @@ def seed_tables(
             progress.table_started(table_plan.name, table_plan.rows)
         started = time.perf_counter()
         try:
-            _load_refs(conn, table_plan, ref_keys)
-            columns = _columns(table_plan, seed, ref_keys, pools)
+            load_refs(conn, table_plan, ref_keys)
+            columns = table_columns(table_plan, seed, ref_keys, pools)
             advanced = _advancer(progress, table_plan.name)
             sent = _Sent()
             frozen = _copy_table(conn, table_plan, columns, seed, advanced, workers, sent)
@@ -345,89 +336,6 @@ def seed_tables(
     return results
 
 
-# each pool value gets its own random numbers r1, r2 (correlated with g.i so that they are
-# drawn per row) and its number i, for expressions that need a value twice
-_POOL = """
-SELECT ({})::text
-FROM generate_series(1, %s) AS g(i),
-     LATERAL (SELECT random() + 0 * g.i AS r1, random() + 0 * g.i AS r2) AS v
-"""
-
-
-def sql_pool(conn: psycopg.Connection[Any], spec: SqlColumn, seed: int, key: str) -> list[str]:
-    """`spec.pool` values of a sql generator, made by the server with random() seeded from
-    the scenario's seed and the column, so the same seed gives the same pool."""
-    salt = zlib.crc32(f"{seed}:{key}".encode()) / 0xFFFFFFFF
-    with conn.transaction():
-        conn.execute("SELECT setseed(%s)", (salt * 2 - 1,))
-        rows = conn.execute(
-            sql.SQL(_POOL).format(sql.SQL(spec.sql)),
-            (spec.pool,),
-        ).fetchall()
-    values = [row[0] for row in rows if row[0] is not None]
-    if not values:
-        raise ValueError(f"the sql generator of {key} made only NULLs")
-    return values
-
-
-def _columns(
-    table_plan: TablePlan,
-    seed: int,
-    ref_keys: dict[str, npt.NDArray[Any]],
-    pools: dict[str, list[str]],
-) -> list[Column]:
-    """The table's column generators; `after` columns linked to the columns they follow."""
-    combinations = _combinations(table_plan, seed, ref_keys)
-
-    def context(name: str) -> GeneratorContext:
-        return GeneratorContext(
-            seed, table_plan.name, name, table_plan.rows, ref_keys, pools, combinations.get(name)
-        )
-
-    specs = {planned.name: planned.spec for planned in table_plan.columns}
-    generators = link_after(
-        {
-            name: build_generator(spec, context(name))
-            for name, spec in specs.items()
-            if not isinstance(spec, AfterColumn)
-        },
-        specs,
-        context(""),
-        {c.name for c in table_plan.info.columns.values() if c.base_type == "date"},
-    )
-    return [
-        Column(planned.name, generators[planned.name], planned.spec.null_fraction)
-        for planned in table_plan.columns
-    ]
-
-
-def _combinations(
-    table_plan: TablePlan, seed: int, ref_keys: dict[str, npt.NDArray[Any]]
-) -> dict[str, Combination]:
-    """Each composite unique key's columns, sized from what they can take (the referenced
-    keys, the choices, the range), so that every row gets a distinct combination."""
-    specs = {c.name: c.spec for c in table_plan.columns}
-    found: dict[str, Combination] = {}
-    for group in table_plan.combinations:
-        sizes = []
-        for name in group:
-            context = GeneratorContext(seed, table_plan.name, name, table_plan.rows, ref_keys)
-            domain = combination_domain(specs[name], context)
-            sizes.append(0 if domain is None else domain_size(domain))
-        span = math.prod(sizes)
-        if span < table_plan.rows:
-            raise UnsatisfiableUnique(
-                f"({', '.join(group)}) is unique in the schema, but its columns can make "
-                f"only {span:,} distinct combinations for {table_plan.rows:,} rows"
-            )
-        salt = zlib.crc32(f"{seed}:{table_plan.name}:{'+'.join(group)}".encode())
-        divisor = 1
-        for name, size in zip(group, sizes, strict=True):
-            found[name] = Combination(salt, span, divisor, size)
-            divisor *= size
-    return found
-
-
 def _advancer(progress: SeedProgress | None, table: str) -> Callable[[int], None]:
     if progress is None:
         return lambda _done: None
@@ -453,7 +361,7 @@ def _copy_table(
     name = table_plan.name
     if table_plan.rows == 0:
         return False
-    target = _qualified(name)
+    target = qualified(name)
     empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(target)).fetchone()
     # FREEZE needs the table truncated in this transaction; only safe when it is empty
     freeze = bool(empty and empty[0]) and not table_plan.info.partitioned
@@ -482,37 +390,3 @@ def _copy_table(
             sent.rows, sent.bytes = done, sent.bytes + len(data)
             advanced(done)
     return freeze
-
-
-def _load_refs(
-    conn: psycopg.Connection[Any], table_plan: TablePlan, ref_keys: dict[str, npt.NDArray[Any]]
-) -> None:
-    for planned in table_plan.columns:
-        for spec in _refs_in(planned.spec):
-            if spec.ref in ref_keys:
-                continue
-            query = sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL ORDER BY 1").format(
-                sql.Identifier(spec.column), _qualified(spec.table), sql.Identifier(spec.column)
-            )
-            keys = [row[0] for row in conn.execute(query)]
-            integer = all(isinstance(k, int) for k in keys[:100])
-            ref_keys[spec.ref] = np.array(keys, dtype=np.int64 if integer else object)
-
-
-def _refs_in(spec: Any) -> list[RefColumn]:
-    if isinstance(spec, RefColumn):
-        return [spec]
-    found: list[RefColumn] = []
-    for attribute in ("array",):
-        inner = getattr(spec, attribute, None)
-        if inner is not None and not isinstance(inner, str | int | float | tuple | list | dict):
-            found += _refs_in(inner)
-    json_object = getattr(spec, "json_object", None)
-    if isinstance(json_object, dict):
-        for inner in json_object.values():
-            found += _refs_in(inner)
-    return found
-
-
-def _qualified(name: str) -> sql.Composable:
-    return sql.Identifier(*name.split("."))
