@@ -77,7 +77,10 @@ def lock_timeline(summary: dict[str, Any]) -> str | None:
     axes.set_xlabel("seconds since the run started")
     axes.invert_yaxis()
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in ROLE_COLOURS.values()]
-    axes.legend(handles, list(ROLE_COLOURS), fontsize=8, loc="lower right", ncols=4)
+    # outside the plot, on the right: inside it would hide the bars it explains
+    axes.legend(
+        handles, list(ROLE_COLOURS), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )
     axes.set_title("Locks held (dotted lines: migration statements start)", fontsize=10)
     return _svg(figure)
 
