@@ -313,3 +313,49 @@ def test_backend_and_keep_server_options(scenarios: pytest.Pytester, work_root: 
     assert not processes_mentioning(str(work_root))
     bad = scenarios.runpytest("-k", "good", "--pgrehearse-backend", "nowhere")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_chain_gets_one_item_per_pending_migration(
+    pytester: pytest.Pytester, work_root: Path
+) -> None:
+    folder = pytester.path / "migrations"
+    folder.mkdir()
+    steps = [
+        ("1_base", "CREATE TABLE notes (id int PRIMARY KEY, body text);", "DROP TABLE notes;"),
+        (
+            "2_title",
+            "ALTER TABLE notes ADD COLUMN title text;",
+            "ALTER TABLE notes DROP COLUMN title;",
+        ),
+        ("3_broken", "ALTER TABLE notes ADD COLUMN oops no_such_type;", "SELECT 1;"),
+        (
+            "4_after",
+            "ALTER TABLE notes ADD COLUMN later int;",
+            "ALTER TABLE notes DROP COLUMN later;",
+        ),
+    ]
+    for name, up, down in steps:
+        (folder / f"{name}.up.sql").write_text(up + "\n")
+        (folder / f"{name}.down.sql").write_text(down + "\n")
+    (pytester.path / "chain.rehearse.yaml").write_text(
+        "version: 1\nname: chain\n"
+        "data: {tables: {notes: {rows: 50}}}\n"
+        "migration: {dir: migrations, from: 1}\n"
+    )
+    collected = pytester.runpytest("--collect-only", "-q")
+    collected.stdout.fnmatch_lines(
+        [
+            "chain.rehearse.yaml::chain",
+            "chain.rehearse.yaml::chain[[]2_title[]]",
+            "chain.rehearse.yaml::chain[[]3_broken[]]",
+            "chain.rehearse.yaml::chain[[]4_after[]]",
+        ]
+    )
+    result = pytester.runpytest("-rs", "--pgrehearse-report-dir", str(pytester.path / "r"))
+    # one rehearsal answers all four: the chain and the broken step fail, the step before
+    # passes, the step after never ran
+    result.assert_outcomes(passed=1, failed=2, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*migration 3_broken of *chain.rehearse.yaml failed: up 3_broken.up.sql:1*no_such_type*"]
+    )
+    assert len(list((pytester.path / "r" / "chain").iterdir())) == 1

@@ -155,11 +155,33 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 
 class RehearsalFile(pytest.File):
+    """A scenario file: one item for the rehearsal, and for a migration tool's folder one
+    more per pending migration (`chain.rehearse.yaml::chain[0007_add_invoice_number]`),
+    all answered by the one rehearsal of the chain."""
+
+    _result: Rehearsal | None = None
+
     def collect(self) -> Iterator[pytest.Item]:
         name = self.path.name
         for suffix in SUFFIXES:
             name = name.removesuffix(suffix)
         yield RehearsalItem.from_parent(self, name=name)
+        try:
+            chain = load_scenario(self.path).migration.chain
+        except PgRehearseError:
+            return  # the rehearsal item reports it
+        for migration in chain.pending if chain is not None else []:
+            yield MigrationItem.from_parent(
+                self, name=f"{name}[{migration.label}]", migration=migration.label
+            )
+
+    def rehearsal(self, config: pytest.Config) -> Rehearsal:
+        """The rehearsal of this file, run once for all of its items."""
+        if self._result is None:
+            scenario = load_scenario(self.path)
+            self._result = rehearse(scenario, _server_options(config), **_settings(config))
+            config.stash[RESULTS].append(self._result)
+        return self._result
 
 
 class RehearsalFailed(Exception):
@@ -180,8 +202,8 @@ class RehearsalItem(pytest.Item):
     def runtest(self) -> None:
         settings = _settings(self.config)
         scenario = load_scenario(self.path)
-        result = rehearse(scenario, _server_options(self.config), **settings)
-        self.config.stash[RESULTS].append(result)
+        assert isinstance(self.parent, RehearsalFile)
+        result = self.parent.rehearsal(self.config)
         self._add_properties(result)
         if result.kept_server is not None:
             self.config.stash[KEPT].append(f"{self.name}: {result.kept_server['psql']}")
@@ -259,6 +281,67 @@ class RehearsalItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, f"rehearsal: {self.name}"
+
+
+class MigrationStepFailed(Exception):
+    """A migration of a chain failed in up or down."""
+
+
+class MigrationItem(pytest.Item):
+    """One pending migration of a chain: passes when its up and its down ran without an
+    error; skipped when an earlier failure kept it from running."""
+
+    def __init__(self, *, migration: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.migration = migration
+
+    def runtest(self) -> None:
+        assert isinstance(self.parent, RehearsalFile)
+        result = self.parent.rehearsal(self.config)
+        assert result.summary is not None
+        rows = [
+            m
+            for m in result.summary["migrations"]
+            if m["migration"] == self.migration and m["status"] != "not_run"
+        ]
+        if not rows:
+            pytest.skip(f"{self.migration} did not run: {result.failure or 'an earlier step'}")
+        for row in rows:
+            self.user_properties.append((f"{row['phase']}_seconds", f"{row['seconds']:.6f}"))
+            if row.get("strongest_lock"):
+                self.user_properties.append(
+                    (f"{row['phase']}_lock", f"{row['strongest_lock']} {row['held_ms']} ms")
+                )
+        failed = [row for row in rows if row["status"] != "ok"]
+        if failed:
+            errors = [
+                _error_line(statement)
+                for statement in result.summary["statements"]
+                if statement["status"] == "error"
+                and result.migration_files.get(str(statement["file"])) == self.migration
+            ]
+            reason = "; ".join(errors) or f"{self.migration}: {failed[0]['status']}"
+            raise MigrationStepFailed(reason)
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str:
+        if isinstance(excinfo.value, MigrationStepFailed):
+            return f"migration {self.migration} of {self.path} failed: {excinfo.value}"
+        if isinstance(excinfo.value, PgRehearseError):
+            return f"{self.path}: {excinfo.value}"
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"migration: {self.migration}"
+
+
+def _error_line(statement: dict[str, Any]) -> str:
+    error = statement.get("error") or {}
+    where = f"{Path(statement['file']).name}:{error.get('line') or statement['line']}"
+    return f"{statement['phase']} {where}: {error.get('message')}"
 
 
 def _budget_line(path: Path, budget: str) -> str:
