@@ -249,3 +249,25 @@ def test_run_migrations_rehearses_a_folder_with_the_scenarios_data(
     )
     assert bad.returncode == 2 and "no migration with version 1999" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("on_failure", ["rollback", "stop"])
+def test_a_failing_migration_stops_the_chain_and_the_applied_ones_roll_back(
+    tmp_path: Path, work_root: Path, on_failure: str
+) -> None:
+    folder = _write(tmp_path / "migrations", "golang-migrate")
+    (folder / "20240303_email_index.up.sql").write_text("ALTER TABLE members ADD oops nope;\n")
+    path = _scenario(tmp_path, f"  dir: migrations\n  from: 20240101\n  on_failure: {on_failure}\n")
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.outcome == "failed"
+    failed = result.failed_statement
+    assert failed is not None and failed.file is not None
+    assert failed.file.name == "20240303_email_index.up.sql"
+    downs = result.statements_of("down")
+    if on_failure == "rollback":
+        # the one migration applied before the failure is rolled back, and that restores
+        assert [s.file.name for s in downs if s.file] == ["20240202_nickname.down.sql"]
+        assert result.roundtrip is not None and result.roundtrip.status == "passed"
+    else:
+        assert downs == []
+        assert result.roundtrip is not None and result.roundtrip.status == "skipped"

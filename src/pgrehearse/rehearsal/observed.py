@@ -96,9 +96,11 @@ class ObservedMigration:
                 try:
                     up = self._phase(conn, "up", migration.up_script, tracer, observer)
                     down = migration.down_script
+                    if not up.ok and migration.chain is not None:
+                        down = self._rollback_of(up)
                     if down is None:
                         ctx.skip("down", migration.no_down_reason or "no down migration")
-                    elif not up.ok:
+                    elif not up.ok and migration.chain is None:
                         ctx.skip("down", "skipped because the up migration failed")
                     else:
                         self._phase(conn, "down", down, tracer, observer)
@@ -177,6 +179,31 @@ class ObservedMigration:
         if load_spec is not None:
             ctx.pause("cooldown", load_spec.cooldown, f"load continues after {name}")
         return ran
+
+    def _rollback_of(self, up: PhaseRun) -> MigrationScript | None:
+        """A chain whose up failed: the downs of the migrations that were applied before the
+        failing one (`on_failure: rollback`), newest first; None to stop there."""
+        migration = self.ctx.scenario.migration
+        chain = migration.chain
+        if chain is None or migration.on_failure == "stop":
+            self.ctx.progress.note("the chain stopped at its failing migration (on_failure: stop)")
+            return None
+        failed = up.last.error
+        failing_file = str(failed.file) if failed is not None else None
+        applied = []
+        for pending in chain.pending:
+            if str(pending.up.file) == failing_file:
+                break
+            applied.append(pending)
+        if not applied:
+            return None
+        if any(m.down is None for m in applied):
+            return None
+        self.ctx.progress.note(
+            "rolling back the migrations applied before the failing one: "
+            + ", ".join(m.label for m in reversed(applied))
+        )
+        return MigrationScript(tuple(m.down for m in reversed(applied) if m.down is not None))
 
     def _migration_phase(
         self,

@@ -513,6 +513,8 @@ class MigrationSpec(_Strict):
     dir: Path | None = None
     from_version: str | None = Field(default=None, alias="from")
     to: str | None = None
+    on_failure: Literal["rollback", "stop"] = "rollback"  # a chain's up failed: run the
+    # downs of the migrations applied before it, or stop there
     transaction: TransactionMode = "file"
     lock_timeout: Duration | None = None
     statement_timeout: Duration | None = None
