@@ -153,6 +153,8 @@ def test_a_chain_seeds_at_its_baseline_and_rehearses_the_pending_migrations(
     assert rows[0]["strongest_lock"] == "AccessExclusiveLock"  # ADD COLUMN
     assert rows[1]["strongest_lock"] == "ShareUpdateExclusiveLock"  # CONCURRENTLY
     assert all(m["status"] == "ok" and m["statements"] == 1 for m in rows)
+    # every step's down restored the schema its up found
+    assert [m["roundtrip"] for m in rows if m["phase"] == "down"] == ["restored"] * 3
 
 
 def test_a_tool_without_downs_skips_the_round_trip_with_the_reason(
@@ -271,3 +273,25 @@ def test_a_failing_migration_stops_the_chain_and_the_applied_ones_roll_back(
     else:
         assert downs == []
         assert result.roundtrip is not None and result.roundtrip.status == "skipped"
+
+
+def test_a_step_whose_down_is_wrong_is_named_even_when_later_downs_hide_it(
+    tmp_path: Path, work_root: Path
+) -> None:
+    folder = _write(tmp_path / "migrations", "golang-migrate")
+    (folder / "20240202_nickname.down.sql").write_text("SELECT 1;\n")  # forgets the column
+    (tmp_path / "schema.sql").write_text("CREATE TABLE audit (id int);\n")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: steps\nschema: schema.sql\n"
+        "data: {tables: {audit: {rows: 10}}}\n"
+        "migration: {dir: migrations, to: 20240202}\n"
+    )
+    result = rehearse(load_scenario(path), report_dir=None)
+    # the first migration's down drops the whole table, so the chain as a whole looks restored
+    assert result.roundtrip is not None and result.roundtrip.status == "failed"
+    [difference] = result.roundtrip.failing
+    assert difference.object == "step 20240202_nickname"
+    assert "nickname" in str(difference.after)
+    assert result.step_roundtrips["20240101_members"] == []
+    assert any("nickname" in d for d in result.step_roundtrips["20240202_nickname"])

@@ -3,6 +3,8 @@ the application load runs, and the scenario's blockers hold their transactions."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,6 +26,7 @@ from pgrehearse.load import (
     prepare_transactions,
     waits_by_transaction,
 )
+from pgrehearse.migration import Statement
 from pgrehearse.observe import LockTracer, Sampler
 from pgrehearse.observe.analyse import PhaseWindow, analyse_locks
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
@@ -72,6 +75,8 @@ class ObservedMigration:
         self.schema_before = schema_before
         self.windows: list[PhaseWindow] = []
         self.blockers: list[Blocker] = []
+        # a chain: (phase, migration file, schema) after each migration that finished
+        self.step_schemas: list[tuple[str, Path | None, Any]] = []
 
     def run(self) -> None:
         ctx, server = self.ctx, self.server
@@ -216,6 +221,7 @@ class ObservedMigration:
         if tracer is not None:
             tracer.begin_phase(name)
         statements = statements_of(source)
+        steps = _StepWatcher(tracer, statements, self._step_done(name))
         with ctx.phase(name, f"{name} migration: {len(statements)} statements") as phase:
             ran = run_phase(
                 conn,
@@ -223,12 +229,14 @@ class ObservedMigration:
                 statements,
                 ctx.scenario.migration,
                 ctx.clock,
-                observer=tracer,
+                observer=steps if isinstance(source, MigrationScript) else tracer,
                 on_statement=ctx.progress.statement_finished,
                 on_retry=ctx.progress.note,
             )
             ctx.result.statements.extend(ran.statements)
             ctx.result.transaction[name] = ran.last.transaction
+            if isinstance(source, MigrationScript) and ran.ok:
+                steps.finished()
             if not ran.ok:
                 phase.status = "failed"
             if ran.attempts > 1:
@@ -239,6 +247,15 @@ class ObservedMigration:
         started = phase.started_s or 0.0
         self.windows.append(PhaseWindow(name, started, started + (phase.seconds or 0.0)))
         return ran
+
+    def _step_done(self, phase: str) -> Callable[[Path | None], None]:
+        """For a chain: the schema after each of its migrations, as each one finishes."""
+
+        def record(file: Path | None) -> None:
+            with connect(self.server, DATABASE, SessionRole.HARNESS) as harness:
+                self.step_schemas.append((phase, file, schema_fingerprint(harness)))
+
+        return record
 
     def _after_up(self, observer: psycopg.Connection[Any]) -> None:
         """What up changed (for reviewers), and no invalid index left behind."""
@@ -280,3 +297,38 @@ class ObservedMigration:
                 f"{item['count']} times with {item['sqlstate']} {item['message']!r} "
                 f"(first after {item['after_statement']})"
             )
+
+
+class _StepWatcher:
+    """Passes the statement hooks on to the lock tracer and, as a chain moves from one
+    migration to the next (its transaction committed), reports the migration finished."""
+
+    def __init__(
+        self,
+        tracer: LockTracer | None,
+        statements: list[Statement],
+        done: Callable[[Path | None], None],
+    ) -> None:
+        self.tracer = tracer
+        self.file_of = {s.index: s.file for s in statements}
+        self.current: Path | None = statements[0].file if statements else None
+        self.done = done
+
+    def before_statement(self, phase: str, index: int, *, in_transaction: bool) -> None:
+        file = self.file_of.get(index)
+        if file != self.current:
+            self.done(self.current)
+            self.current = file
+        if self.tracer is not None:
+            self.tracer.before_statement(phase, index, in_transaction=in_transaction)
+
+    def after_statement(self, phase: str, index: int, started_s: float) -> None:
+        if self.tracer is not None:
+            self.tracer.after_statement(phase, index, started_s)
+
+    def transaction_ended(self, at_s: float) -> None:
+        if self.tracer is not None:
+            self.tracer.transaction_ended(at_s)
+
+    def finished(self) -> None:
+        self.done(self.current)

@@ -128,6 +128,8 @@ class Rehearsal:
     # how the schema was read: roles_created (NOLOGIN, named by a dump), notes
     schema_input: dict[str, Any] = field(default_factory=dict)
     migration_files: dict[str, str] = field(default_factory=dict)  # file -> migration (chains)
+    # a chain: per migration, what its down left different from before its up (schema)
+    step_roundtrips: dict[str, list[str]] = field(default_factory=dict)
     statements: list[StatementResult] = field(default_factory=list)
     run_dir: Path | None = None
     locks: LockAnalysis | None = None  # lock intervals, waits, queue length, summary

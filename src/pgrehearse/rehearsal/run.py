@@ -21,6 +21,7 @@ from pgrehearse.rehearsal.result import Rehearsal
 from pgrehearse.rehearsal.steps import (
     Fingerprint,
     check_roundtrip,
+    check_steps,
     compares_data,
     dump_target,
     skipped_roundtrip,
@@ -140,19 +141,23 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
             {"name": name, "kind": kind, "bytes": size}
             for name, kind, size in harness.execute(_RELATION_SIZES)
         ]
-    ObservedMigration(ctx, server, prepared, before.schema).run()
+    observed = ObservedMigration(ctx, server, prepared, before.schema)
+    observed.run()
     down = ctx.result.phase("down")
     if spec.mode == "skip":
         ctx.result.roundtrip = skipped_roundtrip(spec, "roundtrip: skip")
     elif down is None or down.status != "ok":
         ctx.result.roundtrip = skipped_roundtrip(spec, "the down migration did not run")
     else:
+        load_sql = [sql for tx in prepared for sql, _ in tx.statements]
         ctx.result.roundtrip = check_roundtrip(
-            spec,
-            before,
-            _fingerprint_after(ctx, server, before),
-            [sql for tx in prepared for sql, _ in tx.statements],
+            spec, before, _fingerprint_after(ctx, server, before), load_sql
         )
+        chain = ctx.scenario.migration.chain
+        if chain is not None and observed.step_schemas:
+            ctx.result.step_roundtrips = check_steps(
+                chain, before.schema, observed.step_schemas, load_sql, ctx.result.roundtrip
+            )
 
 
 def _fingerprint_after(ctx: RunContext, server: Server, before: Fingerprint) -> Fingerprint:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,7 +25,7 @@ from pgrehearse.migration import (
     split_statements,
 )
 from pgrehearse.scenario import MigrationSpec, RoundtripSpec, SqlSource, postgres_duration
-from pgrehearse.tools import MigrationScript
+from pgrehearse.tools import Chain, MigrationScript
 from pgrehearse.verify import (
     DataFingerprint,
     Difference,
@@ -243,6 +244,47 @@ def _cross_check(
         return []
     disagreement = dump_disagreement(before.dump, after.dump)
     return [] if disagreement is None else [disagreement]
+
+
+def check_steps(
+    chain: Chain,
+    before: SchemaFingerprint,
+    states: list[tuple[str, Path | None, SchemaFingerprint]],
+    load_statements: Iterable[str],
+    overall: RoundTrip,
+) -> dict[str, list[str]]:
+    """The round trip of every step of a chain: the schema after a migration's down against
+    the schema before its up (after the previous one's up). Per migration, the failing
+    differences (empty: restored). When the chain as a whole seemed restored but a step
+    was not, the overall round trip fails too, naming the step."""
+    after_up = {file: schema for phase, file, schema in states if phase == "up"}
+    after_down = {file: schema for phase, file, schema in states if phase == "down"}
+    written = load_effects(written_by(list(load_statements)), before).written
+    found: dict[str, list[str]] = {}
+    previous = before
+    for migration in chain.pending:
+        expected = previous
+        previous = after_up.get(migration.up.file, previous)
+        if migration.down is None or migration.down.file not in after_down:
+            continue
+        notes: list[str] = []
+        differences = relax_sequences(
+            schema_differences(expected, after_down[migration.down.file]), expected, written, notes
+        )
+        failing = [d for d in differences if d.severity != "cosmetic"]
+        found[migration.label] = [d.render() for d in failing]
+        if failing and not overall.failing:
+            overall.differences.append(
+                Difference(
+                    "schema",
+                    f"step {migration.label}",
+                    "its down did not restore the schema it found (later steps hid it)",
+                    None,
+                    "; ".join(d.render() for d in failing)[:300],
+                )
+            )
+            overall.status = "failed"
+    return found
 
 
 def skipped_roundtrip(spec: RoundtripSpec, reason: str) -> RoundTrip:

@@ -53,6 +53,7 @@ def _summary(rehearsal: Rehearsal) -> dict[str, Any]:
             statements,
             _records(rehearsal.locks.waits) if rehearsal.locks else [],
             rehearsal.migration_files,
+            rehearsal.step_roundtrips,
         ),
         "sampler": rehearsal.sampler,
         "budgets": [check.to_dict() for check in rehearsal.budgets],

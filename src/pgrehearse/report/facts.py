@@ -198,6 +198,7 @@ def per_migration(
     statements: Sequence[Mapping[str, Any]],
     waits: Sequence[Mapping[str, Any]],
     files: Mapping[str, str],
+    steps: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per migration of a chain and phase: its statements' time and verdict, its
     strongest lock, what it rewrote, and the longest wait of the load while it ran."""
@@ -243,11 +244,22 @@ def per_migration(
         row["held_ms"] = top["held_ms"] if top else None
         row["longest_wait_ms"] = max((w["wait_ms"] for w in during), default=0.0)
         row["sessions_waited"] = len({w["waiter_pid"] for w in during})
+        step = (steps or {}).get(row["migration"]) if row["phase"] == "down" else None
+        row["roundtrip"] = None if step is None else ("; ".join(step) or "restored")
         result.append(row)
     return result
 
 
-MIGRATION_HEADERS = ["phase", "migration", "status", "ms", "strongest lock", "rewrites", "load"]
+MIGRATION_HEADERS = [
+    "phase",
+    "migration",
+    "status",
+    "ms",
+    "strongest lock",
+    "rewrites",
+    "load",
+    "round trip",
+]
 
 
 def migration_cells(row: Mapping[str, Any]) -> list[str]:
@@ -270,4 +282,5 @@ def migration_cells(row: Mapping[str, Any]) -> list[str]:
         lock,
         ", ".join(row.get("rewrites") or []) or "-",
         load,
+        row.get("roundtrip") or "-",
     ]
