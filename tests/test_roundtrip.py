@@ -506,3 +506,52 @@ def test_a_failing_pg_dump_skips_the_cross_check_with_a_note(
     assert result.status == "passed"
     assert before.dump is None and before.dump_problem and "no_such_database" in before.dump_problem
     assert any(note.startswith("pg_dump cross-check skipped") for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("up", "down", "expected"),
+    [
+        (
+            "ALTER TABLE accounts ADD COLUMN nickname text;",
+            "ALTER TABLE accounts DROP COLUMN nickname;",
+            None,
+        ),
+        (
+            "ALTER TABLE accounts ADD COLUMN nickname text;",
+            "DELETE FROM accounts WHERE nickname IS NOT NULL;\n"
+            "ALTER TABLE accounts DROP COLUMN nickname;",
+            "data accounts: rows written after up, lost by down (25): 125 → 100",
+        ),
+        (
+            "ALTER TABLE accounts ALTER COLUMN balance DROP NOT NULL;",
+            "ALTER TABLE accounts ALTER COLUMN balance SET NOT NULL;",
+            "fails",
+        ),
+    ],
+)
+def test_data_written_between_up_and_down_must_survive_the_down(
+    tmp_path: Path, work_root: Path, up: str, down: str, expected: str | None
+) -> None:
+    between = (
+        '  between: "INSERT INTO accounts (email, balance) '
+        "SELECT 'new' || g, NULL FROM generate_series(1, 25) g\"\n"
+        if "DROP NOT NULL" in up
+        else '  between: "INSERT INTO accounts (email, balance, nickname) '
+        "SELECT 'new' || g, 0, 'nick' FROM generate_series(1, 25) g\"\n"
+    )
+    path = write_scenario(tmp_path / "s", up=up, down=down, rows=100)
+    path.write_text(path.read_text() + between)
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.between_rows == {"accounts": 25}
+    assert result.roundtrip is not None
+    failing = [d.render() for d in result.roundtrip.failing]
+    if expected is None:
+        assert result.passed, (result.failure, failing)
+        assert any("must survive down" in note for note in result.roundtrip.notes)
+    elif expected == "fails":  # a down that cannot take what the new shape allowed
+        assert result.outcome == "failed"
+        failed = result.failed_statement
+        assert failed is not None and failed.phase == "down" and failed.error is not None
+        assert failed.error.sqlstate == "23502"
+    else:
+        assert result.outcome == "failed" and failing == [expected]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from pgrehearse.backends import Server
 from pgrehearse.errors import Problem, ScenarioError
@@ -35,7 +36,12 @@ from pgrehearse.rehearsal.steps import PhaseRun, run_phase, set_migration_timeou
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import SqlSource
 from pgrehearse.tools import MigrationScript
-from pgrehearse.verify import invalid_indexes, schema_differences, schema_fingerprint
+from pgrehearse.verify import (
+    invalid_indexes,
+    schema_differences,
+    schema_fingerprint,
+    written_by,
+)
 
 
 def prepare_load(ctx: RunContext) -> list[PreparedTransaction]:
@@ -103,6 +109,8 @@ class ObservedMigration:
                     down = migration.down_script
                     if not up.ok and migration.chain is not None:
                         down = self._rollback_of(up)
+                    if up.ok and migration.between is not None and down is not None:
+                        self._between(conn, migration.between)
                     if down is None:
                         ctx.skip("down", migration.no_down_reason or "no down migration")
                     elif not up.ok and migration.chain is None:
@@ -248,6 +256,25 @@ class ObservedMigration:
         self.windows.append(PhaseWindow(name, started, started + (phase.seconds or 0.0)))
         return ran
 
+    def _between(self, conn: psycopg.Connection[Any], source: SqlSource) -> None:
+        """Write data in the new shape between up and down, as the application would;
+        count the rows it added to each table, for the round trip to find them again."""
+        ctx = self.ctx
+        statements = statements_of(source)
+        written = sorted(written_by([s.sql for s in statements]))
+        detail = f"writing data in the new shape: {len(statements)} statements"
+        with (
+            ctx.phase("between", detail) as phase,
+            connect(self.server, DATABASE, SessionRole.HARNESS) as harness,
+        ):
+            before = _row_counts(harness, written)
+            ran = run_phase(conn, "between", statements, ctx.scenario.migration, ctx.clock)
+            ctx.result.statements.extend(ran.statements)
+            after = _row_counts(harness, written)
+            if not ran.ok:
+                phase.status = "failed"
+        ctx.result.between_rows = {t: after[t] - before[t] for t in written if t in after}
+
     def _step_done(self, phase: str) -> Callable[[Path | None], None]:
         """For a chain: the schema after each of its migrations, as each one finishes."""
 
@@ -297,6 +324,19 @@ class ObservedMigration:
                 f"{item['count']} times with {item['sqlstate']} {item['message']!r} "
                 f"(first after {item['after_statement']})"
             )
+
+
+def _row_counts(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, int]:
+    counts = {}
+    for table in tables:
+        name = sql.SQL(".").join(map(sql.Identifier, table.split(".")))
+        try:
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()
+        except psycopg.Error:
+            conn.rollback()
+            continue
+        counts[table] = int(row[0]) if row else 0
+    return counts
 
 
 class _StepWatcher:

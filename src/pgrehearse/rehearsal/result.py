@@ -130,6 +130,7 @@ class Rehearsal:
     migration_files: dict[str, str] = field(default_factory=dict)  # file -> migration (chains)
     # a chain: per migration, what its down left different from before its up (schema)
     step_roundtrips: dict[str, list[str]] = field(default_factory=dict)
+    between_rows: dict[str, int] = field(default_factory=dict)  # rows `between` added per table
     statements: list[StatementResult] = field(default_factory=list)
     run_dir: Path | None = None
     locks: LockAnalysis | None = None  # lock intervals, waits, queue length, summary

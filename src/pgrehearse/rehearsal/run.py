@@ -25,6 +25,7 @@ from pgrehearse.rehearsal.steps import (
     compares_data,
     dump_target,
     skipped_roundtrip,
+    statements_of,
     take_fingerprint,
 )
 from pgrehearse.rehearsal.verdict import decide, merged_budgets
@@ -150,8 +151,15 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
         ctx.result.roundtrip = skipped_roundtrip(spec, "the down migration did not run")
     else:
         load_sql = [sql for tx in prepared for sql, _ in tx.statements]
+        between = ctx.scenario.migration.between
+        if between is not None:  # its tables change by design: what it wrote must remain
+            load_sql += [s.sql for s in statements_of(between)]
         ctx.result.roundtrip = check_roundtrip(
-            spec, before, _fingerprint_after(ctx, server, before), load_sql
+            spec,
+            before,
+            _fingerprint_after(ctx, server, before),
+            load_sql,
+            kept=ctx.result.between_rows,
         )
         chain = ctx.scenario.migration.chain
         if chain is not None and observed.step_schemas:

@@ -5,7 +5,7 @@ check. `rehearse`, `MigrationRunner`, `bench` and the pytest fixtures all call t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -214,6 +214,7 @@ def check_roundtrip(
     before: Fingerprint,
     after: Fingerprint,
     load_statements: Iterable[str] = (),
+    kept: Mapping[str, int] | None = None,
 ) -> RoundTrip:
     """Compare the state before up with the state after down, under the scenario's mode."""
     result = RoundTrip(spec.mode, "passed")
@@ -224,6 +225,7 @@ def check_roundtrip(
     if before.data is not None and after.data is not None:
         result.notes.extend(effects.notes)
         differences += data_differences(before.data, after.data, effects.written, result.notes)
+        differences += _kept_rows(before.data, after.data, kept or {}, result.notes)
         result.data_seconds = round(before.data.seconds, 4)
         result.data_rows = before.data.rows
     ignores = [(item.object, item.reason) for item in spec.ignore]
@@ -231,6 +233,34 @@ def check_roundtrip(
     if result.failing:
         result.status = "failed"
     return result
+
+
+def _kept_rows(
+    before: DataFingerprint,
+    after: DataFingerprint,
+    kept: Mapping[str, int],
+    notes: list[str],
+) -> list[Difference]:
+    """Rows `between` wrote after up must still be there after down (converted, perhaps:
+    their values are not compared, only that none was lost)."""
+    lost = []
+    for table, added in kept.items():
+        name = table.removeprefix("public.")
+        was, now = before.tables.get(name), after.tables.get(name)
+        if was is None or now is None or added <= 0:
+            continue
+        notes.append(f"data {name}: {added:,} rows written after up by `between` must survive down")
+        if now.rows < was.rows + added:
+            lost.append(
+                Difference(
+                    "data",
+                    f"data {name}",
+                    f"rows written after up, lost by down ({was.rows + added - now.rows:,})",
+                    was.rows + added,
+                    now.rows,
+                )
+            )
+    return lost
 
 
 def _cross_check(

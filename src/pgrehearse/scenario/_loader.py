@@ -418,6 +418,7 @@ def _anchor_inline_sql(scenario: Scenario, root: yaml.Node, file: Path) -> None:
         (("schema",), scenario.schema_sql),
         (("migration", "up"), scenario.migration.up),
         (("migration", "down"), scenario.migration.down),
+        (("migration", "between"), scenario.migration.between),
     ]
     for loc, source in sources:
         if source is None or source.sql is None:

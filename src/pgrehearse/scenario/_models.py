@@ -509,6 +509,8 @@ class MigrationSpec(_Strict):
 
     up: SqlSource | None = None
     down: SqlSource | None = None
+    # what the application writes after up, in the new shape: the down must keep it
+    between: SqlSource | None = None
     tool: MigrationTool | None = None
     dir: Path | None = None
     from_version: str | None = Field(default=None, alias="from")
