@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from pgrehearse._pytest_migrations import MigrationItem
 from pgrehearse.backends.choice import BACKEND_NAMES as BACKENDS
 from pgrehearse.backends.choice import ServerOptions
 from pgrehearse.errors import PgRehearseError
@@ -281,67 +282,6 @@ class RehearsalItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, f"rehearsal: {self.name}"
-
-
-class MigrationStepFailed(Exception):
-    """A migration of a chain failed in up or down."""
-
-
-class MigrationItem(pytest.Item):
-    """One pending migration of a chain: passes when its up and its down ran without an
-    error; skipped when an earlier failure kept it from running."""
-
-    def __init__(self, *, migration: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.migration = migration
-
-    def runtest(self) -> None:
-        assert isinstance(self.parent, RehearsalFile)
-        result = self.parent.rehearsal(self.config)
-        assert result.summary is not None
-        rows = [
-            m
-            for m in result.summary["migrations"]
-            if m["migration"] == self.migration and m["status"] != "not_run"
-        ]
-        if not rows:
-            pytest.skip(f"{self.migration} did not run: {result.failure or 'an earlier step'}")
-        for row in rows:
-            self.user_properties.append((f"{row['phase']}_seconds", f"{row['seconds']:.6f}"))
-            if row.get("strongest_lock"):
-                self.user_properties.append(
-                    (f"{row['phase']}_lock", f"{row['strongest_lock']} {row['held_ms']} ms")
-                )
-        failed = [row for row in rows if row["status"] != "ok"]
-        if failed:
-            errors = [
-                _error_line(statement)
-                for statement in result.summary["statements"]
-                if statement["status"] == "error"
-                and result.migration_files.get(str(statement["file"])) == self.migration
-            ]
-            reason = "; ".join(errors) or f"{self.migration}: {failed[0]['status']}"
-            raise MigrationStepFailed(reason)
-
-    def repr_failure(
-        self,
-        excinfo: pytest.ExceptionInfo[BaseException],
-        style: Any = None,
-    ) -> str:
-        if isinstance(excinfo.value, MigrationStepFailed):
-            return f"migration {self.migration} of {self.path} failed: {excinfo.value}"
-        if isinstance(excinfo.value, PgRehearseError):
-            return f"{self.path}: {excinfo.value}"
-        return str(super().repr_failure(excinfo, style=style))
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, 0, f"migration: {self.migration}"
-
-
-def _error_line(statement: dict[str, Any]) -> str:
-    error = statement.get("error") or {}
-    where = f"{Path(statement['file']).name}:{error.get('line') or statement['line']}"
-    return f"{statement['phase']} {where}: {error.get('message')}"
 
 
 def _budget_line(path: Path, budget: str) -> str:
