@@ -398,3 +398,41 @@ def test_a_composite_foreign_key_takes_one_referenced_row(tmp_path: Path, work_r
         database.drop()
     # the foreign key was validated after seeding: every pair is a real project
     assert row is not None and row[0] == 5000 and row[1] > 200
+
+
+def test_a_check_in_an_unknown_form_is_tried_on_sample_values_at_plan_time(
+    tmp_path: Path, work_root: Path
+) -> None:
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE codes (id int PRIMARY KEY,\n"
+        "    email text NOT NULL CHECK (email ~ '@'),\n"
+        "    code text NOT NULL CHECK (code ~ '^[A-Z]{3}-[0-9]{4}$'),\n"
+        "    slug text NOT NULL CHECK (lower(slug) = slug));\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: codes\nschema: schema.sql\n"
+        "data: {tables: {codes: {rows: 100, columns: {id: {sequence: 1}}}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    # Faker emails satisfy the regex; made-up text does not fit the code's pattern
+    [problem] = raised.value.problems
+    assert "CHECK codes_code_check" in problem.message and "code" in problem.message
+    path.write_text(
+        path.read_text().replace(
+            "{id: {sequence: 1}}",
+            '{id: {sequence: 1}, code: {sql: "chr(65 + (r1 * 25)::int) || chr(65 + (r2 * 25)::int)'
+            " || 'X-' || lpad((r2 * 9999)::int::text, 4, '0')\"}}",
+        )
+    )
+    plan = plan_seeding(load_scenario(path))  # email and slug were fine all along
+    assert [t.name for t in plan.tables] == ["codes"]
+    # an sql generator is tried the same way, on a pool the server makes
+    path.write_text(path.read_text().replace("chr(65 + (r1 * 25)::int)", "'a'"))
+    with pytest.raises(ScenarioError) as wrong:
+        plan_seeding(load_scenario(path))
+    assert "CHECK codes_code_check" in str(wrong.value)

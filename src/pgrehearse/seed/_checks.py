@@ -49,6 +49,7 @@ class CheckFacts:
     columns: dict[str, ColumnFacts] = field(default_factory=dict)
     before: list[tuple[str, str, bool]] = field(default_factory=list)  # (a, b, strict): a < b
     not_understood: list[str] = field(default_factory=list)  # constraint names
+    definitions: dict[str, str] = field(default_factory=dict)  # of those not understood
 
     def of(self, column: str) -> ColumnFacts:
         return self.columns.setdefault(column, ColumnFacts())
@@ -66,6 +67,7 @@ class CheckFacts:
             mine.not_null = mine.not_null or theirs.not_null
         self.before += other.before
         self.not_understood += other.not_understood
+        self.definitions |= other.definitions
 
 
 def read_checks(definitions: list[tuple[str, str]]) -> CheckFacts:
@@ -81,9 +83,11 @@ def read_checks(definitions: list[tuple[str, str]]) -> CheckFacts:
             node = tree["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
         except (ParseError, KeyError, IndexError, ValueError):
             facts.not_understood.append(name)
+            facts.definitions[name] = expression
             continue
         if not _conjunct(node, facts):
             facts.not_understood.append(name)
+            facts.definitions[name] = expression
     return facts
 
 

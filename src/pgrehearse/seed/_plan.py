@@ -171,8 +171,8 @@ def _plan_table(
     for check in info.checks.not_understood:
         plan.notes.append(
             f"CHECK {check} is not a form pgrehearse builds values for (comparisons with "
-            "constants, IN lists, OR of equalities, lengths, IS NOT NULL): if seeding breaks "
-            "it, give its columns generators that do"
+            "constants, IN lists, OR of equalities, lengths, IS NOT NULL): it was tried on "
+            "sample values of the column's generator, where it could be"
         )
     return plan
 

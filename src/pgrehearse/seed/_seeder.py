@@ -31,6 +31,7 @@ from pgrehearse.seed._generators import (
 )
 from pgrehearse.seed._pipeline import produce_blocks
 from pgrehearse.seed._plan import TablePlan, plan_all_tables
+from pgrehearse.seed._sample_checks import sampled_check_problems
 from pgrehearse.seed._tables import load_refs, qualified, sql_pool, table_columns
 
 
@@ -171,6 +172,18 @@ def plan(conn: psycopg.Connection[Any], data: DataSpec, scale: float) -> list[Ta
                     _check_samples(conn, table_plan, planned.name, planned.spec)
                 except SeedError as exc:
                     problems.append(exc)
+    for table_plan in plans:
+        for column, check, value in sampled_check_problems(conn, table_plan):
+            problems.append(
+                SeedError(
+                    table_plan.name,
+                    f"CHECK {check} of {table_plan.name} refuses values the generator of "
+                    f"{column} makes, e.g. {value!r}",
+                    column,
+                    hint="give the column a generator whose values satisfy the CHECK "
+                    "(a choice, a Faker provider, or sql: an expression the server evaluates)",
+                )
+            )
     if problems:
         problems[0].more = problems[1:]
         raise problems[0]
