@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ EXPECTED_API = {
     "ScenarioError",
     "SeededDatabase",
     "SeededServer",
+    "SeedingPlan",
     "ServerOptions",
     "__version__",
     "append_record",
@@ -45,6 +47,7 @@ EXPECTED_API = {
     "compare_records",
     "load_scenario",
     "measure_rounds",
+    "plan_seeding",
     "read_records",
     "rehearse",
 }
@@ -127,3 +130,11 @@ def test_a_missing_docker_extra_names_the_install_command(
     monkeypatch.setitem(sys.modules, "testcontainers", None)  # as if not installed
     with pytest.raises(DockerUnavailable, match=r"pip install 'pgrehearse\[docker\]'"):
         docker_client()
+
+
+def test_migration_tool_names_match_the_readers() -> None:
+    from pgrehearse.scenario._models import MigrationTool
+    from pgrehearse.tools import TOOLS
+
+    assert cli.MIGRATION_TOOLS == TOOLS
+    assert set(typing.get_args(MigrationTool)) == set(TOOLS)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Problem,
         ScenarioError,
     )
+    from pgrehearse.rehearsal.plan import SeedingPlan, plan_seeding
     from pgrehearse.rehearsal.result import BudgetCheck, LoadSummary, PhaseResult, Rehearsal
     from pgrehearse.rehearsal.rounds import bench, measure_rounds
     from pgrehearse.rehearsal.run import rehearse
@@ -62,6 +63,7 @@ _WHERE = {
     "ScenarioError": "errors",
     "SeededDatabase": "rehearsal.seeded",
     "SeededServer": "rehearsal.seeded",
+    "SeedingPlan": "rehearsal.plan",
     "ServerOptions": "backends.choice",
     "append_record": "timing.history",
     "bench": "rehearsal.rounds",
@@ -69,6 +71,7 @@ _WHERE = {
     "compare_records": "timing.compare",
     "load_scenario": "scenario",
     "measure_rounds": "rehearsal.rounds",
+    "plan_seeding": "rehearsal.plan",
     "read_records": "timing.history",
     "rehearse": "rehearsal.run",
 }
@@ -107,6 +110,7 @@ __all__ = [
     "ScenarioError",
     "SeededDatabase",
     "SeededServer",
+    "SeedingPlan",
     "ServerOptions",
     "__version__",
     "append_record",
@@ -115,6 +119,7 @@ __all__ = [
     "compare_records",
     "load_scenario",
     "measure_rounds",
+    "plan_seeding",
     "read_records",
     "rehearse",
 ]
