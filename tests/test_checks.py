@@ -358,6 +358,46 @@ def test_a_rows_moments_keep_their_order(tmp_path: Path, work_root: Path) -> Non
     assert row == (True, True, True, True, True)
 
 
+NUMBERS_IN_ORDER = """
+CREATE TABLE price_bands (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    low_qty integer NOT NULL CHECK (low_qty >= 1),
+    high_qty integer NOT NULL CHECK (high_qty <= 500),
+    min_price numeric(10,2) NOT NULL,
+    max_price numeric(10,2) NOT NULL,
+    floor_pct smallint NOT NULL CHECK (floor_pct BETWEEN 0 AND 100),
+    ceiling_pct smallint NOT NULL CHECK (ceiling_pct BETWEEN 0 AND 100),
+    CHECK (low_qty < high_qty),
+    CHECK (floor_pct <= ceiling_pct)
+);
+"""
+
+
+def test_numbers_a_check_or_a_name_orders_keep_their_order(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(NUMBERS_IN_ORDER)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: bands\nschema: schema.sql\n"
+        "data: {tables: {price_bands: {rows: 4000}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    # the CHECKs (and the ranges they bound) are validated as the rows go in
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            row = conn.execute(
+                """SELECT bool_and(min_price <= max_price),
+                          count(DISTINCT max_price - min_price) > 100,
+                          count(DISTINCT high_qty - low_qty) > 20,
+                          count(DISTINCT ceiling_pct - floor_pct) > 10
+                   FROM price_bands"""
+            ).fetchone()
+        database.drop()
+    assert row == (True, True, True, True)
+
+
 def test_after_must_name_a_moment_of_the_table(tmp_path: Path, work_root: Path) -> None:
     (tmp_path / "schema.sql").write_text(MOMENTS)
     path = tmp_path / "scenario.yaml"

@@ -16,7 +16,8 @@ from pgrehearse.seed._generators import (
 )
 from pgrehearse.seed._infer import honour_checks, infer_generator
 from pgrehearse.seed._pipeline import default_workers, produce_blocks
-from pgrehearse.seed._plan import PlanError, TablePlan, plan_tables
+from pgrehearse.seed._plan import plan_tables
+from pgrehearse.seed._plan_model import PlanError, TablePlan
 from pgrehearse.seed._preflight import preflight
 from pgrehearse.seed._schema_split import RestoreError, SchemaDump
 from pgrehearse.seed._seeder import (

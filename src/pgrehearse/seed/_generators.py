@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -429,6 +430,45 @@ class _AfterGenerator(Generator):
         return format_dates(picked) if self.dates_only else format_timestamps(picked)
 
 
+class _NumberAfterGenerator(Generator):
+    """A number at least (or above) another numeric column of the same row: its value plus a
+    gap drawn uniformly from `[min_gap, within]`, in the column's own precision. The other
+    column's values are made again from its own stream for the block, as for moments."""
+
+    json_kind = "number"
+
+    def __init__(
+        self, spec: AfterColumn, earlier: Generator, context: GeneratorContext, decimals: int
+    ) -> None:
+        self.earlier = earlier
+        self.earlier_column = spec.after
+        self.seed = context.seed
+        self.table = context.table
+        self.decimals = decimals
+        self.scale = 10**decimals
+        self.min_gap = math.ceil(spec.min_gap * self.scale - 1e-9)
+        self.max_gap = max(self.min_gap, math.floor(spec.within * self.scale + 1e-9))
+
+    def units(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        """This column's values in units of its last decimal place."""
+        earlier_rng = column_rng(self.seed, self.table, self.earlier_column, first // BLOCK_ROWS)
+        if isinstance(self.earlier, _NumberAfterGenerator):
+            base = self.earlier.units(first, count, earlier_rng) / self.earlier.scale
+        else:
+            base = np.asarray(self.earlier.values(first, count, earlier_rng), dtype=np.float64)
+        # the tolerance keeps a decimal string's float error from adding a whole unit
+        base_units = np.ceil(base * self.scale - 1e-6).astype(np.int64)
+        gaps = rng.integers(self.min_gap, self.max_gap + 1, count)
+        units: npt.NDArray[np.int64] = (base_units + gaps).astype(np.int64)
+        return units
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        units = self.units(first, count, rng).tolist()
+        if self.decimals == 0:
+            return list(map(str, units))
+        return [f"{value / self.scale:.{self.decimals}f}" for value in units]
+
+
 class _RowRefGenerator(Generator):
     """One column of a composite foreign key: the value of a referenced row that the key's
     other columns take from the same row (they draw the row from one shared stream)."""
@@ -455,33 +495,44 @@ def row_ref_generators(
     return {column: _RowRefGenerator(rows[column], seed, group) for column in columns}
 
 
+_MOMENTS = (_BetweenGenerator, _AfterGenerator)
+_NUMBERS = (_IntGenerator, _FloatGenerator, _NumberAfterGenerator)
+
+
 def link_after(
     generators: Mapping[str, Generator],
     specs: Mapping[str, ColumnSpec],
     context: GeneratorContext,
     date_columns: set[str],
+    number_decimals: Mapping[str, int] | None = None,
 ) -> dict[str, Generator]:
     """Generators of `after` columns, linked to the generator of the column each follows
-    (in dependency order, so chains work); `generators` holds every other column's."""
+    (in dependency order, so chains work); `generators` holds every other column's. A
+    moment follows a moment; a number (its decimals in `number_decimals`) follows a number.
+    """
+    decimals = number_decimals or {}
     linked = dict(generators)
     pending = {name: spec for name, spec in specs.items() if isinstance(spec, AfterColumn)}
     while pending:
         ready = {
             name: spec
             for name, spec in pending.items()
-            if isinstance(linked.get(spec.after), _BetweenGenerator | _AfterGenerator)
+            if isinstance(linked.get(spec.after), _NUMBERS if name in decimals else _MOMENTS)
         }
         if not ready:
             raise ValueError(
-                "`after` must name a date or timestamp column of the same table made by "
-                "`between` or `after`: "
-                + ", ".join(f"{n} after {spec.after}" for n, spec in pending.items())
+                "`after` must name a column of the same table of the same kind: a date or "
+                "timestamp made by `between` or `after`, or a number made by `int`, `float` "
+                "or `after`: " + ", ".join(f"{n} after {spec.after}" for n, spec in pending.items())
             )
         for name, spec in ready.items():
             earlier = linked[spec.after]
-            assert isinstance(earlier, _BetweenGenerator | _AfterGenerator)
-            dates_only = name in date_columns
-            linked[name] = _AfterGenerator(spec, earlier, replace(context, column=name), dates_only)
+            own = replace(context, column=name)
+            if name in decimals:
+                linked[name] = _NumberAfterGenerator(spec, earlier, own, decimals[name])
+            else:
+                assert isinstance(earlier, _BetweenGenerator | _AfterGenerator)
+                linked[name] = _AfterGenerator(spec, earlier, own, name in date_columns)
             del pending[name]
     return linked
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import graphlib
 import itertools
-from dataclasses import dataclass, field
 from typing import Any
 
 from pgrehearse.scenario import (
-    AfterColumn,
-    BetweenColumn,
     BoolColumn,
     ChoiceColumn,
     ColumnSpec,
@@ -23,6 +20,8 @@ from pgrehearse.scenario import (
 )
 from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._infer import infer_generator
+from pgrehearse.seed._order import order_columns
+from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 
 _NUMERIC_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8", "money", "oid"}
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
@@ -58,52 +57,6 @@ _MAKES = {
     "json": "JSON objects",
     "array": "arrays",
 }
-
-
-class PlanError(ValueError):
-    """A column's generator cannot work; names the table and column for the error message.
-    `more` holds the other problems found in the same pass (every one is reported at once)."""
-
-    def __init__(self, table: str, column: str | None, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.table = table
-        self.column = column
-        self.hint = hint
-        self.more: list[PlanError] = []
-
-    @staticmethod
-    def raise_all(problems: list[PlanError]) -> None:
-        if problems:
-            first = problems[0]
-            first.more = problems[1:]
-            raise first
-
-
-@dataclass(frozen=True)
-class PlannedColumn:
-    name: str
-    spec: ColumnSpec
-    inferred: bool
-
-    @property
-    def kind(self) -> str:
-        return self.spec.kind
-
-
-@dataclass
-class TablePlan:
-    name: str
-    rows: int
-    columns: list[PlannedColumn]
-    info: TableInfo
-    left_to_database: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    combinations: list[list[str]] = field(default_factory=list)  # composite unique keys
-    # composite foreign keys whose columns take the values of one referenced row together
-    row_refs: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
-
-    def refs(self) -> set[str]:
-        return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)}
 
 
 def plan_tables(
@@ -161,7 +114,7 @@ def _plan_table(
         except PlanError as exc:
             problems.append(exc)
     _refer_to_rows(info, plan, catalog)
-    _order_moments(name, info, plan, problems)
+    order_columns(name, info, plan, problems)
     for group in info.unique_groups:
         try:
             _honour_unique_group(name, group, info, plan)
@@ -232,71 +185,6 @@ def _refer_to_rows(info: TableInfo, plan: TablePlan, catalog: dict[str, TableInf
                 if column in plan.left_to_database:
                     plan.left_to_database.remove(column)
         plan.row_refs.append((list(columns), table, list(referenced)))
-
-
-# a later moment's name token -> the earlier one's (return_date follows rental_date)
-_LATER_THAN = {
-    "updated": "created",
-    "modified": "created",
-    "changed": "created",
-    "deleted": "created",
-    "end": "start",
-    "ends": "starts",
-    "ended": "started",
-    "finish": "start",
-    "finished": "started",
-    "completed": "started",
-    "until": "from",
-    "to": "from",
-    "return": "rental",
-    "returned": "rented",
-    "closed": "opened",
-    "shipped": "ordered",
-    "delivered": "shipped",
-    "due": "issued",
-    "expires": "issued",
-    "resolved": "created",
-    "last": "first",
-}
-
-
-def _order_moments(name: str, info: TableInfo, plan: TablePlan, problems: list[PlanError]) -> None:
-    """Keep a row's moments in their obvious order: an inferred date or timestamp that a
-    CHECK (`a < b`) or its name (`updated_at`, `return_date`, `ends_at`) puts after another
-    becomes `{after: that column}`; an explicit `after` must name such a column."""
-    planned = {c.name: c for c in plan.columns}
-    moments = {n for n, c in planned.items() if isinstance(c.spec, BetweenColumn | AfterColumn)}
-    for column in plan.columns:
-        if isinstance(column.spec, AfterColumn) and column.spec.after not in moments:
-            problems.append(
-                PlanError(
-                    name,
-                    column.name,
-                    f"{name}.{column.name} is `after: {column.spec.after}`, which is not a "
-                    "date or timestamp column of the table made by `between` or `after`",
-                    hint=f"name one of: {', '.join(sorted(moments)) or '(none)'}",
-                )
-            )
-    earlier_of: dict[str, tuple[str, bool]] = {}
-    for earlier, later, strict in info.checks.before:
-        earlier_of.setdefault(later, (earlier, strict))
-    for later in moments:
-        tokens = later.split("_")
-        for index, token in enumerate(tokens):
-            if token in _LATER_THAN:
-                candidate = "_".join([*tokens[:index], _LATER_THAN[token], *tokens[index + 1 :]])
-                if candidate in moments:
-                    earlier_of.setdefault(later, (candidate, False))
-    for later, (earlier, strict) in earlier_of.items():
-        found = planned.get(later)
-        if found is None or not found.inferred or earlier not in moments:
-            continue
-        before = planned[earlier].spec
-        if isinstance(before, AfterColumn) and before.after == later:
-            continue  # never a cycle
-        unit = 1.0 if info.columns[later].base_type != "date" else 86_400.0
-        spec = AfterColumn(after=earlier, min_gap=unit if strict else 0.0)
-        plan.columns[plan.columns.index(found)] = PlannedColumn(later, spec, inferred=True)
 
 
 _COMBINABLE = (RefColumn, ChoiceColumn, IntColumn)

@@ -13,7 +13,7 @@ from psycopg import sql
 
 from pgrehearse.scenario import ColumnSpec, RefColumn, SqlColumn
 from pgrehearse.seed._generators import GeneratorContext, build_generator
-from pgrehearse.seed._plan import TablePlan
+from pgrehearse.seed._plan_model import TablePlan
 from pgrehearse.seed._tables import sql_pool
 
 SAMPLE_ROWS = 200

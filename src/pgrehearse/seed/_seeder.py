@@ -30,7 +30,8 @@ from pgrehearse.seed._generators import (
     python_text,
 )
 from pgrehearse.seed._pipeline import produce_blocks
-from pgrehearse.seed._plan import TablePlan, plan_all_tables
+from pgrehearse.seed._plan import plan_all_tables
+from pgrehearse.seed._plan_model import TablePlan
 from pgrehearse.seed._sample_checks import sampled_check_problems
 from pgrehearse.seed._tables import load_refs, qualified, sql_pool, table_columns
 

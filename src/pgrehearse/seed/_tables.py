@@ -26,7 +26,7 @@ from pgrehearse.seed._generators import (
     link_after,
     row_ref_generators,
 )
-from pgrehearse.seed._plan import TablePlan
+from pgrehearse.seed._plan_model import TablePlan
 
 # each pool value gets its own random numbers r1, r2 (correlated with g.i so that they are
 # drawn per row) and its number i, for expressions that need a value twice
@@ -83,11 +83,31 @@ def table_columns(
         specs,
         context(""),
         {c.name for c in table_plan.info.columns.values() if c.base_type == "date"},
+        _number_decimals(table_plan),
     )
     return [
         Column(planned.name, generators[planned.name], planned.spec.null_fraction)
         for planned in table_plan.columns
     ]
+
+
+_INTEGER_TYPES = {"int2", "int4", "int8"}
+
+
+def _number_decimals(table_plan: TablePlan) -> dict[str, int]:
+    """The `after` columns that are numbers, with the decimal places each keeps."""
+    found = {}
+    for planned in table_plan.columns:
+        info = table_plan.info.columns.get(planned.name)
+        if not isinstance(planned.spec, AfterColumn) or info is None:
+            continue
+        if info.base_type not in _INTEGER_TYPES | {"numeric", "float4", "float8"}:
+            continue
+        if info.base_type in _INTEGER_TYPES:
+            found[planned.name] = 0
+        else:
+            found[planned.name] = min(info.num_scale if info.num_scale is not None else 2, 6)
+    return found
 
 
 def _combinations(

@@ -1,0 +1,152 @@
+"""Columns of one row that keep an order: `created_at ≤ updated_at`, `min_qty < max_qty`.
+
+A later column (by a `CHECK (a < b)`, or by its name: `updated_at`, `return_date`,
+`max_price`) whose generator was inferred becomes `{after: earlier}`, so the order holds
+by construction; an explicit `after` must name a column of its own kind.
+"""
+
+from __future__ import annotations
+
+from pgrehearse.scenario import AfterColumn, BetweenColumn, FloatColumn, IntColumn
+from pgrehearse.seed._catalog import TableInfo
+from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
+
+# a later column's name token -> the earlier one's (return_date follows rental_date)
+_LATER_THAN = {
+    "updated": "created",
+    "modified": "created",
+    "changed": "created",
+    "deleted": "created",
+    "end": "start",
+    "ends": "starts",
+    "ended": "started",
+    "finish": "start",
+    "finished": "started",
+    "completed": "started",
+    "until": "from",
+    "to": "from",
+    "return": "rental",
+    "returned": "rented",
+    "closed": "opened",
+    "shipped": "ordered",
+    "delivered": "shipped",
+    "due": "issued",
+    "expires": "issued",
+    "resolved": "created",
+    "last": "first",
+    "max": "min",
+    "maximum": "minimum",
+    "upper": "lower",
+}
+_NUMBER_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8"}
+
+
+def order_columns(name: str, info: TableInfo, plan: TablePlan, problems: list[PlanError]) -> None:
+    planned = {c.name: c for c in plan.columns}
+    moments = {n for n, c in planned.items() if isinstance(c.spec, BetweenColumn | AfterColumn)}
+    moments -= {n for n in moments if info.columns[n].base_type in _NUMBER_TYPES}
+    numbers = {
+        n
+        for n, c in planned.items()
+        if info.columns[n].base_type in _NUMBER_TYPES
+        and isinstance(c.spec, IntColumn | FloatColumn | AfterColumn)
+    }
+    _check_explicit_after(name, plan, moments, numbers, info, problems)
+    earlier_of: dict[str, tuple[str, bool]] = {}
+    for earlier, later, strict in info.checks.before:
+        earlier_of.setdefault(later, (earlier, strict))
+    for kind in (moments, numbers):
+        for later in kind:
+            candidate = _earlier_by_name(later, kind)
+            if candidate is not None:
+                earlier_of.setdefault(later, (candidate, False))
+    for later, (earlier, strict) in earlier_of.items():
+        found = planned.get(later)
+        if found is None or not found.inferred:
+            continue
+        before = planned[earlier].spec if earlier in planned else None
+        if isinstance(before, AfterColumn) and before.after == later:
+            continue  # never a cycle
+        if later in moments and earlier in moments:
+            unit = 1.0 if info.columns[later].base_type != "date" else 86_400.0
+            spec = AfterColumn(after=earlier, min_gap=unit if strict else 0.0)
+        elif later in numbers and earlier in numbers:
+            spec = _number_after(earlier, later, strict, info, plan)
+        else:
+            continue
+        plan.columns[plan.columns.index(found)] = PlannedColumn(later, spec, inferred=True)
+
+
+def _earlier_by_name(later: str, candidates: set[str]) -> str | None:
+    tokens = later.split("_")
+    for index, token in enumerate(tokens):
+        if token in _LATER_THAN:
+            candidate = "_".join([*tokens[:index], _LATER_THAN[token], *tokens[index + 1 :]])
+            if candidate in candidates:
+                return candidate
+    return None
+
+
+def _check_explicit_after(
+    name: str,
+    plan: TablePlan,
+    moments: set[str],
+    numbers: set[str],
+    info: TableInfo,
+    problems: list[PlanError],
+) -> None:
+    for column in plan.columns:
+        if not isinstance(column.spec, AfterColumn):
+            continue
+        kind = numbers if info.columns[column.name].base_type in _NUMBER_TYPES else moments
+        if column.spec.after in kind:
+            continue
+        what = "number" if kind is numbers else "date or timestamp"
+        problems.append(
+            PlanError(
+                name,
+                column.name,
+                f"{name}.{column.name} is `after: {column.spec.after}`, which is not a {what} "
+                "column of the table made by "
+                + ("`int`, `float` or `after`" if kind is numbers else "`between` or `after`"),
+                hint=f"name one of: {', '.join(sorted(kind - {column.name})) or '(none)'}",
+            )
+        )
+
+
+def _number_after(
+    earlier: str, later: str, strict: bool, info: TableInfo, plan: TablePlan
+) -> AfterColumn:
+    """`later` as the earlier column's value plus a gap that stays inside `later`'s own
+    range; where the two ranges end together, the earlier one gives up its upper half."""
+    scale = info.columns[later].num_scale
+    unit = 1.0 if info.columns[later].base_type in ("int2", "int4", "int8") else 0.1 ** (scale or 2)
+    min_gap = unit if strict else 0.0
+    later_high = _range(plan, later)[1]
+    earlier_low, earlier_high = _range(plan, earlier)
+    room = later_high - earlier_high
+    index = next(i for i, c in enumerate(plan.columns) if c.name == earlier)
+    column = plan.columns[index]
+    shrinkable = column.inferred and isinstance(column.spec, IntColumn | FloatColumn)
+    if room < min_gap + unit and shrinkable:
+        middle = earlier_low + (min(earlier_high, later_high) - earlier_low) / 2
+        if isinstance(column.spec, IntColumn):
+            middle = float(int(middle))
+            update: dict[str, object] = {"int_range": (int(earlier_low), int(middle))}
+        else:
+            update = {"float_range": (earlier_low, middle)}
+        plan.columns[index] = PlannedColumn(earlier, column.spec.model_copy(update=update), True)
+        room = later_high - middle
+    return AfterColumn(after=earlier, min_gap=min_gap, within=max(min_gap, room))
+
+
+def _range(plan: TablePlan, column: str) -> tuple[float, float]:
+    spec = next(c.spec for c in plan.columns if c.name == column)
+    if isinstance(spec, IntColumn):
+        return float(spec.int_range[0]), float(spec.int_range[1])
+    if isinstance(spec, FloatColumn):
+        return spec.float_range
+    if isinstance(spec, AfterColumn):  # a chain: its own upper end is its earlier's plus gap
+        low, high = _range(plan, spec.after)
+        return low + spec.min_gap, high + spec.within
+    return 0.0, 0.0

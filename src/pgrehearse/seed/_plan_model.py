@@ -1,0 +1,54 @@
+"""What the planner makes: a table's plan, its columns, and the errors it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pgrehearse.scenario import ColumnSpec, RefColumn
+from pgrehearse.seed._catalog import TableInfo
+
+
+class PlanError(ValueError):
+    """A column's generator cannot work; names the table and column for the error message.
+    `more` holds the other problems found in the same pass (every one is reported at once)."""
+
+    def __init__(self, table: str, column: str | None, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.hint = hint
+        self.more: list[PlanError] = []
+
+    @staticmethod
+    def raise_all(problems: list[PlanError]) -> None:
+        if problems:
+            first = problems[0]
+            first.more = problems[1:]
+            raise first
+
+
+@dataclass(frozen=True)
+class PlannedColumn:
+    name: str
+    spec: ColumnSpec
+    inferred: bool
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+
+@dataclass
+class TablePlan:
+    name: str
+    rows: int
+    columns: list[PlannedColumn]
+    info: TableInfo
+    left_to_database: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    combinations: list[list[str]] = field(default_factory=list)  # composite unique keys
+    # composite foreign keys whose columns take the values of one referenced row together
+    row_refs: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
+
+    def refs(self) -> set[str]:
+        return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)}
