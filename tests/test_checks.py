@@ -208,7 +208,26 @@ def test_partitioned_tables_seed_into_every_partition_from_rows_alone(
                        WHERE c.relispartition AND c.relkind = 'r'"""
                 ).fetchall()
             )
+            # range and list trees are copied leaf by leaf WITH (FREEZE); hash ones are not
+            conn.execute("CREATE EXTENSION pg_visibility")
+            frozen = dict(
+                conn.execute(
+                    """SELECT c.relname,
+                              (pg_visibility_map_summary(c.oid)).all_frozen
+                              = pg_relation_size(c.oid) / current_setting('block_size')::int
+                       FROM pg_class c
+                       WHERE c.relispartition AND c.relkind = 'r'"""
+                ).fetchall()
+            )
+            # the parent's identity numbered the rows and moved on, as inserts would have
+            inserted = conn.execute(
+                "INSERT INTO events (happened_at, region, account_id) "
+                "VALUES ('2024-03-01', 'eu', 1) RETURNING id"
+            ).fetchone()
+            distinct_ids = conn.execute("SELECT count(DISTINCT id) FROM events").fetchone()
         database.drop()
+    assert frozen == {name: not name.startswith("ledger") for name in leaves}, frozen
+    assert inserted == (4001,) and distinct_ids == (4001,)
     assert set(leaves) == {
         "events_h1_eu",
         "events_h1_am",
@@ -223,6 +242,61 @@ def test_partitioned_tables_seed_into_every_partition_from_rows_alone(
     assert all(rows > 0 for rows in leaves.values()), leaves  # every partition got rows
     assert sum(leaves[n] for n in leaves if n.startswith("events")) == 4000
     assert leaves["counts_low"] + leaves["counts_mid"] == 500
+
+
+DEFAULTS_AND_NULLS = """
+CREATE TABLE readings (
+    id bigint NOT NULL,
+    kind integer NOT NULL,
+    taken_on date
+) PARTITION BY LIST (kind);
+CREATE TABLE readings_common PARTITION OF readings FOR VALUES IN (1, 2)
+    PARTITION BY RANGE (taken_on);
+CREATE TABLE readings_common_old PARTITION OF readings_common
+    FOR VALUES FROM (MINVALUE) TO ('2020-01-01');
+CREATE TABLE readings_common_new PARTITION OF readings_common
+    FOR VALUES FROM ('2020-01-01') TO (MAXVALUE);
+CREATE TABLE readings_common_undated PARTITION OF readings_common DEFAULT;
+CREATE TABLE readings_rare PARTITION OF readings FOR VALUES IN (3);
+CREATE TABLE readings_other PARTITION OF readings DEFAULT;
+"""
+
+
+def test_rows_go_straight_to_default_and_null_taking_leaves(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(DEFAULTS_AND_NULLS)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: readings\nschema: schema.sql\n"
+        "data:\n  tables:\n    readings:\n      rows: 30000\n      columns:\n"
+        "        id: {sequence: 1}\n        kind: {int: [1, 5]}\n"
+        "        taken_on: {between: [2015-01-01, 2025-01-01], null_fraction: 0.1}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    # each leaf checks its own bound on a direct COPY: a misrouted row fails the seed
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            conn.execute("CREATE EXTENSION pg_visibility")
+            leaves = conn.execute(
+                """SELECT c.relname,
+                          (pg_visibility_map_summary(c.oid)).all_frozen
+                          = pg_relation_size(c.oid) / current_setting('block_size')::int,
+                          (SELECT count(*) FROM readings r WHERE r.tableoid = c.oid)
+                   FROM pg_class c WHERE c.relispartition AND c.relkind = 'r'
+                   ORDER BY c.relname"""
+            ).fetchall()
+        database.drop()
+    assert [name for name, _frozen, _rows in leaves] == [
+        "readings_common_new",
+        "readings_common_old",
+        "readings_common_undated",
+        "readings_other",
+        "readings_rare",
+    ]
+    assert all(frozen and rows > 0 for _name, frozen, rows in leaves), leaves
+    assert sum(rows for _name, _frozen, rows in leaves) == 30000
 
 
 def test_a_seeding_error_keeps_postgresql_detail(tmp_path: Path, work_root: Path) -> None:

@@ -59,6 +59,7 @@ from pgrehearse.seed._format import (
     hex_uuids,
     needs_copy_escape,
 )
+from pgrehearse.seed._routing import LeafRouter, encode_routed
 
 NULL = "\\N"
 BLOCK_ROWS = 20_000  # rows per block: each column has its own random stream per block
@@ -140,6 +141,17 @@ class Column:
         self.name = name
         self.generator = generator
         self.null_fraction = null_fraction
+
+    def exact_moments(
+        self, first: int, count: int, rng: np.random.Generator
+    ) -> npt.NDArray[np.int64] | None:
+        """The values `render` gives for the same block and a fresh stream, as epoch
+        seconds, where the generator makes moments and no value is NULL; else None."""
+        generator = self.generator
+        if self.null_fraction > 0 or not isinstance(generator, _BetweenGenerator | _AfterGenerator):
+            return None
+        moments = generator.moments(first, count, rng)
+        return moments * 86_400 if generator.dates_only else moments
 
     def render(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         values = self.generator.values(first, count, rng)
@@ -934,13 +946,28 @@ def _write_pool(spec: FakerColumn, context: GeneratorContext, values: list[str])
 
 
 def assemble_rows(
-    columns: list[Column], first: int, count: int, block: int, seed: int, table: str
+    columns: list[Column],
+    first: int,
+    count: int,
+    block: int,
+    seed: int,
+    table: str,
+    router: LeafRouter | None = None,
 ) -> bytes:
-    """One block of rows in COPY text format."""
+    """One block of rows in COPY text format; with a router, grouped by leaf partition
+    (see `_routing.encode_routed`)."""
     rendered = [
         column.render(first, count, column_rng(seed, table, column.name, block))
         for column in columns
     ]
+    if router is not None:
+
+        def exact(position: int) -> npt.NDArray[np.int64] | None:
+            column = columns[position]
+            rng = column_rng(seed, table, column.name, block)
+            return column.exact_moments(first, count, rng)
+
+        return encode_routed(rendered, router.route(rendered, count, exact))
     if len(rendered) == 1:
         return ("\n".join(rendered[0]) + "\n").encode()
     return ("\n".join(map("\t".join, zip(*rendered, strict=True))) + "\n").encode()

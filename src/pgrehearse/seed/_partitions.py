@@ -79,18 +79,18 @@ def _read_bound(level: _Level, bound: str) -> None:
         level.has_default = True
         return
     if text.upper().startswith("FOR VALUES IN"):
-        level.values += [v for v in _constants(text[len("FOR VALUES IN") :]) if v is not None]
+        level.values += [v for v in constants_of(text[len("FOR VALUES IN") :]) if v is not None]
         return
     upper = text.upper()
     if upper.startswith("FOR VALUES FROM") and " TO " in upper:
         cut = upper.index(" TO ")
-        low = _constants(text[len("FOR VALUES FROM") : cut])
-        high = _constants(text[cut + len(" TO ") :])
+        low = constants_of(text[len("FOR VALUES FROM") : cut])
+        high = constants_of(text[cut + len(" TO ") :])
         if len(low) == 1 and len(high) == 1:
             level.ranges.append((low[0], high[0]))
 
 
-def _constants(text: str) -> list[Value | None]:
+def constants_of(text: str) -> list[Value | None]:
     """The constants of `( 'a', 1, MINVALUE )`; None for MINVALUE, MAXVALUE and NULL."""
     inner = text.strip().removeprefix("(").removesuffix(")")
     swapped = inner.replace("MINVALUE", "NULL").replace("MAXVALUE", "NULL")

@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 
 from pgrehearse.backends import die_with_parent
 from pgrehearse.seed._generators import BLOCK_ROWS, Column, assemble_rows, child_signals
+from pgrehearse.seed._routing import LeafRouter
 
 _BUFFERED_BLOCKS = 6
 
@@ -36,28 +37,43 @@ def block_count(rows: int) -> int:
     return (rows + BLOCK_ROWS - 1) // BLOCK_ROWS
 
 
-def _block(columns: list[Column], rows: int, seed: int, table: str, block: int) -> bytes:
+def _block(
+    columns: list[Column], rows: int, seed: int, table: str, block: int, router: LeafRouter | None
+) -> bytes:
     first = block * BLOCK_ROWS
     count = min(BLOCK_ROWS, rows - first)
-    return assemble_rows(columns, first, count, block, seed, table)
+    return assemble_rows(columns, first, count, block, seed, table, router)
 
 
 def produce_blocks(
-    columns: list[Column], rows: int, *, seed: int, table: str, workers: int | None = None
+    columns: list[Column],
+    rows: int,
+    *,
+    seed: int,
+    table: str,
+    workers: int | None = None,
+    router: LeafRouter | None = None,
 ) -> Iterator[tuple[int, bytes]]:
-    """Yield (rows in block, COPY text) for every block of the table, in order."""
+    """Yield (rows in block, COPY text) for every block of the table, in order; with a
+    router, each block's text is grouped by leaf partition (`_routing.decode_routed`)."""
     blocks = block_count(rows)
     workers = default_workers() if workers is None else workers
     if workers == 0 or blocks < 3 or not sys.platform.startswith("linux"):
         for block in range(blocks):
-            data = _block(columns, rows, seed, table, block)
+            data = _block(columns, rows, seed, table, block, router)
             yield min(BLOCK_ROWS, rows - block * BLOCK_ROWS), data
         return
-    yield from _parallel(columns, rows, seed, table, blocks, min(workers, blocks))
+    yield from _parallel(columns, rows, seed, table, blocks, min(workers, blocks), router)
 
 
 def _parallel(
-    columns: list[Column], rows: int, seed: int, table: str, blocks: int, workers: int
+    columns: list[Column],
+    rows: int,
+    seed: int,
+    table: str,
+    blocks: int,
+    workers: int,
+    router: LeafRouter | None,
 ) -> Iterator[tuple[int, bytes]]:
     """Worker w makes blocks w, w + workers, ... and writes each to its own pipe; a reader
     thread collects them in block order into a small buffer; we stream from the buffer.
@@ -71,7 +87,7 @@ def _parallel(
     processes = [
         context.Process(
             target=_worker,
-            args=(columns, rows, seed, table, blocks, index, workers, pipes[index][1]),
+            args=(columns, rows, seed, table, blocks, index, workers, pipes[index][1], router),
             daemon=True,
             name=f"pgrehearse-seed-{index}",
         )
@@ -134,6 +150,7 @@ def _worker(
     index: int,
     workers: int,
     sender: Connection,
+    router: LeafRouter | None,
 ) -> None:
     child_signals()  # the parent handles Ctrl-C and SIGTERM and then kills us
     set_death_signal = die_with_parent(signal.SIGKILL)
@@ -141,7 +158,7 @@ def _worker(
         set_death_signal()
     try:
         for block in range(index, blocks, workers):
-            sender.send_bytes(b"D" + _block(columns, rows, seed, table, block))
+            sender.send_bytes(b"D" + _block(columns, rows, seed, table, block, router))
     except BrokenPipeError:
         pass  # the parent stopped reading: it is shutting us down
     except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from pgrehearse.seed._generators import (
     faker_specs,
     python_text,
 )
+from pgrehearse.seed._leaves import load_partitioned
 from pgrehearse.seed._pipeline import produce_blocks
 from pgrehearse.seed._plan import plan_all_tables
 from pgrehearse.seed._plan_model import TablePlan
@@ -362,6 +364,12 @@ class _Sent:
     bytes: int = 0
 
 
+def _sent_and_advanced(sent: _Sent, advanced: Callable[[int], None], rows: int, size: int) -> None:
+    sent.rows += rows
+    sent.bytes += size
+    advanced(sent.rows)
+
+
 def _copy_table(
     conn: psycopg.Connection[Any],
     table_plan: TablePlan,
@@ -381,6 +389,10 @@ def _copy_table(
     freeze = bool(empty and empty[0]) and not table_plan.info.partitioned
     if freeze:
         conn.execute(sql.SQL("TRUNCATE {}").format(target))
+    if table_plan.info.partitioned and columns and empty and empty[0]:
+        report = functools.partial(_sent_and_advanced, sent, advanced)
+        if load_partitioned(conn, table_plan, target, columns, seed, workers, report):
+            return True
     if not columns:
         # every column takes its default (identity, serial, DEFAULT, or NULL)
         conn.execute(
