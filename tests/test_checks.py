@@ -447,9 +447,7 @@ CREATE TABLE price_bands (
 """
 
 
-def test_numbers_a_check_or_a_name_orders_keep_their_order(
-    tmp_path: Path, work_root: Path
-) -> None:
+def test_numbers_a_check_or_a_name_orders_keep_their_order(tmp_path: Path, work_root: Path) -> None:
     (tmp_path / "schema.sql").write_text(NUMBERS_IN_ORDER)
     path = tmp_path / "scenario.yaml"
     path.write_text(
