@@ -106,7 +106,7 @@ def observe(
             samples=sampler.samples,
             statements=script.statements,
             phases=[PhaseWindow("up", start, clock.now())],
-            migration_pid=conn.info.backend_pid,
+            migration_pids={conn.info.backend_pid},
             end_s=clock.now(),
         )
         failed = script.error
@@ -362,7 +362,7 @@ def test_a_relation_up_created_is_not_new_in_down(server: LocalServer) -> None:
             samples=None,
             statements=statements,
             phases=windows,
-            migration_pid=conn.info.backend_pid,
+            migration_pids={conn.info.backend_pid},
             end_s=clock.now(),
         )
     create, drop = statements
@@ -566,7 +566,7 @@ def test_waits_for_rows_and_autovacuum_blockers_are_named() -> None:
         samples=samples,
         statements=[],
         phases=[PhaseWindow("up", 0.0, 0.03)],
-        migration_pid=None,
+        migration_pids=(),
         end_s=0.03,
     )
     [wait] = analysis.waits.to_dict(orient="records")

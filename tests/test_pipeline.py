@@ -155,7 +155,7 @@ def test_a_quick_statement_run_alone_says_no_lock_was_observed() -> None:
         samples=None,
         statements=[quick],
         phases=[PhaseWindow("down", 0.0, 0.004)],
-        migration_pid=1,
+        migration_pids={1},
         end_s=0.004,
     )
     assert quick.locks == [] and quick.lock_note == NO_LOCK_OBSERVED

@@ -174,8 +174,8 @@ def test_bad_folders_and_versions_are_named(tmp_path: Path) -> None:
     for migration, expected in (
         ("  dir: nowhere\n", "migration folder not found"),
         ("  dir: migrations\n  from: 20991231\n", "no migration with version 20991231"),
-        ("  dir: migrations\n  up: SELECT 1;\n", "give `up` (and `down`), or"),
-        ("  up: SELECT 1;\n  from: 1\n", "`tool`, `from` and `to` go with `dir`"),
+        ("  dir: migrations\n  up: SELECT 1;\n", "give `up` (and `down`), a migration tool"),
+        ("  up: SELECT 1;\n  from: 1\n", "`tool`, `settings`, `from` and `to` go with `dir`"),
     ):
         with pytest.raises(ScenarioError) as raised:
             load_scenario(_scenario(tmp_path, migration))

@@ -157,7 +157,9 @@ class ConsoleProgress:
     def statement_finished(self, result: StatementResult) -> None:
         if not self.verbose:
             return
-        where = f"{result.file.name if result.file else '?'}:{result.line}"
+        where = result.file.name if result.file else "?"
+        if result.line:
+            where += f":{result.line}"
         line = (
             f"  {result.phase} #{result.index} {where:<16} {_seconds(result.seconds):>10}  "
             f"{_one_line(result.sql, 60)}"

@@ -73,5 +73,6 @@ class MigrationItem(pytest.Item):
 
 def _error_line(statement: dict[str, Any]) -> str:
     error = statement.get("error") or {}
-    where = f"{Path(statement['file']).name}:{error.get('line') or statement['line']}"
+    line = error.get("line") or statement["line"]
+    where = Path(statement["file"]).name + (f":{line}" if line else "")
     return f"{statement['phase']} {where}: {error.get('message')}"

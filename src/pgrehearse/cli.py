@@ -40,6 +40,8 @@ MIGRATION_TOOLS = (
     "prisma",
     "popx",
     "sqitch",
+    "alembic",
+    "django",
 )
 HISTORY_FILE = "history.jsonl"
 DEFAULT_MIN_DELTA_S = 0.05

@@ -48,6 +48,7 @@ class StatementResult:
     renamed: list[str] = field(default_factory=list)  # "old → new", relations it renamed
     attempt: int = 1  # > 1 when the phase was retried after lock_timeout
     lock_note: str | None = None  # why no lock is listed, when none is
+    pid: int | None = None  # the backend that ran it, when a tool sent it (from the log)
 
 
 @dataclass(frozen=True)

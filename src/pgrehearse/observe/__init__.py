@@ -11,24 +11,36 @@ from pgrehearse.observe._knowledge import (
     strength,
 )
 from pgrehearse.observe._sampler import Sampler, SamplerStats, Samples, role_of
+from pgrehearse.observe._server_log import (
+    STATEMENT_LOG_SETTINGS,
+    ServerLog,
+    ServerLogUnavailable,
+)
+from pgrehearse.observe._statement_log import LoggedStatement, log_records, parse_statements
 from pgrehearse.observe._trace import LockTracer, Relation, Rewrite, StatementTrace, TracedLock
 
 __all__ = [
     "MODES",
     "MODE_INFO",
+    "STATEMENT_LOG_SETTINGS",
     "LockTracer",
+    "LoggedStatement",
     "ModeInfo",
     "Relation",
     "Rewrite",
     "Sampler",
     "SamplerStats",
     "Samples",
+    "ServerLog",
+    "ServerLogUnavailable",
     "StatementTrace",
     "TracedLock",
     "blocks_reads",
     "blocks_writes",
     "conflicts",
     "effect",
+    "log_records",
+    "parse_statements",
     "role_of",
     "strength",
 ]

@@ -9,7 +9,7 @@ same lock is one interval, bounded halfway to the neighbouring polls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from pgrehearse.migration import StatementResult
-from pgrehearse.observe._knowledge import blocks_reads, blocks_writes, conflicts, effect
+from pgrehearse.observe._attribution import statement_at, taker_of
+from pgrehearse.observe._knowledge import (
+    blocks_reads,
+    blocks_writes,
+    conflicts,
+    effect,
+)
 from pgrehearse.observe._names import TOAST, RelationNames
 from pgrehearse.observe._sampler import Samples
 from pgrehearse.observe._trace import LockTracer
@@ -86,7 +92,7 @@ def analyse_locks(
     samples: Samples | None,
     statements: Sequence[StatementResult],
     phases: Sequence[PhaseWindow],
-    migration_pid: int | None,
+    migration_pids: Collection[int],
     end_s: float,
 ) -> LockAnalysis:
     names = RelationNames(tracer)
@@ -97,9 +103,10 @@ def analyse_locks(
     sampled = _drop_covered(sampled, traced)
     parts = [df for df in (traced, sampled) if not df.empty]
     locks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LOCK_COLUMNS)
-    _attribute(locks, statements, phases, migration_pid)
+    pids = set(migration_pids)
+    _attribute(locks, statements, phases, pids, names)
     _name_relations(locks, names, statements)
-    _mark_new_relations(locks, tracer, statements, migration_pid)
+    _mark_new_relations(locks, tracer, statements, pids)
     locks["held_ms"] = ((locks["end_s"] - locks["start_s"]) * 1000).round(3)
     # a lock on a relation the migration itself created blocks nobody: no one can see it yet
     existing = ~locks["new_relation"].astype(bool)
@@ -108,9 +115,9 @@ def analyse_locks(
     locks = locks[LOCK_COLUMNS].sort_values(["start_s", "relation", "mode"], ignore_index=True)
 
     roles = dict(zip(frame["pid"], frame["role"], strict=True))
-    if migration_pid is not None:
-        roles[migration_pid] = SessionRole.MIGRATION.value
-    waits = _waits(frame[~frame["granted"]], polls, names, locks, phases, migration_pid, roles)
+    for pid in pids:
+        roles[pid] = SessionRole.MIGRATION.value
+    waits = _waits(frame[~frame["granted"]], polls, names, locks, phases, pids, roles)
     queue = _queue(frame, polls)
     _annotate_statements(statements, locks, tracer, names)
     return LockAnalysis(locks, waits, queue, _summary(locks, waits))
@@ -120,7 +127,7 @@ def _mark_new_relations(
     locks: pd.DataFrame,
     tracer: LockTracer | None,
     statements: Sequence[StatementResult],
-    migration_pid: int | None,
+    migration_pids: set[int],
 ) -> None:
     """A migration lock is on a new relation, which nobody else can see yet, when the
     relation did not exist as its phase began and was created by the lock's own statement,
@@ -129,7 +136,7 @@ def _mark_new_relations(
     if tracer is None or locks.empty:
         return
     transaction_end = {(s.phase, s.index): s.transaction_end_s for s in statements}
-    mine = locks[(locks["holder_pid"] == migration_pid) & locks["statement"].notna()]
+    mine = locks[locks["holder_pid"].isin(migration_pids) & locks["statement"].notna()]
     creators: dict[tuple[str, int], tuple[int, float | None]] = {}
     for _, row in mine.sort_values(["statement", "start_s"]).iterrows():
         key = (row["phase"], int(row["relation_oid"]))
@@ -265,15 +272,20 @@ def _attribute(
     locks: pd.DataFrame,
     statements: Sequence[StatementResult],
     phases: Sequence[PhaseWindow],
-    migration_pid: int | None,
+    migration_pids: set[int],
+    names: RelationNames,
 ) -> None:
     """Phase of every interval; statement of the migration's sampled intervals."""
     for index, row in locks.iterrows():
         middle = (row["start_s"] + row["end_s"]) / 2
         if row["phase"] is None or pd.isna(row["phase"]):
             locks.at[index, "phase"] = _phase_at(phases, row["start_s"], middle)
-        if row["source"] == "sampler" and row["holder_pid"] == migration_pid:
-            running = _statement_at(statements, row["start_s"], row["end_s"])
+        if row["source"] == "sampler" and row["holder_pid"] in migration_pids:
+            oid = row["relation_oid"]
+            relation = None if pd.isna(oid) else names.describe(int(oid), row["start_s"])[0]
+            running = taker_of(
+                statements, float(row["start_s"]), int(row["holder_pid"]), relation, row["mode"]
+            ) or statement_at(statements, row["start_s"], row["end_s"], row["holder_pid"])
             if running is not None:
                 locks.at[index, "phase"] = running.phase
                 locks.at[index, "statement"] = running.index
@@ -306,19 +318,6 @@ def _phase_at(phases: Sequence[PhaseWindow], start: float, middle: float) -> str
     return "between"
 
 
-def _statement_at(
-    statements: Sequence[StatementResult], start: float, end: float
-) -> StatementResult | None:
-    best, overlap = None, 0.0
-    for statement in statements:
-        if statement.started_s is None or statement.seconds is None:
-            continue
-        shared = min(end, statement.started_s + statement.seconds) - max(start, statement.started_s)
-        if shared > overlap:
-            best, overlap = statement, shared
-    return best
-
-
 # --------------------------------------------------------------------------- waits, queue
 
 
@@ -328,7 +327,7 @@ def _waits(
     names: RelationNames,
     locks: pd.DataFrame,
     phases: Sequence[PhaseWindow],
-    migration_pid: int | None,
+    migration_pids: set[int],
     roles: dict[Any, Any],
 ) -> pd.DataFrame:
     rows = []
@@ -351,7 +350,7 @@ def _waits(
                 "blocking_pids": " ".join(map(str, blockers)),
                 "blocking_roles": " ".join(sorted({roles.get(b, "other") for b in blockers})),
                 "blocking_statement": _blocking_statement(
-                    locks, blockers, oid, mode, start, migration_pid
+                    locks, blockers, oid, mode, start, migration_pids
                 ),
                 "phase": _phase_at(phases, start, (start + end) / 2),
                 "query": next((q for q in group["query"] if q), None),
@@ -366,13 +365,13 @@ def _blocking_statement(
     relation: int | None,
     requested: str,
     at: float,
-    migration_pid: int | None,
+    migration_pids: set[int],
 ) -> str | None:
     """`up #2` when a migration statement's lock is what the waiter waits for."""
-    if migration_pid not in blockers or locks.empty or relation is None:
+    if not migration_pids.intersection(blockers) or locks.empty or relation is None:
         return None
     held = locks[
-        (locks["holder_pid"] == migration_pid)
+        locks["holder_pid"].isin(migration_pids.intersection(blockers))
         & (locks["relation_oid"] == relation)
         & (locks["start_s"] <= at + 0.05)
         & (locks["end_s"] >= at)

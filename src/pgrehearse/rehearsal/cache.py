@@ -44,11 +44,27 @@ def snapshot_key(scenario: Scenario, *, scale: float, major: int) -> str:
         "seed_format": SEED_FORMAT_VERSION,
         "postgres_major": major,
         "schema": scenario.schema_sql.text if scenario.schema_sql else "",
+        "baseline": _baseline_identity(scenario),
         "data": scenario.data.model_dump(mode="json", by_alias=True, exclude={"scale"}),
         "scale": scale,
     }
     encoded = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def _baseline_identity(scenario: Scenario) -> list[str]:
+    """The baseline a tool runs itself (Alembic, Django): what each of its files holds."""
+    chain = scenario.migration.chain
+    if chain is None or not chain.runs_itself:
+        return []
+    identity = []
+    for migration in chain.baseline:
+        try:
+            content = migration.up.file.read_bytes()
+        except OSError:
+            content = b""
+        identity.append(f"{migration.label}:{hashlib.sha256(content).hexdigest()}")
+    return identity
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from pgrehearse.observe.analyse import PhaseWindow, analyse_locks
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
 from pgrehearse.rehearsal.result import LoadSummary
 from pgrehearse.rehearsal.steps import PhaseRun, run_phase, set_migration_timeouts, statements_of
+from pgrehearse.rehearsal.tool_phase import run_tool_phase
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import SqlSource
 from pgrehearse.tools import MigrationScript
@@ -83,6 +84,7 @@ class ObservedMigration:
         self.blockers: list[Blocker] = []
         # a chain: (phase, migration file, schema) after each migration that finished
         self.step_schemas: list[tuple[str, Path | None, Any]] = []
+        self.tool_pids: set[int] = set()  # sessions of a tool that ran the migration itself
 
     def run(self) -> None:
         ctx, server = self.ctx, self.server
@@ -134,7 +136,7 @@ class ObservedMigration:
                 samples=sampler.samples,
                 statements=ctx.result.statements,
                 phases=self.windows,
-                migration_pid=conn.info.backend_pid,
+                migration_pids={conn.info.backend_pid, *self.tool_pids},
                 end_s=ctx.clock.now(),
             )
             if events is not None:
@@ -226,6 +228,8 @@ class ObservedMigration:
         tracer: LockTracer | None,
     ) -> PhaseRun:
         ctx = self.ctx
+        if isinstance(source, MigrationScript) and source.parts[0].step is not None:
+            return self._tool_phase(name, source, tracer)
         if tracer is not None:
             tracer.begin_phase(name)
         statements = statements_of(source)
@@ -252,6 +256,34 @@ class ObservedMigration:
         ctx.check_server()  # a statement "failed" because the server died: say that instead
         if tracer is not None:
             tracer.end_phase()
+        started = phase.started_s or 0.0
+        self.windows.append(PhaseWindow(name, started, started + (phase.seconds or 0.0)))
+        return ran
+
+    def _tool_phase(
+        self, name: str, script: MigrationScript, tracer: LockTracer | None
+    ) -> PhaseRun:
+        """A phase its tool runs (Alembic, Django, a command): statements from the log."""
+        ctx = self.ctx
+        tool = script.parts[0].step.tool if script.parts[0].step is not None else "its tool"
+        record = self._step_done(name)
+        if tracer is not None:
+            tracer.begin_phase(name)
+
+        def step_done(file: Path | None) -> None:
+            if tracer is not None:
+                tracer.end_phase()  # learns the names of the relations the step created
+            record(file)
+
+        detail = f"{name} migration: {len(script.parts)} steps run by {tool}"
+        with ctx.phase(name, detail) as phase:
+            ran = run_tool_phase(ctx, self.server, name, script, step_done=step_done)
+            ctx.result.statements.extend(ran.statements)
+            ctx.result.transaction[name] = ran.last.transaction
+            if not ran.ok:
+                phase.status = "failed"
+        ctx.check_server()
+        self.tool_pids.update(s.pid for s in ran.statements if s.pid is not None)
         started = phase.started_s or 0.0
         self.windows.append(PhaseWindow(name, started, started + (phase.seconds or 0.0)))
         return ran

@@ -15,6 +15,7 @@ from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.rehearsal.context import SCHEMA_DATABASE, RunContext, connect
 from pgrehearse.rehearsal.progress import Progress, SilentProgress
 from pgrehearse.rehearsal.provision import create_schema, new_result, seed_problem
+from pgrehearse.rehearsal.tool_phase import run_baseline
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario
 from pgrehearse.seed import ColumnFacts, ColumnInfo, SeedError, TablePlan
@@ -69,12 +70,13 @@ def plan_seeding(
             admin.autocommit = True
             name = sql.Identifier(server.database_name(SCHEMA_DATABASE))
             admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-        with (
-            ctx.phase("schema", "creating the schema (no data)"),
-            connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn,
-        ):
-            assert scenario.schema_sql is not None  # checked by new_result
-            create_schema(ctx, conn, server, scenario.schema_sql)
+        with ctx.phase("schema", "creating the schema (no data)"):
+            if scenario.schema_sql is not None:
+                with connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn:
+                    create_schema(ctx, conn, server, scenario.schema_sql)
+            chain = scenario.migration.chain
+            if chain is not None and chain.runs_itself and chain.baseline:
+                run_baseline(ctx, server, chain, SCHEMA_DATABASE)
         with (
             ctx.phase("plan", "planning every column"),
             connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn,

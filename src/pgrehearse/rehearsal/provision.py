@@ -25,6 +25,7 @@ from pgrehearse.backends.settings import rehearsal_settings, seed_settings
 from pgrehearse.backends.workdir import create_workdir, temp_root
 from pgrehearse.errors import EnvironmentProblem, Problem, ScenarioError
 from pgrehearse.migration import Statement, run_script, split_statements
+from pgrehearse.observe import STATEMENT_LOG_SETTINGS
 from pgrehearse.rehearsal.cache import SnapshotCache, snapshot_key
 from pgrehearse.rehearsal.context import (
     DATABASE,
@@ -34,6 +35,7 @@ from pgrehearse.rehearsal.context import (
     death_of,
 )
 from pgrehearse.rehearsal.result import CacheUse, Rehearsal
+from pgrehearse.rehearsal.tool_phase import run_baseline
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario, SchemaSource
 from pgrehearse.schema import ArchiveUnreadable, archive_sql, plain_sql, roles_named
@@ -84,8 +86,9 @@ def new_result(
 
 
 def require_schema(scenario: Scenario) -> None:
-    """A scenario without `schema` can only rehearse on an existing clone: refuse otherwise."""
-    if scenario.schema_sql is None:
+    """A scenario without `schema` can only rehearse on an existing clone, or with a tool
+    that builds the schema itself: refuse otherwise."""
+    if scenario.schema_sql is None and not scenario.migration.runs_itself:
         raise ScenarioError(
             [
                 Problem(
@@ -125,6 +128,8 @@ def provision(ctx: RunContext, backend: Backend, cache: SnapshotCache | None) ->
     scenario = ctx.scenario
     seed_profile = seed_settings(scenario.postgres.settings)
     rehearsal_profile = rehearsal_settings(scenario.postgres.settings)
+    if scenario.migration.runs_itself:  # its statements are read back from the server's log
+        rehearsal_profile = {**rehearsal_profile, **STATEMENT_LOG_SETTINGS}
     ctx.result.settings = {"seed": seed_profile, "rehearsal": rehearsal_profile}
 
     cache_key: str | None = None
@@ -274,9 +279,12 @@ def _build(ctx: RunContext, server: Server) -> None:
             server.client_env("postgres"),
         )
         with ctx.phase("schema", "creating the schema (tables now, indexes after seeding)"):
-            with connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn:
-                assert ctx.scenario.schema_sql is not None  # checked by require_schema
-                create_schema(ctx, conn, server, ctx.scenario.schema_sql)
+            if ctx.scenario.schema_sql is not None:
+                with connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn:
+                    create_schema(ctx, conn, server, ctx.scenario.schema_sql)
+            chain = ctx.scenario.migration.chain
+            if chain is not None and chain.runs_itself and chain.baseline:
+                run_baseline(ctx, server, chain, SCHEMA_DATABASE)
             for step in ("dump", "pre-data", "data"):
                 _restore(ctx, dump, step, server)
         _seed(ctx, server)

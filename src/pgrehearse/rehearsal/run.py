@@ -154,17 +154,23 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
         between = ctx.scenario.migration.between
         if between is not None:  # its tables change by design: what it wrote must remain
             load_sql += [s.sql for s in statements_of(between)]
+        migration_sql = [s.sql for s in ctx.result.statements if s.phase in ("up", "down")]
         ctx.result.roundtrip = check_roundtrip(
             spec,
             before,
             _fingerprint_after(ctx, server, before),
             load_sql,
             kept=ctx.result.between_rows,
+            migration_statements=migration_sql,
         )
         chain = ctx.scenario.migration.chain
         if chain is not None and observed.step_schemas:
             ctx.result.step_roundtrips = check_steps(
-                chain, before.schema, observed.step_schemas, load_sql, ctx.result.roundtrip
+                chain,
+                before.schema,
+                observed.step_schemas,
+                load_sql + migration_sql,
+                ctx.result.roundtrip,
             )
 
 

@@ -111,7 +111,7 @@ def _statement(statement: StatementResult) -> dict[str, Any]:
         "phase": statement.phase,
         "index": statement.index,
         "file": str(statement.file) if statement.file else None,
-        "line": statement.line,
+        "line": statement.line or None,  # None: sent by a tool, read from the log
         "sql": statement.sql,
         "status": statement.status,
         "started_s": _round(statement.started_s),
@@ -119,6 +119,7 @@ def _statement(statement: StatementResult) -> dict[str, Any]:
         "attempt": statement.attempt,
         "in_transaction": statement.in_transaction,
         "transaction_end_s": _round(statement.transaction_end_s),
+        "backend_pid": statement.pid,  # a statement a tool sent: the session that ran it
         "locks": statement.locks,
         "lock_note": statement.lock_note,
         "rewrites": statement.rewrites,

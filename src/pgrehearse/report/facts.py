@@ -61,7 +61,8 @@ def seconds_text(value: float | None) -> str:
 def where(statement: Mapping[str, Any], *, full: bool = False) -> str:
     file = statement.get("file")
     name = (file if full else Path(file).name) if file else "?"
-    return f"{name}:{statement['line']}"
+    line = statement.get("line")
+    return f"{name}:{line}" if line else name  # no line: a statement a tool sent
 
 
 def blocking_summary(summary: Summary, limit: int = 5) -> list[Mapping[str, Any]]:

@@ -72,7 +72,7 @@ def load_scenario(path: str | Path) -> Scenario:
             ]
         )
     try:
-        scenario = Scenario.model_validate(data, context={"base_dir": file.parent})
+        scenario = Scenario.model_validate(data, context={"base_dir": file.parent, "path": file})
     except ValidationError as exc:
         assert root is not None
         raise ScenarioError(_problems(exc, root, file), total=exc.error_count()) from None

@@ -24,7 +24,16 @@ from pydantic import (
 
 from pgrehearse.scenario._durations import Duration
 from pgrehearse.scenario._schema_source import SchemaPart, SchemaSource
-from pgrehearse.tools import Chain, FolderError, MigrationScript, build_chain, read_folder
+from pgrehearse.tools import (
+    PYTHON_TOOLS,
+    Chain,
+    FolderError,
+    MigrationScript,
+    build_chain,
+    command_folder,
+    read_folder,
+    read_python_tool,
+)
 
 SCENARIO_FORMAT_VERSION = 1
 
@@ -498,8 +507,27 @@ class ObserveSpec(_Strict):
 
 
 MigrationTool = Literal[
-    "auto", "golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma", "popx", "sqitch"
+    "auto",
+    "golang-migrate",
+    "goose",
+    "dbmate",
+    "flyway",
+    "dirs",
+    "prisma",
+    "popx",
+    "sqitch",
+    "alembic",
+    "django",
 ]
+
+
+class CommandSpec(_Strict):
+    """A migration run by a command of the team's own (`make migrate-up`), with
+    `DATABASE_URL` and `PG*` naming the throwaway database."""
+
+    up: str = Field(min_length=1)
+    down: str | None = None
+    cwd: Path | None = None  # relative to the scenario; default: the scenario's folder
 
 
 class MigrationSpec(_Strict):
@@ -513,6 +541,8 @@ class MigrationSpec(_Strict):
     between: SqlSource | None = None
     tool: MigrationTool | None = None
     dir: Path | None = None
+    settings: str | None = None  # Django's settings module (default: the one manage.py names)
+    command: CommandSpec | None = None
     from_version: str | None = Field(default=None, alias="from")
     to: str | None = None
     on_failure: Literal["rollback", "stop"] = "rollback"  # a chain's up failed: run the
@@ -532,20 +562,37 @@ class MigrationSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self, info: ValidationInfo) -> MigrationSpec:
-        if (self.up is None) == (self.dir is None):
-            raise ValueError("give `up` (and `down`), or a migration tool's folder as `dir`")
+        sources = [self.up is not None, self.dir is not None, self.command is not None]
+        if sum(sources) != 1:
+            raise ValueError(
+                "give `up` (and `down`), a migration tool's folder as `dir`, or a `command`"
+            )
+        base = Path((info.context or {}).get("base_dir", "."))
+        if self.command is not None:
+            if self.tool or self.from_version or self.to or self.down is not None:
+                raise ValueError("`command` takes its own `up` and `down`: remove the others")
+            cwd = self.command.cwd or Path()
+            origin = Path((info.context or {}).get("path", base / "scenario.yaml"))
+            found = command_folder(
+                self.command.up, self.command.down, cwd if cwd.is_absolute() else base / cwd, origin
+            )
+            self._chain = build_chain(found, None, None)
+            return self
         if self.dir is None:
-            if self.tool or self.from_version or self.to:
-                raise ValueError("`tool`, `from` and `to` go with `dir`")
+            if self.tool or self.from_version or self.to or self.settings:
+                raise ValueError("`tool`, `settings`, `from` and `to` go with `dir`")
             return self
         if self.down is not None:
             raise ValueError("with `dir`, the downs come from the folder: remove `down`")
-        base = Path((info.context or {}).get("base_dir", "."))
+        if self.settings and self.tool != "django":
+            raise ValueError("`settings` is Django's settings module: it goes with `tool: django`")
         folder = self.dir if self.dir.is_absolute() else base / self.dir
         try:
-            self._chain = build_chain(
-                read_folder(folder, self.tool or "auto"), self.from_version, self.to
-            )
+            if self.tool in PYTHON_TOOLS:
+                found = read_python_tool(folder.resolve(), self.tool, self.settings)
+            else:
+                found = read_folder(folder, self.tool or "auto")
+            self._chain = build_chain(found, self.from_version, self.to)
         except FolderError as exc:
             raise ValueError(str(exc)) from None
         return self
@@ -554,6 +601,11 @@ class MigrationSpec(_Strict):
     def chain(self) -> Chain | None:
         """The migrations read from `dir`, when the migration is a tool's folder."""
         return self._chain
+
+    @property
+    def runs_itself(self) -> bool:
+        """Alembic, Django or a command runs the migration, not pgrehearse."""
+        return self._chain is not None and self._chain.runs_itself
 
     @property
     def up_script(self) -> SqlSource | MigrationScript:
@@ -642,9 +694,10 @@ class LoadSpec(_Strict):
 
 
 def _add_baseline(scenario: Scenario) -> None:
-    """A tool folder's migrations up to `from` are part of the schema, after `schema`."""
+    """A tool folder's migrations up to `from` are part of the schema, after `schema`. (The
+    tools that run themselves run their baseline as the schema is built.)"""
     chain = scenario.migration.chain
-    if chain is not None and chain.baseline:
+    if chain is not None and chain.baseline and not chain.runs_itself:
         parts = [SchemaPart(m.up.file, m.up.text, None, m.up.first_line) for m in chain.baseline]
         given = scenario.schema_sql.parts if scenario.schema_sql is not None else []
         object.__setattr__(scenario, "schema_sql", SchemaSource.from_parts([*given, *parts]))
@@ -686,7 +739,7 @@ class Scenario(_Strict):
         kept = self.migration.model_dump(
             by_alias=True,
             exclude_none=True,
-            exclude={"up", "down", "dir", "tool", "from_version", "to"},
+            exclude={"up", "down", "dir", "tool", "from_version", "to", "command"},
         )
         options = {"dir": str(folder.resolve()), "tool": tool, "from": start, "to": end}
         migration = MigrationSpec.model_validate(

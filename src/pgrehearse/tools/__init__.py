@@ -1,5 +1,6 @@
-"""The teams' own migration folders (golang-migrate, goose, dbmate, Flyway, `dirs`,
-Prisma), read without the tools' binaries, as a chain to rehearse."""
+"""The teams' own migrations as a chain to rehearse: folders of golang-migrate, goose,
+dbmate, Flyway, `dirs`, Prisma, popx and sqitch read without the tools' binaries; Alembic
+and Django projects and shell commands, which run themselves."""
 
 from pgrehearse.tools._chain import Chain, MigrationScript, build_chain
 from pgrehearse.tools._folders import (
@@ -8,14 +9,22 @@ from pgrehearse.tools._folders import (
     FolderError,
     Migration,
     Script,
+    ToolStep,
     detect,
     read_folder,
     version_key,
 )
+from pgrehearse.tools._python import (
+    PYTHON_TOOLS,
+    command_folder,
+    driver_command,
+    read_python_tool,
+)
 
-TOOLS = ("auto", *READERS)
+TOOLS = ("auto", *READERS, *PYTHON_TOOLS)
 
 __all__ = [
+    "PYTHON_TOOLS",
     "READERS",
     "TOOLS",
     "Chain",
@@ -24,8 +33,12 @@ __all__ = [
     "Migration",
     "MigrationScript",
     "Script",
+    "ToolStep",
     "build_chain",
+    "command_folder",
     "detect",
+    "driver_command",
     "read_folder",
+    "read_python_tool",
     "version_key",
 ]

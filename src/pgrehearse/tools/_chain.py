@@ -30,6 +30,12 @@ class Chain:
     down_missing: str | None  # why there is no down, when there is none
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def runs_itself(self) -> bool:
+        """The tool runs its migrations (Alembic, Django, a command), rather than pgrehearse
+        running their SQL."""
+        return self.up.parts[0].step is not None
+
 
 def build_chain(folder: Folder, start: str | None, end: str | None) -> Chain:
     """Migrations up to `start` (included) are the baseline; those after it up to `end`

@@ -13,13 +13,27 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class ToolStep:
+    """A migration step that a tool runs itself: Alembic or Django through their own API
+    (`target`: the revision, or `[app, migration]`), or a shell command (`target`: the
+    command line), in `cwd`. Its statements are captured from the server's log."""
+
+    tool: str  # alembic | django | command
+    target: str | tuple[str, str]
+    cwd: Path
+    settings: str | None = None  # Django's settings module
+
+
+@dataclass(frozen=True)
 class Script:
-    """One direction of one migration: SQL text starting at `first_line` of `file`."""
+    """One direction of one migration: SQL text starting at `first_line` of `file`, or a
+    step its tool runs (`step`, with empty `text`)."""
 
     text: str
     file: Path
     first_line: int = 1
     transactional: bool = True  # False: the tool runs it outside a transaction
+    step: ToolStep | None = None
 
 
 @dataclass(frozen=True)

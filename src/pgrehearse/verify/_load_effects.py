@@ -100,7 +100,7 @@ def relax_sequences(
             kept.append(Difference("data", difference.object, "moved backwards", before, after))
             continue
         notes.append(
-            f"{difference.object} {difference.what} {before} → {after}: advanced by the load's "
-            "writes, compared as not moved backwards"
+            f"{difference.object} {difference.what} {before} → {after}: advanced by inserts "
+            "(no down can take a sequence back), compared as not moved backwards"
         )
     return kept
