@@ -295,3 +295,32 @@ def test_a_step_whose_down_is_wrong_is_named_even_when_later_downs_hide_it(
     assert "nickname" in str(difference.after)
     assert result.step_roundtrips["20240101_members"] == []
     assert any("nickname" in d for d in result.step_roundtrips["20240202_nickname"])
+
+
+def test_a_step_whose_down_loses_data_is_named_even_when_later_downs_hide_it(
+    tmp_path: Path, work_root: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "1_notes.up.sql").write_text(
+        "CREATE TABLE notes (id int PRIMARY KEY, body text);\n"
+        "INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 50) g;\n"
+    )
+    (folder / "1_notes.down.sql").write_text("DROP TABLE notes;\n")
+    (folder / "2_shout.up.sql").write_text("UPDATE notes SET body = upper(body);\n")
+    (folder / "2_shout.down.sql").write_text("SELECT 1;\n")  # does not lower them back
+    (tmp_path / "schema.sql").write_text("CREATE TABLE audit (id int);\n")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: steps\nschema: schema.sql\n"
+        "data: {tables: {audit: {rows: 10}}}\n"
+        "migration: {dir: migrations, tool: golang-migrate}\n"
+    )
+    result = rehearse(load_scenario(path), report_dir=None)
+    # the table goes with the first migration's down: the chain as a whole looks restored
+    assert result.roundtrip is not None and result.roundtrip.status == "failed"
+    [difference] = result.roundtrip.failing
+    assert difference.object == "step 2_shout"
+    assert "data notes" in str(difference.after)
+    assert result.step_roundtrips["1_notes"] == []
+    assert any(d.startswith("data notes") for d in result.step_roundtrips["2_shout"])

@@ -32,12 +32,20 @@ from pgrehearse.observe import LockTracer, Sampler
 from pgrehearse.observe.analyse import PhaseWindow, analyse_locks
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
 from pgrehearse.rehearsal.result import LoadSummary
-from pgrehearse.rehearsal.steps import PhaseRun, run_phase, set_migration_timeouts, statements_of
+from pgrehearse.rehearsal.steps import (
+    PhaseRun,
+    StepState,
+    compares_data,
+    run_phase,
+    set_migration_timeouts,
+    statements_of,
+)
 from pgrehearse.rehearsal.tool_phase import run_tool_phase
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import SqlSource
 from pgrehearse.tools import MigrationScript
 from pgrehearse.verify import (
+    data_fingerprint,
     invalid_indexes,
     schema_differences,
     schema_fingerprint,
@@ -83,7 +91,7 @@ class ObservedMigration:
         self.windows: list[PhaseWindow] = []
         self.blockers: list[Blocker] = []
         # a chain: (phase, migration file, schema) after each migration that finished
-        self.step_schemas: list[tuple[str, Path | None, Any]] = []
+        self.step_states: list[StepState] = []
         self.tool_pids: set[int] = set()  # sessions of a tool that ran the migration itself
 
     def run(self) -> None:
@@ -308,11 +316,16 @@ class ObservedMigration:
         ctx.result.between_rows = {t: after[t] - before[t] for t in written if t in after}
 
     def _step_done(self, phase: str) -> Callable[[Path | None], None]:
-        """For a chain: the schema after each of its migrations, as each one finishes."""
+        """For a chain: the state after each of its migrations, as each one finishes (the
+        schema; the data too when the round trip compares data)."""
+
+        with_data = compares_data(self.ctx.scenario.roundtrip)
 
         def record(file: Path | None) -> None:
             with connect(self.server, DATABASE, SessionRole.HARNESS) as harness:
-                self.step_schemas.append((phase, file, schema_fingerprint(harness)))
+                schema = schema_fingerprint(harness)
+                data = data_fingerprint(harness) if with_data else None
+                self.step_states.append(StepState(phase, file, schema, data))
 
         return record
 

@@ -164,13 +164,14 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
             migration_statements=migration_sql,
         )
         chain = ctx.scenario.migration.chain
-        if chain is not None and observed.step_schemas:
+        if chain is not None and observed.step_states:
             ctx.result.step_roundtrips = check_steps(
                 chain,
-                before.schema,
-                observed.step_schemas,
-                load_sql + migration_sql,
+                before,
+                observed.step_states,
+                load_sql,
                 ctx.result.roundtrip,
+                migration_statements=migration_sql,
             )
 
 

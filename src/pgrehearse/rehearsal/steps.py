@@ -285,45 +285,104 @@ def _cross_check(
     return [] if disagreement is None else [disagreement]
 
 
+@dataclass(frozen=True)
+class StepState:
+    """The state after one migration of a chain finished: its schema, and its data when the
+    round trip compares data."""
+
+    phase: str
+    file: Path | None
+    schema: SchemaFingerprint
+    data: DataFingerprint | None = None
+
+
 def check_steps(
     chain: Chain,
-    before: SchemaFingerprint,
-    states: list[tuple[str, Path | None, SchemaFingerprint]],
+    before: Fingerprint,
+    states: list[StepState],
     load_statements: Iterable[str],
     overall: RoundTrip,
+    migration_statements: Iterable[str] = (),
 ) -> dict[str, list[str]]:
-    """The round trip of every step of a chain: the schema after a migration's down against
-    the schema before its up (after the previous one's up). Per migration, the failing
-    differences (empty: restored). When the chain as a whole seemed restored but a step
-    was not, the overall round trip fails too, naming the step."""
-    after_up = {file: schema for phase, file, schema in states if phase == "up"}
-    after_down = {file: schema for phase, file, schema in states if phase == "down"}
-    written = load_effects(written_by(list(load_statements)), before).written
+    """The round trip of every step of a chain: the state after a migration's down against
+    the state before its up (after the previous one's up): the schema, and the data when
+    it was recorded. Per migration, the failing differences (empty: restored). When the
+    chain as a whole seemed restored but a step was not, the overall round trip fails too,
+    naming the step."""
+    after_up = {state.file: state for state in states if state.phase == "up"}
+    after_down = {state.file: state for state in states if state.phase == "down"}
+    effects = load_effects(written_by(list(load_statements)), before.schema)
+    inserted: dict[str, set[str] | None] = {
+        **dict.fromkeys(written_by(list(migration_statements))),
+        **effects.written,
+    }
     found: dict[str, list[str]] = {}
-    previous = before
+    compared: list[tuple[str, list[Difference]]] = []
+    previous = StepState("up", None, before.schema, before.data)
     for migration in chain.pending:
         expected = previous
         previous = after_up.get(migration.up.file, previous)
         if migration.down is None or migration.down.file not in after_down:
             continue
+        restored = after_down[migration.down.file]
         notes: list[str] = []
         differences = relax_sequences(
-            schema_differences(expected, after_down[migration.down.file]), expected, written, notes
+            schema_differences(expected.schema, restored.schema), expected.schema, inserted, notes
         )
-        failing = [d for d in differences if d.severity != "cosmetic"]
-        found[migration.label] = [d.render() for d in failing]
-        if failing and not overall.failing:
+        if expected.data is not None and restored.data is not None:
+            differences += data_differences(expected.data, restored.data, effects.written, notes)
+        compared.append((migration.label, [d for d in differences if d.severity != "cosmetic"]))
+    # a down runs on what the downs after it left: a difference they left is theirs
+    owned: dict[str, list[Difference]] = {}
+    inner: list[Difference] = []
+    for label, failing in reversed(compared):
+        owned[label] = _own_differences(failing, inner)
+        inner = failing
+    for label, _ in compared:
+        own = owned[label]
+        found[label] = [d.render() for d in own]
+        if own and not overall.failing:
             overall.differences.append(
                 Difference(
-                    "schema",
-                    f"step {migration.label}",
-                    "its down did not restore the schema it found (later steps hid it)",
+                    own[0].severity,
+                    f"step {label}",
+                    "its down did not restore the state it found (later steps hid it)",
                     None,
-                    "; ".join(d.render() for d in failing)[:300],
+                    "; ".join(d.render() for d in own)[:300],
                 )
             )
             overall.status = "failed"
     return found
+
+
+def _own_differences(failing: list[Difference], inner: list[Difference]) -> list[Difference]:
+    """What a step's down left different that the step inside it (whose down ran just
+    before) did not already leave: rows a table gained or lost beyond the inner step's, and
+    other differences on objects the inner step left alone."""
+    inner_by_object = {(d.object, d.what): d for d in inner}
+    own = []
+    for difference in failing:
+        earlier = inner_by_object.get((difference.object, difference.what))
+        if earlier is None:
+            own.append(difference)
+            continue
+        if difference.what == "row count" and _is_count(difference) and _is_count(earlier):
+            extra = (difference.after - difference.before) - (earlier.after - earlier.before)
+            if extra:
+                own.append(
+                    Difference(
+                        difference.severity,
+                        difference.object,
+                        "row count",
+                        difference.before,
+                        difference.before + extra,
+                    )
+                )
+    return own
+
+
+def _is_count(difference: Difference) -> bool:
+    return isinstance(difference.before, int) and isinstance(difference.after, int)
 
 
 def skipped_roundtrip(spec: RoundtripSpec, reason: str) -> RoundTrip:
