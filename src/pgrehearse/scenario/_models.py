@@ -720,9 +720,11 @@ class Scenario(_Strict):
 
     _path: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)
+    _own_schema: SchemaSource | None = PrivateAttr(default=None)  # `schema`, before a baseline
 
     @model_validator(mode="after")
     def _baseline_is_schema(self) -> Scenario:
+        self._own_schema = self.schema_sql
         _add_baseline(self)
         return self
 
@@ -745,7 +747,7 @@ class Scenario(_Strict):
         migration = MigrationSpec.model_validate(
             {**kept, **{k: v for k, v in options.items() if v is not None}}
         )
-        changed = self.model_copy(update={"migration": migration})
+        changed = self.model_copy(update={"migration": migration, "schema_sql": self._own_schema})
         _add_baseline(changed)
         return changed
 
