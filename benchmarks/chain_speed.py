@@ -40,7 +40,8 @@ STEPS = [
     ),
     (
         "ALTER TABLE items VALIDATE CONSTRAINT items_price_positive;",
-        "SELECT 1;",
+        "ALTER TABLE items DROP CONSTRAINT items_price_positive;\n"
+        "ALTER TABLE items ADD CONSTRAINT items_price_positive CHECK (price >= 0) NOT VALID;",
     ),
     ("CREATE INDEX items_created ON items (created_at);", "DROP INDEX items_created;"),
     ("ALTER TABLE items ADD COLUMN flag boolean;", "ALTER TABLE items DROP COLUMN flag;"),

@@ -555,3 +555,61 @@ def test_data_written_between_up_and_down_must_survive_the_down(
         assert failed.error.sqlstate == "23502"
     else:
         assert result.outcome == "failed" and failing == [expected]
+
+
+NEW_APPLICATION = """\
+load:
+  clients: 2
+  rate: 200
+  warmup: 0.3s
+  cooldown: 0.5s
+  transactions:
+    - name: read
+      sql: SELECT email FROM accounts WHERE id = :id
+      params: {id: {int: [1, 100]}}
+    - name: sign_up_with_nickname
+      after: up
+      sql: INSERT INTO accounts (email, balance, nickname) VALUES (:email, 0, 'nick')
+      params: {email: {faker: email}}
+"""
+
+
+@pytest.mark.parametrize("lossy", [False, True])
+def test_the_new_applications_rows_written_after_up_must_survive_the_down(
+    tmp_path: Path, work_root: Path, lossy: bool
+) -> None:
+    """A load transaction in the new shape (`after: up`) runs from the end of up to the start
+    of down; the rows it inserted must still be there after down."""
+    down = "ALTER TABLE accounts DROP COLUMN nickname;"
+    if lossy:
+        down = "DELETE FROM accounts WHERE nickname IS NOT NULL;\n" + down
+    path = write_scenario(
+        tmp_path / "s",
+        up="ALTER TABLE accounts ADD COLUMN nickname text;",
+        down=down,
+        rows=100,
+        extra=NEW_APPLICATION,
+    )
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.load is not None and result.locks is not None
+    events = result.load_events
+    assert events is not None
+    new = events[events["transaction"] == "sign_up_with_nickname"]
+    committed = new[new["outcome"] == "ok"]
+    assert len(committed) > 0
+    # it ran only between the end of up and the start of down (on the client's clock)
+    up, down_phase = result.phase("up"), result.phase("down")
+    assert up is not None and down_phase is not None
+    assert up.started_s is not None and up.seconds is not None and down_phase.started_s
+    assert new["start_s"].min() >= up.started_s + up.seconds
+    assert new["start_s"].max() <= down_phase.started_s
+    assert result.between_rows == {"accounts": len(committed)}
+    assert result.roundtrip is not None
+    failing = [d.render() for d in result.roundtrip.failing]
+    if lossy:
+        lost = len(committed)
+        assert failing == [
+            f"data accounts: rows written after up, lost by down ({lost:,}): {100 + lost} → 100"
+        ]
+    else:
+        assert result.passed, (result.failure, failing)

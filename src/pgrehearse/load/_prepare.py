@@ -32,5 +32,7 @@ def prepare_transactions(spec: LoadSpec) -> list[PreparedTransaction]:
                 f"load transaction {tx.name!r} uses :{', :'.join(missing)} without a generator "
                 "under params"
             )
-        prepared.append(PreparedTransaction(tx.name, tx.weight, statements, params))
+        prepared.append(
+            PreparedTransaction(tx.name, tx.weight, statements, params, tx.after == "up")
+        )
     return prepared

@@ -79,6 +79,9 @@ def classify(sqlstate: str | None) -> str:
     return _CLASS_BY_SQLSTATE.get(sqlstate, "other")
 
 
+_SWITCH_WAIT_SECONDS = 5.0  # clients finishing their transaction before the shape switches
+
+
 class LoadError(RuntimeError):
     """The load could not start (bad SQL for the schema before the migration, ...)."""
 
@@ -89,6 +92,7 @@ class PreparedTransaction:
     weight: float
     statements: list[tuple[str, list[str]]]  # ($n SQL, parameter name of each position)
     params: dict[str, ColumnSpec]
+    after_up: bool = False  # the new application: runs from the end of up to the start of down
 
 
 @dataclass
@@ -158,6 +162,14 @@ class LoadProcess:
         if message.get("error"):
             self.kill()
             raise LoadError(message["error"])
+
+    def new_shape(self, running: bool, timeout: float = 60.0) -> None:
+        """Start (or stop) the transactions that run only after up; returns once every
+        client switched (a client stuck in a transaction gets a few seconds)."""
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(b"U" if running else b"D")
+        self._process.stdin.flush()
+        self._receive(timeout)
 
     def stop(self, timeout: float = 60.0) -> LoadEvents:
         assert self._process is not None and self._process.stdin is not None
@@ -256,7 +268,16 @@ def child_main(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     for thread in threads:
         thread.start()
     write_message(stdout, {"ready": True})
-    stdin.read(1)  # the parent writes one byte to stop us (or dies: EOF)
+    while True:  # the parent writes one byte per command (or dies: EOF)
+        command = stdin.read(1)
+        if command not in (b"U", b"D"):
+            break
+        for client in clients:
+            client.new_shape = command == b"U"
+        deadline = time.monotonic() + _SWITCH_WAIT_SECONDS
+        while time.monotonic() < deadline and any(c.shape_in_use != c.new_shape for c in clients):
+            time.sleep(0.001)
+        write_message(stdout, {"shape": command == b"U"})
     stopped = now()
     for client in clients:
         client.stopping = True
@@ -335,6 +356,8 @@ class _Client:
         self.null_fractions: list[dict[str, float]] = []
         for number, tx in enumerate(transactions):
             for position, (sql, _) in enumerate(tx.statements):
+                if tx.after_up:
+                    break  # prepared after up, on the new shape
                 result = self.pgconn.prepare(f"t{number}s{position}".encode(), sql.encode())
                 if result.status not in _OK:
                     message = _primary(result)
@@ -350,12 +373,72 @@ class _Client:
                 }
             )
             self.null_fractions.append({n: p.null_fraction for n, p in tx.params.items()})
-        weights = np.array([tx.weight for tx in transactions], dtype=np.float64)
-        self.cumulative = np.cumsum(weights / weights.sum())
-        self.cumulative[-1] = 1.0
+        self.new_shape = False  # set by the main thread: the after-up transactions run
+        self.shape_in_use = False
+        self._prepared_after_up = False
+        self._after_ready: set[int] = set()
+        self._usable = [not tx.after_up for tx in transactions]
+        self.cumulative = np.ones(len(transactions))
         self._choices: list[int] = []
+        self._weigh()
         self._values: list[dict[str, list[bytes | None]]] = [{} for _ in transactions]
         self._drawn = 0
+
+    def _weigh(self) -> None:
+        """Pick among the transactions in use: old-shape ones, plus the after-up ones while
+        they run (and once they prepared)."""
+        weights = np.array(
+            [
+                tx.weight if use else 0.0
+                for tx, use in zip(self.transactions, self._usable, strict=True)
+            ],
+            dtype=np.float64,
+        )
+        total = weights.sum()
+        self.cumulative = np.cumsum(weights / total) if total > 0 else np.zeros(len(weights))
+        if total > 0:
+            self.cumulative[-1] = 1.0
+        self._choices = []
+
+    def _switch_shape(self) -> None:
+        """Called in the client's own thread (its connection is not shared). The first time
+        the after-up transactions are wanted, they are prepared on the new shape; one whose
+        SQL does not fit it is recorded as failing once and left out."""
+        wanted = self.new_shape
+        self.shape_in_use = wanted
+        if wanted and not self._prepared_after_up:
+            self._prepared_after_up = True
+            for number, tx in enumerate(self.transactions):
+                if tx.after_up and self._prepare(number):
+                    self._after_ready.add(number)
+        self._usable = [
+            (not tx.after_up) or (wanted and number in self._after_ready)
+            for number, tx in enumerate(self.transactions)
+        ]
+        self._weigh()
+
+    def _prepare(self, number: int) -> bool:
+        for position, (sql, _) in enumerate(self.transactions[number].statements):
+            result = self.pgconn.prepare(f"t{number}s{position}".encode(), sql.encode())
+            if result.status not in _OK:
+                sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+                self._record_failure(
+                    number, sqlstate.decode() if sqlstate else "XX000", _primary(result)
+                )
+                return False
+        return True
+
+    def _record_failure(self, chosen: int, sqlstate: str, message: str) -> None:
+        now = self.now()
+        log = self.log
+        log.start.append(now)
+        log.latency.append(0.0)
+        log.lateness.append(0.0)
+        log.transaction.append(chosen)
+        log.outcome.append(OUTCOMES.index(classify(sqlstate)))
+        log.sqlstate.append(sqlstate)
+        key = (self.transactions[chosen].name, sqlstate)
+        self.first_errors.setdefault(key, {"at_s": now, "message": message})
 
     def run(self, started: float) -> None:
         if not self.transactions:
@@ -364,6 +447,11 @@ class _Client:
         scheduled = started + (self.index / self.spec.clients) * interval if interval else 0.0
         log = self.log
         while not self.stopping:
+            if self.new_shape != self.shape_in_use:
+                self._switch_shape()
+            if not any(self._usable):  # only after-up transactions, and up has not ended
+                time.sleep(0.005)
+                continue
             lateness = 0.0
             if interval is not None:
                 wait = scheduled - self.now()

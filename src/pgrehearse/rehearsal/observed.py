@@ -47,6 +47,7 @@ from pgrehearse.tools import MigrationScript
 from pgrehearse.verify import (
     data_fingerprint,
     invalid_indexes,
+    rows_inserted_by,
     schema_differences,
     schema_fingerprint,
     written_by,
@@ -93,6 +94,8 @@ class ObservedMigration:
         # a chain: (phase, migration file, schema) after each migration that finished
         self.step_states: list[StepState] = []
         self.tool_pids: set[int] = set()  # sessions of a tool that ran the migration itself
+        self.load: LoadProcess | None = None
+        self.new_shape = any(tx.after_up for tx in prepared)  # load transactions after up
 
     def run(self) -> None:
         ctx, server = self.ctx, self.server
@@ -113,7 +116,7 @@ class ObservedMigration:
             )
             events: LoadEvents | None = None
             with sampler:
-                load = self._start_load()
+                load = self.load = self._start_load()
                 try:
                     up = self._phase(conn, "up", migration.up_script, tracer, observer)
                     down = migration.down_script
@@ -129,7 +132,7 @@ class ObservedMigration:
                         self._phase(conn, "down", down, tracer, observer)
                     if load is not None:
                         events = load.stop()
-                        load = None
+                        load = self.load = None
                 finally:
                     if load is not None:
                         load.kill()
@@ -196,12 +199,24 @@ class ObservedMigration:
                     blocker.start()
                     self.blockers.append(blocker)
             ctx.pause("warmup", load_spec.warmup, f"load warms up before {name}")
+        if name == "down":
+            self._new_shape(running=False)
         ran = self._migration_phase(conn, name, source, tracer)
         if name == "up" and ran.ok:
             self._after_up(observer)
+            self._new_shape(running=True)
         if load_spec is not None:
             ctx.pause("cooldown", load_spec.cooldown, f"load continues after {name}")
         return ran
+
+    def _new_shape(self, *, running: bool) -> None:
+        """The new application's transactions (`after: up`) run from the end of up to the
+        start of down."""
+        if self.new_shape and self.load is not None:
+            self.load.new_shape(running)
+            self.ctx.progress.note(
+                "the new application's transactions " + ("start" if running else "stop")
+            )
 
     def _rollback_of(self, up: PhaseRun) -> MigrationScript | None:
         """A chain whose up failed: the downs of the migrations that were applied before the
@@ -346,6 +361,8 @@ class ObservedMigration:
         )
         frame = events_frame(events, spans)
         ctx.result.load_events = frame
+        for table, rows in _inserted_after_up(self.prepared, events).items():
+            ctx.result.between_rows[table] = ctx.result.between_rows.get(table, 0) + rows
         waits = ctx.result.locks.waits if ctx.result.locks is not None else None
         errors = load_errors(frame, events, ctx.result.statements)
         breaking = breaking_errors(errors)
@@ -369,6 +386,22 @@ class ObservedMigration:
                 f"{item['count']} times with {item['sqlstate']} {item['message']!r} "
                 f"(first after {item['after_statement']})"
             )
+
+
+def _inserted_after_up(prepared: list[PreparedTransaction], events: LoadEvents) -> dict[str, int]:
+    """Rows the new application's transactions inserted (their INSERT … VALUES that
+    committed): the down must keep them."""
+    inserted: dict[str, int] = {}
+    for number, tx in enumerate(prepared):
+        if not tx.after_up:
+            continue
+        committed = int(((events.transaction == number) & (events.outcome == 0)).sum())
+        for sql_text, _ in tx.statements:
+            found = rows_inserted_by(sql_text)
+            if found is not None and committed:
+                table, rows = found
+                inserted[table] = inserted.get(table, 0) + committed * rows
+    return inserted
 
 
 def _row_counts(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, int]:

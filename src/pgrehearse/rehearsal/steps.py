@@ -250,15 +250,16 @@ def _kept_rows(
     kept: Mapping[str, int],
     notes: list[str],
 ) -> list[Difference]:
-    """Rows `between` wrote after up must still be there after down (converted, perhaps:
-    their values are not compared, only that none was lost)."""
+    """Rows written after up (by `between`, or inserted by the new application's load
+    transactions) must still be there after down (converted, perhaps: their values are not
+    compared, only that none was lost)."""
     lost = []
     for table, added in kept.items():
         name = table.removeprefix("public.")
         was, now = before.tables.get(name), after.tables.get(name)
         if was is None or now is None or added <= 0:
             continue
-        notes.append(f"data {name}: {added:,} rows written after up by `between` must survive down")
+        notes.append(f"data {name}: {added:,} rows written after up must survive down")
         if now.rows < was.rows + added:
             lost.append(
                 Difference(

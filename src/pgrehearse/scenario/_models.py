@@ -635,6 +635,9 @@ class TransactionSpec(_Strict):
     sql: str | list[str] | None = None
     pgbench: Path | None = None
     params: dict[str, ColumnSpec] = Field(default_factory=dict)
+    # `up`: the new application's transaction, in the new shape: it runs from the end of up
+    # to the start of down, and the rows it inserts must survive down
+    after: Literal["up"] | None = None
 
     @model_validator(mode="after")
     def _one_source(self, info: ValidationInfo) -> TransactionSpec:

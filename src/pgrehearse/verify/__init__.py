@@ -12,7 +12,7 @@ from pgrehearse.verify._data import DataFingerprint, TableChecksum, data_fingerp
 from pgrehearse.verify._dump import DumpFailed, DumpTarget, SchemaDump, dump_disagreement
 from pgrehearse.verify._load_effects import ALL_COLUMNS, LoadEffects, load_effects, relax_sequences
 from pgrehearse.verify._schema import SchemaFingerprint, schema_fingerprint
-from pgrehearse.verify._writes import written_by
+from pgrehearse.verify._writes import rows_inserted_by, written_by
 
 __all__ = [
     "ALL_COLUMNS",
@@ -32,6 +32,7 @@ __all__ = [
     "invalid_indexes",
     "load_effects",
     "relax_sequences",
+    "rows_inserted_by",
     "schema_differences",
     "schema_fingerprint",
     "written_by",

@@ -33,3 +33,27 @@ def written_by(statements: list[str]) -> dict[str, set[str] | None]:
             else:
                 written[name] = None
     return written
+
+
+def rows_inserted_by(statement: str) -> tuple[str, int] | None:
+    """(table, rows) for an `INSERT … VALUES` of literal rows without `ON CONFLICT` (each
+    successful run adds exactly that many rows); None for anything else."""
+    try:
+        parsed = parser.parse_sql(statement)
+    except parser.ParseError:
+        return None
+    if len(parsed) != 1:
+        return None
+    node: Any = parsed[0].stmt
+    if type(node).__name__ != "InsertStmt" or node.onConflictClause is not None:
+        return None
+    values = getattr(node.selectStmt, "valuesLists", None)
+    if not values:
+        return None
+    relation = node.relation
+    name = (
+        relation.relname
+        if relation.schemaname in (None, "public")
+        else f"{relation.schemaname}.{relation.relname}"
+    )
+    return name, len(values)
