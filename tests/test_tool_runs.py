@@ -50,10 +50,11 @@ def test_the_log_parser_pairs_starts_durations_and_errors_per_session() -> None:
         _record(7, 3, "idle in transaction", "statement: ALTER TABLE t\n  ADD COLUMN c int"),
         _record(8, 1, "PARSE", "duration: 0.2 ms  parse <unnamed>: SELECT $1"),
         _record(8, 2, "SELECT", "execute <unnamed>: SELECT $1", detail="parameters: $1 = '5'"),
-        _record(7, 4, "ALTER TABLE", "duration: 1.500 ms"),
+        _record(7, 4, "ALTER TABLE", "pgrehearse-rewrite 16393"),  # the event trigger's
+        _record(7, 5, "ALTER TABLE", "duration: 1.500 ms"),
         _record(8, 3, "SELECT", "duration: 0.020 ms"),
-        _record(7, 5, "idle in transaction", "statement: COMMIT"),
-        _record(7, 6, "COMMIT", "duration: 0.500 ms"),
+        _record(7, 6, "idle in transaction", "statement: COMMIT"),
+        _record(7, 7, "COMMIT", "duration: 0.500 ms"),
         _record(9, 1, "idle", "statement: INSERT INTO nope VALUES (1)"),
         _record(
             9,
@@ -70,6 +71,7 @@ def test_the_log_parser_pairs_starts_durations_and_errors_per_session() -> None:
     by_sql = {s.sql: s for s in found}
     alter = by_sql["ALTER TABLE t\n  ADD COLUMN c int"]  # a quoted field spanning lines
     assert alter.in_transaction and alter.seconds == pytest.approx(0.0015)
+    assert alter.rewritten == [16393]
     commit = by_sql["COMMIT"]
     assert commit.transaction_end_at == pytest.approx(commit.started_at + 0.0005)
     assert alter.transaction_end_at == commit.transaction_end_at  # held until COMMIT
@@ -97,8 +99,13 @@ def test_a_command_migration_is_timed_and_its_lock_attributed_from_the_log(
     (tmp_path / "up.sql").write_text(
         "\\timing on\nBEGIN;\nLOCK TABLE members IN ACCESS EXCLUSIVE MODE;\n"
         "SELECT pg_sleep(0.5);\nALTER TABLE members ADD COLUMN nickname text;\nCOMMIT;\n"
+        "SELECT pg_sleep(0.1);\n"  # a gap the sampler sees: the next lock is another one
+        "ALTER TABLE members ADD COLUMN score int DEFAULT (random() * 10)::int;\n"
+        "ALTER TABLE members ALTER COLUMN nickname TYPE varchar(320);\n"
     )
-    (tmp_path / "down.sql").write_text("ALTER TABLE members DROP COLUMN nickname;\n")
+    (tmp_path / "down.sql").write_text(
+        "ALTER TABLE members DROP COLUMN nickname, DROP COLUMN score;\n"
+    )
     (tmp_path / "scenario.yaml").write_text(
         "version: 1\nname: command\nschema: schema.sql\n" + MEMBERS + "migration:\n"
         "  command:\n"
@@ -107,7 +114,13 @@ def test_a_command_migration_is_timed_and_its_lock_attributed_from_the_log(
     )
     result = rehearse(load_scenario(tmp_path / "scenario.yaml"), report_dir=tmp_path / "r")
     assert result.passed, result.failure
-    lock, sleep, alter = result.statements_of("up")
+    lock, sleep, alter, _gap, volatile, varchar = result.statements_of("up")
+    # rewrites, as the server's table_rewrite event reported them inside each statement: a
+    # volatile default rewrites the table and its index, and so does text to varchar(n)
+    # (the length check is a cast); a plain column, a lock and a sleep rewrite nothing
+    assert volatile.rewrites == ["members", "members_pkey"]
+    assert varchar.rewrites == ["members", "members_pkey"]
+    assert alter.rewrites == [] and lock.rewrites == [] and sleep.rewrites == []
     assert lock.sql.startswith("LOCK TABLE") and alter.sql.startswith("ALTER TABLE")
     assert lock.in_transaction and lock.pid is not None and lock.pid == alter.pid
     # the statement's time on the server against the time psql itself measured

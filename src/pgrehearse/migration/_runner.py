@@ -49,6 +49,7 @@ class StatementResult:
     attempt: int = 1  # > 1 when the phase was retried after lock_timeout
     lock_note: str | None = None  # why no lock is listed, when none is
     pid: int | None = None  # the backend that ran it, when a tool sent it (from the log)
+    rewritten_oids: list[int] = field(default_factory=list)  # a tool's: its table rewrites
 
 
 @dataclass(frozen=True)

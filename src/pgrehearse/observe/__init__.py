@@ -17,7 +17,14 @@ from pgrehearse.observe._server_log import (
     ServerLogUnavailable,
 )
 from pgrehearse.observe._statement_log import LoggedStatement, log_records, parse_statements
-from pgrehearse.observe._trace import LockTracer, Relation, Rewrite, StatementTrace, TracedLock
+from pgrehearse.observe._trace import (
+    LockTracer,
+    Relation,
+    Rewrite,
+    StatementTrace,
+    StepStatement,
+    TracedLock,
+)
 
 __all__ = [
     "MODES",
@@ -34,6 +41,7 @@ __all__ = [
     "ServerLog",
     "ServerLogUnavailable",
     "StatementTrace",
+    "StepStatement",
     "TracedLock",
     "blocks_reads",
     "blocks_writes",

@@ -15,38 +15,41 @@ _LOG_CLOCK_TOLERANCE_S = 0.02
 def taker_of(
     statements: Sequence[StatementResult],
     start: float,
+    end: float,
     pid: int,
     relation: str | None,
     mode: str,
 ) -> StatementResult | None:
     """For statements a tool sent (known by their backend pid), the one that took a lock
-    first seen at `start`. A sampled lock outlives its statement until the transaction ends,
-    so the statement running when it was seen (a `pg_sleep`, say) need not have taken it:
-    the taker is the latest statement of the open transaction started by then that could
-    take the mode, preferring one that names the relation."""
+    seen from `start` to `end`. A sampled lock outlives its statement until the transaction
+    ends, so the statement running when it was seen (a `pg_sleep`, say) need not have taken
+    it: the taker is the latest statement of the open transaction started by then that could
+    take the mode, preferring one that names the relation. (Log times are mapped onto the
+    rehearsal's clock within a few milliseconds: a tolerance absorbs that.)"""
+    tolerance = _LOG_CLOCK_TOLERANCE_S
     candidates = []
     for statement in statements:
         if statement.pid != pid or statement.started_s is None:
             continue
-        if statement.started_s > start + _LOG_CLOCK_TOLERANCE_S:
+        finished = statement.transaction_end_s
+        if finished is None and statement.seconds is not None:
+            finished = statement.started_s + statement.seconds
+        if statement.started_s > end + tolerance:
             continue
-        end = statement.transaction_end_s
-        if end is None and statement.seconds is not None:
-            end = statement.started_s + statement.seconds
-        if end is not None and end < start:
+        if finished is not None and finished < start - tolerance:
             continue
         if _could_take(statement.sql, mode):
             candidates.append(statement)
-    if not candidates:
-        return None
-    candidates.sort(key=lambda s: s.started_s or 0.0)
     if relation and not relation.startswith("(oid"):
         bare = relation.rsplit(".", 1)[-1].strip('"')
         names_it = re.compile(rf"(?<![\w$]){re.escape(bare)}(?![\w$])", re.IGNORECASE)
         named = [s for s in candidates if names_it.search(s.sql)]
-        if named:
-            return named[-1]
-    return candidates[-1]
+        candidates = named or candidates
+    if not candidates:
+        return None
+    candidates.sort(key=lambda s: s.started_s or 0.0)
+    before = [s for s in candidates if (s.started_s or 0.0) <= start + tolerance]
+    return before[-1] if before else candidates[0]
 
 
 def _could_take(sql_text: str, mode: str) -> bool:

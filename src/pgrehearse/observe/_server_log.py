@@ -10,7 +10,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgrehearse.observe._statement_log import LoggedStatement, log_records, parse_statements
+from pgrehearse.observe._statement_log import (
+    REWRITE_MARK,
+    LoggedStatement,
+    log_records,
+    parse_statements,
+)
 from pgrehearse.roles import APP_PREFIX, SessionRole
 
 # Started with these, the server writes a csvlog that `ServerLog` reads.
@@ -23,8 +28,17 @@ STATEMENT_LOG_SETTINGS: dict[str, str] = {
     "log_timezone": "UTC",
     "log_min_error_statement": "error",
 }
+_REWRITE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION pg_catalog.pgrehearse_rewrite_log() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE LOG '{REWRITE_MARK}%', pg_event_trigger_table_rewrite_oid();
+END
+$$
+"""
 _ROLE_SETTINGS = {"log_statement": "all", "log_min_duration_statement": "0"}
 _MARK_WAIT_S = 10.0
+_CALIBRATIONS = 5
 _marks = itertools.count(1)
 
 
@@ -50,11 +64,19 @@ class ServerLog:
 
     def calibrate(self, now: Any) -> None:
         """Measure how the server's clock relates to `now()` (the rehearsal's clock)."""
-        before = now()
-        row = self.conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
-        after = now()
-        assert row is not None
-        self.clock_offset = float(row[0]) - (before + after) / 2
+        best: tuple[float, float] | None = None  # (round trip, offset)
+        for _ in range(_CALIBRATIONS):  # the quickest round trip bounds the error best
+            before = now()
+            row = self.conn.execute(
+                "SELECT extract(epoch FROM clock_timestamp())::float8"
+            ).fetchone()
+            after = now()
+            assert row is not None
+            sample = (after - before, float(row[0]) - (before + after) / 2)
+            if best is None or sample[0] < best[0]:
+                best = sample
+        assert best is not None
+        self.clock_offset = best[1]
 
     def log_statements_of(self, role: str, database: str, *, on: bool) -> None:
         """Make the role's new sessions in `database` log every statement (or stop)."""
@@ -71,6 +93,25 @@ class ServerLog:
                     sql.Identifier(role), sql.Identifier(database), sql.Identifier(name)
                 )
             self.conn.execute(statement)
+
+    def watch_rewrites(self, *, on: bool) -> bool:
+        """A `table_rewrite` event trigger that logs the oid of every table a statement
+        rewrites, inside that statement's log records (so a rewrite is the statement's, not
+        a guess). Its function lives in pg_catalog, outside every fingerprint. False when
+        the role may not create it."""
+        try:
+            if on:
+                self.conn.execute(_REWRITE_FUNCTION)
+                self.conn.execute(
+                    "CREATE EVENT TRIGGER pgrehearse_rewrites ON table_rewrite "
+                    "EXECUTE FUNCTION pg_catalog.pgrehearse_rewrite_log()"
+                )
+            else:
+                self.conn.execute("DROP EVENT TRIGGER IF EXISTS pgrehearse_rewrites")
+                self.conn.execute("DROP FUNCTION IF EXISTS pg_catalog.pgrehearse_rewrite_log()")
+        except psycopg.Error:
+            return False
+        return True
 
     def read(self) -> list[LoggedStatement]:
         """Statements logged since the last read by sessions that are not pgrehearse's own

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 _TIME, _USER, _DATABASE, _PID, _SESSION_LINE, _TAG = 0, 1, 2, 3, 6, 7
 _SEVERITY, _SQLSTATE, _MESSAGE, _DETAIL, _HINT, _QUERY, _APP = 11, 12, 13, 14, 15, 19, 22
 
+# logged by pgrehearse's table_rewrite event trigger (see ServerLog.watch_rewrites)
+REWRITE_MARK = "pgrehearse-rewrite "
 _STARTED = re.compile(r"^(?:statement|execute [^:]*): (.*)$", re.DOTALL)
 _DURATION = re.compile(
     r"^duration: ([0-9.]+) ms(?:  (statement|execute|parse|bind)[^:]*: (.*))?$", re.DOTALL
@@ -54,6 +56,7 @@ class LoggedStatement:
     in_transaction: bool = False  # an explicit transaction was open when it started
     transaction_end_at: float | None = None  # epoch seconds
     parameters: str | None = None
+    rewritten: list[int] = field(default_factory=list)  # oids its table_rewrite events named
 
     @property
     def failed(self) -> bool:
@@ -111,6 +114,10 @@ def parse_statements(
             session.open = None
             continue
         if record[_SEVERITY] != "LOG":
+            continue
+        if message.startswith(REWRITE_MARK):
+            if session.open is not None:
+                session.open.rewritten.append(int(message.removeprefix(REWRITE_MARK)))
             continue
         started = _STARTED.match(message)
         if started:

@@ -14,8 +14,9 @@ lock can be reported under the name its relation had when the statement started.
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +41,9 @@ FROM pg_locks
 WHERE pid = %s AND granted AND locktype = 'relation' AND relation >= 16384
 """
 
+_INDEX_TABLES = """
+SELECT indexrelid::bigint, indrelid::bigint FROM pg_index WHERE indexrelid = ANY(%s::oid[])
+"""
 _CATALOG = """
 SELECT o::bigint, pg_relation_filenode(o::oid)::bigint,
        (pg_identify_object_as_address('pg_class'::regclass, o::oid, 0)).object_names
@@ -110,6 +114,46 @@ class StatementTrace:
     created: list[int] = field(default_factory=list)  # oids of relations it created
     dropped: list[int] = field(default_factory=list)  # oids of relations it dropped
     renamed: list[Rename] = field(default_factory=list)
+
+
+_CHANGES = ("ALTER", "CREATE", "DROP", "CLUSTER", "VACUUM", "REINDEX", "TRUNCATE", "REFRESH")
+
+
+@dataclass(frozen=True)
+class StepStatement:
+    """A statement of a step a tool ran, as the log told it."""
+
+    index: int
+    sql: str
+    started_s: float
+    seconds: float
+    rewritten: tuple[int, ...] = ()  # tables its table_rewrite events named
+
+
+def statement_naming(
+    statements: Sequence[StepStatement], names: Sequence[str]
+) -> tuple[int, float]:
+    """The statement that most likely changed a relation: the longest statement that
+    names it and can change relations (a rewrite takes time in proportion to the table),
+    else the longest naming it, else the longest that can change relations, else the
+    first."""
+    patterns = [
+        re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])", re.IGNORECASE) for name in names
+    ]
+
+    def changes(sql: str) -> bool:
+        return sql.lstrip().upper().startswith(_CHANGES)
+
+    naming = [s for s in statements if any(p.search(s.sql) for p in patterns)]
+    for group in (
+        [s for s in naming if changes(s.sql)],
+        naming,
+        [s for s in statements if changes(s.sql)],
+    ):
+        if group:
+            chosen = max(group, key=lambda s: s.seconds)
+            return chosen.index, chosen.started_s
+    return statements[0].index, statements[0].started_s
 
 
 class _BurstPoller:
@@ -290,6 +334,64 @@ class LockTracer:
         self.renames.append(rename)
         trace.renamed.append(rename)
         self._names[oid] = (schema, name)
+
+    def step_finished(self, phase: str, statements: Sequence[StepStatement]) -> None:
+        """After a step a tool ran itself (its statements read from the log): the rewrites,
+        drops, renames and new relations it made. A table rewrite the server's event
+        trigger reported is its statement's (and so are its indexes' and TOAST's); anything
+        else goes to the statement most likely to have made it (see `statement_naming`).
+        Then the new relations' names are learnt."""
+        if not statements:
+            self._snapshot()
+            return
+        known = set(self.relations)
+        oids = sorted(set(self.filenodes) | set(self._names))
+        rows = self.observer.execute(_CATALOG, (oids,)).fetchall() if oids else []
+        tables = dict(self.observer.execute(_INDEX_TABLES, (oids,)).fetchall()) if oids else {}
+        reported: set[int] = set()
+        for statement in statements:  # exact: the server named them as they happened
+            trace = self.by_statement.setdefault((phase, statement.index), StatementTrace())
+            for rewritten in statement.rewritten:
+                reported.add(rewritten)
+                indexes = sorted(i for i, t in tables.items() if t == rewritten)
+                for oid in [rewritten, *indexes]:
+                    rewrite = Rewrite(phase, statement.index, oid, 0, 0)
+                    self.rewrites.append(rewrite)
+                    trace.rewrites.append(rewrite)
+        for oid, filenode, names in rows:
+            relation = self.relations.get(oid)
+            table: int | None = tables.get(oid) or (
+                relation.owner if relation is not None else None
+            )
+            index, started = statement_naming(statements, self._words_for(oid))
+            trace = self.by_statement.setdefault((phase, index), StatementTrace())
+            self._check_name(oid, names, Rename(phase, index, started, oid, "", ""), trace)
+            old = self.filenodes.get(oid)
+            if old is None or filenode == old:
+                continue
+            if filenode is None:
+                trace.dropped.append(oid)
+                continue
+            if oid in reported or table in reported:
+                continue  # recorded above, under the statement that did it
+            rewrite = Rewrite(phase, index, oid, old, filenode)
+            self.rewrites.append(rewrite)
+            trace.rewrites.append(rewrite)
+        self._snapshot()
+        for oid in sorted(set(self.relations) - known):
+            relation = self.relations[oid]
+            if relation.kind == "t" or relation.owner is not None:
+                continue  # a TOAST table comes with its table
+            index, _ = statement_naming(statements, self._words_for(oid))
+            self.by_statement.setdefault((phase, index), StatementTrace()).created.append(oid)
+
+    def _words_for(self, oid: int) -> list[str]:
+        """Names a statement would use for the relation: its own, or its table's (TOAST)."""
+        relation = self.relations.get(oid)
+        if relation is None:
+            return []
+        owner = self.relations.get(relation.owner) if relation.owner is not None else None
+        return [r.name for r in (relation, owner) if r is not None]
 
     def relation_label(self, oid: int | None) -> str:
         if oid is None:

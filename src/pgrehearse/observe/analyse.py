@@ -284,7 +284,12 @@ def _attribute(
             oid = row["relation_oid"]
             relation = None if pd.isna(oid) else names.describe(int(oid), row["start_s"])[0]
             running = taker_of(
-                statements, float(row["start_s"]), int(row["holder_pid"]), relation, row["mode"]
+                statements,
+                float(row["start_s"]),
+                float(row["end_s"]),
+                int(row["holder_pid"]),
+                relation,
+                row["mode"],
             ) or statement_at(statements, row["start_s"], row["end_s"], row["holder_pid"])
             if running is not None:
                 locks.at[index, "phase"] = running.phase

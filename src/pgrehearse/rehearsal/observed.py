@@ -27,8 +27,8 @@ from pgrehearse.load import (
     prepare_transactions,
     waits_by_transaction,
 )
-from pgrehearse.migration import Statement
-from pgrehearse.observe import LockTracer, Sampler
+from pgrehearse.migration import Statement, StatementResult
+from pgrehearse.observe import LockTracer, Sampler, StepStatement
 from pgrehearse.observe.analyse import PhaseWindow, analyse_locks
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
 from pgrehearse.rehearsal.result import LoadSummary
@@ -293,9 +293,21 @@ class ObservedMigration:
         if tracer is not None:
             tracer.begin_phase(name)
 
-        def step_done(file: Path | None) -> None:
-            if tracer is not None:
-                tracer.end_phase()  # learns the names of the relations the step created
+        def step_done(file: Path | None, statements: list[StatementResult]) -> None:
+            if tracer is not None:  # what the step rewrote, dropped, renamed and created
+                tracer.step_finished(
+                    name,
+                    [
+                        StepStatement(
+                            s.index,
+                            s.sql,
+                            s.started_s or 0.0,
+                            s.seconds or 0.0,
+                            tuple(s.rewritten_oids),
+                        )
+                        for s in statements
+                    ],
+                )
             record(file)
 
         detail = f"{name} migration: {len(script.parts)} steps run by {tool}"

@@ -42,7 +42,7 @@ def run_tool_phase(
     phase: str,
     script: MigrationScript,
     *,
-    step_done: Callable[[Path | None], None],
+    step_done: Callable[[Path | None, list[StatementResult]], None],
     database: str = DATABASE,
 ) -> PhaseRun:
     """Run every step of `script` in order, stopping at the first that fails."""
@@ -61,6 +61,7 @@ def run_tool_phase(
         role = str(server.connect_kwargs(database, "x")["user"])
         real_database = server.database_name(database)
         log.log_statements_of(role, real_database, on=True)
+        log.watch_rewrites(on=True)
         try:
             with _StepRunner(server, database, phase) as runner:
                 for position, part in enumerate(script.parts):
@@ -90,8 +91,9 @@ def run_tool_phase(
                             for index, later in enumerate(script.parts[position + 1 :])
                         )
                         break
-                    step_done(part.file)
+                    step_done(part.file, found)
         finally:
+            log.watch_rewrites(on=False)
             log.log_statements_of(role, real_database, on=False)
     last = ScriptResult(statements, "tool", None)
     return PhaseRun(statements, last, 1)
@@ -298,6 +300,7 @@ def _results(
                 in_transaction=statement.in_transaction,
                 transaction_end_s=None if end is None else end - clock_offset,
                 pid=statement.pid,
+                rewritten_oids=list(statement.rewritten),
             )
         )
     return results
