@@ -161,6 +161,42 @@ def test_a_failing_command_is_reported_with_its_output(tmp_path: Path, work_root
     assert "nope" in failed.error.message
 
 
+def test_a_list_of_commands_is_a_chain_with_its_baseline_run_before_seeding(
+    tmp_path: Path, work_root: Path
+) -> None:
+    psql = "psql -X -q -v ON_ERROR_STOP=1 -c"
+    (tmp_path / "scenario.yaml").write_text(
+        "version: 1\nname: commands\n" + MEMBERS + "migration:\n"
+        "  from: create\n"
+        "  command:\n"
+        "    - name: create\n"
+        f'      up: {psql} "CREATE TABLE members (id bigint PRIMARY KEY, email text NOT NULL)"\n'
+        f'      down: {psql} "DROP TABLE members"\n'
+        "    - name: nickname\n"
+        f'      up: {psql} "ALTER TABLE members ADD COLUMN nickname text"\n'
+        f'      down: {psql} "ALTER TABLE members DROP COLUMN nickname"\n'
+        "    - name: email_index\n"
+        f'      up: {psql} "CREATE INDEX CONCURRENTLY members_email ON members (email)"\n'
+        f'      down: {psql} "DROP INDEX CONCURRENTLY members_email"\n'
+    )
+    scenario = load_scenario(tmp_path / "scenario.yaml")
+    assert scenario.schema_sql is None  # the baseline command builds it
+    result = rehearse(scenario, report_dir=None)
+    assert result.passed, result.failure
+    assert [t.rows for t in result.tables] == [3000]  # seeded after the baseline ran
+    add, index = result.statements_of("up")
+    assert add.file is not None and add.file.name == "scenario.yaml#nickname"
+    assert index.file is not None and index.file.name == "scenario.yaml#email_index"
+    assert not index.in_transaction
+    assert result.summary is not None
+    assert [(m["phase"], m["migration"], m["roundtrip"]) for m in result.summary["migrations"]] == [
+        ("up", "nickname", None),
+        ("up", "email_index", None),
+        ("down", "email_index", "restored"),
+        ("down", "nickname", "restored"),
+    ]
+
+
 # --------------------------------------------------------------------------- Alembic
 
 

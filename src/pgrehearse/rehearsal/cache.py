@@ -63,6 +63,8 @@ def _baseline_identity(scenario: Scenario) -> list[str]:
             content = migration.up.file.read_bytes()
         except OSError:
             content = b""
+        step = migration.up.step  # a command's text, Alembic's revision, Django's target
+        content += repr(step.target if step is not None else "").encode()
         identity.append(f"{migration.label}:{hashlib.sha256(content).hexdigest()}")
     return identity
 

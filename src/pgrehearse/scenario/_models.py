@@ -525,9 +525,17 @@ class CommandSpec(_Strict):
     """A migration run by a command of the team's own (`make migrate-up`), with
     `DATABASE_URL` and `PG*` naming the throwaway database."""
 
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # in a list
     up: str = Field(min_length=1)
     down: str | None = None
     cwd: Path | None = None  # relative to the scenario; default: the scenario's folder
+
+
+def _folder(base: Path, path: Path | None) -> Path:
+    """A folder the scenario names, relative to the scenario's own (default: that one)."""
+    if path is None:
+        return base
+    return path if path.is_absolute() else base / path
 
 
 class MigrationSpec(_Strict):
@@ -542,7 +550,7 @@ class MigrationSpec(_Strict):
     tool: MigrationTool | None = None
     dir: Path | None = None
     settings: str | None = None  # Django's settings module (default: the one manage.py names)
-    command: CommandSpec | None = None
+    command: CommandSpec | list[CommandSpec] | None = None  # a list: one step each
     from_version: str | None = Field(default=None, alias="from")
     to: str | None = None
     on_failure: Literal["rollback", "stop"] = "rollback"  # a chain's up failed: run the
@@ -569,14 +577,23 @@ class MigrationSpec(_Strict):
             )
         base = Path((info.context or {}).get("base_dir", "."))
         if self.command is not None:
-            if self.tool or self.from_version or self.to or self.down is not None:
+            if self.tool or self.down is not None or self.settings:
                 raise ValueError("`command` takes its own `up` and `down`: remove the others")
-            cwd = self.command.cwd or Path()
             origin = Path((info.context or {}).get("path", base / "scenario.yaml"))
-            found = command_folder(
-                self.command.up, self.command.down, cwd if cwd.is_absolute() else base / cwd, origin
-            )
-            self._chain = build_chain(found, None, None)
+            steps = self.command if isinstance(self.command, list) else [self.command]
+            if isinstance(self.command, list) and not all(step.name for step in steps):
+                raise ValueError("each step of a `command` list needs a `name`")
+            try:
+                found = command_folder(
+                    [
+                        (step.name or "command", step.up, step.down, _folder(base, step.cwd))
+                        for step in steps
+                    ],
+                    origin,
+                )
+                self._chain = build_chain(found, self.from_version, self.to)
+            except FolderError as exc:
+                raise ValueError(str(exc)) from None
             return self
         if self.dir is None:
             if self.tool or self.from_version or self.to or self.settings:

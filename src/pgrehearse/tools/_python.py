@@ -59,15 +59,28 @@ def _migration(tool: str, folder: Path, settings: str | None, step: dict[str, An
     return Migration(str(step["version"]), str(step["name"]), script(up), script(down))
 
 
-def command_folder(up: str, down: str | None, cwd: Path, origin: Path) -> Folder:
-    """A migration that is a shell command (and its down, another command): one step."""
-    step = Migration(
-        "command",
-        "",
-        Script("", origin, step=ToolStep("command", up, cwd)),
-        Script("", origin, step=ToolStep("command", down, cwd)) if down else None,
+def command_folder(steps: list[tuple[str, str, str | None, Path]], origin: Path) -> Folder:
+    """Migrations that are shell commands: `(name, up, down, cwd)` per step, in order. In a
+    list, each step is known as `<scenario file>#<name>` (its reports' `file`)."""
+    names = [name for name, *_ in steps]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise FolderError(f"command steps must have distinct names: {', '.join(duplicated)}")
+    places = (
+        [origin] if len(steps) == 1 else [origin.with_name(f"{origin.name}#{n}") for n in names]
     )
-    return Folder("command", [step])
+    return Folder(
+        "command",
+        [
+            Migration(
+                name,
+                "",
+                Script("", where, step=ToolStep("command", up, cwd)),
+                Script("", where, step=ToolStep("command", down, cwd)) if down else None,
+            )
+            for (name, up, down, cwd), where in zip(steps, places, strict=True)
+        ],
+    )
 
 
 def _answer(stdout: str) -> dict[str, Any] | None:
