@@ -344,3 +344,31 @@ def test_djangos_own_contrib_chain_is_rehearsed_and_its_leftovers_found(
         if s.file is not None and '"username" TYPE varchar(150)' in s.sql
     ]
     assert widened and widened[0].startswith("0008_")  # each statement under its migration
+
+
+def test_python_tool_projects_that_cannot_be_read_are_named(tmp_path: Path) -> None:
+    from pgrehearse.errors import ScenarioError
+
+    def problem(migration: str) -> str:
+        path = tmp_path / "scenario.yaml"
+        path.write_text("version: 1\nname: bad\n" + MEMBERS + "migration:\n" + migration)
+        with pytest.raises(ScenarioError) as raised:
+            load_scenario(path)
+        return str(raised.value)
+
+    assert "alembic project folder not found" in problem("  tool: alembic\n  dir: nowhere\n")
+    (tmp_path / "empty").mkdir()
+    message = problem("  tool: django\n  dir: empty\n")
+    assert "no settings module" in message and "settings:" in message
+    write_alembic_project(tmp_path / "app")
+    versions = tmp_path / "app" / "migrations" / "versions"
+    (versions / "z9_branch.py").write_text(
+        '"""branch"""\nrevision = "z9"\ndown_revision = "a1"\n\n\n'
+        "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
+    )
+    assert "2 heads" in problem("  tool: alembic\n  dir: app\n")
+    (versions / "z9_branch.py").unlink()
+    assert "no migration with version zz" in problem("  tool: alembic\n  dir: app\n  from: zz\n")
+    assert "goes with `tool: django`" in problem(
+        "  tool: alembic\n  dir: app\n  settings: mysite.settings\n"
+    )
