@@ -4,7 +4,12 @@ a SQL file's."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -372,3 +377,40 @@ def test_python_tool_projects_that_cannot_be_read_are_named(tmp_path: Path) -> N
     assert "goes with `tool: django`" in problem(
         "  tool: alembic\n  dir: app\n  settings: mysite.settings\n"
     )
+
+
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_a_tools_step_stops_the_tool_and_the_server(
+    tmp_path: Path, work_root: Path, sig: signal.Signals, exit_code: int
+) -> None:
+    (tmp_path / "schema.sql").write_text("CREATE TABLE members (id int PRIMARY KEY, email text);\n")
+    marker = f"pgrehearse-test-{tmp_path.name}"
+    (tmp_path / "scenario.yaml").write_text(
+        "version: 1\nname: slow\nschema: schema.sql\n" + MEMBERS + "migration:\n"
+        f"  command: {{up: 'sleep 60 # {marker}'}}\n"
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pgrehearse",
+            "run",
+            str(tmp_path),
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not processes_mentioning(marker):
+        time.sleep(0.1)
+    assert processes_mentioning(marker), "the step's command should be running now"
+    os.killpg(process.pid, sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == exit_code, stderr
+    assert "Traceback" not in stderr
+    assert processes_mentioning(marker) == []
+    assert processes_mentioning(str(work_root)) == []
