@@ -2,7 +2,7 @@
 
 import sys
 
-from pgrehearse.load._runner import child_main
+from pgrehearse.load._clients import child_main
 
 if __name__ == "__main__":
     child_main(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,0 +1,403 @@
+"""The load generator's own process: one thread and one connection per client, each
+running the scenario's transactions as prepared statements through libpq."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import pq
+
+from pgrehearse.load._runner import (
+    OUTCOMES,
+    LoadError,
+    LoadEvents,
+    PreparedTransaction,
+    classify,
+    read_message,
+    write_message,
+)
+from pgrehearse.roles import SessionRole
+from pgrehearse.scenario import LoadSpec, RefColumn, postgres_duration
+from pgrehearse.seed import Generator, GeneratorContext, build_generator
+
+_CACHED_PLAN_CHANGED = pg_errors.FeatureNotSupported.sqlstate
+_OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY)
+_BLOCK = 1024
+_STOP_GRACE_SECONDS = 5.0
+_SWITCH_WAIT_SECONDS = 5.0  # clients finishing their transaction before the shape switches
+
+
+@dataclass
+class _ClientLog:
+    start: array[float] = field(default_factory=lambda: array("d"))
+    latency: array[float] = field(default_factory=lambda: array("d"))
+    lateness: array[float] = field(default_factory=lambda: array("d"))
+    transaction: array[int] = field(default_factory=lambda: array("h"))
+    outcome: array[int] = field(default_factory=lambda: array("b"))
+    sqlstate: list[str | None] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- child process
+
+
+def child_main(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """Entry point of the load process (see pgrehearse.load._child)."""
+    from pgrehearse.backends import die_with_parent
+    from pgrehearse.seed import child_signals
+
+    child_signals()
+    set_death_signal = die_with_parent(signal.SIGKILL)
+    if set_death_signal is not None:
+        set_death_signal()
+    config = read_message(stdin)
+    spec: LoadSpec = config["spec"]
+    transactions: list[PreparedTransaction] = config["transactions"]
+    clock_origin: float = config["clock_origin"]
+
+    def now() -> float:
+        return time.perf_counter() - clock_origin
+
+    try:
+        ref_keys = _load_ref_keys(transactions, config["connect_kwargs"])
+        clients = [
+            _Client(
+                index, spec, transactions, config["connect_kwargs"], config["seed"], ref_keys, now
+            )
+            for index in range(spec.clients)
+        ]
+    except Exception as exc:  # reported to the parent as a clear message
+        write_message(stdout, {"error": str(exc)})
+        return
+    started = now()
+    threads = [
+        threading.Thread(target=client.run, args=(started,), daemon=True) for client in clients
+    ]
+    for thread in threads:
+        thread.start()
+    write_message(stdout, {"ready": True})
+    while True:  # the parent writes one byte per command (or dies: EOF)
+        command = stdin.read(1)
+        if command not in (b"U", b"D"):
+            break
+        for client in clients:
+            client.new_shape = command == b"U"
+        deadline = time.monotonic() + _SWITCH_WAIT_SECONDS
+        while time.monotonic() < deadline and any(c.shape_in_use != c.new_shape for c in clients):
+            time.sleep(0.001)
+        write_message(stdout, {"shape": command == b"U"})
+    stopped = now()
+    for client in clients:
+        client.stopping = True
+    deadline = time.monotonic() + _STOP_GRACE_SECONDS
+    for thread, client in zip(threads, clients, strict=True):
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            client.cancel()  # still waiting on the server (a lock, most likely)
+            thread.join(timeout=5)
+    events = _merge(clients, transactions, started, stopped)
+    for client in clients:
+        client.close()
+    write_message(stdout, {"events": events})
+
+
+def _load_ref_keys(
+    transactions: list[PreparedTransaction], connect_kwargs: dict[str, Any]
+) -> dict[str, npt.NDArray[Any]]:
+    refs = {
+        spec.ref: spec
+        for tx in transactions
+        for spec in tx.params.values()
+        if isinstance(spec, RefColumn)
+    }
+    keys: dict[str, npt.NDArray[Any]] = {}
+    if not refs:
+        return keys
+    with psycopg.connect(
+        **{**connect_kwargs, "application_name": SessionRole.HARNESS.application_name()}
+    ) as conn:
+        for ref, spec in refs.items():
+            table = psycopg.sql.Identifier(*spec.table.split("."))
+            column = psycopg.sql.Identifier(spec.column)
+            query = psycopg.sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL ORDER BY 1").format(
+                column, table, column
+            )
+            values = [row[0] for row in conn.execute(query)]
+            if not values:
+                raise LoadError(f"parameter source {ref} has no rows")
+            integer = all(isinstance(v, int) for v in values[:100])
+            keys[ref] = np.array(values, dtype=np.int64 if integer else object)
+    return keys
+
+
+class _Client:
+    def __init__(
+        self,
+        index: int,
+        spec: LoadSpec,
+        transactions: list[PreparedTransaction],
+        connect_kwargs: dict[str, Any],
+        seed: int,
+        ref_keys: dict[str, npt.NDArray[Any]],
+        now: Callable[[], float],
+    ) -> None:
+        self.index = index
+        self.spec = spec
+        self.transactions = transactions
+        self.now = now
+        self.stopping = False
+        self.log = _ClientLog()
+        self.first_errors: dict[tuple[str, str], dict[str, Any]] = {}
+        options = []
+        if spec.lock_timeout is not None:
+            options.append(f"-c lock_timeout={postgres_duration(spec.lock_timeout)}")
+        if spec.statement_timeout is not None:
+            options.append(f"-c statement_timeout={postgres_duration(spec.statement_timeout)}")
+        kwargs = {**connect_kwargs, "application_name": SessionRole.LOAD.application_name(index)}
+        if options:
+            kwargs["options"] = " ".join(options)
+        self.conn = psycopg.connect(**kwargs, autocommit=True)
+        self.pgconn = self.conn.pgconn
+        self.pid = self.conn.info.backend_pid
+        self.rng = np.random.default_rng([seed, 7919, index])
+        self.generators: list[dict[str, Generator]] = []
+        self.null_fractions: list[dict[str, float]] = []
+        for number, tx in enumerate(transactions):
+            for position, (sql, _) in enumerate(tx.statements):
+                if tx.after_up:
+                    break  # prepared after up, on the new shape
+                result = self.pgconn.prepare(f"t{number}s{position}".encode(), sql.encode())
+                if result.status not in _OK:
+                    message = _primary(result)
+                    raise LoadError(
+                        f"load transaction {tx.name!r} does not work on the schema before the "
+                        f"migration: {message}"
+                    )
+            context = GeneratorContext(seed, "load", tx.name, rows=1, ref_keys=ref_keys)
+            self.generators.append(
+                {
+                    name: build_generator(param, context.child(name))
+                    for name, param in tx.params.items()
+                }
+            )
+            self.null_fractions.append({n: p.null_fraction for n, p in tx.params.items()})
+        self.new_shape = False  # set by the main thread: the after-up transactions run
+        self.shape_in_use = False
+        self._prepared_after_up = False
+        self._after_ready: set[int] = set()
+        self._usable = [not tx.after_up for tx in transactions]
+        self.cumulative = np.ones(len(transactions))
+        self._choices: list[int] = []
+        self._weigh()
+        self._values: list[dict[str, list[bytes | None]]] = [{} for _ in transactions]
+        self._drawn = 0
+
+    def _weigh(self) -> None:
+        """Pick among the transactions in use: old-shape ones, plus the after-up ones while
+        they run (and once they prepared)."""
+        weights = np.array(
+            [
+                tx.weight if use else 0.0
+                for tx, use in zip(self.transactions, self._usable, strict=True)
+            ],
+            dtype=np.float64,
+        )
+        total = weights.sum()
+        self.cumulative = np.cumsum(weights / total) if total > 0 else np.zeros(len(weights))
+        if total > 0:
+            self.cumulative[-1] = 1.0
+        self._choices = []
+
+    def _switch_shape(self) -> None:
+        """Called in the client's own thread (its connection is not shared). The first time
+        the after-up transactions are wanted, they are prepared on the new shape; one whose
+        SQL does not fit it is recorded as failing once and left out."""
+        wanted = self.new_shape
+        self.shape_in_use = wanted
+        if wanted and not self._prepared_after_up:
+            self._prepared_after_up = True
+            for number, tx in enumerate(self.transactions):
+                if tx.after_up and self._prepare(number):
+                    self._after_ready.add(number)
+        self._usable = [
+            (not tx.after_up) or (wanted and number in self._after_ready)
+            for number, tx in enumerate(self.transactions)
+        ]
+        self._weigh()
+
+    def _prepare(self, number: int) -> bool:
+        for position, (sql, _) in enumerate(self.transactions[number].statements):
+            result = self.pgconn.prepare(f"t{number}s{position}".encode(), sql.encode())
+            if result.status not in _OK:
+                sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+                self._record_failure(
+                    number, sqlstate.decode() if sqlstate else "XX000", _primary(result)
+                )
+                return False
+        return True
+
+    def _record_failure(self, chosen: int, sqlstate: str, message: str) -> None:
+        now = self.now()
+        log = self.log
+        log.start.append(now)
+        log.latency.append(0.0)
+        log.lateness.append(0.0)
+        log.transaction.append(chosen)
+        log.outcome.append(OUTCOMES.index(classify(sqlstate)))
+        log.sqlstate.append(sqlstate)
+        key = (self.transactions[chosen].name, sqlstate)
+        self.first_errors.setdefault(key, {"at_s": now, "message": message})
+
+    def run(self, started: float) -> None:
+        if not self.transactions:
+            return
+        interval = self.spec.clients / self.spec.rate if self.spec.rate else None
+        scheduled = started + (self.index / self.spec.clients) * interval if interval else 0.0
+        log = self.log
+        while not self.stopping:
+            if self.new_shape != self.shape_in_use:
+                self._switch_shape()
+            if not any(self._usable):  # only after-up transactions, and up has not ended
+                time.sleep(0.005)
+                continue
+            lateness = 0.0
+            if interval is not None:
+                wait = scheduled - self.now()
+                if wait > 0:
+                    time.sleep(wait)
+                    if self.stopping:
+                        break
+            chosen = self._next_transaction()
+            params = self._next_params(chosen)
+            began = self.now()
+            if interval is not None:
+                lateness = max(0.0, began - scheduled)
+                scheduled += interval
+            sqlstate, message = self._execute(chosen, params)
+            ended = self.now()
+            log.start.append(began)
+            log.latency.append(ended - began)
+            log.lateness.append(lateness)
+            log.transaction.append(chosen)
+            log.outcome.append(OUTCOMES.index(classify(sqlstate)))
+            log.sqlstate.append(sqlstate)
+            if sqlstate is not None:
+                key = (self.transactions[chosen].name, sqlstate)
+                if key not in self.first_errors:
+                    self.first_errors[key] = {"at_s": began, "message": message}
+
+    def _next_transaction(self) -> int:
+        if not self._choices:
+            picks = np.searchsorted(self.cumulative, self.rng.random(_BLOCK), side="right")
+            self._choices = picks.tolist()[::-1]
+        return self._choices.pop()
+
+    def _next_params(self, chosen: int) -> dict[str, bytes | None]:
+        pools = self._values[chosen]
+        values: dict[str, bytes | None] = {}
+        for name, generator in self.generators[chosen].items():
+            pool = pools.get(name)
+            if not pool:
+                raw = generator.values(self._drawn, _BLOCK, self.rng)
+                self._drawn += _BLOCK
+                encoded: list[bytes | None] = [v.encode() for v in raw]
+                fraction = self.null_fractions[chosen][name]
+                if fraction > 0:
+                    for i in np.flatnonzero(self.rng.random(_BLOCK) < fraction).tolist():
+                        encoded[i] = None
+                pool = pools[name] = encoded[::-1]
+            values[name] = pool.pop()
+        return values
+
+    def _execute(self, chosen: int, params: dict[str, bytes | None]) -> tuple[str | None, str]:
+        tx = self.transactions[chosen]
+        pg = self.pgconn
+        several = len(tx.statements) > 1
+        if several:
+            pg.exec_(b"BEGIN")
+        for position, (_, names) in enumerate(tx.statements):
+            values: list[Any] = [params[name] for name in names]  # None is SQL NULL
+            result = pg.exec_prepared(f"t{chosen}s{position}".encode(), values)
+            if result.status not in _OK:
+                sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+                message = _primary(result)
+                if several:
+                    pg.exec_(b"ROLLBACK")
+                code = sqlstate.decode() if sqlstate else "XX000"
+                if code == _CACHED_PLAN_CHANGED:
+                    self._prepare_again(chosen)
+                return code, message
+        if several:
+            result = pg.exec_(b"COMMIT")
+            if result.status not in _OK:
+                sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+                message = _primary(result)
+                return (sqlstate.decode() if sqlstate else "XX000"), message
+        return None, ""
+
+    def _prepare_again(self, chosen: int) -> None:
+        """Re-prepare a transaction's statements after the schema changed their result type,
+        as drivers do: the schema change costs each client one error, not one per call."""
+        for position, (sql, _) in enumerate(self.transactions[chosen].statements):
+            name = f"t{chosen}s{position}".encode()
+            self.pgconn.exec_(b"DEALLOCATE " + name)
+            self.pgconn.prepare(name, sql.encode())
+
+    def cancel(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.pgconn.get_cancel().cancel()
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()
+
+
+def _merge(
+    clients: list[_Client],
+    transactions: list[PreparedTransaction],
+    started: float,
+    stopped: float,
+) -> LoadEvents:
+    def joined(attribute: str, dtype: Any) -> npt.NDArray[Any]:
+        parts = [np.frombuffer(getattr(c.log, attribute), dtype=dtype) for c in clients]
+        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+
+    first_errors: dict[tuple[str, str], dict[str, Any]] = {}
+    for client in clients:
+        for key, first in client.first_errors.items():
+            if key not in first_errors or first["at_s"] < first_errors[key]["at_s"]:
+                first_errors[key] = first
+    return LoadEvents(
+        transactions=[tx.name for tx in transactions],
+        start_s=joined("start", np.float64),
+        latency_s=joined("latency", np.float64),
+        lateness_s=joined("lateness", np.float64),
+        transaction=joined("transaction", np.int16),
+        client=np.concatenate([np.full(len(c.log.start), c.index, dtype=np.int16) for c in clients])
+        if clients
+        else np.array([], dtype=np.int16),
+        outcome=joined("outcome", np.int8),
+        sqlstate=[s for c in clients for s in c.log.sqlstate],
+        first_errors=first_errors,
+        client_pids=[c.pid for c in clients],
+        started_s=started,
+        stopped_s=stopped,
+    )
+
+
+def _primary(result: pq.abc.PGresult) -> str:
+    """The server's primary error message, without severity and position decorations."""
+    primary = result.error_field(pq.DiagnosticField.MESSAGE_PRIMARY)
+    if primary:
+        return primary.decode(errors="replace")
+    return (result.error_message or b"").decode(errors="replace").strip()
