@@ -165,7 +165,7 @@ def test_regression_option_first_run_records_then_slower_fails(
         [
             "*migration of *timed.rehearse.yaml is slower than the baseline (run *, commit *), "
             "medians of 3 rounds:",
-            "*phase up: * s vs baseline * s (+*%, limit +25%)",
+            "*phase up: * s vs baseline * s (+*, limit +25%)",
         ]
     )
 

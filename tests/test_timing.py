@@ -40,14 +40,39 @@ def _record(scenario: str, up: list[float], statement: list[float], **extra: Any
     }
 
 
-def test_median_over_threshold_and_delta_is_slower() -> None:
-    base = _record("s", [1.0, 1.0, 5.0], [0.5, 0.5, 0.5])  # one outlier round: median 1.0
-    current = _record("s", [1.4, 1.4, 0.9], [0.5, 0.51, 0.5])
+def test_slower_needs_an_interval_above_one_a_large_ratio_and_a_large_delta() -> None:
+    # one outlier round on each side, among the 7 rounds the regression check takes
+    base = _record("s", [1.0, 1.02, 0.98, 5.0, 1.01, 0.99, 1.0], [0.5] * 7)
+    current = _record("s", [1.4, 1.42, 1.38, 1.41, 0.99, 1.39, 1.43], [0.5, 0.51] * 3 + [0.5])
     comparison = compare_records(base, current, threshold=0.25, min_delta_s=0.05)
     status = {c.item.split(":")[0]: c.status for c in comparison.changes}
     assert status == {"phase up": "slower", "statement up": "same"}
     assert comparison.regressed
-    assert "phase up: 1.400 s vs baseline 1.000 s (+40%, limit +25%)" in comparison.describe()
+    [change] = comparison.regressions
+    assert change.interval is not None and change.interval[0] > 1 and change.rounds == (7, 7)
+    described = comparison.describe()
+    assert described.startswith("phase up: 1.400 s vs baseline 1.000 s (+40%, ×1.40, 95% interval")
+    assert "over 7 and 7 rounds, limit +25%)" in described
+
+
+def test_a_noisy_difference_is_not_called_slower() -> None:
+    # the medians differ by 40 %, but the rounds overlap: the interval includes 1
+    base = _record("s", [1.0, 1.0, 5.0], [0.5, 0.5, 0.5])
+    current = _record("s", [1.4, 1.4, 0.9], [0.5, 0.51, 0.5])
+    [phase, _] = compare_records(base, current, threshold=0.25, min_delta_s=0.05).changes
+    assert phase.status == "same"
+    assert phase.interval is not None and phase.interval[0] < 1 < phase.interval[1]
+
+
+def test_lock_waits_are_kept_apart_and_reported_not_compared() -> None:
+    base = _record("s", [1.0, 1.0, 1.0], [0.5, 0.5, 0.5])
+    current = _record("s", [1.5, 1.5, 1.5], [0.5, 0.5, 0.5])
+    for round_ in current["rounds"]:
+        round_["phase_waits"] = {"up": 0.8}
+    comparison = compare_records(base, current)
+    [phase] = comparison.regressions
+    assert phase.current_wait_s == 0.8 and phase.base_wait_s is None
+    assert "waited for locks (not compared): 0.800 s vs baseline 0.000 s" in comparison.describe()
 
 
 def test_small_absolute_changes_are_noise() -> None:
@@ -95,13 +120,19 @@ def test_statement_key_ignores_whitespace_and_counts_repeats() -> None:
         "phases": [{"name": "up", "status": "ok", "seconds": 0.5}],
         "statements": [
             {"phase": "up", "sql": "SELECT  1\n", "status": "ok", "seconds": 0.1},
-            {"phase": "up", "sql": "SELECT 1", "status": "ok", "seconds": 0.2},
+            {"phase": "up", "sql": "SELECT 1", "status": "ok", "seconds": 0.2, "lock_wait_s": 0.15},
             {"phase": "up", "sql": "SELECT 2", "status": "error", "seconds": 0.3},
         ],
     }
     record = record_from_summary(summary)
+    # execution times: the lock wait is taken out, and kept apart
     assert record["rounds"] == [
-        {"phases": {"up": 0.5}, "statements": {"up: SELECT 1": 0.1, "up: SELECT 1 (2)": 0.2}}
+        {
+            "phases": {"up": 0.35},
+            "statements": {"up: SELECT 1": 0.1, "up: SELECT 1 (2)": 0.05},
+            "phase_waits": {"up": 0.15},
+            "statement_waits": {"up: SELECT 1": 0.0, "up: SELECT 1 (2)": 0.15},
+        }
     ]
 
 

@@ -364,19 +364,36 @@ def print_comparisons(console: Console, comparisons: Sequence[Comparison]) -> No
             console.print(f"  note: {escape(note)}")
         if not comparison.changes:
             continue
-        table = Table(show_edge=False, box=None, padding=(0, 2))
-        for column in ("phase / statement", "baseline", "current", "change", "status"):
-            table.add_column(column, justify="left" if column[0] in "ps" else "right")
+        table = Table(show_edge=False, box=None, padding=(0, 1))
+        intervals = any(c.interval is not None for c in comparison.changes)
+        waits = any(c.base_wait_s or c.current_wait_s for c in comparison.changes)
+        columns = ["phase / statement", "baseline", "current", "change"]
+        columns += ["ratio, 95%"] * intervals + ["lock waits"] * waits + ["status"]
+        for column in columns:
+            table.add_column(
+                column,
+                justify="left" if column[0] in "ps" else "right",
+                overflow="fold",
+                no_wrap=column[0] != "p",
+                min_width=20 if column[0] == "p" else None,
+            )
         for change in comparison.changes:
             ratio = change.ratio
             style = _CHANGE_STYLE[change.status]
-            table.add_row(
+            row = [
                 escape(_one_line(change.item.removeprefix("statement "))),
                 _seconds(change.base_s),
                 _seconds(change.current_s),
                 "" if ratio is None else f"{ratio - 1:+.0%}",
-                f"[{style}]{change.status}[/]" if style else change.status,
-            )
+            ]
+            if intervals:
+                interval = change.interval
+                row.append("" if interval is None else f"{interval[0]:.3g}–{interval[1]:.3g}")
+            if waits:
+                before, after = change.base_wait_s or 0.0, change.current_wait_s or 0.0
+                row.append(f"{_seconds(before)} → {_seconds(after)}")
+            row.append(f"[{style}]{change.status}[/]" if style else change.status)
+            table.add_row(*row)
         console.print(table)
 
 

@@ -380,7 +380,7 @@ def cleanup(dsn: str | None, older_than_hours: float) -> None:
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option(
-    "--rounds", type=click.IntRange(min=1), default=5, show_default=True, help="Timing rounds."
+    "--rounds", type=click.IntRange(min=1), default=7, show_default=True, help="Timing rounds."
 )
 @click.option(
     "--history",

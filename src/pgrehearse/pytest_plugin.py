@@ -33,7 +33,7 @@ from pgrehearse.backends.choice import BACKEND_NAMES as BACKENDS
 from pgrehearse.backends.choice import ServerOptions
 from pgrehearse.errors import PgRehearseError
 from pgrehearse.rehearsal.result import Rehearsal
-from pgrehearse.rehearsal.rounds import measure_rounds
+from pgrehearse.rehearsal.rounds import DEFAULT_ROUNDS, measure_rounds
 from pgrehearse.rehearsal.run import rehearse
 from pgrehearse.rehearsal.seeded import MigrationRunner, SeededDatabase, SeededServer
 from pgrehearse.scenario import Scenario, load_scenario
@@ -64,7 +64,7 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("keep_server", "leave servers running for debugging (default: false)", "bool"),
     ("history", "timing history file (default: <report dir>/history.jsonl)", "string"),
     ("baseline", "history file to compare migration times with (enables the check)", "string"),
-    ("rounds", "timing rounds per scenario for the regression check (default: 3)", "string"),
+    ("rounds", "timing rounds per scenario for the regression check (default: 7)", "string"),
     ("threshold", "allowed slowdown of a median, e.g. 25% (default: 25%)", "string"),
     ("min_delta", "seconds a median must also grow by to fail (default: 0.05)", "string"),
     ("scenario", "scenario of the pgrehearse_db / pgrehearse_runner fixtures", "string"),
@@ -143,7 +143,7 @@ def _settings(config: pytest.Config) -> dict[str, Any]:
 
 
 def _regression_settings(config: pytest.Config) -> tuple[int, float, float]:
-    rounds = int(_setting(config, "rounds") or 3)
+    rounds = int(_setting(config, "rounds") or DEFAULT_ROUNDS)
     threshold = parse_threshold(str(_setting(config, "threshold") or DEFAULT_THRESHOLD))
     min_delta = float(_setting(config, "min_delta") or DEFAULT_MIN_DELTA_S)
     return rounds, threshold, min_delta

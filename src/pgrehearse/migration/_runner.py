@@ -50,6 +50,7 @@ class StatementResult:
     lock_note: str | None = None  # why no lock is listed, when none is
     pid: int | None = None  # the backend that ran it, when a tool sent it (from the log)
     rewritten_oids: list[int] = field(default_factory=list)  # a tool's: its table rewrites
+    lock_wait_s: float | None = None  # of `seconds`, the time spent waiting for locks
 
 
 @dataclass(frozen=True)

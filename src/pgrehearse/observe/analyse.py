@@ -120,7 +120,24 @@ def analyse_locks(
     waits = _waits(frame[~frame["granted"]], polls, names, locks, phases, pids, roles)
     queue = _queue(frame, polls)
     _annotate_statements(statements, locks, tracer, names)
+    _lock_waits(statements, waits, pids)
     return LockAnalysis(locks, waits, queue, _summary(locks, waits))
+
+
+def _lock_waits(statements: Sequence[StatementResult], waits: pd.DataFrame, pids: set[int]) -> None:
+    """Each statement's time waiting for locks (sampled): the part of its time that is the
+    application's doing, not the migration's work."""
+    mine = waits[waits["waiter_pid"].isin(pids)] if not waits.empty else waits
+    for statement in statements:
+        if statement.started_s is None or statement.seconds is None:
+            continue
+        start, end = statement.started_s, statement.started_s + statement.seconds
+        waited = 0.0
+        for _, row in mine.iterrows():
+            if statement.pid is not None and row["waiter_pid"] != statement.pid:
+                continue
+            waited += max(0.0, min(end, row["end_s"]) - max(start, row["start_s"]))
+        statement.lock_wait_s = round(min(waited, statement.seconds), 6)
 
 
 def _mark_new_relations(

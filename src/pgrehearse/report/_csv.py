@@ -19,6 +19,7 @@ STATEMENT_COLUMNS = [
     "status",
     "started_s",
     "duration_ms",
+    "lock_wait_ms",
     "in_transaction",
     "transaction_end_s",
     "locks",
@@ -55,6 +56,9 @@ def statements_frame(statements: list[dict[str, Any]]) -> pd.DataFrame:
                 "status": s["status"],
                 "started_s": s["started_s"],
                 "duration_ms": None if s["seconds"] is None else round(s["seconds"] * 1000, 3),
+                "lock_wait_ms": None
+                if s.get("lock_wait_s") is None
+                else round(s["lock_wait_s"] * 1000, 3),
                 "in_transaction": s.get("in_transaction"),
                 "transaction_end_s": s.get("transaction_end_s"),
                 "locks": "; ".join(f"{lock['relation']}:{lock['mode']}" for lock in locks),

@@ -116,6 +116,7 @@ def _statement(statement: StatementResult) -> dict[str, Any]:
         "status": statement.status,
         "started_s": _round(statement.started_s),
         "seconds": _round(statement.seconds),
+        "lock_wait_s": _round(statement.lock_wait_s),
         "attempt": statement.attempt,
         "in_transaction": statement.in_transaction,
         "transaction_end_s": _round(statement.transaction_end_s),

@@ -8,7 +8,11 @@ database with no load, which is what regression checks compare.
      "run_id": "...", "recorded_at": "...", "postgres_version": "15.14", "scale": 1.0,
      "load": false, "outcome": "passed", "commit": "3f2c1ab",
      "rounds": [{"phases": {"up": 0.41, "down": 0.02},
-                 "statements": {"up: ALTER TABLE orders ADD COLUMN note text": 0.001}}]}
+                 "statements": {"up: ALTER TABLE orders ADD COLUMN note text": 0.001},
+                 "phase_waits": {"up": 0.1}, "statement_waits": {...}}]}
+
+Times are execution times: a rehearsal's lock waits (behind its load) are taken out and
+kept apart in `phase_waits` and `statement_waits`, which older records lack.
 """
 
 from __future__ import annotations
@@ -51,12 +55,45 @@ def statement_seconds(statements: Iterable[Mapping[str, Any]]) -> dict[str, floa
     return seconds
 
 
+def statement_waits(statements: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Per statement (keyed as `statement_seconds`), its time waiting for locks."""
+    waits: dict[str, float] = {}
+    seen: Counter[str] = Counter()
+    for statement in statements:
+        if statement.get("status") != "ok" or statement.get("seconds") is None:
+            continue
+        key = statement_key(statement["phase"], statement["sql"])
+        seen[key] += 1
+        if seen[key] > 1:
+            key += f" ({seen[key]})"
+        waits[key] = float(statement.get("lock_wait_s") or 0.0)
+    return waits
+
+
 def record_from_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """The history record of one rehearsal, from its summary (`summary.json` data)."""
+    """The history record of one rehearsal, from its summary (`summary.json` data): the time
+    each phase and statement spent executing, and apart, the time it waited for locks."""
+    statements = summary["statements"]
+    waits = statement_waits(statements)
+    phase_waits = {
+        phase: round(
+            sum(
+                float(s.get("lock_wait_s") or 0.0)
+                for s in statements
+                if s["phase"] == phase and s.get("status") == "ok"
+            ),
+            6,
+        )
+        for phase in MIGRATION_PHASES
+    }
     phases = {
-        p["name"]: p["seconds"]
+        p["name"]: round(max(0.0, p["seconds"] - phase_waits[p["name"]]), 6)
         for p in summary.get("phases", [])
         if p["name"] in MIGRATION_PHASES and p["status"] == "ok" and p["seconds"] is not None
+    }
+    executing = {
+        key: round(max(0.0, seconds - waits.get(key, 0.0)), 6)
+        for key, seconds in statement_seconds(statements).items()
     }
     return new_record(
         source="rehearsal",
@@ -66,7 +103,14 @@ def record_from_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
         scale=(summary.get("data") or {}).get("scale"),
         load=bool(summary.get("load")),
         outcome=summary.get("outcome"),
-        rounds=[{"phases": phases, "statements": statement_seconds(summary["statements"])}],
+        rounds=[
+            {
+                "phases": phases,
+                "statements": executing,
+                "phase_waits": {p: w for p, w in phase_waits.items() if p in phases},
+                "statement_waits": waits,
+            }
+        ],
     )
 
 
