@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ class _Notes(SilentProgress):
 
 
 def test_container_config_from_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGREHEARSE_DOCKER_IMAGE", raising=False)  # .ci/run sets one
     scenario = load_scenario(write_scenario(tmp_path / "s", name="orders", extra=""))
     first = container_config_for(scenario, 16, "run-1")
     assert first.image == "postgres:16" and first.major == 16
@@ -102,14 +107,107 @@ def test_auto_prefers_installed_binaries(tmp_path: Path) -> None:
     assert backend_named("auto", scenario).name == "local"
 
 
-@pytest.mark.skipif(NO_DOCKER is not None, reason=f"needs a Docker engine: {NO_DOCKER}")
+def _image() -> str | None:
+    """The image the Docker tests run: PGREHEARSE_DOCKER_IMAGE (tests/postgres-image.sh
+    builds one from Debian's packages), when it is there; no registry is reachable here."""
+    image = os.environ.get("PGREHEARSE_DOCKER_IMAGE")
+    if NO_DOCKER is not None or not image:
+        return None
+    try:
+        docker_client().images.get(image)
+    except Exception:
+        return None
+    return image
+
+
+IMAGE = _image()
+needs_image = pytest.mark.skipif(
+    IMAGE is None,
+    reason=f"needs a Docker engine ({NO_DOCKER or 'answers'}) and a local PostgreSQL image "
+    "(PGREHEARSE_DOCKER_IMAGE; build one with tests/postgres-image.sh, as .ci/run does)",
+)
+
+LOAD = """load:
+  clients: 2
+  warmup: 0.3s
+  cooldown: 0.3s
+  transactions:
+    - name: read
+      sql: SELECT balance FROM accounts WHERE id = :id
+      params: {id: {int: [1, 100]}}
+"""
+
+
+def _containers(label: str, value: str) -> list[Any]:
+    return list(docker_client().containers.list(all=True, filters={"label": f"{label}={value}"}))
+
+
+@needs_image
 def test_rehearsal_in_a_real_container(tmp_path: Path) -> None:
-    scenario = load_scenario(write_scenario(tmp_path / "s"))
-    result = rehearse(
-        scenario, ServerOptions(backend="docker", pg_version=16), report_dir=tmp_path / "r"
-    )
+    scenario = load_scenario(write_scenario(tmp_path / "s", extra=LOAD))
+    result = rehearse(scenario, ServerOptions(backend="docker"), report_dir=tmp_path / "r")
     assert result.outcome == "passed", result.failure
-    assert result.server["backend"] == "docker" and result.server["version"].startswith("16.")
-    client = docker_client()
-    left = client.containers.list(filters={"label": f"org.pgrehearse.run={result.run_id}"})
-    assert left == []
+    assert result.server["backend"] == "docker" and result.server["image"] == IMAGE
+    major = int(result.server["version"].split(".")[0])
+    assert result.server["major"] == major  # the image's, whatever was asked
+    assert result.load is not None and result.load.transactions
+    assert result.roundtrip is not None and result.roundtrip.status == "passed"
+    assert result.locks is not None and not result.locks.locks.empty
+    assert _containers("org.pgrehearse.run", result.run_id) == []
+
+
+@needs_image
+def test_two_runs_at_once_get_a_container_each(tmp_path: Path) -> None:
+    results: list[Any] = [None, None]
+
+    def run(number: int) -> None:
+        scenario = load_scenario(write_scenario(tmp_path / f"s{number}", name=f"twin{number}"))
+        results[number] = rehearse(scenario, ServerOptions(backend="docker"), report_dir=None)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert all(r is not None and r.outcome == "passed" for r in results), results
+    assert results[0].server["port"] != results[1].server["port"]
+    for result in results:
+        assert _containers("org.pgrehearse.run", result.run_id) == []
+
+
+@needs_image
+def test_a_signal_mid_run_leaves_no_container(tmp_path: Path) -> None:
+    # SIGTERM, as CI services stop a job (SIGINT takes the same path: see test_cli)
+    sig, exit_code = signal.SIGTERM, 143
+    name = f"signal-{sig.name.lower()}-{os.getpid()}"
+    path = write_scenario(tmp_path / "s", name=name, up="SELECT pg_sleep(60);")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pgrehearse",
+            "run",
+            str(path),
+            "--backend",
+            "docker",
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line or "up migration" in line:
+            break
+    time.sleep(0.5)  # pg_sleep is running in the container now
+    assert _containers("org.pgrehearse.scenario", name), "the container should be running"
+    os.killpg(process.pid, sig)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == exit_code, stderr
+    assert "Traceback" not in stderr
+    assert _containers("org.pgrehearse.scenario", name) == []  # swept by label

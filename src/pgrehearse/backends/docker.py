@@ -122,6 +122,7 @@ class DockerServer:
         self.config = config
         self._container: PostgresContainer | None = None
         self._version = ""
+        self._major: int | None = None  # the server's, once it answered (the image decides)
         self._binaries: PostgresBinaries | None = None
         self._address: tuple[str, int] | None = None
         self.settings: dict[str, str] = {}
@@ -156,7 +157,9 @@ class DockerServer:
 
     @property
     def major(self) -> int:
-        return self.config.major
+        """The major the container runs: an image (PGREHEARSE_DOCKER_IMAGE) may carry another
+        one than the major asked for, and client tools must match the server's."""
+        return self._major or self.config.major
 
     def database_name(self, logical: str) -> str:
         return logical
@@ -175,7 +178,7 @@ class DockerServer:
 
     def client_program(self, name: str) -> Path:
         if self._binaries is None:
-            self._binaries = find_binaries(major=self.config.major)
+            self._binaries = find_binaries(major=self.major)
         return self._binaries.program(name)
 
     def client_env(self, dbname: str) -> dict[str, str]:
@@ -226,9 +229,13 @@ class DockerServer:
                 with psycopg.connect(
                     **self.connect_kwargs("postgres", SessionRole.PROBE.application_name())
                 ) as c:
-                    row = c.execute("SHOW server_version").fetchone()
+                    row = c.execute(
+                        "SELECT current_setting('server_version'), "
+                        "current_setting('server_version_num')::int / 10000"
+                    ).fetchone()
                     assert row is not None
                     self._version = str(row[0]).split()[0]
+                    self._major = int(row[1])
                     return
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
