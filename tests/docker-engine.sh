@@ -39,11 +39,22 @@ _docker_engine_setup() {
             return 0
         fi
     fi
-    if bash "$(dirname "${BASH_SOURCE[0]}")/postgres-image.sh" 15 local/postgres:15; then
+    local here
+    here=$(dirname "${BASH_SOURCE[0]}")
+    if bash "$here/postgres-image.sh" 15 local/postgres:15; then
         export PGREHEARSE_DOCKER_IMAGE=local/postgres:15
         export TESTCONTAINERS_RYUK_DISABLED=true
     else
         echo "» docker: the local PostgreSQL image could not be built" >&2
+        return 0
+    fi
+    # a major other than the local binaries' (15): the official build pgrehearse fetches
+    ./dev setup
+    if PYTHON=.venv/bin/python bash "$here/postgres-image.sh" 17 local/postgres:17; then
+        export PGREHEARSE_TEST_OTHER_IMAGE=local/postgres:17
+        export PGREHEARSE_TEST_OTHER_MAJOR=17
+    else
+        echo "» docker: the PostgreSQL 17 image could not be built" >&2
     fi
 }
 

@@ -211,3 +211,83 @@ def test_a_signal_mid_run_leaves_no_container(tmp_path: Path) -> None:
     assert process.returncode == exit_code, stderr
     assert "Traceback" not in stderr
     assert _containers("org.pgrehearse.scenario", name) == []  # swept by label
+
+
+OTHER_IMAGE = os.environ.get("PGREHEARSE_TEST_OTHER_IMAGE")  # set by tests/docker-engine.sh
+OTHER_MAJOR = int(os.environ.get("PGREHEARSE_TEST_OTHER_MAJOR") or 0)
+
+
+def _other_image_missing() -> str | None:
+    if IMAGE is None:
+        return "needs a Docker engine and a local PostgreSQL image"
+    if not OTHER_IMAGE or not OTHER_MAJOR:
+        return "needs PGREHEARSE_TEST_OTHER_IMAGE/_MAJOR (tests/docker-engine.sh sets them)"
+    try:
+        docker_client().images.get(OTHER_IMAGE)
+    except Exception:
+        return f"the image {OTHER_IMAGE} is not there (tests/postgres-image.sh {OTHER_MAJOR})"
+    return None
+
+
+@pytest.mark.skipif(_other_image_missing() is not None, reason=str(_other_image_missing()))
+def test_a_major_other_than_the_local_binaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = find_binaries()
+    assert local.major != OTHER_MAJOR
+    monkeypatch.setenv("PGREHEARSE_DOCKER_IMAGE", str(OTHER_IMAGE))
+    scenario = load_scenario(write_scenario(tmp_path / "s"))
+    result = rehearse(
+        scenario, ServerOptions(backend="docker", pg_version=OTHER_MAJOR), report_dir=None
+    )
+    assert result.outcome == "passed", result.failure
+    assert result.server["major"] == OTHER_MAJOR
+    assert result.server["version"].startswith(f"{OTHER_MAJOR}.")
+    # the schema went through pg_dump/pg_restore of the server's major, and the round trip's
+    # pg_dump cross-check ran with them too
+    assert result.roundtrip is not None and result.roundtrip.status == "passed"
+    assert not any("cross-check skipped" in note for note in result.roundtrip.notes)
+    assert _containers("org.pgrehearse.run", result.run_id) == []
+
+
+@needs_image
+def test_a_sigkilled_runs_container_is_swept_by_cleanup(tmp_path: Path) -> None:
+    """Without Ryuk nothing removes the container of a SIGKILLed run: `pgrehearse cleanup`
+    (and the next Docker run) remove the containers whose run is gone, found by label."""
+    name = f"killed-{os.getpid()}"
+    path = write_scenario(tmp_path / "s", name=name, up="SELECT pg_sleep(60);")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pgrehearse",
+            "run",
+            str(path),
+            "--backend",
+            "docker",
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line or "up migration" in line:
+            break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    [left] = _containers("org.pgrehearse.scenario", name)
+    done = subprocess.run(
+        [sys.executable, "-m", "pgrehearse", "cleanup"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"removed container {left.name}" in done.stdout
+    assert _containers("org.pgrehearse.scenario", name) == []

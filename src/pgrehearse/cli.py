@@ -355,6 +355,7 @@ def validate(scenario: Path) -> None:
 def cleanup(dsn: str | None, older_than_hours: float) -> None:
     """Stop servers kept with --keep-server and remove folders left by killed runs (every
     run does the latter by itself); with --dsn, drop databases killed runs left there."""
+    from pgrehearse.backends.docker import sweep_containers
     from pgrehearse.backends.external import dsn_for_display, sweep_databases
     from pgrehearse.backends.workdir import sweep_leftovers, temp_root
     from pgrehearse.rehearsal.cache import SnapshotCache
@@ -363,6 +364,11 @@ def cleanup(dsn: str | None, older_than_hours: float) -> None:
     for folder in removed:
         click.echo(f"removed {folder}")
     click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
+    containers = sweep_containers()
+    for name in containers:
+        click.echo(f"removed container {name}")
+    if containers:
+        click.echo(f"{len(containers)} container(s) of killed runs removed")
     for partial in SnapshotCache().sweep_partials():
         click.echo(f"removed half-saved snapshot {partial}")
     if dsn is None:

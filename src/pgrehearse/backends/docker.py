@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from pgrehearse.backends._base import Capabilities, CapabilityMissing, Settings
+from pgrehearse.backends._process import is_alive, process_start_time
 from pgrehearse.backends.binaries import PostgresBinaries, find_binaries
 from pgrehearse.errors import EnvironmentProblem
 from pgrehearse.roles import SessionRole
@@ -28,6 +30,35 @@ if TYPE_CHECKING:
 
 SUPERUSER = "pgrehearse"
 _READY_TIMEOUT_SECONDS = 120.0
+ROLE_LABEL = "org.pgrehearse.role=throwaway-server"
+OWNER_LABEL = "org.pgrehearse.owner"  # host:pid:start time of the run that started it
+
+
+def owner_label() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_start_time(pid) or ''}"
+
+
+def sweep_containers() -> list[str]:
+    """Remove the throwaway containers of runs of this host that are gone (killed with
+    SIGKILL while Ryuk, the reaper, was off); names of those removed. Containers of live
+    runs, or of other hosts, are left alone. Nothing happens when Docker does not answer."""
+    try:
+        client = docker_client()
+    except DockerUnavailable:
+        return []
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": ROLE_LABEL}):
+        owner = str(container.labels.get(OWNER_LABEL, ""))
+        host, _, rest = owner.partition(":")
+        pid_text, _, started = rest.partition(":")
+        if host != socket.gethostname() or not pid_text.isdigit():
+            continue
+        if is_alive(int(pid_text), started or None):
+            continue
+        container.remove(force=True, v=True)
+        removed.append(str(container.name))
+    return removed
 
 
 class DockerUnavailable(EnvironmentProblem):
@@ -59,6 +90,7 @@ def container_config(
             "org.pgrehearse.run": run_name,
             "org.pgrehearse.scenario": scenario,
             "org.pgrehearse.role": "throwaway-server",
+            OWNER_LABEL: owner_label(),
         },
         env={"POSTGRES_INITDB_ARGS": "--encoding=UTF8 --locale=C --auth=scram-sha-256"},
     )
@@ -93,10 +125,11 @@ class DockerBackend:
     def __init__(self, config: ContainerConfig) -> None:
         docker_client()  # fail early, before anything else is prepared
         self.config = config
+        self.swept_containers = sweep_containers()  # what killed runs left, as local does
 
     @property
     def swept(self) -> list[Path]:
-        return []  # nothing of killed runs is swept on start (see `pgrehearse cleanup`)
+        return []  # folders: the Docker backend leaves none (containers: swept_containers)
 
     @property
     def major(self) -> int:
