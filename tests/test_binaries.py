@@ -58,8 +58,9 @@ def test_versioned_folders_newest_major_first(
 
 
 def test_requested_major_skips_other_versions(
-    tmp_path: Path, pg_binaries: PostgresBinaries
+    tmp_path: Path, pg_binaries: PostgresBinaries, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PGREHEARSE_BINARIES_DIR", str(tmp_path / "no-fetched"))  # none cached
     with pytest.raises(EnvironmentProblem) as caught:
         find_binaries(major=pg_binaries.major + 1, fetch=False)
     message = str(caught.value)
@@ -67,7 +68,10 @@ def test_requested_major_skips_other_versions(
     assert f"not {pg_binaries.major + 1}" in message
 
 
-def test_nothing_found_lists_every_place_looked_at(tmp_path: Path) -> None:
+def test_nothing_found_lists_every_place_looked_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGREHEARSE_BINARIES_DIR", str(tmp_path / "no-fetched"))  # none cached
     empty = tmp_path / "empty"
     empty.mkdir()
     pattern = str(tmp_path / "nothing" / "*" / "bin")
