@@ -291,3 +291,32 @@ def test_a_sigkilled_runs_container_is_swept_by_cleanup(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"removed container {left.name}" in done.stdout
     assert _containers("org.pgrehearse.scenario", name) == []
+
+
+@needs_image
+def test_a_kept_container_stays_up_until_cleanup(tmp_path: Path) -> None:
+    import psycopg
+
+    from pgrehearse.backends.docker import sweep_containers
+
+    scenario = load_scenario(write_scenario(tmp_path / "s"))
+    result = rehearse(scenario, ServerOptions(backend="docker"), report_dir=None, keep_server=True)
+    assert result.outcome == "passed", result.failure
+    kept = result.kept_server
+    assert kept is not None and "password" not in kept["psql"]
+    [container] = _containers("org.pgrehearse.run", result.run_id)
+    assert container.status == "running" and kept["container"] == container.name
+    with psycopg.connect(kept["conninfo"], passfile=kept["pgpass"]) as conn:
+        row = conn.execute("SELECT count(*) FROM accounts").fetchone()
+        assert row is not None and row[0] == 100  # the seeded rows, round trip done
+    assert container.name not in sweep_containers()  # later runs leave it alone
+    done = subprocess.run(
+        [sys.executable, "-m", "pgrehearse", "cleanup"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"removed container {container.name}" in done.stdout
+    assert _containers("org.pgrehearse.run", result.run_id) == []
+    assert not Path(kept["pgpass"]).exists()

@@ -364,11 +364,11 @@ def cleanup(dsn: str | None, older_than_hours: float) -> None:
     for folder in removed:
         click.echo(f"removed {folder}")
     click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
-    containers = sweep_containers()
+    containers = sweep_containers(kept=True)
     for name in containers:
         click.echo(f"removed container {name}")
     if containers:
-        click.echo(f"{len(containers)} container(s) of killed runs removed")
+        click.echo(f"{len(containers)} container(s) of killed or kept runs removed")
     for partial in SnapshotCache().sweep_partials():
         click.echo(f"removed half-saved snapshot {partial}")
     if dsn is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pgrehearse.backends._base import Capabilities, CapabilityMissing, Settings
 from pgrehearse.backends._process import is_alive, process_start_time
 from pgrehearse.backends.binaries import PostgresBinaries, find_binaries
 from pgrehearse.errors import EnvironmentProblem
+from pgrehearse.paths import cache_root
 from pgrehearse.roles import SessionRole
 
 if TYPE_CHECKING:
@@ -39,10 +41,17 @@ def owner_label() -> str:
     return f"{socket.gethostname()}:{pid}:{process_start_time(pid) or ''}"
 
 
-def sweep_containers() -> list[str]:
+def kept_containers_dir() -> Path:
+    """Containers kept with --keep-server: one folder each, named after the container,
+    holding its pgpass file; later runs leave them alone, `pgrehearse cleanup` removes them."""
+    return cache_root() / "kept-containers"
+
+
+def sweep_containers(*, kept: bool = False) -> list[str]:
     """Remove the throwaway containers of runs of this host that are gone (killed with
-    SIGKILL while Ryuk, the reaper, was off); names of those removed. Containers of live
-    runs, or of other hosts, are left alone. Nothing happens when Docker does not answer."""
+    SIGKILL while Ryuk, the reaper, was off), and with `kept` those kept for debugging;
+    names of those removed. Containers of live runs, or of other hosts, are left alone.
+    Nothing happens when Docker does not answer."""
     try:
         client = docker_client()
     except DockerUnavailable:
@@ -54,9 +63,13 @@ def sweep_containers() -> list[str]:
         pid_text, _, started = rest.partition(":")
         if host != socket.gethostname() or not pid_text.isdigit():
             continue
-        if is_alive(int(pid_text), started or None):
+        record = kept_containers_dir() / str(container.name)
+        if record.is_dir() and not kept:
+            continue
+        if not record.is_dir() and is_alive(int(pid_text), started or None):
             continue
         container.remove(force=True, v=True)
+        shutil.rmtree(record, ignore_errors=True)
         removed.append(str(container.name))
     return removed
 
@@ -120,7 +133,7 @@ def docker_client() -> Any:
 
 class DockerBackend:
     name = "docker"
-    capabilities = Capabilities(own_cluster=True)
+    capabilities = Capabilities(own_cluster=True, keep=True)
 
     def __init__(self, config: ContainerConfig) -> None:
         docker_client()  # fail early, before anything else is prepared
@@ -281,8 +294,26 @@ class DockerServer:
     def data_folder(self) -> Path | None:
         return None
 
-    def keep(self, dbname: str) -> dict[str, str]:
-        raise CapabilityMissing(f"{self.backend_name} servers cannot be kept")
+    def keep(self, dbname: str = "rehearsal") -> dict[str, str]:
+        """Leave the container running after pgrehearse exits, for debugging: recorded under
+        `kept_containers_dir()` (the password in a pgpass file there, never on the
+        terminal), so later runs leave it alone; `pgrehearse cleanup` removes it."""
+        assert self._container is not None and self._address is not None
+        name = str(self._container.get_wrapped_container().name)
+        record = kept_containers_dir() / name
+        record.mkdir(parents=True, exist_ok=True)
+        pgpass = record / "pgpass"
+        host, port = self._address
+        pgpass.write_text(f"*:{port}:*:{self.config.username}:{self.config.password}\n")
+        pgpass.chmod(0o600)
+        self._container = None  # close() must not stop it now
+        conninfo = f"host={host} port={port} user={self.config.username} dbname={dbname}"
+        return {
+            "container": name,
+            "conninfo": conninfo,
+            "pgpass": str(pgpass),
+            "psql": f"PGPASSFILE={pgpass} psql '{conninfo}'",
+        }
 
     def stop_for_snapshot(self) -> Path:
         raise CapabilityMissing(f"{self.backend_name} servers cannot be snapshotted")

@@ -191,7 +191,9 @@ def _dump_target(spec: RoundtripSpec, server: Server) -> DumpTarget | None:
 
 def _keep(ctx: RunContext, server: Server) -> bool:
     if not server.capabilities.keep:
-        ctx.progress.note(f"--keep-server applies to local servers only, not {server.backend_name}")
+        ctx.progress.note(
+            f"--keep-server applies to local and docker servers, not {server.backend_name}"
+        )
         return False
     ctx.result.kept_server = server.keep(DATABASE)
     ctx.progress.note(
