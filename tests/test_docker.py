@@ -176,9 +176,10 @@ def test_two_runs_at_once_get_a_container_each(tmp_path: Path) -> None:
 
 
 @needs_image
-def test_a_signal_mid_run_leaves_no_container(tmp_path: Path) -> None:
-    # SIGTERM, as CI services stop a job (SIGINT takes the same path: see test_cli)
-    sig, exit_code = signal.SIGTERM, 143
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_run_leaves_no_container(
+    tmp_path: Path, sig: signal.Signals, exit_code: int
+) -> None:
     name = f"signal-{sig.name.lower()}-{os.getpid()}"
     path = write_scenario(tmp_path / "s", name=name, up="SELECT pg_sleep(60);")
     process = subprocess.Popen(
@@ -320,3 +321,22 @@ def test_a_kept_container_stays_up_until_cleanup(tmp_path: Path) -> None:
     assert f"removed container {container.name}" in done.stdout
     assert _containers("org.pgrehearse.run", result.run_id) == []
     assert not Path(kept["pgpass"]).exists()
+
+
+@needs_image
+def test_a_seeded_snapshot_is_reused_by_the_next_container(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path / "s", rows=500)
+    first = rehearse(load_scenario(path), ServerOptions(backend="docker"), report_dir=None)
+    assert first.outcome == "passed", first.failure
+    assert first.cache is not None and first.cache.saved and not first.cache.hit
+    second = rehearse(load_scenario(path), ServerOptions(backend="docker"), report_dir=None)
+    assert second.outcome == "passed", second.failure
+    assert second.cache is not None and second.cache.hit
+    seeded = [p for p in second.phases if p.name == "seed"]
+    assert seeded and seeded[0].status == "skipped"
+    # the same rows, and the round trip compared them
+    assert [t.rows for t in second.tables] == [t.rows for t in first.tables] == [500]
+    assert second.roundtrip is not None and second.roundtrip.status == "passed"
+    assert second.roundtrip.data_rows == first.roundtrip.data_rows if first.roundtrip else False
+    for result in (first, second):
+        assert _containers("org.pgrehearse.run", result.run_id) == []

@@ -8,30 +8,33 @@ which removes it even when pgrehearse is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import socket
+import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from pgrehearse.backends._base import Capabilities, CapabilityMissing, Settings
+from pgrehearse.backends._base import Capabilities, Settings, SnapshotUnusable
 from pgrehearse.backends._process import is_alive, process_start_time
 from pgrehearse.backends.binaries import PostgresBinaries, find_binaries
 from pgrehearse.errors import EnvironmentProblem
 from pgrehearse.paths import cache_root
 from pgrehearse.roles import SessionRole
 
-if TYPE_CHECKING:
-    from testcontainers.community.postgres import PostgresContainer
-
 SUPERUSER = "pgrehearse"
 _READY_TIMEOUT_SECONDS = 120.0
+_SNAPSHOT_TIMEOUT_SECONDS = 60.0
+_PGDATA = "/var/lib/postgresql/data"
+_SNAPSHOT_PASSWORD = "pgrehearse-password"  # beside a snapshot's data, for its next start
 ROLE_LABEL = "org.pgrehearse.role=throwaway-server"
 OWNER_LABEL = "org.pgrehearse.owner"  # host:pid:start time of the run that started it
 
@@ -133,7 +136,7 @@ def docker_client() -> Any:
 
 class DockerBackend:
     name = "docker"
-    capabilities = Capabilities(own_cluster=True, keep=True)
+    capabilities = Capabilities(own_cluster=True, keep=True, snapshot=True)
 
     def __init__(self, config: ContainerConfig) -> None:
         docker_client()  # fail early, before anything else is prepared
@@ -149,11 +152,14 @@ class DockerBackend:
         return self.config.major
 
     def start(self, settings: Settings, *, snapshot: Path | None = None) -> DockerServer:
-        if snapshot is not None:
-            raise CapabilityMissing("the docker backend cannot start from a snapshot")
+        """A new container: a fresh cluster, or one holding a copy of the stopped data
+        directory `snapshot` (then `SnapshotUnusable` when it does not come up)."""
         server = DockerServer(self.config)
         try:
-            server.start(settings)
+            if snapshot is None:
+                server.start(settings)
+            else:
+                server.adopt(snapshot, settings)
         except BaseException:
             server.close()
             raise
@@ -166,11 +172,12 @@ class DockerServer:
 
     def __init__(self, config: ContainerConfig) -> None:
         self.config = config
-        self._container: PostgresContainer | None = None
+        self._container: Any = None  # the Docker SDK's container
         self._version = ""
         self._major: int | None = None  # the server's, once it answered (the image decides)
         self._binaries: PostgresBinaries | None = None
         self._address: tuple[str, int] | None = None
+        self._scratch: Path | None = None  # a snapshot's copy, taken out of the container
         self.settings: dict[str, str] = {}
 
     def start(self, settings: Settings) -> None:
@@ -186,16 +193,63 @@ class DockerServer:
         for key, value in self.config.env.items():
             container.with_env(key, value)
         container.with_kwargs(labels=self.config.labels)
-        self._container = container
-        container.start()
+        try:
+            container.start()
+        finally:
+            with contextlib.suppress(Exception):
+                self._container = container.get_wrapped_container()
         self._refresh_address()
+        self.restart(settings)
+
+    def adopt(self, snapshot: Path, settings: Settings) -> None:
+        """A container over a copy of a stopped data directory: created, given the copy,
+        started; the snapshot's password (kept beside its data) is changed to this run's."""
+        client = docker_client()
+        self._container = client.containers.create(
+            self.config.image,
+            environment={
+                "POSTGRES_USER": self.config.username,
+                "POSTGRES_PASSWORD": self.config.password,
+                **self.config.env,
+            },
+            labels=self.config.labels,
+            ports={"5432/tcp": None},
+        )
+        with tempfile.TemporaryFile() as archive:
+            with tarfile.open(fileobj=archive, mode="w") as tar:
+                tar.add(snapshot, arcname="data")
+            archive.seek(0)
+            self._container.put_archive("/var/lib/postgresql", archive)
+        self._container.start()
+        self._refresh_address()
+        password = (snapshot / _SNAPSHOT_PASSWORD).read_text()
+        try:
+            self._wait_ready(password=password, timeout=_SNAPSHOT_TIMEOUT_SECONDS)
+        except EnvironmentProblem as exc:
+            raise SnapshotUnusable(str(exc)) from None
+        with psycopg.connect(
+            **{
+                **self.connect_kwargs("postgres", SessionRole.HARNESS.application_name()),
+                "password": password,
+            },
+            autocommit=True,
+        ) as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(self.config.username), sql.Literal(self.config.password)
+                )
+            )
         self.restart(settings)
 
     def _refresh_address(self) -> None:
         """Host and mapped port, asked of Docker once per (re)start: a restart may remap."""
         assert self._container is not None
-        host = self._container.get_container_host_ip()
-        self._address = (host, int(self._container.get_exposed_port(5432)))
+        self._container.reload()
+        ports = self._container.attrs["NetworkSettings"]["Ports"].get("5432/tcp") or []
+        if not ports:
+            raise EnvironmentProblem("the container publishes no port for PostgreSQL")
+        host = os.environ.get("TESTCONTAINERS_HOST_OVERRIDE") or "localhost"
+        self._address = (host, int(ports[0]["HostPort"]))
 
     @property
     def version(self) -> str:
@@ -250,8 +304,14 @@ class DockerServer:
         }
 
     def restart(self, settings: Settings) -> None:
-        """Apply `settings` with ALTER SYSTEM, then restart the container."""
+        """Apply `settings` with ALTER SYSTEM, then restart the container (started first
+        when a snapshot stopped it)."""
         assert self._container is not None
+        self._container.reload()
+        if self._container.status != "running":
+            self._container.start()
+            self._refresh_address()
+            self._wait_ready()
         with psycopg.connect(
             **self.connect_kwargs("postgres", SessionRole.HARNESS.application_name()),
             autocommit=True,
@@ -263,18 +323,21 @@ class DockerServer:
                         sql.Identifier(key), sql.Literal(value)
                     )
                 )
-        self._container.get_wrapped_container().restart()
+        self._container.restart()
         self._refresh_address()
         self._wait_ready()
         self.settings = dict(settings)
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
+    def _wait_ready(
+        self, *, password: str | None = None, timeout: float = _READY_TIMEOUT_SECONDS
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        kwargs = self.connect_kwargs("postgres", SessionRole.PROBE.application_name())
+        if password is not None:
+            kwargs["password"] = password
         while True:
             try:
-                with psycopg.connect(
-                    **self.connect_kwargs("postgres", SessionRole.PROBE.application_name())
-                ) as c:
+                with psycopg.connect(**kwargs) as c:
                     row = c.execute(
                         "SELECT current_setting('server_version'), "
                         "current_setting('server_version_num')::int / 10000"
@@ -299,7 +362,7 @@ class DockerServer:
         `kept_containers_dir()` (the password in a pgpass file there, never on the
         terminal), so later runs leave it alone; `pgrehearse cleanup` removes it."""
         assert self._container is not None and self._address is not None
-        name = str(self._container.get_wrapped_container().name)
+        name = str(self._container.name)
         record = kept_containers_dir() / name
         record.mkdir(parents=True, exist_ok=True)
         pgpass = record / "pgpass"
@@ -316,9 +379,28 @@ class DockerServer:
         }
 
     def stop_for_snapshot(self) -> Path:
-        raise CapabilityMissing(f"{self.backend_name} servers cannot be snapshotted")
+        """Stop PostgreSQL cleanly and copy its data directory out of the container, with
+        the superuser's password beside it (a later run's container needs it once)."""
+        assert self._container is not None
+        self._container.stop(timeout=120)
+        self._scratch = Path(tempfile.mkdtemp(prefix="pgrehearse-docker-snapshot-"))
+        with tempfile.TemporaryFile() as archive:
+            stream, _ = self._container.get_archive(_PGDATA)
+            for chunk in stream:
+                archive.write(chunk)
+            archive.seek(0)
+            with tarfile.open(fileobj=archive) as tar:
+                tar.extractall(self._scratch, filter="tar")
+        data = self._scratch / Path(_PGDATA).name
+        (data / _SNAPSHOT_PASSWORD).write_text(self.config.password)
+        (data / _SNAPSHOT_PASSWORD).chmod(0o600)
+        return data
 
     def close(self) -> None:
         container, self._container = self._container, None
         if container is not None:
-            container.stop()
+            with contextlib.suppress(Exception):
+                container.remove(force=True, v=True)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
