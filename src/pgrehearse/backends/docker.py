@@ -56,24 +56,35 @@ def sweep_containers(*, kept: bool = False) -> list[str]:
     names of those removed. Containers of live runs, or of other hosts, are left alone.
     Nothing happens when Docker does not answer."""
     try:
+        from docker.errors import DockerException
+    except ImportError:  # no docker extra: no containers of ours either
+        return []
+    try:
         client = docker_client()
-    except DockerUnavailable:
+        # sparse: no inspection of each, which races with containers other runs remove
+        found = client.containers.list(all=True, sparse=True, filters={"label": ROLE_LABEL})
+    except (DockerUnavailable, DockerException):
         return []
     removed = []
-    for container in client.containers.list(all=True, filters={"label": ROLE_LABEL}):
-        owner = str(container.labels.get(OWNER_LABEL, ""))
-        host, _, rest = owner.partition(":")
+    for container in found:
+        labels = container.attrs.get("Labels") or {}
+        names = container.attrs.get("Names") or [container.id[:12]]
+        name = str(names[0]).lstrip("/")
+        host, _, rest = str(labels.get(OWNER_LABEL, "")).partition(":")
         pid_text, _, started = rest.partition(":")
         if host != socket.gethostname() or not pid_text.isdigit():
             continue
-        record = kept_containers_dir() / str(container.name)
+        record = kept_containers_dir() / name
         if record.is_dir() and not kept:
             continue
         if not record.is_dir() and is_alive(int(pid_text), started or None):
             continue
-        container.remove(force=True, v=True)
+        try:
+            container.remove(force=True, v=True)
+        except DockerException:
+            continue  # gone meanwhile, or being removed by its own run
         shutil.rmtree(record, ignore_errors=True)
-        removed.append(str(container.name))
+        removed.append(name)
     return removed
 
 
