@@ -16,6 +16,7 @@ import pytest
 
 from pgrehearse import load_scenario, rehearse
 from pgrehearse.observe import log_records, parse_statements
+from pgrehearse.observe.analyse import NO_LOCK_OBSERVED
 from tests.helpers import processes_mentioning
 from tests.tool_projects import write_alembic_project, write_django_project
 
@@ -238,7 +239,12 @@ def test_alembic_runs_each_revision_through_its_own_api(tmp_path: Path, work_roo
     assert add.transaction_end_s <= index.started_s + 0.002
     assert any(x["mode"] == "AccessExclusiveLock" for x in add.locks)
     assert not any(x["mode"] == "AccessExclusiveLock" for x in fill.locks)
-    assert any(x["mode"] == "ShareUpdateExclusiveLock" for x in index.locks)
+    # a statement outside a transaction holds its lock only while it runs: sampled every
+    # 10 ms, it is seen when it runs a few intervals, and otherwise the report says why
+    if (index.seconds or 0.0) > 0.03:
+        assert any(x["mode"] == "ShareUpdateExclusiveLock" for x in index.locks)
+    else:
+        assert index.locks or index.lock_note == NO_LOCK_OBSERVED
     assert result.summary is not None
     rows = result.summary["migrations"]
     assert [(m["phase"], m["migration"], m["status"]) for m in rows] == [
