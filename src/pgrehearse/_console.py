@@ -241,10 +241,18 @@ def _rich_summary(console: Console, summary: Mapping[str, Any]) -> None:
 
 
 def _rich_details(console: Console, summary: Mapping[str, Any]) -> None:
+    if summary.get("prediction"):
+        scales = summary["prediction"]["scales"]
+        table = Table(title=facts.prediction_title(summary), title_justify="left")
+        for header in facts.PREDICTION_HEADERS:
+            table.add_column(header, overflow="fold")
+        for item in facts.shown_predictions(summary):
+            table.add_row(*map(escape, facts.prediction_cells(item, scales)))
+        console.print(table)
     if summary.get("budgets"):
         table = Table(title="budgets", title_justify="left")
-        for header in ("budget", "limit", "actual", "status"):
-            table.add_column(header)
+        for header in ("budget", "limit", "actual", "status", "detail"):
+            table.add_column(header, overflow="fold")
         for budget in summary["budgets"]:
             style = "green" if budget["status"] == "pass" else "bold red"
             table.add_row(
@@ -252,6 +260,7 @@ def _rich_details(console: Console, summary: Mapping[str, Any]) -> None:
                 str(budget["limit"]),
                 str(budget["actual"]),
                 f"[{style}]{budget['status'].upper()}[/]",
+                escape(budget.get("detail") or ""),
             )
         console.print(table)
     for line in facts.roundtrip_lines(summary):
@@ -320,6 +329,13 @@ def _plain_summary(console: Console, summary: Mapping[str, Any]) -> None:
         lines += ["    " + " | ".join(row) for row in load_rows]
     lines += ["  " + line for line in facts.load_sentences(summary)]
     lines += ["  " + line for line in facts.roundtrip_lines(summary)]
+    if summary.get("prediction"):
+        scales = summary["prediction"]["scales"]
+        lines.append("  " + facts.prediction_title(summary) + ":")
+        lines += [
+            "    " + " | ".join(facts.prediction_cells(item, scales))
+            for item in facts.shown_predictions(summary)
+        ]
     lines += ["  " + line for line in facts.budget_lines(summary)]
     sampler = facts.sampler_line(summary)
     if sampler:

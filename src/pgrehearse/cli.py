@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from pgrehearse._console import ConsoleProgress
     from pgrehearse.backends.choice import ServerOptions
+    from pgrehearse.scaling import Target
     from pgrehearse.scenario import Scenario
 
 # kept here, not imported, so `--help` loads no backend code (a test checks they agree)
@@ -173,6 +174,27 @@ def main() -> None:
 )
 @click.option("--from", "from_version", default=None, help="With --migrations: the baseline.")
 @click.option("--to", "to_version", default=None, help="With --migrations: the last to rehearse.")
+@click.option(
+    "--scales",
+    default=None,
+    metavar="S1,S2,S3",
+    help="Rehearse at each of these scales (at least 3) and predict at --predict-at "
+    "[default: the scenario's predict.scales, when it has them and no --scale is given].",
+)
+@click.option(
+    "--predict-at",
+    default=None,
+    metavar="SCALE|TABLE=ROWS,...|FILE",
+    help="Where to predict: a scale (1), rows per table (orders=50000000), or a YAML/JSON "
+    "file of rows per table [default: the scenario's predict.at, or 1].",
+)
+@click.option(
+    "--budget-at",
+    type=click.Choice(["measured", "predicted"]),
+    default=None,
+    help="Judge lock, wait and migration-time budgets on what was measured, or on the "
+    "prediction [default: the scenario's budgets.at].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the final summary, no progress.")
 def run(
     scenario: Path,
@@ -192,9 +214,15 @@ def run(
     tool: str,
     from_version: str | None,
     to_version: str | None,
+    scales: str | None,
+    predict_at: str | None,
+    budget_at: str | None,
     quiet: bool,
 ) -> None:
     """Rehearse SCENARIO (a scenario file, or a folder holding one).
+
+    With --scales (or a scenario's predict section), rehearse at each scale and predict
+    every statement's time, lock hold and the load's longest wait at --predict-at.
 
     Exit codes: 0 passed, 1 failed (a statement, a budget, the round trip, or the
     application broke), 2 invalid input, 3 environment problem,
@@ -210,6 +238,21 @@ def run(
         loaded = load_scenario(scenario)
         if migrations_dir is not None:
             loaded = _with_migrations(loaded, migrations_dir, tool, from_version, to_version)
+        chosen = _scales(scales) if scales else None
+        if chosen or (loaded.predict is not None and scale is None) or budget_at == "predicted":
+            _run_scales(
+                loaded,
+                options,
+                chosen,
+                predict_at,
+                budget_at,
+                report_dir=report_dir,
+                progress=progress,
+                budgets=parse_budget_overrides(budget_overrides),
+                history=False if no_history else (history or True),
+                out=out,
+                err=err,
+            )
         result = rehearse(
             loaded,
             options,
@@ -224,6 +267,102 @@ def run(
     if result.report_error:
         err.print(f"warning: {result.report_error}", highlight=False, markup=False, soft_wrap=True)
     sys.exit(int(ExitCode.OK if result.passed else ExitCode.FAILED))
+
+
+def _scales(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: write numbers separated by commas, e.g. 0.01,0.03,0.1",
+            param_hint="--scales",
+        ) from None
+
+
+def _run_scales(
+    scenario: Scenario,
+    options: ServerOptions,
+    scales: list[float] | None,
+    predict_at: str | None,
+    budget_at: str | None,
+    *,
+    out: Console,
+    err: Console,
+    **kwargs: Any,
+) -> NoReturn:
+    """The scale curve: a rehearsal per scale, the prediction on the largest; exit 0 or 1."""
+    from pgrehearse._console import print_summary
+    from pgrehearse.scaling import rehearse_scales
+
+    target = _target(predict_at) if predict_at else None
+    scaled = rehearse_scales(scenario, scales, target, options, budget_at=budget_at, **kwargs)
+    largest = scaled.largest
+    assert largest.summary is not None
+    for other in scaled.rehearsals[:-1]:
+        out.print(
+            f"scale {other.scale:g}: {other.outcome.upper()} ({other.summary_path})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    print_summary(out, largest.summary, None if largest.report_error else largest.summary_path)
+    if scaled.curve is None:
+        err.print(f"no prediction: {scaled.failure}", markup=False, highlight=False)
+    elif scaled.failure:
+        err.print(f"failed {scaled.failure}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(int(ExitCode.OK if scaled.passed else ExitCode.FAILED))
+
+
+def _target(text: str) -> Target:
+    """--predict-at: a scale, TABLE=ROWS pairs, or a YAML/JSON file of rows per table."""
+    from pgrehearse.scaling import Target
+
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if value <= 0:
+            raise click.BadParameter("the scale must be above 0", param_hint="--predict-at")
+        return Target(scale=value)
+    if "=" in text and not Path(text).exists():
+        rows: dict[str, int] = {}
+        for pair in text.split(","):
+            table, _, count = pair.partition("=")
+            if not table.strip() or not count.strip().isdigit() or int(count) <= 0:
+                raise click.BadParameter(
+                    f"{pair!r}: write TABLE=ROWS with a positive whole number",
+                    param_hint="--predict-at",
+                )
+            rows[table.strip()] = int(count)
+        return Target(scale=None, rows=rows)
+    return Target(scale=None, rows=_rows_file(Path(text)))
+
+
+def _rows_file(path: Path) -> dict[str, int]:
+    """Rows per table from a file: `{table: rows}`, or a summary.json-like
+    `{tables: [{name, rows}]}`."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise click.BadParameter(
+            f"{path}: not a scale, TABLE=ROWS pairs, or a readable YAML/JSON file ({exc})",
+            param_hint="--predict-at",
+        ) from None
+    if isinstance(data, dict) and isinstance(data.get("tables"), list):
+        data = {t.get("name"): t.get("rows") for t in data["tables"] if isinstance(t, dict)}
+    if (
+        not isinstance(data, dict)
+        or not data
+        or not all(isinstance(k, str) and isinstance(v, int) and v > 0 for k, v in data.items())
+    ):
+        raise click.BadParameter(
+            f"{path}: expected rows per table, e.g. `orders: 50000000`",
+            param_hint="--predict-at",
+        )
+    return data
 
 
 def _with_migrations(

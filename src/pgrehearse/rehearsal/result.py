@@ -144,6 +144,7 @@ class Rehearsal:
     budgets: list[BudgetCheck] = field(default_factory=list)
     relations: list[dict[str, Any]] = field(default_factory=list)  # {name, kind, bytes} before up
     kept_server: dict[str, Any] | None = None  # how to reach a server kept for debugging
+    prediction: dict[str, Any] | None = None  # the scale curve, on the largest of its runs
     summary: dict[str, Any] | None = None  # summary.json's data, computed once at the end
     report_error: str | None = None  # why the reports could not be written, if they could not
 

@@ -125,7 +125,7 @@ def rehearse(
         raise
     finally:
         result.finished_at = dt.datetime.now(dt.UTC)
-        _summarise(result, report_dir, history, write=ctx.started_server)
+        write_reports(result, report_dir, history, write=ctx.started_server)
     return result
 
 
@@ -204,8 +204,12 @@ def _keep(ctx: RunContext, server: Server) -> bool:
     return True
 
 
-def _summarise(
-    result: Rehearsal, report_dir: str | Path | None, history: str | Path | bool, *, write: bool
+def write_reports(
+    result: Rehearsal,
+    report_dir: str | Path | None,
+    history: str | Path | bool = False,
+    *,
+    write: bool = True,
 ) -> None:
     """The summary, computed once; then summary.json and every other report from it."""
     from pgrehearse.report import render_reports, summary_dict, write_latency, write_summary

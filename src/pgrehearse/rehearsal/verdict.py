@@ -3,13 +3,14 @@ reason to fail is gathered from typed results. The first reason is the headline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from pgrehearse.errors import Problem, ScenarioError
 from pgrehearse.rehearsal.budgets import evaluate
-from pgrehearse.rehearsal.result import Rehearsal
+from pgrehearse.rehearsal.result import BudgetCheck, Rehearsal
 from pgrehearse.rehearsal.steps import describe_failure
 from pgrehearse.scenario import BudgetsSpec, Scenario
 
@@ -61,14 +62,25 @@ def failure_reasons(result: Rehearsal, budgets: BudgetsSpec) -> list[str]:
     over = [check for check in result.budgets if not check.passed and check.budget != "roundtrip"]
     if over:
         reasons.append(
-            "budget exceeded: " + "; ".join(f"{c.budget} {c.actual} > {c.limit}" for c in over)
+            "budget exceeded: "
+            + "; ".join(
+                f"{c.budget} {c.actual} > {c.limit}" + (f" ({c.detail})" if c.detail else "")
+                for c in over
+            )
         )
     return reasons
 
 
-def decide(result: Rehearsal, budgets: BudgetsSpec) -> None:
-    """Check the budgets, then set the outcome and the headline failure."""
+def decide(
+    result: Rehearsal,
+    budgets: BudgetsSpec,
+    judge: Callable[[list[BudgetCheck]], list[BudgetCheck]] | None = None,
+) -> None:
+    """Check the budgets, then set the outcome and the headline failure. `judge` may
+    replace checks (budgets judged on a prediction rather than on what was measured)."""
     result.budgets = evaluate(budgets.model_dump(exclude_none=True), result)
+    if judge is not None:
+        result.budgets = judge(result.budgets)
     roundtrip = result.roundtrip
     if roundtrip is not None and roundtrip.status == "failed" and not budgets.roundtrip:
         roundtrip.notes.append("not a failure: the scenario sets budgets.roundtrip to false")

@@ -58,10 +58,23 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += _table(
             ["budget", "limit", "actual", "status"],
             [
-                [b["budget"], b["limit"], b["actual"], "✅" if b["status"] == "pass" else "❌"]
+                [
+                    b["budget"],
+                    b["limit"],
+                    f"{b['actual']} ({b['detail']})" if b.get("detail") else b["actual"],
+                    "✅" if b["status"] == "pass" else "❌",
+                ]
                 for b in summary["budgets"]
             ],
         )
+    if summary.get("prediction"):
+        scales = summary["prediction"]["scales"]
+        lines += [f"**{facts.prediction_title(summary).capitalize()}**", ""]
+        lines += _table(
+            facts.PREDICTION_HEADERS,
+            [facts.prediction_cells(item, scales) for item in facts.shown_predictions(summary)],
+        )
+        lines += [""]
     if summary.get("migrations"):
         lines += ["**Migrations**", ""]
         lines += _table(

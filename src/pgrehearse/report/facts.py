@@ -285,3 +285,52 @@ def migration_cells(row: Mapping[str, Any]) -> list[str]:
         load,
         row.get("roundtrip") or "-",
     ]
+
+
+PREDICTION_HEADERS = ["what", "measured", "predicted", "95% interval", "fit"]
+
+
+def prediction_title(summary: Summary) -> str:
+    prediction = summary["prediction"]
+    scales = "/".join(f"{s:g}" for s in prediction["scales"])
+    return f"predicted at {prediction['target']['label']} from scales {scales}"
+
+
+def shown_predictions(summary: Summary) -> list[Mapping[str, Any]]:
+    """The predictions worth a reader's eye: statements, locks that block the application,
+    the load's longest wait and the up phase (all of them are in summary.json)."""
+    prediction = summary.get("prediction") or {}
+    return [p for p in prediction.get("predictions", []) if p["kind"] != "lock" or p.get("blocks")]
+
+
+def prediction_cells(item: Mapping[str, Any], scales: Sequence[float]) -> list[str]:
+    """One prediction as table cells: what, measured at the largest scale, predicted,
+    its interval and how it was fitted (or why it was not extrapolated)."""
+    if item["model"] is None:
+        fit = f"not extrapolated: {item['flag']}"
+        predicted = "-"
+    else:
+        quality = f", R² {item['r2']:.2f}" if item.get("r2") is not None else ""
+        fit = f"{item['model']}{quality}"
+        predicted = duration_text(item["predicted_s"])
+    interval = (
+        f"{duration_text(item['low_s'])}–{duration_text(item['high_s'])}"
+        if item.get("high_s") is not None
+        else "-"
+    )
+    what = item["label"] if item["kind"] != "statement" else f"{item['key']} {item['label']}"
+    return [
+        what if len(what) <= 70 else what[:69] + "…",
+        f"{duration_text(item['measured_s'])} at {max(scales):g}",
+        predicted,
+        interval,
+        fit + (f" ({item['note']})" if item.get("note") else ""),
+    ]
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:,.2f} s"
+    return f"{seconds * 1000:,.1f} ms"

@@ -497,6 +497,33 @@ class BudgetsSpec(_Strict):
     max_migration_s: Duration | None = None  # duration of the up migration
     no_rewrite: list[str] | None = None  # tables up must not rewrite
     roundtrip: bool = True  # the down migration must restore the database
+    # measured: judge what this rehearsal measured; predicted: judge lock holds, load
+    # waits and the up phase as predicted at `predict.at` from rehearsals at `predict.scales`
+    at: Literal["measured", "predicted"] = "measured"
+
+
+class PredictSpec(_Strict):
+    """Rehearse at several data sizes and predict at a larger one (`run --scales`)."""
+
+    scales: list[float] = Field(min_length=3, max_length=12)
+    at: float | dict[str, int] = 1.0  # a scale of the scenario's rows, or rows per table
+
+    @field_validator("scales")
+    @classmethod
+    def _distinct_positive(cls, scales: list[float]) -> list[float]:
+        if any(not 0 < s <= 1000 for s in scales):
+            raise ValueError("every scale must be above 0 and at most 1000")
+        if len(set(scales)) != len(scales):
+            raise ValueError("scales must be distinct")
+        return sorted(scales)
+
+    @field_validator("at")
+    @classmethod
+    def _positive_target(cls, at: float | dict[str, int]) -> float | dict[str, int]:
+        values = list(at.values()) if isinstance(at, dict) else [at]
+        if not values or any(v <= 0 for v in values):
+            raise ValueError("the size to predict at must be above 0")
+        return at
 
 
 class ObserveSpec(_Strict):
@@ -736,6 +763,7 @@ class Scenario(_Strict):
     load: LoadSpec | None = None
     roundtrip: RoundtripSpec = Field(default_factory=RoundtripSpec)
     budgets: BudgetsSpec = Field(default_factory=BudgetsSpec)
+    predict: PredictSpec | None = None
     observe: ObserveSpec = Field(default_factory=ObserveSpec)
 
     _path: Path | None = PrivateAttr(default=None)

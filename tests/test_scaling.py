@@ -1,0 +1,195 @@
+"""The scale curve's pure parts: fits, model choice, statement kinds, quantities from a
+summary, and budgets judged on the prediction."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from pgrehearse.rehearsal.result import BudgetCheck
+from pgrehearse.scaling import (
+    Target,
+    choose,
+    fit,
+    fit_curve,
+    predicted_checks,
+    preferred_model,
+    quantities_of,
+)
+
+ROWS = [10_000.0, 30_000.0, 100_000.0]
+
+
+def test_linear_points_are_recovered_and_extrapolated() -> None:
+    values = [0.004 + 2e-6 * r for r in ROWS]
+    chosen = choose(ROWS, values, "linear").fit
+    assert chosen is not None and chosen.model == "linear"
+    assert chosen.predict(1_000_000) == pytest.approx(0.004 + 2.0, rel=1e-6)
+    assert chosen.r2 == pytest.approx(1.0)
+
+
+def test_the_interval_widens_with_noise_and_holds_the_truth() -> None:
+    noisy = [v * f for v, f in zip([2e-6 * r for r in ROWS], [1.05, 0.96, 1.02], strict=True)]
+    chosen = fit("linear", ROWS, noisy)
+    low, high = chosen.interval(1_000_000) or (0.0, 0.0)
+    assert low < 2.0 < high
+    exact = fit("linear", ROWS, [2e-6 * r for r in ROWS])
+    exact_low, exact_high = exact.interval(1_000_000) or (0.0, 0.0)
+    assert high - low > exact_high - exact_low
+
+
+def test_index_builds_prefer_n_log_n_and_keep_it_when_it_fits() -> None:
+    values = [1e-7 * r * math.log(r) for r in ROWS]
+    chosen = choose(ROWS, values, "nlogn").fit
+    assert chosen is not None and chosen.model == "nlogn"
+    assert chosen.predict(1e6) == pytest.approx(1e-7 * 1e6 * math.log(1e6), rel=1e-6)
+
+
+def test_values_that_do_not_grow_are_a_constant() -> None:
+    chosen = choose(ROWS, [0.0011, 0.0009, 0.0010], "linear").fit
+    assert chosen is not None and chosen.model == "constant"
+    assert chosen.predict(1e9) == pytest.approx(0.001, rel=0.1)
+
+
+def test_points_that_fit_no_model_are_flagged_not_extrapolated() -> None:
+    choice = choose(ROWS, [0.05, 0.01, 0.2], "linear")
+    assert choice.fit is None
+    assert choice.flag is not None and "fit no model" in choice.flag
+
+
+def test_two_sizes_cannot_choose_a_model() -> None:
+    choice = choose(ROWS[:2], [0.01, 0.03], "linear")
+    assert choice.fit is None and choice.flag is not None and "3 data sizes" in choice.flag
+
+
+def test_a_catalog_only_statement_that_grows_says_so() -> None:
+    choice = choose(ROWS, [2e-6 * r for r in ROWS], "constant")
+    assert choice.fit is not None and choice.fit.model == "linear"
+    assert choice.note is not None and "catalog" in choice.note
+
+
+@pytest.mark.parametrize(
+    ("sql", "rewrote", "model"),
+    [
+        ("CREATE INDEX i ON t (a)", False, "nlogn"),
+        ("CREATE INDEX CONCURRENTLY i ON t (a)", False, "nlogn"),
+        ("ALTER TABLE t ADD PRIMARY KEY (id)", False, "nlogn"),
+        ("ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i", False, "constant"),
+        ("ALTER TABLE t VALIDATE CONSTRAINT c", False, "linear"),
+        ("ALTER TABLE t ALTER COLUMN a TYPE bigint", False, "linear"),
+        ("ALTER TABLE t ALTER COLUMN a SET NOT NULL", False, "linear"),
+        (
+            "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u NOT VALID",
+            False,
+            "constant",
+        ),
+        ("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u", False, "linear"),
+        ("ALTER TABLE t ADD COLUMN b int DEFAULT 0", False, "constant"),
+        ("ALTER TABLE t ADD COLUMN b float8 DEFAULT random()", True, "linear"),
+        ("UPDATE t SET b = a WHERE id BETWEEN 1 AND 1000", False, "linear"),
+        ("COMMENT ON TABLE t IS 'x'", False, "constant"),
+        ("ALTER TABLE t RENAME COLUMN a TO b", False, "constant"),
+    ],
+)
+def test_statement_kinds(sql: str, rewrote: bool, model: str) -> None:
+    assert preferred_model(sql, rewrote) == model
+
+
+def _summary(scale: float, rows: int, seconds: float, lock_ms: float) -> dict[str, Any]:
+    """A summary as rehearse() writes it, reduced to what the curve reads."""
+    return {
+        "data": {"scale": scale},
+        "tables": [{"name": "orders", "rows": rows}, {"name": "customers", "rows": rows // 10}],
+        "phases": [{"name": "up", "status": "ok", "seconds": seconds + 0.001}],
+        "statements": [
+            {
+                "phase": "up",
+                "index": 1,
+                "sql": "UPDATE orders SET note = 'x'",
+                "status": "ok",
+                "seconds": seconds + 0.5,
+                "lock_wait_s": 0.5,  # waiting is not the statement's own time
+                "in_transaction": True,
+                "transaction_end_s": 9.0,
+                "rewrites": [],
+                "locks": [{"relation": "orders", "mode": "RowExclusiveLock"}],
+            },
+            {
+                "phase": "up",
+                "index": 2,
+                "sql": "COMMENT ON TABLE customers IS 'c'",
+                "status": "ok",
+                "seconds": 0.0003,
+                "in_transaction": True,
+                "transaction_end_s": 9.0,
+                "rewrites": [],
+                "locks": [{"relation": "customers", "mode": "ShareUpdateExclusiveLock"}],
+            },
+        ],
+        "locks": [
+            {
+                "relation": "orders",
+                "mode": "AccessExclusiveLock",
+                "holder_role": "migration",
+                "new_relation": False,
+                "phase": "up",
+                "statement": 1,
+                "held_ms": lock_ms,
+                "blocks_reads": True,
+                "blocks_writes": True,
+            }
+        ],
+        "waits": [{"waiter_role": "load", "phase": "up", "wait_ms": lock_ms * 0.9}],
+        "load": {"clients": 2},
+    }
+
+
+def _summaries() -> list[tuple[float, dict[str, Any]]]:
+    return [
+        (scale, _summary(scale, int(1_000_000 * scale), 3e-6 * 1_000_000 * scale, 3e3 * scale))
+        for scale in (0.01, 0.03, 0.1)
+    ]
+
+
+def test_quantities_take_execution_time_and_their_own_tables() -> None:
+    found = {q.key: q for q in quantities_of(_summaries()[0][1])}
+    update = found["up #1"]
+    assert update.seconds == pytest.approx(0.03) and update.tables == {"orders"}
+    assert update.preferred == "linear"
+    assert found["up #2"].tables == {"customers"} and found["up #2"].preferred == "constant"
+    lock = found["lock orders AccessExclusiveLock"]
+    assert lock.blocks and lock.tables == {"orders", "customers"}  # its transaction's tables
+    assert found["load max_wait"].seconds == pytest.approx(0.027)
+
+
+def test_curve_predicts_every_quantity_at_the_target() -> None:
+    curve = fit_curve(_summaries(), Target(scale=1.0))
+    update = curve.find("up #1")
+    assert update is not None and update.model == "linear"
+    assert update.target_rows == pytest.approx(1_000_000)
+    assert update.seconds == pytest.approx(3.0, rel=1e-3)
+    comment = curve.find("up #2")
+    assert comment is not None and comment.model == "constant"
+    by_rows = fit_curve(_summaries(), Target(scale=None, rows={"orders": 2_000_000}))
+    doubled = by_rows.find("up #1")
+    assert doubled is not None and doubled.seconds == pytest.approx(6.0, rel=1e-3)
+
+
+def test_budgets_at_predicted_fail_what_production_would_suffer() -> None:
+    curve = fit_curve(_summaries(), Target(scale=1.0))
+    measured = [
+        BudgetCheck("max_lock_ms.AccessExclusiveLock", 2000.0, 300.0, True),
+        BudgetCheck("max_wait_ms", 5000.0, 270.0, True),
+        BudgetCheck("max_errors", 0, 0, True),
+    ]
+    judged = {c.budget: c for c in predicted_checks(measured, curve)}
+    lock = judged["max_lock_ms.AccessExclusiveLock"]
+    assert not lock.passed and lock.actual == pytest.approx(3000.0, rel=1e-3)
+    assert lock.detail.startswith("predicted at 1×: 3 s")
+    assert "fit from 0.01/0.03/0.1, R² 1.00" in lock.detail
+    assert judged["max_wait_ms"].passed and judged["max_wait_ms"].actual == pytest.approx(
+        2700, rel=1e-3
+    )
+    assert judged["max_errors"] is measured[2]
