@@ -3,11 +3,16 @@ summary, and budgets judged on the prediction."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pgrehearse import load_scenario
 from pgrehearse.rehearsal.result import BudgetCheck
 from pgrehearse.scaling import (
     Target,
@@ -17,7 +22,9 @@ from pgrehearse.scaling import (
     predicted_checks,
     preferred_model,
     quantities_of,
+    rehearse_scales,
 )
+from tests.helpers import write_scenario
 
 ROWS = [10_000.0, 30_000.0, 100_000.0]
 
@@ -193,3 +200,70 @@ def test_budgets_at_predicted_fail_what_production_would_suffer() -> None:
         2700, rel=1e-3
     )
     assert judged["max_errors"] is measured[2]
+
+
+# ground truth: the second statement sleeps 0.1 ms per row, inside the lock's transaction
+SLEEP_PER_ROW = 0.0001
+PER_ROW_UP = f"""
+LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE;
+SELECT pg_sleep(count(*) * {SLEEP_PER_ROW}) FROM accounts;
+COMMENT ON TABLE accounts IS 'scaled';
+"""
+
+
+def test_rehearsals_at_three_scales_predict_a_fourth(tmp_path: Path, work_root: Path) -> None:
+    scenario = load_scenario(
+        write_scenario(tmp_path / "s", up=PER_ROW_UP, down=None, rows=1000, extra=_NO_ROUNDTRIP)
+    )
+    scaled = rehearse_scales(
+        scenario,
+        [1, 2, 4],
+        Target(scale=8),
+        report_dir=tmp_path / "reports",
+        history=False,
+        budgets={"max_lock_ms": {"AccessExclusiveLock": 600}},
+        budget_at="predicted",
+    )
+    assert [r.scale for r in scaled.rehearsals] == [1, 2, 4]
+    curve = scaled.curve
+    assert curve is not None
+    sleep = curve.find("up #2")
+    assert sleep is not None and sleep.model == "linear", sleep
+    # what the client measured beyond each sleep bounds the error of the extrapolation
+    overheads = [p.seconds - SLEEP_PER_ROW * p.rows for p in sleep.points]
+    assert all(o >= -0.001 for o in overheads), overheads
+    truth = SLEEP_PER_ROW * 8000
+    assert sleep.seconds is not None
+    assert abs(sleep.seconds - truth) <= 6 * max(overheads) + 0.005, (sleep, overheads)
+    comment = curve.find("up #3")
+    assert comment is not None and comment.model == "constant"
+    # measured at 4× the lock passed its 600 ms budget; predicted at 8× it fails
+    largest = scaled.largest
+    assert largest.outcome == "failed" and not scaled.passed
+    assert largest.failure is not None and "predicted at 8×" in largest.failure
+    [check] = [b for b in largest.budgets if b.budget == "max_lock_ms.AccessExclusiveLock"]
+    assert check.actual > 600 and "fit from 1/2/4" in check.detail
+    assert all(r.passed for r in scaled.rehearsals[:-1])
+    assert largest.run_dir is not None
+    summary = json.loads((largest.run_dir / "summary.json").read_text())
+    assert summary["outcome"] == "failed"
+    assert [p["scale"] for p in summary["prediction"]["predictions"][0]["points"]] == [1, 2, 4]
+    markdown = (largest.run_dir / "summary.md").read_text()
+    assert "Predicted at 8× from scales 1/2/4" in markdown
+
+
+def test_cli_refuses_a_curve_of_two_scales(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path / "s")
+    command = [sys.executable, "-m", "pgrehearse", "run", str(path), "--report-dir", str(tmp_path)]
+    two = subprocess.run([*command, "--scales", "0.5,1"], capture_output=True, text=True)
+    assert two.returncode == 2, two.stderr
+    assert "at least 3 distinct scales" in two.stderr and "Traceback" not in two.stderr
+    bad = subprocess.run(
+        [*command, "--scales", "1,2,4", "--predict-at", "orders=lots"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "TABLE=ROWS" in bad.stderr, bad.stderr
+
+
+_NO_ROUNDTRIP = "roundtrip:\n  mode: skip\n"

@@ -234,17 +234,18 @@ def run(
 
     out, err, progress = _consoles(quiet)
     options = _server_options_from(pg_bin, scale, no_cache, pg_version, backend, dsn, clone)
+    chosen = _scales(scales) if scales else None
+    target = _target(predict_at) if predict_at else None
     with reported_errors(progress, err):
         loaded = load_scenario(scenario)
         if migrations_dir is not None:
             loaded = _with_migrations(loaded, migrations_dir, tool, from_version, to_version)
-        chosen = _scales(scales) if scales else None
         if chosen or (loaded.predict is not None and scale is None) or budget_at == "predicted":
             _run_scales(
                 loaded,
                 options,
                 chosen,
-                predict_at,
+                target,
                 budget_at,
                 report_dir=report_dir,
                 progress=progress,
@@ -283,7 +284,7 @@ def _run_scales(
     scenario: Scenario,
     options: ServerOptions,
     scales: list[float] | None,
-    predict_at: str | None,
+    target: Target | None,
     budget_at: str | None,
     *,
     out: Console,
@@ -294,7 +295,6 @@ def _run_scales(
     from pgrehearse._console import print_summary
     from pgrehearse.scaling import rehearse_scales
 
-    target = _target(predict_at) if predict_at else None
     scaled = rehearse_scales(scenario, scales, target, options, budget_at=budget_at, **kwargs)
     largest = scaled.largest
     assert largest.summary is not None
