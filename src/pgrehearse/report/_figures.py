@@ -145,3 +145,62 @@ def waiting_sessions(summary: dict[str, Any]) -> str | None:
     axes.set_xlabel("seconds since the run started")
     axes.set_title("Sessions waiting for a lock", fontsize=10)
     return _svg(figure)
+
+
+_CURVES_SHOWN = 6
+
+
+def scale_curves(summary: dict[str, Any]) -> str | None:
+    """Per quantity that matters (the largest predicted, statements and blocking locks
+    first): the measured points, the fitted model out to the target, and the prediction
+    with its interval. Log-log, so small and large sizes are both readable."""
+    from pgrehearse.report.facts import shown_predictions
+
+    candidates = [p for p in shown_predictions(summary) if p["model"] != "constant"]
+    candidates.sort(key=lambda p: -(p["predicted_s"] or p["measured_s"]))
+    shown = candidates[:_CURVES_SHOWN]
+    if not shown:
+        return None
+    columns = min(3, len(shown))
+    lines = (len(shown) + columns - 1) // columns
+    figure, grid = plt.subplots(lines, columns, figsize=(3.6 * columns, 2.9 * lines), squeeze=False)
+    for axes in grid.flat[len(shown) :]:
+        axes.set_visible(False)
+    for axes, item in zip(grid.flat, shown, strict=False):
+        rows = [p["rows"] for p in item["points"]]
+        seconds = [p["seconds"] for p in item["points"]]
+        axes.scatter(rows, seconds, s=16, color="#2e86c1", zorder=3, label="measured")
+        target = item["target_rows"]
+        if item["model"] is not None and item.get("fitted"):
+            intercept, slope = item["fitted"]
+            xs = np.geomspace(max(min(rows), 1), max(target, max(rows)), 60)
+            feature = xs if item["model"] == "linear" else xs * np.log(np.maximum(xs, 2))
+            axes.plot(xs, np.maximum(intercept + slope * feature, 1e-6), color="#7f8c8d", lw=1)
+            low = item["low_s"] if item["low_s"] is not None else item["predicted_s"]
+            high = item["high_s"] if item["high_s"] is not None else item["predicted_s"]
+            axes.errorbar(
+                [target],
+                [item["predicted_s"]],
+                yerr=[[item["predicted_s"] - low], [high - item["predicted_s"]]],
+                fmt="D",
+                color="#c0392b",
+                ms=5,
+                capsize=3,
+                label="predicted (95%)",
+            )
+            subtitle = f"{item['model']}, R² {item['r2']:.2f}" if item.get("r2") else item["model"]
+        else:
+            subtitle = "not extrapolated"
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("rows", fontsize=7)
+        axes.set_ylabel("seconds", fontsize=7)
+        axes.tick_params(labelsize=7)
+        label = item["label"] if item["kind"] != "statement" else f"{item['key']} {item['label']}"
+        axes.set_title(
+            (label if len(label) <= 42 else label[:41] + "…") + f"\n{subtitle}", fontsize=8
+        )
+    grid.flat[0].legend(fontsize=7, loc="upper left")
+    figure.suptitle("Measured at each scale, fitted, and predicted", fontsize=10)
+    figure.tight_layout()
+    return _svg(figure)

@@ -14,6 +14,7 @@ from pgrehearse.report import facts
 from pgrehearse.report._figures import (
     latency_over_time,
     lock_timeline,
+    scale_curves,
     throughput_over_time,
     waiting_sessions,
 )
@@ -75,7 +76,17 @@ def render_html(summary: dict[str, Any], events: pd.DataFrame | None) -> str:
     environment.filters["migration_cells"] = facts.migration_cells
     template = environment.get_template("report.html.j2")
     settings = summary.get("settings") or {"seed": {}, "rehearsal": {}}
+    prediction = summary.get("prediction")
     return template.render(
+        prediction_title=facts.prediction_title(summary) if prediction else "",
+        prediction_headers=facts.PREDICTION_HEADERS,
+        prediction_rows=[
+            facts.prediction_cells(item, prediction["scales"])
+            for item in facts.shown_predictions(summary)
+        ]
+        if prediction
+        else [],
+        scale_figure=scale_curves(summary) if prediction else None,
         s=summary,
         statements=_statements(summary),
         figures=[(title, svg) for title, svg in figures if svg],

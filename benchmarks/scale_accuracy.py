@@ -1,0 +1,139 @@
+"""How well a CI-sized rehearsal predicts production: rehearse at small scales, predict at
+10× the largest, then rehearse that size for real and compare.
+
+    .venv/bin/python benchmarks/scale_accuracy.py [--rows 2000000] [--scales 0.01,0.03,0.1]
+                                                  [--target 1]
+
+The migration covers what the scale curve must get right: CREATE INDEX (n·log n), ADD
+COLUMN with a volatile default (a rewrite), VALIDATE CONSTRAINT (a scan), an unbatched and
+a batched UPDATE backfill, and ALTER COLUMN TYPE (a rewrite that rebuilds the index). Each
+statement runs in its own transaction, without load, so each time is its own work. Prints,
+per statement, the prediction with its interval and model, the actual time at the target,
+and the error; exits 1 when any statement is more than 25% off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from pgrehearse import ServerOptions, load_scenario, rehearse
+from pgrehearse.scaling import Target, rehearse_scales
+
+SCHEMA = """
+CREATE TABLE items (
+    id bigint PRIMARY KEY,
+    a integer NOT NULL,
+    b integer NOT NULL,
+    name text NOT NULL
+);
+"""
+UP = """
+CREATE INDEX items_a_idx ON items (a);
+ALTER TABLE items ADD COLUMN r float8 DEFAULT random();
+ALTER TABLE items ADD CONSTRAINT items_b_check CHECK (b >= 0) NOT VALID;
+ALTER TABLE items VALIDATE CONSTRAINT items_b_check;
+ALTER TABLE items ADD COLUMN c integer;
+UPDATE items SET c = a;
+ALTER TABLE items ADD COLUMN d integer;
+DO $$
+DECLARE low bigint := 0; top bigint := (SELECT max(id) FROM items);
+BEGIN
+  WHILE low <= top LOOP
+    UPDATE items SET d = b WHERE id > low AND id <= low + 5000;
+    low := low + 5000;
+  END LOOP;
+END $$;
+ALTER TABLE items ALTER COLUMN a TYPE bigint;
+"""
+LIMIT = 0.25
+
+
+def _scenario(folder: Path, rows: int) -> Path:
+    (folder / "schema.sql").write_text(SCHEMA)
+    (folder / "up.sql").write_text(UP)
+    scenario = {
+        "version": 1,
+        "name": "scale_accuracy",
+        "schema": "schema.sql",
+        "data": {
+            "seed": 3,
+            "tables": {
+                "items": {
+                    "rows": rows,
+                    "columns": {
+                        "id": {"sequence": 1},
+                        "a": {"int": [0, 1_000_000]},
+                        "b": {"int": [0, 1000]},
+                        "name": {"faker": "word"},
+                    },
+                }
+            },
+        },
+        "migration": {"up": "up.sql", "transaction": "statement"},
+        "roundtrip": "skip",
+    }
+    path = folder / "scenario.yaml"
+    path.write_text(json.dumps(scenario))  # JSON is YAML
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000, help="rows at scale 1")
+    parser.add_argument("--scales", default="0.01,0.03,0.1")
+    parser.add_argument("--target", type=float, default=1.0)
+    args = parser.parse_args()
+    scales = [float(s) for s in args.scales.split(",")]
+    folder = Path(tempfile.mkdtemp(prefix="pgrehearse-scale-accuracy-"))
+    try:
+        scenario = load_scenario(_scenario(folder, args.rows))
+        options = ServerOptions(cache=False)
+        scaled = rehearse_scales(
+            scenario, scales, Target(scale=args.target), options, report_dir=None, history=False
+        )
+        assert scaled.curve is not None, scaled.failure
+        actual = rehearse(
+            scenario,
+            ServerOptions(cache=False, scale=args.target),
+            report_dir=None,
+            history=False,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    real = {f"{s.phase} #{s.index}": s for s in actual.statements}
+    sizes = ", ".join(f"{int(args.rows * s):,}" for s in scales)
+    print(
+        f"rows at the target: {int(args.rows * args.target):,}; "
+        f"fitted from scales {args.scales} ({sizes} rows)"
+    )
+    header = f"{'statement':<58} {'model':<8} {'predicted':>10} {'95% interval':>19}"
+    print(f"{header} {'actual':>9} {'error':>7}")
+    worst = 0.0
+    for prediction in scaled.curve.predictions:
+        if prediction.kind != "statement" or prediction.key not in real:
+            continue
+        measured = real[prediction.key].seconds or 0.0
+        if prediction.seconds is None:
+            print(f"{prediction.label[:58]:<58} {'-':<8} not extrapolated: {prediction.flag}")
+            worst = max(worst, 1.0) if measured > 0.05 else worst
+            continue
+        error = (prediction.seconds - measured) / measured if measured > 0 else 0.0
+        interval = (
+            f"{prediction.low:.3f}–{prediction.high:.3f}" if prediction.high is not None else "-"
+        )
+        if measured >= 0.05:  # below that a time is noise at any size
+            worst = max(worst, abs(error))
+        print(
+            f"{prediction.label[:58]:<58} {prediction.model:<8} {prediction.seconds:>9.3f}s "
+            f"{interval:>18}s {measured:>8.3f}s {error:>+7.0%}"
+        )
+    print(f"largest error (statements of 50 ms or more): {worst:.0%} (limit {LIMIT:.0%})")
+    return 0 if worst <= LIMIT else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
