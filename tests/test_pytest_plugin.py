@@ -359,3 +359,25 @@ def test_a_chain_gets_one_item_per_pending_migration(
         ["*migration 3_broken of *chain.rehearse.yaml failed: up 3_broken.up.sql:1*no_such_type*"]
     )
     assert len(list((pytester.path / "r" / "chain").iterdir())) == 1
+
+
+def test_a_scenario_that_predicts_is_judged_on_its_prediction(
+    pytester: pytest.Pytester, work_root: Path
+) -> None:
+    """Rows 100/200/400 sleep 0.1/0.2/0.4 s under the lock: each passes the 600 ms budget
+    as measured, and 800 rows predicted at 2× hold it for about 0.8 s."""
+    (pytester.path / "schema.sql").write_text(textwrap.dedent(SCHEMA))
+    (pytester.path / "grows.rehearse.yaml").write_text(
+        SCENARIO.format(
+            up="LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE; "
+            "SELECT pg_sleep(count(*) * 0.001) FROM accounts;",
+            down="SELECT 1;",
+            limit=600,
+        ).replace("rows: 200", "rows: 100")
+        + "  at: predicted\npredict:\n  scales: [1, 2, 4]\n  at: 8\nroundtrip: {mode: skip}\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*max_lock_ms.AccessExclusiveLock*predicted at 8×*fit from 1/2/4*"]
+    )

@@ -36,6 +36,7 @@ from pgrehearse.rehearsal.result import Rehearsal
 from pgrehearse.rehearsal.rounds import DEFAULT_ROUNDS, measure_rounds
 from pgrehearse.rehearsal.run import rehearse
 from pgrehearse.rehearsal.seeded import MigrationRunner, SeededDatabase, SeededServer
+from pgrehearse.scaling import rehearse_scales
 from pgrehearse.scenario import Scenario, load_scenario
 from pgrehearse.timing.compare import (
     DEFAULT_MIN_DELTA_S,
@@ -180,7 +181,13 @@ class RehearsalFile(pytest.File):
         """The rehearsal of this file, run once for all of its items."""
         if self._result is None:
             scenario = load_scenario(self.path)
-            self._result = rehearse(scenario, _server_options(config), **_settings(config))
+            if scenario.predict is not None:  # the largest holds the prediction
+                settings = {k: v for k, v in _settings(config).items() if k != "keep_server"}
+                self._result = rehearse_scales(
+                    scenario, options=_server_options(config), **settings
+                ).telling
+            else:
+                self._result = rehearse(scenario, _server_options(config), **_settings(config))
             config.stash[RESULTS].append(self._result)
         return self._result
 

@@ -38,6 +38,12 @@ class ScaledRehearsal:
         return self.rehearsals[-1]
 
     @property
+    def telling(self) -> Rehearsal:
+        """The one rehearsal that tells the verdict: the first that failed, else the
+        largest (which holds the prediction)."""
+        return next((r for r in self.rehearsals if not r.passed), self.largest)
+
+    @property
     def passed(self) -> bool:
         return self.curve is not None and all(r.passed for r in self.rehearsals)
 
