@@ -149,7 +149,7 @@ def _summary(scale: float, rows: int, seconds: float, lock_ms: float) -> dict[st
             }
         ],
         "waits": [{"waiter_role": "load", "phase": "up", "wait_ms": lock_ms * 0.9}],
-        "load": {"clients": 2},
+        "load": {"clients": 2, "phases": [{"phase": "up", "longest_stall_ms": lock_ms}]},
     }
 
 
@@ -169,6 +169,7 @@ def test_quantities_take_execution_time_and_their_own_tables() -> None:
     lock = found["lock orders AccessExclusiveLock"]
     assert lock.blocks and lock.tables == {"orders", "customers"}  # its transaction's tables
     assert found["load max_wait"].seconds == pytest.approx(0.027)
+    assert found["load stall"].seconds == pytest.approx(0.03)
 
 
 def test_curve_predicts_every_quantity_at_the_target() -> None:

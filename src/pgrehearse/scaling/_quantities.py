@@ -29,7 +29,7 @@ class Quantity:
 
 def quantities_of(summary: dict[str, Any]) -> list[Quantity]:
     """Every statement's execution time, each migration lock's longest hold per relation
-    and mode, the load's longest lock wait and the up phase, as measured."""
+    and mode, the load's longest lock wait and longest stall, and the up phase."""
     tables = {t["name"] for t in summary.get("tables", [])}
     statements = [s for s in summary.get("statements", []) if s.get("status") == "ok"]
     touched = {_statement_key(s): _tables_of(s, tables) for s in statements}
@@ -54,7 +54,8 @@ def quantities_of(summary: dict[str, Any]) -> list[Quantity]:
         for w in summary.get("waits", [])
         if w.get("waiter_role") == "load" and w.get("phase") in ("up", "down")
     ]
-    if summary.get("load") is not None:
+    load = summary.get("load")
+    if load is not None:
         found.append(
             Quantity(
                 "load max_wait",
@@ -63,6 +64,21 @@ def quantities_of(summary: dict[str, Any]) -> list[Quantity]:
                 "linear",
                 everything,
                 max(waits, default=0.0) / 1000,
+            )
+        )
+        stalls = [
+            p.get("longest_stall_ms") or 0.0
+            for p in load.get("phases", [])
+            if p.get("phase") in ("up", "down")
+        ]
+        found.append(
+            Quantity(
+                "load stall",
+                "load",
+                "longest stall of the load (no transaction finished)",
+                "linear",
+                everything,
+                max(stalls, default=0.0) / 1000,
             )
         )
     up = next((p for p in summary.get("phases", []) if p["name"] == "up"), None)
