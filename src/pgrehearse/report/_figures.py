@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 ROLE_COLOURS = {
     "migration": "#c0392b",
@@ -193,8 +194,11 @@ def scale_curves(summary: dict[str, Any]) -> str | None:
             subtitle = "not extrapolated"
         axes.set_xscale("log")
         axes.set_yscale("log")
-        axes.set_xlabel("rows", fontsize=7)
-        axes.set_ylabel("seconds", fontsize=7)
+        for axis, text in ((axes.xaxis, _rows_text), (axes.yaxis, _seconds_text)):
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _pos, f=text: f(v)))
+            axis.set_minor_formatter(NullFormatter())
+        axes.set_xlabel("rows of its tables", fontsize=7)
         axes.tick_params(labelsize=7)
         label = item["label"] if item["kind"] != "statement" else f"{item['key']} {item['label']}"
         axes.set_title(
@@ -204,3 +208,14 @@ def scale_curves(summary: dict[str, Any]) -> str | None:
     figure.suptitle("Measured at each scale, fitted, and predicted", fontsize=10)
     figure.tight_layout()
     return _svg(figure)
+
+
+def _rows_text(value: float) -> str:
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def _seconds_text(value: float) -> str:
+    return f"{value:g} s" if value >= 1 else f"{value * 1000:g} ms"
