@@ -24,6 +24,7 @@ from pgrehearse.scaling import (
     quantities_of,
     rehearse_scales,
 )
+from pgrehearse.scaling._parallel import index_build_workers
 from tests.helpers import write_scenario
 
 ROWS = [10_000.0, 30_000.0, 100_000.0]
@@ -52,6 +53,24 @@ def test_index_builds_prefer_n_log_n_and_keep_it_when_it_fits() -> None:
     chosen = choose(ROWS, values, "nlogn").fit
     assert chosen is not None and chosen.model == "nlogn"
     assert chosen.predict(1e6) == pytest.approx(1e-7 * 1e6 * math.log(1e6), rel=1e-6)
+
+
+def test_a_clearly_better_fit_replaces_the_kinds_model() -> None:
+    """A backfill whose cost per row rises with size (measured: 50, 163, 632 ms for
+    10k/30k/100k rows) is n·log n-like; a sort that stays in memory is linear."""
+    rising = choose(
+        ROWS,
+        [1e-7 * r * math.log(r) * f for r, f in zip(ROWS, (1.0, 1.01, 0.99), strict=True)],
+        "linear",
+    )
+    assert rising.fit is not None and rising.fit.model == "nlogn"
+    assert rising.note is not None and "better than linear" in rising.note
+    flat = choose(ROWS, [0.001 + 6e-7 * r for r in ROWS], "nlogn")
+    assert flat.fit is not None and flat.fit.model == "linear"
+    close = choose(
+        ROWS, [2e-6 * r * f for r, f in zip(ROWS, (1.0, 1.03, 0.98), strict=True)], "linear"
+    )
+    assert close.fit is not None and close.fit.model == "linear" and close.note is None
 
 
 def test_values_that_do_not_grow_are_a_constant() -> None:
@@ -268,3 +287,29 @@ def test_cli_refuses_a_curve_of_two_scales(tmp_path: Path) -> None:
 
 
 _NO_ROUNDTRIP = "roundtrip:\n  mode: skip\n"
+
+
+def test_parallel_index_build_workers_follow_postgres_rules() -> None:
+    mb = 1024**2
+    assert index_build_workers(7 * mb, {}) == 0  # under min_parallel_table_scan_size
+    assert index_build_workers(8 * mb, {}) == 1
+    assert index_build_workers(24 * mb, {}) == 2
+    assert index_build_workers(1024 * mb, {}) == 2  # max_parallel_maintenance_workers
+    assert index_build_workers(1024 * mb, {"max_parallel_maintenance_workers": "4"}) == 4
+    assert index_build_workers(10 * mb, {"min_parallel_table_scan_size": "16MB"}) == 0
+    assert index_build_workers(10 * mb, {"max_parallel_maintenance_workers": "0"}) == 0
+
+
+def test_an_index_build_that_will_run_in_parallel_says_so() -> None:
+    summaries = []
+    for scale in (0.01, 0.03, 0.1):
+        rows = int(1_000_000 * scale)
+        summary = _summary(scale, rows, 3e-6 * rows, 10.0)
+        summary["statements"][0]["sql"] = "CREATE INDEX orders_a ON orders (a)"
+        summary["relations"] = [{"name": "orders", "kind": "table", "bytes": rows * 70}]
+        summaries.append((scale, summary))
+    build = fit_curve(summaries, Target(scale=1.0)).find("up #1")
+    assert build is not None and build.note is not None
+    assert "2 parallel worker(s), at the largest scale 0" in build.note
+    small = fit_curve(summaries, Target(scale=0.1)).find("up #1")
+    assert small is not None and "parallel" not in (small.note or "")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pgrehearse.scaling._fit import Choice, Model, choose
+from pgrehearse.scaling._parallel import index_build_workers
 from pgrehearse.scaling._quantities import Quantity, QuantityKind, quantities_of
 
 
@@ -137,8 +139,32 @@ def fit_curve(summaries: Sequence[tuple[float, dict[str, Any]]], target: Target)
             for scale, rows, found in measured
             if quantity.key in found
         ]
-        predictions.append(_predict(quantity, points, _rows(quantity, target_rows)))
+        prediction = _predict(quantity, points, _rows(quantity, target_rows))
+        if quantity.kind == "statement" and quantity.preferred == "nlogn" and points:
+            prediction = _parallel_note(prediction, largest, points[-1].rows)
+        predictions.append(prediction)
     return ScaleCurve(scales, target, predictions)
+
+
+def _parallel_note(prediction: Prediction, largest: dict[str, Any], rows: float) -> Prediction:
+    """An index build that ran alone at the largest scale but would get workers at the
+    target says so: the prediction then overstates the time, by how much depends on cores."""
+    sizes = {r["name"]: r["bytes"] for r in largest.get("relations", []) if r["kind"] == "table"}
+    measured_bytes = max((sizes.get(t, 0) for t in prediction.tables), default=0)
+    if not measured_bytes or rows <= 0:
+        return prediction
+    settings = (largest.get("settings") or {}).get("rehearsal") or {}
+    now = index_build_workers(measured_bytes, settings)
+    then = index_build_workers(measured_bytes * prediction.target_rows / rows, settings)
+    if then <= now:
+        return prediction
+    note = (
+        f"at the target the build gets {then} parallel worker(s), at the largest scale {now}: "
+        "expect it faster than predicted where the server has the cores"
+    )
+    return dataclasses.replace(
+        prediction, note=f"{prediction.note}; {note}" if prediction.note else note
+    )
 
 
 def _rows_per_table(summary: dict[str, Any]) -> dict[str, int]:

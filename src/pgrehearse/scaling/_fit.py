@@ -23,8 +23,8 @@ MIN_R2 = 0.9
 # the fitted value at the most rows must exceed the one at the fewest by this factor
 # before a statement is said to grow with rows
 MIN_GROWTH = 1.3
-# nlogn is taken over linear (when neither is preferred) only if it fits this much better
-_NLOGN_MARGIN = 0.02
+# the other growth model replaces the kind's own when its residuals are this much smaller
+_CLEARLY_BETTER = 0.7
 
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom
 _T975 = (
@@ -121,8 +121,10 @@ def choose(rows: Sequence[float], values: Sequence[float], preferred: Model) -> 
 
     Values that do not grow with rows (below the noise floor, or rising less than
     `MIN_GROWTH` times over the measured range) are a constant. Values that grow take
-    the model the statement's kind implies (`preferred`) if it fits; otherwise the other
-    growth model if that one fits; otherwise nothing, and the quantity is flagged rather
+    the model the statement's kind implies (`preferred`) if it fits, unless the other
+    growth model fits clearly better (residuals under `_CLEARLY_BETTER` of its own: a
+    backfill whose cost per row rises with size is n·log n-like, an index build that
+    sorts in memory nearly linear); otherwise nothing, and the quantity is flagged rather
     than extrapolated.
     """
     if len(set(rows)) < 3:
@@ -137,21 +139,19 @@ def choose(rows: Sequence[float], values: Sequence[float], preferred: Model) -> 
     if not grows:
         return Choice(fit("constant", rows, values))
     nlogn = fit("nlogn", rows, values)
-    fits = {"linear": linear, "nlogn": nlogn}
-    note = None
-    if preferred == "constant":
-        note = "grew with rows although this kind of statement changes only the catalog"
-        preferred = (
-            "nlogn"
-            if (nlogn.r2 or 0.0) > (linear.r2 or 0.0) + _NLOGN_MARGIN and nlogn.slope > 0
-            else "linear"
-        )
-    order = [preferred, "nlogn" if preferred == "linear" else "linear"]
-    for name in order:
-        candidate = fits[name]
-        if candidate.slope > 0 and (candidate.r2 or 0.0) >= MIN_R2:
-            return Choice(candidate, note=note)
-    best = max(fits.values(), key=lambda f: f.r2 or 0.0)
+    fitting = {f.model: f for f in (linear, nlogn) if f.slope > 0 and (f.r2 or 0.0) >= MIN_R2}
+    if fitting:
+        best = min(fitting.values(), key=lambda f: f.sigma)
+        kept = fitting.get(preferred)
+        if preferred == "constant":
+            return Choice(
+                best, note="grew with rows although this kind of statement changes only the catalog"
+            )
+        if kept is None or best.sigma < _CLEARLY_BETTER * kept.sigma:
+            note = None if kept is None else f"fits better than {preferred}, this kind's model"
+            return Choice(best, note=note)
+        return Choice(kept)
+    best = max((linear, nlogn), key=lambda f: f.r2 or 0.0)
     return Choice(
         None,
         f"the points fit no model (best: {best.model}, R² {best.r2 or 0.0:.2f} < {MIN_R2})",
