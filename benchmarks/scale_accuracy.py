@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from pgrehearse import ServerOptions, load_scenario, rehearse
-from pgrehearse.scaling import Target, rehearse_scales
+from pgrehearse import Scenario, ServerOptions, load_scenario, rehearse
+from pgrehearse.scaling import Prediction, Target, rehearse_scales
 
 SCHEMA = """
 CREATE TABLE items (
@@ -81,61 +83,93 @@ def _scenario(folder: Path, rows: int) -> Path:
     return path
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=2_000_000, help="rows at scale 1")
-    parser.add_argument("--scales", default="0.01,0.03,0.1")
-    parser.add_argument("--target", type=float, default=1.0)
-    args = parser.parse_args()
-    scales = [float(s) for s in args.scales.split(",")]
-    folder = Path(tempfile.mkdtemp(prefix="pgrehearse-scale-accuracy-"))
-    try:
-        scenario = load_scenario(_scenario(folder, args.rows))
-        options = ServerOptions(cache=False)
-        scaled = rehearse_scales(
-            scenario, scales, Target(scale=args.target), options, report_dir=None, history=False
-        )
-        assert scaled.curve is not None, scaled.failure
-        actual = rehearse(
-            scenario,
-            ServerOptions(cache=False, scale=args.target),
-            report_dir=None,
-            history=False,
-        )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    real = {f"{s.phase} #{s.index}": s for s in actual.statements}
-    sizes = ", ".join(f"{int(args.rows * s):,}" for s in scales)
-    print(
-        f"rows at the target: {int(args.rows * args.target):,}; "
-        f"fitted from scales {args.scales} ({sizes} rows)"
+def _one_run(scenario: Scenario, scales: list[float], target: float) -> dict[str, Row]:
+    """Predict from `scales`, then rehearse `target` for real: per statement, what each said."""
+    scaled = rehearse_scales(
+        scenario,
+        scales,
+        Target(scale=target),
+        ServerOptions(cache=False),
+        report_dir=None,
+        history=False,
     )
-    header = f"{'statement':<58} {'model':<8} {'predicted':>10} {'95% interval':>19}"
-    print(f"{header} {'actual':>9} {'error':>7}")
-    worst = 0.0
+    assert scaled.curve is not None, scaled.failure
+    actual = rehearse(
+        scenario, ServerOptions(cache=False, scale=target), report_dir=None, history=False
+    )
+    real = {f"{s.phase} #{s.index}": s for s in actual.statements}
+    rows = {}
     for prediction in scaled.curve.predictions:
         if prediction.kind != "statement" or prediction.key not in real:
             continue
         statement = real[prediction.key]
         # execution time, as fitted: a wait behind autovacuum is not the statement's work
         measured = (statement.seconds or 0.0) - (statement.lock_wait_s or 0.0)
-        if prediction.seconds is None:
-            print(f"{prediction.label[:58]:<58} {'-':<8} not extrapolated: {prediction.flag}")
-            worst = max(worst, 1.0) if measured > 0.05 else worst
+        rows[prediction.key] = Row(prediction, measured)
+    return rows
+
+
+@dataclass
+class Row:
+    prediction: Prediction
+    actual: float
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000, help="rows at scale 1")
+    parser.add_argument("--scales", default="0.01,0.03,0.1")
+    parser.add_argument("--target", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs; medians are compared")
+    args = parser.parse_args()
+    scales = [float(s) for s in args.scales.split(",")]
+    folder = Path(tempfile.mkdtemp(prefix="pgrehearse-scale-accuracy-"))
+    try:
+        scenario = load_scenario(_scenario(folder, args.rows))
+        runs = []
+        for number in range(1, args.repeat + 1):
+            runs.append(_one_run(scenario, scales, args.target))
+            print(f"run {number} of {args.repeat} done", flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    sizes = ", ".join(f"{int(args.rows * s):,}" for s in scales)
+    print(
+        f"rows at the target: {int(args.rows * args.target):,}; "
+        f"fitted from scales {args.scales} ({sizes} rows); medians of {args.repeat} runs"
+    )
+    header = f"{'statement':<56} {'models':<14} {'predicted':>10} {'actual':>9}"
+    print(f"{header} {'error':>7}  per-run errors")
+    worst = 0.0
+    for key in runs[0]:
+        rows = [run[key] for run in runs if key in run]
+        label = rows[0].prediction.label[:56]
+        predicted = [r.prediction.seconds for r in rows if r.prediction.seconds is not None]
+        if len(predicted) < len(rows):
+            flags = {r.prediction.flag for r in rows if r.prediction.flag}
+            print(f"{label:<56} not extrapolated in some runs: {'; '.join(sorted(flags))}")
+        if not predicted:
             continue
-        error = (prediction.seconds - measured) / measured if measured > 0 else 0.0
-        interval = (
-            f"{prediction.low:.3f}–{prediction.high:.3f}" if prediction.high is not None else "-"
+        models = "/".join(sorted({r.prediction.model or "-" for r in rows}))
+        median_predicted = statistics.median(predicted)
+        median_actual = statistics.median(r.actual for r in rows)
+        error = (median_predicted - median_actual) / median_actual if median_actual else 0.0
+        each = " ".join(
+            f"{(r.prediction.seconds - r.actual) / r.actual:+.0%}"
+            for r in rows
+            if r.prediction.seconds is not None and r.actual > 0
         )
-        if measured >= 0.05:  # below that a time is noise at any size
+        if median_actual >= 0.05:  # below that a time is noise at any size
             worst = max(worst, abs(error))
         print(
-            f"{prediction.label[:58]:<58} {prediction.model:<8} {prediction.seconds:>9.3f}s "
-            f"{interval:>18}s {measured:>8.3f}s {error:>+7.0%}"
+            f"{label:<56} {models:<14} {median_predicted:>9.3f}s {median_actual:>8.3f}s "
+            f"{error:>+7.0%}  {each}"
         )
-        points = ", ".join(f"{p.seconds:.3f}" for p in prediction.points)
-        print(f"    measured at {args.scales}: {points} s; R² {prediction.r2 or 0:.3f}")
-    print(f"largest error (statements of 50 ms or more): {worst:.0%} (limit {LIMIT:.0%})")
+        for note in sorted({r.prediction.note for r in rows if r.prediction.note}):
+            print(f"    note: {note}")
+    print(
+        f"largest error of the medians (statements of 50 ms or more): {worst:.0%} "
+        f"(limit {LIMIT:.0%})"
+    )
     return 0 if worst <= LIMIT else 1
 
 

@@ -116,6 +116,7 @@ def test_a_catalog_only_statement_that_grows_says_so() -> None:
         ("ALTER TABLE t ADD COLUMN b float8 DEFAULT random()", True, "linear"),
         ("UPDATE t SET b = a WHERE id BETWEEN 1 AND 1000", False, "linear"),
         ("COMMENT ON TABLE t IS 'x'", False, "constant"),
+        ("DO $$ BEGIN UPDATE t SET a = 1; END $$", False, "linear"),
         ("ALTER TABLE t RENAME COLUMN a TO b", False, "constant"),
     ],
 )

@@ -21,6 +21,9 @@ _SCANS = {  # read or write every row: linear
     "VacuumStmt",
     "RefreshMatViewStmt",
     "CreateTableAsStmt",
+    "DoStmt",  # code: its work is unknown, so it is not taken for a catalog change
+    "CallStmt",
+    "ExecuteStmt",
 }
 _SCANNING_SUBCOMMANDS = {
     AlterTableType.AT_ValidateConstraint,

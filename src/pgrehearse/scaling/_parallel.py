@@ -35,3 +35,20 @@ def _size(value: Any, default: int) -> int:
         if text.endswith(unit):
             return int(float(text[: -len(unit)]) * factor)
     return int(float(text)) * _PAGE
+
+
+# the planner's size thresholds for parallel work, with PostgreSQL's defaults in bytes
+PARALLEL_THRESHOLDS = {
+    "min_parallel_table_scan_size": 8 * 1024**2,
+    "min_parallel_index_scan_size": 512 * 1024,
+}
+
+
+def scaled_thresholds(settings: Mapping[str, Any], factor: float) -> dict[str, str]:
+    """The parallel-work thresholds multiplied by `factor` (a rehearsal's rows over the
+    target's), so a small rehearsal plans parallel index builds and scans where the target
+    size would: the workers a build gets depend on the table's size, not on its rows."""
+    return {
+        name: f"{max(int(_size(settings.get(name), default) * factor) // 1024, 0)}kB"
+        for name, default in PARALLEL_THRESHOLDS.items()
+    }

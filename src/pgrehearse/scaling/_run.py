@@ -22,6 +22,7 @@ from pgrehearse.rehearsal.run import rehearse, write_reports
 from pgrehearse.rehearsal.verdict import decide, merged_budgets
 from pgrehearse.scaling._budgets import predicted_checks
 from pgrehearse.scaling._curve import ScaleCurve, Target, fit_curve
+from pgrehearse.scaling._parallel import scaled_thresholds
 from pgrehearse.scenario import Scenario
 
 
@@ -51,6 +52,23 @@ class ScaledRehearsal:
     def failure(self) -> str | None:
         failed = next((r for r in reversed(self.rehearsals) if not r.passed), None)
         return f"at scale {failed.scale:g}: {failed.failure}" if failed else None
+
+
+def _planned_as_at(scenario: Scenario, scale: float, target: Target) -> Scenario:
+    """The scenario with the planner's parallel thresholds scaled by this rehearsal's size
+    over the target's, so it builds indexes with the workers the target size would get."""
+    tables = scenario.data.tables
+    here = sum(t.rows for t in tables.values()) * scale
+    there = sum(
+        target.rows.get(name, t.rows) if target.rows else t.rows * (target.scale or 1.0)
+        for name, t in tables.items()
+    )
+    if not here or not there or here >= there:
+        return scenario
+    settings = dict(scenario.postgres.settings)
+    settings.update(scaled_thresholds(settings, here / there))
+    postgres = scenario.postgres.model_copy(update={"settings": settings})
+    return scenario.model_copy(update={"postgres": postgres})
 
 
 def target_of(at: float | dict[str, int]) -> Target:
@@ -98,7 +116,7 @@ def rehearse_scales(
     for number, scale in enumerate(chosen, 1):
         progress.note(f"scale {scale:g} ({number} of {len(chosen)})")
         result = rehearse(
-            scenario,
+            _planned_as_at(scenario, scale, target),
             dataclasses.replace(options, scale=scale),
             report_dir=report_dir,
             progress=progress,
