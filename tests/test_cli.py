@@ -179,6 +179,18 @@ def test_markdown_summary_and_re_rendering(tmp_path: Path, work_root: Path) -> N
     assert (run_dir / "locks.csv").is_file() and (run_dir / "waits.csv").is_file()
     missing = _cli("report", tmp_path / "nowhere")
     assert missing.returncode == 2
+    # a summary.json written before a key existed still renders
+    summary = json.loads((run_dir / "summary.json").read_text())
+    del summary["prediction"]
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    older = _cli("report", run_dir)
+    assert older.returncode == 0, older.stderr
+    # one that lacks what every report needs is named, without a traceback
+    del summary["statements"]
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    broken = _cli("report", run_dir)
+    assert broken.returncode == 2 and "statements" in broken.stderr, broken.stderr
+    assert "Traceback" not in broken.stderr
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_4(

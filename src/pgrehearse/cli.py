@@ -698,5 +698,16 @@ def report(run_dir: Path) -> None:
     except (OSError, ValueError) as exc:
         click.echo(f"error: {summary_path}: cannot read the saved summary: {exc}", err=True)
         sys.exit(int(ExitCode.INVALID_INPUT))
-    for written in render_reports(summary, run_dir):
-        click.echo(f"wrote {written}")
+    from jinja2 import UndefinedError
+
+    try:
+        written = render_reports(summary, run_dir)
+    except (KeyError, TypeError, UndefinedError) as exc:
+        click.echo(
+            f"error: {summary_path}: cannot render it: it lacks {exc}\n"
+            "fix: it was written by another version of pgrehearse; rehearse the scenario again",
+            err=True,
+        )
+        sys.exit(int(ExitCode.INVALID_INPUT))
+    for path in written:
+        click.echo(f"wrote {path}")
