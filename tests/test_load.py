@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import textwrap
 import threading
@@ -281,6 +282,39 @@ def test_load_sql_that_does_not_fit_the_schema_is_invalid_input(
     [problem] = caught.value.problems
     assert "read_owner" in problem.message and "ownr" in problem.message
     assert problem.line is not None
+    assert _load_children() == []
+
+
+def _load_children() -> list[int]:
+    """Load generator processes started by this test process and still running."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            parent = next(
+                line.split()[1]
+                for line in (entry / "status").read_text().splitlines()
+                if line.startswith("PPid:")
+            )
+        except (OSError, StopIteration):
+            continue
+        if b"pgrehearse.load._child" in cmdline and int(parent) == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_load_interpreter_started_early_goes_when_the_run_fails_before_it(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """The load's interpreter starts with the server; a schema that fails to apply ends
+    the run before the load is configured, and the interpreter must not outlive it."""
+    from pgrehearse import PgRehearseError
+
+    path = _scenario(tmp_path, up="SELECT 1;", load=READ_AND_WRITE)
+    (tmp_path / "schema.sql").write_text(SCHEMA + "\nCREATE TABLE broken (;\n")
+    with pytest.raises(PgRehearseError):
+        rehearse(load_scenario(path), report_dir=None)
+    assert _load_children() == []
 
 
 # --------------------------------------------------------------------------- pgbench cross-check

@@ -16,6 +16,7 @@ from pgrehearse.load._prepare import prepare_transactions
 from pgrehearse.load._runner import (
     BREAKING_CLASSES,
     OUTCOMES,
+    LoadChild,
     LoadError,
     LoadEvents,
     LoadProcess,
@@ -29,6 +30,7 @@ __all__ = [
     "OUTCOMES",
     "Blocker",
     "BlockerResult",
+    "LoadChild",
     "LoadError",
     "LoadEvents",
     "LoadProcess",

@@ -61,6 +61,8 @@ def child_main(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     if set_death_signal is not None:
         set_death_signal()
     config = read_message(stdin)
+    if config is None:  # started ahead of need, and not needed after all
+        return
     spec: LoadSpec = config["spec"]
     transactions: list[PreparedTransaction] = config["transactions"]
     clock_origin: float = config["clock_origin"]

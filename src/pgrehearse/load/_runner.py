@@ -97,12 +97,41 @@ class LoadEvents:
     stopped_s: float
 
 
+class LoadChild:
+    """The load generator's interpreter (`python -m pgrehearse.load._child`), started ahead
+    of need: its imports (psycopg, numpy) then overlap the server's start, and it waits on
+    stdin for its configuration. Kill it in every case; killing twice is harmless."""
+
+    def __init__(self) -> None:
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", "pgrehearse.load._child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+        )
+
+    def kill(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self.stderr.close()
+
+
 class LoadProcess:
     """Start before the observed window, stop after it; `stop()` returns the events.
 
-    The clients run in a fresh interpreter (`python -m pgrehearse.load._child`), talked to
-    over its stdin and stdout: no fork of a process that has threads, and no re-import of
-    the caller's main module (which multiprocessing's spawn would do).
+    The clients run in a fresh interpreter (`LoadChild`), talked to over its stdin and
+    stdout: no fork of a process that has threads, and no re-import of the caller's main
+    module (which multiprocessing's spawn would do). Give it a child started earlier to
+    save the interpreter's start-up; otherwise it starts one.
     """
 
     def __init__(
@@ -112,6 +141,7 @@ class LoadProcess:
         connect_kwargs: dict[str, Any],
         clock_origin: float,
         seed: int,
+        child: LoadChild | None = None,
     ) -> None:
         self._config = {
             "spec": spec,
@@ -120,17 +150,16 @@ class LoadProcess:
             "clock_origin": clock_origin,
             "seed": seed,
         }
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child = child
+
+    @property
+    def _process(self) -> subprocess.Popen[bytes] | None:
+        return self._child.process if self._child is not None else None
 
     def start(self, timeout: float = 60.0) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "pgrehearse.load._child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-        )
-        assert self._process.stdin is not None
+        if self._process is None:
+            self._child = LoadChild()
+        assert self._process is not None and self._process.stdin is not None
         write_message(self._process.stdin, self._config)
         message = self._receive(timeout)
         if message.get("error"):
@@ -163,28 +192,22 @@ class LoadProcess:
         ready, _, _ = select.select([self._process.stdout], [], [], timeout)
         message = read_message(self._process.stdout) if ready else None
         if message is None:
+            tail = self._stderr_tail()
             self.kill()
-            raise LoadError("the load generator stopped unexpectedly" + self._stderr_tail())
+            raise LoadError("the load generator stopped unexpectedly" + tail)
         result: dict[str, Any] = message
         return result
 
     def _stderr_tail(self) -> str:
-        self._stderr.seek(0)
-        text = self._stderr.read().decode(errors="replace").strip()
+        if self._child is None:
+            return ""
+        self._child.stderr.seek(0)
+        text = self._child.stderr.read().decode(errors="replace").strip()
         return ":\n" + "\n".join(text.splitlines()[-10:]) if text else ""
 
     def kill(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        self._stderr.close()
+        if self._child is not None:
+            self._child.kill()
 
 
 def write_message(stream: IO[bytes], message: Any) -> None:

@@ -13,6 +13,7 @@ import psycopg
 
 from pgrehearse.backends import Server
 from pgrehearse.errors import EnvironmentProblem, Interrupted
+from pgrehearse.load import LoadChild
 from pgrehearse.migration import Clock
 from pgrehearse.rehearsal.progress import Progress
 from pgrehearse.rehearsal.result import PhaseResult, Rehearsal
@@ -31,6 +32,7 @@ class RunContext:
     clock: Clock = field(default_factory=Clock)
     started_server: bool = False  # a server was started, so there is something to report
     server: Server | None = None  # the running server, watched during pauses
+    load_child: LoadChild | None = None  # the load's interpreter, started with the server
 
     @contextmanager
     def phase(self, name: str, detail: str) -> Iterator[PhaseResult]:

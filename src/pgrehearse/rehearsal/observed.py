@@ -163,6 +163,7 @@ class ObservedMigration:
             self.server.connect_kwargs(DATABASE, SessionRole.LOAD.application_name()),
             self.ctx.clock.origin,
             self.ctx.scenario.data.seed,
+            child=self.ctx.load_child,  # killed by rehearse() until the load owns it
         )
         try:
             load.start()
@@ -172,6 +173,7 @@ class ObservedMigration:
                 str(exc),
                 "the load's SQL must run on the schema as it is before the migration",
             ) from None
+        self.ctx.load_child = None  # the load process owns it now
         self.ctx.progress.note(f"application load: {spec.clients} clients running")
         return load
 

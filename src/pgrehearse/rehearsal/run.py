@@ -12,6 +12,7 @@ from typing import Any
 from pgrehearse.backends import Backend, Server
 from pgrehearse.backends.choice import ServerOptions, backend_for
 from pgrehearse.errors import EnvironmentProblem, Interrupted
+from pgrehearse.load import LoadChild
 from pgrehearse.rehearsal.cache import SnapshotCache
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect, death_of
 from pgrehearse.rehearsal.observed import ObservedMigration, prepare_load
@@ -95,6 +96,8 @@ def rehearse(
     ctx = RunContext(scenario, result, progress)
     try:
         prepared = prepare_load(ctx)
+        if prepared:  # its interpreter starts while the server does
+            ctx.load_child = LoadChild()
         if backend is None:
             backend = backend_for(options, scenario, progress=progress, run_id=result.run_id)
         server = provision(ctx, backend, cache or snapshot_cache(options.cache))
@@ -124,6 +127,8 @@ def rehearse(
         result.failure = str(exc)
         raise
     finally:
+        if ctx.load_child is not None:
+            ctx.load_child.kill()
         result.finished_at = dt.datetime.now(dt.UTC)
         write_reports(result, report_dir, history, write=ctx.started_server)
     return result
