@@ -272,8 +272,12 @@ def _drop_covered(sampled: pd.DataFrame, traced: pd.DataFrame) -> pd.DataFrame:
     """The tracer already knows the migration's transactional locks, more precisely."""
     if sampled.empty or traced.empty:
         return sampled
-    keep = []
-    for _, row in sampled.iterrows():
+    # only the traced session's own intervals can be covered: look at those alone (the
+    # load's thousands of intervals are never the tracer's)
+    candidates = sampled.index[sampled["holder_pid"].isin(set(traced["holder_pid"]))]
+    covered = []
+    for index in candidates:
+        row = sampled.loc[index]
         same = traced[
             (traced["holder_pid"] == row["holder_pid"])
             & (traced["relation_oid"] == row["relation_oid"])
@@ -281,8 +285,9 @@ def _drop_covered(sampled: pd.DataFrame, traced: pd.DataFrame) -> pd.DataFrame:
             & (traced["start_s"] <= row["end_s"])
             & (traced["end_s"] >= row["start_s"])
         ]
-        keep.append(same.empty)
-    return sampled[keep]
+        if not same.empty:
+            covered.append(index)
+    return sampled.drop(index=covered)
 
 
 def _attribute(
