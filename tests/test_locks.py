@@ -572,3 +572,50 @@ def test_waits_for_rows_and_autovacuum_blockers_are_named() -> None:
     [wait] = analysis.waits.to_dict(orient="records")
     assert wait["relation"] == "a row another transaction changed"
     assert wait["blocking_roles"] == "autovacuum"
+
+
+def test_sampled_runs_split_where_a_key_is_missing_from_a_poll() -> None:
+    """The one-sort run finder agrees with a plain per-key walk over random samples."""
+    import random
+
+    import numpy as np
+    import pandas as pd
+
+    from pgrehearse.observe.analyse import _runs
+
+    chance = random.Random(5)
+    polls = np.arange(0.0, 3.0, 0.01)
+    rows = [
+        {"t": t, "pid": pid, "relation": relation, "mode": mode, "role": "load"}
+        for t in polls
+        for pid in (1, 2)
+        for relation in (16384.0, float("nan"))
+        for mode in ("AccessShareLock", "RowExclusiveLock")
+        if chance.random() < 0.6
+    ]
+    frame = pd.DataFrame(rows)
+    _, runs = _runs(frame, polls, ["pid", "relation", "mode"])
+    found = sorted(
+        (
+            str(tuple(getattr(v, "item", lambda v=v: v)() for v in r.key)),
+            r.last - r.first,
+            round(r.start_s, 6),
+        )
+        for r in runs
+    )
+
+    expected = []
+    for key, group in frame.groupby(["pid", "relation", "mode"], dropna=False):
+        indexes = sorted(np.searchsorted(polls, group["t"].to_numpy()).tolist())
+        run = [indexes[0]]
+        for index in [*indexes[1:], None]:
+            if index is not None and index == run[-1] + 1:
+                run.append(index)
+                continue
+            first = run[0]
+            start = (polls[first - 1] + polls[first]) / 2 if first > 0 else polls[first]
+            expected.append((str(tuple(key)), len(run), round(float(start), 6)))
+            if index is not None:
+                run = [index]
+    assert found == sorted(expected)
+    assert len(found) > 50

@@ -220,48 +220,66 @@ def _samples_frame(samples: Samples | None) -> pd.DataFrame:
     return pd.DataFrame({c: getattr(samples, c) for c in columns})
 
 
+@dataclass(frozen=True)
+class _Run:
+    key: tuple[Any, ...]
+    first: int  # rows [first, last) of the sorted frame
+    last: int
+    start_s: float  # estimates: halfway to the polls before and after
+    end_s: float
+
+
 def _runs(
     frame: pd.DataFrame, polls: np.ndarray[Any, Any], keys: list[str]
-) -> list[tuple[tuple[Any, ...], pd.DataFrame, float, float]]:
-    """Consecutive-poll runs of each key: (key, rows, start estimate, end estimate)."""
+) -> tuple[dict[str, np.ndarray[Any, Any]], list[_Run]]:
+    """Consecutive-poll runs of each key, found in one sort (a load leaves thousands of
+    them): the sorted frame's columns, and each run's rows and time estimates."""
     if frame.empty:
-        return []
-    frame = frame.assign(poll=np.searchsorted(polls, frame["t"].to_numpy()))
-    found = []
-    for key, group in frame.groupby(keys, dropna=False, sort=False):
-        ordered = group.sort_values("poll")
-        poll_index = ordered["poll"].to_numpy()
-        breaks = np.flatnonzero(np.diff(poll_index) > 1) + 1
-        for run in np.split(np.arange(len(ordered)), breaks):
-            rows = ordered.iloc[run]
-            first, last = int(rows["poll"].iloc[0]), int(rows["poll"].iloc[-1])
-            start = (polls[first - 1] + polls[first]) / 2 if first > 0 else polls[first]
-            end = (polls[last] + polls[last + 1]) / 2 if last + 1 < len(polls) else polls[last]
-            found.append((key if isinstance(key, tuple) else (key,), rows, start, end))
-    return found
+        return {}, []
+    ordered = frame.assign(poll=np.searchsorted(polls, frame["t"].to_numpy())).sort_values(
+        [*keys, "poll"], kind="stable"
+    )
+    columns = {name: ordered[name].to_numpy() for name in ordered.columns}
+    poll = columns["poll"]
+    new_run = np.ones(len(ordered), dtype=bool)
+    step = np.diff(poll)
+    new_run[1:] = (step > 1) | (step < 0)  # a gap, or back to an earlier poll: another key
+    for name in keys:
+        values = columns[name]
+        missing = pd.isna(values)
+        same = (values[1:] == values[:-1]) | (missing[1:] & missing[:-1])
+        new_run[1:] |= ~np.asarray(same, dtype=bool)
+    firsts = np.flatnonzero(new_run)
+    lasts = np.append(firsts[1:], len(ordered))
+    runs = []
+    for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        a, b = int(poll[first]), int(poll[last - 1])
+        start = (polls[a - 1] + polls[a]) / 2 if a > 0 else polls[a]
+        end = (polls[b] + polls[b + 1]) / 2 if b + 1 < len(polls) else polls[b]
+        key = tuple(columns[name][first] for name in keys)
+        runs.append(_Run(key, first, last, float(start), float(end)))
+    return columns, runs
 
 
 def _sampled_intervals(granted: pd.DataFrame, polls: np.ndarray[Any, Any]) -> pd.DataFrame:
-    rows = []
-    for (pid, relation, mode), group, start, end in _runs(
-        granted, polls, ["pid", "relation", "mode"]
-    ):
-        rows.append(
-            {
-                "relation": "",
-                "relation_part": "",
-                "relation_oid": relation,
-                "new_relation": False,
-                "mode": mode,
-                "holder_role": group["role"].iloc[0],
-                "holder_pid": int(pid),
-                "phase": None,
-                "statement": None,
-                "start_s": float(start),
-                "end_s": float(end),
-                "source": "sampler",
-            }
-        )
+    columns, runs = _runs(granted, polls, ["pid", "relation", "mode"])
+    rows = [
+        {
+            "relation": "",
+            "relation_part": "",
+            "relation_oid": run.key[1],
+            "new_relation": False,
+            "mode": run.key[2],
+            "holder_role": columns["role"][run.first],
+            "holder_pid": int(run.key[0]),
+            "phase": None,
+            "statement": None,
+            "start_s": run.start_s,
+            "end_s": run.end_s,
+            "source": "sampler",
+        }
+        for run in runs
+    ]
     return pd.DataFrame(
         rows,
         columns=[c for c in LOCK_COLUMNS if c not in ("held_ms", "blocks_reads", "blocks_writes")],
@@ -358,15 +376,17 @@ def _waits(
     roles: dict[Any, Any],
 ) -> pd.DataFrame:
     rows = []
-    for (pid, locktype, relation, mode), group, start, end in _runs(
-        waiting, polls, ["pid", "locktype", "relation", "mode"]
-    ):
-        blockers = sorted({b for item in group["blockers"] if item for b in item})
+    columns, runs = _runs(waiting, polls, ["pid", "locktype", "relation", "mode"])
+    for run in runs:
+        pid, locktype, relation, mode = run.key
+        start, end = run.start_s, run.end_s
+        blocking = columns["blockers"][run.first : run.last]
+        blockers = sorted({b for item in blocking if item for b in item})
         oid = None if pd.isna(relation) else int(relation)
         relation_label = names.label(oid, float(start)) or _what_else(str(locktype))
         rows.append(
             {
-                "waiter_role": group["role"].iloc[0],
+                "waiter_role": columns["role"][run.first],
                 "waiter_pid": int(pid),
                 "relation": relation_label,
                 "locktype": locktype,
@@ -380,7 +400,7 @@ def _waits(
                     locks, blockers, oid, mode, start, migration_pids
                 ),
                 "phase": _phase_at(phases, start, (start + end) / 2),
-                "query": next((q for q in group["query"] if q), None),
+                "query": next((q for q in columns["query"][run.first : run.last] if q), None),
             }
         )
     return pd.DataFrame(rows, columns=WAIT_COLUMNS)
