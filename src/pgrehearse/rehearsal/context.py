@@ -3,6 +3,7 @@ progress, and the bookkeeping of phases (each timed, its status set on the way o
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ class RunContext:
     started_server: bool = False  # a server was started, so there is something to report
     server: Server | None = None  # the running server, watched during pauses
     load_child: LoadChild | None = None  # the load's interpreter, started with the server
+    report_imports: threading.Thread | None = None  # reporting's imports, made meanwhile
 
     @contextmanager
     def phase(self, name: str, detail: str) -> Iterator[PhaseResult]:

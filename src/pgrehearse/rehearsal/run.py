@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,8 @@ def rehearse(
         prepared = prepare_load(ctx)
         if prepared:  # its interpreter starts while the server does
             ctx.load_child = LoadChild()
+        if report_dir is not None:
+            ctx.report_imports = _import_reporting()
         if backend is None:
             backend = backend_for(options, scenario, progress=progress, run_id=result.run_id)
         server = provision(ctx, backend, cache or snapshot_cache(options.cache))
@@ -147,6 +151,8 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
             {"name": name, "kind": kind, "bytes": size}
             for name, kind, size in harness.execute(_RELATION_SIZES)
         ]
+    if ctx.report_imports is not None:
+        ctx.report_imports.join()  # done before the sampler starts, so it cannot delay a poll
     observed = ObservedMigration(ctx, server, prepared, before.schema)
     observed.run()
     down = ctx.result.phase("down")
@@ -178,6 +184,18 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
                 ctx.result.roundtrip,
                 migration_statements=migration_sql,
             )
+
+
+def _import_reporting() -> threading.Thread:
+    """Import matplotlib and the report modules (about a second) in a thread while the
+    server starts and the schema is read, which leave the CPU mostly idle."""
+
+    def load() -> None:
+        importlib.import_module("pgrehearse.report._html")
+
+    thread = threading.Thread(target=load, name="pgrehearse-report-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def _fingerprint_after(ctx: RunContext, server: Server, before: Fingerprint) -> Fingerprint:
