@@ -179,6 +179,10 @@ def test_markdown_summary_and_re_rendering(tmp_path: Path, work_root: Path) -> N
     assert (run_dir / "locks.csv").is_file() and (run_dir / "waits.csv").is_file()
     missing = _cli("report", tmp_path / "nowhere")
     assert missing.returncode == 2
+    (run_dir / "report.html").unlink()
+    latest = _cli("report", run_dir.parent)  # the scenario's folder: its latest run
+    assert latest.returncode == 0, latest.stderr
+    assert f"latest run: {run_dir}" in latest.stdout and (run_dir / "report.html").is_file()
     # a summary.json written before a key existed still renders
     summary = json.loads((run_dir / "summary.json").read_text())
     del summary["prediction"]

@@ -689,9 +689,15 @@ def cache_clear() -> None:
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
 def report(run_dir: Path) -> None:
-    """Re-render the reports of a finished run from its saved summary.json."""
+    """Re-render the reports of a finished run from its saved summary.json. RUN_DIR may
+    also be a scenario's report folder (reports/NAME): its latest run is taken."""
     from pgrehearse.report import SUMMARY_FILE, render_reports
 
+    if not (run_dir / SUMMARY_FILE).is_file():
+        runs = sorted(p.parent for p in run_dir.glob(f"*/{SUMMARY_FILE}"))  # ids sort by time
+        if runs:
+            run_dir = runs[-1]
+            click.echo(f"latest run: {run_dir}")
     summary_path = run_dir / SUMMARY_FILE
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
