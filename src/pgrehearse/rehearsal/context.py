@@ -18,6 +18,7 @@ from pgrehearse.load import LoadChild
 from pgrehearse.migration import Clock
 from pgrehearse.rehearsal.progress import Progress
 from pgrehearse.rehearsal.result import PhaseResult, Rehearsal
+from pgrehearse.report import EarlyFigures
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario
 
@@ -35,6 +36,7 @@ class RunContext:
     server: Server | None = None  # the running server, watched during pauses
     load_child: LoadChild | None = None  # the load's interpreter, started with the server
     report_imports: threading.Thread | None = None  # reporting's imports, made meanwhile
+    figures: EarlyFigures | None = None  # the observation figures, drawn during verify
 
     @contextmanager
     def phase(self, name: str, detail: str) -> Iterator[PhaseResult]:

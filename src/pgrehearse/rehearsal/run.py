@@ -32,6 +32,7 @@ from pgrehearse.rehearsal.steps import (
     take_fingerprint,
 )
 from pgrehearse.rehearsal.verdict import decide, merged_budgets
+from pgrehearse.report import EarlyFigures
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import RoundtripSpec, Scenario
 from pgrehearse.verify import DumpTarget
@@ -134,7 +135,7 @@ def rehearse(
         if ctx.load_child is not None:
             ctx.load_child.kill()
         result.finished_at = dt.datetime.now(dt.UTC)
-        write_reports(result, report_dir, history, write=ctx.started_server)
+        write_reports(result, report_dir, history, write=ctx.started_server, figures=ctx.figures)
     return result
 
 
@@ -155,6 +156,10 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
         ctx.report_imports.join()  # done before the sampler starts, so it cannot delay a poll
     observed = ObservedMigration(ctx, server, prepared, before.schema)
     observed.run()
+    if ctx.result.run_dir is not None:  # drawn while the round trip is verified
+        from pgrehearse.report import EarlyFigures, summary_dict
+
+        ctx.figures = EarlyFigures(summary_dict(ctx.result), ctx.result.load_events)
     down = ctx.result.phase("down")
     if spec.mode == "skip":
         ctx.result.roundtrip = skipped_roundtrip(spec, "roundtrip: skip")
@@ -233,6 +238,7 @@ def write_reports(
     history: str | Path | bool = False,
     *,
     write: bool = True,
+    figures: EarlyFigures | None = None,
 ) -> None:
     """The summary, computed once; then summary.json and every other report from it."""
     from pgrehearse.report import render_reports, summary_dict, write_latency, write_summary
@@ -247,7 +253,7 @@ def write_reports(
     try:
         write_summary(summary, result.run_dir)
         write_latency(result, result.run_dir)
-        render_reports(summary, result.run_dir)
+        render_reports(summary, result.run_dir, figures)
         if result.outcome in ("passed", "failed") and history is not False:
             target = Path(report_dir or ".") / HISTORY_FILE if history is True else Path(history)
             append_record(target, record_from_summary(summary))

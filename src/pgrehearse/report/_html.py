@@ -57,13 +57,27 @@ def _statements(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def render_html(summary: dict[str, Any], events: pd.DataFrame | None) -> str:
-    figures = [
+def observation_figures(
+    summary: dict[str, Any], events: pd.DataFrame | None
+) -> list[tuple[str, str | None]]:
+    """The figures of what was observed (locks, load, waiting sessions): they depend on
+    nothing decided after the observed phases, so they can be drawn while verify runs."""
+    return [
         ("locks", lock_timeline(summary)),
         ("latency", latency_over_time(summary, events) if summary.get("load") else None),
         ("throughput", throughput_over_time(summary, events) if summary.get("load") else None),
         ("waiting", waiting_sessions(summary)),
     ]
+
+
+def render_html(
+    summary: dict[str, Any],
+    events: pd.DataFrame | None,
+    figures: list[tuple[str, str | None]] | None = None,
+) -> str:
+    """The page; `figures` are `observation_figures` drawn earlier from the same data."""
+    if figures is None:
+        figures = observation_figures(summary, events)
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("pgrehearse.report", "templates"),
         autoescape=True,
@@ -96,9 +110,15 @@ def render_html(summary: dict[str, Any], events: pd.DataFrame | None) -> str:
     )
 
 
-def write_html(summary: dict[str, Any], run_dir: Path) -> Path:
-    latency = run_dir / "latency.csv"
-    events = pd.read_csv(latency) if latency.is_file() else None
+def write_html(
+    summary: dict[str, Any],
+    run_dir: Path,
+    figures: list[tuple[str, str | None]] | None = None,
+) -> Path:
+    events = None
+    if figures is None:
+        latency = run_dir / "latency.csv"
+        events = pd.read_csv(latency) if latency.is_file() else None
     path = run_dir / HTML_FILE
-    path.write_text(render_html(summary, events), encoding="utf-8")
+    path.write_text(render_html(summary, events, figures), encoding="utf-8")
     return path
