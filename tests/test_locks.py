@@ -581,7 +581,7 @@ def test_sampled_runs_split_where_a_key_is_missing_from_a_poll() -> None:
     import numpy as np
     import pandas as pd
 
-    from pgrehearse.observe.analyse import _runs
+    from pgrehearse.observe._runs import sampled_runs as _runs
 
     chance = random.Random(5)
     polls = np.arange(0.0, 3.0, 0.01)

@@ -213,7 +213,13 @@ def test_seeded_database_and_runner_fixtures(pytester: pytest.Pytester, work_roo
     )
 
 
-def test_benchmark_rounds_each_get_a_fresh_copy(pytester: pytest.Pytester, work_root: Path) -> None:
+def test_benchmark_rounds_each_get_a_fresh_copy(
+    pytester: pytest.Pytester, work_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the inner session is not an xdist worker even when this one is (pytest-benchmark
+    # disables itself under xdist, as the next test shows)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     _write(
         pytester,
         "scenario.yaml",
@@ -375,6 +381,7 @@ def test_a_scenario_that_predicts_is_judged_on_its_prediction(
             limit=600,
         ).replace("rows: 200", "rows: 100")
         + "  at: predicted\npredict:\n  scales: [1, 2, 4]\n  at: 8\nroundtrip: {mode: skip}\n"
+        + "postgres: {settings: {synchronous_commit: 'off'}}\n"  # no fsync noise in the hold
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
