@@ -81,6 +81,13 @@ def child_main(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     except Exception as exc:  # reported to the parent as a clear message
         write_message(stdout, {"error": str(exc)})
         return
+    # connected and prepared; the transactions start on the parent's go (G), which may
+    # come seconds later: the preparation overlaps the parent's work on the schema
+    write_message(stdout, {"prepared": True})
+    if stdin.read(1) != b"G":
+        for client in clients:
+            client.close()
+        return
     started = now()
     threads = [
         threading.Thread(target=client.run, args=(started,), daemon=True) for client in clients

@@ -151,20 +151,34 @@ class LoadProcess:
             "seed": seed,
         }
         self._child = child
+        self._sent = False  # the configuration went to the child
 
     @property
     def _process(self) -> subprocess.Popen[bytes] | None:
         return self._child.process if self._child is not None else None
 
-    def start(self, timeout: float = 60.0) -> None:
+    def prepare(self) -> None:
+        """Have the clients connect and prepare their statements, and return at once: they
+        run nothing until `start`, so the schema and data can still be read undisturbed."""
+        if self._sent:
+            return
         if self._process is None:
             self._child = LoadChild()
         assert self._process is not None and self._process.stdin is not None
         write_message(self._process.stdin, self._config)
-        message = self._receive(timeout)
+        self._sent = True
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Run the transactions. Raises LoadError when the SQL does not fit the schema."""
+        self.prepare()
+        assert self._process is not None and self._process.stdin is not None
+        message = self._receive(timeout)  # prepared, or why not
         if message.get("error"):
             self.kill()
             raise LoadError(message["error"])
+        self._process.stdin.write(b"G")
+        self._process.stdin.flush()
+        self._receive(timeout)
 
     def new_shape(self, running: bool, timeout: float = 60.0) -> None:
         """Start (or stop) the transactions that run only after up; returns once every

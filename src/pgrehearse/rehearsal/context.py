@@ -14,7 +14,7 @@ import psycopg
 
 from pgrehearse.backends import Server
 from pgrehearse.errors import EnvironmentProblem, Interrupted
-from pgrehearse.load import LoadChild
+from pgrehearse.load import LoadChild, LoadProcess
 from pgrehearse.migration import Clock
 from pgrehearse.rehearsal.progress import Progress
 from pgrehearse.rehearsal.result import PhaseResult, Rehearsal
@@ -35,6 +35,7 @@ class RunContext:
     started_server: bool = False  # a server was started, so there is something to report
     server: Server | None = None  # the running server, watched during pauses
     load_child: LoadChild | None = None  # the load's interpreter, started with the server
+    load_process: LoadProcess | None = None  # the load, prepared while the schema is read
     report_imports: threading.Thread | None = None  # reporting's imports, made meanwhile
     figures: EarlyFigures | None = None  # the observation figures, drawn during verify
 

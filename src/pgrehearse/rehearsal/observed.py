@@ -68,6 +68,29 @@ def prepare_load(ctx: RunContext) -> list[PreparedTransaction]:
         ) from None
 
 
+def prepare_load_process(
+    ctx: RunContext, server: Server, prepared: list[PreparedTransaction]
+) -> LoadProcess | None:
+    """The load's clients set to connect and prepare their statements (nothing runs yet),
+    in the interpreter started with the server (`ctx.load_child`, which rehearse() kills
+    until the load runs), while this process goes on. Kept in `ctx.load_process` for the
+    observed phases, whose start reports any error."""
+    spec = ctx.scenario.load
+    if spec is None or not prepared:
+        return None
+    load = LoadProcess(
+        spec,
+        prepared,
+        server.connect_kwargs(DATABASE, SessionRole.LOAD.application_name()),
+        ctx.clock.origin,
+        ctx.scenario.data.seed,
+        child=ctx.load_child,
+    )
+    load.prepare()
+    ctx.load_process = load
+    return load
+
+
 def _load_problem(ctx: RunContext, message: str, hint: str) -> ScenarioError:
     """Invalid input found in the scenario's load transactions."""
     line = ctx.scenario.line_of("load", "transactions")
@@ -154,17 +177,9 @@ class ObservedMigration:
                 self._summarise_load(events)
 
     def _start_load(self) -> LoadProcess | None:
-        spec = self.ctx.scenario.load
-        if spec is None or not self.prepared:
+        load = self.ctx.load_process or prepare_load_process(self.ctx, self.server, self.prepared)
+        if load is None:
             return None
-        load = LoadProcess(
-            spec,
-            self.prepared,
-            self.server.connect_kwargs(DATABASE, SessionRole.LOAD.application_name()),
-            self.ctx.clock.origin,
-            self.ctx.scenario.data.seed,
-            child=self.ctx.load_child,  # killed by rehearse() until the load owns it
-        )
         try:
             load.start()
         except LoadError as exc:
@@ -173,8 +188,11 @@ class ObservedMigration:
                 str(exc),
                 "the load's SQL must run on the schema as it is before the migration",
             ) from None
-        self.ctx.load_child = None  # the load process owns it now
-        self.ctx.progress.note(f"application load: {spec.clients} clients running")
+        self.ctx.load_child = self.ctx.load_process = None  # the load process owns it now
+        assert self.ctx.scenario.load is not None
+        self.ctx.progress.note(
+            f"application load: {self.ctx.scenario.load.clients} clients running"
+        )
         return load
 
     def _phase(

@@ -17,7 +17,11 @@ from pgrehearse.errors import EnvironmentProblem, Interrupted
 from pgrehearse.load import LoadChild
 from pgrehearse.rehearsal.cache import SnapshotCache
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect, death_of
-from pgrehearse.rehearsal.observed import ObservedMigration, prepare_load
+from pgrehearse.rehearsal.observed import (
+    ObservedMigration,
+    prepare_load,
+    prepare_load_process,
+)
 from pgrehearse.rehearsal.progress import Progress, SilentProgress
 from pgrehearse.rehearsal.provision import new_result, provision
 from pgrehearse.rehearsal.result import Rehearsal
@@ -141,6 +145,8 @@ def rehearse(
 
 def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
     spec = ctx.scenario.roundtrip
+    if prepared:  # the clients connect and prepare while the schema is fingerprinted
+        prepare_load_process(ctx, server, prepared)
     with (
         connect(server, DATABASE, SessionRole.HARNESS) as harness,
         ctx.phase("fingerprint", "fingerprinting schema and data before up"),
