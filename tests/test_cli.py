@@ -271,3 +271,30 @@ def test_an_interrupt_before_any_server_does_not_claim_one_was_removed(
     assert done.exit_code == 130
     assert "interrupted by SIGINT" in done.output
     assert "server" not in done.output
+
+
+def test_run_on_a_folder_rehearses_every_scenario_and_exits_with_the_worst(
+    tmp_path: Path, work_root: Path
+) -> None:
+    folder = tmp_path / "scenarios"
+    write_scenario(folder / "a", name="good")
+    write_scenario(
+        folder / "b",
+        name="over",
+        up="LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(0.2);\n",
+        down=None,
+        extra="budgets:\n  max_lock_ms: {AccessExclusiveLock: 50}\n  roundtrip: false\n",
+    )
+    broken = write_scenario(folder / "c", name="broken")
+    broken.write_text(broken.read_text() + "colour: blue\n")
+    result = _cli("run", folder, "--report-dir", tmp_path / "reports", "-q")
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("good: PASSED") for line in lines), result.stdout
+    assert any(line.startswith("over: FAILED — budget exceeded") for line in lines), lines
+    assert any("c/scenario.yaml: INVALID_INPUT" in line for line in lines), lines
+    assert "colour" in result.stderr and "Traceback" not in result.stderr
+    assert lines[-1] == "3 scenarios: 1 passed, 2 not (exit 2: INVALID_INPUT)"
+    assert result.returncode == 2
+    # one scenario alone keeps the full summary and its own exit code
+    alone = _cli("run", folder / "b", "--report-dir", tmp_path / "reports", "-q")
+    assert alone.returncode == 1 and "over: FAILED" in alone.stdout

@@ -230,13 +230,37 @@ def run(
     """
     from pgrehearse._console import print_summary
     from pgrehearse.rehearsal.run import rehearse
-    from pgrehearse.scenario import load_scenario
+    from pgrehearse.scenario import load_scenario, scenario_files
 
     out, err, progress = _consoles(quiet)
     options = _server_options_from(pg_bin, scale, no_cache, pg_version, backend, dsn, clone)
     chosen = _scales(scales) if scales else None
     target = _target(predict_at) if predict_at else None
     with reported_errors(progress, err):
+        files = scenario_files(scenario)
+        if len(files) > 1:
+            if migrations_dir is not None or keep_server:
+                from pgrehearse.errors import Problem, ScenarioError
+
+                raise ScenarioError(
+                    [
+                        Problem(
+                            f"{scenario} holds {len(files)} scenarios; --migrations and "
+                            "--keep-server take one",
+                            hint="name one scenario file",
+                        )
+                    ]
+                )
+            _run_each(
+                files,
+                options,
+                report_dir=report_dir,
+                progress=progress,
+                budgets=parse_budget_overrides(budget_overrides),
+                history=False if no_history else (history or True),
+                out=out,
+                err=err,
+            )
         loaded = load_scenario(scenario)
         if migrations_dir is not None:
             loaded = _with_migrations(loaded, migrations_dir, tool, from_version, to_version)
@@ -268,6 +292,66 @@ def run(
     if result.report_error:
         err.print(f"warning: {result.report_error}", highlight=False, markup=False, soft_wrap=True)
     sys.exit(int(ExitCode.OK if result.passed else ExitCode.FAILED))
+
+
+def _run_each(
+    files: list[Path],
+    options: ServerOptions,
+    *,
+    out: Console,
+    err: Console,
+    **kwargs: Any,
+) -> NoReturn:
+    """Every scenario of a folder, one after the other: a line each, then the verdict.
+    A scenario that is invalid or meets an environment problem is reported and the next
+    one runs; the exit code is the worst of them (Ctrl-C stops them all)."""
+    from pgrehearse.rehearsal.run import rehearse
+    from pgrehearse.scaling import rehearse_scales
+    from pgrehearse.scenario import load_scenario
+
+    codes: list[ExitCode] = []
+    for file in files:
+        try:
+            loaded = load_scenario(file)
+            if loaded.predict is not None and options.scale is None:
+                result = rehearse_scales(loaded, options=options, **kwargs).telling
+            else:
+                result = rehearse(loaded, options, **kwargs)
+        except PgRehearseError as exc:
+            print_error(err, exc)
+            codes.append(exc.exit_code)
+            out.print(
+                f"{_shown(file)}: {exc.exit_code.name}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            continue
+        codes.append(ExitCode.OK if result.passed else ExitCode.FAILED)
+        line = f"{result.scenario_name}: {result.outcome.upper()}"
+        if result.failure:
+            line += f" — {result.failure.splitlines()[0]}"
+        if result.summary_path is not None:
+            line += f" ({_shown(result.summary_path)})"
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    worst = max(codes)
+    passed = codes.count(ExitCode.OK)
+    out.print(
+        f"{len(files)} scenarios: {passed} passed, {len(files) - passed} not"
+        + ("" if worst == ExitCode.OK else f" (exit {int(worst)}: {worst.name})"),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.exit(int(worst))
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be said: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _scales(text: str) -> list[float]:

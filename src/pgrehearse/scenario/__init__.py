@@ -1,7 +1,7 @@
 """Scenario files: models and the line-aware YAML loader."""
 
 from pgrehearse.scenario._durations import Duration, parse_duration, postgres_duration
-from pgrehearse.scenario._loader import load_scenario, resolve_scenario_path
+from pgrehearse.scenario._loader import load_scenario, resolve_scenario_path, scenario_files
 from pgrehearse.scenario._models import (
     GENERATOR_KEYS,
     GENERATOR_NAMES,
@@ -83,4 +83,5 @@ __all__ = [
     "parse_duration",
     "postgres_duration",
     "resolve_scenario_path",
+    "scenario_files",
 ]

@@ -49,6 +49,26 @@ def resolve_scenario_path(path: Path) -> Path:
     return path
 
 
+def scenario_files(path: Path) -> list[Path]:
+    """The scenarios `run` rehearses for `path`: a file; a folder holding scenario files;
+    or a folder of folders each holding one (`scenarios/`). A single one is resolved as
+    `resolve_scenario_path` does, errors included."""
+    if path.is_dir():
+        direct = sorted(p for p in path.iterdir() if p.suffix in SCENARIO_SUFFIXES)
+        if direct:
+            return direct
+        nested = sorted(
+            p
+            for folder in path.iterdir()
+            if folder.is_dir()
+            for p in folder.iterdir()
+            if p.suffix in SCENARIO_SUFFIXES
+        )
+        if nested:
+            return nested
+    return [resolve_scenario_path(path)]
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file (or a folder holding one).
 
