@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -340,3 +342,29 @@ def test_a_seeded_snapshot_is_reused_by_the_next_container(tmp_path: Path) -> No
     assert second.roundtrip.data_rows == first.roundtrip.data_rows if first.roundtrip else False
     for result in (first, second):
         assert _containers("org.pgrehearse.run", result.run_id) == []
+
+
+@needs_image
+def test_another_users_container_is_left_to_them_unless_all() -> None:
+    """A container another user's run kept has its record in that user's cache, not
+    ours: only `cleanup --all` may remove it."""
+    from pgrehearse.backends.docker import OWNER_LABEL, ROLE_LABEL, UID_LABEL, sweep_containers
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no run has any more
+    key, _, value = ROLE_LABEL.partition("=")
+    theirs = docker_client().containers.create(
+        str(IMAGE),
+        labels={
+            key: value,
+            OWNER_LABEL: f"{socket.gethostname()}:{gone.pid}:",
+            UID_LABEL: str(os.getuid() + 4242),
+        },
+    )
+    try:
+        assert theirs.name not in sweep_containers(kept=True)
+        theirs.reload()  # still there
+        assert theirs.name in sweep_containers(kept=True, everyone=True)
+    finally:
+        with contextlib.suppress(Exception):
+            theirs.remove(force=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -107,7 +108,14 @@ def test_keep_server_survives_the_run_until_cleanup(tmp_path: Path, work_root: P
     other = write_scenario(tmp_path / "o", name="other")
     assert _cli("run", other, "--report-dir", tmp_path / "r", "-q").returncode == 0
     assert processes_mentioning(str(work_root))
-    cleanup = _cli("cleanup")
+    # kept by another user's run: this user's cleanup leaves it, --all stops it
+    [folder] = list(work_root.iterdir())
+    owner = json.loads((folder / "owner.json").read_text())
+    (folder / "owner.json").write_text(json.dumps({**owner, "uid": os.getuid() + 4242}))
+    theirs = _cli("cleanup")
+    assert theirs.returncode == 0 and "0 leftover folder(s) removed" in theirs.stdout
+    assert processes_mentioning(str(work_root))
+    cleanup = _cli("cleanup", "--all")
     assert cleanup.returncode == 0 and "1 leftover folder(s) removed" in cleanup.stdout
     assert not processes_mentioning(str(work_root))
     assert not any(work_root.iterdir())

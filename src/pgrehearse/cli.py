@@ -575,19 +575,26 @@ def validate(scenario: Path) -> None:
     help="With --dsn: only databases of runs started longer ago than this (others may be "
     "running now).",
 )
-def cleanup(dsn: str | None, older_than_hours: float) -> None:
-    """Stop servers kept with --keep-server and remove folders left by killed runs (every
-    run does the latter by itself); with --dsn, drop databases killed runs left there."""
+@click.option(
+    "--all",
+    "everyone",
+    is_flag=True,
+    help="Also stop servers and containers other users' runs kept (as root, for instance).",
+)
+def cleanup(dsn: str | None, older_than_hours: float, everyone: bool) -> None:
+    """Stop the servers your runs kept with --keep-server (everyone's with --all) and remove
+    folders left by killed runs (every run does the latter by itself); with --dsn, drop
+    databases killed runs left there."""
     from pgrehearse.backends.docker import sweep_containers
     from pgrehearse.backends.external import dsn_for_display, sweep_databases
     from pgrehearse.backends.workdir import sweep_leftovers, temp_root
     from pgrehearse.rehearsal.cache import SnapshotCache
 
-    removed = sweep_leftovers(temp_root(), kept=True)
+    removed = sweep_leftovers(temp_root(), kept=True, everyone=everyone)
     for folder in removed:
         click.echo(f"removed {folder}")
     click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
-    containers = sweep_containers(kept=True)
+    containers = sweep_containers(kept=True, everyone=everyone)
     for name in containers:
         click.echo(f"removed container {name}")
     if containers:

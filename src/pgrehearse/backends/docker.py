@@ -37,6 +37,7 @@ _PGDATA = "/var/lib/postgresql/data"
 _SNAPSHOT_PASSWORD = "pgrehearse-password"  # beside a snapshot's data, for its next start
 ROLE_LABEL = "org.pgrehearse.role=throwaway-server"
 OWNER_LABEL = "org.pgrehearse.owner"  # host:pid:start time of the run that started it
+UID_LABEL = "org.pgrehearse.uid"  # the user whose run started it
 
 
 def owner_label() -> str:
@@ -50,11 +51,12 @@ def kept_containers_dir() -> Path:
     return cache_root() / "kept-containers"
 
 
-def sweep_containers(*, kept: bool = False) -> list[str]:
-    """Remove the throwaway containers of runs of this host that are gone (killed with
-    SIGKILL while Ryuk, the reaper, was off), and with `kept` those kept for debugging;
-    names of those removed. Containers of live runs, or of other hosts, are left alone.
-    Nothing happens when Docker does not answer."""
+def sweep_containers(*, kept: bool = False, everyone: bool = False) -> list[str]:
+    """Remove the throwaway containers of this user's runs of this host that are gone
+    (killed with SIGKILL while Ryuk, the reaper, was off), and with `kept` those kept for
+    debugging; names of those removed. Containers of live runs, of other hosts, and of
+    other users (unless `everyone`: their kept ones too) are left alone. Nothing happens
+    when Docker does not answer."""
     try:
         from docker.errors import DockerException
     except ImportError:  # no docker extra: no containers of ours either
@@ -74,10 +76,16 @@ def sweep_containers(*, kept: bool = False) -> list[str]:
         pid_text, _, started = rest.partition(":")
         if host != socket.gethostname() or not pid_text.isdigit():
             continue
+        uid = str(labels.get(UID_LABEL, os.getuid()))
+        mine = uid == str(os.getuid())
+        if not mine and not everyone:
+            continue  # another user's: its kept record is in that user's cache, not ours
         record = kept_containers_dir() / name
         if record.is_dir() and not kept:
             continue
-        if not record.is_dir() and is_alive(int(pid_text), started or None):
+        if not record.is_dir() and mine and is_alive(int(pid_text), started or None):
+            continue
+        if not mine and is_alive(int(pid_text), started or None):
             continue
         try:
             container.remove(force=True, v=True)
@@ -118,6 +126,7 @@ def container_config(
             "org.pgrehearse.scenario": scenario,
             "org.pgrehearse.role": "throwaway-server",
             OWNER_LABEL: owner_label(),
+            UID_LABEL: str(os.getuid()),
         },
         env={"POSTGRES_INITDB_ARGS": "--encoding=UTF8 --locale=C --auth=scram-sha-256"},
     )

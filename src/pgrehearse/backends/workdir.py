@@ -50,6 +50,7 @@ def create_workdir(root: Path, run_as: RunAs | None, kind: str = "server") -> Pa
         "kind": kind,
         "pid": os.getpid(),
         "start_time": process_start_time(os.getpid()),
+        "uid": os.getuid(),  # whose run: only that user's cleanup stops its kept server
     }
     (workdir / OWNER_FILE).write_text(json.dumps(owner))
     if run_as is not None:
@@ -89,13 +90,14 @@ def mark_kept(workdir: Path) -> None:
     owner_file.write_text(json.dumps(owner))
 
 
-def sweep_leftovers(root: Path, *, kept: bool = False) -> list[Path]:
+def sweep_leftovers(root: Path, *, kept: bool = False, everyone: bool = False) -> list[Path]:
     """Stop servers and remove folders of runs that no longer exist. Returns what was removed.
 
     Only a folder that proves pgrehearse made it is touched: an owner file with pgrehearse's
     mark, nothing inside but what that kind of folder holds, and an owner process that is
     gone. Anything else named `pgrehearse-*` belongs to someone else and is left alone.
-    Servers kept for debugging (`--keep-server`) are stopped only when `kept` is true.
+    Servers kept for debugging (`--keep-server`) are stopped only when `kept` is true, and
+    only this user's unless `everyone` is: another user's kept server is theirs to stop.
     """
     removed: list[Path] = []
     if not root.is_dir():
@@ -107,7 +109,8 @@ def sweep_leftovers(root: Path, *, kept: bool = False) -> list[Path]:
         if owner is None or not _has_layout(folder, str(owner.get("kind", "server"))):
             continue
         if owner.get("kept"):
-            if not kept and _postmaster_pid(folder) is not None:
+            mine = int(owner.get("uid", os.getuid())) == os.getuid()
+            if (not kept or not (mine or everyone)) and _postmaster_pid(folder) is not None:
                 continue
         elif is_alive(int(owner["pid"]), owner.get("start_time")):
             continue
