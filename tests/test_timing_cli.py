@@ -28,6 +28,9 @@ def test_a_deliberately_slower_migration_fails_the_compare(tmp_path: Path, work_
     first = _cli("bench", fast, "--rounds", "3", "--history", base, "--baseline", base)
     assert first.returncode == 0, first.stderr
     assert "no baseline for this scenario yet" in first.stdout
+    # a pipe gets plain lines, no box drawing
+    assert "timed: 3 round(s), medians" in first.stdout and "phase up: " in first.stdout
+    assert not set("┏━┃│─╭╰┗") & set(first.stdout)
     assert len(json.loads(base.read_text())["rounds"]) == 3
 
     # same statement, plus 0.2 s of sleep in the up phase

@@ -360,6 +360,19 @@ def _statistic(record: Mapping[str, Any]) -> list[tuple[str, float, float, float
 def print_rounds(console: Console, record: Mapping[str, Any]) -> None:
     """Median, fastest and slowest round of each phase and statement."""
     rounds = len(record["rounds"])
+    if not console.is_terminal:  # a pipe or a CI log: plain lines, no box drawing
+        console.print(
+            f"{record['scenario']}: {rounds} round(s), medians", markup=False, highlight=False
+        )
+        for item, median, low, high in _statistic(record):
+            console.print(
+                f"  {_one_line(item)}: {_seconds(median)} (min {_seconds(low)}, "
+                f"max {_seconds(high)})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        return
     table = Table(title=f"{record['scenario']}: {rounds} round(s), medians", title_justify="left")
     for column in ("phase / statement", "median", "min", "max"):
         table.add_column(column, justify="left" if column.startswith("phase") else "right")
