@@ -193,3 +193,20 @@ def test_between_dates_keep_their_type(tmp_path: Path) -> None:
     scenario = load_scenario(_write(tmp_path, VALID))
     day = scenario.data.tables["t"].columns["day"]
     assert day.between == (dt.date(2020, 1, 1), dt.date(2021, 1, 1))  # type: ignore[union-attr]
+
+
+def test_paths_in_messages_are_normalised_and_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "rehearsals").mkdir()
+    scenario = tmp_path / "rehearsals" / "s.yaml"
+    scenario.write_text(
+        'version: 1\nname: x\nschema: ../db/missing.sql\nmigration: {up: "SELECT 1;"}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    for given in (scenario, Path("rehearsals/s.yaml")):  # absolute, then relative
+        with pytest.raises(ScenarioError) as caught:
+            load_scenario(given)
+        text = caught.value.render()
+        assert "rehearsals/s.yaml:3:" in text and "schema file not found: db/missing.sql" in text
+        assert "/../" not in text and str(tmp_path) not in text

@@ -347,11 +347,9 @@ def _run_each(
 
 
 def _shown(path: Path) -> str:
-    """A path as short as it can be said: relative to the current folder when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    from pgrehearse.errors import shown_path
+
+    return shown_path(path)
 
 
 def _scales(text: str) -> list[float]:

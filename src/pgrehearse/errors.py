@@ -21,6 +21,7 @@ Errors carry `Problem`s: what is wrong, where, and what to do. The command line 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -39,6 +40,18 @@ class ExitCode(IntEnum):
     TERMINATED = 143  # SIGTERM
 
 
+def shown_path(path: Path | str) -> str:
+    """A path as a message shows it: normalised (`rehearsals/../db/x.sql` is `db/x.sql`)
+    and relative to the current folder when it lies inside it."""
+    normal = os.path.normpath(path)
+    if Path(normal).is_absolute():
+        try:
+            return os.path.relpath(normal) if Path(normal).is_relative_to(Path.cwd()) else normal
+        except (OSError, ValueError):  # no current folder any more
+            return normal
+    return normal
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong, located as precisely as we know."""
@@ -51,7 +64,8 @@ class Problem:
     def location(self) -> str:
         if self.file is None:
             return ""
-        return f"{self.file}:{self.line}" if self.line else str(self.file)
+        shown = shown_path(self.file)
+        return f"{shown}:{self.line}" if self.line else shown
 
     def render(self) -> str:
         where = self.location()

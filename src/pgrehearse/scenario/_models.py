@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from pgrehearse.errors import shown_path
 from pgrehearse.scenario._durations import Duration
 from pgrehearse.scenario._schema_source import SchemaPart, SchemaSource
 from pgrehearse.tools import (
@@ -80,11 +81,11 @@ class SqlSource(_Strict):
         base = Path((info.context or {}).get("base_dir", "."))
         path = self.file if self.file.is_absolute() else base / self.file
         if not path.is_file():
-            raise ValueError(f"SQL file not found: {path}")
+            raise ValueError(f"SQL file not found: {shown_path(path)}")
         try:
             self._text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read SQL file {path}: {exc}") from exc
+            raise ValueError(f"cannot read SQL file {shown_path(path)}: {exc}") from exc
         self._origin = path
         return self
 

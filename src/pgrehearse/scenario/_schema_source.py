@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, model_validator
 
+from pgrehearse.errors import shown_path
+
 ArchiveFormat = Literal["custom", "directory", "tar"]
 _TAR_MAGIC_OFFSET = 257
 
@@ -144,26 +146,28 @@ class SchemaSource(BaseModel):
 def _read_file(given: Path, base: Path) -> SchemaPart:
     path = given if given.is_absolute() else base / given
     if not path.exists():
-        raise ValueError(f"schema file not found: {path}")
+        raise ValueError(f"schema file not found: {shown_path(path)}")
     try:
         kind = archive_format(path)
         if kind is not None:
             return SchemaPart(path, archive=kind)
         if path.is_dir():
             raise ValueError(
-                f"{path} is a folder but not a pg_dump directory archive (no toc.dat in it)"
+                f"{shown_path(path)} is a folder but not a pg_dump directory archive "
+                "(no toc.dat in it)"
             )
         data = path.read_bytes()
     except OSError as exc:
-        raise ValueError(f"cannot read schema file {path}: {exc}") from exc
+        raise ValueError(f"cannot read schema file {shown_path(path)}: {exc}") from exc
     if data[:2] == b"\x1f\x8b":
         raise ValueError(
-            f"{path} is gzip-compressed: unpack it (gunzip), or dump with --format=custom"
+            f"{shown_path(path)} is gzip-compressed: unpack it (gunzip), or dump with "
+            "--format=custom"
         )
     try:
         return SchemaPart(path, data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ValueError(
-            f"{path} is neither SQL text (UTF-8) nor a pg_dump archive: byte {exc.start} "
-            "cannot be read"
+            f"{shown_path(path)} is neither SQL text (UTF-8) nor a pg_dump archive: byte "
+            f"{exc.start} cannot be read"
         ) from None
