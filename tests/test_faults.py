@@ -44,8 +44,10 @@ PHASES = {
 
 
 def _postmaster(folder: Path) -> int:
-    [(pid, _)] = [(pid, line) for pid, line in processes_mentioning(str(folder)) if " -D " in line]
-    return pid
+    """The server's pid, from its own pid file: a backend that has just been forked still
+    shows the postmaster's command line for a moment, so the process list can be ambiguous."""
+    [pid_file] = folder.glob("pgrehearse-server-*/data/postmaster.pid")
+    return int(pid_file.read_text().split()[0])
 
 
 @pytest.mark.parametrize("phase", list(PHASES))
