@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from pgrehearse.scaling import (
     rehearse_scales,
 )
 from pgrehearse.scaling._parallel import index_build_workers
-from tests.helpers import write_scenario
+from tests.helpers import processes_mentioning, write_scenario
 
 ROWS = [10_000.0, 30_000.0, 100_000.0]
 
@@ -246,6 +249,8 @@ def test_rehearsals_at_three_scales_predict_a_fourth(tmp_path: Path, work_root: 
         budget_at="predicted",
     )
     assert [r.scale for r in scaled.rehearsals] == [1, 2, 4]
+    # the three snapshots were seeded together beforehand; each rehearsal started from one
+    assert all(r.cache is not None and r.cache.hit for r in scaled.rehearsals)
     curve = scaled.curve
     assert curve is not None
     sleep = curve.find("up #2")
@@ -273,6 +278,50 @@ def test_rehearsals_at_three_scales_predict_a_fourth(tmp_path: Path, work_root: 
     assert [p["scale"] for p in summary["prediction"]["predictions"][0]["points"]] == [1, 2, 4]
     markdown = (largest.run_dir / "summary.md").read_text()
     assert "Predicted at 8× from scales 1/2/4" in markdown
+
+
+def _processes_with_env(name: str, value: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"{name}={value}".encode() in environ:
+                found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_while_the_scales_seed_together_leaves_nothing(
+    tmp_path: Path, work_root: Path
+) -> None:
+    path = write_scenario(tmp_path / "s", rows=400_000, down=None, extra=_NO_ROUNDTRIP)
+    reports = ["--report-dir", str(tmp_path / "reports")]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pgrehearse", "run", str(path), "--scales", "0.5,1,2", *reports],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert run.stderr is not None
+    seen = []
+    for line in run.stderr:
+        seen.append(line)
+        if "seeding the snapshots of scales 0.5, 1, 2" in line:
+            break
+    else:
+        pytest.fail("the scales were not seeded together:\n" + "".join(seen))
+    # wait until every scale's server is up and seeding, then stop the run
+    deadline = time.monotonic() + 60
+    while len(list(work_root.glob("pgrehearse-server-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 143, "".join(seen) + stderr
+    assert "Traceback" not in stderr
+    assert processes_mentioning(str(work_root)) == []
+    assert _processes_with_env("PGREHEARSE_TMPDIR", str(work_root)) == []
 
 
 def test_cli_refuses_a_curve_of_two_scales(tmp_path: Path) -> None:

@@ -140,6 +140,11 @@ class SnapshotCache:
             self.discard(key)
         yield Lookup(None, snapshot.damage if snapshot is not None else None)
 
+    def has(self, key: str) -> bool:
+        """Whether a whole entry for `key` is there (file sizes checked, not contents)."""
+        snapshot = self._check(key, contents=False)
+        return snapshot is not None and snapshot.damage is None
+
     def _check(self, key: str, *, contents: bool) -> Snapshot | None:
         """The entry for `key`, its `damage` set when it is not whole; None when absent."""
         path = self.root / key

@@ -3,7 +3,8 @@
 The rehearsals run one after the other, not in parallel: a rehearsal with load already
 keeps two cores busy, and rehearsals sharing cores would slow each other by amounts that
 differ from scale to scale, which is exactly the error a fit cannot tell from growth.
-Each scale has its own seeded snapshot in the cache (the scale is part of its key).
+Each scale has its own seeded snapshot in the cache (the scale is part of its key); those
+are seeded all at once beforehand (`_seeding`), since a seed is not measured.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pgrehearse.rehearsal.verdict import decide, merged_budgets
 from pgrehearse.scaling._budgets import predicted_checks
 from pgrehearse.scaling._curve import ScaleCurve, Target, fit_curve
 from pgrehearse.scaling._parallel import scaled_thresholds
+from pgrehearse.scaling._seeding import SeedJob, seed_scales
 from pgrehearse.scenario import Scenario
 
 
@@ -86,10 +88,14 @@ def rehearse_scales(
     budgets: dict[str, Any] | None = None,
     budget_at: str | None = None,
     history: str | Path | bool = True,
+    parallel_seeding: bool = True,
 ) -> ScaledRehearsal:
     """Rehearse `scenario` at each of `scales` (default: the scenario's `predict.scales`),
     fit every statement's time, lock hold, the load's longest wait and the up phase against
     the rows of their tables, and predict them at `target` (default: `predict.at`).
+
+    With the snapshot cache on, the scales' snapshots are first seeded all at once
+    (`parallel_seeding`); the rehearsals themselves run one after the other.
 
     Each rehearsal writes its own reports. The largest one's summary gets the prediction
     (`prediction` in summary.json, a table in summary.md, figures in report.html). With
@@ -112,11 +118,14 @@ def rehearse_scales(
         )
     if target is None:
         target = target_of(scenario.predict.at) if scenario.predict else Target()
+    planned = {scale: _planned_as_at(scenario, scale, target) for scale in chosen}
+    if parallel_seeding:
+        seed_scales([SeedJob(s, planned[s]) for s in chosen], options, progress)
     rehearsals: list[Rehearsal] = []
     for number, scale in enumerate(chosen, 1):
         progress.note(f"scale {scale:g} ({number} of {len(chosen)})")
         result = rehearse(
-            _planned_as_at(scenario, scale, target),
+            planned[scale],
             dataclasses.replace(options, scale=scale),
             report_dir=report_dir,
             progress=progress,
