@@ -36,7 +36,7 @@ def _curve(scenario_path: Path, scales: list[float], *, together: bool) -> float
             Target(scale=1.0),
             report_dir=None,
             history=False,
-            parallel_seeding=together,
+            parallel_seeding=len(scales) if together else 1,
         )
         seconds = time.perf_counter() - began
         if scaled.curve is None:

@@ -247,6 +247,7 @@ def test_rehearsals_at_three_scales_predict_a_fourth(tmp_path: Path, work_root: 
         history=False,
         budgets={"max_lock_ms": {"AccessExclusiveLock": 600}},
         budget_at="predicted",
+        parallel_seeding=3,
     )
     assert [r.scale for r in scaled.rehearsals] == [1, 2, 4]
     # the three snapshots were seeded together beforehand; each rehearsal started from one
@@ -293,13 +294,35 @@ def _processes_with_env(name: str, value: str) -> list[int]:
     return found
 
 
+# the scale curve with its three seeds run together (by default they are only on 4+ cores)
+_SEED_TOGETHER = """
+import sys
+from pgrehearse import load_scenario
+from pgrehearse._shell import signals_raise
+from pgrehearse.errors import Interrupted
+from pgrehearse.rehearsal.progress import SilentProgress
+from pgrehearse.scaling import Target, rehearse_scales
+
+class Notes(SilentProgress):
+    def note(self, text):
+        print(text, file=sys.stderr, flush=True)
+
+try:
+    with signals_raise():
+        rehearse_scales(load_scenario(sys.argv[1]), [0.5, 1, 2], Target(scale=4),
+                        report_dir=None, progress=Notes(), parallel_seeding=3)
+except Interrupted as exc:
+    print("interrupted by", exc.signal_name, file=sys.stderr)
+    sys.exit(exc.exit_code)
+"""
+
+
 def test_sigterm_while_the_scales_seed_together_leaves_nothing(
     tmp_path: Path, work_root: Path
 ) -> None:
     path = write_scenario(tmp_path / "s", rows=400_000, down=None, extra=_NO_ROUNDTRIP)
-    reports = ["--report-dir", str(tmp_path / "reports")]
     run = subprocess.Popen(
-        [sys.executable, "-m", "pgrehearse", "run", str(path), "--scales", "0.5,1,2", *reports],
+        [sys.executable, "-c", _SEED_TOGETHER, str(path)],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -319,6 +342,7 @@ def test_sigterm_while_the_scales_seed_together_leaves_nothing(
     run.send_signal(signal.SIGTERM)
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 143, "".join(seen) + stderr
+    assert "interrupted by SIGTERM" in stderr
     assert "Traceback" not in stderr
     assert processes_mentioning(str(work_root)) == []
     assert _processes_with_env("PGREHEARSE_TMPDIR", str(work_root)) == []

@@ -88,14 +88,15 @@ def rehearse_scales(
     budgets: dict[str, Any] | None = None,
     budget_at: str | None = None,
     history: str | Path | bool = True,
-    parallel_seeding: bool = True,
+    parallel_seeding: int | None = None,
 ) -> ScaledRehearsal:
     """Rehearse `scenario` at each of `scales` (default: the scenario's `predict.scales`),
     fit every statement's time, lock hold, the load's longest wait and the up phase against
     the rows of their tables, and predict them at `target` (default: `predict.at`).
 
-    With the snapshot cache on, the scales' snapshots are first seeded all at once
-    (`parallel_seeding`); the rehearsals themselves run one after the other.
+    With the snapshot cache on and cores to spare, the scales' snapshots are first seeded
+    `parallel_seeding` at a time (default: one per two cores; 0 or 1: no seeding ahead);
+    the rehearsals themselves run one after the other.
 
     Each rehearsal writes its own reports. The largest one's summary gets the prediction
     (`prediction` in summary.json, a table in summary.md, figures in report.html). With
@@ -119,8 +120,7 @@ def rehearse_scales(
     if target is None:
         target = target_of(scenario.predict.at) if scenario.predict else Target()
     planned = {scale: _planned_as_at(scenario, scale, target) for scale in chosen}
-    if parallel_seeding:
-        seed_scales([SeedJob(s, planned[s]) for s in chosen], options, progress)
+    seed_scales([SeedJob(s, planned[s]) for s in chosen], options, progress, parallel_seeding)
     rehearsals: list[Rehearsal] = []
     for number, scale in enumerate(chosen, 1):
         progress.note(f"scale {scale:g} ({number} of {len(chosen)})")

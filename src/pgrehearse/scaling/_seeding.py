@@ -40,21 +40,29 @@ class SeedJob:
 
 
 def parallel_seeds(jobs: int, cores: int | None = None) -> int:
-    """How many seeds to run at once: one per core, at least two (a small seed mostly
-    waits), never more than there are jobs."""
+    """How many seeds to run at once by default: one per two cores (a seed keeps about two
+    busy: the server's COPY and the generating workers), never more than there are jobs.
+    On 2 cores that is 1, i.e. no seeding ahead: three scales seeded together there took
+    1.09× as long as one after the other (benchmarks/scale_seeding.py)."""
     cores = cores or os.cpu_count() or 1
-    return max(1, min(jobs, max(2, cores)))
+    return max(1, min(jobs, cores // 2))
 
 
-def seed_scales(jobs: Sequence[SeedJob], options: ServerOptions, progress: Progress) -> None:
-    """Seed the cached snapshot of each job's scale, `parallel_seeds` at a time.
+def seed_scales(
+    jobs: Sequence[SeedJob],
+    options: ServerOptions,
+    progress: Progress,
+    width: int | None = None,
+) -> None:
+    """Seed the cached snapshot of each job's scale, `width` at a time (default
+    `parallel_seeds`); nothing happens when that is 1, or the cache is off.
 
     A scale whose seed fails is left alone: its rehearsal seeds again and reports the
     problem the way a single rehearsal does.
     """
-    if not options.cache or len(jobs) < 2:
+    width = min(len(jobs), width if width is not None else parallel_seeds(len(jobs)))
+    if not options.cache or width < 2:
         return
-    width = parallel_seeds(len(jobs))
     progress.note(
         "seeding the snapshots of scales "
         + ", ".join(f"{job.scale:g}" for job in jobs)
