@@ -241,6 +241,13 @@ def _rich_summary(console: Console, summary: Mapping[str, Any]) -> None:
 
 
 def _rich_details(console: Console, summary: Mapping[str, Any]) -> None:
+    if summary.get("fidelity"):
+        table = Table(title=facts.fidelity_title(summary), title_justify="left")
+        for header in facts.FIDELITY_HEADERS:
+            table.add_column(header, overflow="fold")
+        for cells in facts.shown_fidelity(summary):
+            table.add_row(*map(escape, cells))
+        console.print(table)
     if summary.get("prediction"):
         scales = summary["prediction"]["scales"]
         table = Table(title=facts.prediction_title(summary), title_justify="left")
@@ -329,6 +336,9 @@ def _plain_summary(console: Console, summary: Mapping[str, Any]) -> None:
         lines += ["    " + " | ".join(row) for row in load_rows]
     lines += ["  " + line for line in facts.load_sentences(summary)]
     lines += ["  " + line for line in facts.roundtrip_lines(summary)]
+    if summary.get("fidelity"):
+        lines.append("  " + facts.fidelity_title(summary) + ":")
+        lines += ["    " + " | ".join(cells) for cells in facts.shown_fidelity(summary)]
     if summary.get("prediction"):
         scales = summary["prediction"]["scales"]
         lines.append("  " + facts.prediction_title(summary) + ":")

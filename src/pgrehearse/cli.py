@@ -544,6 +544,94 @@ def plan(
 
 
 @main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--dsn",
+    required=True,
+    envvar="PGREHEARSE_PROFILE_DSN",
+    metavar="DSN",
+    help="The database to profile (only read: catalog and pg_stats). The password is never "
+    "printed or written. [env: PGREHEARSE_PROFILE_DSN]",
+)
+@click.option(
+    "--tables",
+    "tables",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only tables matching this shell pattern (name or schema.name; repeatable), and the "
+    "tables their foreign keys reach. [default: every table]",
+)
+@click.option(
+    "--scale",
+    type=Scale(),
+    default=1.0,
+    show_default=True,
+    help="data.scale of the scenario: its rows are production's, times this.",
+)
+@click.option(
+    "--keep-values",
+    is_flag=True,
+    help="Copy text values (common values, histogram bounds) as they are, instead of Faker "
+    "stand-ins of the same length and frequency.",
+)
+@click.option(
+    "--pii",
+    multiple=True,
+    metavar="PATTERN",
+    help="Also drop the values of columns matching this pattern (column or table.column), "
+    "whatever their type; their values are then inferred. Repeatable.",
+)
+@click.option("--exact-counts", is_flag=True, help="Rows by count(*) instead of reltuples.")
+@click.option("--force", is_flag=True, help="Replace the files of an existing scenario folder.")
+def profile(
+    out_dir: Path,
+    dsn: str,
+    tables: tuple[str, ...],
+    scale: float,
+    keep_values: bool,
+    pii: tuple[str, ...],
+    exact_counts: bool,
+    force: bool,
+) -> None:
+    """Write a scenario folder shaped like the database at --dsn: schema.sql (pg_dump
+    --schema-only), profile.json (its statistics) and scenario.yaml (rows and a generator
+    per column, from pg_stats). No row is read.
+
+    Exit codes: 0 written, 2 OUT_DIR already holds a scenario, 3 the database cannot be
+    reached or read.
+    """
+    from pgrehearse.profile import profile_database
+
+    out, err, progress = _consoles(False)
+    with reported_errors(progress, err):
+        done = profile_database(
+            dsn,
+            out_dir,
+            tables=tables,
+            scale=scale,
+            keep_values=keep_values,
+            pii=pii,
+            exact_counts=exact_counts,
+            force=force,
+        )
+    for warning in done.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    out.print(
+        f"{_shown(done.folder)}: {done.tables} tables, {done.rows:,} rows; "
+        f"{done.generated_columns} columns from statistics, {done.inferred_columns} "
+        "left to inference (keys, constraints, no statistics)",
+        markup=False,
+        highlight=False,
+    )
+    out.print(
+        f"next: put the migration in {_shown(done.folder / 'up.sql')} and down.sql, then "
+        f"pgrehearse run {_shown(done.folder)}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
 def validate(scenario: Path) -> None:
     """Check a scenario file without starting a server (exit 0 valid, 2 invalid)."""

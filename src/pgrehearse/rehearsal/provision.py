@@ -16,7 +16,6 @@ import secrets
 import shutil
 from typing import Any
 
-import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
@@ -34,8 +33,10 @@ from pgrehearse.rehearsal.context import (
     connect,
     death_of,
 )
+from pgrehearse.rehearsal.fidelity import match_index_sizes
 from pgrehearse.rehearsal.result import CacheUse, Rehearsal
 from pgrehearse.rehearsal.tool_phase import run_baseline
+from pgrehearse.rehearsal.views import refresh_materialized_views
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario, SchemaSource
 from pgrehearse.schema import ArchiveUnreadable, archive_sql, plain_sql, roles_named
@@ -292,7 +293,8 @@ def _build(ctx: RunContext, server: Server) -> None:
             _restore(ctx, dump, "post-data", server)
             with connect(server, DATABASE, SessionRole.HARNESS) as conn:
                 conn.autocommit = True
-                _refresh_materialized_views(ctx, conn)
+                refresh_materialized_views(ctx, conn)
+                match_index_sizes(ctx, conn)
                 conn.execute("ANALYZE")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -303,32 +305,6 @@ def _build(ctx: RunContext, server: Server) -> None:
                 sql.Identifier(server.database_name(SCHEMA_DATABASE))
             )
         )
-
-
-_EMPTY_VIEWS = """
-SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'm' AND NOT c.relispopulated ORDER BY c.oid
-"""
-
-
-def _refresh_materialized_views(ctx: RunContext, conn: Any) -> None:
-    """Fill materialized views the schema left empty (WITH NO DATA), so they hold data
-    like production's and take part in the round trip. Views over other views are retried
-    until nothing more can be filled."""
-    pending = [row[0] for row in conn.execute(_EMPTY_VIEWS)]
-    while pending:
-        failed = []
-        for view in pending:
-            try:
-                conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
-            except psycopg.Error:
-                failed.append(view)
-        if len(failed) == len(pending):
-            ctx.progress.note("materialized views left empty: " + ", ".join(failed))
-            return
-        pending = failed
-    return
 
 
 def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSource) -> None:

@@ -145,6 +145,7 @@ class Rehearsal:
     relations: list[dict[str, Any]] = field(default_factory=list)  # {name, kind, bytes} before up
     kept_server: dict[str, Any] | None = None  # how to reach a server kept for debugging
     prediction: dict[str, Any] | None = None  # the scale curve, on the largest of its runs
+    fidelity: dict[str, Any] | None = None  # the clone's statistics against data.profile
     summary: dict[str, Any] | None = None  # summary.json's data, computed once at the end
     report_error: str | None = None  # why the reports could not be written, if they could not
 

@@ -17,6 +17,7 @@ from pgrehearse.errors import EnvironmentProblem, Interrupted
 from pgrehearse.load import LoadChild
 from pgrehearse.rehearsal.cache import SnapshotCache
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect, death_of
+from pgrehearse.rehearsal.fidelity import check_fidelity
 from pgrehearse.rehearsal.observed import (
     ObservedMigration,
     prepare_load,
@@ -147,6 +148,7 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
     spec = ctx.scenario.roundtrip
     if prepared:  # the clients connect and prepare while the schema is fingerprinted
         prepare_load_process(ctx, server, prepared)
+    check_fidelity(ctx, server)
     with (
         connect(server, DATABASE, SessionRole.HARNESS) as harness,
         ctx.phase("fingerprint", "fingerprinting schema and data before up"),

@@ -92,6 +92,9 @@ def render_html(
     settings = summary.get("settings") or {"seed": {}, "rehearsal": {}}
     prediction = summary.get("prediction")
     return template.render(
+        fidelity_title=facts.fidelity_title(summary) if summary.get("fidelity") else "",
+        fidelity_headers=facts.FIDELITY_HEADERS,
+        fidelity_rows=facts.shown_fidelity(summary),
         prediction_title=facts.prediction_title(summary) if prediction else "",
         prediction_headers=facts.PREDICTION_HEADERS,
         prediction_rows=[

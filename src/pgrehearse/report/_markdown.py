@@ -67,6 +67,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 for b in summary["budgets"]
             ],
         )
+    if summary.get("fidelity"):
+        lines += [f"**{facts.fidelity_title(summary).capitalize()}**", ""]
+        lines += _table(facts.FIDELITY_HEADERS, facts.shown_fidelity(summary))
+        lines += [""]
     if summary.get("prediction"):
         scales = summary["prediction"]["scales"]
         lines += [f"**{facts.prediction_title(summary).capitalize()}**", ""]

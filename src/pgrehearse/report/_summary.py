@@ -58,6 +58,7 @@ def _summary(rehearsal: Rehearsal) -> dict[str, Any]:
         "sampler": rehearsal.sampler,
         "budgets": [check.to_dict() for check in rehearsal.budgets],
         "prediction": rehearsal.prediction,
+        "fidelity": rehearsal.fidelity,
         "roundtrip": rehearsal.roundtrip.to_dict() if rehearsal.roundtrip else None,
         "up_changes": rehearsal.up_changes,
         "invalid_indexes": rehearsal.invalid_indexes,

@@ -288,6 +288,55 @@ def migration_cells(row: Mapping[str, Any]) -> list[str]:
 
 
 PREDICTION_HEADERS = ["what", "measured", "predicted", "95% interval", "fit"]
+FIDELITY_HEADERS = ["table", "check", "profile", "clone", "error", "goal", "status"]
+
+
+def fidelity_title(summary: Summary) -> str:
+    fidelity = summary["fidelity"]
+    within = fidelity["checks"] - fidelity["failed"]
+    return (
+        f"clone fidelity: {within} of {fidelity['checks']} checks within their goals "
+        f"(the clone's pg_stats against {fidelity.get('profile') or 'the profile'})"
+    )
+
+
+def shown_fidelity(summary: Summary) -> list[list[str]]:
+    """Every table's size checks, and its columns' checks that missed their goal (all of
+    them are in summary.json)."""
+    rows = []
+    for table in (summary.get("fidelity") or {}).get("tables", []):
+        for check in table["checks"]:
+            if check["column"] is None or not check["passed"]:
+                rows.append(fidelity_cells(table["table"], check))
+    return rows
+
+
+def fidelity_cells(table: str, check: Mapping[str, Any]) -> list[str]:
+    what = f"{check['column']}: {check['what']}" if check["column"] else check["what"]
+    error = check.get("error")
+    if error is None:
+        shown_error = "-"
+    elif check["goal"].endswith("%"):
+        shown_error = f"{error:+.1%}"
+    else:
+        shown_error = f"{error:+.3f}"
+    return [
+        table,
+        what,
+        _fidelity_number(check["expected"]),
+        _fidelity_number(check["actual"]),
+        shown_error,
+        check["goal"],
+        "ok" if check["passed"] else "MISSED",
+    ]
+
+
+def _fidelity_number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return f"{int(value):,}"
 
 
 def prediction_title(summary: Summary) -> str:

@@ -338,6 +338,20 @@ class RefColumn(_GeneratorBase):
     distribution: Literal["uniform", "zipf"] = "uniform"
     skew: float = Field(default=1.1, gt=0)
     unique: bool = False  # one-to-one: each referenced key at most once
+    # shares of the rows that point at the most referenced keys, busiest first; the other
+    # rows spread over the other keys by `distribution` (`pgrehearse profile` writes these)
+    hot: list[float] = Field(default_factory=list, max_length=10_000)
+    # pg_stats' n_distinct of the column (negative: a fraction of the rows): the other
+    # rows then spread evenly over as many keys as make ANALYZE find that many
+    distinct: float | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _hot_shares(self) -> RefColumn:
+        if any(share < 0 for share in self.hot) or sum(self.hot) > 1.0 + 1e-6:
+            raise ValueError("hot shares are fractions of the rows: each >= 0, 1 at most in all")
+        if self.hot and self.unique:
+            raise ValueError("hot keys are referenced many times: they do not go with unique")
+        return self
 
     @property
     def table(self) -> str:
@@ -346,6 +360,54 @@ class RefColumn(_GeneratorBase):
     @property
     def column(self) -> str:
         return self.ref.rsplit(".", 1)[1]
+
+
+EmpiricalKind = Literal["number", "date", "moment", "text", "value"]
+
+
+class EmpiricalColumn(_GeneratorBase):
+    """Values spread as a production column's statistics say (`pgrehearse profile` writes
+    these from `pg_stats`): the most common `values` with their `freqs` (shares of all
+    rows, NULLs included, as pg_stats gives them), and the other values spread evenly over
+    the `histogram` buckets, `distinct` of them in all (negative: a fraction of the rows,
+    so it grows with the scale; positive: a count). `correlation` near 1 or -1 makes
+    values rise or fall with insertion order. How values between two bounds are made is
+    the `empirical` kind: `number` (`decimals` places), `date`, `moment` (timestamps),
+    `text` (`like` a Faker provider, about `width` characters), or `value` (the bounds
+    themselves, for enums, booleans and other types).
+    """
+
+    empirical: EmpiricalKind
+    values: list[Any] = Field(default_factory=list)
+    freqs: list[float] = Field(default_factory=list)
+    histogram: list[Any] = Field(default_factory=list)
+    distinct: float = Field(default=-1.0, allow_inf_nan=False)
+    correlation: float = Field(default=0.0, ge=-1.0, le=1.0)
+    decimals: int = Field(default=0, ge=0, le=6)
+    width: int = Field(default=8, ge=1, le=100_000)
+    like: str = Field(default="word", pattern=r"^[a-z_][a-z0-9_]*$")
+    unique: bool = False  # text only: every value numbered, each row its own
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EmpiricalColumn:
+        if self.unique and (self.empirical != "text" or self.values):
+            raise ValueError(
+                "unique works with `empirical: text` and no common values; leave a unique "
+                "column of another type to inference"
+            )
+        if len(self.values) != len(self.freqs):
+            raise ValueError(
+                f"{len(self.values)} values but {len(self.freqs)} freqs: give one freq per value"
+            )
+        if any(f < 0 for f in self.freqs) or sum(self.freqs) + self.null_fraction > 1.001:
+            raise ValueError("freqs (and null_fraction) are shares of the rows: 0 to 1 in all")
+        if len(self.histogram) == 1:
+            raise ValueError("a histogram needs at least two bounds")
+        if not self.values and not self.histogram and self.empirical != "text":
+            raise ValueError("give the most common values, a histogram, or both")
+        if self.distinct == 0 or self.distinct < -1:
+            raise ValueError("distinct is a count above 0, or a fraction of rows in [-1, 0)")
+        return self
 
 
 GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
@@ -364,6 +426,7 @@ GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
     "array": ArrayColumn,
     "ref": RefColumn,
     "sql": SqlColumn,
+    "empirical": EmpiricalColumn,
 }
 GENERATOR_NAMES = {model: key for key, model in GENERATOR_KEYS.items()}
 
@@ -393,7 +456,8 @@ ColumnSpec = Annotated[
     | Annotated[JsonColumn, Tag("json")]
     | Annotated[ArrayColumn, Tag("array")]
     | Annotated[RefColumn, Tag("ref")]
-    | Annotated[SqlColumn, Tag("sql")],
+    | Annotated[SqlColumn, Tag("sql")]
+    | Annotated[EmpiricalColumn, Tag("empirical")],
     Discriminator(
         _generator_kind,
         custom_error_type="generator_kind",
@@ -433,6 +497,9 @@ class TableSpec(_Strict):
 class DataSpec(_Strict):
     seed: int = 0
     scale: float = Field(default=1.0, gt=0, le=1000, allow_inf_nan=False)
+    # profile.json written by `pgrehearse profile`: the clone's statistics are compared
+    # with it after seeding (relative to the scenario file)
+    profile: Path | None = None
     tables: dict[str, TableSpec] = Field(default_factory=dict)
 
     def unseeded_refs(self) -> list[tuple[str, str, str]]:

@@ -1,7 +1,9 @@
 """Synthetic data: column generators, the plan of what fills each column, the COPY seeder."""
 
-from pgrehearse.seed._catalog import ColumnInfo, TableInfo
+from pgrehearse.seed._catalog import ColumnInfo, MissingTable, TableInfo, mentions, read_table
 from pgrehearse.seed._checks import CheckFacts, ColumnFacts, read_checks
+from pgrehearse.seed._distributions import zipf_ranks
+from pgrehearse.seed._empirical import analyze_estimate, as_number, distinct_values
 from pgrehearse.seed._generators import (
     BLOCK_ROWS,
     Column,
@@ -14,7 +16,8 @@ from pgrehearse.seed._generators import (
     child_signals,
     faker_pool,
 )
-from pgrehearse.seed._infer import honour_checks, infer_generator
+from pgrehearse.seed._infer import faker_provider_for, honour_checks, infer_generator
+from pgrehearse.seed._order import earlier_by_name
 from pgrehearse.seed._pipeline import default_workers, produce_blocks
 from pgrehearse.seed._plan import plan_tables
 from pgrehearse.seed._plan_model import PlanError, TablePlan
@@ -39,6 +42,7 @@ __all__ = [
     "Combination",
     "Generator",
     "GeneratorContext",
+    "MissingTable",
     "PlanError",
     "RestoreError",
     "SchemaDump",
@@ -49,18 +53,26 @@ __all__ = [
     "TablePlan",
     "TableSeedResult",
     "UnsatisfiableUnique",
+    "analyze_estimate",
+    "as_number",
     "assemble_rows",
     "build_generator",
     "child_signals",
     "default_workers",
+    "distinct_values",
+    "earlier_by_name",
     "faker_pool",
+    "faker_provider_for",
     "honour_checks",
     "infer_generator",
+    "mentions",
     "plan",
     "plan_tables",
     "preflight",
     "produce_blocks",
     "read_checks",
+    "read_table",
     "scaled_rows",
     "seed_tables",
+    "zipf_ranks",
 ]

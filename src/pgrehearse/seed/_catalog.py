@@ -141,7 +141,7 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
     for key_columns, expressions in conn.execute(_UNIQUE, (relation,)):
         named = list(key_columns or [])
         if expressions:
-            named += [c for c in columns if c not in named and _mentions(expressions, c)]
+            named += [c for c in columns if c not in named and mentions(expressions, c)]
         if len(named) == 1:
             info.unique.add(named[0])
         elif named and named not in info.unique_groups:
@@ -171,7 +171,7 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
     return info
 
 
-def _mentions(expression: str, column: str) -> bool:
+def mentions(expression: str, column: str) -> bool:
     return re.search(r'(?<![\w"])"?' + re.escape(column) + r'"?(?![\w"])', expression) is not None
 
 

@@ -38,6 +38,7 @@ from pgrehearse.scenario import (
     ChoiceColumn,
     ColumnSpec,
     ConstantColumn,
+    EmpiricalColumn,
     FakerColumn,
     FloatColumn,
     IntColumn,
@@ -125,6 +126,11 @@ class Generator(ABC):
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         """Raw text of rows first..first+count-1 (0-based row numbers)."""
 
+    def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_] | None:
+        """Which rows are NULL, for a generator that places its NULLs itself; None leaves
+        them to the column's `null_fraction`, drawn at random."""
+        return None
+
     def json_values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         raw = self.values(first, count, rng)
         if self.json_kind == "string":
@@ -157,7 +163,11 @@ class Column:
         values = self.generator.values(first, count, rng)
         if self.generator.escape:
             values = copy_escape(values)
-        if self.null_fraction > 0:
+        placed = self.generator.null_rows(first, count)
+        if placed is not None:
+            for index in np.flatnonzero(placed).tolist():
+                values[index] = NULL
+        elif self.null_fraction > 0:
             for index in np.flatnonzero(rng.random(count) < self.null_fraction).tolist():
                 values[index] = NULL
         return values
@@ -727,18 +737,44 @@ class _RefGenerator(Generator):
             )
         self.keys = np.array(list(map(str, keys.tolist())), dtype=object)
         self.escape = needs_copy_escape(self.keys[:1000].tolist())
+        self.tail_size: int | None = None  # the other rows spread evenly over this many
+        if spec.hot and spec.distinct is not None:
+            from pgrehearse.seed._empirical import distinct_values, tail_parents
+
+            non_null = round(context.rows * (1.0 - spec.null_fraction))
+            wanted = distinct_values(spec.distinct, context.rows)
+            hot = np.array(spec.hot[: len(keys)], dtype=np.float64)
+            self.tail_size = tail_parents(hot, len(keys), max(non_null, 1), wanted)
         self.json_kind = "number" if keys.dtype.kind in "iu" else "string"
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         size = len(self.keys)
         if self.spec.unique:
             index = unique_offsets(first, count, size, self.salt)
-        elif self.spec.distribution == "zipf":
-            index = zipf_ranks(size, self.spec.skew, count, rng)
+        elif self.spec.hot:
+            index = self._hot_or_not(size, count, rng)
         else:
-            index = rng.integers(0, size, count)
+            index = self._spread(size, count, rng)
         picks: list[str] = self.keys[index].tolist()
         return picks
+
+    def _spread(self, size: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        if self.tail_size is not None:
+            return rng.integers(0, min(size, self.tail_size), count)
+        if self.spec.distribution == "zipf":
+            return zipf_ranks(size, self.spec.skew, count, rng)
+        return rng.integers(0, size, count)
+
+    def _hot_or_not(self, size: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        """The first keys take their `hot` shares; the other rows spread over the rest."""
+        hot = np.array(self.spec.hot[:size], dtype=np.float64)
+        picked = np.searchsorted(np.cumsum(hot), rng.random(count), side="right")
+        others = picked >= len(hot)
+        left = size - len(hot)
+        if others.any():
+            spread = self._spread(max(left, 1), int(others.sum()), rng)
+            picked[others] = (len(hot) if left > 0 else 0) + spread
+        return picked.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- factory
@@ -819,6 +855,11 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
         return _RefGenerator(spec, context)
     if isinstance(spec, AfterColumn):
         raise ValueError(f"{context.key}: `after` works on a table's own columns only")
+    if isinstance(spec, EmpiricalColumn):
+        from pgrehearse.seed._empirical import EmpiricalGenerator
+
+        rest_pool = context.faker_pools.get(context.child("rest").key)
+        return EmpiricalGenerator(spec, context.rows, rest_pool, context.salt)
     if isinstance(spec, SqlColumn):
         sql_pool = context.faker_pools.get(context.key)
         if sql_pool is None:
@@ -876,6 +917,8 @@ def faker_specs(
         ]
     if isinstance(spec, ArrayColumn):
         return faker_specs(spec.array, context.child("element"))
+    if isinstance(spec, EmpiricalColumn) and spec.empirical == "text":
+        return [(FakerColumn(faker=spec.like, pool=2_000), context.child("rest"))]
     return []
 
 

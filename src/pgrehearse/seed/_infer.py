@@ -322,6 +322,24 @@ def _singular(table: str) -> str:
     return word.removesuffix("s")
 
 
+def _hinted_provider(name: str) -> str | None:
+    for names, provider in _NAME_HINTS:
+        if name in names or any(name.endswith("_" + n) for n in names):
+            return provider
+    return None
+
+
+def faker_provider_for(column: str, table: str) -> str:
+    """The Faker provider whose values look like this text column's, read from its name in
+    its table's context (`name` in `languages` is a language); `word` when nothing fits."""
+    name = column.lower()
+    in_context = _TABLE_NAMES.get(_singular(table)) if name in _NAMING_COLUMNS else None
+    provider = in_context or _hinted_provider(name)
+    if provider is None or provider == "bothify":
+        return "sentence" if name in _LONG_TEXT else "word"
+    return provider
+
+
 def _infer_text(column: ColumnInfo, unique: bool, table: str = "") -> ColumnSpec:
     name = column.name.lower()
     limit = column.max_length
@@ -330,12 +348,10 @@ def _infer_text(column: ColumnInfo, unique: bool, table: str = "") -> ColumnSpec
     in_context = _TABLE_NAMES.get(_singular(table)) if name in _NAMING_COLUMNS else None
     if in_context is not None and (limit is None or limit >= (30 if unique else 12)):
         return FakerColumn(faker=in_context, unique=unique)
-    for names, provider in _NAME_HINTS:
-        if name in names or any(name.endswith("_" + n) for n in names):
-            if limit is not None and limit < (30 if unique else 12):
-                break
-            args = {"text": "??-#####"} if provider == "bothify" else {}
-            return FakerColumn(faker=provider, unique=unique, args=args)
+    provider = _hinted_provider(name)
+    if provider is not None and (limit is None or limit >= (30 if unique else 12)):
+        args = {"text": "??-#####"} if provider == "bothify" else {}
+        return FakerColumn(faker=provider, unique=unique, args=args)
     if unique:
         return (
             SequenceColumn()

@@ -57,7 +57,7 @@ def order_columns(name: str, info: TableInfo, plan: TablePlan, problems: list[Pl
         earlier_of.setdefault(later, (earlier, strict))
     for kind in (moments, numbers):
         for later in kind:
-            candidate = _earlier_by_name(later, kind)
+            candidate = earlier_by_name(later, kind)
             if candidate is not None:
                 earlier_of.setdefault(later, (candidate, False))
     for later, (earlier, strict) in earlier_of.items():
@@ -77,7 +77,7 @@ def order_columns(name: str, info: TableInfo, plan: TablePlan, problems: list[Pl
         plan.columns[plan.columns.index(found)] = PlannedColumn(later, spec, inferred=True)
 
 
-def _earlier_by_name(later: str, candidates: set[str]) -> str | None:
+def earlier_by_name(later: str, candidates: set[str]) -> str | None:
     tokens = later.split("_")
     for index, token in enumerate(tokens):
         if token in _LATER_THAN:

@@ -44,6 +44,7 @@ _FITS: dict[str, set[str] | None] = {
     "faker": None,
     "ref": None,
     "sql": None,
+    "empirical": None,  # values the column held in production; the sample check tries them
 }
 _MAKES = {
     "int": "integers",
