@@ -615,19 +615,21 @@ def profile(
             force=force,
         )
     for warning in done.warnings:
-        err.print(f"warning: {warning}", markup=False)
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
     out.print(
         f"{_shown(done.folder)}: {done.tables} tables, {done.rows:,} rows; "
         f"{done.generated_columns} columns from statistics, {done.inferred_columns} "
         "left to inference (keys, constraints, no statistics)",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     out.print(
         f"next: put the migration in {_shown(done.folder / 'up.sql')} and down.sql, then "
         f"pgrehearse run {_shown(done.folder)}",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 

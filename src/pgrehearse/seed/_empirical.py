@@ -284,8 +284,9 @@ class EmpiricalGenerator(Generator):
             tail = "@" + domain if at and numbered else ""
             text = local if at and numbered else value
             room = max(1, width - digits - len(tail))
+            joint = "." if tail else " "  # no space in an e-mail address
             while len(text) < room:
-                text += " " + unique[(index * 7 + len(text)) % len(unique)].partition("@")[0]
+                text += joint + unique[(index * 7 + len(text)) % len(unique)].partition("@")[0]
             text = text[:room].rstrip() or text[:room]
             heads.append(text + ("." if tail else "-") if numbered else text)
             tails.append(tail)

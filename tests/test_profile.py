@@ -1,0 +1,331 @@
+"""`pgrehearse profile`: production's statistics as a scenario, private values kept home,
+nothing written to the source, and a clone whose statistics match the source's."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
+from pgrehearse.profile import compare_profiles
+from pgrehearse.scenario import EmpiricalColumn, RefColumn
+from pgrehearse.seed import BLOCK_ROWS, Column, GeneratorContext, analyze_estimate, build_generator
+from pgrehearse.seed._empirical import EmpiricalGenerator
+
+SOURCE = (Path(__file__).parent / "profile_source.sql").read_text()
+
+
+@dataclass
+class Shop:
+    server: LocalServer
+    dsn: str
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.dsn, autocommit=True)
+
+
+@pytest.fixture
+def shop(work_root: Path, pg_binaries: PostgresBinaries) -> Iterator[Shop]:
+    server = LocalBackend(pg_binaries).start({})
+    try:
+        with psycopg.connect(**server.connect_kwargs("postgres", "t"), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE shop")
+        dsn = f"postgresql://pgrehearse:{server.password}@127.0.0.1:{server.port}/shop"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(SOURCE)
+        yield Shop(server, dsn)
+    finally:
+        server.close()
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pgrehearse", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _rendered(generator: Any, rows: int, null_fraction: float = 0.0) -> list[str]:
+    column = Column("c", generator, null_fraction)
+    values: list[str] = []
+    for first in range(0, rows, BLOCK_ROWS):
+        count = min(BLOCK_ROWS, rows - first)
+        values += column.render(first, count, np.random.default_rng(first))
+    return values
+
+
+def _rank_correlation(values: list[float]) -> float:
+    ranks = np.argsort(np.argsort(np.array(values), kind="stable"), kind="stable")
+    return float(np.corrcoef(np.arange(len(values)), ranks)[0, 1])
+
+
+# --------------------------------------------------------------------------- generator
+
+
+def test_empirical_values_keep_shares_nulls_and_distinct_count() -> None:
+    spec = EmpiricalColumn(
+        empirical="number",
+        values=[5, 50, 7],
+        freqs=[0.3, 0.1, 0.05],
+        histogram=[0, 100, 200, 400, 1000, 10000],
+        distinct=900,
+        null_fraction=0.1,
+    )
+    rows = 20_000  # ANALYZE would read every row: the distinct count is exact
+    values = _rendered(EmpiricalGenerator(spec, rows, None, salt=7), rows)
+    counts = collections.Counter(values)
+    assert counts["\\N"] == round(0.1 * rows)  # placed exactly, not drawn
+    for value, share in (("5", 0.3), ("50", 0.1), ("7", 0.05)):
+        assert abs(counts[value] / rows - share) < 0.005, (value, counts[value])
+    # 900 but for the few rest values that rounded onto a common value and moved off it
+    assert len(counts) - 1 == pytest.approx(900, rel=0.01)
+    numbers = [float(v) for v in values if v != "\\N"]
+    assert min(numbers) >= 0 and max(numbers) <= 10000
+    # the rest follows the histogram: a fifth of it in each bucket
+    rest = [n for n in numbers if n not in (5, 50, 7)]
+    share_below_100 = sum(1 for n in rest if n < 100) / len(rest)
+    assert abs(share_below_100 - 0.2) < 0.03
+
+
+def test_an_estimated_distinct_count_is_what_analyze_finds_again() -> None:
+    """pg_stats' n_distinct is ANALYZE's estimate from a 30,000-row sample, short of the
+    truth when values are rare: a clone with that many values would be estimated lower
+    again. A clone made from "production's" statistics must give production's estimate."""
+    rows = 200_000
+    production = np.floor(np.random.default_rng(1).lognormal(8, 1.5, rows)).astype(np.int64)
+    sample = np.random.default_rng(2).choice(production, 30_000, replace=False)
+    estimate = analyze_estimate(sample, rows)
+    assert estimate < 0.9 * len(np.unique(production))  # the estimator's shortfall
+    spec = EmpiricalColumn(
+        empirical="number",
+        histogram=np.quantile(production, np.linspace(0, 1, 101)).round().tolist(),
+        distinct=-estimate / rows,
+    )
+    clone = np.array([int(v) for v in _rendered(EmpiricalGenerator(spec, rows, None), rows)])
+    for seed in range(3):
+        taken = np.random.default_rng(seed).choice(clone, 30_000, replace=False)
+        assert analyze_estimate(taken, rows) == pytest.approx(estimate, rel=0.05)
+
+
+@pytest.mark.parametrize("correlation", [1.0, -1.0, 0.6, -0.6])
+def test_values_rise_or_fall_with_insertion_order_as_correlation_says(correlation: float) -> None:
+    spec = EmpiricalColumn(
+        empirical="date",
+        values=["2024-01-05"],
+        freqs=[0.1],
+        histogram=["2020-01-01", "2022-01-01", "2025-01-01"],
+        distinct=-0.5,
+        correlation=correlation,
+        null_fraction=0.05,
+    )
+    rows = 30_000
+    values = [v for v in _rendered(EmpiricalGenerator(spec, rows, None), rows) if v != "\\N"]
+    measured = _rank_correlation([float(v.replace("-", "")) for v in values])
+    assert np.sign(measured) == np.sign(correlation)
+    assert abs(measured) > abs(correlation) * 0.6, measured
+    assert collections.Counter(values)["2024-01-05"] / rows == pytest.approx(0.1, abs=0.01)
+
+
+def test_unique_text_is_unique_of_the_asked_width_and_email_shaped() -> None:
+    spec = EmpiricalColumn(empirical="text", unique=True, like="email", width=24)
+    rows = 25_000
+    pool = ["ann@example.org", "bob@mail.example.com", "cy@example.net"]
+    values = _rendered(EmpiricalGenerator(spec, rows, pool, salt=5), rows)
+    assert len(set(values)) == rows
+    assert all(re.fullmatch(r"[^@\s]+@[\w.]+", v) for v in values), values[:3]
+    assert abs(np.mean([len(v) for v in values]) - 24) <= 2
+
+
+def test_text_keeps_common_values_and_average_length() -> None:
+    spec = EmpiricalColumn(
+        empirical="text", values=["alpha", "beta"], freqs=[0.4, 0.1], distinct=-0.4, width=30
+    )
+    rows = 20_000
+    pool = ["Lisbon", "Oslo", "Quito", "Accra"]
+    values = _rendered(EmpiricalGenerator(spec, rows, pool, salt=1), rows)
+    counts = collections.Counter(values)
+    assert counts["alpha"] / rows == pytest.approx(0.4, abs=0.01)
+    assert len(counts) == pytest.approx(0.4 * rows, rel=0.01)
+    rest = [v for v in values if v not in ("alpha", "beta")]
+    assert abs(np.mean([len(v) for v in rest]) - 30) <= 2
+
+
+def test_hot_parents_keep_their_shares_and_the_distinct_count_holds() -> None:
+    keys = np.arange(1, 5_001, dtype=np.int64)
+    spec = RefColumn(ref="customers.id", hot=[0.2, 0.05, 0.03], distinct=-0.15)
+    rows = 20_000
+    context = GeneratorContext(0, "orders", "customer_id", rows, {"customers.id": keys})
+    values = _rendered(build_generator(spec, context), rows)
+    counts = collections.Counter(values)
+    top = [share / rows for _, share in counts.most_common(3)]
+    assert top == pytest.approx([0.2, 0.05, 0.03], abs=0.01)
+    assert len(counts) == pytest.approx(0.15 * rows, rel=0.1)  # every row read by ANALYZE
+    assert set(map(int, counts)) <= set(keys.tolist())
+
+
+def test_fidelity_compares_by_rank_and_against_the_scaled_profile() -> None:
+    reference = {
+        "tables": {
+            "t": {
+                "rows": 1000,
+                "heap_bytes": 80_000,
+                "index_bytes": 0,
+                "columns": {
+                    "a": {
+                        "null_frac": 0.1,
+                        "n_distinct": -0.5,
+                        "most_common_freqs": [0.3, 0.2],
+                        "correlation": 0.9,
+                        "seeded_by": "statistics",
+                    },
+                    "id": {"null_frac": 0.0, "n_distinct": -1, "seeded_by": "inference"},
+                },
+            }
+        }
+    }
+    clone = {
+        "tables": {
+            "t": {
+                "rows": 100,
+                "heap_bytes": 8_192,
+                "index_bytes": 0,
+                "columns": {
+                    "a": {
+                        "null_frac": 0.11,
+                        "n_distinct": -0.52,
+                        "most_common_freqs": [0.25, 0.29],  # ranked, not by value
+                        "correlation": -0.4,
+                    }
+                },
+            }
+        }
+    }
+    result = compare_profiles(reference, clone, scale=0.1)
+    checks = {(c["what"], c["column"]): c for c in result["tables"][0]["checks"]}
+    assert checks[("rows", None)]["passed"]
+    assert checks[("heap bytes", None)]["passed"]  # 8,192 against 8,000
+    assert checks[("null_frac", "a")]["passed"]
+    assert checks[("n_distinct", "a")]["passed"]
+    assert not checks[("top-10 MCV freqs", "a")]["passed"]  # 0.3 vs 0.29 ok, 0.2 vs 0.25 not
+    assert not checks[("correlation sign", "a")]["passed"]
+    assert ("null_frac", "id") not in checks and result["inferred_columns"] == ["t.id"]
+    assert result["failed"] == 2 and not result["passed"]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def _source_state(shop: Shop) -> dict[str, Any]:
+    with shop.connect() as conn:
+        return {
+            "checksums": conn.execute(
+                "SELECT md5(string_agg(c::text, ',' ORDER BY id)) FROM customers c"
+                " UNION ALL SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o"
+            ).fetchall(),
+            "writes": conn.execute(
+                "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"
+                " ORDER BY relname"
+            ).fetchall(),
+            "objects": conn.execute("SELECT count(*), max(oid::int8) FROM pg_class").fetchall(),
+        }
+
+
+def test_profile_then_run_meets_the_fidelity_goals(tmp_path: Path, shop: Shop) -> None:
+    before = _source_state(shop)
+    out = tmp_path / "shop"
+    done = _cli("profile", "--dsn", shop.dsn, out)
+    assert done.returncode == 0, done.stderr
+    assert "2 tables, 190,000 rows;" in done.stdout
+    assert shop.server.password not in done.stdout + done.stderr
+    assert _source_state(shop) == before  # only read: no write, no object created
+    for name in ("schema.sql", "profile.json", "scenario.yaml", "up.sql", "down.sql"):
+        assert (out / name).is_file(), name
+    for scale in ("1", "0.25"):
+        reports = tmp_path / f"reports-{scale}"
+        run = _cli("run", out, "--scale", scale, "--report-dir", reports, "--no-cache")
+        assert run.returncode == 0, run.stdout + run.stderr
+        [summary_file] = reports.glob("*/*/summary.json")
+        fidelity = json.loads(summary_file.read_text())["fidelity"]
+        missed = [
+            (t["table"], c["what"], c["column"], c["expected"], c["actual"])
+            for t in fidelity["tables"]
+            for c in t["checks"]
+            if not c["passed"]
+        ]
+        assert missed == [], f"scale {scale}: {missed}"
+        judged = {
+            (t["table"], c["what"], c["column"]) for t in fidelity["tables"] for c in t["checks"]
+        }
+        for table in ("customers", "orders"):
+            assert {(table, "rows", None), (table, "heap bytes", None)} <= judged
+            assert (table, "index bytes", None) in judged
+        assert ("customers", "correlation sign", "signed_up") in judged  # rises
+        assert ("orders", "correlation sign", "placed_at") in judged  # falls
+        assert ("orders", "top-10 MCV freqs", "customer_id") in judged  # fan-out skew
+        assert ("customers", "null_frac", "bio") in judged
+        assert "clone fidelity:" in run.stdout
+
+
+def test_text_values_do_not_leave_the_source(tmp_path: Path, shop: Shop) -> None:
+    out = tmp_path / "shop"
+    assert _cli("profile", "--dsn", shop.dsn, out, "--pii", "customers.score").returncode == 0
+    written = (out / "profile.json").read_text() + (out / "scenario.yaml").read_text()
+    assert "example.com" not in written  # e-mail addresses
+    assert not re.search(r"[0-9a-f]{32}", written)  # the bios' md5 text
+    profile = json.loads((out / "profile.json").read_text())
+    country = profile["tables"]["customers"]["columns"]["country"]
+    assert not {"DE", "FR"} & set(country["most_common_vals"])
+    assert country["histogram_bounds"] is None
+    assert country["most_common_freqs"][0] == pytest.approx(0.5, abs=0.02)  # shares kept
+    with shop.connect() as conn:
+        originals = conn.execute(
+            "SELECT most_common_vals::text::text[] FROM pg_stats WHERE attname = 'country'"
+        ).fetchone()
+    assert originals is not None
+    assert [len(v) for v in country["most_common_vals"]] == [len(v) for v in originals[0]]
+    assert len(set(country["most_common_vals"])) == len(originals[0])
+    amount = profile["tables"]["orders"]["columns"]["amount"]
+    assert amount["histogram_bounds"]  # numbers are aggregates: kept
+    score = profile["tables"]["customers"]["columns"]["score"]
+    assert score["most_common_vals"] is None and score["histogram_bounds"] is None  # --pii
+    assert "score" not in (out / "scenario.yaml").read_text().split("orders:")[0]
+    kept = tmp_path / "kept"
+    assert _cli("profile", "--dsn", shop.dsn, kept, "--keep-values").returncode == 0
+    kept_country = json.loads((kept / "profile.json").read_text())["tables"]["customers"]
+    assert {"DE", "FR"} <= set(kept_country["columns"]["country"]["most_common_vals"])
+
+
+def test_a_role_that_cannot_read_the_tables_exits_3(tmp_path: Path, shop: Shop) -> None:
+    with shop.connect() as conn:
+        conn.execute("CREATE ROLE outsider LOGIN PASSWORD 'not-a-secret'")
+    dsn = shop.dsn.replace(f"pgrehearse:{shop.server.password}", "outsider:not-a-secret")
+    done = _cli("profile", "--dsn", dsn, tmp_path / "out")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "role 'outsider' may not read 2 table(s): customers, orders" in done.stderr
+    assert "pg_read_all_data" in done.stderr and "Traceback" not in done.stderr
+    assert "not-a-secret" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_profile_refuses_a_folder_that_holds_a_scenario(tmp_path: Path, shop: Shop) -> None:
+    out = tmp_path / "shop"
+    assert _cli("profile", "--dsn", shop.dsn, out).returncode == 0
+    (out / "up.sql").write_text("ALTER TABLE orders ADD COLUMN note text;\n")
+    again = _cli("profile", "--dsn", shop.dsn, out)
+    assert again.returncode == 2 and "--force" in again.stderr, again.stderr
+    forced = _cli("profile", "--dsn", shop.dsn, out, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "ADD COLUMN note" in (out / "up.sql").read_text()  # the user's migration stays
