@@ -1,7 +1,7 @@
 """Seeding speed against the server's own baselines, on one throwaway server, in one process.
 
     .venv/bin/python benchmarks/seed_speed.py [--rows 1000000 5000000] [--rounds 3]
-                                              [--partitioned]
+                                              [--partitioned] [--profile]
 
 For each row count it loads the same realistic 8-column table three ways and prints rows/s,
 heap MB/s and the ratio to the baselines (medians of the rounds):
@@ -17,6 +17,10 @@ cache folder of its own, so it always starts cold.
 Each load creates its table in the loading transaction (so every method gets the same
 wal_level=minimal shortcut) under the seeding settings pgrehearse itself uses.
 Targets: pgrehearse >= 70% of copy_file's rows/s, and faster than gen_series.
+
+With --profile, the columns are filled as a `pgrehearse profile` scenario fills them:
+`empirical` generators (common values, histograms, distinct counts, correlation) and an
+e-mail column of unique numbered text. The target there is >= 80% of copy_file.
 
 With --partitioned, `bench` is partitioned by year of created_at (seven partitions).
 pgrehearse routes the rows to their partitions itself and COPY FREEZEs each; `copy_file` and
@@ -94,6 +98,39 @@ DATA: dict[str, Any] = {
     },
 }
 
+# --profile: the same table filled as a profile's scenario fills it (empirical generators
+# from pg_stats-like statistics; e-mail as unique numbered text of production's width)
+_DAYS = [f"20{19 + i // 12}-{1 + i % 12:02d}-01 00:00:00+00" for i in range(0, 84, 2)]
+PROFILED_COLUMNS: dict[str, Any] = {
+    "id": {"sequence": 1},
+    "name": {
+        "empirical": "text",
+        "values": ["Maria Garcia", "James Smith", "Wei Zhang"],
+        "freqs": [0.01, 0.008, 0.005],
+        "distinct": -0.4,
+        "width": 14,
+        "like": "name",
+    },
+    "email": {"empirical": "text", "unique": True, "like": "email", "width": 24},
+    "created_at": {"empirical": "moment", "histogram": _DAYS, "distinct": -1, "correlation": 0.9},
+    "status": {
+        "empirical": "value",
+        "values": [0, 1, 2, 3, 4],
+        "freqs": [0.6, 0.2, 0.1, 0.06, 0.04],
+    },
+    "amount": {
+        "empirical": "number",
+        "decimals": 2,
+        "values": [9.99, 19.99, 4.99],
+        "freqs": [0.05, 0.03, 0.02],
+        "histogram": [round(0.5 * 1.08**i, 2) for i in range(101)],
+        "distinct": -0.05,
+    },
+    "active": {"empirical": "value", "values": ["t", "f"], "freqs": [0.8, 0.2]},
+    "extra": {"json": {"n": {"int": [1, 100]}, "tag": {"choice": ["a", "b", "c"]}}},
+}
+PROFILED = {"on": False}
+
 GENERATE_SERIES = """
 INSERT INTO bench
 SELECT g,
@@ -111,6 +148,8 @@ FROM generate_series(1, %s) AS g
 
 def _data(rows: int) -> DataSpec:
     table = {**DATA["tables"]["bench"], "rows": rows}
+    if PROFILED["on"]:
+        table["columns"] = PROFILED_COLUMNS
     if PARTITIONED["on"]:  # the last partition ends where 2026 begins
         latest = {"between": ["2019-01-01T00:00:00", "2025-12-31T23:59:59"]}
         table["columns"] = {**table["columns"], "created_at": latest}
@@ -234,14 +273,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--partitioned", action="store_true", help="a partitioned table")
+    parser.add_argument("--profile", action="store_true", help="empirical generators")
     args = parser.parse_args()
     PARTITIONED["on"] = args.partitioned
+    PROFILED["on"] = args.profile
 
     scratch_cache = tempfile.mkdtemp(prefix="pgrehearse-bench-cache-")
     os.environ["PGREHEARSE_CACHE_DIR"] = scratch_cache
     server = LocalBackend(find_binaries()).start(seed_settings({}))
     try:
         shape = "partitioned by year (7 partitions)" if args.partitioned else "plain"
+        shape += ", columns from a profile (empirical)" if args.profile else ""
         print(f"PostgreSQL {server.version}, {os.cpu_count()} cores, rounds={args.rounds}, {shape}")
         for rows in args.rows:
             path = write_rows_file(server, rows)

@@ -329,3 +329,22 @@ def test_profile_refuses_a_folder_that_holds_a_scenario(tmp_path: Path, shop: Sh
     forced = _cli("profile", "--dsn", shop.dsn, out, "--force")
     assert forced.returncode == 0, forced.stderr
     assert "ADD COLUMN note" in (out / "up.sql").read_text()  # the user's migration stays
+
+
+def test_a_profile_is_a_prediction_target_of_production_rows(tmp_path: Path) -> None:
+    from pgrehearse.cli import _target
+
+    profile = tmp_path / "profile.json"
+    tables = {"orders": {"rows": 52_000_000, "columns": {}}, "empty": {"rows": 0}}
+    profile.write_text(json.dumps({"format": 1, "tables": tables}))
+    assert _target(str(profile)).rows == {"orders": 52_000_000}
+
+
+def test_long_generator_lists_are_shortened_in_reports() -> None:
+    from pgrehearse.report.facts import generator_text
+
+    spec = {"empirical": "number", "histogram": list(range(101)), "values": [5, 6]}
+    assert (
+        generator_text(spec)
+        == "{empirical: number, histogram: [0, 1, 2, …, 100] (101), values: [5, 6]}"
+    )

@@ -422,8 +422,8 @@ def _target(text: str) -> Target:
 
 
 def _rows_file(path: Path) -> dict[str, int]:
-    """Rows per table from a file: `{table: rows}`, or a summary.json-like
-    `{tables: [{name, rows}]}`."""
+    """Rows per table from a file: `{table: rows}`, a summary.json-like
+    `{tables: [{name, rows}]}`, or a profile.json's `{tables: {name: {rows}}}`."""
     import yaml
 
     try:
@@ -435,6 +435,12 @@ def _rows_file(path: Path) -> dict[str, int]:
         ) from None
     if isinstance(data, dict) and isinstance(data.get("tables"), list):
         data = {t.get("name"): t.get("rows") for t in data["tables"] if isinstance(t, dict)}
+    elif isinstance(data, dict) and isinstance(data.get("tables"), dict):  # a profile.json
+        data = {
+            name: table.get("rows")
+            for name, table in data["tables"].items()
+            if isinstance(table, dict) and table.get("rows")
+        }
     if (
         not isinstance(data, dict)
         or not data

@@ -189,6 +189,9 @@ def generator_text(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {generator_text(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
+        if len(value) > 8:  # a profile's histogram: its ends and its length
+            shown = [*map(generator_text, value[:3]), "…", generator_text(value[-1])]
+            return "[" + ", ".join(shown) + f"] ({len(value)})"
         return "[" + ", ".join(generator_text(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
