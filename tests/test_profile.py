@@ -348,3 +348,68 @@ def test_long_generator_lists_are_shortened_in_reports() -> None:
         generator_text(spec)
         == "{empirical: number, histogram: [0, 1, 2, …, 100] (101), values: [5, 6]}"
     )
+
+
+INIT_SCHEMA = """
+CREATE TYPE tier AS ENUM ('free', 'pro', 'enterprise');
+CREATE TABLE customers (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  email text NOT NULL UNIQUE,
+  tier tier NOT NULL DEFAULT 'free',
+  signed_up date NOT NULL
+);
+CREATE TABLE orders (
+  id bigserial PRIMARY KEY,
+  customer_id bigint NOT NULL REFERENCES customers,
+  amount numeric(10,2) NOT NULL CHECK (amount > 0),
+  placed_at timestamptz NOT NULL
+);
+CREATE TABLE order_tags (order_id bigint REFERENCES orders, tag text, PRIMARY KEY (order_id, tag));
+"""
+
+
+def _load_summary(reports: Path) -> dict[str, Any]:
+    [summary_file] = reports.glob("*/*/summary.json")
+    return dict(json.loads(summary_file.read_text()))
+
+
+def test_init_from_a_schema_file_validates_and_runs_as_written(
+    tmp_path: Path, work_root: Path
+) -> None:
+    schema = tmp_path / "db" / "schema.sql"
+    schema.parent.mkdir()
+    schema.write_text(INIT_SCHEMA)
+    out = tmp_path / "first"
+    done = _cli("init", out, "--schema", schema, "--rows", "3000")
+    assert done.returncode == 0, done.stderr
+    assert "3 tables from the schema schema.sql; the load reads customers, orders" in done.stdout
+    assert _cli("validate", out).returncode == 0
+    reports = tmp_path / "reports"
+    run = _cli("run", out, "--report-dir", reports)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = _load_summary(reports)
+    assert [t["rows"] for t in summary["tables"]] == [3000, 3000, 3000]
+    by_name = summary["load"]["phases"][0]["by_transaction"]
+    assert set(by_name) == {"read_customers", "read_orders"}
+    assert all(t["ok"] > 0 for t in by_name.values())
+    assert {b["budget"] for b in summary["budgets"]} >= {"max_wait_ms", "roundtrip"}
+
+
+def test_init_from_a_database_is_a_profile_with_a_load(tmp_path: Path, shop: Shop) -> None:
+    out = tmp_path / "shop"
+    done = _cli("init", out, "--dsn", shop.dsn, "--scale", "0.1")
+    assert done.returncode == 0, done.stderr
+    assert "the load reads orders, customers" in done.stdout  # the largest first
+    reports = tmp_path / "reports"
+    run = _cli("run", out, "--report-dir", reports)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = _load_summary(reports)
+    assert summary["fidelity"]["passed"], summary["fidelity"]
+    assert summary["load"]["phases"][0]["transactions"] > 0
+
+
+def test_init_needs_exactly_one_source(tmp_path: Path) -> None:
+    neither = _cli("init", tmp_path / "x")
+    assert neither.returncode == 2 and "either --dsn or --schema" in neither.stderr
+    missing = _cli("init", tmp_path / "x", "--schema", tmp_path / "nope.sql")
+    assert missing.returncode == 2 and "nope.sql" in missing.stderr, missing.stderr

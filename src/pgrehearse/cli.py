@@ -640,6 +640,55 @@ def profile(
 
 
 @main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--dsn", metavar="DSN", help="Profile this database (see `profile`).")
+@click.option(
+    "--schema",
+    type=click.Path(path_type=Path),
+    help="Start from this schema: a SQL file or pg_dump output in any format.",
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=0),
+    default=10_000,
+    show_default=True,
+    help="With --schema: rows per table.",
+)
+@click.option("--scale", type=Scale(), default=1.0, show_default=True, help="data.scale.")
+@click.option("--force", is_flag=True, help="Replace the files of an existing scenario folder.")
+def init(
+    out_dir: Path, dsn: str | None, schema: Path | None, rows: int, scale: float, force: bool
+) -> None:
+    """Write a first scenario into OUT_DIR that validates and runs as written: from --dsn
+    (a profile of the database) or --schema (a schema file, its tables given --rows each),
+    with a placeholder migration, a read load on the largest tables' primary keys and
+    budgets. Asks nothing.
+
+    Exit codes: 0 written, 2 bad input (neither or both sources, an existing scenario), 3
+    the database or a throwaway server cannot be reached.
+    """
+    from pgrehearse.profile import init_scenario
+
+    out, err, progress = _consoles(True)
+    with reported_errors(progress, err):
+        done = init_scenario(out_dir, dsn=dsn, schema=schema, rows=rows, scale=scale, force=force)
+    loaded = ", ".join(done.loaded) or "no table (none has a one-column primary key)"
+    out.print(
+        f"{_shown(done.folder)}: {done.tables} tables from {done.source}; the load reads {loaded}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"next: put the migration in {_shown(done.folder / 'up.sql')} and down.sql, then "
+        f"pgrehearse run {_shown(done.folder)}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
 def validate(scenario: Path) -> None:
     """Check a scenario file without starting a server (exit 0 valid, 2 invalid)."""

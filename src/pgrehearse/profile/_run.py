@@ -19,21 +19,28 @@ from pgrehearse.profile._read import begin_read_only, read_profile
 from pgrehearse.profile._scenario import BuildOptions, build_scenario
 from pgrehearse.seed import TableInfo, read_table
 
-_PLACEHOLDER_UP = """\
+PLACEHOLDER_UP = """\
 -- The migration to rehearse on this profiled clone goes here, e.g.
 --   ALTER TABLE orders ADD COLUMN note text;
 SELECT 1;
 """
-_PLACEHOLDER_DOWN = """\
+PLACEHOLDER_DOWN = """\
 -- What undoes up.sql, e.g.
 --   ALTER TABLE orders DROP COLUMN note;
 SELECT 1;
 """
-_HEADER = """\
+HEADER = """\
 # Written by `pgrehearse profile` from the statistics of a production database: row counts
 # from pg_class, every `empirical` generator from pg_stats (no row was read). Text values
 # are Faker stand-ins of the same lengths and frequencies unless --keep-values was given.
 # data.scale shrinks the clone; put the migration to rehearse in up.sql and down.sql.
+"""
+
+
+HEADER_INIT = """\
+# Written by `pgrehearse init`: rows per table, a read load on the largest tables' primary
+# keys and budgets a zero-downtime migration should meet. Put the migration to rehearse in
+# up.sql and down.sql, then: pgrehearse run <this folder>
 """
 
 
@@ -98,8 +105,8 @@ def profile_database(
         BuildOptions(scale=scale, keep_values=keep_values, pii=pii),
     )
     (folder / "profile.json").write_text(json.dumps(built.profile, indent=1) + "\n")
-    (folder / "scenario.yaml").write_text(_HEADER + _yaml(built.scenario))
-    for file, text in (("up.sql", _PLACEHOLDER_UP), ("down.sql", _PLACEHOLDER_DOWN)):
+    (folder / "scenario.yaml").write_text(HEADER + scenario_yaml(built.scenario))
+    for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
         if not (folder / file).exists():
             (folder / file).write_text(text)
     data_tables = built.scenario["data"]["tables"]
@@ -171,7 +178,8 @@ def _dump_schema(dsn: str, major: int, path: Path) -> None:
         )
 
 
-def _yaml(data: dict[str, Any]) -> str:
+def scenario_yaml(data: dict[str, Any]) -> str:
+    """A scenario as YAML, keys in the order given, short lists on one line."""
     import yaml
 
     class _Dumper(yaml.SafeDumper):

@@ -4,12 +4,14 @@ before it seeds, so a seed never fails after minutes on something a plan could s
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
 
-from pgrehearse.backends import Backend
+from pgrehearse.backends import Backend, Server
 from pgrehearse.backends.choice import ServerOptions, backend_for
 from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.rehearsal.context import SCHEMA_DATABASE, RunContext, connect
@@ -57,6 +59,33 @@ def plan_seeding(
 ) -> SeedingPlan:
     """Create the schema on a throwaway server and plan every column's data. Raises
     `ScenarioError` listing every problem when seeding could not go ahead."""
+    with (
+        schema_only(scenario, options, progress=progress, backend=backend) as (ctx, server),
+        ctx.phase("plan", "planning every column"),
+        connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn,
+    ):
+        try:
+            plans = plan_seed(conn, scenario.data, ctx.result.scale)
+        except SeedError as exc:
+            raise seed_problem(scenario, exc) from None
+    return SeedingPlan(
+        scenario,
+        ctx.result.scale,
+        [_describe(scenario, p) for p in plans],
+        ctx.result.schema_input,
+    )
+
+
+@contextlib.contextmanager
+def schema_only(
+    scenario: Scenario,
+    options: ServerOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    backend: Backend | None = None,
+) -> Iterator[tuple[RunContext, Server]]:
+    """A throwaway server holding the scenario's schema and no data, in the database
+    `SCHEMA_DATABASE`; removed when the block ends."""
     options = options or ServerOptions()
     progress = progress or SilentProgress()
     result = new_result(scenario, options.scale, needs_schema=True)
@@ -77,19 +106,9 @@ def plan_seeding(
             chain = scenario.migration.chain
             if chain is not None and chain.runs_itself and chain.baseline:
                 run_baseline(ctx, server, chain, SCHEMA_DATABASE)
-        with (
-            ctx.phase("plan", "planning every column"),
-            connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn,
-        ):
-            try:
-                plans = plan_seed(conn, scenario.data, result.scale)
-            except SeedError as exc:
-                raise seed_problem(scenario, exc) from None
+        yield ctx, server
     finally:
         server.close()
-    return SeedingPlan(
-        scenario, result.scale, [_describe(scenario, p) for p in plans], result.schema_input
-    )
 
 
 def _describe(scenario: Scenario, plan: TablePlan) -> TableSeedingPlan:

@@ -16,6 +16,7 @@ and the others are made from a Faker pool, numbered where the pool is too small 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -233,7 +234,18 @@ class EmpiricalGenerator(Generator):
             return format_timestamps(np.rint(numbers).astype(np.int64))
         decimals = self.spec.decimals
         units = np.rint(numbers * 10**decimals).astype(np.int64)
-        return format_fixed(units, decimals, int(units.min(initial=0)), int(units.max(initial=0)))
+        low, high = self._unit_range
+        if units.size and (units.min() < low or units.max() > high):
+            low, high = int(units.min()), int(units.max())
+        return format_fixed(units, decimals, low, high)  # the same range: one cached table
+
+    @functools.cached_property
+    def _unit_range(self) -> tuple[int, int]:
+        """Every value this column can take, in units (the rest moved off a common value
+        by a few units at most)."""
+        known = [as_number(self.kind, v) for v in [*self.spec.values, *self.spec.histogram]]
+        unit = self._unit()
+        return round(min(known, default=0) * unit) - 4, round(max(known, default=0) * unit) + 4
 
     def _unordered_values(self, u: FloatArray) -> list[str]:
         common_total = float(self.common_cumulative[-1]) if len(self.common_cumulative) else 0.0

@@ -102,8 +102,14 @@ def _day_table(first_day: int, last_day: int) -> npt.NDArray[Any]:
     return np.array(np.datetime_as_string(days).tolist(), dtype=object)
 
 
+_DAY_SPAN = 1 << 12  # day tables cover aligned spans of ~11 years: few tables, all cached
+
+
 def format_dates(epoch_days: IntArray) -> list[str]:
-    low, high = int(epoch_days.min(initial=0)), int(epoch_days.max(initial=0))
+    if not epoch_days.size:
+        return []
+    low = int(epoch_days.min()) // _DAY_SPAN * _DAY_SPAN
+    high = (int(epoch_days.max()) // _DAY_SPAN + 1) * _DAY_SPAN - 1
     if high - low < LOOKUP_LIMIT:
         days: list[str] = _day_table(low, high)[epoch_days - low].tolist()
         return days

@@ -1,0 +1,180 @@
+"""`pgrehearse init`: a first scenario folder that validates and runs as written.
+
+From a production database (`--dsn`) it is a profile; from a schema file (SQL or any
+pg_dump format) the schema is created on a throwaway server to find its tables and keys,
+and every table gets the same number of rows, its columns inferred. Either way the
+scenario gets a placeholder migration pair, a small read load on the largest tables'
+primary keys, and budgets a zero-downtime migration should meet.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pgrehearse.errors import Problem
+from pgrehearse.profile._run import (
+    HEADER_INIT,
+    PLACEHOLDER_DOWN,
+    PLACEHOLDER_UP,
+    ProfileOutputError,
+    profile_database,
+    scenario_yaml,
+)
+
+_PRIMARY_KEYS = """
+SELECT c.conrelid::regclass::text, a.attname
+FROM pg_constraint c
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+JOIN pg_class t ON t.oid = c.conrelid
+WHERE c.contype = 'p' AND cardinality(c.conkey) = 1 AND NOT t.relispartition
+"""
+_TABLES = """
+SELECT c.oid::regclass::text FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+ORDER BY 1
+"""
+LOADED_TABLES = 2
+BUDGETS = {"max_lock_ms": {"AccessExclusiveLock": 2000, "conflicting": 5000}, "max_wait_ms": 2000}
+
+
+@dataclass
+class InitResult:
+    folder: Path
+    tables: int
+    loaded: list[str]  # tables the load reads by primary key
+    source: str  # "profile of …" or "schema …"
+
+
+def init_scenario(
+    out_dir: str | Path,
+    *,
+    dsn: str | None = None,
+    schema: str | Path | None = None,
+    rows: int = 10_000,
+    scale: float = 1.0,
+    force: bool = False,
+) -> InitResult:
+    """Write a scenario folder from `dsn` (profiled) or `schema` (a file or pg_dump
+    output): rows, a placeholder migration, a read load and budgets."""
+    folder = Path(out_dir)
+    if (dsn is None) == (schema is None):
+        raise ProfileOutputError([Problem("give either --dsn or --schema (one of them)")])
+    if (folder / "scenario.yaml").exists() and not force:
+        raise ProfileOutputError(
+            [
+                Problem(
+                    "already holds a scenario.yaml",
+                    file=folder / "scenario.yaml",
+                    hint="init a new folder, or pass --force to replace its files",
+                )
+            ]
+        )
+    if dsn is not None:
+        profile_database(dsn, folder, scale=scale, force=force)
+        scenario = yaml.safe_load((folder / "scenario.yaml").read_text())
+        keys = _keys_from_profile(dsn)
+        source = "a profile of the database"
+    else:
+        assert schema is not None
+        scenario, keys = _from_schema(folder, Path(schema), rows, scale)
+        source = f"the schema {Path(schema).name}"
+    by_size = sorted(
+        (t for t in scenario["data"]["tables"] if t in keys),
+        key=lambda t: -int(scenario["data"]["tables"][t]["rows"]),
+    )
+    loaded = [t for t in by_size if scenario["data"]["tables"][t]["rows"] > 0][:LOADED_TABLES]
+    if loaded:
+        scenario["load"] = _load(loaded, keys)
+    scenario["budgets"] = BUDGETS
+    (folder / "scenario.yaml").write_text(HEADER_INIT + scenario_yaml(scenario))
+    for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
+        if not (folder / file).exists():
+            (folder / file).write_text(text)
+    return InitResult(folder, len(scenario["data"]["tables"]), loaded, source)
+
+
+def _load(tables: Sequence[str], keys: dict[str, str]) -> dict[str, Any]:
+    return {
+        "clients": 4,
+        "warmup": "1s",
+        "cooldown": "1s",
+        "transactions": [
+            {
+                "name": f"read_{table.replace('.', '_')}",
+                "sql": f"SELECT * FROM {table} WHERE {keys[table]} = :key",
+                "params": {"key": {"ref": f"{table}.{keys[table]}", "distribution": "zipf"}},
+            }
+            for table in tables
+        ],
+    }
+
+
+def _keys_from_profile(dsn: str) -> dict[str, str]:
+    import psycopg
+
+    from pgrehearse.profile._read import begin_read_only
+
+    with psycopg.connect(dsn, application_name="pgrehearse:init", connect_timeout=10) as conn:
+        begin_read_only(conn)
+        keys = {str(t): str(c) for t, c in conn.execute(_PRIMARY_KEYS).fetchall()}
+        conn.rollback()
+    return keys
+
+
+def _from_schema(
+    folder: Path, schema: Path, rows: int, scale: float
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Copy the schema into the folder, create it on a throwaway server and read its
+    tables and primary keys there."""
+    from pgrehearse.rehearsal.context import SCHEMA_DATABASE, connect
+    from pgrehearse.rehearsal.plan import schema_only
+    from pgrehearse.roles import SessionRole
+    from pgrehearse.scenario import load_scenario
+
+    if not schema.exists():
+        raise ProfileOutputError(
+            [Problem("no such file or folder", file=schema, hint="give the schema's path")]
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (schema.name if schema.name != "scenario.yaml" else "schema.sql")
+    if schema.resolve() != target.resolve():
+        if schema.is_dir():  # a pg_dump directory archive
+            shutil.copytree(schema, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(schema, target)
+    scenario: dict[str, Any] = {
+        "version": 1,
+        "name": _name(folder),
+        "description": f"Written by pgrehearse init from {schema.name}.",
+        "schema": target.name,
+        "data": {"seed": 0, "scale": scale, "tables": {}},
+        "migration": {"up": "up.sql", "down": "down.sql"},
+    }
+    for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
+        if not (folder / file).exists():
+            (folder / file).write_text(text)
+    (folder / "scenario.yaml").write_text(scenario_yaml(scenario))
+    loaded = load_scenario(folder / "scenario.yaml")
+    with (
+        schema_only(loaded) as (_ctx, server),
+        connect(server, SCHEMA_DATABASE, SessionRole.HARNESS) as conn,
+    ):
+        tables = [str(t) for (t,) in conn.execute(_TABLES).fetchall()]
+        keys = {str(t): str(c) for t, c in conn.execute(_PRIMARY_KEYS).fetchall()}
+    scenario["data"]["tables"] = {table: {"rows": rows} for table in tables}
+    return scenario, keys
+
+
+def _name(folder: Path) -> str:
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name).lstrip("_.-")[:100]
+    return name or "scenario"
