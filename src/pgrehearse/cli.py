@@ -475,8 +475,10 @@ def _consoles(quiet: bool) -> tuple[Console, Console, ConsoleProgress]:
 
     from pgrehearse._console import ConsoleProgress
 
-    err = Console(stderr=True, highlight=False)
-    return Console(highlight=False), err, ConsoleProgress(err, verbose=not quiet)
+    # in a pipe or a CI log a line stays one line, however long (rich would fold at 80)
+    err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
+    out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    return out, err, ConsoleProgress(err, verbose=not quiet)
 
 
 def _server_options_from(
@@ -845,7 +847,7 @@ def compare(
     from pgrehearse.timing.compare import compare_histories, split_latest
     from pgrehearse.timing.history import read_records
 
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     limit = _threshold(threshold)
     try:
         base_records: Sequence[Mapping[str, Any]] = read_records(base)
