@@ -11,6 +11,7 @@ matching columns of any type.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -34,9 +35,7 @@ def fake_like(values: Sequence[str], provider: str, seed_text: str) -> list[str]
     """One fake per value, each as long as its original, all distinct where the originals
     are, made by Faker's `provider` (seeded from `seed_text`, so the same column gives the
     same fakes)."""
-    from faker import Faker
-
-    fake = Faker()
+    fake = _faker()
     fake.seed_instance(zlib.crc32(seed_text.encode()))
     make = getattr(fake, provider, None)
     if make is None or not callable(make):
@@ -55,6 +54,15 @@ def fake_like(values: Sequence[str], provider: str, seed_text: str) -> list[str]
         seen.add(text)
         made.append(text)
     return made
+
+
+@functools.cache
+def _faker() -> Any:
+    """One Faker for every column (making one takes tens of milliseconds); each column
+    seeds it afresh, so its stand-ins do not depend on the others'."""
+    from faker import Faker
+
+    return Faker()
 
 
 def _call(make: Any) -> Any:
