@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import psycopg
 import pytest
 
 from pgrehearse import load_scenario
+from pgrehearse.backends import LocalBackend, PostgresBinaries
 from pgrehearse.errors import ScenarioError
 from pgrehearse.rehearsal.seeded import SeededServer
 from pgrehearse.seed import read_checks
@@ -175,9 +178,12 @@ CREATE TABLE events_h2_am PARTITION OF events_h2 FOR VALUES IN ('us', 'ca');
 -- a foreign key declared on one partition only
 ALTER TABLE events_h1_eu ADD FOREIGN KEY (account_id) REFERENCES accounts (id);
 CREATE TABLE ledger (id bigint NOT NULL, cents integer NOT NULL) PARTITION BY HASH (id);
-CREATE TABLE ledger_0 PARTITION OF ledger FOR VALUES WITH (MODULUS 3, REMAINDER 0);
-CREATE TABLE ledger_1 PARTITION OF ledger FOR VALUES WITH (MODULUS 3, REMAINDER 1);
-CREATE TABLE ledger_2 PARTITION OF ledger FOR VALUES WITH (MODULUS 3, REMAINDER 2);
+CREATE TABLE ledger_0 PARTITION OF ledger FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE ledger_1 PARTITION OF ledger FOR VALUES WITH (MODULUS 4, REMAINDER 1);
+CREATE TABLE ledger_2 PARTITION OF ledger FOR VALUES WITH (MODULUS 4, REMAINDER 3);
+CREATE TABLE shards (k integer NOT NULL, v text) PARTITION BY HASH (k);
+CREATE TABLE shards_0 PARTITION OF shards FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE shards_1 PARTITION OF shards FOR VALUES WITH (MODULUS 2, REMAINDER 1);
 CREATE TABLE counts (n integer NOT NULL, label text) PARTITION BY RANGE (n);
 CREATE TABLE counts_low PARTITION OF counts FOR VALUES FROM (MINVALUE) TO (100);
 CREATE TABLE counts_mid PARTITION OF counts FOR VALUES FROM (100) TO (200);
@@ -193,7 +199,7 @@ def test_partitioned_tables_seed_into_every_partition_from_rows_alone(
         "version: 1\nname: parted\nschema: schema.sql\n"
         "data:\n  tables:\n"
         "    accounts: {rows: 50}\n    events: {rows: 4000}\n"
-        "    ledger: {rows: 900}\n    counts: {rows: 500}\n"
+        "    ledger: {rows: 900}\n    counts: {rows: 500}\n    shards: {rows: 300}\n"
         "migration: {up: SELECT 1;}\n"
     )
     with SeededServer.start(load_scenario(path)) as seeded:
@@ -208,7 +214,8 @@ def test_partitioned_tables_seed_into_every_partition_from_rows_alone(
                        WHERE c.relispartition AND c.relkind = 'r'"""
                 ).fetchall()
             )
-            # range and list trees are copied leaf by leaf WITH (FREEZE); hash ones are not
+            # every tree here is copied leaf by leaf WITH (FREEZE): a row copied into the
+            # wrong leaf would have failed its partition constraint
             conn.execute("CREATE EXTENSION pg_visibility")
             frozen = dict(
                 conn.execute(
@@ -226,7 +233,7 @@ def test_partitioned_tables_seed_into_every_partition_from_rows_alone(
             ).fetchone()
             distinct_ids = conn.execute("SELECT count(DISTINCT id) FROM events").fetchone()
         database.drop()
-    assert frozen == {name: not name.startswith("ledger") for name in leaves}, frozen
+    assert frozen == dict.fromkeys(leaves, True), frozen
     assert inserted == (4001,) and distinct_ids == (4001,)
     assert set(leaves) == {
         "events_h1_eu",
@@ -238,10 +245,16 @@ def test_partitioned_tables_seed_into_every_partition_from_rows_alone(
         "ledger_2",
         "counts_low",
         "counts_mid",
+        "shards_0",
+        "shards_1",
     }
     assert all(rows > 0 for rows in leaves.values()), leaves  # every partition got rows
     assert sum(leaves[n] for n in leaves if n.startswith("events")) == 4000
     assert leaves["counts_low"] + leaves["counts_mid"] == 500
+    assert sum(leaves[n] for n in leaves if n.startswith("ledger")) == 900
+    # modulus 2 takes half the hashes, each modulus-4 partition a quarter
+    assert leaves["ledger_0"] == pytest.approx(450, abs=60), leaves
+    assert leaves["shards_0"] + leaves["shards_1"] == 300
 
 
 DEFAULTS_AND_NULLS = """
@@ -548,3 +561,32 @@ def test_a_check_in_an_unknown_form_is_tried_on_sample_values_at_plan_time(
     with pytest.raises(ScenarioError) as wrong:
         plan_seeding(load_scenario(path))
     assert "CHECK codes_code_check" in str(wrong.value)
+
+
+def test_the_partition_hash_is_the_servers(pg_binaries: PostgresBinaries, work_root: Path) -> None:
+    from pgrehearse.seed._hash import HASH_PARTITION_SEED, integer_hash
+
+    keys = np.array(
+        [0, 1, -1, 2, 12_345, -98_765, 2**31 - 1, -(2**31), 2**40 + 7, -(2**40) - 3, 2**62],
+        dtype=np.int64,
+    )
+    server = LocalBackend(pg_binaries).start({})
+    try:
+        with psycopg.connect(**server.connect_kwargs("postgres", "t")) as conn:
+            for function, cast, width in (
+                ("hashint8extended", "bigint", 8),
+                ("hashint4extended", "integer", 4),
+                ("hashint2extended", "smallint", 2),
+            ):
+                fitting = keys[np.abs(keys) < 2 ** (8 * width - 1)]
+                theirs = [
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT {function}(k::{cast}, %s) FROM unnest(%s::bigint[]) k",
+                        (HASH_PARTITION_SEED, fitting.tolist()),
+                    )
+                ]
+                mine = integer_hash(fitting, width, HASH_PARTITION_SEED).astype(np.int64)
+                assert mine.tolist() == theirs, function
+    finally:
+        server.close()

@@ -4,11 +4,13 @@ COPY into a partitioned table has the server route every row, and cannot FREEZE.
 each leaf can: the same rows loaded leaf by leaf with FREEZE went in at 1.09× the rows/s of
 the parent's COPY here (7 yearly partitions, 1M rows). The seeding workers hold each row's
 key as text already, so they sort each block by leaf. That works when every level of the
-tree is a range or list partitioning on one plain column whose text can be read back:
-numbers, dates, timestamps (at UTC for timestamptz), and text for lists. Other trees (hash,
-expression keys, keys over several columns) keep going through the parent. A row no leaf
-takes (a value pgrehearse could not read) goes to the parent too, so the server routes it
-or names the error.
+tree is a range or list partitioning on one plain column whose text can be read back
+(numbers, dates, timestamps at UTC for timestamptz, and text for lists), or a hash
+partitioning on one smallint, integer or bigint column: its leaf is found by PostgreSQL's
+own hash (`_hash`, checked against the server's `hashint8extended`). Other trees
+(expression keys, keys over several columns, hashes of other types) keep going through the
+parent. A row no leaf takes (a value pgrehearse could not read) goes to the parent too, so
+the server routes it or names the error.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+import re
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from pgrehearse.seed._checks import Value
+from pgrehearse.seed._hash import HASHED_INTEGERS, partition_hash
 from pgrehearse.seed._partitions import constants_of
 
 NULL = "\\N"  # COPY text's NULL
@@ -47,6 +51,7 @@ LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
 ORDER BY t.level, c.oid
 """
 _NUMBER_TYPES = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
+_HASH_BOUND = re.compile(r"FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)", re.IGNORECASE)
 _MOMENT_TYPES = {"date", "timestamp without time zone", "timestamp with time zone"}
 
 
@@ -62,14 +67,16 @@ class _Child:
     default: bool = False
     leaf: int = TO_PARENT
     node: _Node | None = None
+    modulus: int = 0  # hash: rows whose hash % modulus == remainder
+    remainder: int = 0
 
 
 @dataclass
 class _Node:
     column: str
     key_type: str  # as format_type prints it
-    kind: str  # number | moment | utc_moment | text
-    strategy: str  # r | l
+    kind: str  # number | moment | utc_moment | text | hash
+    strategy: str  # r | l | h
     children: list[_Child] = field(default_factory=list)
     position: int = -1  # the key column's index among the COPY columns
 
@@ -175,7 +182,7 @@ def build_router(
             child.leaf = len(leaves)
             leaves.append(name)
             continue
-        if strategy not in ("r", "l") or key_count != 1 or by_expression:
+        if strategy not in ("r", "l", "h") or key_count != 1 or by_expression:
             return None
         kind = _kind(key_type or "", strategy)
         if kind is None:
@@ -193,6 +200,8 @@ def build_router(
 
 
 def _kind(key_type: str, strategy: str) -> str | None:
+    if strategy == "h":
+        return "hash" if key_type in HASHED_INTEGERS else None
     if key_type in _NUMBER_TYPES:
         return "number"
     if key_type == "timestamp with time zone":
@@ -209,6 +218,9 @@ def _child(conn: psycopg.Connection[Any], node: _Node, bound: str) -> _Child | N
     upper = text.upper()
     if upper == "DEFAULT":
         return _Child(default=True)
+    hashed = _HASH_BOUND.fullmatch(text)
+    if node.strategy == "h" and hashed is not None:
+        return _Child(modulus=int(hashed.group(1)), remainder=int(hashed.group(2)))
     if node.strategy == "l" and upper.startswith("FOR VALUES IN"):
         values = constants_of(text[len("FOR VALUES IN") :])
         if any(isinstance(v, str) and ("\\" in v or "\t" in v or "\n" in v) for v in values):
@@ -261,6 +273,8 @@ def _route(
     subset = texts if whole else [texts[i] for i in rows.tolist()]
     if node.strategy == "l":
         picked = _pick_list(node, subset)
+    elif node.strategy == "h":
+        picked = _pick_hash(node, subset)
     else:
         known = exact(node.position) if node.kind != "number" else None
         if known is not None:
@@ -296,6 +310,40 @@ def _pick_list(node: _Node, texts: list[str]) -> npt.NDArray[np.int64]:
         dtype=np.int64,
         count=len(texts),
     )
+
+
+def _pick_hash(node: _Node, texts: list[str]) -> npt.NDArray[np.int64]:
+    """The child whose (modulus, remainder) takes each key's partition hash; an unreadable
+    key goes to the parent."""
+    keys, readable = _read_integers(texts)
+    row_hash = partition_hash(keys, HASHED_INTEGERS[node.key_type])
+    row_hash[keys_are_null(texts)] = 0  # a NULL key adds nothing to the hash
+    picked = np.full(len(texts), TO_PARENT, dtype=np.int64)
+    for index, child in enumerate(node.children):
+        if child.modulus:
+            picked[row_hash % np.uint64(child.modulus) == np.uint64(child.remainder)] = index
+    picked[~readable] = TO_PARENT
+    return picked
+
+
+def keys_are_null(texts: list[str]) -> npt.NDArray[np.bool_]:
+    return np.fromiter((t == NULL for t in texts), dtype=bool, count=len(texts))
+
+
+def _read_integers(texts: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    try:
+        keys = np.array([0 if t == NULL else int(t) for t in texts], dtype=np.int64)
+        return keys, np.ones(len(texts), dtype=bool)
+    except (ValueError, OverflowError):
+        keys = np.zeros(len(texts), dtype=np.int64)
+        readable = np.zeros(len(texts), dtype=bool)
+        for i, text in enumerate(texts):
+            try:
+                keys[i] = 0 if text == NULL else int(text)
+                readable[i] = True
+            except (ValueError, OverflowError):
+                pass
+        return keys, readable
 
 
 def _number_text(text: str) -> str:
