@@ -1,7 +1,7 @@
 """Seeding speed against the server's own baselines, on one throwaway server, in one process.
 
     .venv/bin/python benchmarks/seed_speed.py [--rows 1000000 5000000] [--rounds 3]
-                                              [--partitioned] [--profile]
+                                              [--partitioned [--hash]] [--profile]
 
 For each row count it loads the same realistic 8-column table three ways and prints rows/s,
 heap MB/s and the ratio to the baselines (medians of the rounds):
@@ -26,7 +26,8 @@ With --partitioned, `bench` is partitioned by year of created_at (seven partitio
 pgrehearse routes the rows to their partitions itself and COPY FREEZEs each; `copy_file` and
 `gen_series` load through the parent (PostgreSQL routes the rows; no FREEZE is allowed
 there), and a fourth baseline, `copy_leaves`, is the server's best: each partition COPY
-FREEZE from a file holding just its rows.
+FREEZE from a file holding just its rows. With --hash too, the partitioning is by hash of id
+into 8 partitions (pgrehearse finds each row's leaf with PostgreSQL's own partition hash).
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from pgrehearse.backends import LocalBackend, LocalServer, find_binaries
 from pgrehearse.backends.settings import seed_settings
 from pgrehearse.scenario import DataSpec
 from pgrehearse.seed import plan, seed_tables
+from pgrehearse.seed._hash import partition_hash
 from pgrehearse.seed._pipeline import produce_blocks
 
 TABLE_DDL = """
@@ -67,15 +70,24 @@ PARTITIONS = "".join(
     f"FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01');\n"
     for year in range(2019, 2026)
 )
-PARTITIONED = {"on": False}
+HASH_PARTITIONS = "".join(
+    f"CREATE TABLE bench_{r} PARTITION OF bench FOR VALUES WITH (MODULUS 8, REMAINDER {r});\n"
+    for r in range(8)
+)
+PARTITIONED = {"on": False, "hash": False}
 
 
 def _create(conn: psycopg.Connection[Any]) -> None:
     if not PARTITIONED["on"]:
         conn.execute(TABLE_DDL)
         return
-    conn.execute(TABLE_DDL.rstrip() + " PARTITION BY RANGE (created_at)")
-    for statement in PARTITIONS.strip().split(";\n"):
+    if PARTITIONED["hash"]:
+        conn.execute(TABLE_DDL.rstrip() + " PARTITION BY HASH (id)")
+        statements = HASH_PARTITIONS
+    else:
+        conn.execute(TABLE_DDL.rstrip() + " PARTITION BY RANGE (created_at)")
+        statements = PARTITIONS
+    for statement in statements.strip().split(";\n"):
         conn.execute(statement.rstrip(";"))
 
 
@@ -229,12 +241,19 @@ def load_copy_file(server: LocalServer, path: Path) -> tuple[float, int]:
         return elapsed, _heap_bytes(conn)
 
 
+def _leaf_of(line: bytes) -> int:
+    if PARTITIONED["hash"]:  # the id (column 1) by PostgreSQL's own partition hash
+        key = np.array([int(line.split(b"\t", 1)[0])], dtype=np.int64)
+        return int(partition_hash(key, 8)[0] % np.uint64(8))
+    return int(line.split(b"\t", 4)[3][:4])  # the year of created_at (column 4)
+
+
 def split_by_leaf(server: LocalServer, path: Path) -> dict[int, Path]:
-    """The rows file cut into one file per yearly partition (created_at is column 4)."""
+    """The rows file cut into one file per partition."""
     lines: dict[int, list[bytes]] = {}
     with path.open("rb") as rows:
         for line in rows:
-            lines.setdefault(int(line.split(b"\t", 4)[3][:4]), []).append(line)
+            lines.setdefault(_leaf_of(line), []).append(line)
     files = {}
     for year, chunk in lines.items():
         files[year] = server.workdir / f"bench_rows_{year}.txt"
@@ -273,9 +292,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--partitioned", action="store_true", help="a partitioned table")
+    parser.add_argument("--hash", action="store_true", help="with --partitioned: by hash (id)")
     parser.add_argument("--profile", action="store_true", help="empirical generators")
     args = parser.parse_args()
     PARTITIONED["on"] = args.partitioned
+    PARTITIONED["hash"] = args.hash
     PROFILED["on"] = args.profile
 
     scratch_cache = tempfile.mkdtemp(prefix="pgrehearse-bench-cache-")
@@ -283,6 +304,7 @@ def main() -> None:
     server = LocalBackend(find_binaries()).start(seed_settings({}))
     try:
         shape = "partitioned by year (7 partitions)" if args.partitioned else "plain"
+        shape = "partitioned by hash of id (8 partitions)" if args.hash else shape
         shape += ", columns from a profile (empirical)" if args.profile else ""
         print(f"PostgreSQL {server.version}, {os.cpu_count()} cores, rounds={args.rounds}, {shape}")
         for rows in args.rows:
