@@ -413,3 +413,51 @@ def test_init_needs_exactly_one_source(tmp_path: Path) -> None:
     assert neither.returncode == 2 and "either --dsn or --schema" in neither.stderr
     missing = _cli("init", tmp_path / "x", "--schema", tmp_path / "nope.sql")
     assert missing.returncode == 2 and "nope.sql" in missing.stderr, missing.stderr
+
+
+def test_sampled_statistics_are_what_analyze_would_keep() -> None:
+    from pgrehearse.profile._sample import column_stats
+
+    values: list[str | None] = []
+    for i in range(10_000):  # in physical order
+        values.append(None if i % 10 == 0 else ("hot" if i % 10 < 4 else f"v{i:05d}"))
+    stats = column_stats(values, numeric=False, total_rows=100_000)
+    assert stats["null_frac"] == pytest.approx(0.1)
+    assert stats["most_common_vals"] == ["hot"]  # the others are seen once
+    assert stats["most_common_freqs"] == [pytest.approx(0.3)]
+    assert len(stats["histogram_bounds"]) == 101
+    # ANALYZE's own estimate from this sample (Haas-Stokes), stored as a fraction of rows
+    assert stats["n_distinct"] == pytest.approx(-0.15, abs=0.005)
+    rising = column_stats([str(i) for i in range(1000)], numeric=True, total_rows=1000)
+    assert rising["correlation"] == pytest.approx(1.0)
+    assert rising["histogram_bounds"][:3] == ["0", "10", "20"]  # numbers sort as numbers
+
+
+def test_a_table_analyze_never_saw_is_sampled_when_asked(tmp_path: Path, shop: Shop) -> None:
+    with shop.connect() as conn:
+        conn.execute(
+            "CREATE TABLE visits (id bigint PRIMARY KEY, page text, seconds int)"
+            " WITH (autovacuum_enabled = false)"
+        )
+        conn.execute(
+            "INSERT INTO visits SELECT g, CASE WHEN g % 2 = 0 THEN '/home' ELSE '/p/' || g END,"
+            " CASE WHEN g % 5 = 0 THEN NULL ELSE g % 300 END FROM generate_series(1, 60000) g"
+        )
+    plain = _cli("profile", "--dsn", shop.dsn, tmp_path / "plain", "--tables", "visits")
+    assert plain.returncode == 0, plain.stderr
+    assert "visits: no statistics (never analyzed)" in plain.stderr
+    assert "--sample-rows" in plain.stderr
+    sampled = _cli(
+        "profile", "--dsn", shop.dsn, tmp_path / "s", "--tables", "visits", "--sample-rows", "6000"
+    )
+    assert sampled.returncode == 0, sampled.stderr
+    assert "never analyzed" not in sampled.stderr
+    visits = json.loads((tmp_path / "s" / "profile.json").read_text())["tables"]["visits"]
+    assert visits["sampled"] and visits["rows"] == pytest.approx(60_000, rel=0.2)
+    page, seconds = visits["columns"]["page"], visits["columns"]["seconds"]
+    assert page["most_common_freqs"][0] == pytest.approx(0.5, abs=0.03)
+    assert "/home" not in page["most_common_vals"]  # text stays home, as for pg_stats
+    assert seconds["null_frac"] == pytest.approx(0.2, abs=0.03)
+    assert seconds["n_distinct"] == pytest.approx(240, rel=0.1)  # multiples of 5 are NULL
+    scenario = (tmp_path / "s" / "scenario.yaml").read_text()
+    assert "empirical: text" in scenario and "empirical: number" in scenario

@@ -590,6 +590,14 @@ def plan(
     "whatever their type; their values are then inferred. Repeatable.",
 )
 @click.option("--exact-counts", is_flag=True, help="Rows by count(*) instead of reltuples.")
+@click.option(
+    "--sample-rows",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="For a table ANALYZE never saw: read about N of its rows (TABLESAMPLE) and take "
+    "its statistics from them. [default: 0, such tables are inferred]",
+)
 @click.option("--force", is_flag=True, help="Replace the files of an existing scenario folder.")
 def profile(
     out_dir: Path,
@@ -599,6 +607,7 @@ def profile(
     keep_values: bool,
     pii: tuple[str, ...],
     exact_counts: bool,
+    sample_rows: int,
     force: bool,
 ) -> None:
     """Write a scenario folder shaped like the database at --dsn: schema.sql (pg_dump
@@ -621,6 +630,7 @@ def profile(
             pii=pii,
             exact_counts=exact_counts,
             force=force,
+            sample_rows=sample_rows,
         )
     for warning in done.warnings:
         err.print(f"warning: {warning}", markup=False, soft_wrap=True)

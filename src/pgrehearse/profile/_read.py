@@ -2,7 +2,8 @@
 
 Everything runs in one read-only, repeatable-read transaction with a statement timeout
 and a lock timeout, and reads only catalog tables, `pg_stats` and size functions. The only
-user-table read is `count(*)` when exact counts are asked for.
+user-table reads are `count(*)` when exact counts are asked for, and a TABLESAMPLE of a
+table ANALYZE never saw when `--sample-rows` asks for one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+
+from pgrehearse.profile._sample import pages_of, sample_table
 
 # tables of the user's schemas: plain tables and partitioned parents (their leaves are
 # seeded through them), not members of extensions
@@ -77,6 +80,11 @@ FROM pg_index i WHERE i.indrelid = %s ORDER BY 1
 """
 
 PROFILE_FORMAT = 1
+_NO_ELEMENTS = {
+    "most_common_elems": None,
+    "most_common_elem_freqs": None,
+    "elem_count_histogram": None,
+}
 
 
 class ProfileAccessError(Exception):
@@ -115,9 +123,11 @@ def read_profile(
     *,
     exact_counts: bool = False,
     tables: Sequence[str] | None = None,
+    sample_rows: int = 0,
 ) -> dict[str, Any]:
     """The profile of the tables matching `patterns` (or exactly `tables`), and of every
-    table their foreign keys reach, read inside the caller's read-only transaction."""
+    table their foreign keys reach, read inside the caller's read-only transaction. A
+    table ANALYZE never saw is sampled (`sample_rows` rows, TABLESAMPLE) when asked."""
     found = {row[1]: row for row in conn.execute(_TABLES).fetchall()}
     wanted = list(tables) if tables is not None else matching_tables(list(found), patterns)
     if tables is None:
@@ -158,15 +168,24 @@ def read_profile(
         table["analyzed"] = bool(stats) or (bool(counted) and table["rows"] == 0)
         for column, type_text in types.items():
             table["columns"][column] = _column(type_text, stats.get(column))
+        never_analyzed = not stats and (table["rows"] > 0 or not counted)
         if not readable:
             profile["warnings"].append(
                 f"{name}: this role cannot read the table, so pg_stats hides its columns; "
                 "its values are inferred (grant SELECT on it, or profile as its owner)"
             )
-        elif not stats and table["rows"] > 0:
+        elif never_analyzed and sample_rows > 0:
+            total, sampled = sample_table(conn, name, types, sample_rows, pages_of(conn, oid))
+            if not table["rows_exact"]:
+                table["rows"] = total
+            table["sampled"] = True
+            for column, type_text in types.items():
+                table["columns"][column] = {"type": type_text, **_NO_ELEMENTS, **sampled[column]}
+        elif never_analyzed:
             profile["warnings"].append(
-                f"{name}: no statistics (never analyzed); its values are inferred "
-                f"(run ANALYZE {name} on the source first)"
+                f"{name}: no statistics (never analyzed); its values are inferred and its "
+                f"rows are {table['rows']:,} (run ANALYZE {name} on the source first, or "
+                "pass --sample-rows N)"
             )
         profile["tables"][name] = table
     return profile

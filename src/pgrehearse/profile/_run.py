@@ -69,6 +69,7 @@ def profile_database(
     exact_counts: bool = False,
     force: bool = False,
     statement_timeout_s: float = 60.0,
+    sample_rows: int = 0,
 ) -> ProfileResult:
     """Profile the database at `dsn` into `out_dir`: `schema.sql` (pg_dump --schema-only
     of the server's own major), `profile.json` (the statistics, private values replaced)
@@ -76,7 +77,8 @@ def profile_database(
     `down.sql` where there are none.
 
     Reads only the catalog and `pg_stats`, in a read-only transaction with a statement
-    timeout (and `count(*)` of each table with `exact_counts`). Raises `EnvironmentProblem`
+    timeout (and `count(*)` of each table with `exact_counts`, and about `sample_rows` rows
+    of each table ANALYZE never saw through TABLESAMPLE). Raises `EnvironmentProblem`
     when the server cannot be reached or read, `InputError` when `out_dir` already holds a
     scenario (unless `force`).
     """
@@ -91,7 +93,7 @@ def profile_database(
                 )
             ]
         )
-    profile, catalog, major = _read(dsn, tables, exact_counts, statement_timeout_s)
+    profile, catalog, major = _read(dsn, tables, exact_counts, statement_timeout_s, sample_rows)
     if not profile["tables"]:
         wanted = ", ".join(tables) if tables else "any user table"
         raise EnvironmentProblem(f"the database has no table matching {wanted}")
@@ -123,7 +125,7 @@ def profile_database(
 
 
 def _read(
-    dsn: str, patterns: Sequence[str], exact_counts: bool, timeout_s: float
+    dsn: str, patterns: Sequence[str], exact_counts: bool, timeout_s: float, sample_rows: int
 ) -> tuple[dict[str, Any], dict[str, TableInfo], int]:
     try:
         conn = psycopg.connect(dsn, application_name="pgrehearse:profile", connect_timeout=10)
@@ -135,7 +137,9 @@ def _read(
     try:
         with conn:
             begin_read_only(conn, timeout_s)
-            profile = read_profile(conn, patterns, exact_counts=exact_counts)
+            profile = read_profile(
+                conn, patterns, exact_counts=exact_counts, sample_rows=sample_rows
+            )
             hidden = [n for n, t in profile["tables"].items() if not t["stats_visible"]]
             if hidden:
                 user = conn.info.user
