@@ -27,9 +27,10 @@ CREATE TABLE orders (
   status text NOT NULL CHECK (status IN ('paid', 'pending', 'refunded')),
   placed_at timestamptz NOT NULL,
   shipped_at timestamptz,
-  priority smallint
+  priority smallint,
+  tags text[]
 );
-INSERT INTO orders (customer_id, amount, status, placed_at, shipped_at, priority)
+INSERT INTO orders (customer_id, amount, status, placed_at, shipped_at, priority, tags)
 SELECT 1 + floor(39999 * power(random(), 4))::bigint,
        round((1 + 500 * power(random(), 2))::numeric, 2),
        (ARRAY['paid', 'paid', 'paid', 'pending', 'refunded'])[1 + g % 5],
@@ -37,7 +38,11 @@ SELECT 1 + floor(39999 * power(random(), 4))::bigint,
        CASE WHEN g % 4 = 0 THEN NULL
             ELSE TIMESTAMPTZ '2026-01-01' - g * INTERVAL '1 minute' + (g % 72) * INTERVAL '1 hour'
        END,
-       CASE WHEN random() < 0.8 THEN 0 ELSE 1 + (random() * 4)::int END
+       CASE WHEN random() < 0.8 THEN 0 ELSE 1 + (random() * 4)::int END,
+       CASE WHEN g % 3 = 0 THEN NULL
+            ELSE ARRAY[(ARRAY['gift', 'promo', 'bulk', 'rush'])[1 + g % 4]]
+                 || CASE WHEN g % 7 = 0 THEN ARRAY['fragile'] ELSE '{}'::text[] END
+       END
 FROM generate_series(1, 150000) g;
 CREATE INDEX ON orders (placed_at);
 ANALYZE;

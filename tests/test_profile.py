@@ -276,6 +276,7 @@ def test_profile_then_run_meets_the_fidelity_goals(tmp_path: Path, shop: Shop) -
         assert ("orders", "correlation sign", "placed_at") in judged  # falls
         assert ("orders", "top-10 MCV freqs", "customer_id") in judged  # fan-out skew
         assert ("customers", "null_frac", "bio") in judged
+        assert ("orders", "null_frac", "tags") in judged  # an array, from its elements
         assert "clone fidelity:" in run.stdout
 
 
@@ -302,6 +303,9 @@ def test_text_values_do_not_leave_the_source(tmp_path: Path, shop: Shop) -> None
     score = profile["tables"]["customers"]["columns"]["score"]
     assert score["most_common_vals"] is None and score["histogram_bounds"] is None  # --pii
     assert "score" not in (out / "scenario.yaml").read_text().split("orders:")[0]
+    tags = profile["tables"]["orders"]["columns"]["tags"]
+    assert tags["most_common_elems"] is None  # text array elements stay home too
+    assert "gift" not in written and "fragile" not in written
     kept = tmp_path / "kept"
     assert _cli("profile", "--dsn", shop.dsn, kept, "--keep-values").returncode == 0
     kept_country = json.loads((kept / "profile.json").read_text())["tables"]["customers"]

@@ -50,7 +50,7 @@ ORDER BY 2
 _STATS = """
 SELECT s.attname, s.null_frac, s.avg_width, s.n_distinct,
        CASE WHEN t.typcategory <> 'A' THEN s.most_common_vals::text::text[] END,
-       s.most_common_freqs,
+       CASE WHEN t.typcategory <> 'A' THEN s.most_common_freqs END,
        CASE WHEN t.typcategory <> 'A' THEN s.histogram_bounds::text::text[] END,
        s.correlation,
        s.most_common_elems::text::text[], s.most_common_elem_freqs, s.elem_count_histogram

@@ -95,14 +95,14 @@ def build_scenario(
 # --------------------------------------------------------------------------- columns
 
 
-def _left_to_inference(info: TableInfo, column: ColumnInfo) -> bool:
+def _left_to_inference(info: TableInfo, column: ColumnInfo, *, arrays: bool = False) -> bool:
     name = column.name
     default = column.default_expr or ""
     return (
         column.is_identity
         or column.is_generated
         or "nextval(" in default
-        or column.is_array
+        or (column.is_array and not arrays)
         or name in info.unique
         or any(name in group for group in info.unique_groups)
         or any(name in columns for columns, _, _ in info.composite_foreign_keys)
@@ -123,6 +123,12 @@ def _column_spec(
         return None
     if _unique_text(info, column):
         return _unique_text_spec(table, column, stats)
+    if (
+        column.is_array
+        and stats.get("most_common_elems")
+        and not _left_to_inference(info, column, arrays=True)
+    ):
+        return _array_spec(table, column, stats, options)
     if _left_to_inference(info, column):
         return None
     if column.name in info.foreign_keys:
@@ -204,6 +210,31 @@ def _unique_text_spec(table: str, column: ColumnInfo, stats: Mapping[str, Any]) 
     correlation = stats.get("correlation")
     if correlation is not None and abs(correlation) >= 0.05:
         spec["correlation"] = round(float(correlation), 4)
+    if stats.get("null_frac", 0) > 0:
+        spec["null_fraction"] = round(float(stats["null_frac"]), 6)
+    return spec
+
+
+def _array_spec(
+    table: str, column: ColumnInfo, stats: Mapping[str, Any], options: BuildOptions
+) -> dict[str, Any] | None:
+    """An array of the most common elements, each as common as pg_stats says (the share
+    of rows holding it), as long as the rows' distinct-element counts range."""
+    elements = list(stats["most_common_elems"])
+    shares = list(stats.get("most_common_elem_freqs") or [])[: len(elements)]
+    counts = list(stats.get("elem_count_histogram") or [])[:-1]  # the last is their mean
+    if len(shares) != len(elements) or not counts:
+        return None
+    if column.category in TEXT_CATEGORIES and not options.keep_values:
+        elements = fake_like(elements, "word", f"{table}.{column.name}[]")
+    if is_pii(table, column.name, options.pii):
+        return None
+    spec: dict[str, Any] = {
+        "array": {
+            "choice": {str(e): round(float(f), 6) for e, f in zip(elements, shares, strict=True)}
+        },
+        "length": [math.floor(min(counts)), math.ceil(max(counts))],
+    }
     if stats.get("null_frac", 0) > 0:
         spec["null_fraction"] = round(float(stats["null_frac"]), 6)
     return spec
