@@ -112,3 +112,60 @@ def test_concurrent_readers_of_one_entry_never_damage_it(
     assert meta["key"] == KEY
     with cache.open(KEY) as lookup:
         assert lookup.snapshot is not None
+
+
+def test_cache_max_reads_sizes_and_names_itself_when_it_cannot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pgrehearse.paths import DEFAULT_CACHE_MAX, cache_max_bytes
+
+    for text, expected in (
+        ("5GB", 5 * 1024**3),
+        ("500mb", 500 * 1024**2),
+        ("1.5 G", int(1.5 * 1024**3)),
+        ("4096", 4096),
+        ("0", None),
+        ("none", None),
+    ):
+        monkeypatch.setenv("PGREHEARSE_CACHE_MAX", text)
+        assert cache_max_bytes() == expected, text
+    monkeypatch.delenv("PGREHEARSE_CACHE_MAX")
+    assert cache_max_bytes() == DEFAULT_CACHE_MAX
+    monkeypatch.setenv("PGREHEARSE_CACHE_MAX", "lots")
+    with pytest.raises(ValueError, match="PGREHEARSE_CACHE_MAX='lots' is not a size"):
+        cache_max_bytes()
+
+
+def test_the_least_recently_used_entries_go_first_never_one_in_use(tmp_path: Path) -> None:
+    cache = SnapshotCache(tmp_path / "cache", limit=None)
+    keys = [f"{n:032x}" for n in range(1, 5)]
+    for age, key in enumerate(keys):
+        assert cache.save(key, _data_dir(tmp_path / key), {"scenario": key}) is not None
+        stamp = 1_700_000_000 + age * 60  # the first saved is the least recently used
+        os.utime(cache.root / f"{key}.used", (stamp, stamp))
+    size = int(cache.entries()[0].meta["bytes"])
+    assert cache.total_bytes() == 4 * size
+    # room for three: the oldest goes
+    assert [e.key for e in cache.evict(3 * size, keep=keys[-1])] == [keys[0]]
+    # room for none: the one a run is reading and the one just saved stay
+    with cache.open(keys[1]) as lookup:
+        assert lookup.snapshot is not None
+        gone = [e.key for e in cache.evict(0, keep=keys[3])]
+    assert gone == [keys[2]]
+    assert sorted(e.key for e in cache.entries()) == [keys[1], keys[3]]
+    assert cache.evict(None) == []
+
+
+def test_cache_list_shows_the_total_and_the_cap(cache: SnapshotCache, tmp_path: Path) -> None:
+    env = {**os.environ, "PGREHEARSE_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "pgrehearse", "cache", "list"]
+    shown = subprocess.run(
+        command, env={**env, "PGREHEARSE_CACHE_MAX": "2GB"}, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "(PGREHEARSE_CACHE_MAX: 2.1 GB;" in shown.stdout
+    bad = subprocess.run(
+        command, env={**env, "PGREHEARSE_CACHE_MAX": "big"}, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "PGREHEARSE_CACHE_MAX='big'" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr

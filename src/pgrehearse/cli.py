@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from pgrehearse._console import ConsoleProgress
     from pgrehearse.backends.choice import ServerOptions
+    from pgrehearse.rehearsal.cache import SnapshotCache
     from pgrehearse.scaling import Target
     from pgrehearse.scenario import Scenario
 
@@ -900,9 +901,8 @@ def cache() -> None:
 @click.option("--verify", is_flag=True, help="Also check every file's checksum (reads every byte).")
 def cache_list(verify: bool) -> None:
     """List cached snapshots; damaged ones are flagged (and removed on next use or clear)."""
-    from pgrehearse.rehearsal.cache import SnapshotCache
 
-    cache = SnapshotCache()
+    cache = _snapshot_cache()
     snapshots = cache.entries(verify=verify)
     if not snapshots:
         click.echo(f"no cached snapshots in {cache.root}")
@@ -921,15 +921,29 @@ def cache_list(verify: bool) -> None:
             f"{meta.get('postgres_version', '?'):<7} {meta.get('rows', 0):>13,} "
             f"{meta.get('bytes', 0) / 1e6:>8,.0f}MB  {cache.last_used(snapshot.key) or '-'}"
         )
+    cap = f"{cache.limit / 1e9:.1f} GB" if cache.limit is not None else "no cap"
+    click.echo(
+        f"{cache.total_bytes() / 1e9:.2f} GB in {cache.root} (PGREHEARSE_CACHE_MAX: {cap}; "
+        "the least recently used go first when a new snapshot goes over it)"
+    )
 
 
 @cache.command("clear")
 def cache_clear() -> None:
     """Remove every cached snapshot."""
+    cache = _snapshot_cache()
+    removed = cache.clear()
+    click.echo(f"removed {removed} cached snapshot(s) from {cache.root}")
+
+
+def _snapshot_cache() -> SnapshotCache:
     from pgrehearse.rehearsal.cache import SnapshotCache
 
-    removed = SnapshotCache().clear()
-    click.echo(f"removed {removed} cached snapshot(s) from {SnapshotCache().root}")
+    try:
+        return SnapshotCache()
+    except PgRehearseError as exc:  # a PGREHEARSE_CACHE_MAX that is not a size
+        print_error(None, exc)
+        sys.exit(int(exc.exit_code))
 
 
 @main.command()

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from pgrehearse.backends import copy_tree, is_alive
-from pgrehearse.paths import cache_root
+from pgrehearse.errors import InputError, Problem
+from pgrehearse.paths import cache_max_bytes, cache_root
 from pgrehearse.scenario import Scenario
 
 # Bump when generators change what they produce for the same spec: old entries then miss.
@@ -90,8 +91,16 @@ class Lookup:
 
 
 class SnapshotCache:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, limit: int | str | None = "env") -> None:
+        """`limit`: the most bytes its entries may take (None: no cap); by default
+        $PGREHEARSE_CACHE_MAX, else 5 GB."""
         self.root = (root or cache_root()) / "snapshots"
+        if limit == "env":
+            try:
+                limit = cache_max_bytes()
+            except ValueError as exc:
+                raise InputError([Problem(str(exc))]) from None
+        self.limit: int | None = limit if not isinstance(limit, str) else None
 
     # ------------------------------------------------------------------ locking
 
@@ -218,6 +227,48 @@ class SnapshotCache:
                 raise
             (self.root / f"{key}.used").touch()
             return Snapshot(key, final, full_meta)
+
+    def evict(self, limit: int | None, keep: str | None = None) -> list[Snapshot]:
+        """Remove least recently used entries until the cache holds at most `limit` bytes
+        (None: no cap), never `keep` nor an entry a run is reading. Returns those removed."""
+        if limit is None:
+            return []
+        entries = [e for e in self.entries() if e.damage is None]
+        total = sum(int(e.meta.get("bytes") or 0) for e in entries)
+        removed: list[Snapshot] = []
+        for entry in sorted(entries, key=lambda e: self._last_use_stamp(e.key)):
+            if total <= limit:
+                break
+            if entry.key == keep or not self._discard_unless_in_use(entry.key):
+                continue
+            total -= int(entry.meta.get("bytes") or 0)
+            removed.append(entry)
+        return removed
+
+    def total_bytes(self) -> int:
+        return sum(int(e.meta.get("bytes") or 0) for e in self.entries() if e.damage is None)
+
+    def _last_use_stamp(self, key: str) -> float:
+        for name in (f"{key}.used", f"{key}/{_META}"):
+            try:
+                return (self.root / name).stat().st_mtime
+            except OSError:
+                continue
+        return 0.0
+
+    def _discard_unless_in_use(self, key: str) -> bool:
+        """Remove an entry no run holds (readers hold its lock shared while they copy)."""
+        with (self.root / f"{key}.lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            try:
+                shutil.rmtree(self.root / key, ignore_errors=True)
+                (self.root / f"{key}.used").unlink(missing_ok=True)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
 
     def discard(self, key: str) -> None:
         with self._locked(f"{key}.lock", exclusive=True):

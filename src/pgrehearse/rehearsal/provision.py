@@ -247,6 +247,14 @@ def _save_snapshot(ctx: RunContext, server: Server, cache: SnapshotCache, key: s
             return
     ctx.result.cache.saved = saved is not None
     ctx.result.cache.path = str(cache.root / key)
+    evicted = cache.evict(cache.limit, keep=key)
+    if evicted:
+        freed = sum(int(e.meta.get("bytes") or 0) for e in evicted)
+        ctx.progress.note(
+            f"snapshot cache over its cap of {(cache.limit or 0) / 1e9:.1f} GB "
+            f"(PGREHEARSE_CACHE_MAX): removed the {len(evicted)} least recently used "
+            f"({freed / 1e9:.2f} GB): " + ", ".join(e.key[:12] for e in evicted)
+        )
 
 
 def _snapshot_meta(ctx: RunContext, server: Server) -> dict[str, Any]:
