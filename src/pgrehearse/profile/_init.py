@@ -9,6 +9,7 @@ primary keys, and budgets a zero-downtime migration should meet.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ FROM pg_constraint c
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 JOIN pg_class t ON t.oid = c.conrelid
 WHERE c.contype = 'p' AND cardinality(c.conkey) = 1 AND NOT t.relispartition
+"""
+_COLUMNS = """
+SELECT a.attname FROM pg_attribute a
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
 _TABLES = """
 SELECT c.oid::regclass::text FROM pg_class c
@@ -80,11 +85,11 @@ def init_scenario(
     if dsn is not None:
         profile_database(dsn, folder, scale=scale, force=force)
         scenario = yaml.safe_load((folder / "scenario.yaml").read_text())
-        keys = _keys_from_profile(dsn)
+        keys, columns = _keys_from_profile(dsn)
         source = "a profile of the database"
     else:
         assert schema is not None
-        scenario, keys = _from_schema(folder, Path(schema), rows, scale)
+        scenario, keys, columns = _from_schema(folder, Path(schema), rows, scale)
         source = f"the schema {Path(schema).name}"
     by_size = sorted(
         (t for t in scenario["data"]["tables"] if t in keys),
@@ -92,7 +97,7 @@ def init_scenario(
     )
     loaded = [t for t in by_size if scenario["data"]["tables"][t]["rows"] > 0][:LOADED_TABLES]
     if loaded:
-        scenario["load"] = _load(loaded, keys)
+        scenario["load"] = _load(loaded, keys, columns)
     scenario["budgets"] = BUDGETS
     (folder / "scenario.yaml").write_text(HEADER_INIT + scenario_yaml(scenario))
     for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
@@ -101,7 +106,12 @@ def init_scenario(
     return InitResult(folder, len(scenario["data"]["tables"]), loaded, source)
 
 
-def _load(tables: Sequence[str], keys: dict[str, str]) -> dict[str, Any]:
+def _load(
+    tables: Sequence[str], keys: dict[str, str], columns: dict[str, list[str]]
+) -> dict[str, Any]:
+    """Reads by primary key, naming the columns as an application does: `SELECT *` as a
+    prepared statement fails once any column is added ("cached plan must not change result
+    type"), which would make every migration look breaking."""
     return {
         "clients": 4,
         "warmup": "1s",
@@ -109,7 +119,8 @@ def _load(tables: Sequence[str], keys: dict[str, str]) -> dict[str, Any]:
         "transactions": [
             {
                 "name": f"read_{table.replace('.', '_')}",
-                "sql": f"SELECT * FROM {table} WHERE {keys[table]} = :key",
+                "sql": f"SELECT {', '.join(map(_identifier, columns[table]))} FROM {table} "
+                f"WHERE {_identifier(keys[table])} = :key",
                 "params": {"key": {"ref": f"{table}.{keys[table]}", "distribution": "zipf"}},
             }
             for table in tables
@@ -117,7 +128,19 @@ def _load(tables: Sequence[str], keys: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _keys_from_profile(dsn: str) -> dict[str, str]:
+def _identifier(name: str) -> str:
+    from pglast import keywords
+
+    if re.fullmatch(r"[a-z_][a-z0-9_]*", name) and name not in keywords.RESERVED_KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns_of(conn: Any, tables: Sequence[str]) -> dict[str, list[str]]:
+    return {t: [str(c) for (c,) in conn.execute(_COLUMNS, (t,)).fetchall()] for t in tables}
+
+
+def _keys_from_profile(dsn: str) -> tuple[dict[str, str], dict[str, list[str]]]:
     import psycopg
 
     from pgrehearse.profile._read import begin_read_only
@@ -125,13 +148,14 @@ def _keys_from_profile(dsn: str) -> dict[str, str]:
     with psycopg.connect(dsn, application_name="pgrehearse:init", connect_timeout=10) as conn:
         begin_read_only(conn)
         keys = {str(t): str(c) for t, c in conn.execute(_PRIMARY_KEYS).fetchall()}
+        columns = _columns_of(conn, list(keys))
         conn.rollback()
-    return keys
+    return keys, columns
 
 
 def _from_schema(
     folder: Path, schema: Path, rows: int, scale: float
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
     """Copy the schema into the folder, create it on a throwaway server and read its
     tables and primary keys there."""
     from pgrehearse.rehearsal.context import SCHEMA_DATABASE, connect
@@ -169,12 +193,11 @@ def _from_schema(
     ):
         tables = [str(t) for (t,) in conn.execute(_TABLES).fetchall()]
         keys = {str(t): str(c) for t, c in conn.execute(_PRIMARY_KEYS).fetchall()}
+        columns = _columns_of(conn, list(keys))
     scenario["data"]["tables"] = {table: {"rows": rows} for table in tables}
-    return scenario, keys
+    return scenario, keys, columns
 
 
 def _name(folder: Path) -> str:
-    import re
-
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name).lstrip("_.-")[:100]
     return name or "scenario"

@@ -1,0 +1,87 @@
+"""The README as a user follows it: its code fences close, every concrete `pgrehearse`
+command in it parses, and its install-and-rehearse section runs as written (but for making
+the virtual environment and installing, which this suite's environment has done)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from pgrehearse.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+
+
+def _blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.DOTALL | re.MULTILINE)
+
+
+def _section(title: str) -> str:
+    start = README.index(f"## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end > 0 else None]
+
+
+def test_code_fences_close_and_open_with_a_language_or_nothing() -> None:
+    fences = [line for line in README.splitlines() if line.startswith("```")]
+    assert len(fences) % 2 == 0, "an unclosed code fence"
+    assert all(line == "```" for line in fences[1::2]), "a closing fence with text after it"
+    assert all(re.fullmatch(r"```[a-z]*", line) for line in fences[::2])
+
+
+def _concrete_commands() -> list[str]:
+    commands = []
+    for block in _blocks(README, "console"):
+        for line in block.splitlines():
+            line = line.split("  #")[0].strip()
+            if not line.startswith("pgrehearse ") or re.search(r"[\[\]…|]|\b[A-Z_]{3,}\b", line):
+                continue  # a synopsis line (metavars, alternatives), not a command
+            commands.append(line)
+    return commands
+
+
+@pytest.mark.parametrize("command", _concrete_commands())
+def test_every_command_in_the_readme_parses(command: str) -> None:
+    args = shlex.split(command)[1:]
+    context = main.make_context("pgrehearse", list(args), resilient_parsing=True)
+    name, sub, rest = main.resolve_command(context, list(args))
+    assert sub is not None, command
+    while isinstance(sub, click.Group):  # `cache list`
+        name, sub, rest = sub.resolve_command(context, rest)
+        assert sub is not None, command
+    sub.make_context(name or "", list(rest), parent=context)  # raises on a bad option
+
+
+def test_the_install_and_rehearse_section_runs_as_written(tmp_path: Path, work_root: Path) -> None:
+    section = _section("Install and rehearse")
+    lines = [
+        line
+        for block in _blocks(section, "console")
+        for line in block.splitlines()
+        if line.strip() and not line.startswith(("python3 -m venv", "python -m pip install"))
+    ]
+    assert any(line.startswith("pgrehearse run") for line in lines)
+    (tmp_path / "pgrehearse").symlink_to(REPO)  # the checkout the section installs from
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for line in lines:
+        done = subprocess.run(
+            ["bash", "-e", "-c", line],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+    for scenario in ("orders_add_column", "myshop"):
+        [report] = (tmp_path / "reports" / scenario).glob("*/report.html")
+        assert "PASSED" in report.read_text()
