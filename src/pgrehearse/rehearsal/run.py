@@ -13,7 +13,7 @@ from typing import Any
 
 from pgrehearse.backends import Backend, Server
 from pgrehearse.backends.choice import ServerOptions, backend_for
-from pgrehearse.errors import EnvironmentProblem, Interrupted
+from pgrehearse.errors import EnvironmentProblem, Interrupted, shown_path
 from pgrehearse.load import LoadChild
 from pgrehearse.rehearsal.cache import SnapshotCache
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect, death_of
@@ -140,6 +140,8 @@ def rehearse(
         if ctx.load_child is not None:
             ctx.load_child.kill()
         result.finished_at = dt.datetime.now(dt.UTC)
+        if report_dir is not None and ctx.started_server and result.run_dir is not None:
+            progress.note(f"writing the reports to {shown_path(result.run_dir)}")
         write_reports(result, report_dir, history, write=ctx.started_server, figures=ctx.figures)
     return result
 
