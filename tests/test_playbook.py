@@ -36,6 +36,13 @@ PAIRS = [
         "AccessExclusiveLock",
     ),
     ("backfill_one_update", "backfill_in_batches", "max_wait_ms", None),
+    (
+        "not_null_column_direct",
+        "not_null_column_safe",
+        "max_lock_ms.conflicting",
+        "AccessExclusiveLock",
+    ),
+    ("lock_queue_no_timeout", "lock_queue_timeout_retries", "max_wait_ms", None),
 ]
 
 
@@ -67,8 +74,8 @@ def test_the_unsafe_way_fails_for_its_reason_and_the_safe_way_passes(
             if lock["relation"] == "orders" and lock["mode"] == mode and lock["blocks_writes"]
         ]
         assert blocking and blocking[0]["held_ms"] > 50, statement["locks"]
-    else:  # row locks: the payments wait for the transaction that holds them
-        waits = [w for w in summary["load"]["lock_waits"] if w["transaction"] == "pay_order"]
+    else:  # row locks, or the lock queue: the application waits behind the migration
+        waits = summary["load"]["lock_waits"]
         assert waits and max(w["longest_wait_ms"] for w in waits) > 200, waits
     measured = float(budget["actual"])
 
