@@ -84,3 +84,14 @@ def test_the_unsafe_way_fails_for_its_reason_and_the_safe_way_passes(
     assert code == 0, (summary["failure"], summary["budgets"])
     assert summary["roundtrip"]["status"] == "passed"
     assert not summary["load"]["breaking"]
+
+
+def test_renaming_in_place_breaks_the_application_and_expanding_does_not(
+    tmp_path: Path, work_root: Path
+) -> None:
+    code, summary = _rehearse("orders_rename_column", tmp_path / "reports")
+    assert code == 1 and "breaks the running application" in summary["failure"]
+    assert {e["sqlstate"] for e in summary["load"]["breaking"]} == {"42703"}  # no such column
+    code, summary = _rehearse("rename_expand_contract", tmp_path / "reports")
+    assert code == 0, summary["failure"]
+    assert not summary["load"]["breaking"] and summary["roundtrip"]["status"] == "passed"
