@@ -43,6 +43,12 @@ PAIRS = [
         "AccessExclusiveLock",
     ),
     ("lock_queue_no_timeout", "lock_queue_timeout_retries", "max_wait_ms", None),
+    (
+        "int_to_bigint_rewrite",
+        "int_to_bigint_new_column",
+        "max_lock_ms.conflicting",
+        "AccessExclusiveLock",
+    ),
 ]
 
 
