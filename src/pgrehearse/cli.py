@@ -347,6 +347,16 @@ def _run_each(
     sys.exit(int(worst))
 
 
+def _print_next_step(out: Console, folder: Path) -> None:
+    out.print(
+        f"next: put the migration in {_shown(folder / 'up.sql')} and down.sql, then "
+        f"pgrehearse run {_shown(folder)}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def _shown(path: Path) -> str:
     from pgrehearse.errors import shown_path
 
@@ -643,13 +653,7 @@ def profile(
         highlight=False,
         soft_wrap=True,
     )
-    out.print(
-        f"next: put the migration in {_shown(done.folder / 'up.sql')} and down.sql, then "
-        f"pgrehearse run {_shown(done.folder)}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    _print_next_step(out, done.folder)
 
 
 @main.command()
@@ -692,13 +696,7 @@ def init(
         highlight=False,
         soft_wrap=True,
     )
-    out.print(
-        f"next: put the migration in {_shown(done.folder / 'up.sql')} and down.sql, then "
-        f"pgrehearse run {_shown(done.folder)}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    _print_next_step(out, done.folder)
 
 
 @main.command()

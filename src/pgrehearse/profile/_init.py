@@ -25,6 +25,7 @@ from pgrehearse.profile._run import (
     PLACEHOLDER_UP,
     ProfileOutputError,
     profile_database,
+    scenario_name,
     scenario_yaml,
 )
 
@@ -176,7 +177,7 @@ def _from_schema(
             shutil.copyfile(schema, target)
     scenario: dict[str, Any] = {
         "version": 1,
-        "name": _name(folder),
+        "name": scenario_name(folder, "scenario"),
         "description": f"Written by pgrehearse init from {schema.name}.",
         "schema": target.name,
         "data": {"seed": 0, "scale": scale, "tables": {}},
@@ -196,8 +197,3 @@ def _from_schema(
         columns = _columns_of(conn, list(keys))
     scenario["data"]["tables"] = {table: {"rows": rows} for table in tables}
     return scenario, keys, columns
-
-
-def _name(folder: Path) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name).lstrip("_.-")[:100]
-    return name or "scenario"

@@ -99,9 +99,8 @@ def profile_database(
         raise EnvironmentProblem(f"the database has no table matching {wanted}")
     folder.mkdir(parents=True, exist_ok=True)
     _dump_schema(dsn, major, folder / "schema.sql")
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name).lstrip("_.-")[:100]
     built = build_scenario(
-        name or "profiled",
+        scenario_name(folder, "profiled"),
         profile,
         catalog,
         BuildOptions(scale=scale, keep_values=keep_values, pii=pii),
@@ -180,6 +179,12 @@ def _dump_schema(dsn: str, major: int, path: Path) -> None:
             "fix: profile with a role that may read every table (or leave tables out with "
             "--tables)"
         )
+
+
+def scenario_name(folder: Path, fallback: str) -> str:
+    """A scenario name (`[A-Za-z0-9][A-Za-z0-9_.-]*`) from its folder's name."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name).lstrip("_.-")[:100]
+    return name or fallback
 
 
 def scenario_yaml(data: dict[str, Any]) -> str:

@@ -56,14 +56,13 @@ def build_scenario(
     safe = copy.deepcopy(dict(profile))
     notes: list[str] = []
     tables: dict[str, Any] = {}
-    rows_of = {name: int(table["rows"]) for name, table in safe["tables"].items()}
     for table_name, table in safe["tables"].items():
         info = catalog.get(table_name)
         columns: dict[str, Any] = {}
         if info is not None:
             for column_name, column in info.columns.items():
                 stats = table["columns"].get(column_name) or {}
-                spec = _column_spec(table_name, info, column, stats, options, rows_of)
+                spec = _column_spec(table_name, info, column, stats, options)
                 if spec is not None:
                     columns[column_name] = spec
                 if stats:
@@ -117,7 +116,6 @@ def _column_spec(
     column: ColumnInfo,
     stats: Mapping[str, Any],
     options: BuildOptions,
-    parents: Mapping[str, int],
 ) -> dict[str, Any] | None:
     if "null_frac" not in stats:
         return None

@@ -123,7 +123,7 @@ class EmpiricalGenerator(Generator):
         """Where each common value's stretch starts on the [0, 1) axis when the stretches
         are laid out in value order among the rest's mass; (starts, ends, value index)."""
         spec = self.spec
-        numbers = np.array([as_number(self.kind, v) for v in spec.values], dtype=np.float64)
+        numbers = self.common_numbers
         order = np.argsort(numbers, kind="stable")
         if spec.histogram:
             bounds = np.array([as_number(self.kind, b) for b in spec.histogram])
