@@ -97,6 +97,9 @@ def seed_scales(
                     progress.note(f"scale {job.scale:g}: not seeded ahead ({outcome})")
     finally:
         _stop(running)
+    # the snapshots just written are still being flushed: let that finish before any
+    # scale is measured, or its disk writes land in the first rehearsals' timings
+    os.sync()
 
 
 def _receive(connection: Connection) -> str:
