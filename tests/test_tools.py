@@ -67,7 +67,8 @@ def _write(folder: Path, tool: str) -> Path:
             (folder / f"{version}_{name}.mysql.up.sql").write_text("SELECT mysql();\n")
             (folder / f"{version}_{name}.postgres{autocommit}.down.sql").write_text(down + "\n")
         elif tool == "sqitch":
-            for kind, sql in (("deploy", up), ("revert", down), ("verify", "SELECT 1;")):
+            verify = f"BEGIN;\nSELECT count(*) FROM members; -- {name}\nROLLBACK;"
+            for kind, sql in (("deploy", up), ("revert", down), ("verify", verify)):
                 (folder / kind).mkdir(exist_ok=True)
                 (folder / kind / f"{version}.sql").write_text(sql + "\n")
             with (folder / "sqitch.plan").open("a") as plan:
@@ -93,6 +94,13 @@ def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool:
     assert [m.version for m in chain.baseline] == ["20240101"]
     assert [m.version for m in chain.pending] == VERSIONS[1:]
     ups = statements_of(chain.up)
+    if tool == "sqitch":  # each change's verify script runs right after its deploy
+        checks = [s for s in ups if s.file is not None and s.file.parent.name == "verify"]
+        assert [s.file.name for s in checks if s.file] == [
+            f"{v}.sql" for v in VERSIONS[1:] for _ in "xyz"
+        ]
+        assert [s.sql for s in checks[:3]] == ["BEGIN", "SELECT count(*) FROM members", "ROLLBACK"]
+        ups = [s for s in ups if s not in checks]
     assert [s.sql for s in ups] == [up.rstrip(";") for up, _ in STEPS[1:]]
     assert ups[0].file is not None and ups[0].line >= 1
     if tool in ("goose", "dbmate", "popx"):  # the tool's "no transaction" marker is honoured
@@ -273,6 +281,34 @@ def test_a_failing_migration_stops_the_chain_and_the_applied_ones_roll_back(
     else:
         assert downs == []
         assert result.roundtrip is not None and result.roundtrip.status == "skipped"
+
+
+def test_a_sqitch_verify_script_that_fails_fails_its_change_which_is_reverted(
+    tmp_path: Path, work_root: Path
+) -> None:
+    folder = _write(tmp_path / "migrations", "sqitch")
+    # the index change "verifies" a column that no change created
+    (folder / "verify" / "20240303.sql").write_text(
+        "BEGIN;\nSELECT missing_column FROM members WHERE false;\nROLLBACK;\n"
+    )
+    path = _scenario(tmp_path, "  dir: migrations\n  from: 20240101\n")
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.outcome == "failed"
+    failed = result.failed_statement
+    assert failed is not None and failed.file is not None
+    assert (failed.file.parent.name, failed.file.name) == ("verify", "20240303.sql")
+    assert failed.error is not None and "missing_column" in failed.error.message
+    ran = [
+        s.file.parent.name + "/" + s.file.name
+        for s in result.statements_of("up")
+        if s.file and s.status != "not_run"
+    ]
+    assert "verify/20240202.sql" in ran  # the passing check of the change before it ran too
+    assert "deploy/20240404.sql" not in ran  # the chain stopped at the failing check
+    # the deployed change whose check failed is reverted, then the one before it
+    downs = [s.file.parent.name + "/" + s.file.name for s in result.statements_of("down") if s.file]
+    assert downs == ["revert/20240303.sql", "revert/20240202.sql"]
+    assert result.roundtrip is not None and result.roundtrip.status == "passed"
 
 
 def test_a_step_whose_down_is_wrong_is_named_even_when_later_downs_hide_it(

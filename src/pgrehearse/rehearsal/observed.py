@@ -253,6 +253,8 @@ class ObservedMigration:
             if str(pending.up.file) == failing_file:
                 break
             applied.append(pending)
+            if pending.verify is not None and str(pending.verify.file) == failing_file:
+                break  # deployed, then its check failed: it is rolled back too
         if not applied:
             return None
         if any(m.down is None for m in applied):
@@ -276,7 +278,12 @@ class ObservedMigration:
         if tracer is not None:
             tracer.begin_phase(name)
         statements = statements_of(source)
-        steps = _StepWatcher(tracer, statements, self._step_done(name))
+        checks = (
+            {part.file for part in source.parts if part.verifies}
+            if isinstance(source, MigrationScript)
+            else set()
+        )
+        steps = _StepWatcher(tracer, statements, self._step_done(name), checks)
         with ctx.phase(name, f"{name} migration: {len(statements)} statements") as phase:
             ran = run_phase(
                 conn,
@@ -451,23 +458,30 @@ def _row_counts(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, i
 
 class _StepWatcher:
     """Passes the statement hooks on to the lock tracer and, as a chain moves from one
-    migration to the next (its transaction committed), reports the migration finished."""
+    migration to the next (its transaction committed), reports the migration finished.
+    The files in `checks` (verify scripts) change nothing, so no state is taken after them."""
 
     def __init__(
         self,
         tracer: LockTracer | None,
         statements: list[Statement],
         done: Callable[[Path | None], None],
+        checks: set[Path] | None = None,
     ) -> None:
         self.tracer = tracer
         self.file_of = {s.index: s.file for s in statements}
         self.current: Path | None = statements[0].file if statements else None
         self.done = done
+        self.checks = checks or set()
+
+    def _finished(self, file: Path | None) -> None:
+        if file not in self.checks:
+            self.done(file)
 
     def before_statement(self, phase: str, index: int, *, in_transaction: bool) -> None:
         file = self.file_of.get(index)
         if file != self.current:
-            self.done(self.current)
+            self._finished(self.current)
             self.current = file
         if self.tracer is not None:
             self.tracer.before_statement(phase, index, in_transaction=in_transaction)
@@ -481,4 +495,4 @@ class _StepWatcher:
             self.tracer.transaction_ended(at_s)
 
     def finished(self) -> None:
-        self.done(self.current)
+        self._finished(self.current)

@@ -98,7 +98,7 @@ def rehearse(
         result.migration_files = {
             str(script.file): migration.label
             for migration in chain.pending
-            for script in (migration.up, migration.down)
+            for script in (migration.up, migration.verify, migration.down)
             if script is not None
         }
     ctx = RunContext(scenario, result, progress)

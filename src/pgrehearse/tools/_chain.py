@@ -65,11 +65,20 @@ def build_chain(folder: Folder, start: str | None, end: str | None) -> Chain:
         folder.tool,
         migrations[:first],
         pending,
-        MigrationScript(tuple(m.up for m in pending)),
+        MigrationScript(tuple(_up_and_verify(pending))),
         down,
         reason,
         notes,
     )
+
+
+def _up_and_verify(pending: list[Migration]) -> list[Script]:
+    scripts = []
+    for migration in pending:
+        scripts.append(migration.up)
+        if migration.verify is not None:
+            scripts.append(migration.verify)
+    return scripts
 
 
 def _position(versions: list[str], wanted: str) -> int:

@@ -34,6 +34,7 @@ class Script:
     first_line: int = 1
     transactional: bool = True  # False: the tool runs it outside a transaction
     step: ToolStep | None = None
+    verifies: bool = False  # a check run after its migration's up (sqitch's verify/)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Migration:
     up: Script
     down: Script | None
     notes: tuple[str, ...] = ()
+    verify: Script | None = None  # runs right after up; its failure fails the migration
 
     @property
     def label(self) -> str:
@@ -301,8 +303,9 @@ _SQITCH_CHANGE = re.compile(r"^([A-Za-z0-9_][^\s@:]*)\s")
 
 
 def sqitch(folder: Path) -> Folder:
-    """sqitch: the changes of `sqitch.plan` in its order, `deploy/<change>.sql` up and
-    `revert/<change>.sql` down (`verify/` scripts are not run)."""
+    """sqitch: the changes of `sqitch.plan` in its order, `deploy/<change>.sql` up,
+    `revert/<change>.sql` down, and `verify/<change>.sql` run right after its deploy, as
+    `sqitch deploy --verify` does: a verify script that fails fails its change."""
     plan = folder / "sqitch.plan"
     if not plan.is_file():
         raise FolderError(f"{folder}: no sqitch.plan in it")
@@ -314,6 +317,7 @@ def sqitch(folder: Path) -> Folder:
         change = match[1]
         deploy = folder / "deploy" / f"{change}.sql"
         revert = folder / "revert" / f"{change}.sql"
+        verify = folder / "verify" / f"{change}.sql"
         if not deploy.is_file():
             raise FolderError(f"{plan}: change {change!r} has no deploy/{change}.sql")
         migrations.append(
@@ -322,10 +326,10 @@ def sqitch(folder: Path) -> Folder:
                 "",
                 Script(_read(deploy), deploy),
                 Script(_read(revert), revert) if revert.is_file() else None,
+                verify=Script(_read(verify), verify, verifies=True) if verify.is_file() else None,
             )
         )
-    notes = ["sqitch: verify/ scripts are not run"] if (folder / "verify").is_dir() else []
-    return Folder("sqitch", migrations, notes)
+    return Folder("sqitch", migrations)
 
 
 READERS: dict[str, Callable[[Path], Folder]] = {
