@@ -1,9 +1,9 @@
-"""The application load: client threads in a process of their own, recording every transaction.
+"""The application load: clients in a process of their own, recording every transaction.
 
 Each client has its own connection (application_name `pgrehearse:load:<n>`) and runs
-prepared statements straight through libpq (psycopg's low-level `pgconn`), which releases
-the GIL while it waits: the Python work per transaction stays a few microseconds, so the
-load generator is not the bottleneck. The process is separate from the rehearsal's so the
+prepared statements straight through libpq (psycopg's low-level `pgconn`), in non-blocking
+mode, one thread waiting on all their sockets: the Python work per transaction stays about
+15 µs, so the load generator takes little of the CPU the server needs. The process is separate from the rehearsal's so the
 load's Python work cannot delay the lock sampler. Times are on the rehearsal's clock
 (CLOCK_MONOTONIC is shared by processes on one machine).
 
