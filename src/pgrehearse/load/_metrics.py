@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from pgrehearse.load._runner import BREAKING_CLASSES, OUTCOMES, LoadEvents
 from pgrehearse.migration import StatementResult
 from pgrehearse.roles import SessionRole
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LATENCY_COLUMNS = [
     "start_s",
@@ -56,6 +58,8 @@ def load_windows(
 
 
 def events_frame(events: LoadEvents, windows: Sequence[Window]) -> pd.DataFrame:
+    import pandas as pd  # imported when the phases are over, not on the way to them
+
     frame = pd.DataFrame(
         {
             "start_s": events.start_s,

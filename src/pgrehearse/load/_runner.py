@@ -3,9 +3,9 @@
 Each client has its own connection (application_name `pgrehearse:load:<n>`) and runs
 prepared statements straight through libpq (psycopg's low-level `pgconn`), in non-blocking
 mode, one thread waiting on all their sockets: the Python work per transaction stays about
-15 µs, so the load generator takes little of the CPU the server needs. The process is separate from the rehearsal's so the
-load's Python work cannot delay the lock sampler. Times are on the rehearsal's clock
-(CLOCK_MONOTONIC is shared by processes on one machine).
+15 µs, so the load generator takes little of the CPU the server needs. The process is
+separate from the rehearsal's so the load's Python work cannot delay the lock sampler.
+Times are on the rehearsal's clock (CLOCK_MONOTONIC is shared by processes on one machine).
 
 Events are kept per client in typed arrays (`array`), merged into numpy arrays at the end.
 """

@@ -28,6 +28,7 @@ from pgrehearse.observe._names import TOAST, RelationNames
 from pgrehearse.observe._runs import sampled_runs as _runs
 from pgrehearse.observe._sampler import Samples
 from pgrehearse.observe._trace import LockTracer
+from pgrehearse.observe._windows import PhaseWindow
 from pgrehearse.roles import SessionRole
 
 LOCK_COLUMNS = [
@@ -62,13 +63,6 @@ WAIT_COLUMNS = [
     "phase",
     "query",
 ]
-
-
-@dataclass
-class PhaseWindow:
-    name: str
-    start_s: float
-    end_s: float
 
 
 @dataclass

@@ -23,7 +23,7 @@ import os
 import shutil
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,12 @@ class Lookup:
 
     snapshot: Snapshot | None
     damage: str | None = None
+    contents: Future[str | None] | None = None  # open(defer_contents=True): being checked
+
+    def contents_damage(self) -> str | None:
+        """Why the snapshot's contents do not match their checksums, or None; waits for a
+        deferred check. (An entry found damaged this way is removed when `open` ends.)"""
+        return self.contents.result() if self.contents is not None else None
 
 
 class SnapshotCache:
@@ -133,18 +139,42 @@ class SnapshotCache:
     # ------------------------------------------------------------------ reading
 
     @contextlib.contextmanager
-    def open(self, key: str) -> Iterator[Lookup]:
+    def open(self, key: str, *, defer_contents: bool = False) -> Iterator[Lookup]:
         """The valid entry for `key` (held against deletion while in the block), or none.
 
         Reading writes nothing but the last-use mark. A damaged entry is removed (under an
-        exclusive lock) and the lookup says why.
+        exclusive lock) and the lookup says why. With `defer_contents`, only the files and
+        their sizes are checked before the block; their checksums are computed meanwhile, in
+        a thread, and `Lookup.contents_damage()` waits for the verdict: a server can start
+        from the entry while its files are read (both read the same pages).
         """
+        late_damage: str | None = None
         with self._locked(f"{key}.lock", exclusive=False):
-            snapshot = self._check(key, contents=True)
-            if snapshot is not None and snapshot.damage is None:
+            snapshot = self._check(key, contents=not defer_contents)
+            usable = snapshot is not None and snapshot.damage is None
+            if usable:
+                assert snapshot is not None
                 (self.root / f"{key}.used").touch()
-                yield Lookup(snapshot)
-                return
+                checking = (
+                    ThreadPoolExecutor(1, "pgrehearse-cache-check") if defer_contents else None
+                )
+                contents = (
+                    checking.submit(
+                        _verify, snapshot.data_dir, snapshot.meta.get("files") or {}, contents=True
+                    )
+                    if checking is not None
+                    else None
+                )
+                try:
+                    yield Lookup(snapshot, None, contents)
+                finally:
+                    if checking is not None and contents is not None:
+                        late_damage = contents.result()
+                        checking.shutdown()
+        if usable:
+            if late_damage is not None:
+                self.discard(key)
+            return
         if snapshot is not None:
             self.discard(key)
         yield Lookup(None, snapshot.damage if snapshot is not None else None)

@@ -18,7 +18,7 @@ from pgrehearse.load import LoadChild, LoadProcess
 from pgrehearse.migration import Clock
 from pgrehearse.rehearsal.progress import Progress
 from pgrehearse.rehearsal.result import PhaseResult, Rehearsal
-from pgrehearse.report import EarlyFigures
+from pgrehearse.report import EarlyReports
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario
 
@@ -37,7 +37,7 @@ class RunContext:
     load_child: LoadChild | None = None  # the load's interpreter, started with the server
     load_process: LoadProcess | None = None  # the load, prepared while the schema is read
     report_imports: threading.Thread | None = None  # reporting's imports, made meanwhile
-    figures: EarlyFigures | None = None  # the observation figures, drawn during verify
+    figures: EarlyReports | None = None  # figures and latency.csv, made during verify
 
     @contextmanager
     def phase(self, name: str, detail: str) -> Iterator[PhaseResult]:

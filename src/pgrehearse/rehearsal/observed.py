@@ -29,7 +29,7 @@ from pgrehearse.load import (
 )
 from pgrehearse.migration import Statement, StatementResult
 from pgrehearse.observe import LockTracer, Sampler, StepStatement
-from pgrehearse.observe.analyse import PhaseWindow, analyse_locks
+from pgrehearse.observe._windows import PhaseWindow
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
 from pgrehearse.rehearsal.result import LoadSummary
 from pgrehearse.rehearsal.steps import (
@@ -165,6 +165,8 @@ class ObservedMigration:
                 ctx.progress.note(f"the lock sampler stopped early: {sampler.error}")
             stats = sampler.stats
             ctx.result.sampler = stats.to_dict() if stats else None
+            from pgrehearse.observe.analyse import analyse_locks  # pandas: after the phases
+
             ctx.result.locks = analyse_locks(
                 tracer=tracer,
                 samples=sampler.samples,

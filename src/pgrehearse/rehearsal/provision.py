@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+from pathlib import Path
 from typing import Any
 
 from psycopg import errors as pg_errors
@@ -25,7 +26,7 @@ from pgrehearse.backends.workdir import create_workdir, temp_root
 from pgrehearse.errors import EnvironmentProblem, Problem, ScenarioError
 from pgrehearse.migration import Statement, run_script, split_statements
 from pgrehearse.observe import STATEMENT_LOG_SETTINGS
-from pgrehearse.rehearsal.cache import SnapshotCache, snapshot_key
+from pgrehearse.rehearsal.cache import Lookup, SnapshotCache, snapshot_key
 from pgrehearse.rehearsal.context import (
     DATABASE,
     SCHEMA_DATABASE,
@@ -201,22 +202,25 @@ def _start_from_cache(
 ) -> Server | None:
     assert ctx.result.cache is not None
     unusable = False
-    with cache.open(key) as lookup:
+    with cache.open(key, defer_contents=True) as lookup:
         snapshot = lookup.snapshot
         if lookup.damage is not None:
-            ctx.progress.note(
-                f"cached snapshot {key[:12]} was damaged ({lookup.damage}): removed, seeding anew"
-            )
-            ctx.result.cache.damage = lookup.damage
+            _damaged(ctx, key, lookup.damage)
         if snapshot is None:
             return None
         try:
             with ctx.phase("provision", f"starting from cached snapshot {key[:12]}"):
-                server = backend.start(rehearsal_profile, snapshot=snapshot.data_dir)
+                server = _start_checked(backend, rehearsal_profile, snapshot.data_dir, lookup)
+                damage = lookup.contents_damage()  # checked while the server started
+                if damage is not None and server is not None:
+                    server.close()
         except SnapshotUnusable as exc:
             unusable = True
             ctx.progress.note(f"cached snapshot {key[:12]} unusable, rebuilding: {exc}")
         else:
+            if damage is not None or server is None:  # the entry goes as the lookup ends
+                _damaged(ctx, key, damage or "unknown")
+                return None
             ctx.started_server = True
             ctx.result.tables = [
                 TableSeedResult.from_dict(t) for t in snapshot.meta.get("tables", [])
@@ -230,6 +234,27 @@ def _start_from_cache(
     if unusable:
         cache.discard(key)
     return None
+
+
+def _start_checked(
+    backend: Backend, profile: dict[str, str], data_dir: Path, lookup: Lookup
+) -> Server | None:
+    """Start from a snapshot whose contents are checked meanwhile. A start that fails on a
+    damaged copy (a zeroed catalog, say) gives None: the damage is the cause to report."""
+    try:
+        return backend.start(profile, snapshot=data_dir)
+    except SnapshotUnusable:
+        raise
+    except Exception:
+        if lookup.contents_damage() is not None:
+            return None
+        raise
+
+
+def _damaged(ctx: RunContext, key: str, damage: str) -> None:
+    assert ctx.result.cache is not None
+    ctx.progress.note(f"cached snapshot {key[:12]} was damaged ({damage}): removed, seeding anew")
+    ctx.result.cache.damage = damage
 
 
 def _save_snapshot(ctx: RunContext, server: Server, cache: SnapshotCache, key: str) -> None:

@@ -37,7 +37,7 @@ from pgrehearse.rehearsal.steps import (
     take_fingerprint,
 )
 from pgrehearse.rehearsal.verdict import decide, merged_budgets
-from pgrehearse.report import EarlyFigures
+from pgrehearse.report import EarlyReports
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import RoundtripSpec, Scenario
 from pgrehearse.verify import DumpTarget
@@ -102,6 +102,7 @@ def rehearse(
             if script is not None
         }
     ctx = RunContext(scenario, result, progress)
+    closing: Closing | None = None
     try:
         prepared = prepare_load(ctx)
         if prepared:  # its interpreter starts while the server does
@@ -123,8 +124,8 @@ def rehearse(
                 raise death from None
             raise
         finally:
-            if not kept:
-                server.close()
+            if not kept:  # while the reports are written; waited for before returning
+                closing = Closing(server)
         decide(result, budget_spec)
     except (KeyboardInterrupt, Interrupted) as exc:
         result.outcome = "interrupted"
@@ -142,7 +143,15 @@ def rehearse(
         result.finished_at = dt.datetime.now(dt.UTC)
         if report_dir is not None and ctx.started_server and result.run_dir is not None:
             progress.note(f"writing the reports to {shown_path(result.run_dir)}")
-        write_reports(result, report_dir, history, write=ctx.started_server, figures=ctx.figures)
+        try:
+            write_reports(
+                result, report_dir, history, write=ctx.started_server, figures=ctx.figures
+            )
+        finally:
+            if ctx.figures is not None:
+                ctx.figures.close()  # done already, unless the reports failed first
+            if closing is not None:
+                closing.wait()
     return result
 
 
@@ -167,9 +176,11 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
     observed = ObservedMigration(ctx, server, prepared, before.schema)
     observed.run()
     if ctx.result.run_dir is not None:  # drawn while the round trip is verified
-        from pgrehearse.report import EarlyFigures, summary_dict
+        from pgrehearse.report import EarlyReports, summary_dict
 
-        ctx.figures = EarlyFigures(summary_dict(ctx.result), ctx.result.load_events)
+        ctx.figures = EarlyReports(
+            summary_dict(ctx.result), ctx.result.load_events, ctx.result.run_dir
+        )
     down = ctx.result.phase("down")
     if spec.mode == "skip":
         ctx.result.roundtrip = skipped_roundtrip(spec, "roundtrip: skip")
@@ -227,6 +238,37 @@ def _dump_target(spec: RoundtripSpec, server: Server) -> DumpTarget | None:
     return None if spec.mode == "skip" else dump_target(server, DATABASE)
 
 
+class Closing:
+    """A server stopped and its folder removed in a thread (a quarter of a second for the
+    example), while the reports are written. `wait` returns once it is done, whatever
+    interrupts it, and raises what the close raised."""
+
+    def __init__(self, server: Server) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._close, args=(server,), name="pgrehearse-close", daemon=True
+        )
+        self._thread.start()
+
+    def _close(self, server: Server) -> None:
+        try:
+            server.close()
+        except BaseException as exc:
+            self._error = exc
+
+    def wait(self) -> None:
+        interrupted: BaseException | None = None
+        while self._thread.is_alive():
+            try:
+                self._thread.join()
+            except BaseException as exc:  # Ctrl-C or SIGTERM: nothing is left half-closed
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
+        if self._error is not None:
+            raise self._error
+
+
 def _keep(ctx: RunContext, server: Server) -> bool:
     if not server.capabilities.keep:
         ctx.progress.note(
@@ -248,7 +290,7 @@ def write_reports(
     history: str | Path | bool = False,
     *,
     write: bool = True,
-    figures: EarlyFigures | None = None,
+    figures: EarlyReports | None = None,
 ) -> None:
     """The summary, computed once; then summary.json and every other report from it."""
     from pgrehearse.report import render_reports, summary_dict, write_latency, write_summary
@@ -262,7 +304,8 @@ def write_reports(
         return
     try:
         write_summary(summary, result.run_dir)
-        write_latency(result, result.run_dir)
+        if figures is None:  # else written with the figures, during verify
+            write_latency(result, result.run_dir)
         render_reports(summary, result.run_dir, figures)
         if result.outcome in ("passed", "failed") and history is not False:
             target = Path(report_dir or ".") / HISTORY_FILE if history is True else Path(history)

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import weakref
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -721,6 +722,20 @@ class _ArrayGenerator(Generator):
         return ["[" + ", ".join(elements[bounds[i] : bounds[i + 1]]) + "]" for i in range(count)]
 
 
+_KEY_TEXTS: dict[int, npt.NDArray[Any]] = {}
+
+
+def _key_texts(keys: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The referenced keys as text, made once per key array and kept while it lives: every
+    generator that refers to the same table shares them (a load client has one per
+    parameter)."""
+    texts = _KEY_TEXTS.get(id(keys))
+    if texts is None:
+        texts = _KEY_TEXTS[id(keys)] = np.array(list(map(str, keys.tolist())), dtype=object)
+        weakref.finalize(keys, _KEY_TEXTS.pop, id(keys), None)
+    return texts
+
+
 class _RefGenerator(Generator):
     def __init__(self, spec: RefColumn, context: GeneratorContext) -> None:
         keys = context.ref_keys.get(spec.ref)
@@ -735,7 +750,7 @@ class _RefGenerator(Generator):
                 f"{spec.ref} has {len(keys):,} rows, too few for {context.rows:,} rows that "
                 "each reference a different one (unique)"
             )
-        self.keys = np.array(list(map(str, keys.tolist())), dtype=object)
+        self.keys = _key_texts(keys)
         self.escape = needs_copy_escape(self.keys[:1000].tolist())
         self.tail_size: int | None = None  # the other rows spread evenly over this many
         if spec.hot and spec.distinct is not None:
