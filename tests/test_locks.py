@@ -22,8 +22,8 @@ import pytest
 from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
 from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.migration import Clock, StatementResult, run_script, split_statements
-from pgrehearse.observe import LockTracer, Sampler, conflicts, effect
-from pgrehearse.observe.analyse import LockAnalysis, PhaseWindow, analyse_locks
+from pgrehearse.observe import LockTracer, PhaseWindow, Sampler, conflicts, effect
+from pgrehearse.observe.analyse import LockAnalysis, analyse_locks
 from pgrehearse.report.facts import lock_text, strongest_lock
 from pgrehearse.scenario import TransactionMode
 

@@ -145,7 +145,8 @@ def test_every_report_names_the_same_strongest_lock(
 
 def test_a_quick_statement_run_alone_says_no_lock_was_observed() -> None:
     from pgrehearse.migration import StatementResult
-    from pgrehearse.observe.analyse import NO_LOCK_OBSERVED, PhaseWindow, analyse_locks
+    from pgrehearse.observe import PhaseWindow
+    from pgrehearse.observe.analyse import NO_LOCK_OBSERVED, analyse_locks
 
     quick = StatementResult(
         "down", 1, None, 1, "DROP INDEX CONCURRENTLY t_n", "ok", 0.0, 0.004, in_transaction=False

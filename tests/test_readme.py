@@ -10,11 +10,16 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
+import yaml
 
+from pgrehearse import load_scenario
 from pgrehearse.cli import main
+from pgrehearse.errors import ScenarioError
+from tests.tool_projects import ALEMBIC_REVISIONS, write_alembic_project
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -66,10 +71,7 @@ def test_the_install_and_rehearse_section_runs_as_written(tmp_path: Path, work_r
     templates and the example scenarios' files it needs), the example, a scenario of one's own."""
     section = _section("Install and rehearse")
     lines = [
-        line
-        for block in _blocks(section, "console")
-        for line in block.splitlines()
-        if line.strip()
+        line for block in _blocks(section, "console") for line in block.splitlines() if line.strip()
     ]
     assert lines[0].startswith("python3 -m venv") and "pip install" in lines[1]
     assert any(line.startswith("pgrehearse run") for line in lines)
@@ -102,3 +104,85 @@ def test_the_install_and_rehearse_section_runs_as_written(tmp_path: Path, work_r
     for scenario in ("orders_add_column", "myshop"):
         [report] = (tmp_path / "reports" / scenario).glob("*/report.html")
         assert "PASSED" in report.read_text()
+
+
+def _merged(base: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in fragment.items():
+        if key != "migration" and isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merged(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def test_every_yaml_block_is_a_valid_scenario_or_part_of_one(tmp_path: Path) -> None:
+    """The full scenario of the format section loads as it is; each fragment (a `load:`, a
+    `budgets:`, a `migration:` …) loads merged into it, with the files it names present."""
+    blocks = [yaml.safe_load(block) for block in _blocks(README, "yaml")]
+    [base] = [block for block in blocks if "version" in block]
+    folder = tmp_path / "scenario"
+    folder.mkdir()
+    for name in ("schema.sql", "up.sql", "down.sql"):
+        (folder / name).write_text((REPO / "scenarios/orders_add_column" / name).read_text())
+    (folder / "bench").mkdir()
+    (folder / "bench/deposit.sql").write_text(
+        "\\set id random(1, 1000)\nUPDATE orders SET amount = amount + 1 WHERE id = :id;\n"
+    )
+    write_alembic_project(tmp_path / "app")
+    for number, block in enumerate(blocks, 1):
+        if block.get("migration", {}).get("tool") == "alembic":
+            block["migration"]["from"] = ALEMBIC_REVISIONS[0][0]  # the README's is an example id
+        path = folder / f"block{number}.yaml"
+        path.write_text(yaml.safe_dump(_merged(base, block), sort_keys=False))
+        try:
+            load_scenario(path)
+        except ScenarioError as exc:
+            pytest.fail(f"README yaml block {number}:\n{yaml.safe_dump(block)}\n{exc}")
+
+
+def test_the_library_blocks_run_as_written(tmp_path: Path, work_root: Path) -> None:
+    """The Library section's two blocks, each a script run from a folder that has the
+    repository's scenarios/ (as a checkout of it does)."""
+    library = _blocks(_section("Library"), "python")
+    assert len(library) == 2
+    (tmp_path / "scenarios").symlink_to(REPO / "scenarios")
+    for number, block in enumerate(library, 1):
+        done = subprocess.run(
+            [sys.executable, "-c", block],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"Library block {number}:\n{block}\n{done.stderr[-3000:]}"
+    [summary] = (tmp_path / "reports/orders_add_column").glob("*/summary.json")
+    assert summary.is_file()
+
+
+def test_the_pytest_plugin_blocks_run_as_written(tmp_path: Path, work_root: Path) -> None:
+    """The pytest plugin section's test files, collected and passed by pytest with the
+    plugin as installed; `migrations/0042.yaml` is a copy of the example."""
+    section = _section("pytest plugin")
+    blocks = _blocks(section, "python")
+    assert len(blocks) == 2
+    (tmp_path / "scenarios").symlink_to(REPO / "scenarios")
+    (tmp_path / "migrations").mkdir()
+    example = REPO / "scenarios/orders_add_column"
+    for name in ("schema.sql", "up.sql", "down.sql"):
+        (tmp_path / "migrations" / name).write_text((example / name).read_text())
+    (tmp_path / "migrations/0042.yaml").write_text((example / "scenario.yaml").read_text())
+    for number, block in enumerate(blocks, 1):
+        (tmp_path / f"test_readme_block{number}.py").write_text(block)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    pytest_args = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--pgrehearse-scale", "0.05"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *pytest_args, "--rootdir", str(tmp_path), str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "3 passed" in done.stdout

@@ -892,7 +892,8 @@ def _threshold(text: str) -> float:
 
 @main.group()
 def cache() -> None:
-    """Seeded snapshots kept between runs ($PGREHEARSE_CACHE_DIR, else ~/.cache/pgrehearse)."""
+    """Seeded snapshots kept between runs, under the cache root ($PGREHEARSE_CACHE_DIR, else
+    ~/.cache/pgrehearse; as root /var/cache/pgrehearse)."""
 
 
 @cache.command("list")

@@ -5,14 +5,28 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+ROOT_CACHE = Path("/var/cache/pgrehearse")
+
 
 def cache_root() -> Path:
-    """$PGREHEARSE_CACHE_DIR, else $XDG_CACHE_HOME/pgrehearse, else ~/.cache/pgrehearse."""
+    """Where pgrehearse keeps what outlives a run (snapshots/, binaries/, logs/, faker/):
+    $PGREHEARSE_CACHE_DIR, else $XDG_CACHE_HOME/pgrehearse, else ~/.cache/pgrehearse; as
+    root, /var/cache/pgrehearse instead of the last two, because the server then runs as
+    an unprivileged user who must execute the fetched binaries and cannot enter /root."""
     configured = os.environ.get("PGREHEARSE_CACHE_DIR")
     if configured:
         return Path(configured)
+    if os.geteuid() == 0:
+        return ROOT_CACHE
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "pgrehearse"
+
+
+def binaries_root() -> Path:
+    """Fetched PostgreSQL builds: $PGREHEARSE_BINARIES_DIR, else `binaries/` of the cache
+    root, for root and other users alike."""
+    configured = os.environ.get("PGREHEARSE_BINARIES_DIR")
+    return Path(configured) if configured else cache_root() / "binaries"
 
 
 DEFAULT_CACHE_MAX = 5 * 1024**3

@@ -20,6 +20,7 @@ rounds of a migration phase, each on a fresh copy of the seeded data).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Callable, Iterator
@@ -456,13 +457,19 @@ def pgrehearse_runner(
 @pytest.fixture
 def pgrehearse_rehearse(request: pytest.FixtureRequest) -> Callable[..., Rehearsal]:
     """A function that rehearses a scenario file (or a loaded Scenario) with the session's
-    pgrehearse settings; keyword arguments override them."""
+    pgrehearse settings; keyword arguments override them: those of `ServerOptions`
+    (`scale=0.01`, `backend=…`) and those of `rehearse` (`budgets=…`, `report_dir=…`)."""
     settings = _settings(request.config)
     options = _server_options(request.config)
+    server_fields = {f.name for f in dataclasses.fields(ServerOptions)}
 
     def run(scenario: str | Path | Scenario, **overrides: Any) -> Rehearsal:
+        server = {k: v for k, v in overrides.items() if k in server_fields}
+        others = {k: v for k, v in overrides.items() if k not in server_fields}
         result: Rehearsal = rehearse(
-            _scenario(request.config, scenario), options, **{**settings, **overrides}
+            _scenario(request.config, scenario),
+            options.but(**server) if server else options,
+            **{**settings, **others},
         )
         request.config.stash[RESULTS].append(result)
         return result

