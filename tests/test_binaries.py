@@ -148,17 +148,23 @@ def test_binaries_live_under_the_cache_root_for_root_and_other_users(
     assert binaries_root() == tmp_path / "builds"
 
 
-def test_binaries_the_server_user_could_not_reach_are_refused_before_downloading(
-    tmp_path: Path,
+def test_binaries_the_server_user_cannot_reach_are_refused_naming_the_folder(
+    tmp_path: Path, pg_binaries: PostgresBinaries
 ) -> None:
-    from pgrehearse.backends.fetch import fetch_binaries
+    from pgrehearse.backends import LocalBackend
 
+    if os.geteuid() != 0:
+        pytest.skip("only root runs the server as another user")
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     private.chmod(0o700)
+    (private / "bin").symlink_to(pg_binaries.bin_dir)
+    hidden = PostgresBinaries(
+        private / "bin", pg_binaries.version, pg_binaries.major, "fetched earlier"
+    )
     with pytest.raises(EnvironmentProblem) as caught:
-        fetch_binaries(17, root=private / "binaries")
+        LocalBackend(hidden)
     message = str(caught.value)
     assert str(private) in message and "PGREHEARSE_BINARIES_DIR" in message
     assert oct(private.stat().st_mode & 0o777) == "0o700"  # not opened up behind our back
-    assert not list((private / "binaries" / "17").iterdir())  # nothing downloaded
+    LocalBackend(pg_binaries)  # the same binaries where they are: accepted

@@ -88,6 +88,14 @@ def test_points_that_fit_no_model_are_flagged_not_extrapolated() -> None:
     assert choice.flag is not None and "fit no model" in choice.flag
 
 
+def test_a_catalog_only_statement_whose_times_scatter_stays_a_constant() -> None:
+    # the same three points that fit no growth model, from a statement that only changes
+    # the catalog: a slow moment of the machine, not a trend
+    choice = choose(ROWS, [0.05, 0.01, 0.2], "constant")
+    assert choice.fit is not None and choice.fit.model == "constant"
+    assert choice.note is not None and "noise" in choice.note
+
+
 def test_two_sizes_cannot_choose_a_model() -> None:
     choice = choose(ROWS[:2], [0.01, 0.03], "linear")
     assert choice.fit is None and choice.flag is not None and "3 data sizes" in choice.flag

@@ -30,24 +30,29 @@ from typing import Any
 import pytest
 
 from pgrehearse._pytest_migrations import MigrationItem
+from pgrehearse._pytest_options import (
+    OPTIONS,
+    flag,
+    regression_settings,
+    server_options,
+    setting,
+    settings_of,
+)
 from pgrehearse.backends.choice import BACKEND_NAMES as BACKENDS
 from pgrehearse.backends.choice import ServerOptions
 from pgrehearse.errors import PgRehearseError
 from pgrehearse.rehearsal.result import Rehearsal
-from pgrehearse.rehearsal.rounds import DEFAULT_ROUNDS, measure_rounds
+from pgrehearse.rehearsal.rounds import measure_rounds
 from pgrehearse.rehearsal.run import rehearse
 from pgrehearse.rehearsal.seeded import MigrationRunner, SeededDatabase, SeededServer
 from pgrehearse.scaling import rehearse_scales
 from pgrehearse.scenario import Scenario, load_scenario
 from pgrehearse.timing.compare import (
-    DEFAULT_MIN_DELTA_S,
-    DEFAULT_THRESHOLD,
     Comparison,
     compare_records,
     latest_by_scenario,
-    parse_threshold,
 )
-from pgrehearse.timing.history import HISTORY_FILE, append_record, read_records
+from pgrehearse.timing.history import append_record, read_records
 
 SUFFIXES = (".rehearse.yaml", ".rehearse.yml")
 RESULTS = pytest.StashKey[list[Rehearsal]]()
@@ -55,27 +60,10 @@ COMPARISONS = pytest.StashKey[list[Comparison]]()
 KEPT = pytest.StashKey[list[str]]()
 BASELINE = pytest.StashKey[list[dict[str, Any]]]()
 
-_OPTIONS: list[tuple[str, str, str]] = [
-    ("backend", f"where servers run: {' | '.join(BACKENDS)} (default: auto)", "string"),
-    ("dsn", "an existing server for the external backend (better: PGREHEARSE_DSN)", "string"),
-    ("scale", "multiply every table's row count", "string"),
-    ("report_dir", "folder for rehearsal reports (default: reports)", "string"),
-    ("pg_bin", "folder holding the PostgreSQL server binaries", "string"),
-    ("pg_version", "PostgreSQL major, 14-18 (default: each scenario's postgres.version)", "string"),
-    ("cache", "reuse seeded snapshots between runs (default: true)", "bool"),
-    ("keep_server", "leave servers running for debugging (default: false)", "bool"),
-    ("history", "timing history file (default: <report dir>/history.jsonl)", "string"),
-    ("baseline", "history file to compare migration times with (enables the check)", "string"),
-    ("rounds", "timing rounds per scenario for the regression check (default: 7)", "string"),
-    ("threshold", "allowed slowdown of a median, e.g. 25% (default: 25%)", "string"),
-    ("min_delta", "seconds a median must also grow by to fail (default: 0.05)", "string"),
-    ("scenario", "scenario of the pgrehearse_db / pgrehearse_runner fixtures", "string"),
-]
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pgrehearse", "rehearse PostgreSQL migrations")
-    for name, help_text, kind in _OPTIONS:
+    for name, help_text, kind in OPTIONS:
         flag = "--pgrehearse-" + name.replace("_", "-")
         choices = ("true", "false") if kind == "bool" else BACKENDS if name == "backend" else None
         group.addoption(flag, action="store", default=None, choices=choices, help=help_text)
@@ -97,58 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[COMPARISONS] = []
     config.stash[KEPT] = []
-    baseline = _setting(config, "baseline")
+    baseline = setting(config, "baseline")
     # read before this session appends, so the baseline may be the history file itself
     config.stash[BASELINE] = read_records(baseline) if baseline and Path(baseline).exists() else []
-
-
-def _setting(config: pytest.Config, name: str) -> Any:
-    value = config.getoption("pgrehearse_" + name)
-    if value is None:
-        value = config.getini("pgrehearse_" + name)
-    return value
-
-
-def _flag(config: pytest.Config, name: str, default: bool) -> bool:
-    value = _setting(config, name)
-    if value in (None, ""):
-        return default
-    return value in ("true", True)
-
-
-def _server_options(config: pytest.Config) -> ServerOptions:
-    """Where servers run and on what data size, from the options and ini settings."""
-    scale = _setting(config, "scale")
-    version = _setting(config, "pg_version")
-    return ServerOptions(
-        backend=_setting(config, "backend") or "auto",
-        pg_bin=Path(pg_bin) if (pg_bin := _setting(config, "pg_bin")) else None,
-        pg_version=int(version) if version else None,
-        dsn=_setting(config, "dsn") or None,
-        scale=float(scale) if scale not in (None, "") else None,
-        cache=_flag(config, "cache", True),
-    )
-
-
-def _settings(config: pytest.Config) -> dict[str, Any]:
-    """Keyword arguments of `rehearse` besides the scenario and the server options."""
-    from pgrehearse.cli import parse_budget_overrides
-
-    budgets = [*config.getini("pgrehearse_budgets"), *config.getoption("pgrehearse_budget")]
-    report_dir = Path(_setting(config, "report_dir") or "reports")
-    return {
-        "report_dir": report_dir,
-        "budgets": parse_budget_overrides(tuple(budgets)) or None,
-        "keep_server": _flag(config, "keep_server", False),
-        "history": Path(_setting(config, "history") or report_dir / HISTORY_FILE),
-    }
-
-
-def _regression_settings(config: pytest.Config) -> tuple[int, float, float]:
-    rounds = int(_setting(config, "rounds") or DEFAULT_ROUNDS)
-    threshold = parse_threshold(str(_setting(config, "threshold") or DEFAULT_THRESHOLD))
-    min_delta = float(_setting(config, "min_delta") or DEFAULT_MIN_DELTA_S)
-    return rounds, threshold, min_delta
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -183,12 +122,12 @@ class RehearsalFile(pytest.File):
         if self._result is None:
             scenario = load_scenario(self.path)
             if scenario.predict is not None:  # the largest holds the prediction
-                settings = {k: v for k, v in _settings(config).items() if k != "keep_server"}
+                settings = {k: v for k, v in settings_of(config).items() if k != "keep_server"}
                 self._result = rehearse_scales(
-                    scenario, options=_server_options(config), **settings
+                    scenario, options=server_options(config), **settings
                 ).telling
             else:
-                self._result = rehearse(scenario, _server_options(config), **_settings(config))
+                self._result = rehearse(scenario, server_options(config), **settings_of(config))
             config.stash[RESULTS].append(self._result)
         return self._result
 
@@ -209,7 +148,7 @@ class RehearsalItem(pytest.Item):
     """One scenario file: a rehearsal, then timing rounds when a baseline is configured."""
 
     def runtest(self) -> None:
-        settings = _settings(self.config)
+        settings = settings_of(self.config)
         scenario = load_scenario(self.path)
         assert isinstance(self.parent, RehearsalFile)
         result = self.parent.rehearsal(self.config)
@@ -219,7 +158,7 @@ class RehearsalItem(pytest.Item):
             self.user_properties.append(("pgrehearse_kept", result.kept_server["psql"]))
         if not result.passed:
             raise RehearsalFailed(result)
-        if _setting(self.config, "baseline"):
+        if setting(self.config, "baseline"):
             self._check_regression(scenario, settings["history"])
 
     def _add_properties(self, result: Rehearsal) -> None:
@@ -239,8 +178,8 @@ class RehearsalItem(pytest.Item):
             )
 
     def _check_regression(self, scenario: Scenario, history: Path) -> None:
-        rounds, threshold, min_delta = _regression_settings(self.config)
-        with SeededServer.start(scenario, _server_options(self.config)) as seeded:
+        rounds, threshold, min_delta = regression_settings(self.config)
+        with SeededServer.start(scenario, server_options(self.config)) as seeded:
             record = measure_rounds(seeded, rounds)
         append_record(history, record)
         baseline: list[dict[str, Any]] = self.config.stash[BASELINE]
@@ -353,11 +292,11 @@ class _SeededServers:
     def get(self, scenario: Scenario) -> SeededServer:
         key = (str(scenario.path), scenario.name)
         if key not in self._servers:
-            self._servers[key] = SeededServer.start(scenario, _server_options(self.config))
+            self._servers[key] = SeededServer.start(scenario, server_options(self.config))
         return self._servers[key]
 
     def close(self) -> None:
-        keep = _flag(self.config, "keep_server", False)
+        keep = flag(self.config, "keep_server", False)
         for seeded in self._servers.values():
             kept = seeded.keep() if keep else None
             if kept is None:
@@ -387,7 +326,7 @@ def pgrehearse_database(
     The copy comes from a server the session shares; a scenario whose migration changes
     roles, databases or server settings gets a server of its own instead.
     """
-    keep = _flag(request.config, "keep_server", False)
+    keep = flag(request.config, "keep_server", False)
     databases: list[SeededDatabase] = []
     own_servers: list[SeededServer] = []
 
@@ -395,7 +334,7 @@ def pgrehearse_database(
         loaded = _scenario(request.config, scenario)
         seeded = pgrehearse_seeded_servers.get(loaded)
         if not seeded.shareable:
-            seeded = SeededServer.start(loaded, _server_options(request.config))
+            seeded = SeededServer.start(loaded, server_options(request.config))
             own_servers.append(seeded)
         database = seeded.database(f"pgrehearse_{os.getpid()}_{len(databases) + 1}")
         databases.append(database)
@@ -429,7 +368,7 @@ def _marked_scenario(request: pytest.FixtureRequest) -> str:
     marker = request.node.get_closest_marker("pgrehearse")
     if marker is not None and marker.args:
         return str(marker.args[0])
-    configured = _setting(request.config, "scenario")
+    configured = setting(request.config, "scenario")
     if configured:
         return str(configured)
     raise pytest.UsageError(
@@ -459,8 +398,8 @@ def pgrehearse_rehearse(request: pytest.FixtureRequest) -> Callable[..., Rehears
     """A function that rehearses a scenario file (or a loaded Scenario) with the session's
     pgrehearse settings; keyword arguments override them: those of `ServerOptions`
     (`scale=0.01`, `backend=…`) and those of `rehearse` (`budgets=…`, `report_dir=…`)."""
-    settings = _settings(request.config)
-    options = _server_options(request.config)
+    settings = settings_of(request.config)
+    options = server_options(request.config)
     server_fields = {f.name for f in dataclasses.fields(ServerOptions)}
 
     def run(scenario: str | Path | Scenario, **overrides: Any) -> Rehearsal:

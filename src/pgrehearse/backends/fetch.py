@@ -65,7 +65,6 @@ def fetch_binaries(
         return found
     folder = root / str(major)
     _make_public_dirs(folder, up_to=root)
-    _check_reachable(folder)
     with _locked(folder / ".lock"):
         found = cached_bin_dir(major, root)  # another process may have fetched it meanwhile
         if found is not None:
@@ -90,23 +89,6 @@ def _make_public_dirs(folder: Path, *, up_to: Path) -> None:
                 path.chmod(path.stat().st_mode | 0o755)
         if path == up_to:
             break
-
-
-def _check_reachable(folder: Path) -> None:
-    """As root, the server runs as another user, who must reach the binaries: every folder
-    above them must let others through."""
-    if os.geteuid() != 0:
-        return
-    for path in folder.parents:
-        with contextlib.suppress(OSError):
-            if not path.stat().st_mode & 0o001:
-                raise EnvironmentProblem(
-                    f"the PostgreSQL binaries would go to {folder}, but the server's "
-                    f"unprivileged user cannot pass through {path} (mode "
-                    f"{path.stat().st_mode & 0o777:o})\n"
-                    "fix: set PGREHEARSE_BINARIES_DIR (or PGREHEARSE_CACHE_DIR) to a folder "
-                    "outside it, e.g. /var/cache/pgrehearse/binaries"
-                )
 
 
 @contextlib.contextmanager

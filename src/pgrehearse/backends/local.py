@@ -64,6 +64,31 @@ def resolve_run_as(user: str | None = None) -> RunAs | None:
     return RunAs(name, entry.pw_uid, entry.pw_gid, groups | {entry.pw_gid})
 
 
+def _check_reachable(bin_dir: Path, run_as: RunAs) -> None:
+    """The server's user must pass through every folder above its binaries (fetched ones
+    under /root would not do)."""
+    for path in (bin_dir, *bin_dir.parents):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if info.st_uid == run_as.uid:
+            passes = info.st_mode & 0o100
+        elif info.st_gid in run_as.groups:
+            passes = info.st_mode & 0o010
+        else:
+            passes = info.st_mode & 0o001
+        if not passes:
+            raise EnvironmentProblem(
+                f"the server runs as {run_as.user} (PostgreSQL refuses root), who cannot pass "
+                f"through {path} (mode {info.st_mode & 0o777:o}) to reach the binaries in "
+                f"{bin_dir}\n"
+                "fix: keep the binaries where that user can reach them: set "
+                "PGREHEARSE_BINARIES_DIR (or PGREHEARSE_CACHE_DIR) outside that folder, or "
+                "give --pg-bin a folder outside it"
+            )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -85,6 +110,8 @@ class LocalBackend:
     ) -> None:
         self.binaries = binaries
         self.run_as = resolve_run_as(server_user)
+        if self.run_as is not None:
+            _check_reachable(binaries.bin_dir, self.run_as)
         self.work_root = work_root or temp_root()
         self.swept: list[Path] = []
 

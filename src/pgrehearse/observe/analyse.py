@@ -18,6 +18,7 @@ import pandas as pd
 
 from pgrehearse.migration import StatementResult
 from pgrehearse.observe._attribution import statement_at, taker_of
+from pgrehearse.observe._columns import LOCK_COLUMNS, WAIT_COLUMNS
 from pgrehearse.observe._knowledge import (
     blocks_reads,
     blocks_writes,
@@ -30,39 +31,6 @@ from pgrehearse.observe._sampler import Samples
 from pgrehearse.observe._trace import LockTracer
 from pgrehearse.observe._windows import PhaseWindow
 from pgrehearse.roles import SessionRole
-
-LOCK_COLUMNS = [
-    "relation",
-    "relation_part",
-    "relation_oid",
-    "new_relation",
-    "mode",
-    "holder_role",
-    "holder_pid",
-    "phase",
-    "statement",
-    "start_s",
-    "end_s",
-    "held_ms",
-    "blocks_reads",
-    "blocks_writes",
-    "source",
-]
-WAIT_COLUMNS = [
-    "waiter_role",
-    "waiter_pid",
-    "relation",
-    "locktype",
-    "requested_mode",
-    "start_s",
-    "end_s",
-    "wait_ms",
-    "blocking_pids",
-    "blocking_roles",
-    "blocking_statement",
-    "phase",
-    "query",
-]
 
 
 @dataclass

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from pgrehearse.report._html import HTML_FILE, render_html, write_html
     from pgrehearse.report._markdown import MARKDOWN_FILE, render_markdown, write_markdown
     from pgrehearse.report._summary import (
-        SUMMARY_FILE,
         SUMMARY_SCHEMA_VERSION,
         summary_dict,
         write_summary,
@@ -43,7 +42,6 @@ _WHERE = {
     "MARKDOWN_FILE": "_markdown",
     "render_markdown": "_markdown",
     "write_markdown": "_markdown",
-    "SUMMARY_FILE": "_summary",
     "SUMMARY_SCHEMA_VERSION": "_summary",
     "summary_dict": "_summary",
     "write_summary": "_summary",
@@ -51,6 +49,7 @@ _WHERE = {
 
 
 LATENCY_FILE = "latency.csv"
+SUMMARY_FILE = "summary.json"
 
 
 def __getattr__(name: str) -> Any:
@@ -64,16 +63,21 @@ def render_reports(
     summary: dict[str, Any], run_dir: Path, figures: EarlyReports | None = None
 ) -> list[Path]:
     """Every report made from summary.json's data: HTML, Markdown, CSVs. `figures`: the
-    observation figures, drawn meanwhile by `EarlyReports`."""
+    observation figures, drawn meanwhile by `EarlyReports`; without them (`pgrehearse
+    report`), they are drawn in another process while the Markdown and CSVs are written."""
     from pgrehearse.report._csv import write_csvs
-    from pgrehearse.report._html import write_html
+    from pgrehearse.report._html import read_events, write_html
     from pgrehearse.report._markdown import write_markdown
 
-    return [
-        write_html(summary, run_dir, figures.result() if figures is not None else None),
-        write_markdown(summary, run_dir),
-        *write_csvs(summary, run_dir),
-    ]
+    early = figures or EarlyReports(summary, read_events(run_dir), None)
+    try:
+        markdown = write_markdown(summary, run_dir)
+        tables = write_csvs(summary, run_dir)
+        html = write_html(summary, run_dir, early.result())
+    finally:
+        if figures is None:
+            early.close()
+    return [html, markdown, *tables]
 
 
 class EarlyReports:

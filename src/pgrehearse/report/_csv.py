@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pgrehearse.observe.analyse import LOCK_COLUMNS, WAIT_COLUMNS
-from pgrehearse.rehearsal.result import Rehearsal
+from pgrehearse.observe import LOCK_COLUMNS, WAIT_COLUMNS
 from pgrehearse.report import LATENCY_FILE
 from pgrehearse.report.facts import strongest_lock
+
+if TYPE_CHECKING:
+    from pgrehearse.rehearsal.result import Rehearsal
 
 STATEMENT_COLUMNS = [
     "phase",

@@ -10,7 +10,7 @@ import jinja2
 import pandas as pd
 
 from pgrehearse.observe import strength
-from pgrehearse.report import facts
+from pgrehearse.report import LATENCY_FILE, facts
 from pgrehearse.report._figures import (
     latency_over_time,
     lock_timeline,
@@ -113,15 +113,18 @@ def render_html(
     )
 
 
+def read_events(run_dir: Path) -> pd.DataFrame | None:
+    """A finished run's load events, from its latency.csv (None: the run had no load)."""
+    latency = run_dir / LATENCY_FILE
+    return pd.read_csv(latency) if latency.is_file() else None
+
+
 def write_html(
     summary: dict[str, Any],
     run_dir: Path,
     figures: list[tuple[str, str | None]] | None = None,
 ) -> Path:
-    events = None
-    if figures is None:
-        latency = run_dir / "latency.csv"
-        events = pd.read_csv(latency) if latency.is_file() else None
+    events = None if figures is not None else read_events(run_dir)
     path = run_dir / HTML_FILE
     path.write_text(render_html(summary, events, figures), encoding="utf-8")
     return path

@@ -11,11 +11,10 @@ import pandas as pd
 from pgrehearse import __version__
 from pgrehearse.migration import StatementResult
 from pgrehearse.rehearsal.result import PhaseResult, Rehearsal
-from pgrehearse.report import facts
+from pgrehearse.report import SUMMARY_FILE, facts
 from pgrehearse.seed import TableSeedResult
 
 SUMMARY_SCHEMA_VERSION = 1  # additions keep the version; removals or renames bump it
-SUMMARY_FILE = "summary.json"
 
 
 def summary_dict(rehearsal: Rehearsal) -> dict[str, Any]:

@@ -125,7 +125,8 @@ def choose(rows: Sequence[float], values: Sequence[float], preferred: Model) -> 
     growth model fits clearly better (residuals under `_CLEARLY_BETTER` of its own: a
     backfill whose cost per row rises with size is n·log n-like, an index build that
     sorts in memory nearly linear); otherwise nothing, and the quantity is flagged rather
-    than extrapolated.
+    than extrapolated, unless its kind changes only the catalog: then a trendless spread is
+    noise, and the constant stands.
     """
     if len(set(rows)) < 3:
         return Choice(None, "fewer than 3 data sizes: a model cannot be told from noise")
@@ -151,6 +152,10 @@ def choose(rows: Sequence[float], values: Sequence[float], preferred: Model) -> 
             note = None if kept is None else f"fits better than {preferred}, this kind's model"
             return Choice(best, note=note)
         return Choice(kept)
+    if preferred == "constant":  # a catalog-only statement whose times vary without a trend
+        return Choice(
+            fit("constant", rows, values), note="varied between sizes without a trend: noise"
+        )
     best = max((linear, nlogn), key=lambda f: f.r2 or 0.0)
     return Choice(
         None,
