@@ -4,6 +4,7 @@ the application load runs, and the scenario's blockers hold their transactions."
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ class ObservedMigration:
         self.tool_pids: set[int] = set()  # sessions of a tool that ran the migration itself
         self.load: LoadProcess | None = None
         self.new_shape = any(tx.after_up for tx in prepared)  # load transactions after up
+        self._observed: _Observed | None = None
 
     def run(self) -> None:
         ctx, server = self.ctx, self.server
@@ -164,18 +166,31 @@ class ObservedMigration:
                 ctx.progress.note(f"the lock sampler stopped early: {sampler.error}")
             stats = sampler.stats
             ctx.result.sampler = stats.to_dict() if stats else None
-            from pgrehearse.observe.analyse import analyse_locks  # pandas: after the phases
-
-            ctx.result.locks = analyse_locks(
-                tracer=tracer,
-                samples=sampler.samples,
-                statements=ctx.result.statements,
-                phases=self.windows,
-                migration_pids={conn.info.backend_pid, *self.tool_pids},
-                end_s=ctx.clock.now(),
+            self._observed = _Observed(
+                tracer,
+                sampler.samples,
+                {conn.info.backend_pid, *self.tool_pids},
+                ctx.clock.now(),
+                events,
             )
-            if events is not None:
-                self._summarise_load(events)
+
+    def analyse(self) -> None:
+        """What `run` observed, analysed: locks, and what the load suffered. Pure work on
+        what was recorded (no server), so it can overlap the round trip's fingerprint."""
+        from pgrehearse.observe.analyse import analyse_locks  # pandas: after the phases
+
+        observed = self._observed
+        assert observed is not None, "run() first"
+        self.ctx.result.locks = analyse_locks(
+            tracer=observed.tracer,
+            samples=observed.samples,
+            statements=self.ctx.result.statements,
+            phases=self.windows,
+            migration_pids=observed.migration_pids,
+            end_s=observed.end_s,
+        )
+        if observed.events is not None:
+            self._summarise_load(observed.events)
 
     def _start_load(self) -> LoadProcess | None:
         load = self.ctx.load_process or prepare_load_process(self.ctx, self.server, self.prepared)
@@ -455,6 +470,17 @@ def _row_counts(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, i
             continue
         counts[table] = int(row[0]) if row else 0
     return counts
+
+
+@dataclass
+class _Observed:
+    """What the observed phases recorded, kept for `analyse`."""
+
+    tracer: LockTracer | None
+    samples: Any
+    migration_pids: set[int]
+    end_s: float
+    events: LoadEvents | None
 
 
 class _StepWatcher:

@@ -8,8 +8,9 @@ import datetime as dt
 import importlib
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from pgrehearse.backends import Backend, Server
 from pgrehearse.backends.choice import ServerOptions, backend_for
@@ -102,7 +103,7 @@ def rehearse(
             if script is not None
         }
     ctx = RunContext(scenario, result, progress)
-    closing: Closing | None = None
+    closing: Background[None] | None = None
     try:
         prepared = prepare_load(ctx)
         if prepared:  # its interpreter starts while the server does
@@ -125,7 +126,7 @@ def rehearse(
             raise
         finally:
             if not kept:  # while the reports are written; waited for before returning
-                closing = Closing(server)
+                closing = _closing(server)
         decide(result, budget_spec)
     except (KeyboardInterrupt, Interrupted) as exc:
         result.outcome = "interrupted"
@@ -151,7 +152,7 @@ def rehearse(
             if ctx.figures is not None:
                 ctx.figures.close()  # done already, unless the reports failed first
             if closing is not None:
-                closing.wait()
+                closing.result()
     return result
 
 
@@ -175,16 +176,26 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
         ctx.report_imports.join()  # done before the sampler starts, so it cannot delay a poll
     observed = ObservedMigration(ctx, server, prepared, before.schema)
     observed.run()
+    down = ctx.result.phase("down")
+    verifies = spec.mode != "skip" and down is not None and down.status == "ok"
+    # the round trip's fingerprint is the server's work: it runs while we analyse
+    after_down = (
+        Background(lambda: _fingerprint_after(ctx, server, before), "pgrehearse-verify")
+        if verifies
+        else None
+    )
+    # (should the analysis fail, the server's close ends the fingerprint's queries)
+    observed.analyse()
     if ctx.result.run_dir is not None:  # drawn while the round trip is verified
         from pgrehearse.report import EarlyReports, summary_dict
 
         ctx.figures = EarlyReports(
             summary_dict(ctx.result), ctx.result.load_events, ctx.result.run_dir
         )
-    down = ctx.result.phase("down")
+    after = after_down.result() if after_down is not None else None
     if spec.mode == "skip":
         ctx.result.roundtrip = skipped_roundtrip(spec, "roundtrip: skip")
-    elif down is None or down.status != "ok":
+    elif after is None:
         ctx.result.roundtrip = skipped_roundtrip(spec, "the down migration did not run")
     else:
         load_sql = [sql for tx in prepared for sql, _ in tx.statements]
@@ -195,7 +206,7 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
         ctx.result.roundtrip = check_roundtrip(
             spec,
             before,
-            _fingerprint_after(ctx, server, before),
+            after,
             load_sql,
             kept=ctx.result.between_rows,
             migration_statements=migration_sql,
@@ -238,35 +249,43 @@ def _dump_target(spec: RoundtripSpec, server: Server) -> DumpTarget | None:
     return None if spec.mode == "skip" else dump_target(server, DATABASE)
 
 
-class Closing:
-    """A server stopped and its folder removed in a thread (a quarter of a second for the
-    example), while the reports are written. `wait` returns once it is done, whatever
-    interrupts it, and raises what the close raised."""
+T = TypeVar("T")
 
-    def __init__(self, server: Server) -> None:
+
+class Background(Generic[T]):
+    """`work()` in a thread; `result()` waits for it, whatever interrupts the wait, and
+    returns what it returned or raises what it raised."""
+
+    def __init__(self, work: Callable[[], T], name: str) -> None:
+        self._value: T | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._close, args=(server,), name="pgrehearse-close", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
         self._thread.start()
 
-    def _close(self, server: Server) -> None:
+    def _run(self, work: Callable[[], T]) -> None:
         try:
-            server.close()
+            self._value = work()
         except BaseException as exc:
             self._error = exc
 
-    def wait(self) -> None:
+    def result(self) -> T:
         interrupted: BaseException | None = None
         while self._thread.is_alive():
             try:
                 self._thread.join()
-            except BaseException as exc:  # Ctrl-C or SIGTERM: nothing is left half-closed
+            except BaseException as exc:  # Ctrl-C or SIGTERM: the work is not left half-done
                 interrupted = interrupted or exc
         if interrupted is not None:
             raise interrupted
         if self._error is not None:
             raise self._error
+        return cast(T, self._value)
+
+
+def _closing(server: Server) -> Background[None]:
+    """The server stopped and its folder removed (a quarter of a second for the example)
+    while the reports are written; rehearse() waits for it before it returns."""
+    return Background(server.close, "pgrehearse-close")
 
 
 def _keep(ctx: RunContext, server: Server) -> bool:

@@ -3,6 +3,7 @@ rendered from summary.json and latency.csv so `pgrehearse report` can redo it.""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +58,23 @@ def _statements(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+OBSERVATION_FIGURES = ("locks", "latency", "throughput", "waiting")
+
+
 def observation_figures(
-    summary: dict[str, Any], events: pd.DataFrame | None
+    summary: dict[str, Any], events: pd.DataFrame | None, only: Collection[str] | None = None
 ) -> list[tuple[str, str | None]]:
-    """The figures of what was observed (locks, load, waiting sessions): they depend on
-    nothing decided after the observed phases, so they can be drawn while verify runs."""
-    return [
-        ("locks", lock_timeline(summary)),
-        ("latency", latency_over_time(summary, events) if summary.get("load") else None),
-        ("throughput", throughput_over_time(summary, events) if summary.get("load") else None),
-        ("waiting", waiting_sessions(summary)),
-    ]
+    """The figures of what was observed (locks, load, waiting sessions), in their order on
+    the page (or those named in `only`): they depend on nothing decided after the observed
+    phases, so they can be drawn while verify runs."""
+    load = bool(summary.get("load"))
+    draw = {
+        "locks": lambda: lock_timeline(summary),
+        "latency": lambda: latency_over_time(summary, events) if load else None,
+        "throughput": lambda: throughput_over_time(summary, events) if load else None,
+        "waiting": lambda: waiting_sessions(summary),
+    }
+    return [(name, draw[name]()) for name in OBSERVATION_FIGURES if only is None or name in only]
 
 
 def render_html(
