@@ -28,13 +28,14 @@ from pgrehearse.load import (
     prepare_transactions,
     waits_by_transaction,
 )
-from pgrehearse.migration import Statement, StatementResult
+from pgrehearse.migration import StatementResult
 from pgrehearse.observe import LockTracer, PhaseWindow, Sampler, StepStatement
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
 from pgrehearse.rehearsal.result import LoadSummary
 from pgrehearse.rehearsal.steps import (
     PhaseRun,
     StepState,
+    StepWatcher,
     compares_data,
     run_phase,
     set_migration_timeouts,
@@ -299,7 +300,7 @@ class ObservedMigration:
             if isinstance(source, MigrationScript)
             else set()
         )
-        steps = _StepWatcher(tracer, statements, self._step_done(name), checks)
+        steps = StepWatcher(tracer, statements, self._step_done(name), checks)
         with ctx.phase(name, f"{name} migration: {len(statements)} statements") as phase:
             ran = run_phase(
                 conn,
@@ -481,45 +482,3 @@ class _Observed:
     migration_pids: set[int]
     end_s: float
     events: LoadEvents | None
-
-
-class _StepWatcher:
-    """Passes the statement hooks on to the lock tracer and, as a chain moves from one
-    migration to the next (its transaction committed), reports the migration finished.
-    The files in `checks` (verify scripts) change nothing, so no state is taken after them."""
-
-    def __init__(
-        self,
-        tracer: LockTracer | None,
-        statements: list[Statement],
-        done: Callable[[Path | None], None],
-        checks: set[Path] | None = None,
-    ) -> None:
-        self.tracer = tracer
-        self.file_of = {s.index: s.file for s in statements}
-        self.current: Path | None = statements[0].file if statements else None
-        self.done = done
-        self.checks = checks or set()
-
-    def _finished(self, file: Path | None) -> None:
-        if file not in self.checks:
-            self.done(file)
-
-    def before_statement(self, phase: str, index: int, *, in_transaction: bool) -> None:
-        file = self.file_of.get(index)
-        if file != self.current:
-            self._finished(self.current)
-            self.current = file
-        if self.tracer is not None:
-            self.tracer.before_statement(phase, index, in_transaction=in_transaction)
-
-    def after_statement(self, phase: str, index: int, started_s: float) -> None:
-        if self.tracer is not None:
-            self.tracer.after_statement(phase, index, started_s)
-
-    def transaction_ended(self, at_s: float) -> None:
-        if self.tracer is not None:
-            self.tracer.transaction_ended(at_s)
-
-    def finished(self) -> None:
-        self._finished(self.current)

@@ -136,9 +136,9 @@ def _seed_child(scenario: Scenario, options: ServerOptions, sender: Connection) 
     set_death_signal = die_with_parent(signal.SIGTERM)
     if set_death_signal is not None:
         set_death_signal()
-    from pgrehearse.rehearsal.prepare import seed_snapshot
-
     try:
+        from pgrehearse.rehearsal.prepare import seed_snapshot  # a signal may come meanwhile
+
         outcome = "seeded" if seed_snapshot(scenario, options) else "cached"
     except Interrupted:
         outcome = "interrupted"
