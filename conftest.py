@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pgrehearse.backends import PostgresBinaries, find_binaries
+from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries, find_binaries
+from pgrehearse.backends.settings import rehearsal_settings
 
 pytest_plugins = ["pytester"]
 
@@ -53,3 +54,16 @@ def work_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     leftovers = list(root.iterdir())
     shutil.rmtree(root, ignore_errors=True)
     assert not leftovers, f"a test left server folders behind: {leftovers}"
+
+
+@pytest.fixture(scope="module")
+def server(pg_binaries: PostgresBinaries) -> Iterator[LocalServer]:
+    """One server with the rehearsal's settings, shared by a module's tests."""
+    root = Path(tempfile.mkdtemp(prefix="pgrehearse-test-"))
+    root.chmod(0o755)  # the server's unprivileged user must reach its folder
+    started = LocalBackend(pg_binaries, work_root=root).start(rehearsal_settings({}))
+    try:
+        yield started
+    finally:
+        started.close()
+        shutil.rmtree(root, ignore_errors=True)

@@ -9,6 +9,11 @@ heap MB/s and the ratio to the baselines (medians of the rounds):
   pgrehearse   the seeder: numpy/Faker-pool generators in worker processes, COPY FREEZE
   copy_file    the server's own `COPY ... FROM '<file>'` of a file holding equivalent rows
   gen_series   `INSERT ... SELECT ... FROM generate_series` with equivalent expressions
+  pgr_stdin    (with --stdin) the seeder sending COPY FROM STDIN instead of through the
+               named pipe the server reads as a file
+
+It also prints the heap's size and where the seeder's time goes: CPU µs a row of the
+server's backend, of the generating worker processes and of this process, and wall µs.
 
 The Faker pools pgrehearse builds (about 1 s here for the two Faker columns) are cached on
 disk after the first round; the first, cold round is printed apart. The benchmark uses a
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -188,6 +194,17 @@ def _fresh(conn: psycopg.Connection[Any]) -> None:
     conn.commit()
 
 
+# where the seeder's time goes, per round: CPU seconds of the server's backend, of the
+# generating worker processes and of this process, and the wall time
+CPU: list[dict[str, float]] = []
+
+
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds the server process `pid` used so far (the server runs on this machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
     data = _data(rows)
     with _connect(server) as conn:
@@ -195,11 +212,33 @@ def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
         _create(conn)  # the seeder truncates it in its own transaction (FREEZE)
         conn.commit()
         plans = plan(conn, data, 1.0)
+        backend = conn.info.backend_pid
         conn.commit()
+        server_cpu, own_cpu = _backend_cpu(backend), time.process_time()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         seed_tables(conn, plans, seed=1)
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        CPU.append(
+            {
+                "server": _backend_cpu(backend) - server_cpu,
+                "workers": after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime,
+                "main": time.process_time() - own_cpu,
+                "wall": elapsed,
+            }
+        )
         return elapsed, _heap_bytes(conn)
+
+
+def load_pgrehearse_stdin(server: LocalServer, rows: int) -> tuple[float, int]:
+    """The seeder with its rows sent as COPY FROM STDIN instead of through a named pipe."""
+    os.environ["PGREHEARSE_SEED_PIPE"] = "0"
+    try:
+        return load_pgrehearse(server, rows)
+    finally:
+        del os.environ["PGREHEARSE_SEED_PIPE"]
+        CPU.pop()  # the breakdown printed is the default path's
 
 
 def write_rows_file(server: LocalServer, rows: int) -> Path:
@@ -294,6 +333,9 @@ def main() -> None:
     parser.add_argument("--partitioned", action="store_true", help="a partitioned table")
     parser.add_argument("--hash", action="store_true", help="with --partitioned: by hash (id)")
     parser.add_argument("--profile", action="store_true", help="empirical generators")
+    parser.add_argument(
+        "--stdin", action="store_true", help="also the seeder with COPY FROM STDIN (no pipe)"
+    )
     args = parser.parse_args()
     PARTITIONED["on"] = args.partitioned
     PARTITIONED["hash"] = args.hash
@@ -314,10 +356,13 @@ def main() -> None:
                 "copy_file": functools.partial(load_copy_file, server, path),
                 "gen_series": functools.partial(load_generate_series, server, rows),
             }
+            if args.stdin:
+                methods["pgr_stdin"] = functools.partial(load_pgrehearse_stdin, server, rows)
             leaf_files = split_by_leaf(server, path) if args.partitioned else {}
             if leaf_files:
                 methods["copy_leaves"] = functools.partial(load_copy_leaves, server, leaf_files)
             timings: dict[str, list[float]] = {name: [] for name in methods}
+            CPU.clear()
             heap: dict[str, int] = {}
             for _ in range(args.rounds):
                 for name, method in methods.items():  # interleaved: noise hits all alike
@@ -334,6 +379,13 @@ def main() -> None:
                     f"  {name:<12} {rows / seconds:>12,.0f} {heap[name] / 1e6 / seconds:>10,.1f} "
                     f"{seconds:>9.2f}"
                 )
+            ours_heap = heap["pgrehearse"]
+            print(f"  heap: {ours_heap / 1e6:,.0f} MB ({ours_heap / rows:.0f} B a row)")
+            spent = {key: statistics.median(r[key] for r in CPU) for key in CPU[0]}
+            print(
+                "  where pgrehearse's time goes, µs a row (CPU; medians): "
+                + ", ".join(f"{key} {value / rows * 1e6:.2f}" for key, value in spent.items())
+            )
             cold = timings["pgrehearse"][0]
             print(f"  pgrehearse first round, cold Faker pools: {rows / cold:,.0f} rows/s")
             ours = medians["pgrehearse"]

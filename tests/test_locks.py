@@ -7,20 +7,15 @@ analysis) on one server started for this module.
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
-from pgrehearse.backends.settings import rehearsal_settings
+from pgrehearse.backends import LocalServer
 from pgrehearse.migration import Clock, StatementResult, run_script, split_statements
 from pgrehearse.observe import LockTracer, PhaseWindow, Sampler, conflicts, effect
 from pgrehearse.observe.analyse import LockAnalysis, analyse_locks
@@ -28,18 +23,6 @@ from pgrehearse.report.facts import lock_text, strongest_lock
 from pgrehearse.scenario import TransactionMode
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server(pg_binaries: PostgresBinaries) -> Iterator[LocalServer]:
-    root = Path(tempfile.mkdtemp(prefix="pgrehearse-test-"))
-    root.chmod(0o755)  # the server's unprivileged user must reach its folder
-    started = LocalBackend(pg_binaries, work_root=root).start(rehearsal_settings({}))
-    try:
-        yield started
-    finally:
-        started.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass

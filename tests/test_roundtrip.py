@@ -5,9 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +12,7 @@ import psycopg
 import pytest
 
 from pgrehearse import load_scenario, rehearse
-from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
-from pgrehearse.backends.settings import rehearsal_settings
+from pgrehearse.backends import LocalServer, PostgresBinaries
 from pgrehearse.migration import split_statements
 from pgrehearse.rehearsal.steps import Fingerprint, check_roundtrip, dump_target, take_fingerprint
 from pgrehearse.scenario import RoundtripSpec
@@ -48,18 +44,6 @@ CREATE SEQUENCE spare_seq;
 CREATE DOMAIN positive AS int CHECK (VALUE > 0);
 INSERT INTO t (v, n) SELECT g % 7 + 1, g FROM generate_series(1, 2000) g;
 """
-
-
-@pytest.fixture(scope="module")
-def server(pg_binaries: PostgresBinaries) -> Iterator[LocalServer]:
-    root = Path(tempfile.mkdtemp(prefix="pgrehearse-test-"))
-    root.chmod(0o755)
-    started = LocalBackend(pg_binaries, work_root=root).start(rehearsal_settings({}))
-    try:
-        yield started
-    finally:
-        started.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _run(conn: psycopg.Connection[Any], script: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +23,7 @@ from pgrehearse.seed._routing import (
     decode_routed,
     identities_of_parent,
 )
+from pgrehearse.seed._sink import copy_rows
 
 # blocks are gathered per leaf until this much is buffered, then every leaf gets one COPY:
 # few statements, and memory bounded whatever the number of partitions
@@ -36,6 +38,7 @@ def load_partitioned(
     seed: int,
     workers: int | None,
     sent: Callable[[int, int], None],
+    folder: Path | None = None,
 ) -> bool:
     """Load an empty partitioned table leaf by leaf, frozen; False (nothing done) where its
     rows must go through the parent instead."""
@@ -48,7 +51,16 @@ def load_partitioned(
     if router is None:
         return False
     load_leaves(
-        conn, router, parent, numbered, table_plan.rows, seed, table_plan.name, workers, sent
+        conn,
+        router,
+        parent,
+        numbered,
+        table_plan.rows,
+        seed,
+        table_plan.name,
+        workers,
+        sent,
+        folder,
     )
     for identity in identities:
         move_sequence_past(conn, parent, identity)
@@ -65,6 +77,7 @@ def load_leaves(
     table: str,
     workers: int | None,
     sent: Callable[[int, int], None],
+    folder: Path | None = None,
 ) -> None:
     """Load the table's rows leaf by leaf with COPY FREEZE, in the caller's transaction.
     Rows no leaf takes go through the parent, which routes them or names the error.
@@ -86,12 +99,11 @@ def load_leaves(
                 for leaf, chunks in sorted(batch.items()):
                     to_parent = leaf == TO_PARENT
                     target = parent if to_parent else leaves[leaf]
-                    statement = sql.SQL(
-                        "COPY {} ({}) FROM STDIN" + ("" if to_parent else " WITH (FREEZE)")
-                    ).format(target, names)
-                    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+                    with copy_rows(
+                        conn, target, names, freeze=not to_parent, folder=folder
+                    ) as sink:
                         for chunk in chunks:
-                            copy.write(chunk)
+                            sink.write(chunk)
             except BaseException as exc:  # re-raised in the main thread
                 failure.append(exc)
 

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy.typing as npt
@@ -31,10 +32,11 @@ from pgrehearse.seed._generators import (
     python_text,
 )
 from pgrehearse.seed._leaves import load_partitioned
-from pgrehearse.seed._pipeline import produce_blocks
+from pgrehearse.seed._pipeline import produce_blocks, stream_blocks, streams_directly
 from pgrehearse.seed._plan import plan_all_tables
 from pgrehearse.seed._plan_model import TablePlan
 from pgrehearse.seed._sample_checks import sampled_check_problems
+from pgrehearse.seed._sink import copy_rows, pipe_folder
 from pgrehearse.seed._tables import load_refs, qualified, sql_pool, table_columns
 
 
@@ -292,64 +294,78 @@ def seed_tables(
                         f"the sql generator of {key} fails: {reason or exc}",
                         planned.name,
                     ) from None
-    for table_plan in plans:
-        if progress:
-            progress.table_started(table_plan.name, table_plan.rows)
-        started = time.perf_counter()
-        try:
-            load_refs(conn, table_plan, ref_keys)
-            columns = table_columns(table_plan, seed, ref_keys, pools)
-            advanced = _advancer(progress, table_plan.name)
-            sent = _Sent()
-            frozen = _copy_table(conn, table_plan, columns, seed, advanced, workers, sent)
-        except UnsatisfiableUnique as exc:
-            conn.rollback()
-            raise SeedError(table_plan.name, str(exc)) from None
-        except psycopg.Error as exc:
-            conn.rollback()
-            diag = exc.diag
-            message = diag.message_primary or str(exc)
-            if diag.constraint_name and diag.constraint_name not in message:
-                message += f" (constraint {diag.constraint_name})"
-            if diag.message_detail:
-                message += f"\n{diag.message_detail}"
-            raise SeedError(
-                table_plan.name,
-                message,
-                diag.column_name,
-                sqlstate=diag.sqlstate,
-                row_bytes=sent.bytes / sent.rows if sent.rows else None,
-            ) from exc
-        except ValueError as exc:
-            conn.rollback()
-            raise SeedError(table_plan.name, str(exc)) from exc
-        seconds = time.perf_counter() - started
-        size = conn.execute(
-            "SELECT pg_table_size(%s::regclass)", (table_plan.info.name,)
-        ).fetchone()
-        conn.commit()
-        result = TableSeedResult(
-            table_plan.name,
-            table_plan.rows,
-            seconds,
-            int(size[0]) if size else 0,
-            [
-                SeededColumn(
-                    c.name,
-                    c.kind,
-                    c.inferred,
-                    c.spec.model_dump(mode="json", exclude_defaults=True, by_alias=True),
-                )
-                for c in table_plan.columns
-            ],
-            table_plan.left_to_database,
-            table_plan.notes,
-            frozen,
-        )
-        results.append(result)
-        if progress:
-            progress.table_seeded(result)
+    with pipe_folder(conn) as folder:
+        for table_plan in plans:
+            results.append(
+                _seed_table(conn, table_plan, seed, ref_keys, pools, folder, progress, workers)
+            )
     return results
+
+
+def _seed_table(
+    conn: psycopg.Connection[Any],
+    table_plan: TablePlan,
+    seed: int,
+    ref_keys: dict[str, npt.NDArray[Any]],
+    pools: dict[str, list[str]],
+    folder: Path | None,
+    progress: SeedProgress | None,
+    workers: int | None,
+) -> TableSeedResult:
+    if progress:
+        progress.table_started(table_plan.name, table_plan.rows)
+    started = time.perf_counter()
+    try:
+        load_refs(conn, table_plan, ref_keys)
+        columns = table_columns(table_plan, seed, ref_keys, pools)
+        advanced = _advancer(progress, table_plan.name)
+        sent = _Sent()
+        frozen = _copy_table(conn, table_plan, columns, seed, advanced, workers, sent, folder)
+    except UnsatisfiableUnique as exc:
+        conn.rollback()
+        raise SeedError(table_plan.name, str(exc)) from None
+    except psycopg.Error as exc:
+        conn.rollback()
+        diag = exc.diag
+        message = diag.message_primary or str(exc)
+        if diag.constraint_name and diag.constraint_name not in message:
+            message += f" (constraint {diag.constraint_name})"
+        if diag.message_detail:
+            message += f"\n{diag.message_detail}"
+        raise SeedError(
+            table_plan.name,
+            message,
+            diag.column_name,
+            sqlstate=diag.sqlstate,
+            row_bytes=sent.bytes / sent.rows if sent.rows else None,
+        ) from exc
+    except ValueError as exc:
+        conn.rollback()
+        raise SeedError(table_plan.name, str(exc)) from exc
+    seconds = time.perf_counter() - started
+    size = conn.execute("SELECT pg_table_size(%s::regclass)", (table_plan.info.name,)).fetchone()
+    conn.commit()
+    result = TableSeedResult(
+        table_plan.name,
+        table_plan.rows,
+        seconds,
+        int(size[0]) if size else 0,
+        [
+            SeededColumn(
+                c.name,
+                c.kind,
+                c.inferred,
+                c.spec.model_dump(mode="json", exclude_defaults=True, by_alias=True),
+            )
+            for c in table_plan.columns
+        ],
+        table_plan.left_to_database,
+        table_plan.notes,
+        frozen,
+    )
+    if progress:
+        progress.table_seeded(result)
+    return result
 
 
 def _advancer(progress: SeedProgress | None, table: str) -> Callable[[int], None]:
@@ -378,6 +394,7 @@ def _copy_table(
     advanced: Callable[[int], None],
     workers: int | None,
     sent: _Sent,
+    folder: Path | None,
 ) -> bool:
     """COPY the rows in one transaction; returns whether COPY FREEZE could be used."""
     name = table_plan.name
@@ -391,7 +408,7 @@ def _copy_table(
         conn.execute(sql.SQL("TRUNCATE {}").format(target))
     if table_plan.info.partitioned and columns and empty and empty[0]:
         report = functools.partial(_sent_and_advanced, sent, advanced)
-        if load_partitioned(conn, table_plan, target, columns, seed, workers, report):
+        if load_partitioned(conn, table_plan, target, columns, seed, workers, report, folder):
             return True
     if not columns:
         # every column takes its default (identity, serial, DEFAULT, or NULL)
@@ -401,17 +418,21 @@ def _copy_table(
         )
         advanced(table_plan.rows)
         return False
-    statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
-        target,
-        sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
-        sql.SQL(" WITH (FREEZE)") if freeze else sql.SQL(""),
-    )
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     done = 0
-    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+    with copy_rows(conn, target, names, freeze=freeze, folder=folder) as sink:
+        if sink.fifo is not None and streams_directly(table_plan.rows, workers):
+            for count, size in stream_blocks(
+                columns, table_plan.rows, seed=seed, table=name, fifo=sink.fifo
+            ):
+                done += count
+                sent.rows, sent.bytes = done, sent.bytes + size
+                advanced(done)
+            return freeze
         for count, data in produce_blocks(
             columns, table_plan.rows, seed=seed, table=name, workers=workers
         ):
-            copy.write(data)
+            sink.write(data)
             done += count
             sent.rows, sent.bytes = done, sent.bytes + len(data)
             advanced(done)

@@ -1,0 +1,177 @@
+"""The seeder's rows through a named pipe the server reads as a file, against COPY FROM STDIN."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgrehearse.backends import LocalServer
+from pgrehearse.scenario import DataSpec
+from pgrehearse.seed import SeedError, _seeder, _sink, plan, seed_tables
+
+ROWS = 70_000  # four blocks: enough for the worker processes to make them
+
+SCHEMA = """
+DROP TABLE IF EXISTS events, visits;
+CREATE TABLE events (
+    id bigint NOT NULL, who text NOT NULL, at timestamptz NOT NULL, n int NOT NULL
+);
+CREATE TABLE visits (
+    id bigint NOT NULL, at timestamptz NOT NULL, n int NOT NULL
+) PARTITION BY RANGE (at);
+CREATE TABLE visits_2020 PARTITION OF visits FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+CREATE TABLE visits_2021 PARTITION OF visits FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');
+"""
+
+COLUMNS: dict[str, Any] = {
+    "id": {"sequence": 1},
+    "at": {"between": ["2020-01-01T00:00:00", "2021-12-31T00:00:00"]},
+    "n": {"int": [0, 1000]},
+}
+DATA = DataSpec.model_validate(
+    {
+        "seed": 7,
+        "tables": {
+            "events": {"rows": ROWS, "columns": {**COLUMNS, "who": {"faker": "name"}}},
+            "visits": {"rows": ROWS, "columns": COLUMNS},
+        },
+    }
+)
+CHECKSUM = (
+    "SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY e.id)) FROM events e) || "
+    "(SELECT md5(string_agg(v::text, ',' ORDER BY v.id)) FROM visits v)"
+)
+
+
+@pytest.fixture
+def conn(server: LocalServer) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(**server.connect_kwargs("postgres", "pipe-test")) as connection:
+        connection.execute(SCHEMA)
+        connection.commit()
+        yield connection
+
+
+class FolderSpy:
+    """Records which folder each COPY of the seeder was given (None: COPY FROM STDIN)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.copies: list[Path | None] = []
+        self.folders: list[Path] = []
+        real_copy_rows, real_pipe_folder = _sink.copy_rows, _sink.pipe_folder
+
+        def copy_rows(*args: Any, folder: Path | None, **kwargs: Any) -> Any:
+            self.copies.append(folder)
+            return real_copy_rows(*args, folder=folder, **kwargs)
+
+        @contextlib.contextmanager
+        def pipe_folder(connection: psycopg.Connection[Any]) -> Iterator[Path | None]:
+            with real_pipe_folder(connection) as folder:
+                if folder is not None:
+                    self.folders.append(folder)
+                yield folder
+
+        monkeypatch.setattr(_seeder, "copy_rows", copy_rows)  # where the seeder looks them up
+        monkeypatch.setattr(_seeder, "pipe_folder", pipe_folder)
+        monkeypatch.setattr("pgrehearse.seed._leaves.copy_rows", copy_rows)
+
+
+def _seed(conn: psycopg.Connection[Any], workers: int | None = None) -> str:
+    conn.execute("TRUNCATE events, visits")
+    conn.commit()
+    seed_tables(conn, plan(conn, DATA, 1.0), seed=DATA.seed, workers=workers)
+    row = conn.execute(CHECKSUM).fetchone()
+    assert row is not None and row[0]
+    return str(row[0])
+
+
+@pytest.mark.parametrize("workers", [1, 2, 0], ids=["worker-writes", "relayed", "in-process"])
+def test_rows_through_the_pipe_are_the_rows_copy_from_stdin_loads(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    spy = FolderSpy(monkeypatch)
+    piped = _seed(conn, workers)
+    assert spy.copies and all(folder is not None for folder in spy.copies)  # the pipe was used
+    monkeypatch.setenv("PGREHEARSE_SEED_PIPE", "0")
+    spy.copies.clear()
+    assert _seed(conn, workers) == piped
+    assert spy.copies and all(folder is None for folder in spy.copies)
+    counts = conn.execute(
+        "SELECT count(*) FROM visits_2020 UNION ALL SELECT count(*) FROM visits_2021"
+    ).fetchall()
+    assert all(count > 0 for (count,) in counts)
+    assert not any(folder.exists() for folder in spy.folders)  # every pipe folder removed
+
+
+def test_a_role_that_may_not_read_server_files_gets_copy_from_stdin(
+    conn: psycopg.Connection[Any], server: LocalServer
+) -> None:
+    with _sink.pipe_folder(conn) as folder:
+        assert folder is not None  # the suite's superuser on this machine: the pipe
+    conn.execute("DROP ROLE IF EXISTS seeder; CREATE ROLE seeder LOGIN PASSWORD 'pw'")
+    conn.execute("GRANT ALL ON events, visits TO seeder")
+    conn.commit()
+    kwargs = {**server.connect_kwargs("postgres", "pipe-test"), "user": "seeder", "password": "pw"}
+    with psycopg.connect(**kwargs) as limited:
+        with _sink.pipe_folder(limited) as folder:
+            assert folder is None
+        # and the probe left the session usable
+        assert limited.execute("SELECT count(*) FROM events").fetchone() is not None
+
+
+def test_an_error_the_server_raises_mid_stream_keeps_its_detail_and_loads_nothing(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = FolderSpy(monkeypatch)
+    conn.execute(
+        """
+        CREATE FUNCTION refuse_late_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.id = 65000 THEN
+                RAISE EXCEPTION 'row % refused', NEW.id USING DETAIL = 'the test refuses it';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse BEFORE INSERT ON events
+            FOR EACH ROW EXECUTE FUNCTION refuse_late_row();
+        """
+    )
+    conn.commit()
+    try:
+        with pytest.raises(SeedError) as failure:
+            _seed(conn, workers=1)
+        assert "row 65000 refused" in str(failure.value)
+        assert "the test refuses it" in str(failure.value)
+        assert spy.copies and spy.copies[0] is not None
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        assert not any(folder.exists() for folder in spy.folders)
+    finally:
+        conn.rollback()
+        conn.execute("DROP TRIGGER refuse ON events; DROP FUNCTION refuse_late_row()")
+        conn.commit()
+
+
+def test_a_worker_that_fails_mid_stream_loads_nothing(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pgrehearse.seed import _pipeline
+
+    real_block = _pipeline._block
+
+    def failing_block(*args: Any) -> bytes:
+        if args[4] == 2:  # the third block: two are in the pipe already
+            raise OSError("disk on fire")
+        return real_block(*args)
+
+    monkeypatch.setattr(_pipeline, "_block", failing_block)  # the workers are forked
+    spy = FolderSpy(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        _seed(conn, workers=1)
+    conn.rollback()
+    assert spy.copies and spy.copies[0] is not None
+    assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    assert not any(folder.exists() for folder in spy.folders)
