@@ -117,6 +117,15 @@ def test_between_dates_timestamps_and_increasing() -> None:
     assert growing[-1].startswith("2021-01-01")
 
 
+def test_between_bounds_given_as_text_keep_their_times() -> None:
+    """Text bounds with a time (JSON, a Python dict) make timestamps, even at midnight;
+    text bounds without one make dates."""
+    stamps = _values({"between": ["2020-01-01T00:00:00", "2020-01-02T00:00:00"]}, 1_000)
+    assert len({s[11:19] for s in stamps}) > 100  # times of day, not all midnight
+    days = _values({"between": ["2020-01-01", "2020-01-31"]}, 1_000)
+    assert all(len(d) == 10 for d in days)
+
+
 def test_text_lengths() -> None:
     values = _values({"text": [10, 20]})
     assert all(5 <= len(v) <= 20 for v in values)  # trailing space trimmed

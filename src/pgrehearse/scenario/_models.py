@@ -246,6 +246,18 @@ class BetweenColumn(_GeneratorBase):
     distribution: Literal["uniform", "normal", "increasing"] = "uniform"
     unique: bool = False
 
+    @field_validator("between", mode="before")
+    @classmethod
+    def _times_stay_times(cls, value: Any) -> Any:
+        """`"2024-01-01T00:00:00"` given as text (JSON, Python) is a timestamp at midnight,
+        not a date: pydantic would take the first type of the union that accepts it."""
+        if isinstance(value, list | tuple):
+            return [
+                dt.datetime.fromisoformat(v) if isinstance(v, str) and len(v.strip()) > 10 else v
+                for v in value
+            ]
+        return value
+
     @field_validator("between")
     @classmethod
     def _ordered(
