@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -55,6 +56,13 @@ def write_scenario(
         f"{extra}"
     )
     return scenario
+
+
+def outer_environment(*dropped_prefixes: str) -> dict[str, str]:
+    """This process's environment without what pytest (and the given prefixes) put there:
+    for a child that must behave as if a user had started it."""
+    drop = ("PYTEST_", *dropped_prefixes)
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
 def processes_mentioning(text: str) -> list[tuple[int, str]]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import write_scenario
+from tests.helpers import outer_environment, write_scenario
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "ci"
 
@@ -28,7 +28,7 @@ def _project(root: Path) -> Path:
 
 
 def _environment(project: Path, variables: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = outer_environment()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     for key, value in variables.items():  # the recipe's own variables, resolved here
         value = value.replace("${{ github.workspace }}", str(project))

@@ -19,6 +19,7 @@ import yaml
 from pgrehearse import load_scenario
 from pgrehearse.cli import main
 from pgrehearse.errors import ScenarioError
+from tests.helpers import outer_environment
 from tests.tool_projects import ALEMBIC_REVISIONS, write_alembic_project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,11 +79,7 @@ def test_the_install_and_rehearse_section_runs_as_written(tmp_path: Path, work_r
     (tmp_path / "pgrehearse").symlink_to(REPO)  # the checkout the section installs from
     home = tmp_path / "home"
     home.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTEST_", "VIRTUAL_ENV", "PYTHONPATH"))
-    }
+    env = outer_environment("VIRTUAL_ENV", "PYTHONPATH")
     env["HOME"] = str(home)  # the section's ~/pgrehearse-env
     env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
     # the PATH a user has: none of this suite's virtual environment on it
@@ -174,7 +171,7 @@ def test_the_pytest_plugin_blocks_run_as_written(tmp_path: Path, work_root: Path
     (tmp_path / "migrations/0042.yaml").write_text((example / "scenario.yaml").read_text())
     for number, block in enumerate(blocks, 1):
         (tmp_path / f"test_readme_block{number}.py").write_text(block)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = outer_environment()
     pytest_args = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--pgrehearse-scale", "0.05"]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", *pytest_args, "--rootdir", str(tmp_path), str(tmp_path)],

@@ -11,9 +11,9 @@ fast; `tests/test_public_api.py` guards `__all__`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pgrehearse._lazy import lazy_attributes
 from pgrehearse._version import __version__
 
 if TYPE_CHECKING:
@@ -77,17 +77,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pgrehearse' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"pgrehearse.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, globals())
 
 
 __all__ = [

@@ -6,8 +6,9 @@ sampler (and through it psycopg and the scenario models).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pgrehearse._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from pgrehearse.observe._columns import LOCK_COLUMNS, WAIT_COLUMNS
@@ -69,11 +70,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pgrehearse.observe' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"pgrehearse.observe.{module}"), name)
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, globals())
 
 
 __all__ = [

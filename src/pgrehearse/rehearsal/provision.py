@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import math
 import os
 import re
@@ -394,7 +395,13 @@ def _seed(ctx: RunContext, server: Server) -> None:
             ctx.phase("seed", f"seeding {len(plans)} tables ({total:,} rows)"),
             connect(server, DATABASE, SessionRole.SEED) as conn,
         ):
-            ctx.result.tables = seed_tables(conn, plans, seed=data.seed, progress=ctx.progress)
+            ctx.result.tables = seed_tables(
+                conn,
+                plans,
+                seed=data.seed,
+                progress=ctx.progress,
+                connect=functools.partial(connect, server, DATABASE, SessionRole.SEED),
+            )
     except SeedError as exc:
         if exc.sqlstate is not None and exc.sqlstate.startswith(RESOURCE_CLASSES):
             raise _out_of_resources(server, exc, planned.get(exc.table)) from None

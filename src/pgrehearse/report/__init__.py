@@ -7,7 +7,6 @@ terminal shows) does not pull pandas, matplotlib or jinja2 into a short command.
 from __future__ import annotations
 
 import gc
-import importlib
 import multiprocessing
 import signal
 import sys
@@ -15,6 +14,8 @@ import threading
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pgrehearse._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from pgrehearse.report._csv import (
@@ -52,11 +53,7 @@ LATENCY_FILE = "latency.csv"
 SUMMARY_FILE = "summary.json"
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pgrehearse.report' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"pgrehearse.report.{module}"), name)
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, globals())
 
 
 def render_reports(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from pgrehearse.seed._routing import (
     decode_routed,
     identities_of_parent,
 )
-from pgrehearse.seed._sink import copy_rows
+from pgrehearse.seed._sink import Loading, copy_rows
 
 # blocks are gathered per leaf until this much is buffered, then every leaf gets one COPY:
 # few statements, and memory bounded whatever the number of partitions
@@ -36,9 +37,8 @@ def load_partitioned(
     parent: sql.Composable,
     columns: list[Column],
     seed: int,
-    workers: int | None,
     sent: Callable[[int, int], None],
-    folder: Path | None = None,
+    loading: Loading,
 ) -> bool:
     """Load an empty partitioned table leaf by leaf, frozen; False (nothing done) where its
     rows must go through the parent instead."""
@@ -50,21 +50,54 @@ def load_partitioned(
     router = build_router(conn, table_plan.info.name, [c.name for c in numbered])
     if router is None:
         return False
-    load_leaves(
-        conn,
-        router,
-        parent,
-        numbered,
-        table_plan.rows,
-        seed,
-        table_plan.name,
-        workers,
-        sent,
-        folder,
-    )
+    rows = table_plan.rows
+    load_leaves(conn, router, parent, numbered, (rows, seed, table_plan.name), sent, loading)
     for identity in identities:
         move_sequence_past(conn, parent, identity)
     return True
+
+
+class _LeafCopier:
+    """COPYs the batches it is given into leaves, on one session, in a thread of its own,
+    so the server never waits for generation nor generation for the server."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        targets: Sequence[sql.Composable],
+        parent: sql.Composable,
+        names: sql.Composable,
+        folder: Path | None,
+    ) -> None:
+        self.conn = conn
+        self.targets = targets
+        self.parent = parent
+        self.names = names
+        self.folder = folder
+        self.batches: queue.Queue[dict[int, list[memoryview]] | None] = queue.Queue(maxsize=1)
+        self.failure: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, name="pgrehearse-seed-leaves", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (batch := self.batches.get()) is not None:
+            if self.failure:
+                continue  # drain: the main thread stops at its next put
+            try:
+                for leaf, chunks in sorted(batch.items()):
+                    self.copy(leaf, chunks)
+            except BaseException as exc:  # re-raised in the main thread
+                self.failure.append(exc)
+
+    def copy(self, leaf: int, chunks: list[memoryview]) -> None:
+        to_parent = leaf == TO_PARENT
+        target = self.parent if to_parent else self.targets[leaf]
+        freeze = not to_parent
+        _copy_chunks(self.conn, target, self.names, chunks, freeze=freeze, folder=self.folder)
+
+    def finish(self) -> None:
+        self.batches.put(None)
+        self.thread.join()
 
 
 def load_leaves(
@@ -72,65 +105,102 @@ def load_leaves(
     router: LeafRouter,
     parent: sql.Composable,
     columns: list[Column],
-    rows: int,
-    seed: int,
-    table: str,
-    workers: int | None,
+    what: tuple[int, int, str],  # rows, seed, table
     sent: Callable[[int, int], None],
-    folder: Path | None = None,
+    loading: Loading,
 ) -> None:
-    """Load the table's rows leaf by leaf with COPY FREEZE, in the caller's transaction.
-    Rows no leaf takes go through the parent, which routes them or names the error.
+    """Load the table's rows leaf by leaf with COPY FREEZE. Rows no leaf takes go through
+    the parent, which routes them or names the error.
 
-    A batch of blocks is copied (one COPY per leaf) by a thread while the next batch is
-    made, so the server never waits for generation nor generation for the server.
+    On the caller's session and in its transaction; or, given `loading.connect` and more
+    than one session, the leaves shared among that many sessions of their own, loading
+    side by side and committed once all are loaded (rows for the parent then go through
+    the caller's session: it could not route them into a leaf another session holds).
     """
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     leaves = [sql.SQL(leaf) for leaf in router.leaves]  # qualified and quoted by the server
-    conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(leaves)))
-    batches: queue.Queue[dict[int, list[memoryview]] | None] = queue.Queue(maxsize=1)
-    failure: list[BaseException] = []
+    sessions = min(loading.sessions, len(leaves)) if loading.connect is not None else 1
+    with contextlib.ExitStack() as stack:
+        if sessions > 1 and loading.connect is not None:
+            conn.commit()  # its locks on the leaves would stop the other sessions' TRUNCATE
+            connections = [stack.enter_context(loading.connect()) for _ in range(sessions)]
+        else:
+            connections = [conn]
+        for index, session in enumerate(connections):
+            owned = leaves[index :: len(connections)]
+            session.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(owned)))
+        copiers = [_LeafCopier(c, leaves, parent, names, loading.folder) for c in connections]
+        for_parent: list[memoryview] = []
+        try:
+            _generate_into(copiers, for_parent, router, columns, what, sent, loading.workers)
+        finally:
+            for copier in copiers:
+                copier.finish()
+        for copier in copiers:
+            if copier.failure:
+                raise copier.failure[0]
+        if len(connections) > 1:
+            for session in connections:
+                session.commit()
+        if for_parent:
+            _copy_chunks(conn, parent, names, for_parent, freeze=False, folder=loading.folder)
 
-    def copy_batches() -> None:
-        while (batch := batches.get()) is not None:
-            if failure:
-                continue  # drain: the main thread stops at its next put
-            try:
-                for leaf, chunks in sorted(batch.items()):
-                    to_parent = leaf == TO_PARENT
-                    target = parent if to_parent else leaves[leaf]
-                    with copy_rows(
-                        conn, target, names, freeze=not to_parent, folder=folder
-                    ) as sink:
-                        for chunk in chunks:
-                            sink.write(chunk)
-            except BaseException as exc:  # re-raised in the main thread
-                failure.append(exc)
 
-    copier = threading.Thread(target=copy_batches, name="pgrehearse-seed-leaves", daemon=True)
-    copier.start()
+def _copy_chunks(
+    conn: psycopg.Connection[Any],
+    target: sql.Composable,
+    names: sql.Composable,
+    chunks: list[memoryview],
+    *,
+    freeze: bool,
+    folder: Path | None,
+) -> None:
+    with copy_rows(conn, target, names, freeze=freeze, folder=folder) as sink:
+        for chunk in chunks:
+            sink.write(chunk)
+
+
+def _generate_into(
+    copiers: list[_LeafCopier],
+    for_parent: list[memoryview],
+    router: LeafRouter,
+    columns: list[Column],
+    what: tuple[int, int, str],
+    sent: Callable[[int, int], None],
+    workers: int | None,
+) -> None:
+    """Make the rows and hand them, a batch at a time, to the copier owning each leaf
+    (leaf i: copier i mod copiers); with several copiers, the parent's rows are kept in
+    `for_parent` for later."""
+    rows, seed, table = what
     batch: dict[int, list[memoryview]] = {}
     buffered = 0
-    try:
-        for count, data in produce_blocks(
-            columns, rows, seed=seed, table=table, workers=workers, router=router
-        ):
-            if failure:
-                break
-            for leaf, chunk in decode_routed(data):
-                batch.setdefault(leaf, []).append(chunk)
-            buffered += len(data)
-            sent(count, len(data))
-            if buffered >= _BATCH_BYTES:
-                batches.put(batch)
-                batch, buffered = {}, 0
-        if batch and not failure:
-            batches.put(batch)
-    finally:
-        batches.put(None)
-        copier.join()
-    if failure:
-        raise failure[0]
+
+    def hand_over() -> None:
+        parts: list[dict[int, list[memoryview]]] = [{} for _ in copiers]
+        for leaf, chunks in batch.items():
+            if leaf == TO_PARENT and len(copiers) > 1:
+                for_parent.extend(chunks)
+            else:
+                parts[max(leaf, 0) % len(copiers)][leaf] = chunks
+        for copier, part in zip(copiers, parts, strict=True):
+            if part:
+                copier.batches.put(part)
+
+    for count, data in produce_blocks(
+        columns, rows, seed=seed, table=table, workers=workers, router=router
+    ):
+        if any(copier.failure for copier in copiers):
+            return
+        for leaf, chunk in decode_routed(data):
+            batch.setdefault(leaf, []).append(chunk)
+        buffered += len(data)
+        sent(count, len(data))
+        if buffered >= _BATCH_BYTES:
+            hand_over()
+            batch, buffered = {}, 0
+    if batch:
+        hand_over()
 
 
 def identity_column(identity: ParentIdentity, table_plan: TablePlan, seed: int) -> Column:

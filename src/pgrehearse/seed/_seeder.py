@@ -7,7 +7,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy.typing as npt
@@ -32,11 +31,17 @@ from pgrehearse.seed._generators import (
     python_text,
 )
 from pgrehearse.seed._leaves import load_partitioned
-from pgrehearse.seed._pipeline import produce_blocks, stream_blocks, streams_directly
+from pgrehearse.seed._pipeline import (
+    default_workers,
+    produce_blocks,
+    stream_blocks,
+    streams_directly,
+)
 from pgrehearse.seed._plan import plan_all_tables
 from pgrehearse.seed._plan_model import TablePlan
 from pgrehearse.seed._sample_checks import sampled_check_problems
-from pgrehearse.seed._sink import copy_rows, pipe_folder
+from pgrehearse.seed._sink import Loading, copy_rows, pipe_folder
+from pgrehearse.seed._streams import SharedProgress, run_in_streams, seed_streams
 from pgrehearse.seed._tables import load_refs, qualified, sql_pool, table_columns
 
 
@@ -267,8 +272,11 @@ def seed_tables(
     seed: int,
     progress: SeedProgress | None = None,
     workers: int | None = None,
+    connect: Callable[[], psycopg.Connection[Any]] | None = None,
 ) -> list[TableSeedResult]:
-    """Load every planned table, in order, each in a transaction of its own."""
+    """Load every planned table, each in a transaction of its own: in order on `conn`, or,
+    given `connect` (new sessions to the same database) and cores enough, tables that do
+    not depend on each other side by side (see `_streams`)."""
     results: list[TableSeedResult] = []
     ref_keys: dict[str, npt.NDArray[Any]] = {}
     wanted = [
@@ -294,11 +302,24 @@ def seed_tables(
                         f"the sql generator of {key} fails: {reason or exc}",
                         planned.name,
                     ) from None
+    streams = seed_streams() if connect is not None else 1
     with pipe_folder(conn) as folder:
+        if streams > 1 and connect is not None:
+            shared = SharedProgress(progress) if progress is not None else None
+            total = default_workers() if workers is None else workers
+            conn.commit()  # the sessions below must not wait on anything this one holds
+
+            def seed_one(
+                session: psycopg.Connection[Any], table_plan: TablePlan, share: int
+            ) -> TableSeedResult:
+                # a table alone in its wave gets every stream for its leaves, if it has any
+                loading = Loading(max(1, total * share // streams), folder, connect, share)
+                return _seed_table(session, table_plan, seed, ref_keys, pools, loading, shared)
+
+            return run_in_streams(plans, streams, connect, seed_one)
+        loading = Loading(workers, folder)
         for table_plan in plans:
-            results.append(
-                _seed_table(conn, table_plan, seed, ref_keys, pools, folder, progress, workers)
-            )
+            results.append(_seed_table(conn, table_plan, seed, ref_keys, pools, loading, progress))
     return results
 
 
@@ -308,9 +329,8 @@ def _seed_table(
     seed: int,
     ref_keys: dict[str, npt.NDArray[Any]],
     pools: dict[str, list[str]],
-    folder: Path | None,
+    loading: Loading,
     progress: SeedProgress | None,
-    workers: int | None,
 ) -> TableSeedResult:
     if progress:
         progress.table_started(table_plan.name, table_plan.rows)
@@ -320,7 +340,7 @@ def _seed_table(
         columns = table_columns(table_plan, seed, ref_keys, pools)
         advanced = _advancer(progress, table_plan.name)
         sent = _Sent()
-        frozen = _copy_table(conn, table_plan, columns, seed, advanced, workers, sent, folder)
+        frozen = _copy_table(conn, table_plan, columns, seed, advanced, sent, loading)
     except UnsatisfiableUnique as exc:
         conn.rollback()
         raise SeedError(table_plan.name, str(exc)) from None
@@ -392,9 +412,8 @@ def _copy_table(
     columns: list[Column],
     seed: int,
     advanced: Callable[[int], None],
-    workers: int | None,
     sent: _Sent,
-    folder: Path | None,
+    loading: Loading,
 ) -> bool:
     """COPY the rows in one transaction; returns whether COPY FREEZE could be used."""
     name = table_plan.name
@@ -408,7 +427,7 @@ def _copy_table(
         conn.execute(sql.SQL("TRUNCATE {}").format(target))
     if table_plan.info.partitioned and columns and empty and empty[0]:
         report = functools.partial(_sent_and_advanced, sent, advanced)
-        if load_partitioned(conn, table_plan, target, columns, seed, workers, report, folder):
+        if load_partitioned(conn, table_plan, target, columns, seed, report, loading):
             return True
     if not columns:
         # every column takes its default (identity, serial, DEFAULT, or NULL)
@@ -420,7 +439,8 @@ def _copy_table(
         return False
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     done = 0
-    with copy_rows(conn, target, names, freeze=freeze, folder=folder) as sink:
+    workers = loading.workers
+    with copy_rows(conn, target, names, freeze=freeze, folder=loading.folder) as sink:
         if sink.fifo is not None and streams_directly(table_plan.rows, workers):
             for count, size in stream_blocks(
                 columns, table_plan.rows, seed=seed, table=name, fifo=sink.fifo

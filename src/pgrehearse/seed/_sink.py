@@ -27,7 +27,19 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgrehearse.backends.workdir import temp_root
+
 Write = Callable[[bytes | memoryview], None]
+
+
+@dataclass(frozen=True)
+class Loading:
+    """How a table's rows reach the server."""
+
+    workers: int | None = None  # processes generating the rows (None: `default_workers`)
+    folder: Path | None = None  # where the server reads pipes from (None: COPY FROM STDIN)
+    connect: Callable[[], psycopg.Connection[Any]] | None = None  # new sessions, if allowed
+    sessions: int = 1  # sessions a partitioned table's leaves may be shared among
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ def pipe_folder(conn: psycopg.Connection[Any]) -> Iterator[Path | None]:
     if not pipes_enabled() or not hasattr(os, "mkfifo"):
         yield None
         return
-    folder = Path(tempfile.mkdtemp(prefix="pgrehearse-copy-"))
+    folder = Path(tempfile.mkdtemp(prefix="pgrehearse-copy-", dir=temp_root()))
     try:
         folder.chmod(0o711)  # the server's user (postgres, under root) enters, cannot list
         yield folder if _server_sees(conn, folder) else None

@@ -172,6 +172,14 @@ def load_refs(
             ref_keys[spec.ref] = np.array(keys, dtype=np.int64 if integer else object)
 
 
+def referenced_tables(table_plan: TablePlan) -> set[str]:
+    """The tables whose keys this table's rows take: they must be loaded first."""
+    found = {table for _, table, _ in table_plan.row_refs}
+    for planned in table_plan.columns:
+        found.update(spec.table for spec in _refs_in(planned.spec))
+    return found
+
+
 def _refs_in(spec: Any) -> list[RefColumn]:
     if isinstance(spec, RefColumn):
         return [spec]
