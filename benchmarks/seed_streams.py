@@ -36,20 +36,24 @@ from pgrehearse.seed import plan, seed_tables
 
 
 def _server_cpu(server: LocalServer) -> float:
-    """CPU seconds used so far by every process of the server (its backends included)."""
-    total = 0.0
+    """CPU seconds used so far by the server: the postmaster's own, its ended children's
+    (which it reaped: the sessions the streams closed), and its live children's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def stat(pid: int | str) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    postmaster = stat(server.pid or 0)
+    total = sum(int(postmaster[i]) for i in (11, 12, 13, 14)) / ticks
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if "postgres" not in (entry / "comm").read_text():
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) != server.pid and int(entry.name) != server.pid:
-                continue  # not a child of this server (its parent's pid is field 2)
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            continue
+            fields = stat(entry.name)
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[1]) == server.pid:  # field 4, the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / ticks
     return total
 
 
