@@ -100,6 +100,21 @@ def test_same_seed_gives_the_same_data(
     assert first != other
 
 
+def test_a_rehearsal_seeding_in_several_sessions_seeds_the_same_data(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where cores allow, the rehearsal seeds in sessions of their own (forced here): the
+    same rows, the tables reported in the plan's order, no folder left behind."""
+    path = _scenario(tmp_path)
+    monkeypatch.setenv("PGREHEARSE_SEED_STREAMS", "1")
+    in_order, alone = _probe(path, pg_binaries, CHECKSUM, cache=False)
+    monkeypatch.setenv("PGREHEARSE_SEED_STREAMS", "2")
+    in_sessions, together = _probe(path, pg_binaries, CHECKSUM, cache=False)
+    assert in_sessions == in_order
+    assert [t.table for t in together.tables] == [t.table for t in alone.tables]
+    assert [t.rows for t in together.tables] == [300, 2_000]
+
+
 def test_references_are_valid_even_without_a_foreign_key(
     tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
 ) -> None:

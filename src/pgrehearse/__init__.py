@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pgrehearse._lazy import lazy_attributes
 from pgrehearse._version import __version__
+from pgrehearse.lazy_imports import lazy_attributes
 
 if TYPE_CHECKING:
     from pgrehearse.backends.choice import ServerOptions

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pgrehearse._lazy import lazy_attributes
+from pgrehearse.lazy_imports import lazy_attributes
 
 if TYPE_CHECKING:
     from pgrehearse.observe._columns import LOCK_COLUMNS, WAIT_COLUMNS

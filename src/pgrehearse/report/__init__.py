@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pgrehearse._lazy import lazy_attributes
+from pgrehearse.lazy_imports import lazy_attributes
 
 if TYPE_CHECKING:
     from pgrehearse.report._csv import (

@@ -50,7 +50,10 @@ class Sink:
 
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, named in the fcntl module only from Python 3.10 on Linux
 _PIPE_BYTES = 1 << 20  # fewer wake-ups of the server and of us than the default 64 KiB
-_OPEN_POLL_SECONDS = 0.001
+# waiting for the server to open the pipe: it does within a millisecond, and a partitioned
+# table makes a COPY per leaf per batch, so the first waits are short
+_FIRST_POLL_SECONDS = 0.00005
+_LAST_POLL_SECONDS = 0.005
 
 
 def pipes_enabled() -> bool:
@@ -146,6 +149,7 @@ class _PipedCopy:
 
     def _open_for_writing(self) -> int | None:
         """Wait for the server to open its end; None if the statement ended without it."""
+        pause = _FIRST_POLL_SECONDS
         while True:
             try:
                 fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
@@ -154,7 +158,8 @@ class _PipedCopy:
                     raise
                 if not self.thread.is_alive():
                     return None
-                time.sleep(_OPEN_POLL_SECONDS)
+                time.sleep(pause)
+                pause = min(pause * 2, _LAST_POLL_SECONDS)
                 continue
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
             with contextlib.suppress(OSError):  # a smaller pipe is only slower
