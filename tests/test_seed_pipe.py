@@ -57,7 +57,8 @@ def conn(server: LocalServer) -> Iterator[psycopg.Connection[Any]]:
 
 
 class FolderSpy:
-    """Records which folder each COPY of the seeder was given (None: COPY FROM STDIN)."""
+    """Records which folder each plain table's COPY was given (None: COPY FROM STDIN); a
+    partitioned table's leaves always take COPY FROM STDIN (see `_leaves._copy_chunks`)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.copies: list[Path | None] = []
@@ -77,7 +78,6 @@ class FolderSpy:
 
         monkeypatch.setattr(_seeder, "copy_rows", copy_rows)  # where the seeder looks them up
         monkeypatch.setattr(_seeder, "pipe_folder", pipe_folder)
-        monkeypatch.setattr("pgrehearse.seed._leaves.copy_rows", copy_rows)
 
 
 def _seed(conn: psycopg.Connection[Any], workers: int | None = None) -> str:
