@@ -139,6 +139,40 @@ def test_signal_mid_run_removes_server_and_folders(
     assert summary["phases"][-1] == {**summary["phases"][-1], "name": "up", "status": "interrupted"}
 
 
+@pytest.mark.parametrize("streams", ["1", "2"], ids=["one-session", "sessions-side-by-side"])
+def test_a_signal_while_seeding_leaves_no_process_pipe_or_folder(
+    tmp_path: Path, work_root: Path, streams: str
+) -> None:
+    """SIGTERM while rows stream into the server (through the pipe the server reads, from
+    the generating worker): the worker, the server, the pipe and its folder all go."""
+    path = write_scenario(tmp_path / "s", rows=3_000_000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pgrehearse", "run", str(path), "--report-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PGREHEARSE_SEED_STREAMS": streams},
+    )
+    assert process.stderr is not None
+    seen = []
+    while (line := process.stderr.readline()) or process.poll() is None:
+        seen.append(line)
+        if line.startswith("▸ seed"):
+            break
+    else:
+        pytest.fail("the run never began seeding:\n" + "".join(seen))
+    time.sleep(1.0)  # rows are streaming now (3M rows take several seconds)
+    assert processes_mentioning(str(path)), "the run's processes should be there"
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert processes_mentioning(str(path)) == []  # the run and its generating workers
+    assert processes_mentioning(str(work_root)) == []  # the server
+    assert list(work_root.iterdir()) == []  # its folder and the pipe's
+
+
 def test_sigkilled_run_is_cleaned_by_the_next_run(tmp_path: Path, work_root: Path) -> None:
     process = _start_slow_run(tmp_path)
     [leftover] = list(work_root.iterdir())

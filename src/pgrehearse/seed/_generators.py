@@ -30,6 +30,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+# Imported here, not by numpy on first use: a worker forked while another thread of ours was
+# importing numpy.random would wait forever on that import's lock (seen with streams).
+from numpy.random import default_rng
+
 from pgrehearse.paths import cache_root
 from pgrehearse.scenario import (
     AfterColumn,
@@ -177,7 +181,7 @@ class Column:
 def column_rng(seed: int, table: str, column: str, block: int) -> np.random.Generator:
     """The random source of one column in one block of rows: blocks can be made in any
     order, by any process, and still give the same data."""
-    return np.random.default_rng([seed, zlib.crc32(f"{table}.{column}".encode()), block])
+    return default_rng([seed, zlib.crc32(f"{table}.{column}".encode()), block])
 
 
 def python_text(value: Any) -> str:

@@ -19,12 +19,16 @@ import traceback
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from pgrehearse.backends import die_with_parent
 from pgrehearse.seed._generators import BLOCK_ROWS, Column, assemble_rows, child_signals
 from pgrehearse.seed._routing import LeafRouter
 
 _BUFFERED_BLOCKS = 6
+# Tables load side by side (`_streams`), each forking its workers: one fork at a time, so no
+# worker inherits another table's pipe ends half set up (it would hold them open).
+_FORKING = threading.Lock()
 
 
 def default_workers() -> int:
@@ -109,29 +113,9 @@ def _parallel(
     a core.
     """
     context = multiprocessing.get_context("fork")
-    pipes = [context.Pipe(duplex=False) for _ in range(workers)]
-    processes = [
-        context.Process(
-            target=_worker,
-            args=(
-                columns,
-                rows,
-                seed,
-                table,
-                (blocks, index, workers),
-                pipes[index][1],
-                router,
-                fifo,
-            ),
-            daemon=True,
-            name=f"pgrehearse-seed-{index}",
-        )
-        for index in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    for _, sender in pipes:
-        sender.close()
+    with _FORKING:
+        what = (rows, seed, table)
+        pipes, processes = _start_workers(context, columns, what, blocks, workers, router, fifo)
     buffer: queue.Queue[bytes | int | BaseException] = queue.Queue(maxsize=_BUFFERED_BLOCKS)
     stop = threading.Event()
 
@@ -178,6 +162,32 @@ def _parallel(
         reader.join(timeout=5)
 
 
+def _start_workers(
+    context: Any,
+    columns: list[Column],
+    what: tuple[int, int, str],  # rows, seed, table
+    blocks: int,
+    workers: int,
+    router: LeafRouter | None,
+    fifo: Path | None,
+) -> tuple[list[tuple[Connection, Connection]], list[Any]]:
+    pipes = [context.Pipe(duplex=False) for _ in range(workers)]
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(columns, what, (blocks, index, workers), pipes[index][1], router, fifo),
+            daemon=True,
+            name=f"pgrehearse-seed-{index}",
+        )
+        for index in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for _, sender in pipes:
+        sender.close()
+    return pipes, processes
+
+
 def _write_ahead(blocks: Iterator[bytes], fifo: Path, sender: Connection) -> None:
     """Write the blocks into the server's pipe from a thread while the next ones are made
     (a pipe holds far less than a block, so writing in line would stall generation)."""
@@ -220,9 +230,7 @@ def _write_ahead(blocks: Iterator[bytes], fifo: Path, sender: Connection) -> Non
 
 def _worker(
     columns: list[Column],
-    rows: int,
-    seed: int,
-    table: str,
+    what: tuple[int, int, str],  # rows, seed, table
     share: tuple[int, int, int],  # blocks in all, this worker's index, workers in all
     sender: Connection,
     router: LeafRouter | None,
@@ -232,6 +240,7 @@ def _worker(
     set_death_signal = die_with_parent(signal.SIGKILL)
     if set_death_signal is not None:
         set_death_signal()
+    rows, seed, table = what
     blocks, index, workers = share
     try:
         if fifo is not None:

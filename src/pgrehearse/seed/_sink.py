@@ -54,6 +54,8 @@ _PIPE_BYTES = 1 << 20  # fewer wake-ups of the server and of us than the default
 # table makes a COPY per leaf per batch, so the first waits are short
 _FIRST_POLL_SECONDS = 0.00005
 _LAST_POLL_SECONDS = 0.005
+# how long a failed write waits for the server's statement to end with the server's error
+_SERVER_FAILURE_SECONDS = 1.0
 
 
 def pipes_enabled() -> bool:
@@ -191,10 +193,20 @@ class _PipedCopy:
             self.fd = None
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        # End of data: the server finishes the COPY. After an error on our side that COPY
-        # holds part of the rows, which the caller's rollback discards. No cancel request:
-        # it could land on whatever the session runs next.
+        if kind is None:  # end of data: the server finishes the COPY, or says what is wrong
+            self._close()
+            self._raise_statement_failure()
+            return
+        if issubclass(kind, Exception):
+            # A worker that could not write may have found the server's end closed: then
+            # the server's error is the cause, and its statement ends at once. If it does
+            # not end, the server is still reading, and our error is the cause.
+            self.thread.join(_SERVER_FAILURE_SECONDS)
+            if not self.thread.is_alive() and self.failure is not None:
+                self._close()
+                raise self.failure
+        # Ours is the error (or Ctrl-C, SIGTERM): closing the pipe ends the COPY, perhaps on
+        # a partial row, and the caller's rollback discards it; its error, a consequence,
+        # is not reported. No cancel request: it could land on the session's next statement.
         self._close()
-        # the server's error, when it has one, is the cause of ours (e.g. a worker writing
-        # into the pipe the server closed)
-        self._raise_statement_failure()
+        self.thread.join()
