@@ -225,6 +225,66 @@ def test_reference_cycle_breaks_on_the_nullable_side(
     assert any("reference cycle" in note for note in teams.notes)
 
 
+def test_a_not_null_reference_cycle_over_numbered_keys_seeds_from_rows_alone(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    """Two tables that each need the other (a shop's manager works at it), NOT NULL both
+    ways, keys numbered by the database (a serial default, an identity): one side takes
+    the keys the other will be numbered with, and every foreign key validates."""
+    schema = """
+    CREATE TABLE shops (
+        id serial PRIMARY KEY, manager_id int NOT NULL UNIQUE, name text NOT NULL
+    );
+    CREATE TABLE clerks (
+        id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        shop_id int NOT NULL REFERENCES shops (id),
+        name text NOT NULL
+    );
+    ALTER TABLE shops ADD FOREIGN KEY (manager_id) REFERENCES clerks (id);
+    """
+    data = "data:\n  seed: {seed}\n  tables:\n    shops: {{rows: 8}}\n    clerks: {{rows: 60}}\n"
+
+    answer, result = _probe(
+        _scenario(tmp_path, schema=schema, data=data, up="ALTER TABLE shops ADD COLUMN x int"),
+        pg_binaries,
+        "SELECT format('%s/%s', (SELECT count(*) FROM clerks c JOIN shops s ON s.id = c.shop_id), "
+        "(SELECT count(DISTINCT s.manager_id) FROM shops s JOIN clerks c ON c.id = s.manager_id))",
+    )
+    assert answer == "60/8"  # every clerk at a shop, every shop a distinct manager
+    notes = [note for t in result.tables for note in t.notes]
+    assert any("before they exist" in note and "reference cycle" in note for note in notes)
+
+
+def test_faker_values_longer_than_their_column_allows_are_left_out_or_cut(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    schema = """
+    CREATE TABLE contacts (
+        id int PRIMARY KEY,
+        phone varchar(20) NOT NULL,  -- inferred: Faker phone numbers, a few longer
+        email varchar(12) NOT NULL   -- given: Faker e-mail addresses, most longer
+    );
+    """
+    data = (
+        "data:\n  seed: {seed}\n  tables:\n"
+        "    contacts: {{rows: 3000, columns: {{id: {{sequence: 1}}, email: {{faker: email}}}}}}\n"
+    )
+    answer, result = _probe(
+        _scenario(tmp_path, schema=schema, data=data, up="ALTER TABLE contacts ADD COLUMN x int"),
+        pg_binaries,
+        "SELECT format('%s/%s/%s', max(length(phone)), max(length(email)), "
+        "count(DISTINCT phone)) FROM contacts",
+    )
+    longest_phone, longest_email, phones = (int(part) for part in str(answer).split("/"))
+    assert longest_phone <= 20 and longest_email <= 12
+    assert phones > 1_000  # still realistic, varied phone numbers
+    [contacts] = result.tables
+    assert any(
+        n.startswith("phone: Faker phone_number") and "left out" in n for n in contacts.notes
+    )
+    assert any(n.startswith("email: Faker email") and "cut" in n for n in contacts.notes)
+
+
 def test_reference_cycle_without_a_nullable_side_is_an_error(
     tmp_path: Path, work_root: Path
 ) -> None:
@@ -233,10 +293,11 @@ def test_reference_cycle_without_a_nullable_side_is_an_error(
     CREATE TABLE b (id int PRIMARY KEY, a_id int NOT NULL REFERENCES a (id));
     ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b (id);
     """
+    # keys drawn at random: nothing tells them before they exist
     data = (
         "data:\n  seed: {seed}\n  tables:\n"
-        "    a: {{rows: 5, columns: {{id: {{sequence: 1}}}}}}\n"
-        "    b: {{rows: 5, columns: {{id: {{sequence: 1}}}}}}\n"
+        "    a: {{rows: 5, columns: {{id: {{int: [1, 100000], unique: true}}}}}}\n"
+        "    b: {{rows: 5, columns: {{id: {{int: [1, 100000], unique: true}}}}}}\n"
     )
     with pytest.raises(ScenarioError) as caught:
         rehearse(load_scenario(_scenario(tmp_path, schema=schema, data=data)), report_dir=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,9 @@ class ColumnInfo:
     num_scale: int | None
     enum_labels: list[str] | None
     domain_base: str
+    # for an identity or a `nextval(...)` default: the next value the sequence gives and its
+    # increment (the keys the database numbers the seeded rows with)
+    next_serial: tuple[int, int] | None = None
 
     @property
     def database_fills(self) -> bool:
@@ -137,6 +141,10 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
         raise MissingTable(name)
     relation = regclass[0]
     columns = {row[0]: ColumnInfo(*row) for row in conn.execute(_COLUMNS, (relation,)).fetchall()}
+    columns = {
+        column_name: dataclasses.replace(column, next_serial=_next_serial(conn, relation, column))
+        for column_name, column in columns.items()
+    }
     info = TableInfo(name, columns)
     for key_columns, expressions in conn.execute(_UNIQUE, (relation,)):
         named = list(key_columns or [])
@@ -169,6 +177,32 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
         if facts.allowed is not None:
             info.allowed_values[column] = [str(v) for v in facts.allowed]
     return info
+
+
+_NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'(?:::regclass)?\)")
+
+# the next value a sequence gives and its increment
+_SEQUENCE_NEXT = """
+SELECT COALESCE(pg_sequence_last_value(s.seqrelid) + s.seqincrement, s.seqstart), s.seqincrement
+FROM pg_sequence s WHERE s.seqrelid = %s::regclass
+"""
+
+
+def _next_serial(
+    conn: psycopg.Connection[Any], relation: str, column: ColumnInfo
+) -> tuple[int, int] | None:
+    if column.is_identity:
+        found = conn.execute(
+            "SELECT pg_get_serial_sequence(%s, %s)", (relation, column.name)
+        ).fetchone()
+        sequence = found[0] if found else None
+    else:
+        named = _NEXTVAL.fullmatch((column.default_expr or "").strip())
+        sequence = named.group(1).replace("''", "'") if named else None
+    if sequence is None:
+        return None
+    row = conn.execute(_SEQUENCE_NEXT, (sequence,)).fetchone()
+    return (int(row[0]), int(row[1])) if row else None
 
 
 def mentions(expression: str, column: str) -> bool:

@@ -346,12 +346,69 @@ def _order(plans: dict[str, TablePlan]) -> list[str]:
                     cycle[0],
                     None,
                     "the tables reference each other in a cycle: " + " -> ".join(cycle),
-                    hint="make one of the referencing columns nullable, so it can start empty",
+                    hint="give one of the referencing columns a generator of valid keys that "
+                    "does not read the other table (e.g. `int: [1, N]` over keys numbered 1..N), "
+                    "or make it nullable so it can start empty",
                 ) from None
 
 
 def _break_cycle(cycle: list[str], plans: dict[str, TablePlan], graph: dict[str, set[str]]) -> bool:
-    """Leave one nullable reference of the cycle NULL. True when one was found."""
+    """Leave one nullable reference of the cycle NULL; else have one reference take the
+    keys its table will be given before they exist. True when one of the two was done."""
+    return _null_reference(cycle, plans, graph) or _predicted_reference(cycle, plans, graph)
+
+
+def _predicted_reference(
+    cycle: list[str], plans: dict[str, TablePlan], graph: dict[str, set[str]]
+) -> bool:
+    """A reference to keys that are numbered one by one from a known start (a `sequence`
+    generator, or an identity or serial the database fills from its sequence) becomes an
+    `int` over the range they will take, so its table can be seeded first."""
+    for referrer, referenced in itertools.pairwise(cycle):
+        plan, target = plans[referrer], plans[referenced]
+        for index, planned in enumerate(plan.columns):
+            spec = planned.spec
+            if not isinstance(spec, RefColumn) or spec.table != referenced:
+                continue
+            keys = _numbered_keys(target, spec.column)
+            if keys is None:
+                continue
+            low, high = keys
+            made = IntColumn.model_validate(
+                {"int": [low, high], "unique": spec.unique, "null_fraction": spec.null_fraction}
+            )
+            plan.columns[index] = PlannedColumn(planned.name, made, planned.inferred)
+            plan.notes.append(
+                f"{planned.name} takes the keys {spec.ref} will be numbered with "
+                f"({low:,}..{high:,}) before they exist, to break the reference cycle "
+                + " -> ".join(cycle)
+            )
+            graph[referrer].discard(referenced)
+            return True
+    return False
+
+
+def _numbered_keys(target: TablePlan, column: str) -> tuple[int, int] | None:
+    """The first and last key of `column` once `target` is seeded, where they are
+    consecutive numbers known before: None otherwise."""
+    if target.rows <= 0:
+        return None
+    planned = next((c for c in target.columns if c.name == column), None)
+    if planned is not None:
+        spec = planned.spec
+        if isinstance(spec, SequenceColumn) and spec.step == 1 and not spec.null_fraction:
+            return spec.sequence, spec.sequence + target.rows - 1
+        return None
+    info = target.info.columns.get(column)
+    if column not in target.left_to_database or info is None or info.next_serial is None:
+        return None
+    start, increment = info.next_serial
+    return (start, start + target.rows - 1) if increment == 1 else None
+
+
+def _null_reference(
+    cycle: list[str], plans: dict[str, TablePlan], graph: dict[str, set[str]]
+) -> bool:
     for referrer, referenced in itertools.pairwise(cycle):
         plan = plans[referrer]
         for planned in plan.columns:

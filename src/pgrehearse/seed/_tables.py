@@ -13,7 +13,7 @@ import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from pgrehearse.scenario import AfterColumn, RefColumn, SqlColumn
+from pgrehearse.scenario import AfterColumn, FakerColumn, RefColumn, SqlColumn
 from pgrehearse.seed._generators import (
     Column,
     Combination,
@@ -61,6 +61,7 @@ def table_columns(
 ) -> list[Column]:
     """The table's column generators; `after` columns linked to the columns they follow."""
     combinations = _combinations(table_plan, seed, ref_keys)
+    pools = fit_faker_pools(table_plan, pools)
 
     def context(name: str) -> GeneratorContext:
         return GeneratorContext(
@@ -89,6 +90,38 @@ def table_columns(
         Column(planned.name, generators[planned.name], planned.spec.null_fraction)
         for planned in table_plan.columns
     ]
+
+
+def fit_faker_pools(table_plan: TablePlan, pools: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Faker values longer than their column's `varchar(n)`/`char(n)` allows left out (a
+    phone number with an extension in a varchar(20)), or cut to fit where most are too
+    long; the plan's notes say so. The other pools as they are."""
+    fitted = pools
+    for planned in table_plan.columns:
+        key = f"{table_plan.name}.{planned.name}"
+        limit = table_plan.info.columns[planned.name].max_length
+        pool = pools.get(key)
+        if not isinstance(planned.spec, FakerColumn) or limit is None or pool is None:
+            continue
+        fitting = [value for value in pool if len(value) <= limit]
+        if len(fitting) == len(pool):
+            continue
+        if fitting and len(fitting) * 2 >= len(pool):
+            chosen, how = fitting, f"{len(pool) - len(fitting)} of its {len(pool)} values left out"
+        else:
+            chosen, how = [v[:limit].rstrip() or v[:limit] for v in pool], "its values cut"
+        if planned.spec.unique:  # values cut alike must not repeat
+            chosen = list(dict.fromkeys(chosen))
+        if fitted is pools:
+            fitted = dict(pools)
+        fitted[key] = chosen
+        note = (
+            f"{planned.name}: Faker {planned.spec.faker} makes values longer than {limit} "
+            f"characters: {how}"
+        )
+        if note not in table_plan.notes:
+            table_plan.notes.append(note)
+    return fitted
 
 
 _INTEGER_TYPES = {"int2", "int4", "int8"}
