@@ -126,6 +126,7 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "CREATE TABLE languages (id serial PRIMARY KEY, name text NOT NULL UNIQUE);\n"
         "CREATE TABLE categories (id serial PRIMARY KEY, name varchar(25) NOT NULL);\n"
         "CREATE TABLE countries (id serial PRIMARY KEY, name text NOT NULL);\n"
+        "CREATE TABLE language (id serial PRIMARY KEY, name character(20) NOT NULL);\n"
         "CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL,\n"
         "    active integer NOT NULL, is_vip smallint NOT NULL, visits integer NOT NULL);\n"
     )
@@ -133,7 +134,7 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     path.write_text(
         "version: 1\nname: context\nschema: schema.sql\n"
         "data: {tables: {languages: {rows: 30}, categories: {rows: 20}, "
-        "countries: {rows: 20}, customers: {rows: 50}}}\n"
+        "countries: {rows: 20}, language: {rows: 6}, customers: {rows: 50}}}\n"
         "migration: {up: SELECT 1;}\n"
     )
     plan = plan_seeding(load_scenario(path))
@@ -143,6 +144,7 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert generators[("languages", "name")] == {"faker": "language_name", "unique": True}
     assert generators[("categories", "name")] == {"faker": "word"}
     assert generators[("countries", "name")] == {"faker": "country"}
+    assert generators[("language", "name")] == {"faker": "language_name"}  # char(20) pads it
     assert generators[("customers", "name")] == {"faker": "name"}  # a person, here
     assert generators[("customers", "active")] == {"int": [0, 1]}
     assert generators[("customers", "is_vip")] == {"int": [0, 1]}

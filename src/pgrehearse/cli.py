@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -486,10 +487,26 @@ def _consoles(quiet: bool) -> tuple[Console, Console, ConsoleProgress]:
 
     from pgrehearse._console import ConsoleProgress
 
-    # in a pipe or a CI log a line stays one line, however long (rich would fold at 80)
-    err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
-    out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    # in a pipe or a CI log a line stays one line, however long (rich would fold at 80),
+    # and tables get the room a CI log has (at 80 columns the plan's wrapped every word)
+    err = Console(
+        stderr=True,
+        highlight=False,
+        soft_wrap=not sys.stderr.isatty(),
+        width=_log_width(sys.stderr.isatty()),
+    )
+    out = Console(
+        highlight=False, soft_wrap=not sys.stdout.isatty(), width=_log_width(sys.stdout.isatty())
+    )
     return out, err, ConsoleProgress(err, verbose=not quiet)
+
+
+_LOG_WIDTH = 160
+
+
+def _log_width(terminal: bool) -> int | None:
+    """The width of tables in a pipe or a CI log; None (the terminal's, or $COLUMNS) else."""
+    return None if terminal or os.environ.get("COLUMNS") else _LOG_WIDTH
 
 
 def _server_options_from(

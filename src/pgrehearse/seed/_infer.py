@@ -343,11 +343,11 @@ def faker_provider_for(column: str, table: str) -> str:
 def _infer_text(column: ColumnInfo, unique: bool, table: str = "") -> ColumnSpec:
     name = column.name.lower()
     limit = column.max_length
-    if column.base_type == "bpchar" and limit is not None:
-        return TextColumn(text=(limit, limit), unique=False) if not unique else SequenceColumn()
     in_context = _TABLE_NAMES.get(_singular(table)) if name in _NAMING_COLUMNS else None
     if in_context is not None and (limit is None or limit >= (30 if unique else 12)):
-        return FakerColumn(faker=in_context, unique=unique)
+        return FakerColumn(faker=in_context, unique=unique)  # char(n) pads them
+    if column.base_type == "bpchar" and limit is not None:
+        return TextColumn(text=(limit, limit), unique=False) if not unique else SequenceColumn()
     provider = _hinted_provider(name)
     if provider is not None and (limit is None or limit >= (30 if unique else 12)):
         args = {"text": "??-#####"} if provider == "bothify" else {}
