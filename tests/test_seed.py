@@ -285,6 +285,39 @@ def test_faker_values_longer_than_their_column_allows_are_left_out_or_cut(
     assert any(n.startswith("email: Faker email") and "cut" in n for n in contacts.notes)
 
 
+def test_tables_with_quoted_mixed_case_names_seed_from_rows_alone(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    """Names as ORMs write them ("Accounts", "AccountId"), a foreign key between them and a
+    partitioned table among them: the scenario names them as they are spelled."""
+    schema = """
+    CREATE TABLE "Accounts" ("Id" serial PRIMARY KEY, "Email" varchar(200) NOT NULL);
+    CREATE TABLE "Sessions" (
+        "AccountId" int NOT NULL REFERENCES "Accounts" ("Id"),
+        "StartedAt" timestamptz NOT NULL
+    ) PARTITION BY RANGE ("StartedAt");
+    CREATE TABLE "Sessions2024" PARTITION OF "Sessions"
+        FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+    CREATE TABLE "Sessions2025" PARTITION OF "Sessions"
+        FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+    """
+    data = (
+        "data:\n  seed: {seed}\n  tables:\n"
+        "    Accounts: {{rows: 200}}\n    Sessions: {{rows: 3000}}\n"
+    )
+    answer, result = _probe(
+        _scenario(tmp_path, schema=schema, data=data, up='ALTER TABLE "Accounts" ADD "X" int'),
+        pg_binaries,
+        "SELECT format('%s/%s', (SELECT count(*) FROM \"Sessions\" s "
+        'JOIN "Accounts" a ON a."Id" = s."AccountId"), '
+        '(SELECT count(*) FROM "Sessions2025"))',
+    )
+    joined, in_2025 = (int(part) for part in str(answer).split("/"))
+    assert joined == 3000 and 0 < in_2025 < 3000
+    sessions = next(t for t in result.tables if t.table == "Sessions")
+    assert sessions.frozen  # routed into its leaves by pgrehearse, not through the parent
+
+
 def test_reference_cycle_without_a_nullable_side_is_an_error(
     tmp_path: Path, work_root: Path
 ) -> None:

@@ -50,8 +50,14 @@ WHERE i.indrelid = %s::regclass AND i.indisunique AND k.ord <= i.indnkeyatts
 GROUP BY i.indexrelid, i.indexprs, i.indrelid
 """
 
-_FOREIGN_KEYS = """
-SELECT a.attname, c.confrelid::regclass::text, fa.attname
+# a table's name as the scenario writes it: `name` (`schema.name` off the search path),
+# each part as it is spelled, unquoted; regclass's text would quote "MixedCase" names
+_SCENARIO_NAME = """(SELECT CASE WHEN pg_table_is_visible(k.oid) THEN k.relname::text
+        ELSE kn.nspname || '.' || k.relname END
+        FROM pg_class k JOIN pg_namespace kn ON kn.oid = k.relnamespace WHERE k.oid = {})"""
+
+_FOREIGN_KEYS = f"""
+SELECT a.attname, {_SCENARIO_NAME.format("c.confrelid")}, fa.attname
 FROM pg_constraint c
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1]
@@ -61,11 +67,11 @@ WHERE (c.conrelid = %(t)s::regclass  -- and those declared on its partitions
 """
 
 # foreign keys over several columns: (columns, referenced table, referenced columns)
-_COMPOSITE_FOREIGN_KEYS = """
+_COMPOSITE_FOREIGN_KEYS = f"""
 SELECT DISTINCT
        (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(n, ord)
         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n),
-       c.confrelid::regclass::text,
+       {_SCENARIO_NAME.format("c.confrelid")},
        (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(n, ord)
         JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n)
 FROM pg_constraint c
@@ -129,6 +135,12 @@ class TableInfo:
     partitioned: bool = False
     notes: list[str] = field(default_factory=list)  # what the plan should tell about it
     will_have_rows: bool = False  # seeded with rows, or filled by the schema itself
+    relation: str = ""  # the name as regclass prints it (quoted where needed), for SQL
+
+    @property
+    def regclass(self) -> str:
+        """Text that `::regclass` reads as this table, whatever the case of its name."""
+        return self.relation or _quote_name(self.name)
 
 
 class MissingTable(LookupError):
@@ -145,7 +157,7 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
         column_name: dataclasses.replace(column, next_serial=_next_serial(conn, relation, column))
         for column_name, column in columns.items()
     }
-    info = TableInfo(name, columns)
+    info = TableInfo(name, columns, relation=relation)
     for key_columns, expressions in conn.execute(_UNIQUE, (relation,)):
         named = list(key_columns or [])
         if expressions:

@@ -42,11 +42,11 @@ def load_partitioned(
     """Load an empty partitioned table leaf by leaf, frozen; False (nothing done) where its
     rows must go through the parent instead."""
     copied = [c.name for c in columns]
-    identities = identities_of_parent(conn, table_plan.info.name, copied)
+    identities = identities_of_parent(conn, table_plan.info.regclass, copied)
     if identities is None:
         return False
     numbered = columns + [identity_column(i, table_plan, seed) for i in identities]
-    router = build_router(conn, table_plan.info.name, [c.name for c in numbered])
+    router = build_router(conn, table_plan.info.regclass, [c.name for c in numbered])
     if router is None:
         return False
     rows = table_plan.rows

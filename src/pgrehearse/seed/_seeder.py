@@ -363,7 +363,8 @@ def _seed_table(
         conn.rollback()
         raise SeedError(table_plan.name, str(exc)) from exc
     seconds = time.perf_counter() - started
-    size = conn.execute("SELECT pg_table_size(%s::regclass)", (table_plan.info.name,)).fetchone()
+    relation = table_plan.info.regclass
+    size = conn.execute("SELECT pg_table_size(%s::regclass)", (relation,)).fetchone()
     conn.commit()
     result = TableSeedResult(
         table_plan.name,
