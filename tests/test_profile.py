@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+import yaml
 
 from pgrehearse.backends import LocalBackend, LocalServer, PostgresBinaries
 from pgrehearse.profile import compare_profiles
@@ -410,6 +411,51 @@ def test_init_from_a_database_is_a_profile_with_a_load(tmp_path: Path, shop: Sho
     summary = _load_summary(reports)
     assert summary["fidelity"]["passed"], summary["fidelity"]
     assert summary["load"]["phases"][0]["transactions"] > 0
+
+
+ORM_SOURCE = """
+CREATE TABLE "Clients" (
+    "Id" serial PRIMARY KEY, "ClientId" varchar(200) NOT NULL UNIQUE, "Enabled" boolean NOT NULL
+);
+CREATE TABLE "ClientGrants" (
+    "Id" serial PRIMARY KEY,
+    "ClientId" int NOT NULL REFERENCES "Clients" ("Id"),
+    "GrantType" varchar(250) NOT NULL
+);
+CREATE TABLE "ClientSecrets" (  -- empty in the source
+    "Id" serial PRIMARY KEY, "ClientId" int NOT NULL REFERENCES "Clients" ("Id"), "Value" text
+);
+INSERT INTO "Clients" ("ClientId", "Enabled")
+    SELECT 'client-' || g, g % 3 > 0 FROM generate_series(1, 3000) g;
+INSERT INTO "ClientGrants" ("ClientId", "GrantType")
+    SELECT 1 + g % 3000, (ARRAY['code', 'implicit'])[1 + g % 2] FROM generate_series(1, 9000) g;
+ANALYZE;
+"""
+
+
+def test_init_from_a_database_whose_names_are_quoted_mixed_case(tmp_path: Path, shop: Shop) -> None:
+    """Tables as ORMs name them ("Clients"), one of them empty: the scenario spells them as
+    they are, the load's SQL quotes them, and the fidelity check finds them in the clone."""
+    with shop.connect() as conn:
+        conn.execute("CREATE DATABASE orm")
+    dsn = shop.dsn.rsplit("/", 1)[0] + "/orm"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(ORM_SOURCE)
+    out = tmp_path / "orm"
+    done = _cli("init", out, "--dsn", dsn)
+    assert done.returncode == 0, done.stderr
+    scenario = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert {"Clients", "ClientGrants", "ClientSecrets"} <= set(scenario["data"]["tables"])
+    reports = tmp_path / "reports"
+    run = _cli("run", out, "--report-dir", reports)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = _load_summary(reports)
+    compared = {t["table"]: t["checks"] for t in summary["fidelity"]["tables"]}
+    for table in ("Clients", "ClientGrants"):  # found again in the clone, by these names
+        [rows] = [c for c in compared[table] if c["what"] == "rows"]
+        assert rows["passed"], rows
+    assert summary["load"]["phases"][0]["transactions"] > 0
+    assert not any(summary["load"]["phases"][0]["errors"].values())
 
 
 def test_init_needs_exactly_one_source(tmp_path: Path) -> None:

@@ -28,9 +28,10 @@ from pgrehearse.profile._run import (
     scenario_name,
     scenario_yaml,
 )
+from pgrehearse.seed import SCENARIO_NAME_SQL, quoted_name
 
-_PRIMARY_KEYS = """
-SELECT c.conrelid::regclass::text, a.attname
+_PRIMARY_KEYS = f"""
+SELECT {SCENARIO_NAME_SQL.format("c.conrelid")}, a.attname
 FROM pg_constraint c
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 JOIN pg_class t ON t.oid = c.conrelid
@@ -40,8 +41,8 @@ _COLUMNS = """
 SELECT a.attname FROM pg_attribute a
 WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
-_TABLES = """
-SELECT c.oid::regclass::text FROM pg_class c
+_TABLES = f"""
+SELECT {SCENARIO_NAME_SQL.format("c.oid")} FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
@@ -120,7 +121,8 @@ def _load(
         "transactions": [
             {
                 "name": f"read_{table.replace('.', '_')}",
-                "sql": f"SELECT {', '.join(map(_identifier, columns[table]))} FROM {table} "
+                "sql": f"SELECT {', '.join(map(_identifier, columns[table]))} "
+                f"FROM {'.'.join(map(_identifier, table.split('.')))} "
                 f"WHERE {_identifier(keys[table])} = :key",
                 "params": {"key": {"ref": f"{table}.{keys[table]}", "distribution": "zipf"}},
             }
@@ -138,7 +140,9 @@ def _identifier(name: str) -> str:
 
 
 def _columns_of(conn: Any, tables: Sequence[str]) -> dict[str, list[str]]:
-    return {t: [str(c) for (c,) in conn.execute(_COLUMNS, (t,)).fetchall()] for t in tables}
+    return {
+        t: [str(c) for (c,) in conn.execute(_COLUMNS, (quoted_name(t),)).fetchall()] for t in tables
+    }
 
 
 def _keys_from_profile(dsn: str) -> tuple[dict[str, str], dict[str, list[str]]]:

@@ -16,10 +16,11 @@ from typing import Any
 import psycopg
 
 from pgrehearse.profile._sample import pages_of, sample_table
+from pgrehearse.seed import SCENARIO_NAME_SQL
 
 # tables of the user's schemas: plain tables and partitioned parents (their leaves are
 # seeded through them), not members of extensions
-_TABLES = """
+_TABLES = f"""
 SELECT c.oid, c.oid::regclass::text, c.relkind = 'p',
        CASE WHEN c.relkind = 'p' THEN
             (SELECT COALESCE(sum(GREATEST(l.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t
@@ -33,7 +34,8 @@ SELECT c.oid, c.oid::regclass::text, c.relkind = 'p',
        (SELECT COALESCE(sum(pg_table_size(r) - pg_relation_size(r) - pg_relation_size(r, 'fsm')
                             - pg_relation_size(r, 'vm')), 0) FROM unnest(m.members) r),
        (SELECT COALESCE(sum(pg_indexes_size(r)), 0) FROM unnest(m.members) r),
-       has_table_privilege(c.oid, 'SELECT')
+       has_table_privilege(c.oid, 'SELECT'),
+       {SCENARIO_NAME_SQL.format("c.oid")}
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 -- the table itself, or every member of its partition tree
@@ -68,8 +70,8 @@ FROM pg_attribute a WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdroppe
 ORDER BY a.attnum
 """
 
-_REFERENCED = """
-SELECT DISTINCT c.confrelid::regclass::text FROM pg_constraint c
+_REFERENCED = f"""
+SELECT DISTINCT {SCENARIO_NAME_SQL.format("c.confrelid")} FROM pg_constraint c
 WHERE c.contype = 'f' AND (c.conrelid = %(t)s
       OR c.conrelid IN (SELECT relid FROM pg_partition_tree(%(t)s)))
 """
@@ -128,7 +130,8 @@ def read_profile(
     """The profile of the tables matching `patterns` (or exactly `tables`), and of every
     table their foreign keys reach, read inside the caller's read-only transaction. A
     table ANALYZE never saw is sampled (`sample_rows` rows, TABLESAMPLE) when asked."""
-    found = {row[1]: row for row in conn.execute(_TABLES).fetchall()}
+    # keyed by the name as the scenario spells it; SQL uses regclass's (quoted) text
+    found = {row[-1]: row for row in conn.execute(_TABLES).fetchall()}
     wanted = list(tables) if tables is not None else matching_tables(list(found), patterns)
     if tables is None:
         wanted = _with_referenced(conn, found, wanted)
@@ -147,7 +150,9 @@ def read_profile(
     for name in wanted:
         if name not in found:
             continue
-        oid, _, partitioned, reltuples, counted, heap, toast, index_bytes, readable = found[name]
+        oid, relation, partitioned, reltuples, counted, heap, toast, index_bytes, readable, _ = (
+            found[name]
+        )
         table: dict[str, Any] = {
             "rows": round(float(reltuples)),
             "rows_exact": False,
@@ -161,7 +166,7 @@ def read_profile(
             "columns": {},
         }
         if exact_counts and readable:
-            row = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
+            row = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()
             table["rows"], table["rows_exact"] = int(row[0]) if row else 0, True
         types = dict(conn.execute(_TYPES, (oid,)).fetchall())
         stats = {row[0]: row for row in conn.execute(_STATS, (oid, bool(partitioned)))}
@@ -175,7 +180,7 @@ def read_profile(
                 "its values are inferred (grant SELECT on it, or profile as its owner)"
             )
         elif never_analyzed and sample_rows > 0:
-            total, sampled = sample_table(conn, name, types, sample_rows, pages_of(conn, oid))
+            total, sampled = sample_table(conn, relation, types, sample_rows, pages_of(conn, oid))
             if not table["rows_exact"]:
                 table["rows"] = total
             table["sampled"] = True
@@ -184,7 +189,7 @@ def read_profile(
         elif never_analyzed:
             profile["warnings"].append(
                 f"{name}: no statistics (never analyzed); its values are inferred and its "
-                f"rows are {table['rows']:,} (run ANALYZE {name} on the source first, or "
+                f"rows are {table['rows']:,} (run ANALYZE {relation} on the source first, or "
                 "pass --sample-rows N)"
             )
         profile["tables"][name] = table

@@ -14,6 +14,7 @@ from pgrehearse.errors import shown_path
 from pgrehearse.profile import begin_read_only, compare_profiles, read_profile
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect
 from pgrehearse.roles import SessionRole
+from pgrehearse.seed import quoted_name
 
 
 def profile_path(ctx: RunContext) -> Path | None:
@@ -61,7 +62,7 @@ def match_index_sizes(ctx: RunContext, conn: psycopg.Connection[Any]) -> None:
     for table, facts in reference["tables"].items():
         wanted_sizes = facts.get("indexes") or {}
         try:
-            current = conn.execute(_BTREE_SIZES, (table,)).fetchall()
+            current = conn.execute(_BTREE_SIZES, (quoted_name(table),)).fetchall()
         except psycopg.Error:
             continue
         for index, size in current:

@@ -1,6 +1,14 @@
 """Synthetic data: column generators, the plan of what fills each column, the COPY seeder."""
 
-from pgrehearse.seed._catalog import ColumnInfo, MissingTable, TableInfo, mentions, read_table
+from pgrehearse.seed._catalog import (
+    SCENARIO_NAME_SQL,
+    ColumnInfo,
+    MissingTable,
+    TableInfo,
+    mentions,
+    quoted_name,
+    read_table,
+)
 from pgrehearse.seed._checks import CheckFacts, ColumnFacts, read_checks
 from pgrehearse.seed._distributions import zipf_ranks
 from pgrehearse.seed._empirical import analyze_estimate, as_number, distinct_values
@@ -35,6 +43,7 @@ from pgrehearse.seed._seeder import (
 
 __all__ = [
     "BLOCK_ROWS",
+    "SCENARIO_NAME_SQL",
     "CheckFacts",
     "Column",
     "ColumnFacts",
@@ -70,6 +79,7 @@ __all__ = [
     "plan_tables",
     "preflight",
     "produce_blocks",
+    "quoted_name",
     "read_checks",
     "read_table",
     "scaled_rows",

@@ -52,9 +52,10 @@ GROUP BY i.indexrelid, i.indexprs, i.indrelid
 
 # a table's name as the scenario writes it: `name` (`schema.name` off the search path),
 # each part as it is spelled, unquoted; regclass's text would quote "MixedCase" names
-_SCENARIO_NAME = """(SELECT CASE WHEN pg_table_is_visible(k.oid) THEN k.relname::text
+SCENARIO_NAME_SQL = """(SELECT CASE WHEN pg_table_is_visible(k.oid) THEN k.relname::text
         ELSE kn.nspname || '.' || k.relname END
         FROM pg_class k JOIN pg_namespace kn ON kn.oid = k.relnamespace WHERE k.oid = {})"""
+_SCENARIO_NAME = SCENARIO_NAME_SQL
 
 _FOREIGN_KEYS = f"""
 SELECT a.attname, {_SCENARIO_NAME.format("c.confrelid")}, fa.attname
@@ -140,7 +141,7 @@ class TableInfo:
     @property
     def regclass(self) -> str:
         """Text that `::regclass` reads as this table, whatever the case of its name."""
-        return self.relation or _quote_name(self.name)
+        return self.relation or quoted_name(self.name)
 
 
 class MissingTable(LookupError):
@@ -148,7 +149,7 @@ class MissingTable(LookupError):
 
 
 def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
-    regclass = conn.execute("SELECT to_regclass(%s)::text, %s", (_quote_name(name), 0)).fetchone()
+    regclass = conn.execute("SELECT to_regclass(%s)::text, %s", (quoted_name(name), 0)).fetchone()
     if regclass is None or regclass[0] is None:
         raise MissingTable(name)
     relation = regclass[0]
@@ -227,5 +228,6 @@ def _value_as(definition: str, column: str) -> str:
     return re.sub(r"\bVALUE\b", quoted, definition)
 
 
-def _quote_name(name: str) -> str:
+def quoted_name(name: str) -> str:
+    """A scenario's table name (`name`, `schema.name`, each part as spelled) as SQL text."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))

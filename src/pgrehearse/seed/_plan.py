@@ -151,7 +151,7 @@ def _plan_column(
         return
     inferred = infer_generator(column, info, catalog, rows)
     if inferred is None:
-        if column.not_null:
+        if column.not_null and rows > 0:  # an empty table (a profile's) needs no values
             raise PlanError(
                 name,
                 column.name,
@@ -159,7 +159,8 @@ def _plan_column(
                 hint=f"give it one under data.tables.{name}.columns.{column.name}",
             )
         plan.left_to_database.append(column.name)
-        plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
+        if rows > 0:
+            plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
         return
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
 
