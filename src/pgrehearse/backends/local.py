@@ -11,6 +11,7 @@ parent-death signal, so a SIGKILLed pgrehearse does not leave a server running.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -138,6 +139,30 @@ class LocalBackend:
         return server
 
 
+def _run_as_group(
+    command: list[str], timeout: float, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run` in a process group of its own, the whole group killed if we are
+    interrupted: initdb's own `postgres` children would otherwise go on writing into the
+    folder being removed (a SIGTERM during initdb left the folder behind)."""
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **options,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 class LocalServer:
     """One initdb'd cluster in a private folder. Always `close()` it."""
 
@@ -152,11 +177,15 @@ class LocalServer:
         self.socket_dir = self.workdir / "sock"
         self.log_file = self.workdir / "server.log"
         self.password = secrets.token_urlsafe(24)
-        self.port = free_port()
         self.settings: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._version = binaries.version
         self._closed = False
+        try:
+            self.port = free_port()
+        except BaseException:  # a signal before `start` can close us: the folder goes now
+            remove_workdir(self.workdir)
+            raise
 
     # ------------------------------------------------------------------ Server protocol
 
@@ -243,14 +272,7 @@ class LocalServer:
             "--no-instructions",
         ]
         try:
-            result = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                cwd=self.workdir,
-                **self._as_server_user(),
-            )
+            result = _run_as_group(command, 120, cwd=self.workdir, **self._as_server_user())
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:

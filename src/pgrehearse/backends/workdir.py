@@ -8,11 +8,18 @@ import shutil
 import signal
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pgrehearse.backends._process import command_line, is_alive, process_start_time, stop_process
+from pgrehearse.backends._process import (
+    command_line,
+    is_alive,
+    process_start_time,
+    signals_deferred,
+    stop_process,
+)
 from pgrehearse.errors import EnvironmentProblem
 
 PREFIX = "pgrehearse-"
@@ -44,7 +51,6 @@ def create_workdir(root: Path, run_as: RunAs | None, kind: str = "server") -> Pa
     """A private folder `pgrehearse-<kind>-*` under `root`, marked as pgrehearse's own, so
     that the sweep of a later run may remove it once this process is gone."""
     root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-", dir=root))
     owner = {
         "made_by": MADE_BY,
         "kind": kind,
@@ -52,10 +58,22 @@ def create_workdir(root: Path, run_as: RunAs | None, kind: str = "server") -> Pa
         "start_time": process_start_time(os.getpid()),
         "uid": os.getuid(),  # whose run: only that user's cleanup stops its kept server
     }
-    (workdir / OWNER_FILE).write_text(json.dumps(owner))
-    if run_as is not None:
-        os.chown(workdir, run_as.uid, run_as.gid)
-        _check_traversable(workdir, run_as)
+    # a folder without its owner file is one no sweep may touch: a signal between the two
+    # (a SIGTERM as a scale's seed started its server) left one behind for good
+    with signals_deferred():
+        workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-", dir=root))
+        try:
+            (workdir / OWNER_FILE).write_text(json.dumps(owner))
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+    try:  # a signal held above lands here at the latest
+        if run_as is not None:
+            os.chown(workdir, run_as.uid, run_as.gid)
+            _check_traversable(workdir, run_as)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     return workdir
 
 
@@ -79,7 +97,16 @@ def _check_traversable(folder: Path, run_as: RunAs) -> None:
 
 
 def remove_workdir(workdir: Path) -> None:
-    shutil.rmtree(workdir, ignore_errors=True)
+    """Remove the folder, trying again while a process that just ended may still have been
+    writing into it (rmtree gives up on a folder that fills while it empties it)."""
+    for _ in range(_REMOVE_ATTEMPTS):
+        shutil.rmtree(workdir, ignore_errors=True)
+        if not workdir.exists():
+            return
+        time.sleep(0.05)
+
+
+_REMOVE_ATTEMPTS = 40
 
 
 def mark_kept(workdir: Path) -> None:
