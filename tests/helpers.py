@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -63,6 +66,17 @@ def outer_environment(*dropped_prefixes: str) -> dict[str, str]:
     for a child that must behave as if a user had started it."""
     drop = ("PYTEST_", *dropped_prefixes)
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+@contextlib.contextmanager
+def connection_with(
+    server: LocalServer, schema: str, application: str
+) -> Iterator[psycopg.Connection[Any]]:
+    """A session on `server` (not autocommit) after `schema` ran and was committed."""
+    with psycopg.connect(**server.connect_kwargs("postgres", application)) as connection:
+        connection.execute(schema)
+        connection.commit()
+        yield connection
 
 
 def processes_mentioning(text: str) -> list[tuple[int, str]]:

@@ -13,6 +13,7 @@ import pytest
 from pgrehearse.backends import LocalServer
 from pgrehearse.scenario import DataSpec
 from pgrehearse.seed import SeedError, _seeder, _sink, plan, seed_tables
+from tests.helpers import connection_with
 
 ROWS = 70_000  # four blocks: enough for the worker processes to make them
 
@@ -50,9 +51,7 @@ CHECKSUM = (
 
 @pytest.fixture
 def conn(server: LocalServer) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(**server.connect_kwargs("postgres", "pipe-test")) as connection:
-        connection.execute(SCHEMA)
-        connection.commit()
+    with connection_with(server, SCHEMA, "pipe-test") as connection:
         yield connection
 
 

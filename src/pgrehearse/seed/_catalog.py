@@ -55,10 +55,9 @@ GROUP BY i.indexrelid, i.indexprs, i.indrelid
 SCENARIO_NAME_SQL = """(SELECT CASE WHEN pg_table_is_visible(k.oid) THEN k.relname::text
         ELSE kn.nspname || '.' || k.relname END
         FROM pg_class k JOIN pg_namespace kn ON kn.oid = k.relnamespace WHERE k.oid = {})"""
-_SCENARIO_NAME = SCENARIO_NAME_SQL
 
 _FOREIGN_KEYS = f"""
-SELECT a.attname, {_SCENARIO_NAME.format("c.confrelid")}, fa.attname
+SELECT a.attname, {SCENARIO_NAME_SQL.format("c.confrelid")}, fa.attname
 FROM pg_constraint c
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1]
@@ -72,7 +71,7 @@ _COMPOSITE_FOREIGN_KEYS = f"""
 SELECT DISTINCT
        (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(n, ord)
         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n),
-       {_SCENARIO_NAME.format("c.confrelid")},
+       {SCENARIO_NAME_SQL.format("c.confrelid")},
        (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(n, ord)
         JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n)
 FROM pg_constraint c
