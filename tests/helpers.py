@@ -107,10 +107,12 @@ class ProbingBackend(LocalBackend):
         close = server.close
 
         def probe_then_close() -> None:
-            with psycopg.connect(**server.connect_kwargs("rehearsal", "probe")) as conn:
-                row = conn.execute(self.query).fetchone()
-                self.answer = row[0] if row else None
-            close()
+            try:
+                with psycopg.connect(**server.connect_kwargs("rehearsal", "probe")) as conn:
+                    row = conn.execute(self.query).fetchone()
+                    self.answer = row[0] if row else None
+            finally:  # a rehearsal that failed early has no tables to probe
+                close()
 
         server.close = probe_then_close  # type: ignore[method-assign]
         return server

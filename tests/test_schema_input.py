@@ -21,7 +21,7 @@ from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.errors import ScenarioError
 from pgrehearse.migration import split_statements
 from pgrehearse.scenario import archive_format
-from pgrehearse.schema import archive_sql, plain_sql, roles_named
+from pgrehearse.schema import archive_sql, plain_sql, role_created, roles_named
 
 # our own small lending library: an enum, identity keys, a foreign key, a trigger function,
 # a view, comments, and owners and grants on roles a throwaway server does not have
@@ -170,6 +170,14 @@ def test_roles_are_found_wherever_a_statement_names_one() -> None:
         "app_admin",
         "member_role",
     ]
+
+
+def test_roles_a_schema_creates_itself_are_told_apart() -> None:
+    assert role_created("CREATE ROLE App_User NOLOGIN") == "app_user"
+    assert role_created('  create user "Odd ""Role""" WITH LOGIN') == 'Odd "Role"'
+    assert role_created("CREATE GROUP readers") == "readers"
+    assert role_created("CREATE TABLE role_t (a int)") is None
+    assert role_created("ALTER ROLE postgres WITH SUPERUSER") is None
 
 
 def test_schema_files_are_read_in_order_and_bad_ones_named(tmp_path: Path) -> None:

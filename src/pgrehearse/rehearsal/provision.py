@@ -41,7 +41,13 @@ from pgrehearse.rehearsal.tool_phase import run_baseline
 from pgrehearse.rehearsal.views import refresh_materialized_views
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario, SchemaSource
-from pgrehearse.schema import ArchiveUnreadable, archive_sql, plain_sql, roles_named
+from pgrehearse.schema import (
+    ArchiveUnreadable,
+    archive_sql,
+    plain_sql,
+    role_created,
+    roles_named,
+)
 from pgrehearse.seed import (
     RestoreError,
     SchemaDump,
@@ -330,14 +336,23 @@ def _missing_extension(statement: str, message: str) -> str | None:
 def _create_roles(
     ctx: RunContext, conn: Any, server: Server, statements: list[Statement]
 ) -> list[str]:
-    """Roles the schema names that the server lacks: created NOLOGIN on a server of our own
-    (they go with the snapshot); on someone else's server, a problem to fix first."""
-    named = roles_named(s.sql for s in statements)
-    if not named:
-        return []
+    """Roles the schema names but does not create, and the server lacks: created NOLOGIN on
+    a server of our own (they go with the snapshot); on someone else's server, a problem to
+    fix first. A `CREATE ROLE` of the schema for a role the server already has (a
+    pg_dumpall's `CREATE ROLE postgres`) is left out: it would only fail."""
     existing = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
     conn.rollback()
-    missing = [role for role in named if role not in existing]
+    creates = {s.sql: role for s in statements if (role := role_created(s.sql)) is not None}
+    already = [s for s in statements if creates.get(s.sql) in existing]
+    for statement in already:
+        statements.remove(statement)
+        ctx.progress.note(
+            f"CREATE ROLE {creates[statement.sql]} ({statement.file or 'schema'}:"
+            f"{statement.line}) left "
+            "out: the server has that role"
+        )
+    named = roles_named(s.sql for s in statements)
+    missing = [r for r in named if r not in existing and r not in creates.values()]
     if not missing:
         return []
     if not server.capabilities.own_cluster:

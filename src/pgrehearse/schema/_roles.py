@@ -21,6 +21,9 @@ _SET_ROLE = re.compile(
     r"^\s*SET\s+(?:SESSION\s+)?(?:ROLE|SESSION\s+AUTHORIZATION)\s+('([^']+)'|\"([^\"]+)\"|(\w+))",
     re.IGNORECASE,
 )
+_CREATE_ROLE = re.compile(
+    r'^\s*CREATE\s+(?:ROLE|USER|GROUP)\s+(?:"((?:[^"]|"")+)"|(\w+))', re.IGNORECASE
+)
 _BUILT_IN = {"public", "current_user", "session_user", "current_role", "none", "default"}
 
 
@@ -42,6 +45,15 @@ def roles_named(statements: Iterable[str]) -> list[str]:
         for name in _role_specs(tree):
             found.setdefault(name, None)
     return [name for name in found if name.lower() not in _BUILT_IN and not name.startswith("pg_")]
+
+
+def role_created(statement: str) -> str | None:
+    """The role a `CREATE ROLE` (or USER, GROUP) statement makes, else None."""
+    created = _CREATE_ROLE.match(statement)
+    if created is None:
+        return None
+    quoted, bare = created.groups()
+    return quoted.replace('""', '"') if quoted is not None else bare.lower()
 
 
 def _role_specs(node: Any) -> Iterable[str]:

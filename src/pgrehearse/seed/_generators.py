@@ -498,28 +498,39 @@ class _NumberAfterGenerator(Generator):
 
 class _RowRefGenerator(Generator):
     """One column of a composite foreign key: the value of a referenced row that the key's
-    other columns take from the same row (they draw the row from one shared stream)."""
+    other columns take from the same row (they draw the row from one shared stream, or take
+    it as their digit of a composite unique key that holds the whole foreign key)."""
 
-    def __init__(self, values: npt.NDArray[Any], seed: int, group: str) -> None:
+    def __init__(
+        self, values: npt.NDArray[Any], seed: int, group: str, combination: Combination | None
+    ) -> None:
         self.values_of_rows = np.array(list(map(str, values.tolist())), dtype=object)
         self.escape = needs_copy_escape(self.values_of_rows[:1000].tolist())
         self.seed = seed
         self.group = group
+        self.combination = combination
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        shared = column_rng(self.seed, self.group, "rows", first // BLOCK_ROWS)
-        rows = shared.integers(0, len(self.values_of_rows), count)
+        if self.combination is not None:
+            rows = self.combination.digits(first, count)
+        else:
+            shared = column_rng(self.seed, self.group, "rows", first // BLOCK_ROWS)
+            rows = shared.integers(0, len(self.values_of_rows), count)
         picks: list[str] = self.values_of_rows[rows].tolist()
         return picks
 
 
 def row_ref_generators(
-    table: str, columns: list[str], rows: Mapping[str, npt.NDArray[Any]], seed: int
+    table: str,
+    columns: list[str],
+    rows: Mapping[str, npt.NDArray[Any]],
+    seed: int,
+    combination: Combination | None = None,
 ) -> dict[str, Generator]:
     """Generators for the columns of one composite foreign key, given the referenced rows'
     values per column (all in the same row order)."""
     group = f"{table}({','.join(columns)})"
-    return {column: _RowRefGenerator(rows[column], seed, group) for column in columns}
+    return {column: _RowRefGenerator(rows[column], seed, group, combination) for column in columns}
 
 
 _MOMENTS = (_BetweenGenerator, _AfterGenerator)

@@ -3,14 +3,18 @@
 Rows are copied into the partitioned table and PostgreSQL routes each to its partition, so
 a key value outside every partition fails the seed ("no partition of relation … found for
 row"). Each level's single-column key is read as a constraint: range partitions as the
-range their union covers (the longest run without gaps, unless a DEFAULT partition takes
-the rest), list partitions as the values they list. Every partition then gets rows as its
-bounds imply. Hash partitions need nothing.
+range their union covers (the longest run without gaps; with a DEFAULT partition, from the
+lowest bound to the highest, gaps going to DEFAULT), list partitions as the values they
+list (and, with a DEFAULT partition, one value none lists, where its kind can be told).
+Every partition then gets rows as its bounds imply. Hash partitions need nothing.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,9 +60,19 @@ def partition_facts(conn: psycopg.Connection[Any], relation: str) -> tuple[Check
         if level.column is None or level.strategy == "h":
             continue
         column = facts.of(level.column)
-        if level.strategy == "l" and level.values and not level.has_default:
+        if level.strategy == "l" and level.values:
             column.allowed = list(dict.fromkeys(level.values))
-        elif level.strategy == "r" and level.ranges and not level.has_default:
+            unlisted = _unlisted(column.allowed) if level.has_default else None
+            if unlisted is not None:  # a value no partition lists, for the DEFAULT one
+                column.allowed.append(unlisted)
+        elif level.strategy == "r" and level.ranges and level.has_default:
+            # from the lowest bound to the highest: what falls in a gap goes to DEFAULT
+            low, high = _span(level.ranges)
+            if low is not None:
+                column.low = Bound(low, True)
+            if high is not None:
+                column.high = Bound(high, False)
+        elif level.strategy == "r" and level.ranges:
             run, gaps = _longest_run(level.ranges)
             if gaps:
                 notes.append(
@@ -100,6 +114,36 @@ def constants_of(text: str) -> list[Value | None]:
     except (ParseError, KeyError, IndexError, ValueError):
         return []
     return [constant(target["ResTarget"]["val"]) for target in targets]
+
+
+def _unlisted(values: list[Value]) -> Value | None:
+    """A value of the same kind as `values` that none of them is: a number, or letters as
+    many as the shortest value has (a char(2) country code stays 2 letters); None for other
+    text (dates, codes), whose kind cannot be told from the values."""
+    if all(isinstance(v, int) for v in values):
+        return max(int(v) for v in values) + 1
+    if all(isinstance(v, int | float) for v in values):
+        return max(float(v) for v in values) + 1.0
+    texts = [str(v) for v in values]
+    if not all(re.fullmatch(r"[A-Za-z][A-Za-z_\- ]*", t) for t in texts):
+        return None
+    letters = string.ascii_uppercase if all(t.isupper() for t in texts) else string.ascii_lowercase
+    length = min(len(t) for t in texts)
+    for candidate in itertools.product(letters[::-1], repeat=length):
+        if "".join(candidate) not in texts:
+            return "".join(candidate)
+    return None
+
+
+def _span(
+    ranges: list[tuple[Value | None, Value | None]],
+) -> tuple[Value | None, Value | None]:
+    """The lowest lower bound and the highest upper one (None where one is open)."""
+    lows = [low for low, _ in ranges]
+    highs = [high for _, high in ranges]
+    low = None if None in lows else min(lows, key=_sortable)
+    high = None if None in highs else max(highs, key=_sortable)
+    return low, high
 
 
 def _longest_run(

@@ -81,6 +81,11 @@ def plan_all_tables(
         )
         for name in data.tables
     }
+    for plan in plans.values():
+        try:
+            _refer_to_own_rows(plan)
+        except PlanError as exc:
+            problems.append(exc)
     try:
         order = _order(plans)
     except PlanError as exc:
@@ -206,8 +211,14 @@ def _honour_unique_group(name: str, group: list[str], info: TableInfo, plan: Tab
         if column in planned and _makes_unique_values(planned[column].spec):
             return
     taken = {c for combination in plan.combinations for c in combination}
+    # a composite foreign key's columns take one referenced row together: the key must
+    # hold all of them to make that row its part
+    split = {
+        c for columns, _, _ in plan.row_refs if not set(columns) <= set(group) for c in columns
+    }
     if all(
-        c in planned and isinstance(planned[c].spec, _COMBINABLE) and c not in taken for c in group
+        c in planned and isinstance(planned[c].spec, _COMBINABLE) and c not in taken | split
+        for c in group
     ):
         plan.combinations.append(list(group))
         return
@@ -387,6 +398,43 @@ def _predicted_reference(
             graph[referrer].discard(referenced)
             return True
     return False
+
+
+def _refer_to_own_rows(plan: TablePlan) -> None:
+    """A reference to the table's own rows (a parent, a predecessor): its keys do not
+    exist while the table is seeded, so it takes the numbers they will be given; a nullable
+    one whose keys cannot be known beforehand is left NULL."""
+    for index, planned in reversed(list(enumerate(plan.columns))):
+        spec = planned.spec
+        if not isinstance(spec, RefColumn) or spec.table != plan.name:
+            continue
+        keys = _numbered_keys(plan, spec.column)
+        if keys is not None:
+            low, high = keys
+            made = IntColumn.model_validate(
+                {"int": [low, high], "unique": spec.unique, "null_fraction": spec.null_fraction}
+            )
+            plan.columns[index] = PlannedColumn(planned.name, made, planned.inferred)
+            plan.notes.append(
+                f"{planned.name} refers to the table's own rows: it takes the keys {spec.ref} "
+                f"will be numbered with ({low:,}..{high:,})"
+            )
+        elif not plan.info.columns[planned.name].not_null:
+            del plan.columns[index]
+            plan.left_to_database.append(planned.name)
+            plan.notes.append(
+                f"{planned.name} left NULL: it refers to the table's own rows, whose keys "
+                f"({spec.ref}) are not known before they are made"
+            )
+        else:
+            raise PlanError(
+                plan.name,
+                planned.name,
+                f"{plan.name}.{planned.name} refers to the table's own rows ({spec.ref}), "
+                "whose keys are not known before they are made, and it cannot be NULL",
+                hint=f"give {spec.column} a `sequence` generator (its keys are then known), or "
+                f"{planned.name} a generator of keys {spec.column} will hold",
+            )
 
 
 def _numbered_keys(target: TablePlan, column: str) -> tuple[int, int] | None:

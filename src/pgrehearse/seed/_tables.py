@@ -60,7 +60,7 @@ def table_columns(
     pools: dict[str, list[str]],
 ) -> list[Column]:
     """The table's column generators; `after` columns linked to the columns they follow."""
-    combinations = _combinations(table_plan, seed, ref_keys)
+    combinations, row_combinations = _combinations(table_plan, seed, ref_keys)
     pools = fit_faker_pools(table_plan, pools)
 
     def context(name: str) -> GeneratorContext:
@@ -71,9 +71,13 @@ def table_columns(
     specs = {planned.name: planned.spec for planned in table_plan.columns}
     shared: dict[str, Generator] = {}
     for columns, table, _referenced in table_plan.row_refs:
-        rows = ref_keys[_row_key(table, columns)]
+        key = _row_key(table, columns)
         shared |= row_ref_generators(
-            table_plan.name, columns, dict(zip(columns, rows, strict=True)), seed
+            table_plan.name,
+            columns,
+            dict(zip(columns, ref_keys[key], strict=True)),
+            seed,
+            row_combinations.get(key),
         )
     generators = link_after(
         {
@@ -145,18 +149,29 @@ def _number_decimals(table_plan: TablePlan) -> dict[str, int]:
 
 def _combinations(
     table_plan: TablePlan, seed: int, ref_keys: dict[str, npt.NDArray[Any]]
-) -> dict[str, Combination]:
-    """Each composite unique key's columns, sized from what they can take (the referenced
-    keys, the choices, the range), so that every row gets a distinct combination."""
+) -> tuple[dict[str, Combination], dict[str, Combination]]:
+    """Each composite unique key's parts, sized from what they can take (the referenced
+    keys, the choices, the range), so that every row gets a distinct combination: per
+    column, and per composite foreign key the key holds whole (its part is the referenced
+    row, so its columns stay one row's values)."""
     specs = {c.name: c.spec for c in table_plan.columns}
-    found: dict[str, Combination] = {}
+    by_column: dict[str, Combination] = {}
+    by_row_ref: dict[str, Combination] = {}
     for group in table_plan.combinations:
-        sizes = []
+        parts: list[tuple[str, bool, int]] = []  # name, whether a row reference, size
+        held = set()
+        for columns, table, _referenced in table_plan.row_refs:
+            if set(columns) <= set(group):
+                key = _row_key(table, columns)
+                parts.append((key, True, len(ref_keys[key][0])))
+                held.update(columns)
         for name in group:
+            if name in held:
+                continue
             context = GeneratorContext(seed, table_plan.name, name, table_plan.rows, ref_keys)
             domain = combination_domain(specs[name], context)
-            sizes.append(0 if domain is None else domain_size(domain))
-        span = math.prod(sizes)
+            parts.append((name, False, 0 if domain is None else domain_size(domain)))
+        span = math.prod(size for _, _, size in parts)
         if span < table_plan.rows:
             raise UnsatisfiableUnique(
                 f"({', '.join(group)}) is unique in the schema, but its columns can make "
@@ -164,10 +179,10 @@ def _combinations(
             )
         salt = zlib.crc32(f"{seed}:{table_plan.name}:{'+'.join(group)}".encode())
         divisor = 1
-        for name, size in zip(group, sizes, strict=True):
-            found[name] = Combination(salt, span, divisor, size)
+        for name, row_ref, size in parts:
+            (by_row_ref if row_ref else by_column)[name] = Combination(salt, span, divisor, size)
             divisor *= size
-    return found
+    return by_column, by_row_ref
 
 
 def _row_key(table: str, columns: list[str]) -> str:
