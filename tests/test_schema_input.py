@@ -22,6 +22,7 @@ from pgrehearse.errors import ScenarioError
 from pgrehearse.migration import split_statements
 from pgrehearse.scenario import archive_format
 from pgrehearse.schema import archive_sql, plain_sql, role_created, roles_named
+from tests.helpers import ProbingBackend
 
 # our own small lending library: an enum, identity keys, a foreign key, a trigger function,
 # a view, comments, and owners and grants on roles a throwaway server does not have
@@ -264,3 +265,49 @@ def test_contrib_extensions_work_and_a_missing_one_is_named(
     assert "'no_such_vector_store'" in problem.message
     assert problem.file == tmp_path / "schema.sql" and problem.line == 2
     assert problem.hint is not None and "--pg-bin" in problem.hint and "--dsn" in problem.hint
+
+
+def test_a_c_function_whose_library_is_missing_becomes_a_stub(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    """A dump names production's own C library: the function is created as a PL/pgSQL
+    stub that raises when called, so the schema (and a view naming it) still applies. A C
+    function from a library the server has stays C; one taking cstring cannot be stubbed
+    and is named."""
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE spots (id int PRIMARY KEY, x int NOT NULL, y int NOT NULL);\n"
+        "CREATE FUNCTION public.tile_for(integer, integer) RETURNS bigint\n"
+        "    LANGUAGE c STRICT\n"
+        "    AS '/srv/maps/lib/libtiles', 'tile_for';\n"
+        "CREATE FUNCTION digest_of(bytea, text) RETURNS bytea LANGUAGE c IMMUTABLE STRICT\n"
+        "    AS '$libdir/pgcrypto', 'pg_digest';\n"
+        "CREATE VIEW tiled AS SELECT id, tile_for(x, y) AS tile FROM spots;\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: tiles\nschema: schema.sql\n"
+        "data: {tables: {spots: {rows: 50}}}\n"
+        "migration: {up: ALTER TABLE spots ADD COLUMN note text;,"
+        " down: ALTER TABLE spots DROP COLUMN note;}\n"
+    )
+    backend = ProbingBackend(
+        pg_binaries,
+        "SELECT string_agg(p.proname || ':' || l.lanname, ',' ORDER BY p.proname) "
+        "FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+        "WHERE p.proname IN ('tile_for', 'digest_of')",
+    )
+    result = rehearse(load_scenario(path), report_dir=None, backend=backend)
+    assert result.passed, result.failure
+    assert backend.answer == "digest_of:c,tile_for:plpgsql"
+    [note] = [n for n in result.schema_input["notes"] if "C function" in n]
+    assert "public.tile_for" in note and "schema.sql:2" in note and "libtiles" in note
+
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE spots (id int PRIMARY KEY);\n"
+        "CREATE FUNCTION geo_in(cstring) RETURNS int LANGUAGE c AS '/srv/geo', 'geo_in';\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        rehearse(load_scenario(path), report_dir=None)
+    [problem] = raised.value.problems
+    assert "geo_in" in problem.message and "'/srv/geo'" in problem.message
+    assert problem.file == tmp_path / "schema.sql" and problem.line == 2

@@ -8,6 +8,7 @@ seeded between the two halves, and the result is saved to the cache for the next
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import math
@@ -17,6 +18,7 @@ import secrets
 import shutil
 from typing import Any
 
+import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
@@ -43,7 +45,9 @@ from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario, SchemaSource
 from pgrehearse.schema import (
     ArchiveUnreadable,
+    CFunction,
     archive_sql,
+    c_function,
     plain_sql,
     role_created,
     roles_named,
@@ -282,6 +286,7 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
             first_line=part.first_line if part.archive is None else 1,
         )
     ctx.result.schema_input = {"roles_created": _create_roles(ctx, conn, server, statements)}
+    notes += _stub_missing_c_functions(ctx, conn, server, statements)
     if notes:
         ctx.result.schema_input["notes"] = notes
     for note in notes:
@@ -331,6 +336,58 @@ def _missing_extension(statement: str, message: str) -> str | None:
     if "control file" not in message and "is not available" not in message:
         return None
     return wanted.group(1).strip('"')
+
+
+def _stub_missing_c_functions(
+    ctx: RunContext, conn: Any, server: Server, statements: list[Statement]
+) -> list[str]:
+    """C functions whose shared library this server cannot load are created as PL/pgSQL
+    stubs that raise when called; one no stub can stand in for is a problem naming it."""
+    notes = []
+    for index, statement in enumerate(statements):
+        found = c_function(statement.sql)
+        if found is None or _loads(conn, found):
+            continue
+        if found.stub is None:
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"the C function {found.name} needs the shared library "
+                        f"{found.library!r}, which this server cannot load, and takes or "
+                        "returns a type no stub can stand in for",
+                        file=statement.file,
+                        line=statement.line,
+                        hint=f"install the library for PostgreSQL {server.major} and point "
+                        "--pg-bin at those binaries; or use a Docker image that has it "
+                        "(--backend docker, PGREHEARSE_DOCKER_IMAGE); or rehearse on a server "
+                        "that has it (--dsn)",
+                    )
+                ]
+            )
+        statements[index] = dataclasses.replace(statement, sql=found.stub)
+        notes.append(
+            f"C function {found.name} ({statement.file or 'schema'}:{statement.line}) created "
+            f"as a stub that raises when called: this server has no library {found.library}"
+        )
+    return notes
+
+
+def _loads(conn: Any, function: CFunction) -> bool:
+    """Whether the server can load `function`'s symbol from its library (a probe that is
+    rolled back); True where the probe cannot tell (no right to create C functions)."""
+    probe = sql.SQL(
+        "CREATE FUNCTION pg_temp.pgrehearse_probe() RETURNS void LANGUAGE c AS {}, {}"
+    ).format(sql.Literal(function.library), sql.Literal(function.symbol))
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(probe)
+    except (pg_errors.UndefinedFile, pg_errors.UndefinedFunction):
+        return False
+    except psycopg.Error:
+        return True
+    finally:
+        conn.rollback()
+    return True
 
 
 def _create_roles(

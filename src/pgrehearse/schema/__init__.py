@@ -2,13 +2,16 @@
 dump names, made ready for a throwaway server."""
 
 from pgrehearse.schema._archive import ArchiveUnreadable, archive_sql
+from pgrehearse.schema._c_functions import CFunction, c_function
 from pgrehearse.schema._plain import PlainSql, plain_sql
 from pgrehearse.schema._roles import role_created, roles_named
 
 __all__ = [
     "ArchiveUnreadable",
+    "CFunction",
     "PlainSql",
     "archive_sql",
+    "c_function",
     "plain_sql",
     "role_created",
     "roles_named",
