@@ -370,6 +370,8 @@ CREATE TABLE orders (
   placed_at timestamptz NOT NULL
 );
 CREATE TABLE order_tags (order_id bigint REFERENCES orders, tag text, PRIMARY KEY (order_id, tag));
+CREATE TABLE schema_migrations (version varchar PRIMARY KEY);
+INSERT INTO schema_migrations VALUES ('20240101000000'), ('20240201000000');
 """
 
 
@@ -387,13 +389,15 @@ def test_init_from_a_schema_file_validates_and_runs_as_written(
     out = tmp_path / "first"
     done = _cli("init", out, "--schema", schema, "--rows", "3000")
     assert done.returncode == 0, done.stderr
-    assert "3 tables from the schema schema.sql; the load reads customers, orders" in done.stdout
+    assert "4 tables from the schema schema.sql; the load reads customers, orders" in done.stdout
+    written = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert written["data"]["tables"]["schema_migrations"] == {"rows": 0}  # a tool's books
     assert _cli("validate", out).returncode == 0
     reports = tmp_path / "reports"
     run = _cli("run", out, "--report-dir", reports)
     assert run.returncode == 0, run.stdout + run.stderr
     summary = _load_summary(reports)
-    assert [t["rows"] for t in summary["tables"]] == [3000, 3000, 3000]
+    assert sorted(t["rows"] for t in summary["tables"]) == [0, 3000, 3000, 3000]
     by_name = summary["load"]["phases"][0]["by_transaction"]
     assert set(by_name) == {"read_customers", "read_orders"}
     assert all(t["ok"] > 0 for t in by_name.values())
@@ -456,6 +460,20 @@ def test_init_from_a_database_whose_names_are_quoted_mixed_case(tmp_path: Path, 
         assert rows["passed"], rows
     assert summary["load"]["phases"][0]["transactions"] > 0
     assert not any(summary["load"]["phases"][0]["errors"].values())
+
+
+def test_init_that_fails_leaves_nothing_it_wrote(tmp_path: Path, work_root: Path) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE TABLE t (id int PRIMARY KEY);\nCREATE TABLE t (id int);\n")
+    failed = _cli("init", tmp_path / "new", "--schema", schema)
+    assert failed.returncode == 2 and "schema.sql:2" in failed.stderr, failed.stderr
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "existing"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    failed = _cli("init", kept, "--schema", schema)
+    assert failed.returncode == 2
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
 
 
 def test_init_needs_exactly_one_source(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ primary keys, and budgets a zero-downtime migration should meet.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,30 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY 1
 """
 LOADED_TABLES = 2
+# tables in which migration tools and frameworks keep their own books: a few rows (those
+# the schema file inserts), never production's size
+BOOKKEEPING_TABLES = {
+    "schema_migrations",  # Rails, golang-migrate, dbmate
+    "ar_internal_metadata",  # Rails
+    "django_migrations",
+    "alembic_version",
+    "flyway_schema_history",
+    "schema_version",  # Flyway before 5
+    "databasechangelog",  # Liquibase
+    "databasechangeloglock",
+    "knex_migrations",
+    "knex_migrations_lock",
+    "goose_db_version",
+    "__efmigrationshistory",  # Entity Framework
+    "sequelizemeta",
+    "_prisma_migrations",
+    "__diesel_schema_migrations",
+    "_sqlx_migrations",
+    "gorp_migrations",
+    "pgmigrations",  # node-pg-migrate
+    "doctrine_migration_versions",
+    "atlas_schema_revisions",
+}
 BUDGETS = {"max_lock_ms": {"AccessExclusiveLock": 2000, "conflicting": 5000}, "max_wait_ms": 2000}
 
 
@@ -84,6 +109,37 @@ def init_scenario(
                 )
             ]
         )
+    with _undone_on_failure(folder):
+        return _write_scenario(folder, dsn, schema, rows, scale, force)
+
+
+@contextlib.contextmanager
+def _undone_on_failure(folder: Path) -> Iterator[None]:
+    """What init wrote is removed again if it fails (the folder too, when init made it):
+    a half-written scenario would validate and mislead the next command."""
+    before = set(folder.iterdir()) if folder.is_dir() else None
+    try:
+        yield
+    except BaseException:
+        if before is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif folder.is_dir():
+            for entry in set(folder.iterdir()) - before:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        raise
+
+
+def _write_scenario(
+    folder: Path,
+    dsn: str | None,
+    schema: str | Path | None,
+    rows: int,
+    scale: float,
+    force: bool,
+) -> InitResult:
     if dsn is not None:
         profile_database(dsn, folder, scale=scale, force=force)
         scenario = yaml.safe_load((folder / "scenario.yaml").read_text())
@@ -137,6 +193,10 @@ def _identifier(name: str) -> str:
     if re.fullmatch(r"[a-z_][a-z0-9_]*", name) and name not in keywords.RESERVED_KEYWORDS:
         return name
     return '"' + name.replace('"', '""') + '"'
+
+
+def _bookkeeping(table: str) -> bool:
+    return table.rsplit(".", 1)[-1].lower() in BOOKKEEPING_TABLES
 
 
 def _columns_of(conn: Any, tables: Sequence[str]) -> dict[str, list[str]]:
@@ -199,5 +259,7 @@ def _from_schema(
         tables = [str(t) for (t,) in conn.execute(_TABLES).fetchall()]
         keys = {str(t): str(c) for t, c in conn.execute(_PRIMARY_KEYS).fetchall()}
         columns = _columns_of(conn, list(keys))
-    scenario["data"]["tables"] = {table: {"rows": rows} for table in tables}
+    scenario["data"]["tables"] = {
+        table: {"rows": 0 if _bookkeeping(table) else rows} for table in tables
+    }
     return scenario, keys, columns
