@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import uuid
@@ -201,11 +202,51 @@ def test_unique_email_stays_an_email() -> None:
         {"choice": ["a", "b"], "unique": True},
         {"int": [1, 10], "unique": True},
         {"between": [dt.date(2020, 1, 1), dt.date(2020, 1, 5)], "unique": True},
+        {"range": [0, 99], "disjoint": True},
     ],
 )
 def test_unsatisfiable_uniqueness_is_an_error(spec: dict[str, Any]) -> None:
     with pytest.raises(UnsatisfiableUnique):
         _values(spec, 100)
+
+
+def _bounds(text: str) -> tuple[str, str]:
+    low, high = text.removeprefix("[").removesuffix(")").split(",")
+    return low.strip('"'), high.strip('"')
+
+
+@pytest.mark.parametrize(
+    ("spec", "parse"),
+    [
+        ({"range": [0, 50_000], "length": [1, 500]}, int),
+        ({"range": [0.5, 900.0], "length": [0.01, 5]}, float),
+        (
+            {"range": [dt.date(1900, 1, 1), dt.date(2100, 1, 1)], "length": ["1d", "9d"]},
+            dt.date.fromisoformat,
+        ),
+        (
+            {"range": [dt.datetime(2024, 1, 1), dt.datetime(2024, 6, 1)], "length": ["1min", "2h"]},
+            lambda t: dt.datetime.fromisoformat(t.removesuffix("+00")),
+        ),
+    ],
+)
+def test_ranges_start_in_bounds_and_disjoint_ones_never_overlap(
+    spec: dict[str, Any], parse: Any
+) -> None:
+    """Ranges start between the bounds and last no longer than asked; with disjoint (or
+    unique), sorted by start, each ends before the next begins, across blocks."""
+    low, high = (parse(str(b)) if not isinstance(b, int | float) else b for b in spec["range"])
+    for separate in (False, True):
+        texts = _values({**spec, "disjoint": separate}, 10_000, first=20_000, rows=50_000)
+        ranges = sorted((parse(a), parse(b)) for a, b in map(_bounds, texts))
+        assert all(low <= start <= high and start < end for start, end in ranges)
+        overlaps = sum(a_end > b_start for (_, a_end), (b_start, _) in itertools.pairwise(ranges))
+        if separate:
+            assert overlaps == 0
+        else:
+            assert overlaps > 0  # random ranges do overlap: the check above can fail
+    again = _values({**spec, "disjoint": True}, 10_000, first=20_000, rows=50_000)
+    assert again == texts
 
 
 def test_unknown_faker_provider_is_rejected_with_suggestion() -> None:

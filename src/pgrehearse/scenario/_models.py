@@ -238,6 +238,17 @@ class BoolColumn(_GeneratorBase):
     bool_probability: float = Field(alias="bool", ge=0.0, le=1.0)
 
 
+def _text_times_as_datetimes(value: Any) -> Any:
+    """`"2024-01-01T00:00:00"` given as text (JSON, Python) is a timestamp at midnight, not a
+    date: pydantic would take the first type of the union that accepts it."""
+    if isinstance(value, list | tuple):
+        return [
+            dt.datetime.fromisoformat(v) if isinstance(v, str) and len(v.strip()) > 10 else v
+            for v in value
+        ]
+    return value
+
+
 class BetweenColumn(_GeneratorBase):
     """Dates or timestamps between two bounds: uniform, normal (around the middle), or
     `increasing` with the row number (created_at grows with id)."""
@@ -249,14 +260,7 @@ class BetweenColumn(_GeneratorBase):
     @field_validator("between", mode="before")
     @classmethod
     def _times_stay_times(cls, value: Any) -> Any:
-        """`"2024-01-01T00:00:00"` given as text (JSON, Python) is a timestamp at midnight,
-        not a date: pydantic would take the first type of the union that accepts it."""
-        if isinstance(value, list | tuple):
-            return [
-                dt.datetime.fromisoformat(v) if isinstance(v, str) and len(v.strip()) > 10 else v
-                for v in value
-            ]
-        return value
+        return _text_times_as_datetimes(value)
 
     @field_validator("between")
     @classmethod
@@ -341,6 +345,44 @@ class ArrayColumn(_GeneratorBase):
         if value[0] < 0 or value[0] > value[1] or value[1] > 10_000:
             raise ValueError("write length: [min, max] with 0 <= min <= max <= 10000")
         return value
+
+
+RangePoint = int | float | dt.date | dt.datetime
+
+
+class RangeColumn(_GeneratorBase):
+    """Ranges (int4range, int8range, numrange, daterange, tsrange, tstzrange) that start
+    between two bounds and are `length` long: `{range: [2024-01-01, 2025-01-01], length:
+    [1h, 3d]}`. Lengths are numbers for number ranges, durations for dates (whole days) and
+    timestamps (whole seconds). `disjoint: true` (or `unique: true`) gives each row a slot of
+    its own, so that no two rows' ranges overlap (what `EXCLUDE … WITH &&` asks)."""
+
+    starts: tuple[RangePoint, RangePoint] = Field(alias="range")
+    length: tuple[Duration, Duration] = (1.0, 100.0)
+    disjoint: bool = False
+    unique: bool = False
+
+    @field_validator("starts", mode="before")
+    @classmethod
+    def _times_stay_times(cls, value: Any) -> Any:
+        return _text_times_as_datetimes(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RangeColumn:
+        low, high = self.starts
+        moments = [isinstance(v, dt.date) for v in (low, high)]
+        if moments[0] != moments[1]:
+            raise ValueError("write range: [low, high] as two numbers, or two dates/timestamps")
+        if (as_datetime(low) > as_datetime(high)) if moments[0] else (low > high):  # type: ignore[arg-type, operator]
+            raise ValueError("the first bound of `range` must not be after the second")
+        if self.length[0] > self.length[1]:
+            raise ValueError("write length: [min, max] with min <= max")
+        return self
+
+    @property
+    def separate(self) -> bool:
+        """Whether no two rows' ranges may overlap."""
+        return self.disjoint or self.unique
 
 
 class RefColumn(_GeneratorBase):
@@ -438,6 +480,7 @@ GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
     "array": ArrayColumn,
     "ref": RefColumn,
     "sql": SqlColumn,
+    "range": RangeColumn,
     "empirical": EmpiricalColumn,
 }
 GENERATOR_NAMES = {model: key for key, model in GENERATOR_KEYS.items()}
@@ -469,6 +512,7 @@ ColumnSpec = Annotated[
     | Annotated[ArrayColumn, Tag("array")]
     | Annotated[RefColumn, Tag("ref")]
     | Annotated[SqlColumn, Tag("sql")]
+    | Annotated[RangeColumn, Tag("range")]
     | Annotated[EmpiricalColumn, Tag("empirical")],
     Discriminator(
         _generator_kind,

@@ -50,6 +50,18 @@ WHERE i.indrelid = %s::regclass AND i.indisunique AND k.ord <= i.indnkeyatts
 GROUP BY i.indexrelid, i.indexprs, i.indrelid
 """
 
+# EXCLUDE constraints: each element's column (NULL for an expression) and operator
+_EXCLUSIONS = """
+SELECT c.conname, array_agg(a.attname ORDER BY k.ord), array_agg(o.oprname::text ORDER BY k.ord)
+FROM pg_constraint c
+CROSS JOIN LATERAL unnest(c.conkey, c.conexclop) WITH ORDINALITY AS k(attnum, op, ord)
+LEFT JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+JOIN pg_operator o ON o.oid = k.op
+WHERE c.conrelid = %s::regclass AND c.contype = 'x'
+GROUP BY c.oid, c.conname
+ORDER BY c.conname
+"""
+
 # a table's name as the scenario writes it: `name` (`schema.name` off the search path),
 # each part as it is spelled, unquoted; regclass's text would quote "MixedCase" names
 SCENARIO_NAME_SQL = """(SELECT CASE WHEN pg_table_is_visible(k.oid) THEN k.relname::text
@@ -121,12 +133,22 @@ class ColumnInfo:
         return self.is_identity or self.is_generated or self.has_default
 
 
+@dataclass(frozen=True)
+class Exclusion:
+    """An EXCLUDE constraint: no two rows may match on all of its (column, operator)."""
+
+    name: str
+    columns: list[str | None]  # None: an expression
+    operators: list[str]
+
+
 @dataclass
 class TableInfo:
     name: str
     columns: dict[str, ColumnInfo]
     unique: set[str] = field(default_factory=set)
     unique_groups: list[list[str]] = field(default_factory=list)  # composite unique keys
+    exclusions: list[Exclusion] = field(default_factory=list)
     foreign_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # col -> (table, col)
     # foreign keys over several columns: (columns, referenced table, referenced columns)
     composite_foreign_keys: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
@@ -166,6 +188,8 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
             info.unique.add(named[0])
         elif named and named not in info.unique_groups:
             info.unique_groups.append(named)
+    for constraint, elements, operators in conn.execute(_EXCLUSIONS, (relation,)):
+        info.exclusions.append(Exclusion(constraint, list(elements), list(operators)))
     for column, ref_table, ref_column in conn.execute(_FOREIGN_KEYS, {"t": relation}):
         info.foreign_keys[column] = (ref_table, ref_column)
     for columns_of, ref_table, ref_columns in conn.execute(

@@ -48,6 +48,7 @@ from pgrehearse.scenario import (
     FloatColumn,
     IntColumn,
     JsonColumn,
+    RangeColumn,
     RefColumn,
     SequenceColumn,
     SqlColumn,
@@ -890,6 +891,10 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
 
         rest_pool = context.faker_pools.get(context.child("rest").key)
         return EmpiricalGenerator(spec, context.rows, rest_pool, context.salt)
+    if isinstance(spec, RangeColumn):
+        from pgrehearse.seed._ranges import RangeGenerator
+
+        return RangeGenerator(spec, context)
     if isinstance(spec, SqlColumn):
         sql_pool = context.faker_pools.get(context.key)
         if sql_pool is None:

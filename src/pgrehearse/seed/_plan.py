@@ -14,11 +14,12 @@ from pgrehearse.scenario import (
     ConstantColumn,
     DataSpec,
     IntColumn,
+    RangeColumn,
     RefColumn,
     SequenceColumn,
     UuidColumn,
 )
-from pgrehearse.seed._catalog import ColumnInfo, TableInfo
+from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
 from pgrehearse.seed._infer import infer_generator
 from pgrehearse.seed._order import order_columns
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
@@ -44,6 +45,7 @@ _FITS: dict[str, set[str] | None] = {
     "faker": None,
     "ref": None,
     "sql": None,
+    "range": {"R"},
     "empirical": None,  # values the column held in production; the sample check tries them
 }
 _MAKES = {
@@ -57,6 +59,7 @@ _MAKES = {
     "uuid": "UUIDs",
     "json": "JSON objects",
     "array": "arrays",
+    "range": "ranges",
 }
 
 
@@ -124,6 +127,11 @@ def _plan_table(
     for group in info.unique_groups:
         try:
             _honour_unique_group(name, group, info, plan)
+        except PlanError as exc:
+            problems.append(exc)
+    for exclusion in info.exclusions:
+        try:
+            _honour_exclusion(name, exclusion, info, plan)
         except PlanError as exc:
             problems.append(exc)
     plan.notes += info.notes
@@ -238,6 +246,48 @@ def _honour_unique_group(name: str, group: list[str], info: TableInfo, plan: Tab
         "combinations distinct with these columns' generators",
         hint="give one of its columns a generator with unique: true, or refs, choices or "
         "int ranges for all of them",
+    )
+
+
+_RANGE_TYPES = {"int4range", "int8range", "numrange", "daterange", "tsrange", "tstzrange"}
+
+
+def _honour_exclusion(name: str, exclusion: Exclusion, info: TableInfo, plan: TablePlan) -> None:
+    """An EXCLUDE constraint: with `&&` on a range column, that column's ranges are made
+    disjoint (then no two rows conflict, whatever its other elements); with `=` alone, it
+    is a unique key; any other form is a plan error, unless the scenario chose generators
+    for all of its columns."""
+    planned = {c.name: c for c in plan.columns}
+    elements = list(zip(exclusion.columns, exclusion.operators, strict=True))
+    for column, operator in elements:
+        found = planned.get(column or "")
+        if (
+            operator == "&&"
+            and found is not None
+            and info.columns[found.name].base_type in _RANGE_TYPES
+            and isinstance(found.spec, RangeColumn)
+        ):
+            if not found.spec.separate:
+                spec = found.spec.model_copy(update={"disjoint": True})
+                plan.columns[plan.columns.index(found)] = PlannedColumn(
+                    found.name, spec, found.inferred
+                )
+            return
+    named = [column for column, _ in elements if column is not None]
+    if len(named) == len(elements) and all(operator == "=" for _, operator in elements):
+        _honour_unique_group(name, named, info, plan)
+        return
+    described = ", ".join(f"{c or 'an expression'} WITH {op}" for c, op in elements)
+    if len(named) == len(elements) and all(c in planned and not planned[c].inferred for c in named):
+        plan.notes.append(f"EXCLUDE {exclusion.name} ({described}) is left to your generators")
+        return
+    raise PlanError(
+        name,
+        named[0] if named else None,
+        f"EXCLUDE constraint {exclusion.name} ({described}) is not a form pgrehearse builds "
+        "values for (a range column WITH &&, or columns WITH =)",
+        hint="give its columns generators whose rows never conflict (for a range, "
+        "`range: [low, high], disjoint: true`)",
     )
 
 
