@@ -150,3 +150,31 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert generators[("customers", "is_vip")] == {"int": [0, 1]}
     visits = generators[("customers", "visits")]
     assert visits is not None and visits["int"][1] > 1  # not a flag
+
+
+def test_names_as_orms_write_them_are_read_like_snake_case(tmp_path: Path, work_root: Path) -> None:
+    """Prisma and JPA write camelCase (`firstName`, `createdAt`), Ecto `inserted_at`: the
+    same inference as for snake_case names, in the name's own style."""
+    (tmp_path / "schema.sql").write_text(
+        'CREATE TABLE "User" (id serial PRIMARY KEY, "firstName" text NOT NULL,\n'
+        '    "phoneNumber" text, "isActive" integer NOT NULL,\n'
+        '    "createdAt" timestamp(3) NOT NULL, "updatedAt" timestamp(3) NOT NULL);\n'
+        "CREATE TABLE posts (id serial PRIMARY KEY, inserted_at timestamp NOT NULL,\n"
+        "    updated_at timestamp NOT NULL);\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: orm\nschema: schema.sql\n"
+        "data: {tables: {User: {rows: 30}, posts: {rows: 30}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    plan = plan_seeding(load_scenario(path))
+    generators = {
+        (t.name, c.name): c.generator for t in plan.tables for c in t.columns if c.generator
+    }
+    assert generators[("User", "firstName")] == {"faker": "first_name"}
+    assert generators[("User", "phoneNumber")] == {"faker": "phone_number"}
+    assert generators[("User", "isActive")] == {"int": [0, 1]}
+    assert generators[("User", "createdAt")]["distribution"] == "increasing"
+    assert generators[("User", "updatedAt")] == {"after": "createdAt"}
+    assert generators[("posts", "updated_at")] == {"after": "inserted_at"}

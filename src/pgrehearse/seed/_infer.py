@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Any
 
 from pgrehearse.scenario import (
@@ -179,7 +180,7 @@ def _infer_scalar(
     column: ColumnInfo, unique: bool, rows: int, table: str = ""
 ) -> ColumnSpec | None:
     base = column.base_type
-    name = column.name.lower()
+    name = snake_case(column.name)
     if base in ("int2", "int4", "int8"):
         if unique:
             return SequenceColumn(sequence=1)
@@ -316,6 +317,12 @@ _TABLE_NAMES = {
 _FLAGS = {"active", "enabled", "deleted", "verified", "visible", "archived", "published"}
 
 
+def snake_case(name: str) -> str:
+    """`firstName`, `FirstName` and `FIRST_NAME` as `first_name`: names are matched in
+    one style, whatever the ORM wrote."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
 def _is_flag(name: str) -> bool:
     """An integer column used as a yes/no flag: `active`, `is_admin`, `has_paid`, `x_flag`."""
     return name in _FLAGS or name.startswith(("is_", "has_", "can_")) or name.endswith("_flag")
@@ -349,7 +356,7 @@ def faker_provider_for(column: str, table: str) -> str:
 
 
 def _infer_text(column: ColumnInfo, unique: bool, table: str = "") -> ColumnSpec:
-    name = column.name.lower()
+    name = snake_case(column.name)
     limit = column.max_length
     in_context = _TABLE_NAMES.get(_singular(table)) if name in _NAMING_COLUMNS else None
     if in_context is not None and (limit is None or limit >= (30 if unique else 12)):

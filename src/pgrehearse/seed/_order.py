@@ -7,37 +7,41 @@ by construction; an explicit `after` must name a column of its own kind.
 
 from __future__ import annotations
 
+import re
+
 from pgrehearse.scenario import AfterColumn, BetweenColumn, FloatColumn, IntColumn
 from pgrehearse.seed._catalog import TableInfo
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 
 # a later column's name token -> the earlier one's (return_date follows rental_date)
-_LATER_THAN = {
-    "updated": "created",
-    "modified": "created",
-    "changed": "created",
-    "deleted": "created",
-    "end": "start",
-    "ends": "starts",
-    "ended": "started",
-    "finish": "start",
-    "finished": "started",
-    "completed": "started",
-    "until": "from",
-    "to": "from",
-    "return": "rental",
-    "returned": "rented",
-    "closed": "opened",
-    "shipped": "ordered",
-    "delivered": "shipped",
-    "due": "issued",
-    "expires": "issued",
-    "resolved": "created",
-    "last": "first",
-    "max": "min",
-    "maximum": "minimum",
-    "upper": "lower",
+_LATER_THAN: dict[str, tuple[str, ...]] = {
+    "updated": ("created", "inserted"),
+    "modified": ("created", "inserted"),
+    "changed": ("created", "inserted"),
+    "deleted": ("created", "inserted"),
+    "end": ("start",),
+    "ends": ("starts",),
+    "ended": ("started",),
+    "finish": ("start",),
+    "finished": ("started",),
+    "completed": ("started",),
+    "until": ("from",),
+    "to": ("from",),
+    "return": ("rental",),
+    "returned": ("rented",),
+    "closed": ("opened",),
+    "shipped": ("ordered",),
+    "delivered": ("shipped",),
+    "due": ("issued",),
+    "expires": ("issued",),
+    "resolved": ("created",),
+    "last": ("first",),
+    "max": ("min",),
+    "maximum": ("minimum",),
+    "upper": ("lower",),
 }
+# words of a name, however it is written: updated_at, updatedAt, UpdatedAt, UPDATED_AT
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 _NUMBER_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8"}
 
 
@@ -78,13 +82,20 @@ def order_columns(name: str, info: TableInfo, plan: TablePlan, problems: list[Pl
 
 
 def earlier_by_name(later: str, candidates: set[str]) -> str | None:
-    tokens = later.split("_")
-    for index, token in enumerate(tokens):
-        if token in _LATER_THAN:
-            candidate = "_".join([*tokens[:index], _LATER_THAN[token], *tokens[index + 1 :]])
+    """The column of `candidates` that `later` follows by its name (`updated_at` follows
+    `created_at`, `updatedAt` follows `createdAt`), written in the same style."""
+    for word in _WORDS.finditer(later):
+        for earlier in _LATER_THAN.get(word.group().lower(), ()):
+            candidate = later[: word.start()] + _styled(earlier, word.group()) + later[word.end() :]
             if candidate in candidates:
                 return candidate
     return None
+
+
+def _styled(word: str, like: str) -> str:
+    if len(like) > 1 and like.isupper():
+        return word.upper()
+    return word.capitalize() if like[0].isupper() else word
 
 
 def _check_explicit_after(
