@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import graphlib
 import itertools
+import re
 from typing import Any
 
 from pgrehearse.scenario import (
@@ -295,14 +296,25 @@ def _makes_unique_values(spec: ColumnSpec) -> bool:
     return bool(getattr(spec, "unique", False)) or isinstance(spec, SequenceColumn | UuidColumn)
 
 
+_NOW = re.compile(
+    r"\b(now\(\)|current_timestamp|current_date|localtimestamp|clock_timestamp\(\)|"
+    r"statement_timestamp\(\)|transaction_timestamp\(\))",
+    re.IGNORECASE,
+)
+
+
 def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
     """A defaulted column gets generated values when its default would make it dull or
-    wrong: an enum (one value for every row) or a column a CHECK constrains (the default
-    may not even pass it). Identity, serial and generated columns stay the database's."""
+    wrong: an enum (one value for every row), a column a CHECK constrains (the default
+    may not even pass it), or a date or timestamp defaulting to now (every row made in the
+    same instant, after its own `updated_at`). Identity, serial and generated columns stay
+    the database's."""
     if column.is_identity or column.is_generated:
         return False
     if column.default_expr is not None and "nextval(" in column.default_expr:
         return False
+    if column.base_type in _TEMPORAL_TYPES and _NOW.search(column.default_expr or ""):
+        return True  # every row would be made at the moment of seeding
     return bool(column.enum_labels) or column.name in info.checks.columns
 
 
