@@ -162,6 +162,67 @@ def test_lock_hold_time_matches_the_transaction(server: LocalServer) -> None:
     assert summary["longest_wait_ms"] == pytest.approx(waited["seconds"] * 1000, abs=resolution)
 
 
+def test_a_lock_queued_for_is_held_from_its_grant(server: LocalServer) -> None:
+    """A statement that queues behind another session's transaction holds its lock only
+    once that transaction ends; the queue time is a wait, not a hold."""
+    name, setup = _table()
+    blocked: dict[str, float] = {}
+    with _connect(server, "harness") as conn:
+        conn.autocommit = True
+        for statement in split_statements(setup):
+            conn.execute(statement.sql)
+    app = _connect(server, "app")
+    app.execute(f"SELECT count(*) FROM {name}")  # holds ACCESS SHARE until commit
+
+    def commit_later(migration_pid: int) -> None:
+        _wait_until_queued(server, migration_pid, name)
+        began = time.perf_counter()
+        time.sleep(0.4)
+        app.commit()
+        blocked["seconds"] = time.perf_counter() - began
+
+    try:
+        observed = observe(
+            server,
+            "SELECT 1",
+            f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(0.3);",
+            during=commit_later,
+        )
+    finally:
+        app.close()
+    locks = observed.analysis.locks
+    [held] = locks[(locks["relation"] == name) & (locks["mode"] == "AccessExclusiveLock")][
+        "held_ms"
+    ]
+    lock = observed.statements[0]
+    assert lock.started_s is not None and lock.transaction_end_s is not None
+    transaction_ms = (lock.transaction_end_s - lock.started_s) * 1000
+    blocked_ms = blocked["seconds"] * 1000
+    resolution = observed.resolution_ms
+    assert held >= 300  # pg_sleep(0.3) after the grant: never less
+    # ground truth: the whole transaction on the client's clock, less the time it queued
+    # behind the application's transaction, on the application's own clock
+    assert held == pytest.approx(transaction_ms - blocked_ms, abs=resolution)
+    assert lock.lock_wait_s is not None
+    assert lock.lock_wait_s * 1000 == pytest.approx(blocked_ms, abs=resolution)
+
+
+def _wait_until_queued(server: LocalServer, pid: int, table: str) -> None:
+    with _connect(server, "harness") as conn:
+        conn.autocommit = True
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks"
+                " WHERE pid = %s AND relation = %s::regclass AND NOT granted",
+                (pid, table),
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.005)
+    raise AssertionError("the migration never queued for its lock")
+
+
 def _wait_until_locked(conn: psycopg.Connection[Any], pid: int, table: str) -> None:
     conn.autocommit = True
     deadline = time.monotonic() + 10

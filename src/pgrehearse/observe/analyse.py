@@ -81,10 +81,36 @@ def analyse_locks(
     for pid in pids:
         roles[pid] = SessionRole.MIGRATION.value
     waits = _waits(frame[~frame["granted"]], polls, names, locks, phases, pids, roles)
+    _start_when_granted(locks, waits, pids)
+    waits = waits[WAIT_COLUMNS]
     queue = _queue(frame, polls)
     _annotate_statements(statements, locks, tracer, names)
     _lock_waits(statements, waits, pids)
     return LockAnalysis(locks, waits, queue, _summary(locks, waits))
+
+
+def _start_when_granted(locks: pd.DataFrame, waits: pd.DataFrame, pids: set[int]) -> None:
+    """A traced lock starts with its statement, but a statement that queued for the lock
+    (behind the load, or autovacuum) only held it once granted: its hold starts when the
+    migration's sampled wait for that relation and mode ended. The queued request did block
+    the application meanwhile; the load's waits say so, and still name the statement."""
+    if locks.empty or waits.empty:
+        return
+    mine = waits[waits["waiter_pid"].isin(pids)]
+    if mine.empty:
+        return
+    traced = locks.index[locks["source"] == "trace"]
+    for _, wait in mine.iterrows():
+        for i in traced:
+            lock = locks.loc[i]
+            if (
+                lock["holder_pid"] == wait["waiter_pid"]
+                and lock["mode"] == wait["requested_mode"]
+                and lock["relation_oid"] == wait["relation_oid"]
+                and lock["start_s"] <= wait["end_s"] <= lock["end_s"]
+            ):
+                locks.loc[i, "start_s"] = max(lock["start_s"], wait["end_s"])
+    locks["held_ms"] = ((locks["end_s"] - locks["start_s"]) * 1000).round(3)
 
 
 def _lock_waits(statements: Sequence[StatementResult], waits: pd.DataFrame, pids: set[int]) -> None:
@@ -311,6 +337,7 @@ def _waits(
                 "waiter_role": columns["role"][run.first],
                 "waiter_pid": int(pid),
                 "relation": relation_label,
+                "relation_oid": oid,
                 "locktype": locktype,
                 "requested_mode": mode,
                 "start_s": float(start),
@@ -325,7 +352,7 @@ def _waits(
                 "query": next((q for q in columns["query"][run.first : run.last] if q), None),
             }
         )
-    return pd.DataFrame(rows, columns=WAIT_COLUMNS)
+    return pd.DataFrame(rows, columns=[*WAIT_COLUMNS, "relation_oid"])
 
 
 def _blocking_statement(

@@ -1,0 +1,166 @@
+"""How tables that refer to each other, or to themselves, get valid keys: the seeding
+order (referenced tables first), cycles broken by a NULL or by keys predicted before they
+exist, a table's references to its own rows, and composite foreign keys taken row by row."""
+
+from __future__ import annotations
+
+import graphlib
+import itertools
+
+from pgrehearse.scenario import IntColumn, RefColumn, SequenceColumn
+from pgrehearse.seed._catalog import TableInfo
+from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
+
+
+def refer_to_rows(info: TableInfo, plan: TablePlan, catalog: dict[str, TableInfo]) -> None:
+    """A foreign key over several columns: the columns the scenario leaves to inference
+    take the values of one referenced row together (each referenced column's own values
+    would make pairs that do not exist there)."""
+    for columns, table, referenced in info.composite_foreign_keys:
+        target = catalog.get(table)
+        if target is None or not target.will_have_rows:
+            continue
+        planned = {c.name: c for c in plan.columns}
+        if any(c in planned and not planned[c].inferred for c in columns):
+            continue  # the scenario chose: its generators are its own to keep consistent
+        for column, ref_column in zip(columns, referenced, strict=True):
+            spec = RefColumn(ref=f"{table}.{ref_column}")
+            if column in planned:
+                plan.columns[plan.columns.index(planned[column])] = PlannedColumn(
+                    column, spec, inferred=True
+                )
+            else:
+                plan.columns.append(PlannedColumn(column, spec, inferred=True))
+                if column in plan.left_to_database:
+                    plan.left_to_database.remove(column)
+        plan.row_refs.append((list(columns), table, list(referenced)))
+
+
+def seeding_order(plans: dict[str, TablePlan]) -> list[str]:
+    graph = {
+        name: {t for t in plan.refs() if t in plans and t != name} for name, plan in plans.items()
+    }
+    while True:
+        try:
+            return list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError as exc:
+            cycle: list[str] = exc.args[1]
+            if not _break_cycle(cycle, plans, graph):
+                raise PlanError(
+                    cycle[0],
+                    None,
+                    "the tables reference each other in a cycle: " + " -> ".join(cycle),
+                    hint="give one of the referencing columns a generator of valid keys that "
+                    "does not read the other table (e.g. `int: [1, N]` over keys numbered 1..N), "
+                    "or make it nullable so it can start empty",
+                ) from None
+
+
+def _break_cycle(cycle: list[str], plans: dict[str, TablePlan], graph: dict[str, set[str]]) -> bool:
+    """Leave one nullable reference of the cycle NULL; else have one reference take the
+    keys its table will be given before they exist. True when one of the two was done."""
+    return _null_reference(cycle, plans, graph) or _predicted_reference(cycle, plans, graph)
+
+
+def _predicted_reference(
+    cycle: list[str], plans: dict[str, TablePlan], graph: dict[str, set[str]]
+) -> bool:
+    """A reference to keys that are numbered one by one from a known start (a `sequence`
+    generator, or an identity or serial the database fills from its sequence) becomes an
+    `int` over the range they will take, so its table can be seeded first."""
+    for referrer, referenced in itertools.pairwise(cycle):
+        plan, target = plans[referrer], plans[referenced]
+        for index, planned in enumerate(plan.columns):
+            spec = planned.spec
+            if not isinstance(spec, RefColumn) or spec.table != referenced:
+                continue
+            keys = _numbered_keys(target, spec.column)
+            if keys is None:
+                continue
+            low, high = keys
+            made = IntColumn.model_validate(
+                {"int": [low, high], "unique": spec.unique, "null_fraction": spec.null_fraction}
+            )
+            plan.columns[index] = PlannedColumn(planned.name, made, planned.inferred)
+            plan.notes.append(
+                f"{planned.name} takes the keys {spec.ref} will be numbered with "
+                f"({low:,}..{high:,}) before they exist, to break the reference cycle "
+                + " -> ".join(cycle)
+            )
+            graph[referrer].discard(referenced)
+            return True
+    return False
+
+
+def refer_to_own_rows(plan: TablePlan) -> None:
+    """A reference to the table's own rows (a parent, a predecessor): its keys do not
+    exist while the table is seeded, so it takes the numbers they will be given; a nullable
+    one whose keys cannot be known beforehand is left NULL."""
+    for index, planned in reversed(list(enumerate(plan.columns))):
+        spec = planned.spec
+        if not isinstance(spec, RefColumn) or spec.table != plan.name:
+            continue
+        keys = _numbered_keys(plan, spec.column)
+        if keys is not None:
+            low, high = keys
+            made = IntColumn.model_validate(
+                {"int": [low, high], "unique": spec.unique, "null_fraction": spec.null_fraction}
+            )
+            plan.columns[index] = PlannedColumn(planned.name, made, planned.inferred)
+            plan.notes.append(
+                f"{planned.name} refers to the table's own rows: it takes the keys {spec.ref} "
+                f"will be numbered with ({low:,}..{high:,})"
+            )
+        elif not plan.info.columns[planned.name].not_null:
+            del plan.columns[index]
+            plan.left_to_database.append(planned.name)
+            plan.notes.append(
+                f"{planned.name} left NULL: it refers to the table's own rows, whose keys "
+                f"({spec.ref}) are not known before they are made"
+            )
+        else:
+            raise PlanError(
+                plan.name,
+                planned.name,
+                f"{plan.name}.{planned.name} refers to the table's own rows ({spec.ref}), "
+                "whose keys are not known before they are made, and it cannot be NULL",
+                hint=f"give {spec.column} a `sequence` generator (its keys are then known), or "
+                f"{planned.name} a generator of keys {spec.column} will hold",
+            )
+
+
+def _numbered_keys(target: TablePlan, column: str) -> tuple[int, int] | None:
+    """The first and last key of `column` once `target` is seeded, where they are
+    consecutive numbers known before: None otherwise."""
+    if target.rows <= 0:
+        return None
+    planned = next((c for c in target.columns if c.name == column), None)
+    if planned is not None:
+        spec = planned.spec
+        if isinstance(spec, SequenceColumn) and spec.step == 1 and not spec.null_fraction:
+            return spec.sequence, spec.sequence + target.rows - 1
+        return None
+    info = target.info.columns.get(column)
+    if column not in target.left_to_database or info is None or info.next_serial is None:
+        return None
+    start, increment = info.next_serial
+    return (start, start + target.rows - 1) if increment == 1 else None
+
+
+def _null_reference(
+    cycle: list[str], plans: dict[str, TablePlan], graph: dict[str, set[str]]
+) -> bool:
+    for referrer, referenced in itertools.pairwise(cycle):
+        plan = plans[referrer]
+        for planned in plan.columns:
+            spec = planned.spec
+            column = plan.info.columns[planned.name]
+            if isinstance(spec, RefColumn) and spec.table == referenced and not column.not_null:
+                plan.columns.remove(planned)
+                plan.left_to_database.append(planned.name)
+                plan.notes.append(
+                    f"{planned.name} left NULL to break the reference cycle {' -> '.join(cycle)}"
+                )
+                graph[referrer].discard(referenced)
+                return True
+    return False
