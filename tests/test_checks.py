@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,8 @@ def test_the_common_check_forms_are_understood() -> None:
             ),
             ("flipped", "CHECK ((0 < weight))"),
             ("regex", "CHECK ((email ~ '@'::text))"),
+            ("like", "CHECK ((sku ~~ 'SKU-%'::text))"),
+            ("unknown", "CHECK ((upper(handle) = handle))"),
         ]
     )
     columns = facts.columns
@@ -45,7 +49,68 @@ def test_the_common_check_forms_are_understood() -> None:
     assert columns["status"].allowed == ["a", "b"]
     weight = columns["weight"]
     assert weight.low is not None and (weight.low.value, weight.low.inclusive) == (0, False)
-    assert facts.not_understood == ["regex"]
+    assert columns["email"].pattern == "@"
+    assert columns["sku"].pattern is not None and re.fullmatch(columns["sku"].pattern, "SKU-a1")
+    assert facts.not_understood == ["unknown"]
+
+
+@pytest.mark.parametrize(
+    ("definition", "columns", "allowed"),
+    [
+        ("CHECK ((num_nonnulls(a, b) = 1))", ("a", "b"), {(True, False), (False, True)}),
+        (
+            "CHECK (((a IS NOT NULL) OR (b IS NOT NULL)))",
+            ("a", "b"),
+            {(True, False), (False, True), (True, True)},
+        ),
+        ("CHECK (((a IS NULL) = (b IS NULL)))", ("a", "b"), {(False, False), (True, True)}),
+        ("CHECK (((a IS NULL) <> (b IS NULL)))", ("a", "b"), {(True, False), (False, True)}),
+        (
+            "CHECK ((((a IS NULL) AND (b IS NULL)) OR ((a IS NOT NULL) AND (b IS NOT NULL))))",
+            ("a", "b"),
+            {(False, False), (True, True)},
+        ),
+        (
+            "CHECK ((num_nulls(a, b, c) >= 1))",
+            ("a", "b", "c"),
+            {p for p in itertools.product((False, True), repeat=3) if not all(p)},
+        ),
+        (
+            "CHECK (((a IS NULL) OR (b IS NOT NULL)))",
+            ("a", "b"),
+            {(False, False), (False, True), (True, True)},
+        ),
+    ],
+)
+def test_checks_over_which_columns_are_null_are_read_as_patterns(
+    definition: str, columns: tuple[str, ...], allowed: set[tuple[bool, ...]]
+) -> None:
+    facts = read_checks([("rule", definition)])
+    [rule] = facts.null_rules
+    assert rule.columns == columns
+    assert rule.allowed == allowed
+    assert facts.not_understood == []
+
+
+def test_a_null_alternative_leaves_the_rest_to_build_or_the_column_null() -> None:
+    facts = read_checks(
+        [
+            ("rating", "CHECK (((rating IS NULL) OR ((rating >= 1) AND (rating <= 5))))"),
+            ("span", "CHECK (((ends_at IS NULL) OR (starts_at < ends_at)))"),
+            ("closed", "CHECK (((status <> 'closed'::text) OR (closed_at IS NOT NULL)))"),
+            ("cancelled", "CHECK (((status = 'cancelled'::text) OR (cancelled_at IS NULL)))"),
+            ("code", "CHECK (((code IS NULL) OR (code ~* '^[a-z]+$'::text)))"),
+            ("own", "CHECK (((note IS NULL) OR (upper(note) = note)))"),
+        ]
+    )
+    rating = facts.columns["rating"]
+    assert rating.low is not None and rating.high is not None
+    assert (rating.low.value, rating.high.value) == (1, 5)
+    assert facts.before == [("starts_at", "ends_at", True)]
+    assert facts.columns["closed_at"].not_null and not facts.columns["closed_at"].always_null
+    assert facts.columns["cancelled_at"].always_null
+    assert facts.columns["code"].pattern == "(?i)^[a-z]+$"
+    assert facts.not_understood == ["own"]  # its other alternative is about the column too
 
 
 SCHEMA = """
@@ -532,8 +597,8 @@ def test_a_check_in_an_unknown_form_is_tried_on_sample_values_at_plan_time(
 
     (tmp_path / "schema.sql").write_text(
         "CREATE TABLE codes (id int PRIMARY KEY,\n"
-        "    email text NOT NULL CHECK (email ~ '@'),\n"
-        "    code text NOT NULL CHECK (code ~ '^[A-Z]{3}-[0-9]{4}$'),\n"
+        "    email text NOT NULL CHECK (email ~ '@' AND position('@' in email) > 1),\n"
+        "    code text NOT NULL CHECK (upper(code) = code),\n"
         "    slug text NOT NULL CHECK (lower(slug) = slug));\n"
     )
     path = tmp_path / "scenario.yaml"
@@ -544,23 +609,113 @@ def test_a_check_in_an_unknown_form_is_tried_on_sample_values_at_plan_time(
     )
     with pytest.raises(ScenarioError) as raised:
         plan_seeding(load_scenario(path))
-    # Faker emails satisfy the regex; made-up text does not fit the code's pattern
+    # Faker emails satisfy the email's; made-up lower-case words break the code's
     [problem] = raised.value.problems
     assert "CHECK codes_code_check" in problem.message and "code" in problem.message
     path.write_text(
         path.read_text().replace(
-            "{id: {sequence: 1}}",
-            '{id: {sequence: 1}, code: {sql: "chr(65 + (r1 * 25)::int) || chr(65 + (r2 * 25)::int)'
-            " || 'X-' || lpad((r2 * 9999)::int::text, 4, '0')\"}}",
+            "{id: {sequence: 1}}", '{id: {sequence: 1}, code: {sql: "upper(md5(r1::text))"}}'
         )
     )
     plan = plan_seeding(load_scenario(path))  # email and slug were fine all along
     assert [t.name for t in plan.tables] == ["codes"]
     # an sql generator is tried the same way, on a pool the server makes
-    path.write_text(path.read_text().replace("chr(65 + (r1 * 25)::int)", "'a'"))
+    path.write_text(path.read_text().replace("upper(md5", "lower(md5"))
     with pytest.raises(ScenarioError) as wrong:
         plan_seeding(load_scenario(path))
     assert "CHECK codes_code_check" in str(wrong.value)
+
+
+def test_a_check_over_several_columns_is_tried_on_sample_rows_at_plan_time(
+    tmp_path: Path, work_root: Path
+) -> None:
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    (tmp_path / "schema.sql").write_text(
+        "CREATE DOMAIN shout AS text CHECK (VALUE = upper(VALUE));\n"
+        "CREATE TABLE trips (id int PRIMARY KEY, leaves_at timestamptz NOT NULL,\n"
+        "    arrives_at timestamptz NOT NULL, code shout NOT NULL,\n"
+        "    CONSTRAINT short CHECK (arrives_at - leaves_at < interval '2 days'));\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: trips\nschema: schema.sql\n"
+        "data: {tables: {trips: {rows: 100, columns: {id: {sequence: 1}}}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    found = sorted(p.message for p in raised.value.problems)
+    assert len(found) == 2, found
+    assert "CHECK short of trips refuses rows the generators of leaves_at, arrives_at" in found[0]
+    assert "CHECK shout_check (domain shout)" in found[1] and "code" in found[1]
+    path.write_text(
+        path.read_text().replace(
+            "{id: {sequence: 1}}",
+            "{id: {sequence: 1}, arrives_at: {after: leaves_at, within: 1d},"
+            " code: {pattern: '^[A-Z]{4}$'}}",
+        )
+    )
+    plan = plan_seeding(load_scenario(path))  # the same generators the seed uses pass
+    assert [t.name for t in plan.tables] == ["trips"]
+
+
+NULLS_AND_PATTERNS = """
+CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);
+CREATE TABLE robots (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY);
+CREATE TABLE notes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id bigint REFERENCES accounts (id),
+    robot_id int REFERENCES robots (id),
+    removed_at timestamptz,
+    removed_by bigint REFERENCES accounts (id),
+    status text NOT NULL CHECK (status IN ('open', 'closed')),
+    closed_at timestamptz,
+    cancelled_at timestamptz DEFAULT now(),
+    rating smallint CHECK (rating IS NULL OR rating BETWEEN 1 AND 5),
+    code varchar(12) NOT NULL UNIQUE CHECK (code ~ '^[A-Z]{3}-[[:digit:]]{4}$'),
+    slug varchar(8) NOT NULL CHECK (slug ~ '^[a-z0-9-]+$'),
+    sku text NOT NULL CHECK (sku LIKE 'SKU-%'),
+    CONSTRAINT one_author CHECK (num_nonnulls(account_id, robot_id) = 1),
+    CONSTRAINT removal CHECK ((removed_at IS NULL) = (removed_by IS NULL)),
+    CONSTRAINT closing CHECK (status <> 'closed' OR closed_at IS NOT NULL),
+    CONSTRAINT cancelling CHECK (status = 'closed' OR cancelled_at IS NULL)
+);
+"""
+
+
+def test_null_patterns_and_regular_expressions_seed_from_rows_alone(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(NULLS_AND_PATTERNS)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: nulls\nschema: schema.sql\n"
+        "data:\n  tables:\n    accounts: {rows: 50}\n    robots: {rows: 5}\n"
+        "    notes:\n      rows: 4000\n"
+        "      columns: {removed_at: {between: [2020-01-01, 2024-01-01], null_fraction: 0.8}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            row = conn.execute(
+                """SELECT count(*), count(account_id), count(robot_id), count(removed_at),
+                          count(removed_by), count(DISTINCT code), count(cancelled_at),
+                          count(DISTINCT slug), max(length(slug))
+                   FROM notes"""
+            ).fetchone()
+        database.drop()
+    assert row is not None
+    count, accounts, robots, removed, removed_by, codes, cancelled, slugs, longest = row
+    assert count == 4000
+    # every CHECK held as the rows went in; and the rows took each pattern they allow
+    assert accounts + robots == count and accounts > 0 and robots > 0
+    assert removed == removed_by  # NULL together, with removed_at's own share of values
+    assert 0.1 * count < removed < 0.3 * count
+    assert codes == count  # unique, from the pattern
+    assert cancelled == 0  # left NULL over its default: the CHECK holds whatever the status
+    assert slugs > 100 and longest <= 8
 
 
 def test_the_partition_hash_is_the_servers(pg_binaries: PostgresBinaries, work_root: Path) -> None:

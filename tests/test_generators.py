@@ -249,6 +249,54 @@ def test_ranges_start_in_bounds_and_disjoint_ones_never_overlap(
     assert again == texts
 
 
+@pytest.mark.parametrize(
+    ("pattern", "python"),
+    [
+        (r"^[A-Z]{3}-[0-9]{4}$", None),
+        (r"^[a-z0-9-]+$", None),
+        (r"^[[:alpha:]]{2,5}\d?$", r"^[A-Za-z]{2,5}\d?$"),
+        (r"^#[0-9a-fA-F]{6}$", None),
+        (r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", None),
+        (r"^(EU|US)-\d{5,6}$", None),
+        (r"^(?:v|version)?\d{6}$", None),
+        (r"\mword\M-\d{5}", r"word-\d{5}"),
+    ],
+)
+def test_pattern_values_match_and_unique_ones_are_distinct(
+    pattern: str, python: str | None
+) -> None:
+    compiled = re.compile(python or pattern)
+    for unique in (False, True):
+        spec = {"pattern": pattern, "unique": unique}
+        values = _values(spec, 5_000, first=20_000, rows=30_000 if unique else 10_000)
+        assert all(compiled.search(v) for v in values), [
+            v for v in values if not compiled.search(v)
+        ][:3]
+        if unique:
+            whole = _values(spec, 30_000, rows=30_000)
+            assert len(set(whole)) == len(whole)
+        else:
+            assert len(set(values)) > 10  # drawn, not one value
+        assert _values(spec, 5_000, first=20_000, rows=30_000 if unique else 10_000) == values
+
+
+def test_a_pattern_of_nested_groups_is_drawn_into_a_pool() -> None:
+    pattern = r"^(a[0-9]|b(x|y))+-z$"
+    values = _values({"pattern": pattern}, 2_000)
+    assert all(re.fullmatch(pattern, v) for v in values) and len(set(values)) > 100
+    unique = _values({"pattern": pattern, "unique": True}, 2_000)
+    assert len(set(unique)) == 2_000 and all(re.fullmatch(pattern, v) for v in unique)
+
+
+def test_pattern_values_fit_the_longest_and_too_few_for_unique_is_refused() -> None:
+    values = _values({"pattern": "^[a-z]+-[0-9]+$", "longest": 6}, 5_000)
+    assert max(map(len, values)) <= 6 and all(re.fullmatch("[a-z]+-[0-9]+", v) for v in values)
+    with pytest.raises(UnsatisfiableUnique, match="676 distinct"):
+        _values({"pattern": "^[A-Z]{2}$", "unique": True}, 1_000)
+    with pytest.raises(ValueError, match="regular expression"):
+        SPEC.validate_python({"pattern": "^[a-z"})
+
+
 def test_unknown_faker_provider_is_rejected_with_suggestion() -> None:
     with pytest.raises(ValueError, match=r"no provider named 'emial'.*'email'"):
         SPEC.validate_python({"faker": "emial"})

@@ -445,7 +445,9 @@ def print_plan(console: Console, plan: SeedingPlan) -> None:
         console.print("roles the schema names, created NOLOGIN: " + ", ".join(roles), markup=False)
     for table_plan in plan.tables:
         table = Table(
-            title=f"{table_plan.name}: {table_plan.rows:,} rows", title_justify="left", box=None
+            title=Text(f"{table_plan.name}: {table_plan.rows:,} rows"),
+            title_justify="left",
+            box=None,
         )
         for heading in ("column", "type", "generator", "from"):
             table.add_column(heading, overflow="fold")
@@ -453,7 +455,8 @@ def print_plan(console: Console, plan: SeedingPlan) -> None:
             generator = (
                 facts.generator_text(column.generator) if column.generator is not None else "-"
             )
-            table.add_row(column.name, column.type_text, generator, column.source)
+            # as plain Text: `[open, closed]` is not rich markup
+            table.add_row(*map(Text, (column.name, column.type_text, generator, column.source)))
         console.print(table)
         for note in table_plan.notes:
             console.print(f"  note: {note}", markup=False)

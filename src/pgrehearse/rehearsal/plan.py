@@ -151,8 +151,12 @@ def _check_summary(facts: ColumnFacts) -> str:
         parts.append(("<= " if facts.high.inclusive else "< ") + str(facts.high.value))
     if facts.min_length is not None or facts.max_length is not None:
         parts.append(f"length {facts.min_length or 0}..{facts.max_length or '∞'}")
+    if facts.pattern is not None:
+        parts.append(f"matches {facts.pattern}")
     if facts.not_null:
         parts.append("not null")
+    if facts.always_null:
+        parts.append("holds where NULL")
     return " and ".join(parts) or "(understood)"
 
 

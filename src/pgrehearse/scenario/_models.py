@@ -7,6 +7,7 @@ section, in the order the README's format reference documents them.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import (
 )
 
 from pgrehearse.errors import shown_path
+from pgrehearse.regex import python_regex
 from pgrehearse.scenario._durations import Duration
 from pgrehearse.scenario._schema_source import SchemaPart, SchemaSource
 from pgrehearse.tools import (
@@ -321,6 +323,27 @@ class TextColumn(_GeneratorBase):
         return value
 
 
+class PatternColumn(_GeneratorBase):
+    """Text that matches a regular expression (PostgreSQL's syntax, as a CHECK writes it):
+    `pattern: '^[A-Z]{3}-[0-9]{4}$'`. A pool of matching values is made once and sampled;
+    `unique: true` makes as many distinct values as rows."""
+
+    pattern: str = Field(min_length=1, max_length=1_000)
+    unique: bool = False
+    longest: int | None = Field(default=None, ge=1)  # characters (a varchar(n), a length CHECK)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(python_regex(value))
+        except re.error as exc:
+            raise ValueError(
+                f"not a regular expression pgrehearse can make values for: {exc}"
+            ) from None
+        return value
+
+
 class UuidColumn(_GeneratorBase):
     """Random version-4 UUIDs (unique for all practical purposes)."""
 
@@ -481,6 +504,7 @@ GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
     "ref": RefColumn,
     "sql": SqlColumn,
     "range": RangeColumn,
+    "pattern": PatternColumn,
     "empirical": EmpiricalColumn,
 }
 GENERATOR_NAMES = {model: key for key, model in GENERATOR_KEYS.items()}
@@ -513,6 +537,7 @@ ColumnSpec = Annotated[
     | Annotated[RefColumn, Tag("ref")]
     | Annotated[SqlColumn, Tag("sql")]
     | Annotated[RangeColumn, Tag("range")]
+    | Annotated[PatternColumn, Tag("pattern")]
     | Annotated[EmpiricalColumn, Tag("empirical")],
     Discriminator(
         _generator_kind,

@@ -28,7 +28,9 @@ SELECT a.attname,
        information_schema._pg_numeric_scale(a.atttypid, a.atttypmod) AS num_scale,
        (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
          WHERE e.enumtypid = COALESCE(bt.oid, t.oid)) AS enum_labels,
-       COALESCE(bt.typname, t.typname) AS domain_base
+       COALESCE(bt.typname, t.typname) AS domain_base,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
+            ELSE format_type(a.atttypid, a.atttypmod) END AS value_type
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
@@ -123,6 +125,7 @@ class ColumnInfo:
     num_scale: int | None
     enum_labels: list[str] | None
     domain_base: str
+    value_type: str  # the type as format_type prints it; a domain's base type for a domain
     # for an identity or a `nextval(...)` default: the next value the sequence gives and its
     # increment (the keys the database numbers the seeded rows with)
     next_serial: tuple[int, int] | None = None

@@ -7,17 +7,27 @@ The common forms are understood, so inferred generators satisfy them by construc
 - a length: `length(a) <= 20`, `char_length(a) = 3`, `octet_length(a) > 0`;
 - `a IS NOT NULL`;
 - an order between two columns: `starts_at < ends_at`;
+- any of these OR'd with `a IS NULL` (a NULL passes a CHECK: the rest must hold for values);
+- which of several columns are NULL together: `a IS NOT NULL OR b IS NOT NULL`,
+  `num_nonnulls(a, b) = 1`, `(a IS NULL) = (b IS NULL)`, and any AND/OR/NOT/=/<> of NULL
+  tests and of num_nulls/num_nonnulls compared with numbers, kept as the NULL patterns
+  (which columns have values) the CHECK allows;
 and AND of any of these. Anything else leaves the constraint `understood=False`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pglast import parser
 from pglast.parser import ParseError
+
+from pgrehearse.regex import like_regex
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}
 _LENGTH_FUNCTIONS = {"length", "char_length", "character_length", "octet_length"}
@@ -39,7 +49,19 @@ class ColumnFacts:
     min_length: int | None = None
     max_length: int | None = None
     not_null: bool = False
+    always_null: bool = False  # `other_condition OR a IS NULL`: a left NULL makes it hold
     not_equal: list[Value] = field(default_factory=list)
+    pattern: str | None = None  # a regular expression (PostgreSQL's) values must match
+
+
+@dataclass(frozen=True)
+class NullRule:
+    """A CHECK over which of several columns are NULL: the patterns it allows, each a tuple
+    of one flag per column, True where the column has a value."""
+
+    name: str
+    columns: tuple[str, ...]
+    allowed: frozenset[tuple[bool, ...]]
 
 
 @dataclass
@@ -48,6 +70,7 @@ class CheckFacts:
 
     columns: dict[str, ColumnFacts] = field(default_factory=dict)
     before: list[tuple[str, str, bool]] = field(default_factory=list)  # (a, b, strict): a < b
+    null_rules: list[NullRule] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)  # constraint names
     definitions: dict[str, str] = field(default_factory=dict)  # of those not understood
 
@@ -65,7 +88,18 @@ class CheckFacts:
             if theirs.high is not None and (mine.high is None or _above(mine.high, theirs.high)):
                 mine.high = theirs.high
             mine.not_null = mine.not_null or theirs.not_null
+            mine.always_null = mine.always_null or theirs.always_null
+            if theirs.min_length is not None:
+                mine.min_length = max(mine.min_length or 0, theirs.min_length)
+            if theirs.max_length is not None:
+                mine.max_length = min(
+                    theirs.max_length if mine.max_length is None else mine.max_length,
+                    theirs.max_length,
+                )
+            mine.not_equal += theirs.not_equal
+            mine.pattern = mine.pattern or theirs.pattern
         self.before += other.before
+        self.null_rules += other.null_rules
         self.not_understood += other.not_understood
         self.definitions |= other.definitions
 
@@ -85,36 +119,59 @@ def read_checks(definitions: list[tuple[str, str]]) -> CheckFacts:
             facts.not_understood.append(name)
             facts.definitions[name] = expression
             continue
-        if not _conjunct(node, facts):
+        if not _conjunct(node, facts, name):
             facts.not_understood.append(name)
             facts.definitions[name] = expression
     return facts
 
 
-def _conjunct(node: dict[str, Any], facts: CheckFacts) -> bool:
+def _conjunct(node: dict[str, Any], facts: CheckFacts, name: str) -> bool:
     """Record what `node` requires; False when (part of) it is not a form we know."""
+    if _null_rule(node, facts, name):
+        return True
     if "BoolExpr" in node:
         boolean = node["BoolExpr"]
         if boolean["boolop"] == "AND_EXPR":
-            understood = [_conjunct(arg, facts) for arg in boolean["args"]]  # record them all
+            understood = [_conjunct(arg, facts, name) for arg in boolean["args"]]  # all of them
             return all(understood)
         if boolean["boolop"] == "OR_EXPR":
-            return _alternatives(boolean["args"], facts)
+            return _alternatives(boolean["args"], facts, name)
         return False
-    if "NullTest" in node:
-        test = node["NullTest"]
-        column = _column(test["arg"])
-        if column is None or test["nulltesttype"] != "IS_NOT_NULL":
-            return False
-        facts.of(column).not_null = True
-        return True
     if "A_Expr" in node:
         return _comparison(node["A_Expr"], facts)
     return False
 
 
-def _alternatives(args: list[dict[str, Any]], facts: CheckFacts) -> bool:
-    """`a = 1 OR a = 2 OR a IN (3, 4)`: the allowed values of one column."""
+def _alternatives(args: list[dict[str, Any]], facts: CheckFacts, name: str) -> bool:
+    """`a = 1 OR a = 2 OR a IN (3, 4)`: the allowed values of one column. Alternatives
+    `a IS NULL` are dropped: NULL passes the CHECK anyway, and values that meet the rest
+    meet the whole."""
+    nulls = {c for arg in args if (c := _null_tested(arg, "IS_NULL")) is not None}
+    rest = [arg for arg in args if _null_tested(arg, "IS_NULL") is None]
+    if nulls and rest:
+        scratch = CheckFacts()
+        if len(rest) == 1:
+            understood = _conjunct(rest[0], scratch, name)
+        else:
+            understood = _alternatives(rest, scratch, name)
+        about_them = set(scratch.columns) <= nulls and all(
+            nulls & {a, b} for a, b, _ in scratch.before
+        )
+        if understood and about_them and not scratch.null_rules:
+            facts.merge(scratch)
+            return True
+        mentioned = _columns_in(rest)
+        if mentioned & nulls:
+            return False
+        # `other_condition OR a IS NULL`: a stays NULL (its values would have to follow
+        # the other columns' values)
+        facts.of(sorted(nulls)[0]).always_null = True
+        return True
+    for arg in args:  # `other_condition OR a IS NOT NULL`: a always has a value
+        column = _null_tested(arg, "IS_NOT_NULL")
+        if column is not None and column not in _columns_in([a for a in args if a is not arg]):
+            facts.of(column).not_null = True
+            return True
     column_seen: str | None = None
     values: list[Value] = []
     for arg in args:
@@ -130,6 +187,122 @@ def _alternatives(args: list[dict[str, Any]], facts: CheckFacts) -> bool:
         return False
     _allow(facts.of(column_seen), values)
     return True
+
+
+def _columns_in(nodes: Any) -> set[str]:
+    """Every column an expression names."""
+    found: set[str] = set()
+    if isinstance(nodes, list):
+        for node in nodes:
+            found |= _columns_in(node)
+    elif isinstance(nodes, dict):
+        column = _column(nodes) if "ColumnRef" in nodes else None
+        if column is not None:
+            found.add(column)
+        for value in nodes.values():
+            found |= _columns_in(value)
+    return found
+
+
+def _null_tested(node: dict[str, Any], test: str) -> str | None:
+    """The column of `column IS NULL` (test IS_NULL) or `IS NOT NULL` (IS_NOT_NULL)."""
+    found = node.get("NullTest")
+    if found is None or found["nulltesttype"] != test:
+        return None
+    return _column(found["arg"])
+
+
+# --------------------------------------------------------------------------- NULL patterns
+
+Pattern = Mapping[str, bool]  # column -> has a value
+_Logic = Callable[[Pattern], int]
+_COMPARE: dict[str, Callable[[int, int], bool]] = {
+    "=": operator.eq,
+    "<>": operator.ne,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_MOST_COLUMNS = 12  # 4,096 patterns to try
+
+
+def _null_rule(node: dict[str, Any], facts: CheckFacts, name: str) -> bool:
+    """A CHECK made only of NULL tests: recorded as the NULL patterns it allows (over two
+    columns or more), or as NOT NULL (over one). False for anything else."""
+    columns: list[str] = []
+    logic = _null_logic(node, columns)
+    if logic is None or not columns or len(columns) > _MOST_COLUMNS:
+        return False
+    allowed = frozenset(
+        pattern
+        for pattern in itertools.product((False, True), repeat=len(columns))
+        if logic(dict(zip(columns, pattern, strict=True)))
+    )
+    if len(columns) == 1:
+        if allowed == {(True,)}:
+            facts.of(columns[0]).not_null = True
+            return True
+        return len(allowed) == 2  # always true; never true (always NULL) is not a form we make
+    facts.null_rules.append(NullRule(name, tuple(columns), allowed))
+    return True
+
+
+def _null_logic(node: Any, columns: list[str]) -> _Logic | None:
+    """`node` as a function of which columns have values (a truth value, or a count for
+    num_nulls/num_nonnulls and numbers); None when it depends on anything else."""
+    if not isinstance(node, dict):
+        return None
+    if "NullTest" in node:
+        column = _column(node["NullTest"]["arg"])
+        if column is None:
+            return None
+        if column not in columns:
+            columns.append(column)
+        if node["NullTest"]["nulltesttype"] == "IS_NULL":
+            return lambda pattern: int(not pattern[column])
+        return lambda pattern: int(pattern[column])
+    if "BoolExpr" in node:
+        parts = [_null_logic(arg, columns) for arg in node["BoolExpr"]["args"]]
+        if any(part is None for part in parts):
+            return None
+        known = [part for part in parts if part is not None]
+        boolop = node["BoolExpr"]["boolop"]
+        if boolop == "AND_EXPR":
+            return lambda pattern: int(all(part(pattern) for part in known))
+        if boolop == "OR_EXPR":
+            return lambda pattern: int(any(part(pattern) for part in known))
+        return lambda pattern: int(not known[0](pattern))
+    if "FuncCall" in node:
+        return _null_count(node["FuncCall"], columns)
+    if "A_Expr" in node:
+        expr = node["A_Expr"]
+        compare = _COMPARE.get(_operator(expr) or "")
+        if expr["kind"] != "AEXPR_OP" or compare is None:
+            return None
+        left = _null_logic(expr["lexpr"], columns)
+        right = _null_logic(expr.get("rexpr"), columns)
+        if left is None or right is None:
+            return None
+        return lambda pattern: int(compare(left(pattern), right(pattern)))
+    value = constant(node)
+    if isinstance(value, int):
+        return lambda pattern: value
+    return None
+
+
+def _null_count(call: dict[str, Any], columns: list[str]) -> _Logic | None:
+    function = call["funcname"][-1]["String"]["sval"]
+    if function not in ("num_nulls", "num_nonnulls"):
+        return None
+    counted = [_column(arg) for arg in call.get("args") or []]
+    if not counted or any(column is None for column in counted):
+        return None
+    names = [column for column in counted if column is not None]
+    columns.extend(column for column in dict.fromkeys(names) if column not in columns)
+    present = function == "num_nonnulls"
+    return lambda pattern: sum(pattern[column] == present for column in names)
 
 
 def _equality(expr: dict[str, Any]) -> tuple[str | None, list[Value] | None]:
@@ -148,6 +321,15 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     column, allowed = _equality(expr)
     if column is not None and allowed is not None:
         _allow(facts.of(column), allowed)
+        return True
+    if _matching(expr, facts):
+        return True
+    if expr["kind"] == "AEXPR_BETWEEN":  # as written; the catalog stores two comparisons
+        column, bounds = _column(expr["lexpr"]), _constants(expr.get("rexpr"))
+        if column is None or bounds is None or len(bounds) != 2:
+            return False
+        _bound(facts.of(column), ">=", bounds[0])
+        _bound(facts.of(column), "<=", bounds[1])
         return True
     if expr["kind"] != "AEXPR_OP":
         return False
@@ -176,6 +358,30 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     if column is None:
         return False
     _bound(facts.of(column), op, value)
+    return True
+
+
+_REGEX_OPERATORS = {"~", "~*"}
+_LIKE_OPERATORS = {"~~", "~~*"}
+
+
+def _matching(expr: dict[str, Any], facts: CheckFacts) -> bool:
+    """`a ~ 'regex'`, `a ~* 'regex'`, `a LIKE 'pattern'`: the one pattern a's values match
+    (a second one on the same column is not understood: values for one may miss the other)."""
+    op = _operator(expr)
+    column, value = _column(expr["lexpr"]), constant(expr.get("rexpr"))
+    if column is None or not isinstance(value, str):
+        return False
+    if op in _REGEX_OPERATORS:
+        regex = value if op == "~" else "(?i)" + value
+    elif op in _LIKE_OPERATORS:
+        regex = like_regex(value)
+    else:
+        return False
+    mine = facts.of(column)
+    if mine.pattern is not None and mine.pattern != regex:
+        return False
+    mine.pattern = regex
     return True
 
 

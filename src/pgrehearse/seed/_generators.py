@@ -48,6 +48,7 @@ from pgrehearse.scenario import (
     FloatColumn,
     IntColumn,
     JsonColumn,
+    PatternColumn,
     RangeColumn,
     RefColumn,
     SequenceColumn,
@@ -380,9 +381,13 @@ class _ConstantGenerator(Generator):
         )
         if isinstance(spec.value, bool):
             self.text = "t" if spec.value else "f"
+        self.null = spec.value is None
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         return [self.text] * count
+
+    def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_] | None:
+        return np.ones(count, dtype=bool) if self.null else None
 
 
 class _BetweenGenerator(Generator):
@@ -895,6 +900,10 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
         from pgrehearse.seed._ranges import RangeGenerator
 
         return RangeGenerator(spec, context)
+    if isinstance(spec, PatternColumn):
+        from pgrehearse.seed._patterns import PatternGenerator
+
+        return PatternGenerator(spec, context)
     if isinstance(spec, SqlColumn):
         sql_pool = context.faker_pools.get(context.key)
         if sql_pool is None:

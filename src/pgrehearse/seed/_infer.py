@@ -8,6 +8,7 @@ import math
 import re
 from typing import Any
 
+from pgrehearse.regex import python_regex
 from pgrehearse.scenario import (
     ArrayColumn,
     BetweenColumn,
@@ -18,6 +19,7 @@ from pgrehearse.scenario import (
     FloatColumn,
     IntColumn,
     JsonColumn,
+    PatternColumn,
     RangeColumn,
     RefColumn,
     SequenceColumn,
@@ -27,6 +29,7 @@ from pgrehearse.scenario import (
 )
 from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._checks import ColumnFacts
+from pgrehearse.seed._generators import GeneratorContext, faker_pool
 
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
 _INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_775_807}
@@ -92,12 +95,27 @@ def infer_generator(
     element = _infer_scalar(column, unique and not column.is_array, rows, info.name)
     if element is None or not column.is_array:
         facts = info.checks.columns.get(column.name)
-        return element if element is None or facts is None else honour_checks(element, facts)
+        if element is None or facts is None:
+            return element
+        return honour_checks(element, facts, column.max_length, text=column.category == "S")
     return ArrayColumn(array=element, length=(0, 5))
 
 
-def honour_checks(spec: ColumnSpec, facts: ColumnFacts) -> ColumnSpec:
-    """`spec` narrowed to what the column's CHECK constraints allow (bounds, lengths)."""
+def honour_checks(
+    spec: ColumnSpec, facts: ColumnFacts, max_length: int | None = None, *, text: bool = False
+) -> ColumnSpec:
+    """`spec` narrowed to what the column's CHECK constraints allow (bounds, lengths, a
+    regular expression); `max_length` is the column's own (varchar(n)), `text` whether
+    it holds text (a unique one is numbered, and a pattern then numbers it instead)."""
+    if facts.pattern is not None and (
+        isinstance(spec, TextColumn | FakerColumn) or (text and isinstance(spec, SequenceColumn))
+    ):
+        if isinstance(spec, FakerColumn) and _faker_matches(spec, facts.pattern):
+            return spec  # an email column checked for an @: Faker's emails are realistic
+        limits = [n for n in (max_length, facts.max_length) if n is not None]
+        return PatternColumn(
+            pattern=facts.pattern, unique=_unique_of(spec), longest=min(limits, default=None)
+        )
     if isinstance(spec, IntColumn):
         low, high = spec.int_range
         if facts.low is not None and isinstance(facts.low.value, int | float):
@@ -157,6 +175,16 @@ def _between(bounds: tuple[Any, Any], facts: ColumnFacts) -> tuple[Any, Any]:
 
 def _smallest_step(moment: dt.date | dt.datetime) -> dt.timedelta:
     return dt.timedelta(seconds=1) if isinstance(moment, dt.datetime) else dt.timedelta(days=1)
+
+
+def _faker_matches(spec: FakerColumn, pattern: str) -> bool:
+    """Whether a sample of the Faker provider's values all match the CHECK's expression."""
+    try:
+        sample = faker_pool(spec.model_copy(update={"pool": 50}), GeneratorContext(0, "", "", 50))
+        compiled = re.compile(python_regex(pattern))
+    except (ValueError, re.error):
+        return False
+    return all(compiled.search(value) for value in sample)
 
 
 def _unique_of(spec: ColumnSpec) -> bool:

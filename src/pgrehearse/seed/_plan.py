@@ -20,6 +20,7 @@ from pgrehearse.scenario import (
 )
 from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
 from pgrehearse.seed._infer import infer_generator
+from pgrehearse.seed._null_patterns import plan_null_patterns
 from pgrehearse.seed._order import order_columns
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 from pgrehearse.seed._references import refer_to_own_rows, refer_to_rows, seeding_order
@@ -46,6 +47,7 @@ _FITS: dict[str, set[str] | None] = {
     "ref": None,
     "sql": None,
     "range": {"R"},
+    "pattern": {"S"},
     "empirical": None,  # values the column held in production; the sample check tries them
 }
 _MAKES = {
@@ -60,6 +62,7 @@ _MAKES = {
     "json": "JSON objects",
     "array": "arrays",
     "range": "ranges",
+    "pattern": "text",
 }
 
 
@@ -123,6 +126,10 @@ def _plan_table(
         except PlanError as exc:
             problems.append(exc)
     refer_to_rows(info, plan, catalog)
+    try:
+        plan_null_patterns(plan)
+    except PlanError as exc:
+        problems.append(exc)
     order_columns(name, info, plan, problems)
     for group in info.unique_groups:
         try:
@@ -138,8 +145,9 @@ def _plan_table(
     for check in info.checks.not_understood:
         plan.notes.append(
             f"CHECK {check} is not a form pgrehearse builds values for (comparisons with "
-            "constants, IN lists, OR of equalities, lengths, IS NOT NULL): it was tried on "
-            "sample values of the column's generator, where it could be"
+            "constants or another column, IN lists, OR of equalities, lengths, regular "
+            "expressions, LIKE, IS NULL combinations): it was tried on sample rows of the "
+            "table's generators"
         )
     return plan
 
@@ -153,22 +161,37 @@ def _plan_column(
     catalog: dict[str, TableInfo],
     plan: TablePlan,
 ) -> None:
+    facts = info.checks.columns.get(column.name)
+    checked_not_null = facts is not None and facts.not_null and not column.not_null
     if spec is not None:
         _check_fits(name, column, spec)
         spec = _enforce_unique(name, column, spec, info)
         _check_reference(name, column, spec, info, catalog)
+        if checked_not_null and spec.null_fraction > 0:
+            raise PlanError(
+                name,
+                column.name,
+                f"a CHECK of {name} requires {column.name} to have a value, but its generator "
+                f"leaves {spec.null_fraction:.0%} of rows NULL",
+                hint="remove its null_fraction",
+            )
         plan.columns.append(PlannedColumn(column.name, spec, inferred=False))
+        return
+    if facts is not None and facts.always_null and not column.not_null:
+        _leave_null(column, plan)
         return
     if column.database_fills and not _worth_generating(column, info):
         plan.left_to_database.append(column.name)
         return
     inferred = infer_generator(column, info, catalog, rows)
     if inferred is None:
-        if column.not_null and rows > 0:  # an empty table (a profile's) needs no values
+        if (column.not_null or checked_not_null) and rows > 0:  # an empty table needs none
+            required = "NOT NULL" if column.not_null else "a CHECK requires a value"
             raise PlanError(
                 name,
                 column.name,
-                f"cannot infer a generator for {name}.{column.name} ({column.type_text}, NOT NULL)",
+                f"cannot infer a generator for {name}.{column.name} ({column.type_text}, "
+                f"{required})",
                 hint=f"give it one under data.tables.{name}.columns.{column.name}",
             )
         plan.left_to_database.append(column.name)
@@ -176,6 +199,23 @@ def _plan_column(
             plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
         return
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
+
+
+def _leave_null(column: ColumnInfo, plan: TablePlan) -> None:
+    """A CHECK `other_condition OR column IS NULL` holds in every row where the column is
+    NULL: it is left NULL (over its default, if it has one)."""
+    if column.default_expr is None:
+        plan.left_to_database.append(column.name)
+    else:
+        plan.columns.append(
+            PlannedColumn(column.name, ConstantColumn.model_validate({"value": None}), True)
+        )
+    if plan.rows > 0:
+        plan.notes.append(
+            f"{column.name} left NULL: a CHECK holds where it is NULL, and its values would "
+            "have to follow other columns' (`… OR "
+            f"{column.name} IS NULL`); give it a generator to choose otherwise"
+        )
 
 
 _COMBINABLE = (RefColumn, ChoiceColumn, IntColumn)

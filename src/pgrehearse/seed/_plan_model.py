@@ -38,6 +38,21 @@ class PlannedColumn:
         return self.spec.kind
 
 
+@dataclass(frozen=True)
+class NullPatterns:
+    """The generated columns of one or more overlapping NULL rules, the patterns a row may
+    take (True where the column has a value) and the share of rows each pattern gets."""
+
+    constraints: tuple[str, ...]
+    columns: tuple[str, ...]
+    patterns: tuple[tuple[bool, ...], ...]
+    shares: tuple[float, ...]
+
+    def share_with_value(self, column: str) -> float:
+        position = self.columns.index(column)
+        return sum(s for p, s in zip(self.patterns, self.shares, strict=True) if p[position])
+
+
 @dataclass
 class TablePlan:
     name: str
@@ -49,6 +64,7 @@ class TablePlan:
     combinations: list[list[str]] = field(default_factory=list)  # composite unique keys
     # composite foreign keys whose columns take the values of one referenced row together
     row_refs: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
+    null_patterns: list[NullPatterns] = field(default_factory=list)  # CHECKs over NULLs
 
     def refs(self) -> set[str]:
         return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)}

@@ -1,80 +1,130 @@
-"""CHECK constraints pgrehearse cannot build values for (a regular expression, a function
-call), tried at plan time on a sample of what the column's generator makes, so that a
-seed does not fail at row 3,000,000 on something 200 sample values already break."""
+"""CHECK constraints pgrehearse cannot build values for (a function call, an expression
+over several columns), tried at plan time on sample rows made by the table's own
+generators, so that a seed does not fail at row 3,000,000 on something 200 sample rows
+already break.
+
+The sample rows are the table's generators' first rows (NULLs placed, `after` columns
+linked, NULL patterns followed), with references to made-up keys 1..200: a CHECK over a
+reference compares it with constants or other columns, never with the referenced table.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from pgrehearse.scenario import ColumnSpec, RefColumn, SqlColumn
-from pgrehearse.seed._generators import GeneratorContext, build_generator
+from pgrehearse.scenario import RefColumn, SqlColumn
+from pgrehearse.seed._generators import NULL, Column, column_rng
 from pgrehearse.seed._plan_model import TablePlan
-from pgrehearse.seed._tables import sql_pool
+from pgrehearse.seed._tables import row_key, sql_pool, table_columns
 
 SAMPLE_ROWS = 200
 
 
 def sampled_check_problems(
     conn: psycopg.Connection[Any], table_plan: TablePlan
-) -> list[tuple[str, str, str]]:
-    """(column, check name, a value that breaks it) for each CHECK in a form pgrehearse
-    does not build values for, over one generated column, that sample values break."""
+) -> list[tuple[list[str], str, str]]:
+    """(its columns, check name, values that break it) for each CHECK in a form pgrehearse
+    does not build values for, over generated columns, that sample rows break."""
     checks = table_plan.info.checks
-    planned = {c.name: c.spec for c in table_plan.columns}
-    found = []
+    planned = {c.name for c in table_plan.columns}
+    wanted = []
     for name in checks.not_understood:
         definition = checks.definitions.get(name)
-        if definition is None:
-            continue
-        columns = [c for c in table_plan.info.columns if _mentions(definition, c)]
-        if len(columns) != 1 or columns[0] not in planned:
-            continue
-        column = columns[0]
-        values = _sample(conn, planned[column], table_plan.name, column)
-        if not values:
-            continue
-        type_text = table_plan.info.columns[column].type_text
-        expression = _with_value(definition, column, type_text)
-        query = sql.SQL("SELECT v FROM unnest(%s::text[]) AS v WHERE NOT ({}) LIMIT 1").format(
-            sql.SQL(expression)
-        )
-        try:
-            with conn.transaction():
-                row = conn.execute(query, (values,)).fetchone()
-        except psycopg.Error:
-            continue  # the expression cannot be tried this way: the seed will tell
-        if row is not None:
-            found.append((column, name, str(row[0])))
+        columns = [c for c in table_plan.info.columns if definition and _mentions(definition, c)]
+        if definition and columns and all(c in planned for c in columns):
+            wanted.append((name, definition, columns))
+    if not wanted:
+        return []
+    rows = _sample_rows(conn, table_plan)
+    if rows is None:
+        return []
+    found: list[tuple[list[str], str, str]] = []
+    for name, definition, columns in wanted:
+        broken = _first_breaking(conn, table_plan, definition, columns, rows)
+        if broken is not None:
+            shown = ", ".join(f"{c}={v!r}" for c, v in broken.items())
+            found.append((columns, name, repr(broken[columns[0]]) if len(columns) == 1 else shown))
     return found
 
 
-def _sample(conn: psycopg.Connection[Any], spec: ColumnSpec, table: str, column: str) -> list[str]:
-    if isinstance(spec, RefColumn):
-        return []  # valid references: whatever the referenced table holds
-    if isinstance(spec, SqlColumn):
-        small = spec.model_copy(update={"pool": min(spec.pool, SAMPLE_ROWS)})
-        try:
-            return sql_pool(conn, small, 0, f"{table}.{column}")
-        except (psycopg.Error, ValueError):
-            return []  # reported by the sample check of the sql generator
+def _sample_rows(
+    conn: psycopg.Connection[Any], table_plan: TablePlan
+) -> dict[str, list[str | None]] | None:
+    """Each generated column's values in the sample rows; None when they cannot be made
+    before the seed (the seed then tells)."""
+    sample = dataclasses.replace(table_plan, rows=SAMPLE_ROWS, notes=list(table_plan.notes))
+    keys: npt.NDArray[np.int64] = np.arange(1, SAMPLE_ROWS + 1, dtype=np.int64)
+    ref_keys: dict[str, npt.NDArray[Any]] = {}
+    for columns, table, _referenced in table_plan.row_refs:
+        ref_keys[row_key(table, columns)] = np.array(
+            [keys.astype(object) for _ in columns], dtype=object
+        )
+    pools: dict[str, list[str]] = {}
+    for planned in table_plan.columns:
+        key = f"{table_plan.name}.{planned.name}"
+        if isinstance(planned.spec, RefColumn):
+            ref_keys[planned.spec.ref] = keys
+        elif isinstance(planned.spec, SqlColumn):
+            small = planned.spec.model_copy(update={"pool": min(planned.spec.pool, SAMPLE_ROWS)})
+            try:
+                pools[key] = sql_pool(conn, small, 0, key)
+            except (psycopg.Error, ValueError):
+                return None  # reported by the sample check of the sql generator
     try:
-        generator = build_generator(spec, GeneratorContext(0, table, column, SAMPLE_ROWS))
-        return generator.values(0, SAMPLE_ROWS, np.random.default_rng(0))
-    except (ValueError, TypeError):
-        return []
+        made = table_columns(sample, 0, ref_keys, pools)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return {column.name: _rendered(column, table_plan.name) for column in made}
+
+
+def _rendered(column: Column, table: str) -> list[str | None]:
+    values = column.render(0, SAMPLE_ROWS, column_rng(0, table, column.name, 0))
+    return [None if v == NULL else v for v in values]
+
+
+def _first_breaking(
+    conn: psycopg.Connection[Any],
+    table_plan: TablePlan,
+    definition: str,
+    columns: list[str],
+    rows: dict[str, list[str | None]],
+) -> dict[str, str | None] | None:
+    """The first sample row (its values of `columns`) for which the CHECK is false."""
+    names = [f"v{i}" for i in range(len(columns))]
+    typed = sql.SQL(", ").join(
+        sql.SQL("{}::{} AS {}").format(
+            sql.Identifier(name),
+            # a domain's base type: a value breaking one of its CHECKs is found, not raised
+            sql.SQL(table_plan.info.columns[column].value_type),
+            sql.Identifier(column),
+        )
+        for name, column in zip(names, columns, strict=True)
+    )
+    query = sql.SQL(
+        "SELECT * FROM (SELECT {} FROM unnest({}) AS s({})) AS t WHERE NOT ({}) LIMIT 1"
+    ).format(
+        typed,
+        sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in columns),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(definition),
+    )
+    try:
+        with conn.transaction():
+            row = conn.execute(query, [rows[c] for c in columns]).fetchone()
+    except psycopg.Error:
+        return None  # the expression cannot be tried this way: the seed will tell
+    if row is None:
+        return None
+    return {c: None if v is None else str(v) for c, v in zip(columns, row, strict=True)}
 
 
 def _mentions(expression: str, column: str) -> bool:
     pattern = r'(?<![\w"])"?' + re.escape(column) + r'"?(?![\w"])'
     return re.search(pattern, expression) is not None
-
-
-def _with_value(expression: str, column: str, type_text: str) -> str:
-    """The CHECK with the column replaced by the sampled value `v`, cast to its type."""
-    pattern = r'(?<![\w"])"?' + re.escape(column) + r'"?(?![\w"])'
-    return re.sub(pattern, f"(v::{type_text})", expression)

@@ -183,15 +183,25 @@ def plan(conn: psycopg.Connection[Any], data: DataSpec, scale: float) -> list[Ta
                 except SeedError as exc:
                     problems.append(exc)
     for table_plan in plans:
-        for column, check, value in sampled_check_problems(conn, table_plan):
+        for columns, check, value in sampled_check_problems(conn, table_plan):
+            if len(columns) == 1:
+                what = f"values the generator of {columns[0]} makes, e.g. {value}"
+                hint = (
+                    "give the column a generator whose values satisfy the CHECK (a choice, a "
+                    "Faker provider, a pattern, or sql: an expression the server evaluates)"
+                )
+            else:
+                what = f"rows the generators of {', '.join(columns)} make, e.g. {value}"
+                hint = (
+                    "give these columns generators that satisfy it together (`after: column` "
+                    "with `within:` for moments and numbers that follow another)"
+                )
             problems.append(
                 SeedError(
                     table_plan.name,
-                    f"CHECK {check} of {table_plan.name} refuses values the generator of "
-                    f"{column} makes, e.g. {value!r}",
-                    column,
-                    hint="give the column a generator whose values satisfy the CHECK "
-                    "(a choice, a Faker provider, or sql: an expression the server evaluates)",
+                    f"CHECK {check} of {table_plan.name} refuses {what}",
+                    columns[0],
+                    hint=hint,
                 )
             )
     if problems:

@@ -26,6 +26,7 @@ from pgrehearse.seed._generators import (
     link_after,
     row_ref_generators,
 )
+from pgrehearse.seed._null_patterns import with_null_patterns
 from pgrehearse.seed._plan_model import TablePlan
 
 # each pool value gets its own random numbers r1, r2 (correlated with g.i so that they are
@@ -71,7 +72,7 @@ def table_columns(
     specs = {planned.name: planned.spec for planned in table_plan.columns}
     shared: dict[str, Generator] = {}
     for columns, table, _referenced in table_plan.row_refs:
-        key = _row_key(table, columns)
+        key = row_key(table, columns)
         shared |= row_ref_generators(
             table_plan.name,
             columns,
@@ -90,6 +91,7 @@ def table_columns(
         {c.name for c in table_plan.info.columns.values() if c.base_type == "date"},
         _number_decimals(table_plan),
     )
+    generators = with_null_patterns(table_plan, generators, seed)
     return [
         Column(planned.name, generators[planned.name], planned.spec.null_fraction)
         for planned in table_plan.columns
@@ -162,7 +164,7 @@ def _combinations(
         held = set()
         for columns, table, _referenced in table_plan.row_refs:
             if set(columns) <= set(group):
-                key = _row_key(table, columns)
+                key = row_key(table, columns)
                 parts.append((key, True, len(ref_keys[key][0])))
                 held.update(columns)
         for name in group:
@@ -185,7 +187,7 @@ def _combinations(
     return by_column, by_row_ref
 
 
-def _row_key(table: str, columns: list[str]) -> str:
+def row_key(table: str, columns: list[str]) -> str:
     return f"{table}({','.join(columns)})"
 
 
@@ -204,7 +206,7 @@ def load_refs(
         rows = conn.execute(query).fetchall()
         if not rows:
             raise ValueError(f"{table} has no rows for the foreign key ({', '.join(columns)})")
-        ref_keys[_row_key(table, columns)] = np.array(
+        ref_keys[row_key(table, columns)] = np.array(
             [np.array([row[i] for row in rows], dtype=object) for i in range(len(referenced))],
             dtype=object,
         )

@@ -1,0 +1,155 @@
+"""CHECKs over which columns are NULL together (`num_nonnulls(a, b) = 1`,
+`a IS NOT NULL OR b IS NOT NULL`, `(a IS NULL) = (b IS NULL)`), true by construction: each
+row draws one of the patterns the CHECKs allow (which of the columns have a value), weighted
+by each column's own `null_fraction`, and each column's generator is NULL where the row's
+pattern says so."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from pgrehearse.seed._checks import NullRule
+from pgrehearse.seed._generators import BLOCK_ROWS, Generator, column_rng
+from pgrehearse.seed._plan_model import NullPatterns, PlanError, TablePlan
+
+_MOST_COLUMNS = 12
+
+
+def plan_null_patterns(plan: TablePlan) -> None:
+    """The NULL patterns of the table's CHECKs, on `plan.null_patterns`, with a note each.
+    Raises PlanError when the columns left to the database make a rule impossible."""
+    for rules in _overlapping(plan.info.checks.null_rules):
+        made = _patterns(plan, rules)
+        if made is None:
+            continue
+        plan.null_patterns.append(made)
+        shares = ", ".join(
+            f"{column} has a value in {made.share_with_value(column):.0%} of rows"
+            for column in made.columns
+        )
+        plan.notes.append(f"CHECK {', '.join(made.constraints)}: NULLs placed by row ({shares})")
+
+
+def _overlapping(rules: list[NullRule]) -> list[list[NullRule]]:
+    """Rules grouped where they share a column: a row's pattern must satisfy them all."""
+    groups: list[list[NullRule]] = []
+    for rule in rules:
+        joined = [g for g in groups if any(set(r.columns) & set(rule.columns) for r in g)]
+        merged = [rule, *itertools.chain.from_iterable(joined)]
+        groups = [g for g in groups if g not in joined] + [merged]
+    return groups
+
+
+def _patterns(plan: TablePlan, rules: list[NullRule]) -> NullPatterns | None:
+    columns = tuple(dict.fromkeys(c for rule in rules for c in rule.columns))
+    names = tuple(rule.name for rule in rules)
+    first = columns[0]
+    if len(columns) > _MOST_COLUMNS:
+        raise PlanError(
+            plan.name,
+            first,
+            f"CHECK {', '.join(names)} ties the NULLs of {len(columns)} columns together: "
+            f"more than the {_MOST_COLUMNS} pgrehearse places NULLs for",
+            hint="give these columns generators whose NULLs you choose (null_fraction)",
+        )
+    planned = {c.name: c.spec for c in plan.columns}
+    fixed: dict[str, bool] = {}
+    for column in columns:
+        info = plan.info.columns.get(column)
+        if column not in planned:
+            fixed[column] = info is not None and info.default_expr is not None
+        elif info is not None and info.not_null:
+            fixed[column] = True
+    allowed = [
+        pattern
+        for pattern in itertools.product((False, True), repeat=len(columns))
+        if all(_meets(rule, columns, pattern) for rule in rules)
+        and all(pattern[columns.index(c)] == v for c, v in fixed.items())
+    ]
+    if not allowed:
+        left = [c for c in columns if c not in planned]
+        raise PlanError(
+            plan.name,
+            first,
+            f"CHECK {', '.join(names)} cannot hold: "
+            + (
+                f"{', '.join(left)} left to the database (NULL, or its default)"
+                if left
+                else "no pattern of NULLs meets it with the columns' NOT NULLs"
+            ),
+            hint="give " + ", ".join(left or columns) + " a generator under data.tables."
+            f"{plan.name}.columns",
+        )
+    generated = tuple(c for c in columns if c in planned)
+    positions = [columns.index(c) for c in generated]
+    patterns = tuple(dict.fromkeys(tuple(p[i] for i in positions) for p in allowed))
+    if patterns == (tuple(True for _ in generated),) and all(
+        planned[c].null_fraction == 0 for c in generated
+    ):
+        return None  # every row has every value, as the generators make them anyway
+    # a generator the scenario chose says how often its column is NULL; an inferred one
+    # has no say (its null_fraction 0 is a default, not a wish)
+    chosen = {c.name: c.spec.null_fraction for c in plan.columns if not c.inferred}
+    fractions = [chosen.get(c) for c in generated]
+    weights = [
+        math.prod(
+            1.0 if f is None else (1 - f) if present else f
+            for present, f in zip(p, fractions, strict=True)
+        )
+        for p in patterns
+    ]
+    total = sum(weights)
+    shares = (
+        tuple(w / total for w in weights)
+        if total > 0
+        else tuple(1 / len(patterns) for _ in patterns)
+    )
+    return NullPatterns(names, generated, patterns, shares)
+
+
+def _meets(rule: NullRule, columns: tuple[str, ...], pattern: tuple[bool, ...]) -> bool:
+    return tuple(pattern[columns.index(c)] for c in rule.columns) in rule.allowed
+
+
+class _PatternedNulls(Generator):
+    """A column's generator, NULL where the row's pattern leaves the column without a value.
+    The columns of one rule draw the row's pattern from one shared stream."""
+
+    def __init__(self, inner: Generator, made: NullPatterns, column: str, stream: str, seed: int):
+        self.inner = inner
+        self.escape = inner.escape
+        self.json_kind = inner.json_kind
+        self.cumulative = np.cumsum(made.shares)
+        position = made.columns.index(column)
+        self.without_value = np.array([not p[position] for p in made.patterns])
+        self.stream = stream
+        self.seed = seed
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        return self.inner.values(first, count, rng)
+
+    def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_]:
+        shared = column_rng(self.seed, self.stream, "patterns", first // BLOCK_ROWS)
+        draws = shared.random(count) * self.cumulative[-1]
+        chosen = np.minimum(
+            np.searchsorted(self.cumulative, draws, side="right"), len(self.cumulative) - 1
+        )
+        nulls: npt.NDArray[np.bool_] = self.without_value[chosen]
+        return nulls
+
+
+def with_null_patterns(
+    plan: TablePlan, generators: Mapping[str, Generator], seed: int
+) -> dict[str, Generator]:
+    """The table's generators, those of columns in a NULL rule wrapped to follow it."""
+    wrapped = dict(generators)
+    for made in plan.null_patterns:
+        stream = f"{plan.name}:nulls:{'+'.join(made.columns)}"
+        for column in made.columns:
+            wrapped[column] = _PatternedNulls(generators[column], made, column, stream, seed)
+    return wrapped
