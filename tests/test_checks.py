@@ -417,8 +417,12 @@ def test_the_columns_of_a_composite_key_make_distinct_combinations() -> None:
 
 
 TYPES = """
+CREATE EXTENSION ltree;
+CREATE EXTENSION hstore;
 CREATE TABLE shapes (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tree ltree NOT NULL,
+    attrs hstore NOT NULL,
     words tsvector NOT NULL,
     doc xml NOT NULL,
     blob bytea NOT NULL,
@@ -459,6 +463,8 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
                           count(DISTINCT length(blob)), count(DISTINCT spot::text),
                           count(DISTINCT seats), count(DISTINCT slot), count(DISTINCT device),
                           count(DISTINCT flags), count(DISTINCT length(mask)),
+                          count(DISTINCT tree), count(DISTINCT nlevel(tree)),
+                          count(DISTINCT attrs::text), count(DISTINCT akeys(attrs)::text),
                           count(DISTINCT custom_spot::text),
                           bool_and(custom_spot[0] >= 0 AND custom_spot[1] <= 0)
                    FROM shapes"""
@@ -466,8 +472,72 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
         database.drop()
     assert distinct is not None
     *counts, custom_spots, custom_ok = distinct
+    *counts, levels, attrs, keys = counts
     assert all(count > 5 for count in counts), counts  # varied, not one constant
+    assert levels == 1 and attrs > 5 and keys > 2  # ltree paths, hstore pairs of varied keys
     assert 1 < custom_spots <= 50 and custom_ok  # the user's expression, from its pool
+
+
+KEYS_THROUGH_EXPRESSIONS = """
+CREATE TABLE readings (sensor int NOT NULL, taken_at timestamptz NOT NULL)
+    PARTITION BY RANGE (date_trunc('month', taken_at AT TIME ZONE 'UTC'));
+CREATE TABLE readings_jan PARTITION OF readings FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+CREATE TABLE readings_feb PARTITION OF readings FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
+CREATE TABLE regional (region text NOT NULL, v int) PARTITION BY LIST (lower(region));
+CREATE TABLE regional_eu PARTITION OF regional FOR VALUES IN ('eu');
+CREATE TABLE regional_us PARTITION OF regional FOR VALUES IN ('us', 'ca');
+CREATE TABLE sales (yr int NOT NULL, mo int NOT NULL, amount numeric(10, 2) NOT NULL)
+    PARTITION BY RANGE (yr, mo);
+CREATE TABLE sales_h1 PARTITION OF sales FOR VALUES FROM (2024, 1) TO (2024, 7);
+CREATE TABLE sales_h2 PARTITION OF sales FOR VALUES FROM (2024, 7) TO (2025, 1);
+"""
+
+
+def test_partition_keys_through_expressions_seed_and_keys_of_several_columns_are_asked_for(
+    tmp_path: Path, work_root: Path
+) -> None:
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    (tmp_path / "schema.sql").write_text(KEYS_THROUGH_EXPRESSIONS)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: keys\nschema: schema.sql\n"
+        "data: {tables: {readings: {rows: 2000}, regional: {rows: 2000}, sales: {rows: 2000}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    [problem] = raised.value.problems
+    assert "partitioned by (yr, mo)" in problem.message and "FROM (2024, 1)" in problem.message
+    assert problem.hint is not None and "yr, mo" in problem.hint
+    path.write_text(
+        path.read_text().replace(
+            "sales: {rows: 2000}",
+            "sales: {rows: 2000, columns: {yr: {value: 2024}, mo: {int: [1, 12]}}}",
+        )
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            counts = dict(
+                conn.execute(
+                    "SELECT c.relname, (xpath('/row/n/text()', query_to_xml("
+                    "format('SELECT count(*) AS n FROM %I', c.relname), false, true, '')))[1]"
+                    "::text::int FROM pg_class c WHERE c.relkind = 'r'"
+                    " AND c.relnamespace = 'public'::regnamespace ORDER BY 1"
+                ).fetchall()
+            )
+        database.drop()
+    assert set(counts) == {
+        "readings_jan",
+        "readings_feb",
+        "regional_eu",
+        "regional_us",
+        "sales_h1",
+        "sales_h2",
+    }
+    assert all(n > 0 for n in counts.values()), counts  # every partition got rows
+    assert counts["readings_jan"] + counts["readings_feb"] == 2000
 
 
 MOMENTS = """

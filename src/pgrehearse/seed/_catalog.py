@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from pgrehearse.seed._checks import CheckFacts, read_checks
-from pgrehearse.seed._partitions import partition_facts
+from pgrehearse.seed._partitions import UnshapedKey, partition_facts
 
 _COLUMNS = """
 SELECT a.attname,
@@ -159,6 +159,7 @@ class TableInfo:
     checks: CheckFacts = field(default_factory=CheckFacts)  # what CHECKs require per column
     partitioned: bool = False
     notes: list[str] = field(default_factory=list)  # what the plan should tell about it
+    unshaped_keys: list[UnshapedKey] = field(default_factory=list)  # partition keys
     will_have_rows: bool = False  # seeded with rows, or filled by the schema itself
     relation: str = ""  # the name as regclass prints it (quoted where needed), for SQL
 
@@ -210,7 +211,7 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
     row = kind.fetchone()
     info.partitioned = row is not None and row[0] == "p"
     if info.partitioned:
-        bounds, info.notes = partition_facts(conn, relation)
+        bounds, info.notes, info.unshaped_keys = partition_facts(conn, relation)
         info.checks.merge(bounds)
     for column, facts in info.checks.columns.items():
         if facts.allowed is not None:

@@ -249,6 +249,8 @@ def _infer_scalar(
         return TextColumn(text=(20, 200))  # words are valid input to both
     if base in _RANGES:
         return RangeColumn.model_validate({**_RANGES[base], "unique": unique})
+    if base in _TEXT_SHAPES:  # extension types whose text input has a known shape
+        return PatternColumn(pattern=_TEXT_SHAPES[base], unique=unique)
     made_by_server = _server_expression(column)
     if made_by_server is not None:
         return SqlColumn(sql=made_by_server)
@@ -256,6 +258,11 @@ def _infer_scalar(
         return _infer_text(column, unique, table)
     return None
 
+
+_TEXT_SHAPES = {
+    "ltree": r"^(top|shop|docs|teams|regions)\.[a-z]{3,8}\.[a-z]{3,8}$",
+    "hstore": r'^"(color|size|brand|origin)"=>"[a-z]{3,8}", "(weight|rank)"=>"[0-9]{1,4}"$',
+}
 
 _RANGES: dict[str, dict[str, Any]] = {
     "int4range": {"range": [0, 100_000], "length": [1, 100]},

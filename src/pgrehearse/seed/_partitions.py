@@ -6,7 +6,10 @@ row"). Each level's single-column key is read as a constraint: range partitions 
 range their union covers (the longest run without gaps; with a DEFAULT partition, from the
 lowest bound to the highest, gaps going to DEFAULT), list partitions as the values they
 list (and, with a DEFAULT partition, one value none lists, where its kind can be told).
-Every partition then gets rows as its bounds imply. Hash partitions need nothing.
+Every partition then gets rows as its bounds imply. Hash partitions need nothing. A key
+that is an order-keeping expression of one column (`date_trunc('month', at)`, `lower(code)`)
+shapes that column with the bounds as they are; other keys (several columns, other
+expressions) are reported as unshaped, for the plan to ask for generators.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ from pglast.parser import ParseError
 
 from pgrehearse.seed._checks import Bound, CheckFacts, Value, constant
 
-# every partition of the tree (leaves and inner ones), its parent's key and its bound
+# every partition of the tree (leaves and inner ones), its parent's key (plain columns,
+# with NULL where an expression stands; the expressions) and its bound
 _TREE = """
 SELECT t.level, pt.partstrat,
        (SELECT array_agg(a.attname ORDER BY k.ord)
         FROM unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
-        JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum),
+        LEFT JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum),
+       pg_get_expr(pt.partexprs, pt.partrelid),
+       pg_get_partkeydef(pt.partrelid),
        pg_get_expr(c.relpartbound, c.oid)
 FROM pg_partition_tree(%s::regclass) t
 JOIN pg_class c ON c.oid = t.relid
@@ -42,23 +48,51 @@ ORDER BY t.level
 @dataclass
 class _Level:
     strategy: str  # r(ange), l(ist), h(ash)
-    column: str | None  # None: an expression or several columns (not shaped)
+    column: str | None  # None: several columns, or an expression not read (not shaped)
+    key: str  # as pg_get_partkeydef prints it
+    mentioned: list[str]  # the columns the key is made of
     ranges: list[tuple[Value | None, Value | None]] = field(default_factory=list)
     values: list[Value] = field(default_factory=list)
     has_default: bool = False
+    bounds: list[str] = field(default_factory=list)  # as written, for a hint
 
 
-def partition_facts(conn: psycopg.Connection[Any], relation: str) -> tuple[CheckFacts, list[str]]:
-    """What the partition bounds require of each key column, and notes for the plan."""
+@dataclass(frozen=True)
+class UnshapedKey:
+    """A partition key pgrehearse does not make values for: several columns, or an
+    expression it cannot see through. Inferred values would miss the partitions."""
+
+    key: str
+    columns: tuple[str, ...]
+    bounds: tuple[str, ...]
+
+
+def partition_facts(
+    conn: psycopg.Connection[Any], relation: str
+) -> tuple[CheckFacts, list[str], list[UnshapedKey]]:
+    """What the partition bounds require of each key column, notes for the plan, and the
+    keys whose values are not shaped."""
     levels: dict[int, _Level] = {}
-    for level, strategy, key, bound in conn.execute(_TREE, (relation,)):
-        column = key[0] if key and len(key) == 1 else None
-        current = levels.setdefault(level, _Level(strategy, column))
+    for level, strategy, names, expressions, key, bound in conn.execute(_TREE, (relation,)):
+        current = levels.get(level)
+        if current is None:
+            current = levels[level] = _key_level(strategy, names or [], expressions, key)
         _read_bound(current, bound or "")
-    facts, notes = CheckFacts(), []
+    facts, notes, unshaped = CheckFacts(), [], []
     for level in levels.values():
-        if level.column is None or level.strategy == "h":
+        if level.strategy == "h":
+            continue  # every value has a partition (remainders missing fail the schema)
+        if level.column is None:
+            if not level.has_default:
+                unshaped.append(
+                    UnshapedKey(level.key, tuple(level.mentioned), tuple(level.bounds[:4]))
+                )
             continue
+        if level.key != level.column:
+            notes.append(
+                f"partition key {level.key}: its values follow {level.column}'s, which takes "
+                "the bounds as they are"
+            )
         column = facts.of(level.column)
         if level.strategy == "l" and level.values:
             column.allowed = list(dict.fromkeys(level.values))
@@ -84,11 +118,64 @@ def partition_facts(conn: psycopg.Connection[Any], relation: str) -> tuple[Check
                 column.low = Bound(low, True)
             if high is not None:
                 column.high = Bound(high, False)
-    return facts, notes
+    return facts, notes, unshaped
+
+
+def _key_level(strategy: str, names: list[str | None], expressions: str | None, key: str) -> _Level:
+    """A level of the tree: its key's one column where it has one, read through an
+    order-keeping expression of one column (`date_trunc('month', at)`, `at::date`,
+    `lower(code)`, `at AT TIME ZONE 'UTC'`)."""
+    key_text = key.split("(", 1)[1].rsplit(")", 1)[0] if "(" in key else key
+    plain = [n for n in names if n is not None]
+    if len(names) == 1 and plain:
+        return _Level(strategy, plain[0], key_text, plain)
+    mentioned = plain + (_columns_of(expressions) if expressions else [])
+    column = None
+    if len(names) == 1 and expressions:
+        column = _through_expression(expressions, strategy)
+    return _Level(strategy, column, key_text, list(dict.fromkeys(mentioned)))
+
+
+_KEEPS_ORDER = {"date_trunc", "timezone", "date"}  # timestamps in, the same order out
+_KEEPS_VALUES = {"lower", "upper", "btrim", "trim"}  # values listed already fit them
+_CAST_TYPES = {"date", "timestamp", "timestamptz", "text", "varchar"}
+
+
+def _through_expression(expression: str, strategy: str) -> str | None:
+    """The column an expression key is an order-keeping function of, when its bounds can
+    be taken as the column's own; None otherwise."""
+    try:
+        tree = json.loads(parser.parse_sql_json(f"SELECT {expression}"))
+        node = tree["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
+    except (ParseError, KeyError, IndexError, ValueError):
+        return None
+    allowed = _KEEPS_ORDER if strategy == "r" else _KEEPS_VALUES
+    while True:
+        if "ColumnRef" in node:
+            fields = node["ColumnRef"]["fields"]
+            return fields[-1]["String"]["sval"] if "String" in fields[-1] else None
+        if "TypeCast" in node:
+            names = node["TypeCast"]["typeName"]["names"]
+            if names[-1]["String"]["sval"] not in _CAST_TYPES:
+                return None
+            node = node["TypeCast"]["arg"]
+        elif "FuncCall" in node:
+            call = node["FuncCall"]
+            args = call.get("args") or []
+            if call["funcname"][-1]["String"]["sval"] not in allowed or not args:
+                return None
+            node = args[-1]  # date_trunc(unit, x), timezone(zone, x), lower(x)
+        else:
+            return None
+
+
+def _columns_of(expression: str) -> list[str]:
+    return re.findall(r'(?<![\w."\'])"?([A-Za-z_][A-Za-z0-9_$]*)"?(?![\w"(\'])', expression)
 
 
 def _read_bound(level: _Level, bound: str) -> None:
     text = bound.strip()
+    level.bounds.append(text)
     if text.upper() == "DEFAULT":
         level.has_default = True
         return

@@ -47,7 +47,7 @@ _FITS: dict[str, set[str] | None] = {
     "ref": None,
     "sql": None,
     "range": {"R"},
-    "pattern": {"S"},
+    "pattern": {"S", "U"},  # text, and the text input of extension types (ltree, hstore)
     "empirical": None,  # values the column held in production; the sample check tries them
 }
 _MAKES = {
@@ -130,6 +130,7 @@ def _plan_table(
         plan_null_patterns(plan)
     except PlanError as exc:
         problems.append(exc)
+    problems += _unshaped_partition_keys(plan)
     order_columns(name, info, plan, problems)
     for group in info.unique_groups:
         try:
@@ -199,6 +200,30 @@ def _plan_column(
             plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
         return
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
+
+
+def _unshaped_partition_keys(plan: TablePlan) -> list[PlanError]:
+    """A partition key over several columns, or through an expression pgrehearse does not
+    see through, gets values from the scenario: inferred ones would miss the partitions."""
+    inferred = {c.name for c in plan.columns if c.inferred}
+    found = []
+    for key in plan.info.unshaped_keys:
+        columns = [c for c in key.columns if c in plan.info.columns]
+        guessed = [c for c in columns if c in inferred]
+        if not guessed or plan.rows <= 0:
+            continue
+        found.append(
+            PlanError(
+                plan.name,
+                guessed[0],
+                f"{plan.name} is partitioned by ({key.key}), which pgrehearse does not make "
+                f"values for: inferred values of {', '.join(guessed)} would miss its partitions "
+                f"({'; '.join(key.bounds)}{'; …' if len(key.bounds) >= 4 else ''})",
+                hint=f"give {', '.join(columns)} generators whose values fall in the bounds "
+                f"under data.tables.{plan.name}.columns, or add a DEFAULT partition",
+            )
+        )
+    return found
 
 
 def _leave_null(column: ColumnInfo, plan: TablePlan) -> None:

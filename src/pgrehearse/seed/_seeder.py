@@ -374,13 +374,15 @@ def _seed_table(
         raise SeedError(table_plan.name, str(exc)) from exc
     seconds = time.perf_counter() - started
     relation = table_plan.info.regclass
-    size = conn.execute("SELECT pg_table_size(%s::regclass)", (relation,)).fetchone()
+    size = conn.execute(  # a partitioned table's rows are in its partitions
+        "SELECT sum(pg_table_size(relid)) FROM pg_partition_tree(%s::regclass)", (relation,)
+    ).fetchone()
     conn.commit()
     result = TableSeedResult(
         table_plan.name,
         table_plan.rows,
         seconds,
-        int(size[0]) if size else 0,
+        int(size[0]) if size and size[0] is not None else 0,
         [
             SeededColumn(
                 c.name,
