@@ -77,22 +77,60 @@ def _write(folder: Path, tool: str) -> Path:
                 plan.write(f"{version} 2024-01-01T00:00:00Z Ann <ann@example.org> # {name}\n")
                 if version == VERSIONS[1]:
                     plan.write("@v1.0 2024-02-02T00:00:00Z Ann <ann@example.org> # tag\n")
+        elif tool == "sql-migrate":
+            no_tx = " notransaction" if concurrent else ""
+            (folder / f"{version}-{name}.sql").write_text(
+                f"-- +migrate Up{no_tx}\n-- +migrate StatementBegin\n{up}\n"
+                f"-- +migrate StatementEnd\n\n-- +migrate Down{no_tx}\n{down}\n"
+            )
+        elif tool == "tern":
+            no_tx = "---- tern: disable-tx ----\n" if concurrent else ""
+            (folder / f"{version[-3:]}_{name}.sql").write_text(
+                f"{no_tx}{up}\n\n---- create above / drop below ----\n\n{down}\n"
+            )
+        elif tool == "yoyo":
+            no_tx = "-- transactional: false\n" if concurrent else ""
+            depends = "" if version == VERSIONS[0] else "-- depends: earlier\n"
+            (folder / f"{version}_{name}.sql").write_text(f"{depends}{no_tx}{up}\n")
+            (folder / f"{version}_{name}.rollback.sql").write_text(f"{no_tx}{down}\n")
+        elif tool == "sql-files":
+            no_tx = "-- atlas:txmode none\n" if concurrent else ""
+            (folder / f"{version}000000_{name}.sql").write_text(f"{no_tx}{up}\n")
     if tool == "flyway":
         (folder / "R__refresh_views.sql").write_text("SELECT 1;\n")
     return folder
 
 
-@pytest.mark.parametrize(
-    "tool", ["golang-migrate", "goose", "dbmate", "flyway", "dirs", "prisma", "popx", "sqitch"]
-)
+TOOLS = [
+    "golang-migrate",
+    "goose",
+    "dbmate",
+    "flyway",
+    "dirs",
+    "prisma",
+    "popx",
+    "sqitch",
+    "sql-migrate",
+    "tern",
+    "yoyo",
+    "sql-files",
+]
+UP_ONLY = ("prisma", "sql-files")
+
+
+@pytest.mark.parametrize("tool", TOOLS)
 def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool: str) -> None:
     folder = _write(tmp_path / "migrations", tool)
     assert detect(folder) == tool
     found = read_folder(folder)
-    assert [m.version for m in found.migrations] == VERSIONS
-    chain = build_chain(found, "20240101", "head")
-    assert [m.version for m in chain.baseline] == ["20240101"]
-    assert [m.version for m in chain.pending] == VERSIONS[1:]
+    versions = {  # as each tool's files name them
+        "tern": [v[-3:] for v in VERSIONS],
+        "sql-files": [f"{v}000000" for v in VERSIONS],
+    }.get(tool, VERSIONS)
+    assert [m.version for m in found.migrations] == versions
+    chain = build_chain(found, versions[0], "head")
+    assert [m.version for m in chain.baseline] == versions[:1]
+    assert [m.version for m in chain.pending] == versions[1:]
     ups = statements_of(chain.up)
     if tool == "sqitch":  # each change's verify script runs right after its deploy
         checks = [s for s in ups if s.file is not None and s.file.parent.name == "verify"]
@@ -103,9 +141,10 @@ def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool:
         ups = [s for s in ups if s not in checks]
     assert [s.sql for s in ups] == [up.rstrip(";") for up, _ in STEPS[1:]]
     assert ups[0].file is not None and ups[0].line >= 1
-    if tool in ("goose", "dbmate", "popx"):  # the tool's "no transaction" marker is honoured
+    if tool not in ("golang-migrate", "flyway", "dirs", "prisma", "sqitch"):
+        # the tool's "no transaction" marker is honoured
         assert [s.alone for s in ups] == [False, True, False]
-    if tool == "prisma":
+    if tool in UP_ONLY:
         assert chain.down is None and chain.down_missing is not None
         assert "no down" in chain.down_missing
     else:
@@ -165,16 +204,20 @@ def test_a_chain_seeds_at_its_baseline_and_rehearses_the_pending_migrations(
     assert [m["roundtrip"] for m in rows if m["phase"] == "down"] == ["restored"] * 3
 
 
+@pytest.mark.parametrize("tool", UP_ONLY)
 def test_a_tool_without_downs_skips_the_round_trip_with_the_reason(
-    tmp_path: Path, work_root: Path
+    tmp_path: Path, work_root: Path, tool: str
 ) -> None:
-    _write(tmp_path / "migrations", "prisma")
-    path = _scenario(tmp_path, "  dir: migrations\n  tool: prisma\n  from: 20240101\n")
+    _write(tmp_path / "migrations", tool)
+    start = "20240101" if tool == "prisma" else "20240101000000"
+    path = _scenario(tmp_path, f"  dir: migrations\n  tool: {tool}\n  from: {start}\n")
     result = rehearse(load_scenario(path), report_dir=None)
     assert result.passed, result.failure
     assert result.roundtrip is not None and result.roundtrip.status == "skipped"
     down = result.phase("down")
-    assert down is not None and down.note is not None and "prisma: no down" in down.note
+    assert down is not None and down.note is not None and f"{tool}: no down" in down.note
+    # the step marked to run outside a transaction did (CREATE INDEX CONCURRENTLY)
+    assert [s.in_transaction for s in result.statements_of("up")] == [True, False, True]
 
 
 def test_bad_folders_and_versions_are_named(tmp_path: Path) -> None:

@@ -43,6 +43,10 @@ MIGRATION_TOOLS = (
     "prisma",
     "popx",
     "sqitch",
+    "sql-migrate",
+    "tern",
+    "yoyo",
+    "sql-files",
     "alembic",
     "django",
 )

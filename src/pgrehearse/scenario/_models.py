@@ -692,6 +692,10 @@ MigrationTool = Literal[
     "prisma",
     "popx",
     "sqitch",
+    "sql-migrate",
+    "tern",
+    "yoyo",
+    "sql-files",
     "alembic",
     "django",
 ]

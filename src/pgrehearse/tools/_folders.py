@@ -332,6 +332,123 @@ def sqitch(folder: Path) -> Folder:
     return Folder("sqitch", migrations)
 
 
+_SQL_MIGRATE_MARK = re.compile(r"^\s*--\s*\+migrate\s+(\w+)(.*)$", re.IGNORECASE)
+_NUMBERED = re.compile(r"^(\d+)(?:[_\-.](.*))?\.sql$")
+
+
+def sql_migrate(folder: Path) -> Folder:
+    """rubenv/sql-migrate: any `*.sql` with `-- +migrate Up` / `-- +migrate Down`
+    (`notransaction` after either runs it outside a transaction; `StatementBegin`/`End`
+    dropped), in the order of their numeric prefix, else of their names."""
+    migrations = []
+    for path in _sql_files(folder):
+        text = _read(path)
+        sections: dict[str, Script] = {}
+        current: str | None = None
+        body: list[str] = []
+        start, transactional = 1, True
+        for number, line in enumerate(text.split("\n"), start=1):
+            mark = _SQL_MIGRATE_MARK.match(line)
+            word = mark[1].lower() if mark else ""
+            if word in ("up", "down"):
+                if current is not None:
+                    sections[current] = Script("\n".join(body), path, start, transactional)
+                current, body, start = word, [], number + 1
+                transactional = "notransaction" not in (mark[2] if mark else "").lower()
+                continue
+            body.append("" if mark else line)  # StatementBegin/End: keep the line count
+        if current is not None:
+            sections[current] = Script("\n".join(body), path, start, transactional)
+        if "up" not in sections:
+            raise FolderError(f"{path}: no `-- +migrate Up` section")
+        version, name = _numbered(path)
+        migrations.append(Migration(version, name, sections["up"], sections.get("down")))
+    return Folder("sql-migrate", sorted(migrations, key=lambda m: version_key(m.version)))
+
+
+def _numbered(path: Path) -> tuple[str, str]:
+    """`(version, name)` of `0012_add_x.sql`, `20240101.add_x.sql` or `add_x.sql`."""
+    match = _NUMBERED.match(path.name)
+    if match:
+        return match[1], match[2] or ""
+    return path.stem, ""
+
+
+_TERN_SPLIT = re.compile(r"^-{4}\s*create above\s*/\s*drop below\s*-{4}\s*$", re.IGNORECASE)
+
+
+_TERN_NO_TX = re.compile(r"^-{4}\s*tern:\s*disable-tx\s*-{4}\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def tern(folder: Path) -> Folder:
+    """jackc/tern: `<number>_<name>.sql`, the up above the line
+    `---- create above / drop below ----` and the down below it (`---- tern: disable-tx ----`
+    runs it outside a transaction)."""
+    migrations = []
+    for path in _sql_files(folder):
+        match = _NUMBERED.match(path.name)
+        if match is None:
+            continue
+        text = _read(path)
+        transactional = _TERN_NO_TX.search(text) is None
+        lines = text.split("\n")
+        split = next((i for i, line in enumerate(lines) if _TERN_SPLIT.match(line)), None)
+        up_lines = lines if split is None else lines[:split]
+        up = Script("\n".join(up_lines), path, 1, transactional)
+        down = (
+            None
+            if split is None
+            else Script("\n".join(lines[split + 1 :]), path, split + 2, transactional)
+        )
+        migrations.append(Migration(match[1], match[2] or "", up, down))
+    return Folder("tern", sorted(migrations, key=lambda m: version_key(m.version)))
+
+
+_YOYO_NO_TX = re.compile(r"^--\s*transactional:\s*false\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def yoyo(folder: Path) -> Folder:
+    """yoyo-migrations: `<id>[_.]<name>.sql`, its down in `<same>.rollback.sql`, applied in
+    the order of their names (`-- depends:` headers are comments to the server;
+    `-- transactional: false` runs it outside a transaction)."""
+    migrations = []
+    for path in _sql_files(folder):
+        if path.name.endswith(".rollback.sql"):
+            continue
+        rollback = path.with_name(path.name.removesuffix(".sql") + ".rollback.sql")
+        version, name = _numbered(path)
+        text = _read(path)
+        transactional = _YOYO_NO_TX.search(text) is None
+        migrations.append(
+            Migration(
+                version,
+                name,
+                Script(text, path, 1, transactional),
+                Script(_read(rollback), rollback, 1, transactional) if rollback.is_file() else None,
+            )
+        )
+    return Folder("yoyo", sorted(migrations, key=lambda m: version_key(m.version)))
+
+
+_ATLAS_NO_TX = re.compile(r"^--\s*atlas:txmode\s+none\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def sql_files(folder: Path) -> Folder:
+    """Numbered or timestamped `.sql` files that are ups only (Supabase's
+    `supabase/migrations`, Atlas, sqlx without `.down.sql`, graphile-migrate's
+    `committed/`): no downs, so the down and the round trip are skipped, saying why
+    (Atlas's `-- atlas:txmode none` runs one outside a transaction)."""
+    migrations = []
+    for path in _sql_files(folder):
+        if _NUMBERED.match(path.name) is None:
+            continue
+        version, name = _numbered(path)
+        text = _read(path)
+        transactional = _ATLAS_NO_TX.search(text) is None
+        migrations.append(Migration(version, name, Script(text, path, 1, transactional), None))
+    return Folder("sql-files", sorted(migrations, key=lambda m: version_key(m.version)))
+
+
 READERS: dict[str, Callable[[Path], Folder]] = {
     "golang-migrate": golang_migrate,
     "goose": goose,
@@ -341,6 +458,10 @@ READERS: dict[str, Callable[[Path], Folder]] = {
     "prisma": prisma,
     "popx": popx,
     "sqitch": sqitch,
+    "sql-migrate": sql_migrate,
+    "tern": tern,
+    "yoyo": yoyo,
+    "sql-files": sql_files,
 }
 
 
@@ -368,10 +489,22 @@ def detect(folder: Path) -> str:
         return "goose"
     if any("migrate:up" in h for h in heads):
         return "dbmate"
+    if any(_SQL_MIGRATE_MARK.search(line) for h in heads for line in h.split("\n")):
+        return "sql-migrate"
+    if any(_TERN_SPLIT.match(line) for h in _texts(files) for line in h.split("\n")):
+        return "tern"
+    if any(n.endswith(".rollback.sql") for n in names):
+        return "yoyo"
+    if files and all(_NUMBERED.match(n) for n in names):
+        return "sql-files"
     raise FolderError(
         f"{folder}: cannot tell which migration tool wrote it; name one with `tool:` "
         f"({', '.join(READERS)})"
     )
+
+
+def _texts(files: list[Path]) -> list[str]:
+    return [_read(p) for p in files[:20]]
 
 
 def read_folder(folder: Path, tool: str = "auto") -> Folder:
