@@ -101,12 +101,19 @@ def test_a_null_alternative_leaves_the_rest_to_build_or_the_column_null() -> Non
             ("cancelled", "CHECK (((status = 'cancelled'::text) OR (cancelled_at IS NULL)))"),
             ("code", "CHECK (((code IS NULL) OR (code ~* '^[a-z]+$'::text)))"),
             ("own", "CHECK (((note IS NULL) OR (upper(note) = note)))"),
+            (
+                "landed",
+                "CHECK (((landed_at IS NULL) OR ((left_at IS NOT NULL) AND "
+                "(landed_at IS NOT NULL) AND (landed_at > left_at))))",
+            ),
         ]
     )
     rating = facts.columns["rating"]
     assert rating.low is not None and rating.high is not None
     assert (rating.low.value, rating.high.value) == (1, 5)
-    assert facts.before == [("starts_at", "ends_at", True)]
+    # the rest, stronger than the CHECK, where it is about the column tested for NULL too
+    assert facts.before == [("starts_at", "ends_at", True), ("left_at", "landed_at", True)]
+    assert facts.columns["left_at"].not_null and facts.columns["landed_at"].not_null
     assert facts.columns["closed_at"].not_null and not facts.columns["closed_at"].always_null
     assert facts.columns["cancelled_at"].always_null
     assert facts.columns["code"].pattern == "(?i)^[a-z]+$"
@@ -150,7 +157,10 @@ def test_a_table_full_of_checks_seeds_from_rows_alone(tmp_path: Path, work_root:
                           bool_and(char_length(code) = 3), max(stamp) < '2020-01-01'
                    FROM gadgets"""
             ).fetchone()
+            heap = conn.execute("SELECT pg_table_size('gadgets')").fetchone()
         database.drop()
+    [table] = seeded.provisioning.tables
+    assert heap is not None and table.heap_bytes == heap[0] > 0  # the seed's size report
     assert row is not None
     count, kinds, seats, moods, weight, low_score, high_score, cheapest, dearest, *rest = row
     assert count == 3000
@@ -478,6 +488,49 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
     assert 1 < custom_spots <= 50 and custom_ok  # the user's expression, from its pool
 
 
+SHORT_CODES = """
+CREATE TABLE ports (code char(3) PRIMARY KEY, gate varchar(2) NOT NULL UNIQUE);
+CREATE TABLE flights (
+    number char(6) NOT NULL,
+    leaves timestamptz NOT NULL,
+    port char(3) NOT NULL REFERENCES ports (code),
+    UNIQUE (number, leaves)
+);
+CREATE TABLE tags (letter char(1) PRIMARY KEY);
+"""
+
+
+def test_short_unique_codes_fit_their_columns(tmp_path: Path, work_root: Path) -> None:
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    (tmp_path / "schema.sql").write_text(SHORT_CODES)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: codes\nschema: schema.sql\n"
+        "data: {tables: {ports: {rows: 1000}, flights: {rows: 3000}, tags: {rows: 100}}}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with pytest.raises(ScenarioError) as raised:  # 36 one-character values for 100 rows
+        plan_seeding(load_scenario(path))
+    [problem] = raised.value.problems
+    assert "tags.letter must be unique" in problem.message and "36 distinct" in problem.message
+    path.write_text(path.read_text().replace("tags: {rows: 100}", "tags: {rows: 20}"))
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            row = conn.execute(
+                """SELECT bool_and(code ~ '^[A-Z]{3}$'), bool_and(gate ~ '^[A-Z0-9]{2}$'),
+                          (SELECT count(DISTINCT number) FROM flights),
+                          (SELECT max(length(number)) FROM flights)
+                   FROM ports"""
+            ).fetchone()
+        database.drop()
+    # letters where they have values enough (26^3 for 1,000 ports), digits too where not
+    # (26^2 < 1,000 gates); the flight's key made distinct by its moment, not its number
+    assert row is not None and row[:2] == (True, True)
+    assert row[2] < 3000 and row[3] <= 6
+
+
 KEYS_THROUGH_EXPRESSIONS = """
 CREATE TABLE readings (sensor int NOT NULL, taken_at timestamptz NOT NULL)
     PARTITION BY RANGE (date_trunc('month', taken_at AT TIME ZONE 'UTC'));
@@ -527,7 +580,12 @@ def test_partition_keys_through_expressions_seed_and_keys_of_several_columns_are
                     " AND c.relnamespace = 'public'::regnamespace ORDER BY 1"
                 ).fetchall()
             )
+            heap = conn.execute(
+                "SELECT pg_table_size('readings_jan') + pg_table_size('readings_feb')"
+            ).fetchone()
         database.drop()
+    sizes = {t.table: t.heap_bytes for t in seeded.provisioning.tables}
+    assert heap is not None and sizes["readings"] == heap[0] > 0  # its partitions' sizes
     assert set(counts) == {
         "readings_jan",
         "readings_feb",

@@ -191,6 +191,13 @@ def test_unique_generators_are_unique_across_blocks() -> None:
         assert len(set(first + second)) == 3_000, spec
 
 
+def test_unique_text_stays_within_its_length() -> None:
+    values = _values({"text": [6, 6], "unique": True}, 5_000, rows=20_000, first=15_000)
+    assert len(set(values)) == 5_000 and {len(v) for v in values} == {6}
+    with pytest.raises(UnsatisfiableUnique, match="too few"):
+        _values({"text": [1, 2], "unique": True}, 2_000)
+
+
 def test_unique_email_stays_an_email() -> None:
     values = _values({"faker": "email", "pool": 10, "unique": True}, 100)
     assert all(re.fullmatch(r"[^@\s]+\.\d+@[^@\s]+", v) for v in values)

@@ -121,7 +121,7 @@ def _describe(scenario: Scenario, plan: TablePlan) -> TableSeedingPlan:
                 continue
             columns.append(ColumnPlan(info.name, info.type_text, None, _left(info)))
             continue
-        generator = column.spec.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+        generator = column.spec.written()
         if column.inferred:
             source = "inferred: " + _why(plan, info)
         else:

@@ -124,6 +124,15 @@ class _GeneratorBase(_Strict):
     def kind(self) -> str:
         return GENERATOR_NAMES[type(self)]
 
+    def written(self) -> dict[str, Any]:
+        """The generator as a scenario would write it: what differs from the defaults, and
+        always its kind's key (`{sequence: 1}`, not `{}`)."""
+        shown = self.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+        if self.kind not in shown:
+            full = self.model_dump(mode="json", by_alias=True)
+            shown = {self.kind: full.get(self.kind), **shown}
+        return shown
+
 
 class _Distributed(_GeneratorBase):
     """Shared distribution options of numeric generators."""

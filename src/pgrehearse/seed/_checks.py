@@ -154,19 +154,15 @@ def _alternatives(args: list[dict[str, Any]], facts: CheckFacts, name: str) -> b
             understood = _conjunct(rest[0], scratch, name)
         else:
             understood = _alternatives(rest, scratch, name)
-        about_them = set(scratch.columns) <= nulls and all(
-            nulls & {a, b} for a, b, _ in scratch.before
-        )
-        if understood and about_them and not scratch.null_rules:
-            facts.merge(scratch)
+        if not _columns_in(rest) & nulls:
+            # `other_condition OR a IS NULL`: a stays NULL (its values would have to follow
+            # the other columns' values)
+            facts.of(sorted(nulls)[0]).always_null = True
             return True
-        mentioned = _columns_in(rest)
-        if mentioned & nulls:
-            return False
-        # `other_condition OR a IS NULL`: a stays NULL (its values would have to follow
-        # the other columns' values)
-        facts.of(sorted(nulls)[0]).always_null = True
-        return True
+        if understood and not scratch.null_rules:
+            facts.merge(scratch)  # stronger than the CHECK: values that meet it meet the CHECK
+            return True
+        return False
     for arg in args:  # `other_condition OR a IS NOT NULL`: a always has a value
         column = _null_tested(arg, "IS_NOT_NULL")
         if column is not None and column not in _columns_in([a for a in args if a is not arg]):

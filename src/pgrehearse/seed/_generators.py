@@ -351,6 +351,15 @@ def _with_number(value: str, number: int) -> str:
     return f"{value}-{number}"
 
 
+def _numbered(value: str, number: int, longest: int) -> str:
+    """`value` made unique by its row's number, cut to stay within `longest` characters
+    (the number in base 36 where even `-<number>` would not fit)."""
+    suffix = f"-{number}"
+    if len(suffix) > longest:
+        suffix = np.base_repr(number, 36)
+    return value[: max(0, longest - len(suffix))] + suffix
+
+
 class _BoolGenerator(Generator):
     json_kind = "bool"
     _TEXT = np.array(["f", "t"], dtype=object)
@@ -663,6 +672,11 @@ class _TextGenerator(Generator):
         self.corpus = " ".join(words)
         starts = np.flatnonzero(np.frombuffer(self.corpus.encode(), dtype=np.uint8) == 32) + 1
         self.starts = starts[starts < len(self.corpus) - spec.text[1] - 1]
+        if spec.unique and 36 ** spec.text[1] < context.rows:
+            raise UnsatisfiableUnique(
+                f"{context.key}: text of at most {spec.text[1]} characters has too few "
+                f"distinct values for {context.rows:,} unique rows"
+            )
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         low, high = self.spec.text
@@ -676,7 +690,8 @@ class _TextGenerator(Generator):
             for text in (corpus[b:e] for b, e in zip(begins.tolist(), ends.tolist(), strict=True))
         ]
         if self.spec.unique:
-            return list(map(_with_number, texts, range(first + 1, first + count + 1)))
+            numbers = range(first + 1, first + count + 1)
+            return [_numbered(t, n, high) for t, n in zip(texts, numbers, strict=True)]
         return texts
 
 

@@ -108,7 +108,8 @@ def honour_checks(
     regular expression); `max_length` is the column's own (varchar(n)), `text` whether
     it holds text (a unique one is numbered, and a pattern then numbers it instead)."""
     if facts.pattern is not None and (
-        isinstance(spec, TextColumn | FakerColumn) or (text and isinstance(spec, SequenceColumn))
+        isinstance(spec, TextColumn | FakerColumn | PatternColumn)
+        or (text and isinstance(spec, SequenceColumn))
     ):
         if isinstance(spec, FakerColumn) and _faker_matches(spec, facts.pattern):
             return spec  # an email column checked for an @: Faker's emails are realistic
@@ -255,7 +256,7 @@ def _infer_scalar(
     if made_by_server is not None:
         return SqlColumn(sql=made_by_server)
     if base in ("text", "varchar", "bpchar", "citext", "name") or column.category == "S":
-        return _infer_text(column, unique, table)
+        return _infer_text(column, unique, table, rows)
     return None
 
 
@@ -390,24 +391,30 @@ def faker_provider_for(column: str, table: str) -> str:
     return provider
 
 
-def _infer_text(column: ColumnInfo, unique: bool, table: str = "") -> ColumnSpec:
+def _code(limit: int, rows: int) -> PatternColumn:
+    """Unique short text (an airport's `char(3)`, a booking's `char(6)` reference): capital
+    letters, with digits too where letters alone have too few values for the rows."""
+    length = limit
+    characters = "A-Z" if 26**length >= rows else "A-Z0-9"
+    return PatternColumn(pattern=f"^[{characters}]{{{length}}}$", unique=True)
+
+
+def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0) -> ColumnSpec:
     name = snake_case(column.name)
     limit = column.max_length
     in_context = _TABLE_NAMES.get(_singular(table)) if name in _NAMING_COLUMNS else None
     if in_context is not None and (limit is None or limit >= (30 if unique else 12)):
         return FakerColumn(faker=in_context, unique=unique)  # char(n) pads them
+    if unique and limit is not None and limit < 20:
+        return _code(limit, rows)
     if column.base_type == "bpchar" and limit is not None:
-        return TextColumn(text=(limit, limit), unique=False) if not unique else SequenceColumn()
+        return TextColumn(text=(limit, limit), unique=False)
     provider = _hinted_provider(name)
     if provider is not None and (limit is None or limit >= (30 if unique else 12)):
         args = {"text": "??-#####"} if provider == "bothify" else {}
         return FakerColumn(faker=provider, unique=unique, args=args)
     if unique:
-        return (
-            SequenceColumn()
-            if limit is not None and limit < 20
-            else TextColumn(text=(5, min(limit - 12, 30) if limit else 30), unique=True)
-        )
+        return TextColumn(text=(5, min(limit - 12, 30) if limit else 30), unique=True)
     if name in _LONG_TEXT:
         return TextColumn(text=(20, min(limit or 200, 200)))
     top = min(limit or 40, 40)

@@ -180,6 +180,15 @@ def _repeat(text: str, i: int) -> tuple[int, int, int]:
     return fewest, max(most, fewest), i
 
 
+def distinct_values(spec: PatternColumn) -> int | None:
+    """How many distinct values the pattern can make (every repeat at its most, as unique
+    values are made); None when rstr draws them and it is not known."""
+    found = _fitted(tokens(python_regex(spec.pattern)) or None, spec.longest)
+    if found is None:
+        return None
+    return int(math.prod(len(t.choices) ** t.most for t in found))
+
+
 class PatternGenerator(Generator):
     def __init__(self, spec: PatternColumn, context: GeneratorContext) -> None:
         compiled = python_regex(spec.pattern)

@@ -12,16 +12,20 @@ from pgrehearse.scenario import (
     ColumnSpec,
     ConstantColumn,
     DataSpec,
+    FakerColumn,
     IntColumn,
+    PatternColumn,
     RangeColumn,
     RefColumn,
     SequenceColumn,
+    TextColumn,
     UuidColumn,
 )
 from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
 from pgrehearse.seed._infer import infer_generator
 from pgrehearse.seed._null_patterns import plan_null_patterns
 from pgrehearse.seed._order import order_columns
+from pgrehearse.seed._patterns import distinct_values
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 from pgrehearse.seed._references import refer_to_own_rows, refer_to_rows, seeding_order
 
@@ -125,6 +129,7 @@ def _plan_table(
             _plan_column(name, column, explicit.get(column.name), info, rows, catalog, plan)
         except PlanError as exc:
             problems.append(exc)
+    problems += _too_few_patterns(plan)
     refer_to_rows(info, plan, catalog)
     try:
         plan_null_patterns(plan)
@@ -202,6 +207,28 @@ def _plan_column(
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
 
 
+def _too_few_patterns(plan: TablePlan) -> list[PlanError]:
+    """A unique `pattern` column whose pattern has fewer values than the table has rows."""
+    found = []
+    for planned in plan.columns:
+        spec = planned.spec
+        if not isinstance(spec, PatternColumn) or not spec.unique:
+            continue
+        distinct = distinct_values(spec)
+        if distinct is not None and distinct < plan.rows:
+            found.append(
+                PlanError(
+                    plan.name,
+                    planned.name,
+                    f"{plan.name}.{planned.name} must be unique, but its pattern "
+                    f"{spec.pattern} has only {distinct:,} distinct values for "
+                    f"{plan.rows:,} rows",
+                    hint="widen the pattern (or the column), or lower rows or --scale",
+                )
+            )
+    return found
+
+
 def _unshaped_partition_keys(plan: TablePlan) -> list[PlanError]:
     """A partition key over several columns, or through an expression pgrehearse does not
     see through, gets values from the scenario: inferred ones would miss the partitions."""
@@ -271,9 +298,15 @@ def _honour_unique_group(name: str, group: list[str], info: TableInfo, plan: Tab
     ):
         plan.combinations.append(list(group))
         return
-    for column in group:
-        candidate = planned.get(column)
-        if candidate is None or isinstance(candidate.spec, RefColumn | ChoiceColumn | BoolColumn):
+    # an inferred column rather than one the scenario chose, and text last: made unique, it
+    # carries a number, which a short column has little room for
+    ranked = sorted(
+        (planned[c] for c in group if c in planned),
+        key=lambda c: (not c.inferred, isinstance(c.spec, TextColumn | FakerColumn)),
+    )
+    for candidate in ranked:
+        column = candidate.name
+        if isinstance(candidate.spec, RefColumn | ChoiceColumn | BoolColumn):
             continue
         if "unique" in type(candidate.spec).model_fields:
             index = plan.columns.index(candidate)

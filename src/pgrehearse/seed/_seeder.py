@@ -374,8 +374,11 @@ def _seed_table(
         raise SeedError(table_plan.name, str(exc)) from exc
     seconds = time.perf_counter() - started
     relation = table_plan.info.regclass
-    size = conn.execute(  # a partitioned table's rows are in its partitions
-        "SELECT sum(pg_table_size(relid)) FROM pg_partition_tree(%s::regclass)", (relation,)
+    size = conn.execute(  # a partitioned table's rows are in its partitions (a plain
+        # table is not in a partition tree of its own)
+        "SELECT COALESCE(sum(pg_table_size(relid)), pg_table_size(%s::regclass))"
+        " FROM pg_partition_tree(%s::regclass)",
+        (relation, relation),
     ).fetchone()
     conn.commit()
     result = TableSeedResult(
@@ -388,7 +391,7 @@ def _seed_table(
                 c.name,
                 c.kind,
                 c.inferred,
-                c.spec.model_dump(mode="json", exclude_defaults=True, by_alias=True),
+                c.spec.written(),
             )
             for c in table_plan.columns
         ],
