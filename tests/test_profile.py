@@ -404,6 +404,22 @@ def test_init_from_a_schema_file_validates_and_runs_as_written(
     assert {b["budget"] for b in summary["budgets"]} >= {"max_wait_ms", "roundtrip"}
 
 
+def test_init_tells_what_the_plan_finds_in_the_scenario_it_wrote(
+    tmp_path: Path, work_root: Path
+) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text(
+        "CREATE TABLE sales (yr int NOT NULL, mo int NOT NULL) PARTITION BY RANGE (yr, mo);\n"
+        "CREATE TABLE sales_2024 PARTITION OF sales FOR VALUES FROM (2024, 1) TO (2025, 1);\n"
+    )
+    out = tmp_path / "sales"
+    done = _cli("init", out, "--schema", schema, "--rows", "100")
+    assert done.returncode == 0, done.stderr  # written, and what is left to settle told
+    assert "the seeding plan found 1 problem(s)" in done.stderr
+    assert "partitioned by (yr, mo)" in done.stderr and "scenario.yaml:" in done.stderr
+    assert _cli("validate", out).returncode == 0
+
+
 def test_init_from_a_database_is_a_profile_with_a_load(tmp_path: Path, shop: Shop) -> None:
     out = tmp_path / "shop"
     done = _cli("init", out, "--dsn", shop.dsn, "--scale", "0.1")

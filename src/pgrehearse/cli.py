@@ -717,6 +717,17 @@ def init(
         highlight=False,
         soft_wrap=True,
     )
+    if done.problems:
+        err.print(
+            f"the seeding plan found {len(done.problems)} problem(s) to settle in "
+            f"{_shown(done.folder / 'scenario.yaml')} before it runs "
+            f"(`pgrehearse plan {_shown(done.folder)}` lists them again):",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        for problem in done.problems:
+            err.print("  " + problem.render(), markup=False, highlight=False, soft_wrap=True)
     _print_next_step(out, done.folder)
 
 

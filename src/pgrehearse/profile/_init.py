@@ -13,7 +13,7 @@ import contextlib
 import re
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,10 @@ BOOKKEEPING_TABLES = {
     "pgmigrations",  # node-pg-migrate
     "doctrine_migration_versions",
     "atlas_schema_revisions",
+    "_yoyo_migration",  # yoyo
+    "_yoyo_log",
+    "_yoyo_version",
+    "yoyo_lock",
 }
 BUDGETS = {"max_lock_ms": {"AccessExclusiveLock": 2000, "conflicting": 5000}, "max_wait_ms": 2000}
 
@@ -83,6 +87,9 @@ class InitResult:
     tables: int
     loaded: list[str]  # tables the load reads by primary key
     source: str  # "profile of …" or "schema …"
+    # what `pgrehearse plan` finds in the written scenario (a column of a type nothing
+    # makes, a partition key over several columns): to settle before it runs
+    problems: list[Problem] = field(default_factory=list)
 
 
 def init_scenario(
@@ -161,7 +168,22 @@ def _write_scenario(
     for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
         if not (folder / file).exists():
             (folder / file).write_text(text)
-    return InitResult(folder, len(scenario["data"]["tables"]), loaded, source)
+    problems = _plan_problems(folder / "scenario.yaml")
+    return InitResult(folder, len(scenario["data"]["tables"]), loaded, source, problems)
+
+
+def _plan_problems(path: Path) -> list[Problem]:
+    """What `pgrehearse plan` finds in the scenario just written (on a throwaway server of
+    its own): the scenario stays, and its problems are told, for the user to settle."""
+    from pgrehearse.errors import ScenarioError
+    from pgrehearse.rehearsal.plan import plan_seeding
+    from pgrehearse.scenario import load_scenario
+
+    try:
+        plan_seeding(load_scenario(path))
+    except ScenarioError as exc:
+        return list(exc.problems)
+    return []
 
 
 def _load(
