@@ -799,6 +799,7 @@ CREATE TABLE notes (
     removed_by bigint REFERENCES accounts (id),
     status text NOT NULL CHECK (status IN ('open', 'closed')),
     closed_at timestamptz,
+    reopened_at timestamptz,
     cancelled_at timestamptz DEFAULT now(),
     rating smallint CHECK (rating IS NULL OR rating BETWEEN 1 AND 5),
     code varchar(12) NOT NULL UNIQUE CHECK (code ~ '^[A-Z]{3}-[[:digit:]]{4}$'),
@@ -807,7 +808,8 @@ CREATE TABLE notes (
     CONSTRAINT one_author CHECK (num_nonnulls(account_id, robot_id) = 1),
     CONSTRAINT removal CHECK ((removed_at IS NULL) = (removed_by IS NULL)),
     CONSTRAINT closing CHECK (status <> 'closed' OR closed_at IS NOT NULL),
-    CONSTRAINT cancelling CHECK (status = 'closed' OR cancelled_at IS NULL)
+    CONSTRAINT cancelling CHECK (status = 'closed' OR cancelled_at IS NULL),
+    CONSTRAINT once CHECK (num_nonnulls(closed_at, reopened_at) <= 1)
 );
 """
 
@@ -830,12 +832,12 @@ def test_null_patterns_and_regular_expressions_seed_from_rows_alone(
             row = conn.execute(
                 """SELECT count(*), count(account_id), count(robot_id), count(removed_at),
                           count(removed_by), count(DISTINCT code), count(cancelled_at),
-                          count(DISTINCT slug), max(length(slug))
+                          count(DISTINCT slug), max(length(slug)), count(reopened_at)
                    FROM notes"""
             ).fetchone()
         database.drop()
     assert row is not None
-    count, accounts, robots, removed, removed_by, codes, cancelled, slugs, longest = row
+    count, accounts, robots, removed, removed_by, codes, cancelled, slugs, longest, reopened = row
     assert count == 4000
     # every CHECK held as the rows went in; and the rows took each pattern they allow
     assert accounts + robots == count and accounts > 0 and robots > 0
@@ -844,6 +846,7 @@ def test_null_patterns_and_regular_expressions_seed_from_rows_alone(
     assert codes == count  # unique, from the pattern
     assert cancelled == 0  # left NULL over its default: the CHECK holds whatever the status
     assert slugs > 100 and longest <= 8
+    assert reopened == 0  # closed_at has a value in every row (closing), so at most one: none
 
 
 def test_the_partition_hash_is_the_servers(pg_binaries: PostgresBinaries, work_root: Path) -> None:

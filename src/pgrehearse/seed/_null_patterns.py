@@ -1,8 +1,8 @@
 """CHECKs over which columns are NULL together (`num_nonnulls(a, b) = 1`,
 `a IS NOT NULL OR b IS NOT NULL`, `(a IS NULL) = (b IS NULL)`), true by construction: each
 row draws one of the patterns the CHECKs allow (which of the columns have a value), weighted
-by each column's own `null_fraction`, and each column's generator is NULL where the row's
-pattern says so."""
+by the `null_fraction` of the generators the scenario chose (an inferred one has no say),
+and each column's generator is NULL where the row's pattern says so."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
+from pgrehearse.scenario import ConstantColumn
 from pgrehearse.seed._checks import NullRule
 from pgrehearse.seed._generators import BLOCK_ROWS, Generator, column_rng
 from pgrehearse.seed._plan_model import NullPatterns, PlanError, TablePlan
@@ -61,9 +62,13 @@ def _patterns(plan: TablePlan, rules: list[NullRule]) -> NullPatterns | None:
     fixed: dict[str, bool] = {}
     for column in columns:
         info = plan.info.columns.get(column)
-        if column not in planned:
+        facts = plan.info.checks.columns.get(column)
+        spec = planned.get(column)
+        if spec is None:
             fixed[column] = info is not None and info.default_expr is not None
-        elif info is not None and info.not_null:
+        elif isinstance(spec, ConstantColumn) and spec.value is None:
+            fixed[column] = False
+        elif (info is not None and info.not_null) or (facts is not None and facts.not_null):
             fixed[column] = True
     allowed = [
         pattern
