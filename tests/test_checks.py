@@ -34,7 +34,8 @@ def test_the_common_check_forms_are_understood() -> None:
             ("flipped", "CHECK ((0 < weight))"),
             ("regex", "CHECK ((email ~ '@'::text))"),
             ("like", "CHECK ((sku ~~ 'SKU-%'::text))"),
-            ("unknown", "CHECK ((upper(handle) = handle))"),
+            ("unknown", "CHECK ((left(handle, 1) = 'x'::text))"),
+            ("case", "CHECK (((iso)::text = upper((iso)::text)))"),
         ]
     )
     columns = facts.columns
@@ -51,6 +52,7 @@ def test_the_common_check_forms_are_understood() -> None:
     assert weight.low is not None and (weight.low.value, weight.low.inclusive) == (0, False)
     assert columns["email"].pattern == "@"
     assert columns["sku"].pattern is not None and re.fullmatch(columns["sku"].pattern, "SKU-a1")
+    assert columns["iso"].case == "upper"
     assert facts.not_understood == ["unknown"]
 
 
@@ -100,7 +102,7 @@ def test_a_null_alternative_leaves_the_rest_to_build_or_the_column_null() -> Non
             ("closed", "CHECK (((status <> 'closed'::text) OR (closed_at IS NOT NULL)))"),
             ("cancelled", "CHECK (((status = 'cancelled'::text) OR (cancelled_at IS NULL)))"),
             ("code", "CHECK (((code IS NULL) OR (code ~* '^[a-z]+$'::text)))"),
-            ("own", "CHECK (((note IS NULL) OR (upper(note) = note)))"),
+            ("own", "CHECK (((note IS NULL) OR (left(note, 1) = 'x'::text)))"),
             (
                 "landed",
                 "CHECK (((landed_at IS NULL) OR ((left_at IS NOT NULL) AND "
@@ -726,7 +728,7 @@ def test_a_check_in_an_unknown_form_is_tried_on_sample_values_at_plan_time(
     (tmp_path / "schema.sql").write_text(
         "CREATE TABLE codes (id int PRIMARY KEY,\n"
         "    email text NOT NULL CHECK (email ~ '@' AND position('@' in email) > 1),\n"
-        "    code text NOT NULL CHECK (upper(code) = code),\n"
+        "    code text NOT NULL CHECK (left(code, 1) = 'Z'),\n"
         "    slug text NOT NULL CHECK (lower(slug) = slug));\n"
     )
     path = tmp_path / "scenario.yaml"
@@ -737,18 +739,18 @@ def test_a_check_in_an_unknown_form_is_tried_on_sample_values_at_plan_time(
     )
     with pytest.raises(ScenarioError) as raised:
         plan_seeding(load_scenario(path))
-    # Faker emails satisfy the email's; made-up lower-case words break the code's
+    # Faker emails satisfy the email's; made-up words break the code's
     [problem] = raised.value.problems
     assert "CHECK codes_code_check" in problem.message and "code" in problem.message
     path.write_text(
         path.read_text().replace(
-            "{id: {sequence: 1}}", '{id: {sequence: 1}, code: {sql: "upper(md5(r1::text))"}}'
+            "{id: {sequence: 1}}", "{id: {sequence: 1}, code: {sql: \"'Z' || md5(r1::text)\"}}"
         )
     )
     plan = plan_seeding(load_scenario(path))  # email and slug were fine all along
     assert [t.name for t in plan.tables] == ["codes"]
     # an sql generator is tried the same way, on a pool the server makes
-    path.write_text(path.read_text().replace("upper(md5", "lower(md5"))
+    path.write_text(path.read_text().replace("'Z'", "'Y'"))
     with pytest.raises(ScenarioError) as wrong:
         plan_seeding(load_scenario(path))
     assert "CHECK codes_code_check" in str(wrong.value)
@@ -760,7 +762,7 @@ def test_a_check_over_several_columns_is_tried_on_sample_rows_at_plan_time(
     from pgrehearse.rehearsal.plan import plan_seeding
 
     (tmp_path / "schema.sql").write_text(
-        "CREATE DOMAIN shout AS text CHECK (VALUE = upper(VALUE));\n"
+        "CREATE DOMAIN shout AS text CHECK (left(VALUE, 1) = 'S');\n"
         "CREATE TABLE trips (id int PRIMARY KEY, leaves_at timestamptz NOT NULL,\n"
         "    arrives_at timestamptz NOT NULL, code shout NOT NULL,\n"
         "    CONSTRAINT short CHECK (arrives_at - leaves_at < interval '2 days'));\n"
@@ -781,7 +783,7 @@ def test_a_check_over_several_columns_is_tried_on_sample_rows_at_plan_time(
         path.read_text().replace(
             "{id: {sequence: 1}}",
             "{id: {sequence: 1}, arrives_at: {after: leaves_at, within: 1d},"
-            " code: {pattern: '^[A-Z]{4}$'}}",
+            " code: {pattern: '^S[A-Z]{3}$'}}",
         )
     )
     plan = plan_seeding(load_scenario(path))  # the same generators the seed uses pass
@@ -805,6 +807,8 @@ CREATE TABLE notes (
     code varchar(12) NOT NULL UNIQUE CHECK (code ~ '^[A-Z]{3}-[[:digit:]]{4}$'),
     slug varchar(8) NOT NULL CHECK (slug ~ '^[a-z0-9-]+$'),
     sku text NOT NULL CHECK (sku LIKE 'SKU-%'),
+    country char(2) NOT NULL CHECK (char_length(country) = 2 AND country = upper(country)),
+    handle text NOT NULL CHECK (lower(handle) = handle),
     CONSTRAINT one_author CHECK (num_nonnulls(account_id, robot_id) = 1),
     CONSTRAINT removal CHECK ((removed_at IS NULL) = (removed_by IS NULL)),
     CONSTRAINT closing CHECK (status <> 'closed' OR closed_at IS NOT NULL),

@@ -52,6 +52,7 @@ class ColumnFacts:
     always_null: bool = False  # `other_condition OR a IS NULL`: a left NULL makes it hold
     not_equal: list[Value] = field(default_factory=list)
     pattern: str | None = None  # a regular expression (PostgreSQL's) values must match
+    case: str | None = None  # "upper" or "lower": `a = upper(a)`
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class CheckFacts:
                 )
             mine.not_equal += theirs.not_equal
             mine.pattern = mine.pattern or theirs.pattern
+            mine.case = mine.case or theirs.case
         self.before += other.before
         self.null_rules += other.null_rules
         self.not_understood += other.not_understood
@@ -318,7 +320,7 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     if column is not None and allowed is not None:
         _allow(facts.of(column), allowed)
         return True
-    if _matching(expr, facts):
+    if _matching(expr, facts) or _one_case(expr, facts):
         return True
     if expr["kind"] == "AEXPR_BETWEEN":  # as written; the catalog stores two comparisons
         column, bounds = _column(expr["lexpr"]), _constants(expr.get("rexpr"))
@@ -355,6 +357,23 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
         return False
     _bound(facts.of(column), op, value)
     return True
+
+
+def _one_case(expr: dict[str, Any], facts: CheckFacts) -> bool:
+    """`a = upper(a)`, `lower(a) = a`: the column's text is in one case."""
+    if expr["kind"] != "AEXPR_OP" or _operator(expr) != "=":
+        return False
+    for plain, called in ((expr["lexpr"], expr.get("rexpr")), (expr.get("rexpr"), expr["lexpr"])):
+        column = _column(plain)
+        call = _strip_casts(called)
+        if column is None or not isinstance(call, dict) or "FuncCall" not in call:
+            continue
+        name = call["FuncCall"]["funcname"][-1]["String"]["sval"]
+        args = call["FuncCall"].get("args") or []
+        if name in ("upper", "lower") and len(args) == 1 and _column(args[0]) == column:
+            facts.of(column).case = name
+            return True
+    return False
 
 
 _REGEX_OPERATORS = {"~", "~*"}

@@ -107,6 +107,12 @@ def honour_checks(
     """`spec` narrowed to what the column's CHECK constraints allow (bounds, lengths, a
     regular expression); `max_length` is the column's own (varchar(n)), `text` whether
     it holds text (a unique one is numbered, and a pattern then numbers it instead)."""
+    if (
+        facts.case is not None
+        and facts.pattern is None
+        and isinstance(spec, TextColumn | FakerColumn)
+    ):
+        spec = _in_case(spec, facts, max_length)
     if facts.pattern is not None and (
         isinstance(spec, TextColumn | FakerColumn | PatternColumn)
         or (text and isinstance(spec, SequenceColumn))
@@ -176,6 +182,25 @@ def _between(bounds: tuple[Any, Any], facts: ColumnFacts) -> tuple[Any, Any]:
 
 def _smallest_step(moment: dt.date | dt.datetime) -> dt.timedelta:
     return dt.timedelta(seconds=1) if isinstance(moment, dt.datetime) else dt.timedelta(days=1)
+
+
+def _in_case(spec: ColumnSpec, facts: ColumnFacts, max_length: int | None) -> ColumnSpec:
+    """Text a CHECK wants in one case: Faker's values where they are (currency codes),
+    else letters of that case, as long as the CHECK's lengths and the column allow."""
+    upper = facts.case == "upper"
+    letters = "A-Z" if upper else "a-z"
+    other_case = "a-z" if upper else "A-Z"
+    lengths = facts.min_length is not None or facts.max_length is not None
+    if (
+        isinstance(spec, FakerColumn)
+        and not lengths
+        and _faker_matches(spec, f"^[^{other_case}]*$")
+    ):
+        return spec
+    longest = min(n for n in (facts.max_length, max_length, 12) if n is not None)
+    shortest = min(max(facts.min_length or 1, 1), longest)
+    unique = _unique_of(spec)
+    return PatternColumn(pattern=f"^[{letters}]{{{shortest},{longest}}}$", unique=unique)
 
 
 def _faker_matches(spec: FakerColumn, pattern: str) -> bool:
