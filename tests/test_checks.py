@@ -499,6 +499,7 @@ CREATE TABLE flights (
     UNIQUE (number, leaves)
 );
 CREATE TABLE tags (letter char(1) PRIMARY KEY);
+CREATE TABLE levels (id smallint PRIMARY KEY);
 """
 
 
@@ -509,14 +510,21 @@ def test_short_unique_codes_fit_their_columns(tmp_path: Path, work_root: Path) -
     path = tmp_path / "scenario.yaml"
     path.write_text(
         "version: 1\nname: codes\nschema: schema.sql\n"
-        "data: {tables: {ports: {rows: 1000}, flights: {rows: 3000}, tags: {rows: 100}}}\n"
+        "data: {tables: {ports: {rows: 1000}, flights: {rows: 3000}, tags: {rows: 100},"
+        " levels: {rows: 40000}}}\n"
         "migration: {up: SELECT 1;}\n"
     )
     with pytest.raises(ScenarioError) as raised:  # 36 one-character values for 100 rows
         plan_seeding(load_scenario(path))
-    [problem] = raised.value.problems
-    assert "tags.letter must be unique" in problem.message and "36 distinct" in problem.message
-    path.write_text(path.read_text().replace("tags: {rows: 100}", "tags: {rows: 20}"))
+    smallints, letters = sorted(raised.value.problems, key=lambda p: p.message)
+    # 32,767 smallints at most for 40,000 rows
+    assert "levels.id (smallint) holds at most 32,767" in smallints.message
+    assert "tags.letter must be unique" in letters.message and "36 distinct" in letters.message
+    path.write_text(
+        path.read_text()
+        .replace("tags: {rows: 100}", "tags: {rows: 20}")
+        .replace("levels: {rows: 40000}", "levels: {rows: 30000}")
+    )
     with SeededServer.start(load_scenario(path)) as seeded:
         database = seeded.database()
         with database.connect() as conn:

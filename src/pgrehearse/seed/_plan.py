@@ -14,7 +14,6 @@ from pgrehearse.scenario import (
     DataSpec,
     FakerColumn,
     IntColumn,
-    PatternColumn,
     RangeColumn,
     RefColumn,
     SequenceColumn,
@@ -25,13 +24,12 @@ from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
 from pgrehearse.seed._infer import infer_generator
 from pgrehearse.seed._null_patterns import plan_null_patterns
 from pgrehearse.seed._order import order_columns
-from pgrehearse.seed._patterns import distinct_values
+from pgrehearse.seed._plan_checks import table_problems
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 from pgrehearse.seed._references import refer_to_own_rows, refer_to_rows, seeding_order
 
 _NUMERIC_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8", "money", "oid"}
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
-_INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_775_807}
 
 # generator kind -> type categories (pg_type.typcategory) it can fill; None: anything
 _FITS: dict[str, set[str] | None] = {
@@ -129,13 +127,12 @@ def _plan_table(
             _plan_column(name, column, explicit.get(column.name), info, rows, catalog, plan)
         except PlanError as exc:
             problems.append(exc)
-    problems += _too_few_patterns(plan)
+    problems += table_problems(plan)
     refer_to_rows(info, plan, catalog)
     try:
         plan_null_patterns(plan)
     except PlanError as exc:
         problems.append(exc)
-    problems += _unshaped_partition_keys(plan)
     order_columns(name, info, plan, problems)
     for group in info.unique_groups:
         try:
@@ -205,52 +202,6 @@ def _plan_column(
             plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
         return
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
-
-
-def _too_few_patterns(plan: TablePlan) -> list[PlanError]:
-    """A unique `pattern` column whose pattern has fewer values than the table has rows."""
-    found = []
-    for planned in plan.columns:
-        spec = planned.spec
-        if not isinstance(spec, PatternColumn) or not spec.unique:
-            continue
-        distinct = distinct_values(spec)
-        if distinct is not None and distinct < plan.rows:
-            found.append(
-                PlanError(
-                    plan.name,
-                    planned.name,
-                    f"{plan.name}.{planned.name} must be unique, but its pattern "
-                    f"{spec.pattern} has only {distinct:,} distinct values for "
-                    f"{plan.rows:,} rows",
-                    hint="widen the pattern (or the column), or lower rows or --scale",
-                )
-            )
-    return found
-
-
-def _unshaped_partition_keys(plan: TablePlan) -> list[PlanError]:
-    """A partition key over several columns, or through an expression pgrehearse does not
-    see through, gets values from the scenario: inferred ones would miss the partitions."""
-    inferred = {c.name for c in plan.columns if c.inferred}
-    found = []
-    for key in plan.info.unshaped_keys:
-        columns = [c for c in key.columns if c in plan.info.columns]
-        guessed = [c for c in columns if c in inferred]
-        if not guessed or plan.rows <= 0:
-            continue
-        found.append(
-            PlanError(
-                plan.name,
-                guessed[0],
-                f"{plan.name} is partitioned by ({key.key}), which pgrehearse does not make "
-                f"values for: inferred values of {', '.join(guessed)} would miss its partitions "
-                f"({'; '.join(key.bounds)}{'; …' if len(key.bounds) >= 4 else ''})",
-                hint=f"give {', '.join(columns)} generators whose values fall in the bounds "
-                f"under data.tables.{plan.name}.columns, or add a DEFAULT partition",
-            )
-        )
-    return found
 
 
 def _leave_null(column: ColumnInfo, plan: TablePlan) -> None:

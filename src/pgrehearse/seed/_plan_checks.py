@@ -1,0 +1,90 @@
+"""Problems of a table's plan as a whole, found before any row is made: numbers past
+their column's type, unique patterns with fewer values than rows, partition keys that
+inferred values would miss."""
+
+from __future__ import annotations
+
+from pgrehearse.scenario import IntColumn, PatternColumn, SequenceColumn
+from pgrehearse.seed._patterns import distinct_values
+from pgrehearse.seed._plan_model import PlanError, TablePlan
+
+_INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_775_807}
+
+
+def table_problems(plan: TablePlan) -> list[PlanError]:
+    return _past_the_type(plan) + _too_few_patterns(plan) + _unshaped_partition_keys(plan)
+
+
+def _past_the_type(plan: TablePlan) -> list[PlanError]:
+    """Numbers an integer column cannot hold: a sequence's last value (unique smallints of
+    a large table), an int range's top."""
+    found = []
+    for planned in plan.columns:
+        info = plan.info.columns[planned.name]
+        bound = _INT_BOUNDS.get(info.base_type)
+        spec = planned.spec
+        if bound is None or info.is_array:
+            continue
+        if isinstance(spec, SequenceColumn):
+            top = spec.sequence + spec.step * max(plan.rows - 1, 0)
+        elif isinstance(spec, IntColumn):
+            top = max(abs(spec.int_range[0]), abs(spec.int_range[1]))
+        else:
+            continue
+        if top > bound:
+            found.append(
+                PlanError(
+                    plan.name,
+                    planned.name,
+                    f"{plan.name}.{planned.name} ({info.type_text}) holds at most {bound:,}, "
+                    f"but its generator reaches {top:,} at {plan.rows:,} rows",
+                    hint="lower rows or --scale, narrow the generator, or widen the column",
+                )
+            )
+    return found
+
+
+def _too_few_patterns(plan: TablePlan) -> list[PlanError]:
+    """A unique `pattern` column whose pattern has fewer values than the table has rows."""
+    found = []
+    for planned in plan.columns:
+        spec = planned.spec
+        if not isinstance(spec, PatternColumn) or not spec.unique:
+            continue
+        distinct = distinct_values(spec)
+        if distinct is not None and distinct < plan.rows:
+            found.append(
+                PlanError(
+                    plan.name,
+                    planned.name,
+                    f"{plan.name}.{planned.name} must be unique, but its pattern "
+                    f"{spec.pattern} has only {distinct:,} distinct values for "
+                    f"{plan.rows:,} rows",
+                    hint="widen the pattern (or the column), or lower rows or --scale",
+                )
+            )
+    return found
+
+
+def _unshaped_partition_keys(plan: TablePlan) -> list[PlanError]:
+    """A partition key over several columns, or through an expression pgrehearse does not
+    see through, gets values from the scenario: inferred ones would miss the partitions."""
+    inferred = {c.name for c in plan.columns if c.inferred}
+    found = []
+    for key in plan.info.unshaped_keys:
+        columns = [c for c in key.columns if c in plan.info.columns]
+        guessed = [c for c in columns if c in inferred]
+        if not guessed or plan.rows <= 0:
+            continue
+        found.append(
+            PlanError(
+                plan.name,
+                guessed[0],
+                f"{plan.name} is partitioned by ({key.key}), which pgrehearse does not make "
+                f"values for: inferred values of {', '.join(guessed)} would miss its partitions "
+                f"({'; '.join(key.bounds)}{'; …' if len(key.bounds) >= 4 else ''})",
+                hint=f"give {', '.join(columns)} generators whose values fall in the bounds "
+                f"under data.tables.{plan.name}.columns, or add a DEFAULT partition",
+            )
+        )
+    return found
