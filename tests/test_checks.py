@@ -431,10 +431,12 @@ def test_the_columns_of_a_composite_key_make_distinct_combinations() -> None:
 TYPES = """
 CREATE EXTENSION ltree;
 CREATE EXTENSION hstore;
+CREATE TYPE postal AS (street text, house int, zip varchar(5), since date, checked boolean);
 CREATE TABLE shapes (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tree ltree NOT NULL,
     attrs hstore NOT NULL,
+    home postal NOT NULL,
     words tsvector NOT NULL,
     doc xml NOT NULL,
     blob bytea NOT NULL,
@@ -475,6 +477,8 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
                           count(DISTINCT length(blob)), count(DISTINCT spot::text),
                           count(DISTINCT seats), count(DISTINCT slot), count(DISTINCT device),
                           count(DISTINCT flags), count(DISTINCT length(mask)),
+                          count(DISTINCT (home).street), count(DISTINCT (home).house),
+                          count(DISTINCT (home).since),
                           count(DISTINCT tree), count(DISTINCT nlevel(tree)),
                           count(DISTINCT attrs::text), count(DISTINCT akeys(attrs)::text),
                           count(DISTINCT custom_spot::text),

@@ -30,7 +30,8 @@ SELECT a.attname,
          WHERE e.enumtypid = COALESCE(bt.oid, t.oid)) AS enum_labels,
        COALESCE(bt.typname, t.typname) AS domain_base,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
-            ELSE format_type(a.atttypid, a.atttypmod) END AS value_type
+            ELSE format_type(a.atttypid, a.atttypmod) END AS value_type,
+       CASE WHEN t.typtype = 'c' THEN t.typrelid::bigint ELSE 0 END AS composite_of
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
@@ -126,9 +127,12 @@ class ColumnInfo:
     enum_labels: list[str] | None
     domain_base: str
     value_type: str  # the type as format_type prints it; a domain's base type for a domain
+    composite_of: int  # a composite type's relation (its fields), 0 for other types
     # for an identity or a `nextval(...)` default: the next value the sequence gives and its
     # increment (the keys the database numbers the seeded rows with)
     next_serial: tuple[int, int] | None = None
+    # a composite type's fields: (name, base type name), in order
+    fields: tuple[tuple[str, str], ...] = ()
 
     @property
     def database_fills(self) -> bool:
@@ -180,7 +184,11 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
     relation = regclass[0]
     columns = {row[0]: ColumnInfo(*row) for row in conn.execute(_COLUMNS, (relation,)).fetchall()}
     columns = {
-        column_name: dataclasses.replace(column, next_serial=_next_serial(conn, relation, column))
+        column_name: dataclasses.replace(
+            column,
+            next_serial=_next_serial(conn, relation, column),
+            fields=_fields(conn, column.composite_of),
+        )
         for column_name, column in columns.items()
     }
     info = TableInfo(name, columns, relation=relation)
@@ -217,6 +225,22 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
         if facts.allowed is not None:
             info.allowed_values[column] = [str(v) for v in facts.allowed]
     return info
+
+
+_FIELDS = """
+SELECT a.attname, COALESCE(bt.typname, t.typname)
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
+WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+
+def _fields(conn: psycopg.Connection[Any], composite_of: int) -> tuple[tuple[str, str], ...]:
+    if not composite_of:
+        return ()
+    return tuple((str(n), str(t)) for n, t in conn.execute(_FIELDS, (composite_of,)).fetchall())
 
 
 _NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'(?:::regclass)?\)")

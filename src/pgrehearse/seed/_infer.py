@@ -323,9 +323,42 @@ _SERVER_EXPRESSIONS = {
 }
 
 
+# a composite type's fields, by their base type: each from the pool value's own r1/r2
+_FIELD_EXPRESSIONS = {
+    "text": "substr(md5(r1::text || '{name}'), 1, 10)",
+    "varchar": "substr(md5(r1::text || '{name}'), 1, 10)",
+    "bpchar": "substr(md5(r1::text || '{name}'), 1, 1)",
+    "citext": "substr(md5(r1::text || '{name}'), 1, 10)",
+    "int2": "(r1 * 1000)::int",
+    "int4": "(r1 * 100000)::int",
+    "int8": "(r1 * 100000)::bigint",
+    "numeric": "round((r2 * 1000)::numeric, 2)",
+    "float4": "r2 * 1000",
+    "float8": "r2 * 1000",
+    "bool": "r1 < 0.5",
+    "date": "date '2015-01-01' + (r1 * 4000)::int",
+    "timestamp": "timestamp '2015-01-01' + r2 * interval '4000 days'",
+    "timestamptz": "timestamptz '2015-01-01 00:00:00+00' + r2 * interval '4000 days'",
+    "uuid": "md5(r1::text || '{name}')::uuid",
+}
+
+
+def _composite(column: ColumnInfo) -> str | None:
+    """`ROW(…)::type` with a value of each field's type (NULL for fields of other types)."""
+    if not column.fields or column.is_array:
+        return None
+    values = [
+        _FIELD_EXPRESSIONS.get(base, "NULL").format(name=name.replace("'", "''"))
+        for name, base in column.fields
+    ]
+    return f"ROW({', '.join(values)})::{column.type_text}"
+
+
 def _server_expression(column: ColumnInfo) -> str | None:
     """A SQL expression the server turns into realistic values of a type no other
     generator makes."""
+    if column.fields:
+        return _composite(column)
     base = column.base_type
     if base in ("bit", "varbit"):
         bits = column.max_length or 8
