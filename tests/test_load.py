@@ -469,3 +469,37 @@ def test_old_writes_that_violate_a_new_not_null_break_the_app(
     [broken] = result.load.breaking
     assert (broken["sqlstate"], broken["class"]) == ("23502", "breaks_app")
     assert "tier" in broken["message"]
+
+
+def test_a_wait_is_put_down_to_the_transaction_that_spans_it() -> None:
+    """A client's transactions run back to back: the one that waited spans the wait; the
+    one before, whose end the load's clock puts a few ms into the wait, only touches it."""
+    import pandas as pd
+
+    from pgrehearse.load._metrics import waits_by_transaction
+
+    frame = pd.DataFrame(
+        {
+            "client_pid": [7, 7, 7],
+            "transaction": ["read_tenants", "pay_order", "read_tenants"],
+            "start_s": [9.60, 10.004, 11.001],
+            "end_s": [10.004, 11.0, 11.002],
+        }
+    )
+    waits = pd.DataFrame(
+        [
+            {
+                "waiter_role": "load",
+                "waiter_pid": 7,
+                "start_s": 10.0,
+                "end_s": 10.99,
+                "wait_ms": 990.0,
+                "relation": "orders",
+                "requested_mode": "RowExclusiveLock",
+                "blocking_statement": None,
+                "blocking_roles": "migration",
+            }
+        ]
+    )
+    [found] = waits_by_transaction(frame, waits, [])
+    assert found["transaction"] == "pay_order"

@@ -214,8 +214,15 @@ def waits_by_transaction(
             & (frame["start_s"] <= wait["start_s"] + 0.02)
             & (frame["end_s"] >= wait["start_s"])
         ]
-        name = events["transaction"].iloc[0] if not events.empty else "?"
-        rows.append((name, wait))
+        if events.empty:
+            rows.append(("?", wait))
+            continue
+        # the transaction that waited spans the whole wait; one that began as it ended
+        # (the client's next) only touches it
+        overlap = events["end_s"].clip(upper=wait["end_s"]) - events["start_s"].clip(
+            lower=wait["start_s"]
+        )
+        rows.append((events["transaction"].loc[overlap.idxmax()], wait))
     result = []
     for name in sorted({name for name, _ in rows}):
         mine = [wait for n, wait in rows if n == name]
