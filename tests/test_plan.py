@@ -128,7 +128,8 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "CREATE TABLE countries (id serial PRIMARY KEY, name text NOT NULL);\n"
         "CREATE TABLE language (id serial PRIMARY KEY, name character(20) NOT NULL);\n"
         "CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL,\n"
-        "    active integer NOT NULL, is_vip smallint NOT NULL, visits integer NOT NULL);\n"
+        "    active integer NOT NULL, is_vip smallint NOT NULL, visits integer NOT NULL,\n"
+        "    created_at timestamptz NOT NULL, deleted_at timestamptz, seen_at timestamptz);\n"
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
@@ -150,6 +151,10 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert generators[("customers", "is_vip")] == {"int": [0, 1]}
     visits = generators[("customers", "visits")]
     assert visits is not None and visits["int"][1] > 1  # not a flag
+    deleted = generators[("customers", "deleted_at")]  # a soft delete most rows never reach
+    assert deleted is not None and deleted["after"] == "created_at"
+    assert deleted["null_fraction"] == 0.9
+    assert "null_fraction" not in (generators[("customers", "seen_at")] or {})
 
 
 def test_names_as_orms_write_them_are_read_like_snake_case(tmp_path: Path, work_root: Path) -> None:

@@ -72,6 +72,12 @@ _LONG_TEXT = {
     "details",
     "remarks",
 }
+# nullable moments most rows never reach: a soft delete, an archive, a cancellation
+_RARELY_SET = re.compile(
+    r"^(deleted|archived|cancell?ed|revoked|banned|suspended|disabled|removed|blocked|"
+    r"locked|discarded|trashed)_(at|on|date|time)$"
+)
+RARELY_SET_NULLS = 0.9
 _CREATED = {"created_at", "inserted_at", "created", "created_on", "registered_at", "signup_at"}
 
 
@@ -95,6 +101,8 @@ def infer_generator(
     element = _infer_scalar(column, unique and not column.is_array, rows, info.name)
     if element is None or not column.is_array:
         facts = info.checks.columns.get(column.name)
+        if element is not None and _rarely_set(column) and not (facts and facts.not_null):
+            element = element.model_copy(update={"null_fraction": RARELY_SET_NULLS})
         if element is None or facts is None:
             return element
         return honour_checks(element, facts, column.max_length, text=column.category == "S")
@@ -415,6 +423,14 @@ def snake_case(name: str) -> str:
     """`firstName`, `FirstName` and `FIRST_NAME` as `first_name`: names are matched in
     one style, whatever the ORM wrote."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _rarely_set(column: ColumnInfo) -> bool:
+    return (
+        not column.not_null
+        and column.base_type in _TEMPORAL_TYPES
+        and _RARELY_SET.match(snake_case(column.name)) is not None
+    )
 
 
 def _is_flag(name: str) -> bool:

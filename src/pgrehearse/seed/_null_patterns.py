@@ -1,7 +1,8 @@
 """CHECKs over which columns are NULL together (`num_nonnulls(a, b) = 1`,
 `a IS NOT NULL OR b IS NOT NULL`, `(a IS NULL) = (b IS NULL)`), true by construction: each
 row draws one of the patterns the CHECKs allow (which of the columns have a value), weighted
-by the `null_fraction` of the generators the scenario chose (an inferred one has no say),
+by the `null_fraction` of the generators the scenario chose or a name implies (other
+inferred ones have no say),
 and each column's generator is NULL where the row's pattern says so."""
 
 from __future__ import annotations
@@ -97,9 +98,14 @@ def _patterns(plan: TablePlan, rules: list[NullRule]) -> NullPatterns | None:
         planned[c].null_fraction == 0 for c in generated
     ):
         return None  # every row has every value, as the generators make them anyway
-    # a generator the scenario chose says how often its column is NULL; an inferred one
-    # has no say (its null_fraction 0 is a default, not a wish)
-    chosen = {c.name: c.spec.null_fraction for c in plan.columns if not c.inferred}
+    # a generator the scenario chose says how often its column is NULL, and so does an
+    # inferred one that is NULL by its name (deleted_at); other inferred ones have no say
+    # (their null_fraction 0 is a default, not a wish)
+    chosen = {
+        c.name: c.spec.null_fraction
+        for c in plan.columns
+        if not c.inferred or c.spec.null_fraction > 0
+    }
     fractions = [chosen.get(c) for c in generated]
     weights = [
         math.prod(

@@ -78,6 +78,7 @@ def order_columns(name: str, info: TableInfo, plan: TablePlan, problems: list[Pl
             spec = _number_after(earlier, later, strict, info, plan)
         else:
             continue
+        spec = spec.model_copy(update={"null_fraction": found.spec.null_fraction})
         plan.columns[plan.columns.index(found)] = PlannedColumn(later, spec, inferred=True)
 
 
