@@ -93,6 +93,15 @@ def _write(folder: Path, tool: str) -> Path:
             depends = "" if version == VERSIONS[0] else "-- depends: earlier\n"
             (folder / f"{version}_{name}.sql").write_text(f"{depends}{no_tx}{up}\n")
             (folder / f"{version}_{name}.rollback.sql").write_text(f"{no_tx}{down}\n")
+        elif tool == "liquibase":
+            no_tx = " runInTransaction:false" if concurrent else ""
+            with (folder / "changelog.sql").open("a") as changelog:
+                if version == VERSIONS[0]:
+                    changelog.write("--liquibase formatted sql\n\n")
+                changelog.write(
+                    f"--changeset ann:{version}{no_tx}\n--comment: {name}\n{up}\n"
+                    f"--rollback {down}\n\n"
+                )
         elif tool == "sql-files":
             no_tx = "-- atlas:txmode none\n" if concurrent else ""
             (folder / f"{version}000000_{name}.sql").write_text(f"{no_tx}{up}\n")
@@ -113,6 +122,7 @@ TOOLS = [
     "sql-migrate",
     "tern",
     "yoyo",
+    "liquibase",
     "sql-files",
 ]
 UP_ONLY = ("prisma", "sql-files")
@@ -126,6 +136,7 @@ def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool:
     versions = {  # as each tool's files name them
         "tern": [v[-3:] for v in VERSIONS],
         "sql-files": [f"{v}000000" for v in VERSIONS],
+        "liquibase": [f"ann:{v}" for v in VERSIONS],
     }.get(tool, VERSIONS)
     assert [m.version for m in found.migrations] == versions
     chain = build_chain(found, versions[0], "head")
@@ -403,3 +414,25 @@ def test_a_step_whose_down_loses_data_is_named_even_when_later_downs_hide_it(
     assert "data notes" in str(difference.after)
     assert result.step_roundtrips["1_notes"] == []
     assert any(d.startswith("data notes") for d in result.step_roundtrips["2_shout"])
+
+
+def test_a_liquibase_changeset_without_rollback_has_no_down(tmp_path: Path) -> None:
+    folder = tmp_path / "changelog"
+    folder.mkdir()
+    (folder / "001-people.sql").write_text(
+        "--liquibase formatted sql\n\n"
+        "--changeset ann:1\nCREATE TABLE people (id int);\n--rollback DROP TABLE people;\n\n"
+        "--changeset ann:2\nALTER TABLE people ADD COLUMN nick text;\n\n"
+        "--changeset bob:3\nSELECT 1;\n--rollback not required\n"
+    )
+    found = read_folder(folder)
+    assert found.tool == "liquibase"
+    assert [(m.version, m.down is not None) for m in found.migrations] == [
+        ("ann:1", True),
+        ("ann:2", False),  # raw SQL Liquibase cannot invert either
+        ("bob:3", True),
+    ]
+    assert found.migrations[2].down is not None and found.migrations[2].down.text.strip() == ""
+    chain = build_chain(found, "ann:1", "head")
+    assert chain.down is None and chain.down_missing == "liquibase: no down for ann:2"
+    assert [s.line for s in statements_of(chain.up)] == [8, 11]  # where each statement is

@@ -46,6 +46,7 @@ MIGRATION_TOOLS = (
     "sql-migrate",
     "tern",
     "yoyo",
+    "liquibase",
     "sql-files",
     "alembic",
     "django",

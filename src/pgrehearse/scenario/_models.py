@@ -704,6 +704,7 @@ MigrationTool = Literal[
     "sql-migrate",
     "tern",
     "yoyo",
+    "liquibase",
     "sql-files",
     "alembic",
     "django",

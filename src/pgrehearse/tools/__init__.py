@@ -1,17 +1,16 @@
 """The teams' own migrations as a chain to rehearse: folders of golang-migrate, goose,
-dbmate, Flyway, `dirs`, Prisma, popx and sqitch read without the tools' binaries; Alembic
-and Django projects and shell commands, which run themselves."""
+dbmate, Flyway, `dirs`, Prisma, popx, sqitch, sql-migrate, tern, yoyo, Liquibase's formatted
+SQL and plain numbered files, read without the tools' binaries; Alembic and Django projects
+and shell commands, which run themselves."""
 
 from pgrehearse.tools._chain import Chain, MigrationScript, build_chain
-from pgrehearse.tools._folders import (
-    READERS,
+from pgrehearse.tools._folders import READERS, detect, read_folder
+from pgrehearse.tools._migrations import (
     Folder,
     FolderError,
     Migration,
     Script,
     ToolStep,
-    detect,
-    read_folder,
     version_key,
 )
 from pgrehearse.tools._python import (

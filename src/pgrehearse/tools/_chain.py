@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pgrehearse.tools._folders import Folder, FolderError, Migration, Script, version_key
+from pgrehearse.tools._migrations import Folder, FolderError, Migration, Script, version_key
 
 
 @dataclass(frozen=True)

@@ -8,76 +8,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class ToolStep:
-    """A migration step that a tool runs itself: Alembic or Django through their own API
-    (`target`: the revision, or `[app, migration]`), or a shell command (`target`: the
-    command line), in `cwd`. Its statements are captured from the server's log."""
-
-    tool: str  # alembic | django | command
-    target: str | tuple[str, str]
-    cwd: Path
-    settings: str | None = None  # Django's settings module
-
-
-@dataclass(frozen=True)
-class Script:
-    """One direction of one migration: SQL text starting at `first_line` of `file`, or a
-    step its tool runs (`step`, with empty `text`)."""
-
-    text: str
-    file: Path
-    first_line: int = 1
-    transactional: bool = True  # False: the tool runs it outside a transaction
-    step: ToolStep | None = None
-    verifies: bool = False  # a check run after its migration's up (sqitch's verify/)
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: str
-    name: str
-    up: Script
-    down: Script | None
-    notes: tuple[str, ...] = ()
-    verify: Script | None = None  # runs right after up; its failure fails the migration
-
-    @property
-    def label(self) -> str:
-        return f"{self.version}_{self.name}" if self.name else self.version
-
-
-@dataclass
-class Folder:
-    tool: str
-    migrations: list[Migration]
-    notes: list[str] = field(default_factory=list)
-
-
-class FolderError(ValueError):
-    """The folder cannot be read as the tool's migrations (the message says why)."""
-
-
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Versions in their natural order: `2` before `10`, `1.2.9` before `1.10`."""
-    parts = re.findall(r"\d+|[A-Za-z]+", version)
-    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
-
-
-def _sql_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".sql")
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FolderError(f"cannot read {path}: {exc}") from exc
-
+from pgrehearse.tools._migrations import (
+    Folder,
+    FolderError,
+    Migration,
+    Script,
+    read_text,
+    sql_files_in,
+    version_key,
+)
+from pgrehearse.tools._sql_readers import (
+    LIQUIBASE_HEADER,
+    NUMBERED,
+    SQL_MIGRATE_MARK,
+    TERN_SPLIT,
+    liquibase,
+    sql_files,
+    sql_migrate,
+    tern,
+    yoyo,
+)
 
 # --------------------------------------------------------------------------- readers
 
@@ -88,7 +40,7 @@ def golang_migrate(folder: Path) -> Folder:
     """`<version>_<name>.up.sql` and `<version>_<name>.down.sql`."""
     found: dict[str, dict[str, Path]] = {}
     names: dict[str, str] = {}
-    for path in _sql_files(folder):
+    for path in sql_files_in(folder):
         match = _GOLANG_MIGRATE.match(path.name)
         if match:
             version, name, direction = match.groups()
@@ -104,8 +56,8 @@ def golang_migrate(folder: Path) -> Folder:
             Migration(
                 version,
                 names[version],
-                Script(_read(files["up"]), files["up"]),
-                Script(_read(down), down) if down else None,
+                Script(read_text(files["up"]), files["up"]),
+                Script(read_text(down), down) if down else None,
             )
         )
     return Folder("golang-migrate", migrations)
@@ -118,11 +70,11 @@ _GOOSE_MARK = re.compile(r"^\s*--\s*\+goose\s+(\w+(?:\s+\w+)?)", re.IGNORECASE)
 def goose(folder: Path) -> Folder:
     """`<version>_<name>.sql` with `-- +goose Up` / `-- +goose Down` sections."""
     migrations = []
-    for path in _sql_files(folder):
+    for path in sql_files_in(folder):
         match = _GOOSE_FILE.match(path.name)
         if not match:
             continue
-        text = _read(path)
+        text = read_text(path)
         transactional = not re.search(r"--\s*\+goose\s+NO\s+TRANSACTION", text, re.IGNORECASE)
         sections = _sections(text, path, _goose_section, transactional)
         if "up" not in sections:
@@ -146,11 +98,11 @@ def dbmate(folder: Path) -> Folder:
     """`<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down`
     (`transaction:false` after either runs it outside a transaction)."""
     migrations = []
-    for path in _sql_files(folder):
+    for path in sql_files_in(folder):
         match = _GOOSE_FILE.match(path.name)
         if not match:
             continue
-        text = _read(path)
+        text = read_text(path)
         sections: dict[str, Script] = {}
         current: str | None = None
         body: list[str] = []
@@ -197,8 +149,8 @@ def flyway(folder: Path) -> Folder:
         Migration(
             version,
             ups[version][0],
-            Script(_read(ups[version][1]), ups[version][1]),
-            Script(_read(undos[version]), undos[version]) if version in undos else None,
+            Script(read_text(ups[version][1]), ups[version][1]),
+            Script(read_text(undos[version]), undos[version]) if version in undos else None,
         )
         for version in sorted(ups, key=version_key)
     ]
@@ -215,8 +167,8 @@ def dirs(folder: Path) -> Folder:
             Migration(
                 version,
                 name,
-                Script(_read(sub / "up.sql"), sub / "up.sql"),
-                Script(_read(down), down) if down.is_file() else None,
+                Script(read_text(sub / "up.sql"), sub / "up.sql"),
+                Script(read_text(down), down) if down.is_file() else None,
             )
         )
     return Folder("dirs", migrations)
@@ -229,7 +181,7 @@ def prisma(folder: Path) -> Folder:
     for sub in subs:
         version, _, name = sub.name.partition("_")
         path = sub / "migration.sql"
-        migrations.append(Migration(version, name, Script(_read(path), path), None))
+        migrations.append(Migration(version, name, Script(read_text(path), path), None))
     return Folder("prisma", migrations)
 
 
@@ -270,7 +222,7 @@ def popx(folder: Path) -> Folder:
     other dialects are left out, empty files do nothing."""
     chosen: dict[tuple[str, str], tuple[bool, Path, bool]] = {}  # (version, dir) -> …
     names: dict[str, str] = {}
-    for path in _sql_files(folder):
+    for path in sql_files_in(folder):
         match = _POPX.match(path.name)
         if match is None:
             continue
@@ -292,8 +244,8 @@ def popx(folder: Path) -> Folder:
             Migration(
                 version,
                 names[version],
-                Script(_read(up), up, 1, up_tx),
-                Script(_read(down[1]), down[1], 1, down[2]) if down else None,
+                Script(read_text(up), up, 1, up_tx),
+                Script(read_text(down[1]), down[1], 1, down[2]) if down else None,
             )
         )
     return Folder("popx", migrations)
@@ -310,7 +262,7 @@ def sqitch(folder: Path) -> Folder:
     if not plan.is_file():
         raise FolderError(f"{folder}: no sqitch.plan in it")
     migrations = []
-    for line in _read(plan).splitlines():
+    for line in read_text(plan).splitlines():
         match = _SQITCH_CHANGE.match(line.strip() + " ")
         if not line.strip() or line.startswith(("%", "#", "@")) or match is None:
             continue
@@ -324,129 +276,14 @@ def sqitch(folder: Path) -> Folder:
             Migration(
                 change,
                 "",
-                Script(_read(deploy), deploy),
-                Script(_read(revert), revert) if revert.is_file() else None,
-                verify=Script(_read(verify), verify, verifies=True) if verify.is_file() else None,
+                Script(read_text(deploy), deploy),
+                Script(read_text(revert), revert) if revert.is_file() else None,
+                verify=Script(read_text(verify), verify, verifies=True)
+                if verify.is_file()
+                else None,
             )
         )
     return Folder("sqitch", migrations)
-
-
-_SQL_MIGRATE_MARK = re.compile(r"^\s*--\s*\+migrate\s+(\w+)(.*)$", re.IGNORECASE)
-_NUMBERED = re.compile(r"^(\d+)(?:[_\-.](.*))?\.sql$")
-
-
-def sql_migrate(folder: Path) -> Folder:
-    """rubenv/sql-migrate: any `*.sql` with `-- +migrate Up` / `-- +migrate Down`
-    (`notransaction` after either runs it outside a transaction; `StatementBegin`/`End`
-    dropped), in the order of their numeric prefix, else of their names."""
-    migrations = []
-    for path in _sql_files(folder):
-        text = _read(path)
-        sections: dict[str, Script] = {}
-        current: str | None = None
-        body: list[str] = []
-        start, transactional = 1, True
-        for number, line in enumerate(text.split("\n"), start=1):
-            mark = _SQL_MIGRATE_MARK.match(line)
-            word = mark[1].lower() if mark else ""
-            if word in ("up", "down"):
-                if current is not None:
-                    sections[current] = Script("\n".join(body), path, start, transactional)
-                current, body, start = word, [], number + 1
-                transactional = "notransaction" not in (mark[2] if mark else "").lower()
-                continue
-            body.append("" if mark else line)  # StatementBegin/End: keep the line count
-        if current is not None:
-            sections[current] = Script("\n".join(body), path, start, transactional)
-        if "up" not in sections:
-            raise FolderError(f"{path}: no `-- +migrate Up` section")
-        version, name = _numbered(path)
-        migrations.append(Migration(version, name, sections["up"], sections.get("down")))
-    return Folder("sql-migrate", sorted(migrations, key=lambda m: version_key(m.version)))
-
-
-def _numbered(path: Path) -> tuple[str, str]:
-    """`(version, name)` of `0012_add_x.sql`, `20240101.add_x.sql` or `add_x.sql`."""
-    match = _NUMBERED.match(path.name)
-    if match:
-        return match[1], match[2] or ""
-    return path.stem, ""
-
-
-_TERN_SPLIT = re.compile(r"^-{4}\s*create above\s*/\s*drop below\s*-{4}\s*$", re.IGNORECASE)
-
-
-_TERN_NO_TX = re.compile(r"^-{4}\s*tern:\s*disable-tx\s*-{4}\s*$", re.IGNORECASE | re.MULTILINE)
-
-
-def tern(folder: Path) -> Folder:
-    """jackc/tern: `<number>_<name>.sql`, the up above the line
-    `---- create above / drop below ----` and the down below it (`---- tern: disable-tx ----`
-    runs it outside a transaction)."""
-    migrations = []
-    for path in _sql_files(folder):
-        match = _NUMBERED.match(path.name)
-        if match is None:
-            continue
-        text = _read(path)
-        transactional = _TERN_NO_TX.search(text) is None
-        lines = text.split("\n")
-        split = next((i for i, line in enumerate(lines) if _TERN_SPLIT.match(line)), None)
-        up_lines = lines if split is None else lines[:split]
-        up = Script("\n".join(up_lines), path, 1, transactional)
-        down = (
-            None
-            if split is None
-            else Script("\n".join(lines[split + 1 :]), path, split + 2, transactional)
-        )
-        migrations.append(Migration(match[1], match[2] or "", up, down))
-    return Folder("tern", sorted(migrations, key=lambda m: version_key(m.version)))
-
-
-_YOYO_NO_TX = re.compile(r"^--\s*transactional:\s*false\s*$", re.IGNORECASE | re.MULTILINE)
-
-
-def yoyo(folder: Path) -> Folder:
-    """yoyo-migrations: `<id>[_.]<name>.sql`, its down in `<same>.rollback.sql`, applied in
-    the order of their names (`-- depends:` headers are comments to the server;
-    `-- transactional: false` runs it outside a transaction)."""
-    migrations = []
-    for path in _sql_files(folder):
-        if path.name.endswith(".rollback.sql"):
-            continue
-        rollback = path.with_name(path.name.removesuffix(".sql") + ".rollback.sql")
-        version, name = _numbered(path)
-        text = _read(path)
-        transactional = _YOYO_NO_TX.search(text) is None
-        migrations.append(
-            Migration(
-                version,
-                name,
-                Script(text, path, 1, transactional),
-                Script(_read(rollback), rollback, 1, transactional) if rollback.is_file() else None,
-            )
-        )
-    return Folder("yoyo", sorted(migrations, key=lambda m: version_key(m.version)))
-
-
-_ATLAS_NO_TX = re.compile(r"^--\s*atlas:txmode\s+none\s*$", re.IGNORECASE | re.MULTILINE)
-
-
-def sql_files(folder: Path) -> Folder:
-    """Numbered or timestamped `.sql` files that are ups only (Supabase's
-    `supabase/migrations`, Atlas, sqlx without `.down.sql`, graphile-migrate's
-    `committed/`): no downs, so the down and the round trip are skipped, saying why
-    (Atlas's `-- atlas:txmode none` runs one outside a transaction)."""
-    migrations = []
-    for path in _sql_files(folder):
-        if _NUMBERED.match(path.name) is None:
-            continue
-        version, name = _numbered(path)
-        text = _read(path)
-        transactional = _ATLAS_NO_TX.search(text) is None
-        migrations.append(Migration(version, name, Script(text, path, 1, transactional), None))
-    return Folder("sql-files", sorted(migrations, key=lambda m: version_key(m.version)))
 
 
 READERS: dict[str, Callable[[Path], Folder]] = {
@@ -461,6 +298,7 @@ READERS: dict[str, Callable[[Path], Folder]] = {
     "sql-migrate": sql_migrate,
     "tern": tern,
     "yoyo": yoyo,
+    "liquibase": liquibase,
     "sql-files": sql_files,
 }
 
@@ -474,7 +312,7 @@ def detect(folder: Path) -> str:
         return "prisma"
     if any((p / "up.sql").is_file() for p in subs):
         return "dirs"
-    files = _sql_files(folder)
+    files = sql_files_in(folder)
     names = [p.name for p in files]
     if any(_POPX.match(n) and (".postgres." in n or ".autocommit." in n) for n in names):
         return "popx"
@@ -484,18 +322,22 @@ def detect(folder: Path) -> str:
         _FLYWAY.match(p.name) for p in folder.rglob("V*__*.sql")
     ):
         return "flyway"
-    heads = [_read(p)[:4000] for p in files[:20]]
+    heads = [read_text(p)[:4000] for p in files[:20]]
+    if any(LIQUIBASE_HEADER.match(h) for h in heads) or any(
+        LIQUIBASE_HEADER.match(read_text(p)[:200]) for p in folder.rglob("*.sql")
+    ):
+        return "liquibase"
     if any("+goose" in h for h in heads):
         return "goose"
     if any("migrate:up" in h for h in heads):
         return "dbmate"
-    if any(_SQL_MIGRATE_MARK.search(line) for h in heads for line in h.split("\n")):
+    if any(SQL_MIGRATE_MARK.search(line) for h in heads for line in h.split("\n")):
         return "sql-migrate"
-    if any(_TERN_SPLIT.match(line) for h in _texts(files) for line in h.split("\n")):
+    if any(TERN_SPLIT.match(line) for h in _texts(files) for line in h.split("\n")):
         return "tern"
     if any(n.endswith(".rollback.sql") for n in names):
         return "yoyo"
-    if files and all(_NUMBERED.match(n) for n in names):
+    if files and all(NUMBERED.match(n) for n in names):
         return "sql-files"
     raise FolderError(
         f"{folder}: cannot tell which migration tool wrote it; name one with `tool:` "
@@ -504,7 +346,7 @@ def detect(folder: Path) -> str:
 
 
 def _texts(files: list[Path]) -> list[str]:
-    return [_read(p) for p in files[:20]]
+    return [read_text(p) for p in files[:20]]
 
 
 def read_folder(folder: Path, tool: str = "auto") -> Folder:

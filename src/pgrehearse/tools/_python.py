@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pgrehearse.tools._folders import Folder, FolderError, Migration, Script, ToolStep
+from pgrehearse.tools._migrations import Folder, FolderError, Migration, Script, ToolStep
 
 PYTHON_TOOLS = ("alembic", "django")
 DRIVER = "pgrehearse.tools._driver"

@@ -1,0 +1,75 @@
+"""What a migration tool's folder holds, once read: migrations in order, each with its up
+and down as SQL text located in its file (or a step the tool runs itself)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    """A migration step that a tool runs itself: Alembic or Django through their own API
+    (`target`: the revision, or `[app, migration]`), or a shell command (`target`: the
+    command line), in `cwd`. Its statements are captured from the server's log."""
+
+    tool: str  # alembic | django | command
+    target: str | tuple[str, str]
+    cwd: Path
+    settings: str | None = None  # Django's settings module
+
+
+@dataclass(frozen=True)
+class Script:
+    """One direction of one migration: SQL text starting at `first_line` of `file`, or a
+    step its tool runs (`step`, with empty `text`)."""
+
+    text: str
+    file: Path
+    first_line: int = 1
+    transactional: bool = True  # False: the tool runs it outside a transaction
+    step: ToolStep | None = None
+    verifies: bool = False  # a check run after its migration's up (sqitch's verify/)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    up: Script
+    down: Script | None
+    notes: tuple[str, ...] = ()
+    verify: Script | None = None  # runs right after up; its failure fails the migration
+
+    @property
+    def label(self) -> str:
+        return f"{self.version}_{self.name}" if self.name else self.version
+
+
+@dataclass
+class Folder:
+    tool: str
+    migrations: list[Migration]
+    notes: list[str] = field(default_factory=list)
+
+
+class FolderError(ValueError):
+    """The folder cannot be read as the tool's migrations (the message says why)."""
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Versions in their natural order: `2` before `10`, `1.2.9` before `1.10`."""
+    parts = re.findall(r"\d+|[A-Za-z]+", version)
+    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
+
+
+def sql_files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".sql")
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FolderError(f"cannot read {path}: {exc}") from exc
