@@ -198,6 +198,19 @@ def test_unique_text_stays_within_its_length() -> None:
         _values({"text": [1, 2], "unique": True}, 2_000)
 
 
+def test_numbered_uuids_are_distinct_and_parents_are_earlier_rows() -> None:
+    keys = _values({"uuid": "numbered"}, 50_000, rows=50_000)
+    assert len(set(keys)) == 50_000
+    assert all(uuid.UUID(k).version == 4 for k in keys[:1000])
+    assert _values({"uuid": "numbered"}, 100, rows=50_000, first=20_000) == keys[20_000:20_100]
+    parents = _values({"uuid": "numbered", "of": "t.c"}, 50_000, rows=50_000)
+    position = {key: row for row, key in enumerate(keys)}
+    assert all(position[p] < row or row == 0 for row, p in enumerate(parents))
+    assert len(set(parents)) > 10_000  # spread over the rows, not a few hot ones
+    with pytest.raises(ValueError, match="`of` goes with uuid: numbered"):
+        SPEC.validate_python({"uuid": "v4", "of": "t.c"})
+
+
 def test_unique_email_stays_an_email() -> None:
     values = _values({"faker": "email", "pool": 10, "unique": True}, 100)
     assert all(re.fullmatch(r"[^@\s]+\.\d+@[^@\s]+", v) for v in values)

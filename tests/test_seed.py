@@ -376,6 +376,46 @@ def test_an_app_schema_seeds_from_rows_alone(
     assert sum("the table's own rows" in note for note in staff.notes) == 2
 
 
+def test_a_tree_over_uuid_keys_seeds_with_depth(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    """A table referring to its own rows by UUIDs the database would make: its keys are
+    made as UUIDs numbered by row instead, so a row can take an earlier row's key."""
+    schema = """
+    CREATE TABLE folders (
+        id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        parent_id uuid REFERENCES folders (id),
+        name text NOT NULL
+    );
+    CREATE TABLE replies (
+        id uuid PRIMARY KEY,
+        reply_to uuid NOT NULL REFERENCES replies (id)
+    );
+    """
+    data = (
+        "data:\n  seed: {seed}\n  tables:\n"
+        "    folders: {{rows: 3000}}\n    replies: {{rows: 500}}\n"
+    )
+    answer, result = _probe(
+        _scenario(tmp_path, schema=schema, data=data, up="ALTER TABLE folders ADD COLUMN x int"),
+        pg_binaries,
+        "SELECT concat_ws('/', (SELECT count(*) FROM folders f JOIN folders p"
+        "  ON p.id = f.parent_id), (SELECT count(*) FROM folders WHERE parent_id IS NULL),"
+        " (WITH RECURSIVE up(id, parent_id, depth) AS ("
+        "   SELECT id, parent_id, 1 FROM folders WHERE parent_id IS NULL"
+        "   UNION ALL SELECT f.id, f.parent_id, up.depth + 1 FROM folders f"
+        "   JOIN up ON f.parent_id = up.id) SELECT max(depth) FROM up),"
+        " (SELECT count(*) FROM replies r JOIN replies t ON t.id = r.reply_to),"
+        " (SELECT count(*) FROM replies WHERE reply_to = id))",
+    )
+    parented, roots, depth, replied, own = (int(n) for n in str(answer).split("/"))
+    assert parented + roots == 3000 and 0.1 * 3000 < roots < 0.3 * 3000
+    assert depth > 2  # a tree, not a flat list
+    assert replied == 500 and own == 1  # NOT NULL: only the first row is its own parent
+    folders = next(t for t in result.tables if t.table == "folders")
+    assert any("UUIDs numbered by row" in note for note in folders.notes)
+
+
 def test_exclusion_constraints_are_honoured_or_named_in_the_plan(
     tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
 ) -> None:

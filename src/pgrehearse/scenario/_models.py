@@ -354,9 +354,19 @@ class PatternColumn(_GeneratorBase):
 
 
 class UuidColumn(_GeneratorBase):
-    """Random version-4 UUIDs (unique for all practical purposes)."""
+    """Version-4 UUIDs: `v4` random (unique for all practical purposes); `numbered` made
+    from the row's number, distinct by construction and known before the row exists;
+    with `of: table.column` (a `numbered` key of the same table), the key of an earlier
+    row: a tree's parent, the first row its own."""
 
-    uuid: Literal["v4"]
+    uuid: Literal["v4", "numbered"]
+    of: str | None = Field(default=None, pattern=r"^[^.]+(\.[^.]+)*\.[^.]+$")
+
+    @model_validator(mode="after")
+    def _of_is_numbered(self) -> UuidColumn:
+        if self.of is not None and self.uuid != "numbered":
+            raise ValueError("`of` goes with uuid: numbered")
+        return self
 
 
 class JsonColumn(_GeneratorBase):

@@ -128,7 +128,32 @@ def format_timestamps(epoch_seconds: IntArray) -> list[str]:
 
 def hex_uuids(rng: np.random.Generator, count: int) -> list[str]:
     """Random version-4 UUIDs, deterministic for a given generator state."""
-    raw = rng.integers(0, 256, size=(count, 16), dtype=np.uint8)
+    return _formatted_uuids(rng.integers(0, 256, size=(count, 16), dtype=np.uint8))
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: row * _MIX is a bijection modulo 2^64
+
+
+def numbered_uuids(rows: npt.NDArray[np.int64], salt: int) -> list[str]:
+    """The version-4 UUID of each row number: the first half a scramble of the number,
+    the second a bijection of it (so distinct rows have distinct UUIDs), both keyed by
+    `salt`."""
+    with np.errstate(over="ignore"):
+        numbers = rows.astype(np.uint64)
+        head = (numbers ^ np.uint64(salt & 0xFFFFFFFFFFFFFFFF)) * _MIX
+        head ^= head >> np.uint64(31)
+        head *= np.uint64(0xBF58476D1CE4E5B9)
+        head ^= head >> np.uint64(29)
+        tail = numbers * _MIX + np.uint64((salt * 2654435761) & 0xFFFFFFFFFFFFFFFF)
+    raw = np.empty((len(rows), 16), dtype=np.uint8)
+    raw[:, :8] = head.astype(">u8").view(np.uint8).reshape(-1, 8)
+    raw[:, 8:] = tail.astype(">u8").view(np.uint8).reshape(-1, 8)
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # the variant's 2 bits: 62 of the bijection's kept
+    return _formatted_uuids(raw)
+
+
+def _formatted_uuids(raw: npt.NDArray[np.uint8]) -> list[str]:
+    count = len(raw)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
     hexed = raw.tobytes().hex()

@@ -66,6 +66,7 @@ from pgrehearse.seed._format import (
     format_timestamps,
     hex_uuids,
     needs_copy_escape,
+    numbered_uuids,
 )
 from pgrehearse.seed._routing import LeafRouter, encode_routed
 
@@ -700,6 +701,21 @@ class _UuidGenerator(Generator):
         return hex_uuids(rng, count)
 
 
+class _NumberedUuidGenerator(Generator):
+    """Row i's UUID is a function of i (`numbered_uuids`); with `parent` set, each row
+    takes the UUID of an earlier row of that key (row 0 its own)."""
+
+    def __init__(self, salt: int, parent: str | None) -> None:
+        self.salt = salt
+        self.parent = parent
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        rows = np.arange(first, first + count, dtype=np.int64)
+        if self.parent is not None:
+            rows = np.floor(rng.random(count) * rows).astype(np.int64)
+        return numbered_uuids(rows, self.salt)
+
+
 class _JsonGenerator(Generator):
     json_kind = "json"
 
@@ -894,6 +910,9 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
     if isinstance(spec, TextColumn):
         return _TextGenerator(spec, context)
     if isinstance(spec, UuidColumn):
+        if spec.uuid == "numbered":
+            key = spec.of or context.key
+            return _NumberedUuidGenerator(zlib.crc32(f"{context.seed}:{key}".encode()), spec.of)
         return _UuidGenerator()
     if isinstance(spec, JsonColumn):
         return _JsonGenerator(spec, context)

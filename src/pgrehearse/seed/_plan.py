@@ -317,7 +317,9 @@ def _honour_exclusion(name: str, exclusion: Exclusion, info: TableInfo, plan: Ta
 
 
 def _makes_unique_values(spec: ColumnSpec) -> bool:
-    return bool(getattr(spec, "unique", False)) or isinstance(spec, SequenceColumn | UuidColumn)
+    if isinstance(spec, UuidColumn):
+        return spec.of is None  # a parent's key repeats
+    return bool(getattr(spec, "unique", False)) or isinstance(spec, SequenceColumn)
 
 
 _NOW = re.compile(
@@ -388,7 +390,7 @@ def _suggest(column: ColumnInfo) -> str:
 def _enforce_unique(table: str, column: ColumnInfo, spec: ColumnSpec, info: TableInfo) -> Any:
     if column.name not in info.unique:
         return spec
-    if isinstance(spec, SequenceColumn | UuidColumn):
+    if isinstance(spec, SequenceColumn) or (isinstance(spec, UuidColumn) and spec.of is None):
         return spec
     if "unique" in type(spec).model_fields:
         return spec if getattr(spec, "unique", False) else spec.model_copy(update={"unique": True})

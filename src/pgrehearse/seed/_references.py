@@ -7,7 +7,7 @@ from __future__ import annotations
 import graphlib
 import itertools
 
-from pgrehearse.scenario import IntColumn, RefColumn, SequenceColumn
+from pgrehearse.scenario import IntColumn, RefColumn, SequenceColumn, UuidColumn
 from pgrehearse.seed._catalog import TableInfo
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 
@@ -94,7 +94,8 @@ def _predicted_reference(
 
 def refer_to_own_rows(plan: TablePlan) -> None:
     """A reference to the table's own rows (a parent, a predecessor): its keys do not
-    exist while the table is seeded, so it takes the numbers they will be given; a nullable
+    exist while the table is seeded, so it takes the numbers they will be given, or the
+    UUIDs of earlier rows (a uuid key is then made as UUIDs numbered by row); a nullable
     one whose keys cannot be known beforehand is left NULL."""
     for index, planned in reversed(list(enumerate(plan.columns))):
         spec = planned.spec
@@ -110,6 +111,21 @@ def refer_to_own_rows(plan: TablePlan) -> None:
             plan.notes.append(
                 f"{planned.name} refers to the table's own rows: it takes the keys {spec.ref} "
                 f"will be numbered with ({low:,}..{high:,})"
+            )
+        elif _uuids_numbered(plan, spec.column):
+            nullable = not plan.info.columns[planned.name].not_null
+            made_uuid = UuidColumn.model_validate(
+                {
+                    "uuid": "numbered",
+                    "of": spec.ref,
+                    "null_fraction": spec.null_fraction or (ROOTS if nullable else 0.0),
+                }
+            )
+            plan.columns[index] = PlannedColumn(planned.name, made_uuid, planned.inferred)
+            plan.notes.append(
+                f"{planned.name} refers to the table's own rows: it takes the key of an "
+                f"earlier row ({spec.column} is made as UUIDs numbered by row, known before "
+                "the rows are)" + (f"; {ROOTS:.0%} of rows are roots (NULL)" if nullable else "")
             )
         elif not plan.info.columns[planned.name].not_null:
             del plan.columns[index]
@@ -127,6 +143,32 @@ def refer_to_own_rows(plan: TablePlan) -> None:
                 hint=f"give {spec.column} a `sequence` generator (its keys are then known), or "
                 f"{planned.name} a generator of keys {spec.column} will hold",
             )
+
+
+ROOTS = 0.2  # of a nullable self-reference over UUIDs: rows with no parent
+
+
+def _uuids_numbered(plan: TablePlan, column: str) -> bool:
+    """Whether the table's uuid key `column` is (or can be made) numbered UUIDs: inferred,
+    or left to a default such as gen_random_uuid(), which pgrehearse then fills instead."""
+    info = plan.info.columns.get(column)
+    if info is None or info.base_type != "uuid" or info.is_array or plan.rows <= 0:
+        return False
+    numbered = UuidColumn.model_validate({"uuid": "numbered"})
+    for index, planned in enumerate(plan.columns):
+        if planned.name != column:
+            continue
+        if isinstance(planned.spec, UuidColumn) and planned.spec.uuid == "numbered":
+            return True
+        if not planned.inferred or not isinstance(planned.spec, UuidColumn):
+            return False
+        plan.columns[index] = PlannedColumn(column, numbered, True)
+        return True
+    if column not in plan.left_to_database or info.is_generated or info.is_identity:
+        return False
+    plan.left_to_database.remove(column)
+    plan.columns.append(PlannedColumn(column, numbered, True))
+    return True
 
 
 def _numbered_keys(target: TablePlan, column: str) -> tuple[int, int] | None:
