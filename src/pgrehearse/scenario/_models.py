@@ -125,13 +125,12 @@ class _GeneratorBase(_Strict):
         return GENERATOR_NAMES[type(self)]
 
     def written(self) -> dict[str, Any]:
-        """The generator as a scenario would write it: what differs from the defaults, and
-        always its kind's key (`{sequence: 1}`, not `{}`)."""
+        """The generator as a scenario would write it: its kind's key first and always
+        (`{sequence: 1}`, not `{}`), then what differs from the defaults."""
         shown = self.model_dump(mode="json", exclude_defaults=True, by_alias=True)
         if self.kind not in shown:
-            full = self.model_dump(mode="json", by_alias=True)
-            shown = {self.kind: full.get(self.kind), **shown}
-        return shown
+            shown[self.kind] = self.model_dump(mode="json", by_alias=True).get(self.kind)
+        return {self.kind: shown.pop(self.kind), **shown}  # the kind first, as one writes it
 
 
 class _Distributed(_GeneratorBase):
