@@ -116,8 +116,23 @@ def test_a_null_alternative_leaves_the_rest_to_build_or_the_column_null() -> Non
     # the rest, stronger than the CHECK, where it is about the column tested for NULL too
     assert facts.before == [("starts_at", "ends_at", True), ("left_at", "landed_at", True)]
     assert facts.columns["left_at"].not_null and facts.columns["landed_at"].not_null
-    assert facts.columns["closed_at"].not_null and not facts.columns["closed_at"].always_null
-    assert facts.columns["cancelled_at"].always_null
+    # a NULL test OR'd with a condition on one other column's values: NULL follows them
+    closed, cancelled = facts.null_when
+    assert (closed.column, closed.other, closed.values, closed.inside) == (
+        "closed_at",
+        "status",
+        ("closed",),
+        True,
+    )
+    assert closed.must == "value"  # where the status is closed, a value
+    assert (cancelled.column, cancelled.values, cancelled.inside) == (
+        "cancelled_at",
+        ("cancelled",),
+        True,
+    )
+    assert cancelled.must == "null"  # elsewhere, NULL
+    other = read_checks([("x", "CHECK (((a > 5) OR (z IS NULL)))")])
+    assert other.columns["z"].always_null  # a condition of another form: z stays NULL
     assert facts.columns["code"].pattern == "(?i)^[a-z]+$"
     assert facts.not_understood == ["own"]  # its other alternative is about the column too
 
@@ -848,19 +863,23 @@ def test_null_patterns_and_regular_expressions_seed_from_rows_alone(
             row = conn.execute(
                 """SELECT count(*), count(account_id), count(robot_id), count(removed_at),
                           count(removed_by), count(DISTINCT code), count(cancelled_at),
-                          count(DISTINCT slug), max(length(slug)), count(reopened_at)
+                          count(DISTINCT slug), max(length(slug)), count(reopened_at),
+                          count(*) FILTER (WHERE status = 'closed'),
+                          count(*) FILTER (WHERE (cancelled_at IS NOT NULL) = (status = 'closed'))
                    FROM notes"""
             ).fetchone()
         database.drop()
     assert row is not None
-    count, accounts, robots, removed, removed_by, codes, cancelled, slugs, longest, reopened = row
+    count, accounts, robots, removed, removed_by, codes, cancelled, slugs, longest, *rest = row
+    reopened, closed, cancelled_as_closed = rest
     assert count == 4000
     # every CHECK held as the rows went in; and the rows took each pattern they allow
     assert accounts + robots == count and accounts > 0 and robots > 0
     assert removed == removed_by  # NULL together, with removed_at's own share of values
     assert 0.1 * count < removed < 0.3 * count
     assert codes == count  # unique, from the pattern
-    assert cancelled == 0  # left NULL over its default: the CHECK holds whatever the status
+    # a value exactly where the status allows one (over its default elsewhere)
+    assert 0 < cancelled == closed < count and cancelled_as_closed == count
     assert slugs > 100 and longest <= 8
     assert reopened == 0  # closed_at has a value in every row (closing), so at most one: none
 

@@ -65,6 +65,20 @@ class NullRule:
     allowed: frozenset[tuple[bool, ...]]
 
 
+@dataclass(frozen=True)
+class NullWhen:
+    """`other = 'closed' OR column IS NULL`, `other <> 'closed' OR column IS NOT NULL`:
+    whether `column` has a value follows `other`'s value. It has one exactly where `other`
+    takes one of `values` (`inside`), or exactly where it takes none of them."""
+
+    name: str
+    column: str
+    other: str
+    values: tuple[Value, ...]
+    inside: bool
+    must: str  # what the CHECK itself requires elsewhere: "null" or "value"
+
+
 @dataclass
 class CheckFacts:
     """Per column, what every understood CHECK requires; and what was not understood."""
@@ -72,6 +86,7 @@ class CheckFacts:
     columns: dict[str, ColumnFacts] = field(default_factory=dict)
     before: list[tuple[str, str, bool]] = field(default_factory=list)  # (a, b, strict): a < b
     null_rules: list[NullRule] = field(default_factory=list)
+    null_when: list[NullWhen] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)  # constraint names
     definitions: dict[str, str] = field(default_factory=dict)  # of those not understood
 
@@ -102,6 +117,7 @@ class CheckFacts:
             mine.case = mine.case or theirs.case
         self.before += other.before
         self.null_rules += other.null_rules
+        self.null_when += other.null_when
         self.not_understood += other.not_understood
         self.definitions |= other.definitions
 
@@ -157,19 +173,31 @@ def _alternatives(args: list[dict[str, Any]], facts: CheckFacts, name: str) -> b
         else:
             understood = _alternatives(rest, scratch, name)
         if not _columns_in(rest) & nulls:
+            tested = sorted(nulls)[0]
+            member = _membership(rest)
+            if member is not None and len(nulls) == 1:  # a has a value where rest holds
+                facts.null_when.append(NullWhen(name, tested, *member, "null"))
+                return True
             # `other_condition OR a IS NULL`: a stays NULL (its values would have to follow
             # the other columns' values)
-            facts.of(sorted(nulls)[0]).always_null = True
+            facts.of(tested).always_null = True
             return True
         if understood and not scratch.null_rules:
             facts.merge(scratch)  # stronger than the CHECK: values that meet it meet the CHECK
             return True
         return False
-    for arg in args:  # `other_condition OR a IS NOT NULL`: a always has a value
-        column = _null_tested(arg, "IS_NOT_NULL")
-        if column is not None and column not in _columns_in([a for a in args if a is not arg]):
-            facts.of(column).not_null = True
-            return True
+    for arg in args:  # `other_condition OR a IS NOT NULL`: a has a value where it fails
+        present = _null_tested(arg, "IS_NOT_NULL")
+        others = [a for a in args if a is not arg]
+        if present is None or present in _columns_in(others):
+            continue
+        member = _membership(others)
+        if member is not None:
+            other, listed, inside = member
+            facts.null_when.append(NullWhen(name, present, other, listed, not inside, "value"))
+        else:
+            facts.of(present).not_null = True
+        return True
     column_seen: str | None = None
     values: list[Value] = []
     for arg in args:
@@ -185,6 +213,37 @@ def _alternatives(args: list[dict[str, Any]], facts: CheckFacts, name: str) -> b
         return False
     _allow(facts.of(column_seen), values)
     return True
+
+
+def _membership(args: list[dict[str, Any]]) -> tuple[str, tuple[Value, ...], bool] | None:
+    """`x = 1`, `x IN (1, 2)`, `x = 1 OR x = 2` (inside: True), `x <> 1`, `x NOT IN (1, 2)`
+    (inside: False), over one column and constants: (x, the constants, inside)."""
+    column_seen: str | None = None
+    values: list[Value] = []
+    inside = True
+    for arg in args:
+        expr = arg.get("A_Expr")
+        if expr is None:
+            return None
+        column, allowed = _equality(expr)
+        if column is None and len(args) == 1 and _operator(expr) == "<>":
+            column, allowed, inside = _not_equal(expr)
+        if column is None or allowed is None or column_seen not in (None, column):
+            return None
+        column_seen = column
+        values += allowed
+    return None if column_seen is None else (column_seen, tuple(values), inside)
+
+
+def _not_equal(expr: dict[str, Any]) -> tuple[str | None, list[Value] | None, bool]:
+    if expr["kind"] == "AEXPR_IN":  # NOT IN
+        return _column(expr["lexpr"]), _constants(expr["rexpr"]), False
+    if expr["kind"] == "AEXPR_OP_ALL":  # <> ALL (ARRAY[…]), NOT IN as the catalog stores it
+        return _column(expr["lexpr"]), _constants(expr["rexpr"]), False
+    column, value = _column(expr["lexpr"]), constant(expr.get("rexpr"))
+    if column is None:
+        column, value = _column(expr.get("rexpr")), constant(expr["lexpr"])
+    return column, None if value is None else [value], False
 
 
 def _columns_in(nodes: Any) -> set[str]:

@@ -14,10 +14,17 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from pgrehearse.scenario import ConstantColumn
-from pgrehearse.seed._checks import NullRule
-from pgrehearse.seed._generators import BLOCK_ROWS, Generator, column_rng
-from pgrehearse.seed._plan_model import NullPatterns, PlanError, TablePlan
+from pgrehearse.scenario import ChoiceColumn, ConstantColumn
+from pgrehearse.seed._checks import NullRule, NullWhen
+from pgrehearse.seed._generators import (
+    BLOCK_ROWS,
+    NULL,
+    Column,
+    Generator,
+    column_rng,
+    python_text,
+)
+from pgrehearse.seed._plan_model import NullPatterns, PlanError, PlannedColumn, TablePlan
 
 _MOST_COLUMNS = 12
 
@@ -60,8 +67,16 @@ def _patterns(plan: TablePlan, rules: list[NullRule]) -> NullPatterns | None:
             hint="give these columns generators whose NULLs you choose (null_fraction)",
         )
     planned = {c.name: c.spec for c in plan.columns}
-    fixed: dict[str, bool] = {}
+    # a column whose NULLs another CHECK ties to another column's value: kept to what that
+    # CHECK needs in every row (a value, or NULL)
+    fixed: dict[str, bool] = {
+        rule.column: rule.must == "value"
+        for rule in plan.info.checks.null_when
+        if rule.column in columns
+    }
     for column in columns:
+        if column in fixed:
+            continue
         info = plan.info.columns.get(column)
         facts = plan.info.checks.columns.get(column)
         spec = planned.get(column)
@@ -163,4 +178,106 @@ def with_null_patterns(
         stream = f"{plan.name}:nulls:{'+'.join(made.columns)}"
         for column in made.columns:
             wrapped[column] = _PatternedNulls(generators[column], made, column, stream, seed)
+    return wrapped
+
+
+# --------------------------------------------------------------------------- NULL when
+
+
+def plan_null_when(plan: TablePlan) -> None:
+    """`status = 'cancelled' OR cancelled_at IS NULL`: cancelled_at has a value exactly in
+    the rows whose status is cancelled, where status is a choice (an enum, a CHECK's list).
+    Otherwise the CHECK is met through its NULL test alone: the column is left NULL
+    (`… IS NULL`), or has a value in every row (`… IS NOT NULL`)."""
+    planned = {c.name: c for c in plan.columns}
+    patterned = {c for made in plan.null_patterns for c in made.columns}
+    for rule in plan.info.checks.null_when:
+        other, target = planned.get(rule.other), planned.get(rule.column)
+        info = plan.info.columns[rule.column]
+        if (
+            other is not None
+            and isinstance(other.spec, ChoiceColumn)
+            and target is not None
+            and rule.column not in patterned
+            and not info.not_null
+        ):
+            plan.null_when.append(rule)
+            listed = ", ".join(map(str, rule.values))
+            where = f"{rule.other} {'is' if rule.inside else 'is not'} one of ({listed})"
+            plan.notes.append(
+                f"CHECK {rule.name}: {rule.column} has a value where {where}, NULL elsewhere"
+            )
+        elif rule.must == "null" and not info.not_null:
+            _leave_null(plan, rule)
+        elif rule.must == "value" and target is not None and target.spec.null_fraction > 0:
+            raise PlanError(
+                plan.name,
+                rule.column,
+                f"CHECK {rule.name} requires {rule.column} to have a value where "
+                f"{rule.other} is not one of the values it lists, and its generator leaves "
+                f"{target.spec.null_fraction:.0%} of rows NULL",
+                hint=f"remove its null_fraction, or give {rule.other} a choice generator",
+            )
+
+
+def _leave_null(plan: TablePlan, rule: NullWhen) -> None:
+    info = plan.info.columns[rule.column]
+    plan.columns = [c for c in plan.columns if c.name != rule.column]
+    if rule.column in plan.left_to_database and info.default_expr is None:
+        pass
+    elif info.default_expr is None:
+        plan.left_to_database.append(rule.column)
+    else:
+        if rule.column in plan.left_to_database:
+            plan.left_to_database.remove(rule.column)
+        null = ConstantColumn.model_validate({"value": None})
+        plan.columns.append(PlannedColumn(rule.column, null, True))
+    if plan.rows > 0:
+        plan.notes.append(
+            f"{rule.column} left NULL so that CHECK {rule.name} holds whatever {rule.other} "
+            f"is (give {rule.other} a choice generator for values where it allows them)"
+        )
+
+
+class _NullUnless(Generator):
+    """A column's generator, NULL except in the rows where another column's value is (or
+    is not) one of some values: that column's values are made again, from its own stream."""
+
+    def __init__(
+        self, inner: Generator, other: Column, values: set[str], inside: bool, seed: int, table: str
+    ) -> None:
+        self.inner = inner
+        self.escape = inner.escape
+        self.json_kind = inner.json_kind
+        self.other = other
+        self.listed = values
+        self.inside = inside
+        self.seed = seed
+        self.table = table
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        return self.inner.values(first, count, rng)
+
+    def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_]:
+        stream = column_rng(self.seed, self.table, self.other.name, first // BLOCK_ROWS)
+        theirs = self.other.render(first, count, stream)
+        listed = np.fromiter(
+            (v != NULL and v in self.listed for v in theirs), dtype=bool, count=count
+        )
+        nulls: npt.NDArray[np.bool_] = listed != self.inside
+        return nulls
+
+
+def with_null_when(
+    plan: TablePlan, generators: Mapping[str, Generator], seed: int
+) -> dict[str, Generator]:
+    """The table's generators, those of columns whose NULLs follow another's value wrapped."""
+    wrapped = dict(generators)
+    specs = {c.name: c.spec for c in plan.columns}
+    for rule in plan.null_when:
+        other = Column(rule.other, generators[rule.other], specs[rule.other].null_fraction)
+        listed = {python_text(v) for v in rule.values}
+        wrapped[rule.column] = _NullUnless(
+            generators[rule.column], other, listed, rule.inside, seed, plan.name
+        )
     return wrapped

@@ -22,7 +22,7 @@ from pgrehearse.scenario import (
 )
 from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
 from pgrehearse.seed._infer import infer_generator
-from pgrehearse.seed._null_patterns import plan_null_patterns
+from pgrehearse.seed._null_patterns import plan_null_patterns, plan_null_when
 from pgrehearse.seed._order import order_columns
 from pgrehearse.seed._plan_checks import table_problems
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
@@ -131,6 +131,7 @@ def _plan_table(
     refer_to_rows(info, plan, catalog)
     try:
         plan_null_patterns(plan)
+        plan_null_when(plan)
     except PlanError as exc:
         problems.append(exc)
     order_columns(name, info, plan, problems)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pgrehearse.scenario import ColumnSpec, RefColumn
 from pgrehearse.seed._catalog import TableInfo
+from pgrehearse.seed._checks import NullWhen
 
 
 class PlanError(ValueError):
@@ -65,6 +66,7 @@ class TablePlan:
     # composite foreign keys whose columns take the values of one referenced row together
     row_refs: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
     null_patterns: list[NullPatterns] = field(default_factory=list)  # CHECKs over NULLs
+    null_when: list[NullWhen] = field(default_factory=list)  # NULL as another column says
 
     def refs(self) -> set[str]:
         return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)}

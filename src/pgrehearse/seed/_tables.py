@@ -26,7 +26,7 @@ from pgrehearse.seed._generators import (
     link_after,
     row_ref_generators,
 )
-from pgrehearse.seed._null_patterns import with_null_patterns
+from pgrehearse.seed._null_patterns import with_null_patterns, with_null_when
 from pgrehearse.seed._plan_model import TablePlan
 
 # each pool value gets its own random numbers r1, r2 (correlated with g.i so that they are
@@ -91,7 +91,7 @@ def table_columns(
         {c.name for c in table_plan.info.columns.values() if c.base_type == "date"},
         _number_decimals(table_plan),
     )
-    generators = with_null_patterns(table_plan, generators, seed)
+    generators = with_null_when(table_plan, with_null_patterns(table_plan, generators, seed), seed)
     return [
         Column(planned.name, generators[planned.name], planned.spec.null_fraction)
         for planned in table_plan.columns
