@@ -17,10 +17,7 @@ and AND of any of these. Anything else leaves the constraint `understood=False`.
 
 from __future__ import annotations
 
-import itertools
 import json
-import operator
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +25,20 @@ from pglast import parser
 from pglast.parser import ParseError
 
 from pgrehearse.regex import like_regex
+from pgrehearse.seed._expressions import (
+    Value,
+    column_of,
+    columns_in,
+    constant,
+    constant_list,
+    length_of,
+    null_tested,
+    operator_of,
+    strip_casts,
+)
+from pgrehearse.seed._null_logic import null_patterns
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}
-_LENGTH_FUNCTIONS = {"length", "char_length", "character_length", "octet_length"}
-
-Value = int | float | str
 
 
 @dataclass
@@ -164,15 +170,15 @@ def _alternatives(args: list[dict[str, Any]], facts: CheckFacts, name: str) -> b
     """`a = 1 OR a = 2 OR a IN (3, 4)`: the allowed values of one column. Alternatives
     `a IS NULL` are dropped: NULL passes the CHECK anyway, and values that meet the rest
     meet the whole."""
-    nulls = {c for arg in args if (c := _null_tested(arg, "IS_NULL")) is not None}
-    rest = [arg for arg in args if _null_tested(arg, "IS_NULL") is None]
+    nulls = {c for arg in args if (c := null_tested(arg, "IS_NULL")) is not None}
+    rest = [arg for arg in args if null_tested(arg, "IS_NULL") is None]
     if nulls and rest:
         scratch = CheckFacts()
         if len(rest) == 1:
             understood = _conjunct(rest[0], scratch, name)
         else:
             understood = _alternatives(rest, scratch, name)
-        if not _columns_in(rest) & nulls:
+        if not columns_in(rest) & nulls:
             tested = sorted(nulls)[0]
             member = _membership(rest)
             if member is not None and len(nulls) == 1:  # a has a value where rest holds
@@ -187,9 +193,9 @@ def _alternatives(args: list[dict[str, Any]], facts: CheckFacts, name: str) -> b
             return True
         return False
     for arg in args:  # `other_condition OR a IS NOT NULL`: a has a value where it fails
-        present = _null_tested(arg, "IS_NOT_NULL")
+        present = null_tested(arg, "IS_NOT_NULL")
         others = [a for a in args if a is not arg]
-        if present is None or present in _columns_in(others):
+        if present is None or present in columns_in(others):
             continue
         member = _membership(others)
         if member is not None:
@@ -226,7 +232,7 @@ def _membership(args: list[dict[str, Any]]) -> tuple[str, tuple[Value, ...], boo
         if expr is None:
             return None
         column, allowed = _equality(expr)
-        if column is None and len(args) == 1 and _operator(expr) == "<>":
+        if column is None and len(args) == 1 and operator_of(expr) == "<>":
             column, allowed, inside = _not_equal(expr)
         if column is None or allowed is None or column_seen not in (None, column):
             return None
@@ -237,66 +243,22 @@ def _membership(args: list[dict[str, Any]]) -> tuple[str, tuple[Value, ...], boo
 
 def _not_equal(expr: dict[str, Any]) -> tuple[str | None, list[Value] | None, bool]:
     if expr["kind"] == "AEXPR_IN":  # NOT IN
-        return _column(expr["lexpr"]), _constants(expr["rexpr"]), False
+        return column_of(expr["lexpr"]), constant_list(expr["rexpr"]), False
     if expr["kind"] == "AEXPR_OP_ALL":  # <> ALL (ARRAY[…]), NOT IN as the catalog stores it
-        return _column(expr["lexpr"]), _constants(expr["rexpr"]), False
-    column, value = _column(expr["lexpr"]), constant(expr.get("rexpr"))
+        return column_of(expr["lexpr"]), constant_list(expr["rexpr"]), False
+    column, value = column_of(expr["lexpr"]), constant(expr.get("rexpr"))
     if column is None:
-        column, value = _column(expr.get("rexpr")), constant(expr["lexpr"])
+        column, value = column_of(expr.get("rexpr")), constant(expr["lexpr"])
     return column, None if value is None else [value], False
-
-
-def _columns_in(nodes: Any) -> set[str]:
-    """Every column an expression names."""
-    found: set[str] = set()
-    if isinstance(nodes, list):
-        for node in nodes:
-            found |= _columns_in(node)
-    elif isinstance(nodes, dict):
-        column = _column(nodes) if "ColumnRef" in nodes else None
-        if column is not None:
-            found.add(column)
-        for value in nodes.values():
-            found |= _columns_in(value)
-    return found
-
-
-def _null_tested(node: dict[str, Any], test: str) -> str | None:
-    """The column of `column IS NULL` (test IS_NULL) or `IS NOT NULL` (IS_NOT_NULL)."""
-    found = node.get("NullTest")
-    if found is None or found["nulltesttype"] != test:
-        return None
-    return _column(found["arg"])
-
-
-# --------------------------------------------------------------------------- NULL patterns
-
-Pattern = Mapping[str, bool]  # column -> has a value
-_Logic = Callable[[Pattern], int]
-_COMPARE: dict[str, Callable[[int, int], bool]] = {
-    "=": operator.eq,
-    "<>": operator.ne,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_MOST_COLUMNS = 12  # 4,096 patterns to try
 
 
 def _null_rule(node: dict[str, Any], facts: CheckFacts, name: str) -> bool:
     """A CHECK made only of NULL tests: recorded as the NULL patterns it allows (over two
     columns or more), or as NOT NULL (over one). False for anything else."""
-    columns: list[str] = []
-    logic = _null_logic(node, columns)
-    if logic is None or not columns or len(columns) > _MOST_COLUMNS:
+    found = null_patterns(node)
+    if found is None:
         return False
-    allowed = frozenset(
-        pattern
-        for pattern in itertools.product((False, True), repeat=len(columns))
-        if logic(dict(zip(columns, pattern, strict=True)))
-    )
+    columns, allowed = found
     if len(columns) == 1:
         if allowed == {(True,)}:
             facts.of(columns[0]).not_null = True
@@ -306,70 +268,14 @@ def _null_rule(node: dict[str, Any], facts: CheckFacts, name: str) -> bool:
     return True
 
 
-def _null_logic(node: Any, columns: list[str]) -> _Logic | None:
-    """`node` as a function of which columns have values (a truth value, or a count for
-    num_nulls/num_nonnulls and numbers); None when it depends on anything else."""
-    if not isinstance(node, dict):
-        return None
-    if "NullTest" in node:
-        column = _column(node["NullTest"]["arg"])
-        if column is None:
-            return None
-        if column not in columns:
-            columns.append(column)
-        if node["NullTest"]["nulltesttype"] == "IS_NULL":
-            return lambda pattern: int(not pattern[column])
-        return lambda pattern: int(pattern[column])
-    if "BoolExpr" in node:
-        parts = [_null_logic(arg, columns) for arg in node["BoolExpr"]["args"]]
-        if any(part is None for part in parts):
-            return None
-        known = [part for part in parts if part is not None]
-        boolop = node["BoolExpr"]["boolop"]
-        if boolop == "AND_EXPR":
-            return lambda pattern: int(all(part(pattern) for part in known))
-        if boolop == "OR_EXPR":
-            return lambda pattern: int(any(part(pattern) for part in known))
-        return lambda pattern: int(not known[0](pattern))
-    if "FuncCall" in node:
-        return _null_count(node["FuncCall"], columns)
-    if "A_Expr" in node:
-        expr = node["A_Expr"]
-        compare = _COMPARE.get(_operator(expr) or "")
-        if expr["kind"] != "AEXPR_OP" or compare is None:
-            return None
-        left = _null_logic(expr["lexpr"], columns)
-        right = _null_logic(expr.get("rexpr"), columns)
-        if left is None or right is None:
-            return None
-        return lambda pattern: int(compare(left(pattern), right(pattern)))
-    value = constant(node)
-    if isinstance(value, int):
-        return lambda pattern: value
-    return None
-
-
-def _null_count(call: dict[str, Any], columns: list[str]) -> _Logic | None:
-    function = call["funcname"][-1]["String"]["sval"]
-    if function not in ("num_nulls", "num_nonnulls"):
-        return None
-    counted = [_column(arg) for arg in call.get("args") or []]
-    if not counted or any(column is None for column in counted):
-        return None
-    names = [column for column in counted if column is not None]
-    columns.extend(column for column in dict.fromkeys(names) if column not in columns)
-    present = function == "num_nonnulls"
-    return lambda pattern: sum(pattern[column] == present for column in names)
-
-
 def _equality(expr: dict[str, Any]) -> tuple[str | None, list[Value] | None]:
-    op = _operator(expr)
+    op = operator_of(expr)
     if expr["kind"] in ("AEXPR_OP_ANY", "AEXPR_IN") and op == "=":
-        return _column(expr["lexpr"]), _constants(expr["rexpr"])
+        return column_of(expr["lexpr"]), constant_list(expr["rexpr"])
     if expr["kind"] == "AEXPR_OP" and op == "=":
-        column, value = _column(expr["lexpr"]), constant(expr.get("rexpr"))
+        column, value = column_of(expr["lexpr"]), constant(expr.get("rexpr"))
         if column is None:
-            column, value = _column(expr.get("rexpr")), constant(expr["lexpr"])
+            column, value = column_of(expr.get("rexpr")), constant(expr["lexpr"])
         return column, None if value is None else [value]
     return None, None
 
@@ -382,7 +288,7 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     if _matching(expr, facts) or _one_case(expr, facts):
         return True
     if expr["kind"] == "AEXPR_BETWEEN":  # as written; the catalog stores two comparisons
-        column, bounds = _column(expr["lexpr"]), _constants(expr.get("rexpr"))
+        column, bounds = column_of(expr["lexpr"]), constant_list(expr.get("rexpr"))
         if column is None or bounds is None or len(bounds) != 2:
             return False
         _bound(facts.of(column), ">=", bounds[0])
@@ -390,11 +296,11 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
         return True
     if expr["kind"] != "AEXPR_OP":
         return False
-    op = _operator(expr)
+    op = operator_of(expr)
     if op not in _FLIP:
         return False
     left, right = expr["lexpr"], expr.get("rexpr")
-    left_column, right_column = _column(left), _column(right)
+    left_column, right_column = column_of(left), column_of(right)
     if left_column is not None and right_column is not None:
         if op in ("<", "<="):
             facts.before.append((left_column, right_column, op == "<"))
@@ -405,13 +311,13 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
         return False
     if left_column is None and right_column is not None:
         left, right, op = right, left, _FLIP[op]
-    length_of = _length_of(left)
+    measured = length_of(left)
     value = constant(right)
     if value is None:
         return False
-    if length_of is not None and isinstance(value, int):
-        return _length(facts.of(length_of), op, value)
-    column = _column(left)
+    if measured is not None and isinstance(value, int):
+        return _length(facts.of(measured), op, value)
+    column = column_of(left)
     if column is None:
         return False
     _bound(facts.of(column), op, value)
@@ -420,16 +326,16 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
 
 def _one_case(expr: dict[str, Any], facts: CheckFacts) -> bool:
     """`a = upper(a)`, `lower(a) = a`: the column's text is in one case."""
-    if expr["kind"] != "AEXPR_OP" or _operator(expr) != "=":
+    if expr["kind"] != "AEXPR_OP" or operator_of(expr) != "=":
         return False
     for plain, called in ((expr["lexpr"], expr.get("rexpr")), (expr.get("rexpr"), expr["lexpr"])):
-        column = _column(plain)
-        call = _strip_casts(called)
+        column = column_of(plain)
+        call = strip_casts(called)
         if column is None or not isinstance(call, dict) or "FuncCall" not in call:
             continue
         name = call["FuncCall"]["funcname"][-1]["String"]["sval"]
         args = call["FuncCall"].get("args") or []
-        if name in ("upper", "lower") and len(args) == 1 and _column(args[0]) == column:
+        if name in ("upper", "lower") and len(args) == 1 and column_of(args[0]) == column:
             facts.of(column).case = name
             return True
     return False
@@ -442,8 +348,8 @@ _LIKE_OPERATORS = {"~~", "~~*"}
 def _matching(expr: dict[str, Any], facts: CheckFacts) -> bool:
     """`a ~ 'regex'`, `a ~* 'regex'`, `a LIKE 'pattern'`: the one pattern a's values match
     (a second one on the same column is not understood: values for one may miss the other)."""
-    op = _operator(expr)
-    column, value = _column(expr["lexpr"]), constant(expr.get("rexpr"))
+    op = operator_of(expr)
+    column, value = column_of(expr["lexpr"]), constant(expr.get("rexpr"))
     if column is None or not isinstance(value, str):
         return False
     if op in _REGEX_OPERATORS:
@@ -493,64 +399,3 @@ def _length(column: ColumnFacts, op: str, value: int) -> bool:
     if high is not None:
         column.max_length = high if column.max_length is None else min(column.max_length, high)
     return True
-
-
-def _operator(expr: dict[str, Any]) -> str | None:
-    names = expr.get("name") or []
-    return names[-1]["String"]["sval"] if names else None
-
-
-def _strip_casts(node: Any) -> Any:
-    while isinstance(node, dict) and "TypeCast" in node:
-        node = node["TypeCast"]["arg"]
-    return node
-
-
-def _column(node: Any) -> str | None:
-    node = _strip_casts(node)
-    if not isinstance(node, dict) or "ColumnRef" not in node:
-        return None
-    fields = node["ColumnRef"]["fields"]
-    last = fields[-1]
-    return last["String"]["sval"] if "String" in last else None
-
-
-def _length_of(node: Any) -> str | None:
-    node = _strip_casts(node)
-    if not isinstance(node, dict) or "FuncCall" not in node:
-        return None
-    call = node["FuncCall"]
-    name = call["funcname"][-1]["String"]["sval"]
-    args = call.get("args") or []
-    if name not in _LENGTH_FUNCTIONS or len(args) != 1:
-        return None
-    return _column(args[0])
-
-
-def constant(node: Any) -> Value | None:
-    """The value of a constant node (casts around it ignored); None for anything else."""
-    node = _strip_casts(node)
-    if not isinstance(node, dict) or "A_Const" not in node:
-        return None
-    const = node["A_Const"]
-    if "ival" in const:
-        return int(const["ival"].get("ival", 0))
-    if "fval" in const:
-        return float(const["fval"]["fval"])
-    if "sval" in const:
-        return str(const["sval"].get("sval", ""))
-    return None  # NULL, booleans, bit strings
-
-
-def _constants(node: Any) -> list[Value] | None:
-    node = _strip_casts(node)
-    if isinstance(node, dict) and "A_ArrayExpr" in node:
-        elements = node["A_ArrayExpr"].get("elements") or []
-    elif isinstance(node, dict) and "List" in node:  # IN (…) as written
-        elements = node["List"].get("items") or []
-    elif isinstance(node, list):
-        elements = node
-    else:
-        return None
-    values = [constant(element) for element in elements]
-    return None if any(v is None for v in values) else [v for v in values if v is not None]

@@ -25,7 +25,8 @@ import psycopg
 from pglast import parser
 from pglast.parser import ParseError
 
-from pgrehearse.seed._checks import Bound, CheckFacts, Value, constant
+from pgrehearse.seed._checks import Bound, CheckFacts
+from pgrehearse.seed._expressions import Value, constant
 
 # every partition of the tree (leaves and inner ones), its parent's key (plain columns,
 # with NULL where an expression stands; the expressions) and its bound

@@ -29,7 +29,7 @@ import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from pgrehearse.seed._checks import Value
+from pgrehearse.seed._expressions import Value
 from pgrehearse.seed._hash import HASHED_INTEGERS, partition_hash
 from pgrehearse.seed._partitions import constants_of
 
