@@ -53,8 +53,9 @@ class _Token:
 
 def tokens(pattern: str) -> list[_Token] | None:
     """`pattern` (Python's syntax) as a run of character classes and groups of literal
-    alternatives with repeat counts; None when it has anything else (nested groups,
-    alternation of expressions, anchors inside)."""
+    alternatives with repeat counts, a group of such a run inlined (once where it may
+    repeat: `(\\.[a-z]+)+`); None when it has anything else (nested groups, alternation
+    of expressions, anchors inside)."""
     text = pattern.removeprefix("(?i)").removeprefix("^")  # values as written match either way
     if text.endswith("$") and not text.endswith("\\$"):
         text = text[:-1]
@@ -64,7 +65,19 @@ def tokens(pattern: str) -> list[_Token] | None:
         char = text[i]
         choices: tuple[str, ...] | None
         if char == "(":
-            i, choices = _group(text, i + 1)
+            end, inside = _group_text(text, i + 1)
+            if inside is None:
+                return None
+            choices = _alternatives(inside)
+            if choices is None:  # a run of its own (`(\.[a-z]+)+`): its tokens, inlined
+                run = tokens(inside) if "|" not in inside else None
+                fewest, most, i = _repeat(text, end)
+                if run is None or most < 0:
+                    return None
+                copies = fewest if fewest >= 1 else min(most, 1)  # one copy: valid, and varied
+                found.extend(run * copies)
+                continue
+            i = end
         elif char in ")|^$*+?{":
             return None
         elif char == "[":
@@ -87,17 +100,22 @@ def tokens(pattern: str) -> list[_Token] | None:
     return found
 
 
-def _group(text: str, i: int) -> tuple[int, tuple[str, ...] | None]:
-    """The literal alternatives of the group opening before `i`, and where it ends."""
+def _group_text(text: str, i: int) -> tuple[int, str | None]:
+    """Where the group opening before `i` ends, and what it holds (None: unclosed, or a
+    group inside it)."""
     if text.startswith("?:", i):
         i += 2
     end = text.find(")", i)
-    if end < 0:
+    if end < 0 or "(" in text[i:end]:
         return i, None
-    inside = text[i:end]
+    return end + 1, text[i:end]
+
+
+def _alternatives(inside: str) -> tuple[str, ...] | None:
+    """A group's literal alternatives (`EU|US`); None when it holds anything else."""
     if any(c in inside for c in "()[]\\.*+?{}^$"):
-        return end + 1, None
-    return end + 1, tuple(dict.fromkeys(inside.split("|")))
+        return None
+    return tuple(dict.fromkeys(inside.split("|")))
 
 
 def _fitted(found: list[_Token] | None, longest: int | None) -> list[_Token] | None:
