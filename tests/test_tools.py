@@ -9,7 +9,7 @@ import pytest
 from pgrehearse import load_scenario, rehearse
 from pgrehearse.errors import ScenarioError
 from pgrehearse.rehearsal.steps import statements_of
-from pgrehearse.tools import build_chain, detect, read_folder
+from pgrehearse.tools import READERS, build_chain, detect, read_folder
 
 # our own small library app, one migration at a time
 STEPS = [
@@ -110,21 +110,7 @@ def _write(folder: Path, tool: str) -> Path:
     return folder
 
 
-TOOLS = [
-    "golang-migrate",
-    "goose",
-    "dbmate",
-    "flyway",
-    "dirs",
-    "prisma",
-    "popx",
-    "sqitch",
-    "sql-migrate",
-    "tern",
-    "yoyo",
-    "liquibase",
-    "sql-files",
-]
+TOOLS = list(READERS)  # every folder kind pgrehearse reads
 UP_ONLY = ("prisma", "sql-files")
 
 

@@ -348,10 +348,6 @@ class _PoolGenerator(Generator):
         return quoted
 
 
-def _with_number(value: str, number: int) -> str:
-    return f"{value}-{number}"
-
-
 def _numbered(value: str, number: int, longest: int) -> str:
     """`value` made unique by its row's number, cut to stay within `longest` characters
     (the number in base 36 where even `-<number>` would not fit)."""

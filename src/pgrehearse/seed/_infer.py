@@ -468,9 +468,8 @@ def faker_provider_for(column: str, table: str) -> str:
 def _code(limit: int, rows: int) -> PatternColumn:
     """Unique short text (an airport's `char(3)`, a booking's `char(6)` reference): capital
     letters, with digits too where letters alone have too few values for the rows."""
-    length = limit
-    characters = "A-Z" if 26**length >= rows else "A-Z0-9"
-    return PatternColumn(pattern=f"^[{characters}]{{{length}}}$", unique=True)
+    characters = "A-Z" if 26**limit >= rows else "A-Z0-9"
+    return PatternColumn(pattern=f"^[{characters}]{{{limit}}}$", unique=True)
 
 
 def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0) -> ColumnSpec:

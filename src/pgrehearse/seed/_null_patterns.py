@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pgrehearse.scenario import ChoiceColumn, ConstantColumn
-from pgrehearse.seed._checks import NullRule, NullWhen
+from pgrehearse.seed._catalog import ColumnInfo
+from pgrehearse.seed._checks import NullRule
 from pgrehearse.seed._generators import (
     BLOCK_ROWS,
     NULL,
@@ -208,7 +209,13 @@ def plan_null_when(plan: TablePlan) -> None:
                 f"CHECK {rule.name}: {rule.column} has a value where {where}, NULL elsewhere"
             )
         elif rule.must == "null" and not info.not_null:
-            _leave_null(plan, rule)
+            leave_null(
+                plan,
+                info,
+                f"{rule.column} left NULL so that CHECK {rule.name} holds whatever "
+                f"{rule.other} is (give {rule.other} a choice generator for values where it "
+                "allows them)",
+            )
         elif rule.must == "value" and target is not None and target.spec.null_fraction > 0:
             raise PlanError(
                 plan.name,
@@ -220,23 +227,18 @@ def plan_null_when(plan: TablePlan) -> None:
             )
 
 
-def _leave_null(plan: TablePlan, rule: NullWhen) -> None:
-    info = plan.info.columns[rule.column]
-    plan.columns = [c for c in plan.columns if c.name != rule.column]
-    if rule.column in plan.left_to_database and info.default_expr is None:
-        pass
-    elif info.default_expr is None:
-        plan.left_to_database.append(rule.column)
+def leave_null(plan: TablePlan, info: ColumnInfo, note: str) -> None:
+    """The column NULL in every row (over its default, if it has one), with `note`."""
+    plan.columns = [c for c in plan.columns if c.name != info.name]
+    if info.name in plan.left_to_database:
+        plan.left_to_database.remove(info.name)
+    if info.default_expr is None:
+        plan.left_to_database.append(info.name)
     else:
-        if rule.column in plan.left_to_database:
-            plan.left_to_database.remove(rule.column)
         null = ConstantColumn.model_validate({"value": None})
-        plan.columns.append(PlannedColumn(rule.column, null, True))
+        plan.columns.append(PlannedColumn(info.name, null, True))
     if plan.rows > 0:
-        plan.notes.append(
-            f"{rule.column} left NULL so that CHECK {rule.name} holds whatever {rule.other} "
-            f"is (give {rule.other} a choice generator for values where it allows them)"
-        )
+        plan.notes.append(note)
 
 
 class _NullUnless(Generator):

@@ -22,7 +22,7 @@ from pgrehearse.scenario import (
 )
 from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
 from pgrehearse.seed._infer import infer_generator
-from pgrehearse.seed._null_patterns import plan_null_patterns, plan_null_when
+from pgrehearse.seed._null_patterns import leave_null, plan_null_patterns, plan_null_when
 from pgrehearse.seed._order import order_columns
 from pgrehearse.seed._plan_checks import table_problems
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
@@ -182,7 +182,13 @@ def _plan_column(
         plan.columns.append(PlannedColumn(column.name, spec, inferred=False))
         return
     if facts is not None and facts.always_null and not column.not_null:
-        _leave_null(column, plan)
+        leave_null(
+            plan,
+            column,
+            f"{column.name} left NULL: a CHECK holds where it is NULL, and its values would "
+            f"have to follow other columns' (`… OR {column.name} IS NULL`); give it a "
+            "generator to choose otherwise",
+        )
         return
     if column.database_fills and not _worth_generating(column, info):
         plan.left_to_database.append(column.name)
@@ -203,23 +209,6 @@ def _plan_column(
             plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
         return
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
-
-
-def _leave_null(column: ColumnInfo, plan: TablePlan) -> None:
-    """A CHECK `other_condition OR column IS NULL` holds in every row where the column is
-    NULL: it is left NULL (over its default, if it has one)."""
-    if column.default_expr is None:
-        plan.left_to_database.append(column.name)
-    else:
-        plan.columns.append(
-            PlannedColumn(column.name, ConstantColumn.model_validate({"value": None}), True)
-        )
-    if plan.rows > 0:
-        plan.notes.append(
-            f"{column.name} left NULL: a CHECK holds where it is NULL, and its values would "
-            "have to follow other columns' (`… OR "
-            f"{column.name} IS NULL`); give it a generator to choose otherwise"
-        )
 
 
 _COMBINABLE = (RefColumn, ChoiceColumn, IntColumn)

@@ -78,9 +78,7 @@ def _predicted_reference(
             if keys is None:
                 continue
             low, high = keys
-            made = IntColumn.model_validate(
-                {"int": [low, high], "unique": spec.unique, "null_fraction": spec.null_fraction}
-            )
+            made = _keys_to_come(spec, low, high)
             plan.columns[index] = PlannedColumn(planned.name, made, planned.inferred)
             plan.notes.append(
                 f"{planned.name} takes the keys {spec.ref} will be numbered with "
@@ -90,6 +88,13 @@ def _predicted_reference(
             graph[referrer].discard(referenced)
             return True
     return False
+
+
+def _keys_to_come(spec: RefColumn, low: int, high: int) -> IntColumn:
+    """A reference as the numbers its keys will be given, low..high, before they exist."""
+    return IntColumn.model_validate(
+        {"int": [low, high], "unique": spec.unique, "null_fraction": spec.null_fraction}
+    )
 
 
 def refer_to_own_rows(plan: TablePlan) -> None:
@@ -104,9 +109,7 @@ def refer_to_own_rows(plan: TablePlan) -> None:
         keys = _numbered_keys(plan, spec.column)
         if keys is not None:
             low, high = keys
-            made = IntColumn.model_validate(
-                {"int": [low, high], "unique": spec.unique, "null_fraction": spec.null_fraction}
-            )
+            made = _keys_to_come(spec, low, high)
             plan.columns[index] = PlannedColumn(planned.name, made, planned.inferred)
             plan.notes.append(
                 f"{planned.name} refers to the table's own rows: it takes the keys {spec.ref} "
