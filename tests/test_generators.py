@@ -21,7 +21,14 @@ from pgrehearse.seed import (
     assemble_rows,
     build_generator,
 )
-from pgrehearse.seed._format import copy_escape, format_fixed, format_ints, format_timestamps
+from pgrehearse.seed._format import (
+    copy_escape,
+    format_consecutive,
+    format_fixed,
+    format_ints,
+    format_timestamps,
+)
+from pgrehearse.seed._numbered import NumberedText, rising_heads
 
 SPEC = TypeAdapter(ColumnSpec)
 
@@ -158,6 +165,13 @@ def test_json_object_from_sub_generators() -> None:
         assert isinstance(decoded["ok"], bool) and decoded["maybe"] is None
 
 
+def test_json_keys_that_need_quoting_and_an_empty_object() -> None:
+    values = _values({"json": {'a "quoted" %s key': {"int": [1, 1]}, "b": {"int": [2, 2]}}}, 50)
+    decoded = json.loads(values[0].replace("\\\\", "\\"))
+    assert decoded == {'a "quoted" %s key': 1, "b": 2}
+    assert set(_values({"json": {}}, 30)) == {"{}"}
+
+
 def test_arrays() -> None:
     values = _values({"array": {"int": [1, 9]}, "length": [2, 4]}, 500)
     for value in values:
@@ -213,7 +227,46 @@ def test_numbered_uuids_are_distinct_and_parents_are_earlier_rows() -> None:
 
 def test_unique_email_stays_an_email() -> None:
     values = _values({"faker": "email", "pool": 10, "unique": True}, 100)
-    assert all(re.fullmatch(r"[^@\s]+\.\d+@[^@\s]+", v) for v in values)
+    assert all(re.fullmatch(r"[^@\s]+\.[1-9]\d*@[^@\s]+", v) for v in values)
+    numbers = sorted(int(re.sub(r".*\.(\d+)@.*", r"\1", v)) for v in values)
+    assert numbers == list(range(1, 101))  # each row its own number, written as it is
+    people = [
+        v.split(".")[0] for v in _values({"faker": "email", "pool": 10, "unique": True}, 5000)
+    ]
+    assert len(set(people)) >= 8  # the pool's values, not one repeated
+
+
+@pytest.mark.parametrize("count", [1, 7, 10, 99, 1_000, 123_457])
+@pytest.mark.parametrize("padded", [True, False])
+def test_numbered_text_is_head_number_tail(count: int, padded: bool) -> None:
+    heads = np.array([f"h{i:02d}." for i in range(37)], dtype=object)  # sorted
+    tails = np.array([f"@d{i % 5}" if i % 3 else "" for i in range(37)], dtype=object)
+    text = NumberedText(heads, tails, count, rising_heads(37, count), padded=padded)
+    numbers = np.arange(count, dtype=np.int64)[::-1]
+    unit = 10**text.low_digits
+    index = rising_heads(37, count)(numbers // unit, unit)
+    width = len(str(count)) if padded else 0
+    expected = [
+        f"{heads[i]}{n:0{width}d}{tails[i]}"
+        for i, n in zip(index.tolist(), numbers.tolist(), strict=True)
+    ]
+    assert text.values(numbers) == expected
+    if padded:  # sorted heads and zero-padded numbers: values rise with their number
+        assert sorted(expected) == expected[::-1]
+
+
+def test_numbered_text_rows_may_take_fixed_values() -> None:
+    heads = np.array(["a-", "b-"], dtype=object)
+    tails = np.array(["", ""], dtype=object)
+    text = NumberedText(heads, tails, 500, rising_heads(2, 500), fixed=["common", "other"])
+    numbers = np.array([3, 499, 250, 0], dtype=np.int64)
+    picked = text.values(numbers, np.array([-1, 1, -1, 0], dtype=np.int64))
+    assert picked == ["a-003", "other", "b-250", "common"]
+
+
+def test_consecutive_numbers_are_formatted_as_str_would() -> None:
+    for begin, count in [(0, 30_000), (9_990, 20), (123_456, 50_000), (-5, 20), (10**12 - 3, 9)]:
+        assert format_consecutive(begin, count) == list(map(str, range(begin, begin + count)))
 
 
 @pytest.mark.parametrize(

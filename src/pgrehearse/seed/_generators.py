@@ -12,7 +12,9 @@ table of the README over several files.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -22,7 +24,7 @@ import sys
 import weakref
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +62,7 @@ from pgrehearse.scenario import (
 from pgrehearse.seed._distributions import sample, unique_offsets, zipf_ranks
 from pgrehearse.seed._format import (
     copy_escape,
+    format_consecutive,
     format_dates,
     format_fixed,
     format_ints,
@@ -68,6 +71,7 @@ from pgrehearse.seed._format import (
     needs_copy_escape,
     numbered_uuids,
 )
+from pgrehearse.seed._numbered import NumberedText
 from pgrehearse.seed._routing import LeafRouter, encode_routed
 
 NULL = "\\N"
@@ -274,6 +278,8 @@ class _SequenceGenerator(Generator):
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         begin = self.start + self.step * first
+        if self.step == 1:
+            return format_consecutive(begin, count)
         return list(map(str, range(begin, begin + self.step * count, self.step)))
 
 
@@ -292,10 +298,10 @@ class _PoolGenerator(Generator):
     ) -> None:
         self.pool = np.array(pool, dtype=object)
         self._json_pool: npt.NDArray[Any] | None = None
-        self._split_pool: tuple[npt.NDArray[Any], npt.NDArray[Any]] | None = None
         self.escape = needs_copy_escape(pool)
         self.unique = unique
         self.salt = salt
+        self.rows = rows
         self.cumulative: npt.NDArray[np.float64] | None = None
         if weights is not None:
             cumulative = np.cumsum(weights / weights.sum())
@@ -315,27 +321,36 @@ class _PoolGenerator(Generator):
         return rng.integers(0, size, count)
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        index = self._indexes(first, count, rng)
         if self.unique == "number":
-            return self._numbered(index, first, count)
-        values: list[str] = self.pool[index].tolist()
+            numbers = unique_offsets(first, count, max(self.rows, first + count), self.salt)
+            return self._numbered.values(numbers + 1)
+        values: list[str] = self.pool[self._indexes(first, count, rng)].tolist()
         return values
 
-    def _numbered(self, index: npt.NDArray[Any], first: int, count: int) -> list[str]:
-        """Unique by construction: the row number woven into the pool value
-        (`anna.17@example.org`, `Anna-17`)."""
-        if self._split_pool is None:
-            starts, ends = [], []
-            for value in self.pool.tolist():
-                local, at, domain = value.partition("@")
-                starts.append(local + "." if at else value + "-")
-                ends.append("@" + domain if at else "")
-            self._split_pool = (np.array(starts, dtype=object), np.array(ends, dtype=object))
-        heads_pool, tails_pool = self._split_pool
-        numbers = list(map(str, range(first + 1, first + count + 1)))
-        heads: list[str] = heads_pool[index].tolist()
-        tails: list[str] = tails_pool[index].tolist()
-        return [h + n + t for h, n, t in zip(heads, numbers, tails, strict=True)]
+    @functools.cached_property
+    def _numbered(self) -> NumberedText:
+        """Unique by construction: a number of its own woven into each row's pool value
+        (`anna.17@example.org`, `Anna-17`); the numbers are the rows' scrambled, so the
+        values that share a pool value (one group of numbers) are spread over the table."""
+        starts, ends = [], []
+        for value in self.pool.tolist():
+            local, at, domain = value.partition("@")
+            starts.append(local + "." if at else value + "-")
+            ends.append("@" + domain if at else "")
+
+        def head_of_group(groups: npt.NDArray[np.int64], unit: int) -> npt.NDArray[np.int64]:
+            rng = np.random.default_rng([self.salt, len(groups)])
+            if self.cumulative is not None:
+                return np.searchsorted(self.cumulative, rng.random(len(groups)), side="right")
+            return rng.integers(0, len(self.pool), len(groups))
+
+        return NumberedText(
+            np.array(starts, dtype=object),
+            np.array(ends, dtype=object),
+            self.rows + 1,
+            head_of_group,
+            padded=False,
+        )
 
     def json_values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         if self.unique == "number" or self.json_kind != "string":
@@ -720,12 +735,10 @@ class _JsonGenerator(Generator):
             (key, build_generator(sub, context.child(key)), sub.null_fraction)
             for key, sub in spec.json_object.items()
         ]
-        self.template = (
-            ("{" + ", ".join(f"{json.dumps(key)}: %s" for key, _, _ in self.fields) + "}")
-            .replace("%s", "\0")
-            .replace("%", "%%")
-            .replace("\0", "%s")
-        )
+        keys = [json.dumps(key) for key, _, _ in self.fields]
+        # the text between the values: `{"a": `, `, "b": `, ..., `}`
+        self.pieces = ["{" + (keys[0] + ": " if keys else "")]
+        self.pieces += [f", {key}: " for key in keys[1:]] + ["}"]
         self.escape = True
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
@@ -736,8 +749,13 @@ class _JsonGenerator(Generator):
                 for index in np.flatnonzero(rng.random(count) < null_fraction).tolist():
                     values[index] = "null"
             columns.append(values)
-        template = self.template
-        return [template % row for row in zip(*columns, strict=True)]
+        if not columns:
+            return ["{}"] * count
+        # one join a row over the pieces and values interleaved: half the time of `%`
+        interleaved: list[Iterable[str]] = [itertools.repeat(self.pieces[0])]
+        for values, piece in zip(columns, self.pieces[1:], strict=True):
+            interleaved += [values, itertools.repeat(piece)]
+        return list(map("".join, zip(*interleaved, strict=False)))  # the repeats are endless
 
 
 class _ArrayGenerator(Generator):
@@ -916,7 +934,9 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
         return _ArrayGenerator(spec, context)
     if isinstance(spec, FakerColumn):
         pool = context.faker_pools.get(context.key) or faker_pool(spec, context)
-        return _PoolGenerator(pool, unique="number" if spec.unique else "no")
+        if spec.unique:
+            return _PoolGenerator(pool, unique="number", salt=context.salt, rows=context.rows)
+        return _PoolGenerator(pool)
     if isinstance(spec, RefColumn):
         return _RefGenerator(spec, context)
     if isinstance(spec, AfterColumn):
