@@ -256,6 +256,47 @@ def test_a_not_null_reference_cycle_over_numbered_keys_seeds_from_rows_alone(
     assert any("before they exist" in note and "reference cycle" in note for note in notes)
 
 
+def test_an_apps_column_names_and_length_checks_give_values_of_their_kind(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    """Rails-style columns from `rows:` alone: a file's name, MIME type and checksum look
+    like them, a password hash like bcrypt's, a `service_name` is not a person, a
+    polymorphic `*_type` names the schema's models, and a CHECK's length limit caps a
+    comment instead of making it 2,500 characters long on average."""
+    schema = """
+    CREATE TABLE users (id bigserial PRIMARY KEY, encrypted_password varchar NOT NULL,
+        company_name varchar, author_name varchar);
+    CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users);
+    CREATE TABLE blobs (id bigserial PRIMARY KEY, filename varchar NOT NULL,
+        content_type varchar, checksum varchar, service_name varchar NOT NULL);
+    CREATE TABLE comments (id bigserial PRIMARY KEY,
+        commentable_type varchar NOT NULL, commentable_id bigint NOT NULL,
+        author_id bigint REFERENCES users ON DELETE SET NULL,
+        body text NOT NULL CHECK (char_length(body) <= 5000),
+        email varchar(255) CHECK (char_length(email) BETWEEN 3 AND 255));
+    """
+    data = (
+        "data:\n  seed: {seed}\n  tables:\n    users: {{rows: 200}}\n    orders: {{rows: 200}}\n"
+        "    blobs: {{rows: 200}}\n    comments: {{rows: 500}}\n"
+    )
+    query = """
+    SELECT concat_ws(' ',
+      (SELECT bool_and(encrypted_password ~ '^\\$2a\\$12\\$[./A-Za-z0-9]{53}$') FROM users),
+      (SELECT bool_and(filename ~* '^[a-z]+\\.[a-z0-9]+$') FROM blobs),
+      (SELECT bool_and(content_type ~* '^[a-z]+/[a-z0-9.+-]+$') FROM blobs),
+      (SELECT bool_and(checksum ~ '^[0-9a-f]{32}$') FROM blobs),
+      (SELECT bool_and(service_name !~ ' ') FROM blobs),
+      (SELECT string_agg(DISTINCT commentable_type, ',') FROM comments),
+      (SELECT avg(char_length(body)) < 300 FROM comments),
+      (SELECT bool_and(email ~ '^[^@ ]+@[^@ ]+$') FROM comments))
+    """
+    answer, _ = _probe(_scenario(tmp_path, schema=schema, data=data), pg_binaries, query)
+    *shapes, models, short_bodies, emails = answer.split(" ")
+    assert shapes == ["t"] * 5
+    assert set(models.split(",")) == {"User", "Order", "Blob"}  # User: referenced most
+    assert short_bodies == "t" and emails == "t"
+
+
 def test_faker_values_longer_than_their_column_allows_are_left_out_or_cut(
     tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
 ) -> None:

@@ -24,7 +24,8 @@ from pgrehearse.seed._generators import (
     child_signals,
     faker_pool,
 )
-from pgrehearse.seed._infer import faker_provider_for, honour_checks, infer_generator
+from pgrehearse.seed._infer import honour_checks, infer_generator
+from pgrehearse.seed._names import faker_provider_for
 from pgrehearse.seed._order import earlier_by_name
 from pgrehearse.seed._pipeline import default_workers, produce_blocks
 from pgrehearse.seed._plan import plan_tables

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections import Counter
 from typing import Any
 
 from pgrehearse.regex import python_regex
@@ -30,54 +31,23 @@ from pgrehearse.scenario import (
 from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._checks import ColumnFacts
 from pgrehearse.seed._generators import GeneratorContext, faker_pool
+from pgrehearse.seed._names import (
+    LONG_TEXT,
+    NAMING_COLUMNS,
+    PROVIDER_LENGTHS,
+    RARELY_SET,
+    RARELY_SET_NULLS,
+    TABLE_NAMES,
+    hinted_provider,
+    is_flag,
+    polymorphic_types,
+    singular,
+    snake_case,
+)
 
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
 _INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_775_807}
 
-# column-name hints for text columns the scenario does not mention
-_NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
-    (("email", "e_mail", "mail"), "email"),
-    (("first_name", "firstname", "given_name"), "first_name"),
-    (("last_name", "lastname", "surname", "family_name"), "last_name"),
-    (("username", "user_name", "login", "handle"), "user_name"),
-    (("full_name", "name", "display_name", "customer_name", "contact"), "name"),
-    (("phone", "phone_number", "mobile", "telephone"), "phone_number"),
-    (("city", "town"), "city"),
-    (("country",), "country"),
-    (("country_code",), "country_code"),
-    (("address", "street", "street_address", "address_line1"), "street_address"),
-    (("zip", "zipcode", "zip_code", "postcode", "postal_code"), "postcode"),
-    (("url", "website", "homepage", "link"), "url"),
-    (("company", "company_name", "organisation", "organization"), "company"),
-    (("title", "subject", "headline"), "sentence"),
-    (("job", "job_title", "occupation"), "job"),
-    (("currency", "currency_code"), "currency_code"),
-    (("ip", "ip_address", "remote_addr"), "ipv4"),
-    (("color", "colour"), "color_name"),
-    (("slug",), "slug"),
-    (("sku", "code", "reference"), "bothify"),
-]
-_LONG_TEXT = {
-    "description",
-    "body",
-    "comment",
-    "comments",
-    "note",
-    "notes",
-    "bio",
-    "content",
-    "message",
-    "text",
-    "summary",
-    "details",
-    "remarks",
-}
-# nullable moments most rows never reach: a soft delete, an archive, a cancellation
-_RARELY_SET = re.compile(
-    r"^(deleted|archived|cancell?ed|revoked|banned|suspended|disabled|removed|blocked|"
-    r"locked|discarded|trashed)_(at|on|date|time)$"
-)
-RARELY_SET_NULLS = 0.9
 _CREATED = {"created_at", "inserted_at", "created", "created_on", "registered_at", "signup_at"}
 
 
@@ -95,6 +65,11 @@ def infer_generator(
         return None
     if column.name in info.allowed_values:
         return ChoiceColumn(choice=info.allowed_values[column.name], unique=unique)
+    models = polymorphic_types(
+        column.name, info.columns, _most_referenced(catalog, info.name), column.max_length
+    )
+    if models and column.category == "S" and not unique and not column.is_array:
+        return ChoiceColumn(choice=models)
     if column.enum_labels:
         spec: ColumnSpec = ChoiceColumn(choice=list(column.enum_labels), unique=unique)
         return ArrayColumn(array=spec, length=(0, 3)) if column.is_array else spec
@@ -107,6 +82,16 @@ def infer_generator(
             return element
         return honour_checks(element, facts, column.max_length, text=column.category == "S")
     return ArrayColumn(array=element, length=(0, 5))
+
+
+def _most_referenced(catalog: dict[str, TableInfo], table: str) -> list[str]:
+    """The other tables that will have rows, the most referenced first: an application's
+    main models (what a polymorphic reference most likely points at)."""
+    referenced = Counter(
+        target for other in catalog.values() for target, _ in other.foreign_keys.values()
+    )
+    others = [name for name, other in catalog.items() if other.will_have_rows and name != table]
+    return sorted(others, key=lambda name: (-referenced[name], name))
 
 
 def honour_checks(
@@ -165,10 +150,36 @@ def honour_checks(
     if (facts.min_length is not None or facts.max_length is not None) and isinstance(
         spec, TextColumn | FakerColumn
     ):
-        shortest = max(facts.min_length or 0, 1)
-        longest = facts.max_length if facts.max_length is not None else shortest + 30
-        return TextColumn(text=(min(shortest, longest), longest), unique=_unique_of(spec))
+        return _within_lengths(spec, facts)
     return spec
+
+
+def _within_lengths(spec: TextColumn | FakerColumn, facts: ColumnFacts) -> ColumnSpec:
+    """Text as long as a CHECK allows. A limit is not a length: `char_length(body) <= 5000`
+    keeps comments of a comment's length (inferred lengths cut to the CHECK's, Faker's values
+    kept where they fit); only lengths the CHECK forbids are replaced."""
+    shortest = max(facts.min_length or 0, 1)
+    longest = facts.max_length
+    if isinstance(spec, FakerColumn) and _faker_fits(spec, shortest, longest):
+        return spec
+    if isinstance(spec, TextColumn):
+        low, high = max(spec.text[0], shortest), min(spec.text[1], longest or spec.text[1])
+        if low <= high:
+            return spec.model_copy(update={"text": (low, high)})
+    top = longest if longest is not None else shortest + 30
+    return TextColumn(text=(min(shortest, top), min(top, shortest + 200)), unique=_unique_of(spec))
+
+
+def _faker_fits(spec: FakerColumn, shortest: int, longest: int | None) -> bool:
+    room = 12 if spec.unique else 0  # a unique value gets its number woven in
+    try:
+        sample = faker_pool(spec.model_copy(update={"pool": 50}), GeneratorContext(0, "", "", 50))
+    except ValueError:
+        return False
+    return all(
+        shortest <= len(value) and (longest is None or len(value) + room <= longest)
+        for value in sample
+    )
 
 
 def _between(bounds: tuple[Any, Any], facts: ColumnFacts) -> tuple[Any, Any]:
@@ -246,7 +257,7 @@ def _infer_scalar(
     if base in ("int2", "int4", "int8"):
         if unique:
             return SequenceColumn(sequence=1)
-        if _is_flag(name):
+        if is_flag(name):
             return IntColumn.model_validate({"int": [0, 1]})
         high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
         return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
@@ -379,90 +390,12 @@ def _server_expression(column: ColumnInfo) -> str | None:
     return _SERVER_EXPRESSIONS.get(base)
 
 
-# what a `name` means in a table of things of one kind: a language's name is not a person's
-_NAMING_COLUMNS = {"name", "title", "label"}
-_TABLE_NAMES = {
-    "language": "language_name",
-    "country": "country",
-    "city": "city",
-    "color": "color_name",
-    "colour": "color_name",
-    "currency": "currency_name",
-    "company": "company",
-    "organization": "company",
-    "organisation": "company",
-    "brand": "company",
-    "vendor": "company",
-    "supplier": "company",
-    "manufacturer": "company",
-    "publisher": "company",
-    "category": "word",
-    "genre": "word",
-    "tag": "word",
-    "topic": "word",
-    "label": "word",
-    "department": "word",
-    "team": "word",
-    "group": "word",
-    "role": "word",
-    "permission": "word",
-    "skill": "word",
-    "job": "job",
-    "product": "catch_phrase",
-    "film": "catch_phrase",
-    "movie": "catch_phrase",
-    "book": "catch_phrase",
-    "project": "catch_phrase",
-}
-
-
-_FLAGS = {"active", "enabled", "deleted", "verified", "visible", "archived", "published"}
-
-
-def snake_case(name: str) -> str:
-    """`firstName`, `FirstName` and `FIRST_NAME` as `first_name`: names are matched in
-    one style, whatever the ORM wrote."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
 def _rarely_set(column: ColumnInfo) -> bool:
     return (
         not column.not_null
         and column.base_type in _TEMPORAL_TYPES
-        and _RARELY_SET.match(snake_case(column.name)) is not None
+        and RARELY_SET.match(snake_case(column.name)) is not None
     )
-
-
-def _is_flag(name: str) -> bool:
-    """An integer column used as a yes/no flag: `active`, `is_admin`, `has_paid`, `x_flag`."""
-    return name in _FLAGS or name.startswith(("is_", "has_", "can_")) or name.endswith("_flag")
-
-
-def _singular(table: str) -> str:
-    word = table.rsplit(".", 1)[-1].lower()
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ses", "xes")):
-        return word[:-2]
-    return word.removesuffix("s")
-
-
-def _hinted_provider(name: str) -> str | None:
-    for names, provider in _NAME_HINTS:
-        if name in names or any(name.endswith("_" + n) for n in names):
-            return provider
-    return None
-
-
-def faker_provider_for(column: str, table: str) -> str:
-    """The Faker provider whose values look like this text column's, read from its name in
-    its table's context (`name` in `languages` is a language); `word` when nothing fits."""
-    name = column.lower()
-    in_context = _TABLE_NAMES.get(_singular(table)) if name in _NAMING_COLUMNS else None
-    provider = in_context or _hinted_provider(name)
-    if provider is None or provider == "bothify":
-        return "sentence" if name in _LONG_TEXT else "word"
-    return provider
 
 
 def _code(limit: int, rows: int) -> PatternColumn:
@@ -472,23 +405,29 @@ def _code(limit: int, rows: int) -> PatternColumn:
     return PatternColumn(pattern=f"^[{characters}]{{{limit}}}$", unique=True)
 
 
+_PASSWORD_HASHES = {"encrypted_password", "password_digest", "password_hash", "hashed_password"}
+
+
 def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0) -> ColumnSpec:
     name = snake_case(column.name)
     limit = column.max_length
-    in_context = _TABLE_NAMES.get(_singular(table)) if name in _NAMING_COLUMNS else None
+    in_context = TABLE_NAMES.get(singular(table)) if name in NAMING_COLUMNS else None
     if in_context is not None and (limit is None or limit >= (30 if unique else 12)):
         return FakerColumn(faker=in_context, unique=unique)  # char(n) pads them
     if unique and limit is not None and limit < 20:
         return _code(limit, rows)
     if column.base_type == "bpchar" and limit is not None:
         return TextColumn(text=(limit, limit), unique=False)
-    provider = _hinted_provider(name)
-    if provider is not None and (limit is None or limit >= (30 if unique else 12)):
+    if name in _PASSWORD_HASHES and not unique and (limit is None or limit >= 60):
+        return PatternColumn(pattern=r"^\$2a\$12\$[./A-Za-z0-9]{53}$")  # bcrypt's shape
+    provider = hinted_provider(name)
+    room = max(PROVIDER_LENGTHS.get(provider or "", 0) + (12 if unique else 0), 12)
+    if provider is not None and (limit is None or limit >= max(room, 30 if unique else 12)):
         args = {"text": "??-#####"} if provider == "bothify" else {}
         return FakerColumn(faker=provider, unique=unique, args=args)
     if unique:
         return TextColumn(text=(5, min(limit - 12, 30) if limit else 30), unique=True)
-    if name in _LONG_TEXT:
+    if name in LONG_TEXT:
         return TextColumn(text=(20, min(limit or 200, 200)))
     top = min(limit or 40, 40)
     return TextColumn(text=(min(5, top), top))

@@ -1,0 +1,186 @@
+"""What a column's name says about its values, read in its table's context: the Faker
+provider for a text column (`email`, `name` in `languages`, `content_type`), long text, flags,
+moments most rows never reach, and the type column of a polymorphic reference."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# column-name hints for text columns the scenario does not mention
+_NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
+    (("email", "e_mail", "mail"), "email"),
+    (("first_name", "firstname", "given_name"), "first_name"),
+    (("last_name", "lastname", "surname", "family_name"), "last_name"),
+    (("username", "user_name", "login", "handle"), "user_name"),
+    (("filename", "file_name", "attachment_name"), "file_name"),
+    (("content_type", "mime_type", "mimetype", "media_type"), "mime_type"),
+    (("checksum", "md5"), "md5"),
+    (("sha1",), "sha1"),
+    (("sha256", "digest", "fingerprint", "token", "api_key", "secret"), "sha256"),
+    (("hostname", "host_name", "host"), "hostname"),
+    (("domain", "domain_name"), "domain_name"),
+    (("user_agent",), "user_agent"),
+    (("timezone", "time_zone"), "timezone"),
+    (("full_name", "name", "display_name", "customer_name", "contact"), "name"),
+    (("phone", "phone_number", "mobile", "telephone"), "phone_number"),
+    (("city", "town"), "city"),
+    (("country",), "country"),
+    (("country_code",), "country_code"),
+    (("address", "street", "street_address", "address_line1"), "street_address"),
+    (("zip", "zipcode", "zip_code", "postcode", "postal_code"), "postcode"),
+    (("url", "website", "homepage", "link"), "url"),
+    (("company", "company_name", "organisation", "organization"), "company"),
+    (("title", "subject", "headline"), "sentence"),
+    (("job", "job_title", "occupation"), "job"),
+    (("currency", "currency_code"), "currency_code"),
+    (("ip", "ip_address", "remote_addr"), "ipv4"),
+    (("color", "colour"), "color_name"),
+    (("slug",), "slug"),
+    (("sku", "code", "reference"), "bothify"),
+]
+LONG_TEXT = {
+    "description",
+    "body",
+    "comment",
+    "comments",
+    "note",
+    "notes",
+    "bio",
+    "content",
+    "message",
+    "text",
+    "summary",
+    "details",
+    "remarks",
+}
+
+# nullable moments most rows never reach: a soft delete, an archive, a cancellation
+RARELY_SET = re.compile(
+    r"^(deleted|archived|cancell?ed|revoked|banned|suspended|disabled|removed|blocked|"
+    r"locked|discarded|trashed)_(at|on|date|time)$"
+)
+RARELY_SET_NULLS = 0.9
+
+# what a `name` means in a table of things of one kind: a language's name is not a person's
+NAMING_COLUMNS = {"name", "title", "label"}
+TABLE_NAMES = {
+    "language": "language_name",
+    "country": "country",
+    "city": "city",
+    "color": "color_name",
+    "colour": "color_name",
+    "currency": "currency_name",
+    "company": "company",
+    "organization": "company",
+    "organisation": "company",
+    "brand": "company",
+    "vendor": "company",
+    "supplier": "company",
+    "manufacturer": "company",
+    "publisher": "company",
+    "category": "word",
+    "genre": "word",
+    "tag": "word",
+    "topic": "word",
+    "label": "word",
+    "department": "word",
+    "team": "word",
+    "group": "word",
+    "role": "word",
+    "permission": "word",
+    "skill": "word",
+    "job": "job",
+    "product": "catch_phrase",
+    "film": "catch_phrase",
+    "movie": "catch_phrase",
+    "book": "catch_phrase",
+    "project": "catch_phrase",
+}
+
+
+_FLAGS = {"active", "enabled", "deleted", "verified", "visible", "archived", "published"}
+
+
+def snake_case(name: str) -> str:
+    """`firstName`, `FirstName` and `FIRST_NAME` as `first_name`: names are matched in
+    one style, whatever the ORM wrote."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def is_flag(name: str) -> bool:
+    """An integer column used as a yes/no flag: `active`, `is_admin`, `has_paid`, `x_flag`."""
+    return name in _FLAGS or name.startswith(("is_", "has_", "can_")) or name.endswith("_flag")
+
+
+def singular(table: str) -> str:
+    word = table.rsplit(".", 1)[-1].lower()
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ses", "xes")):
+        return word[:-2]
+    if word.endswith(("ss", "us", "is")):  # address, status, analysis
+        return word
+    return word.removesuffix("s")
+
+
+def hinted_provider(name: str) -> str | None:
+    for names, provider in _NAME_HINTS:
+        if name in names:
+            return provider
+        if any(name.endswith("_" + n) for n in names):
+            return _named_thing(name) if provider == "name" else provider
+    return None
+
+
+# the thing before `_name` that makes it a person's name (`author_name`); other things'
+# names are read as those things' (`company_name`, `category_name`) or as a word
+_PEOPLE = {
+    "account", "agent", "author", "buyer", "client", "contact", "customer", "display",
+    "driver", "employee", "family", "full", "given", "guest", "holder", "legal", "manager",
+    "member", "middle", "nick", "owner", "patient", "person", "real", "recipient", "seller",
+    "sender", "student", "teacher", "user",
+}  # fmt: skip
+
+
+def _named_thing(name: str) -> str:
+    thing = name.removesuffix("_name").rsplit("_", 1)[-1]
+    if thing in _PEOPLE:
+        return "name"
+    return TABLE_NAMES.get(singular(thing)) or hinted_provider(thing) or "word"
+
+
+# the fewest characters a hash provider writes: a shorter column cannot hold its values
+PROVIDER_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64}
+
+
+def polymorphic_types(
+    column: str, siblings: Iterable[str], tables: Iterable[str], longest: int | None
+) -> list[str] | None:
+    """The class names a polymorphic reference's type column holds (`commentable_type`
+    beside `commentable_id`, as Rails and Laravel write them): the first few `tables`, named
+    as their models are (`line_items` -> `LineItem`); None for other columns."""
+    name = snake_case(column)
+    if not name.endswith("_type"):
+        return None
+    if name.removesuffix("_type") + "_id" not in {snake_case(s) for s in siblings}:
+        return None
+    models = [_model_name(table) for table in tables]
+    fitting = [model for model in models if longest is None or len(model) <= longest]
+    return list(dict.fromkeys(fitting))[:4] or None
+
+
+def _model_name(table: str) -> str:
+    words = re.split(r"[_\s]+", table.rsplit(".", 1)[-1])
+    return "".join(w[:1].upper() + w[1:] for w in words[:-1]) + singular(words[-1]).title()
+
+
+def faker_provider_for(column: str, table: str) -> str:
+    """The Faker provider whose values look like this text column's, read from its name in
+    its table's context (`name` in `languages` is a language); `word` when nothing fits."""
+    name = column.lower()
+    in_context = TABLE_NAMES.get(singular(table)) if name in NAMING_COLUMNS else None
+    provider = in_context or hinted_provider(name)
+    if provider is None or provider == "bothify":
+        return "sentence" if name in LONG_TEXT else "word"
+    return provider
