@@ -157,6 +157,32 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert "null_fraction" not in (generators[("customers", "seen_at")] or {})
 
 
+def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """`DEFAULT 0` and `DEFAULT ''` are how an ORM makes a column NOT NULL: production's
+    totals, counters and password hashes are not all zero or empty, so they are generated.
+    A flag's zero, a currency, a boolean and an empty JSON object are what most production
+    rows hold too: left to the database."""
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE orders (id bigserial PRIMARY KEY,\n"
+        "    total_cents bigint NOT NULL DEFAULT 0, price numeric(10, 2) NOT NULL DEFAULT 0.00,\n"
+        "    encrypted_password varchar NOT NULL DEFAULT '', is_gift int NOT NULL DEFAULT 0,\n"
+        "    currency char(3) NOT NULL DEFAULT 'EUR', paid boolean NOT NULL DEFAULT false,\n"
+        "    settings jsonb NOT NULL DEFAULT '{}', lock_version integer NOT NULL DEFAULT 0);\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: defaults\nschema: schema.sql\n"
+        "data: {tables: {orders: {rows: 30}}}\nmigration: {up: SELECT 1;}\n"
+    )
+    [orders] = plan_seeding(load_scenario(path)).tables
+    generated = {c.name for c in orders.columns if c.generator}
+    assert generated == {"total_cents", "price", "encrypted_password", "lock_version"}
+    left = {c.name for c in orders.columns if not c.generator}
+    assert left == {"id", "is_gift", "currency", "paid", "settings"}
+
+
 def test_names_as_orms_write_them_are_read_like_snake_case(tmp_path: Path, work_root: Path) -> None:
     """Prisma and JPA write camelCase (`firstName`, `createdAt`), Ecto `inserted_at`: the
     same inference as for snake_case names, in the name's own style."""

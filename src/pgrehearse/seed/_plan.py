@@ -22,6 +22,7 @@ from pgrehearse.scenario import (
 )
 from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
 from pgrehearse.seed._infer import infer_generator
+from pgrehearse.seed._names import is_flag, snake_case
 from pgrehearse.seed._null_patterns import leave_null, plan_null_patterns, plan_null_when
 from pgrehearse.seed._order import order_columns
 from pgrehearse.seed._plan_checks import table_problems
@@ -319,18 +320,30 @@ _NOW = re.compile(
 )
 
 
+# a zero or an empty string: what an ORM writes to make a column NOT NULL (`default: 0`,
+# `default: ""`), not what production's rows hold (counters, totals, versions, hashes)
+_PLACEHOLDER = re.compile(
+    r"^\(?(0+(\.0+)?|'0+(\.0+)?'|'')\)?(::[a-z ]+(\(\d+(,\s*\d+)?\))?)?$", re.IGNORECASE
+)
+
+
 def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
     """A defaulted column gets generated values when its default would make it dull or
     wrong: an enum (one value for every row), a column a CHECK constrains (the default
-    may not even pass it), or a date or timestamp defaulting to now (every row made in the
-    same instant, after its own `updated_at`). Identity, serial and generated columns stay
-    the database's."""
+    may not even pass it), a date or timestamp defaulting to now (every row made in the
+    same instant, after its own `updated_at`), or a placeholder zero or empty string that
+    is not a flag's (every order's total 0, every password ''). Other constants (`'EUR'`,
+    `false`, `'{}'`) are what most production rows hold too, and stay. Identity, serial and
+    generated columns stay the database's."""
     if column.is_identity or column.is_generated:
         return False
-    if column.default_expr is not None and "nextval(" in column.default_expr:
+    default = (column.default_expr or "").strip()
+    if "nextval(" in default:
         return False
-    if column.base_type in _TEMPORAL_TYPES and _NOW.search(column.default_expr or ""):
+    if column.base_type in _TEMPORAL_TYPES and _NOW.search(default):
         return True  # every row would be made at the moment of seeding
+    if _PLACEHOLDER.match(default) and not is_flag(snake_case(column.name)):
+        return True
     return bool(column.enum_labels) or column.name in info.checks.columns
 
 
