@@ -181,6 +181,8 @@ def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
     assert generated == {"total_cents", "price", "encrypted_password", "lock_version"}
     left = {c.name for c in orders.columns if not c.generator}
     assert left == {"id", "is_gift", "currency", "paid", "settings"}
+    counter = next(c.generator for c in orders.columns if c.name == "lock_version")
+    assert counter == {"int": [0, 1_000], "distribution": "zipf"}  # counts: most small
 
 
 def test_names_as_orms_write_them_are_read_like_snake_case(tmp_path: Path, work_root: Path) -> None:

@@ -39,6 +39,7 @@ from pgrehearse.seed._names import (
     RARELY_SET_NULLS,
     TABLE_NAMES,
     hinted_provider,
+    is_counter,
     is_flag,
     polymorphic_types,
     singular,
@@ -259,6 +260,8 @@ def _infer_scalar(
             return SequenceColumn(sequence=1)
         if is_flag(name):
             return IntColumn.model_validate({"int": [0, 1]})
+        if is_counter(name):  # most rows small, a few large
+            return IntColumn.model_validate({"int": [0, 1_000], "distribution": "zipf"})
         high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
         return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
     if base in ("numeric", "money"):

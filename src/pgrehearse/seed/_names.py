@@ -113,6 +113,16 @@ def is_flag(name: str) -> bool:
     return name in _FLAGS or name.startswith(("is_", "has_", "can_")) or name.endswith("_flag")
 
 
+_COUNTERS = re.compile(
+    r"^(.*_)?(count|counter|attempts|retries|lock_version|version|visits|views|hits|logins)$"
+)
+
+
+def is_counter(name: str) -> bool:
+    """An integer that counts: `comments_count`, `sign_in_count`, `lock_version`, `attempts`."""
+    return _COUNTERS.match(name) is not None
+
+
 def singular(table: str) -> str:
     word = table.rsplit(".", 1)[-1].lower()
     if word.endswith("ies"):
