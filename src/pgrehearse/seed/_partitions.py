@@ -14,6 +14,7 @@ expressions) are reported as unshaped, for the plan to ask for generators.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import re
@@ -101,8 +102,11 @@ def partition_facts(
             if unlisted is not None:  # a value no partition lists, for the DEFAULT one
                 column.allowed.append(unlisted)
         elif level.strategy == "r" and level.ranges and level.has_default:
-            # from the lowest bound to the highest: what falls in a gap goes to DEFAULT
+            # from the lowest bound to the highest: what falls in a gap goes to DEFAULT;
+            # without gaps, a twentieth past the highest (rows no partition was made for yet)
             low, high = _span(level.ranges)
+            if not _longest_run(level.ranges)[1]:
+                high = _past(low, high)
             if low is not None:
                 column.low = Bound(low, True)
             if high is not None:
@@ -232,6 +236,32 @@ def _span(
     low = None if None in lows else min(lows, key=_sortable)
     high = None if None in highs else max(highs, key=_sortable)
     return low, high
+
+
+def _past(low: Value | None, high: Value | None) -> Value | None:
+    """A twentieth of [low, high) past high: numbers, or dates and timestamps as the bounds
+    write them; `high` itself where that cannot be told."""
+    if low is None or high is None:
+        return high
+    if isinstance(low, int) and isinstance(high, int):
+        return high + max(1, (high - low) // 20)
+    if isinstance(low, int | float) and isinstance(high, int | float):
+        return high + (high - low) / 20
+    try:
+        start, end = (_moment(str(low)), _moment(str(high)))
+    except ValueError:
+        return high
+    later = end + (end - start) / 20
+    if len(str(high)) == 10:  # a date
+        return later.date().isoformat()
+    return later.isoformat(sep=" ")
+
+
+def _moment(text: str) -> dt.datetime:
+    cleaned = text.strip()
+    if re.search(r"[+-]\d\d$", cleaned):
+        cleaned += ":00"  # PostgreSQL's +00 as ISO's +00:00
+    return dt.datetime.fromisoformat(cleaned)
 
 
 def _longest_run(

@@ -9,6 +9,7 @@ import itertools
 
 from pgrehearse.scenario import IntColumn, RefColumn, SequenceColumn, UuidColumn
 from pgrehearse.seed._catalog import TableInfo
+from pgrehearse.seed._null_patterns import leave_null
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 
 
@@ -23,6 +24,9 @@ def refer_to_rows(info: TableInfo, plan: TablePlan, catalog: dict[str, TableInfo
         planned = {c.name: c for c in plan.columns}
         if any(c in planned and not planned[c].inferred for c in columns):
             continue  # the scenario chose: its generators are its own to keep consistent
+        if table == plan.name:
+            _own_rows_over_columns(plan, columns, referenced)
+            continue
         for column, ref_column in zip(columns, referenced, strict=True):
             spec = RefColumn(ref=f"{table}.{ref_column}")
             if column in planned:
@@ -34,6 +38,32 @@ def refer_to_rows(info: TableInfo, plan: TablePlan, catalog: dict[str, TableInfo
                 if column in plan.left_to_database:
                     plan.left_to_database.remove(column)
         plan.row_refs.append((list(columns), table, list(referenced)))
+
+
+def _own_rows_over_columns(plan: TablePlan, columns: list[str], referenced: list[str]) -> None:
+    """A foreign key over several columns to the table's own rows (a member invited by
+    another member of the same tenant: `(tenant_id, invited_by)` to `(tenant_id, id)`):
+    those rows' keys are not known while the table is seeded, so the columns that point at
+    another row are left NULL, which the key then does not check (MATCH SIMPLE). The
+    columns it shares with the row itself (`tenant_id`) keep their own generators."""
+    pointing = [c for c, r in zip(columns, referenced, strict=True) if c != r]
+    nullable = [c for c in pointing if not plan.info.columns[c].not_null]
+    key = f"({', '.join(columns)})"
+    if not nullable:
+        raise PlanError(
+            plan.name,
+            columns[0],
+            f"{plan.name}{key} refers to the table's own rows ({', '.join(referenced)}), whose "
+            "keys are not known before they are made, and none of its columns can be NULL",
+            hint=f"give {', '.join(pointing)} generators of keys the table's rows will hold",
+        )
+    for column in nullable:
+        leave_null(
+            plan,
+            plan.info.columns[column],
+            f"{column} left NULL: {key} refers to the table's own rows, whose keys are not "
+            "known before they are made",
+        )
 
 
 def seeding_order(plans: dict[str, TablePlan]) -> list[str]:
