@@ -27,6 +27,9 @@ With --profile, the columns are filled as a `pgrehearse profile` scenario fills 
 `empirical` generators (common values, histograms, distinct counts, correlation) and an
 e-mail column of unique numbered text. The target there is >= 80% of copy_file.
 
+With --increasing, created_at rises with the row number, as pgrehearse infers a range
+partition's key (rows arrive in its order): each partition then takes a run of rows.
+
 With --partitioned, `bench` is partitioned by year of created_at (seven partitions).
 pgrehearse routes the rows to their partitions itself and COPY FREEZEs each; `copy_file` and
 `gen_series` load through the parent (PostgreSQL routes the rows; no FREEZE is allowed
@@ -80,7 +83,7 @@ HASH_PARTITIONS = "".join(
     f"CREATE TABLE bench_{r} PARTITION OF bench FOR VALUES WITH (MODULUS 8, REMAINDER {r});\n"
     for r in range(8)
 )
-PARTITIONED = {"on": False, "hash": False}
+PARTITIONED = {"on": False, "hash": False, "increasing": False}
 
 
 def _create(conn: psycopg.Connection[Any]) -> None:
@@ -171,6 +174,9 @@ def _data(rows: int) -> DataSpec:
     if PARTITIONED["on"]:  # the last partition ends where 2026 begins
         latest = {"between": ["2019-01-01T00:00:00", "2025-12-31T23:59:59"]}
         table["columns"] = {**table["columns"], "created_at": latest}
+    if PARTITIONED["increasing"] and not PROFILED["on"]:
+        rising = {**table["columns"]["created_at"], "distribution": "increasing"}
+        table["columns"] = {**table["columns"], "created_at": rising}
     return DataSpec.model_validate({**DATA, "tables": {"bench": table}})
 
 
@@ -336,7 +342,13 @@ def main() -> None:
     parser.add_argument(
         "--stdin", action="store_true", help="also the seeder with COPY FROM STDIN (no pipe)"
     )
+    parser.add_argument(
+        "--increasing",
+        action="store_true",
+        help="created_at rising with the row number (as pgrehearse infers a range key)",
+    )
     args = parser.parse_args()
+    PARTITIONED["increasing"] = args.increasing
     PARTITIONED["on"] = args.partitioned
     PARTITIONED["hash"] = args.hash
     PROFILED["on"] = args.profile
@@ -348,6 +360,7 @@ def main() -> None:
         shape = "partitioned by year (7 partitions)" if args.partitioned else "plain"
         shape = "partitioned by hash of id (8 partitions)" if args.hash else shape
         shape += ", columns from a profile (empirical)" if args.profile else ""
+        shape += ", created_at increasing" if args.increasing else ""
         print(f"PostgreSQL {server.version}, {os.cpu_count()} cores, rounds={args.rounds}, {shape}")
         for rows in args.rows:
             path = write_rows_file(server, rows)

@@ -423,8 +423,8 @@ def test_a_multi_tenant_schema_seeds_from_rows_alone(
     """A member invited by another member of the same tenant (`(tenant_id, invited_by)` to
     the table's own `(tenant_id, id)`) used to stop the plan: tenant_id was read as a
     reference to the table's own rows. It keeps its own reference to tenants, and
-    invited_by is left NULL. A DEFAULT partition beside gap-free ranges gets rows too,
-    as those past the last range would go there."""
+    invited_by is left NULL. A range key rises with the rows, as production inserts them,
+    and a DEFAULT partition beside gap-free ranges gets the rows past the last range."""
     schema = """
     CREATE TABLE tenants (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL);
     CREATE TABLE members (
@@ -461,6 +461,9 @@ def test_a_multi_tenant_schema_seeds_from_rows_alone(
     assert 0 < counts["audit_rest"] < counts["audit_2025_01"]  # the ranges hold most rows
     members = next(t for t in result.tables if t.table == "members")
     assert any("invited_by left NULL" in note for note in members.notes)
+    audit = next(t for t in result.tables if t.table == "audit_log")
+    at = next(c for c in audit.columns if c.name == "at")
+    assert at.parameters is not None and at.parameters["distribution"] == "increasing"
 
 
 def test_a_tree_over_uuid_keys_seeds_with_depth(

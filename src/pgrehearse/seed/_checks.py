@@ -59,6 +59,7 @@ class ColumnFacts:
     not_equal: list[Value] = field(default_factory=list)
     pattern: str | None = None  # a regular expression (PostgreSQL's) values must match
     case: str | None = None  # "upper" or "lower": `a = upper(a)`
+    rising: bool = False  # a range partition's key: production inserts rows in its order
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class CheckFacts:
             if theirs.high is not None and (mine.high is None or _above(mine.high, theirs.high)):
                 mine.high = theirs.high
             mine.not_null = mine.not_null or theirs.not_null
+            mine.rising = mine.rising or theirs.rising
             mine.always_null = mine.always_null or theirs.always_null
             if theirs.min_length is not None:
                 mine.min_length = max(mine.min_length or 0, theirs.min_length)

@@ -147,7 +147,8 @@ def honour_checks(
             low_f = high_f - 1_000 if facts.low is None else low_f
         return spec.model_copy(update={"float_range": (low_f, max(low_f, high_f))})
     if isinstance(spec, BetweenColumn):
-        return spec.model_copy(update={"between": _between(spec.between, facts)})
+        rising = {"distribution": "increasing"} if facts.rising and not spec.unique else {}
+        return spec.model_copy(update={"between": _between(spec.between, facts), **rising})
     if (facts.min_length is not None or facts.max_length is not None) and isinstance(
         spec, TextColumn | FakerColumn
     ):

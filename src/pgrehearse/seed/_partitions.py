@@ -96,6 +96,8 @@ def partition_facts(
                 "the bounds as they are"
             )
         column = facts.of(level.column)
+        # rows arrive in the key's order (events, logs): each leaf then takes a run of rows
+        column.rising = column.rising or level.strategy == "r"
         if level.strategy == "l" and level.values:
             column.allowed = list(dict.fromkeys(level.values))
             unlisted = _unlisted(column.allowed) if level.has_default else None
