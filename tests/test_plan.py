@@ -130,12 +130,18 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL,\n"
         "    active integer NOT NULL, is_vip smallint NOT NULL, visits integer NOT NULL,\n"
         "    created_at timestamptz NOT NULL, deleted_at timestamptz, seen_at timestamptz);\n"
+        # Django names a table after its app and model
+        "CREATE TABLE blog_tag (id bigserial PRIMARY KEY, name varchar(50) NOT NULL);\n"
+        'CREATE TABLE "auth_user" ("id" integer PRIMARY KEY, "password" varchar(128) NOT NULL,\n'
+        '    "is_superuser" boolean NOT NULL, "is_active" boolean NOT NULL,\n'
+        '    "status" smallint NOT NULL CHECK ("status" >= 0), "subscribed" boolean NOT NULL);\n'
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
         "version: 1\nname: context\nschema: schema.sql\n"
         "data: {tables: {languages: {rows: 30}, categories: {rows: 20}, "
-        "countries: {rows: 20}, language: {rows: 6}, customers: {rows: 50}}}\n"
+        "countries: {rows: 20}, language: {rows: 6}, customers: {rows: 50}, "
+        "blog_tag: {rows: 20}, auth_user: {rows: 20}}}\n"
         "migration: {up: SELECT 1;}\n"
     )
     plan = plan_seeding(load_scenario(path))
@@ -155,6 +161,12 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert deleted is not None and deleted["after"] == "created_at"
     assert deleted["null_fraction"] == 0.9
     assert "null_fraction" not in (generators[("customers", "seen_at")] or {})
+    assert generators[("blog_tag", "name")] == {"faker": "word"}  # a tag, not a person
+    assert generators[("auth_user", "password")]["pattern"].startswith("^\\$2a")  # a hash
+    assert generators[("auth_user", "is_superuser")] == {"bool": 0.05}  # few superusers
+    assert generators[("auth_user", "is_active")] == {"bool": 0.9}  # most accounts active
+    assert generators[("auth_user", "subscribed")] == {"bool": 0.5}  # the name does not tell
+    assert generators[("auth_user", "status")] == {"int": [0, 5]}  # a status code
 
 
 def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(

@@ -37,13 +37,14 @@ from pgrehearse.seed._names import (
     PROVIDER_LENGTHS,
     RARELY_SET,
     RARELY_SET_NULLS,
-    TABLE_NAMES,
     hinted_provider,
+    is_code,
     is_counter,
     is_flag,
     polymorphic_types,
-    singular,
     snake_case,
+    table_kind,
+    true_share,
 )
 
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
@@ -263,6 +264,8 @@ def _infer_scalar(
             return IntColumn.model_validate({"int": [0, 1]})
         if is_counter(name):  # most rows small, a few large
             return IntColumn.model_validate({"int": [0, 1_000], "distribution": "zipf"})
+        if is_code(name):  # a status or a kind: a few small codes
+            return IntColumn.model_validate({"int": [0, 5]})
         high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
         return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
     if base in ("numeric", "money"):
@@ -273,7 +276,7 @@ def _infer_scalar(
     if base in ("float4", "float8"):
         return FloatColumn.model_validate({"float": [0, 1000], "decimals": 3})
     if base == "bool":
-        return BoolColumn.model_validate({"bool": 0.5})
+        return BoolColumn.model_validate({"bool": true_share(name)})
     if base in _TEMPORAL_TYPES:
         bounds: tuple[Any, Any] = (
             (dt.date(2015, 1, 1), dt.date(2026, 1, 1))
@@ -409,13 +412,15 @@ def _code(limit: int, rows: int) -> PatternColumn:
     return PatternColumn(pattern=f"^[{characters}]{{{limit}}}$", unique=True)
 
 
-_PASSWORD_HASHES = {"encrypted_password", "password_digest", "password_hash", "hashed_password"}
+_PASSWORD_HASHES = {
+    "encrypted_password", "password", "password_digest", "password_hash", "hashed_password",
+}  # fmt: skip
 
 
 def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0) -> ColumnSpec:
     name = snake_case(column.name)
     limit = column.max_length
-    in_context = TABLE_NAMES.get(singular(table)) if name in NAMING_COLUMNS else None
+    in_context = table_kind(table) if name in NAMING_COLUMNS else None
     if in_context is not None and (limit is None or limit >= (30 if unique else 12)):
         return FakerColumn(faker=in_context, unique=unique)  # char(n) pads them
     if unique and limit is not None and limit < 20:

@@ -123,6 +123,37 @@ def is_counter(name: str) -> bool:
     return _COUNTERS.match(name) is not None
 
 
+def table_kind(table: str) -> str | None:
+    """The Faker provider for a `name` in this table: `languages`, and `blog_category` as
+    Django names its tables (the app's name first)."""
+    word = singular(table)
+    return TABLE_NAMES.get(word) or TABLE_NAMES.get(word.rsplit("_", 1)[-1])
+
+
+# how often a boolean named so is true: few superusers, most accounts active
+_TRUE_SHARES = [
+    (
+        re.compile(r"^(is_)?(superuser|staff|admin|deleted|archived|banned|blocked|locked|spam)$"),
+        0.05,
+    ),
+    (re.compile(r"^(is_)?(active|enabled|visible|published|verified|confirmed)$"), 0.9),
+]
+
+
+def true_share(name: str) -> float:
+    """The share of rows a boolean column named `name` is true in: 0.5 unless its name
+    tells (`is_superuser` few, `is_active` most)."""
+    return next((share for pattern, share in _TRUE_SHARES if pattern.match(name)), 0.5)
+
+
+# small integer codes: a status, a kind, a level
+_CODES = re.compile(r"^(.*_)?(status|state|kind|type|level|stage|phase|priority|severity)$")
+
+
+def is_code(name: str) -> bool:
+    return _CODES.match(name) is not None
+
+
 def singular(table: str) -> str:
     word = table.rsplit(".", 1)[-1].lower()
     if word.endswith("ies"):
@@ -189,7 +220,7 @@ def faker_provider_for(column: str, table: str) -> str:
     """The Faker provider whose values look like this text column's, read from its name in
     its table's context (`name` in `languages` is a language); `word` when nothing fits."""
     name = column.lower()
-    in_context = TABLE_NAMES.get(singular(table)) if name in NAMING_COLUMNS else None
+    in_context = table_kind(table) if name in NAMING_COLUMNS else None
     provider = in_context or hinted_provider(name)
     if provider is None or provider == "bothify":
         return "sentence" if name in LONG_TEXT else "word"
