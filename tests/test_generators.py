@@ -236,6 +236,13 @@ def test_unique_email_stays_an_email() -> None:
     assert len(set(people)) >= 8  # the pool's values, not one repeated
 
 
+def test_unique_faker_values_past_the_tables_rows_are_numbered_too() -> None:
+    """An array's elements are more values than the table has rows."""
+    values = _values({"array": {"faker": "email", "pool": 10, "unique": True}}, 300, rows=300)
+    elements = [e for v in values for e in v[1:-1].split(",") if e]
+    assert len(elements) > 300 and len(set(elements)) == len(elements)
+
+
 @pytest.mark.parametrize("count", [1, 7, 10, 99, 1_000, 123_457])
 @pytest.mark.parametrize("padded", [True, False])
 def test_numbered_text_is_head_number_tail(count: int, padded: bool) -> None:

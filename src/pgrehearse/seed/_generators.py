@@ -12,7 +12,6 @@ table of the README over several files.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import itertools
 import json
@@ -302,6 +301,7 @@ class _PoolGenerator(Generator):
         self.unique = unique
         self.salt = salt
         self.rows = rows
+        self._numbered_text: NumberedText | None = None
         self.cumulative: npt.NDArray[np.float64] | None = None
         if weights is not None:
             cumulative = np.cumsum(weights / weights.sum())
@@ -322,16 +322,25 @@ class _PoolGenerator(Generator):
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         if self.unique == "number":
-            numbers = unique_offsets(first, count, max(self.rows, first + count), self.salt)
-            return self._numbered.values(numbers + 1)
+            if first + count <= self.rows:
+                numbers = unique_offsets(first, count, self.rows, self.salt)
+            else:  # more values than rows (an array's elements): numbered in order
+                numbers = np.arange(first, first + count, dtype=np.int64)
+            return self._numbered(first + count).values(numbers + 1)
         values: list[str] = self.pool[self._indexes(first, count, rng)].tolist()
         return values
 
-    @functools.cached_property
-    def _numbered(self) -> NumberedText:
+    def _numbered(self, numbers: int) -> NumberedText:
         """Unique by construction: a number of its own woven into each row's pool value
         (`anna.17@example.org`, `Anna-17`); the numbers are the rows' scrambled, so the
-        values that share a pool value (one group of numbers) are spread over the table."""
+        values that share a pool value (one group of numbers) are spread over the table.
+        Made for numbers up to the table's rows, or twice `numbers` past them."""
+        capacity = self.rows if numbers <= self.rows else 2 * numbers
+        if self._numbered_text is None or self._numbered_text.count <= capacity:
+            self._numbered_text = self._numbered_for(capacity + 1)
+        return self._numbered_text
+
+    def _numbered_for(self, count: int) -> NumberedText:
         starts, ends = [], []
         for value in self.pool.tolist():
             local, at, domain = value.partition("@")
@@ -347,7 +356,7 @@ class _PoolGenerator(Generator):
         return NumberedText(
             np.array(starts, dtype=object),
             np.array(ends, dtype=object),
-            self.rows + 1,
+            count,
             head_of_group,
             padded=False,
         )
