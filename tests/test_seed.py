@@ -81,6 +81,17 @@ def _scenario(
     return path
 
 
+# a query's part that counts a partitioned table's rows per partition, as `name:rows,...`
+_ROWS_PER_PARTITION = (
+    "(SELECT string_agg(format('%s:%s', p, n), ',' ORDER BY p) FROM (SELECT"
+    " tableoid::regclass::text p, count(*) n FROM {table} GROUP BY 1) c)"
+)
+
+
+def _partition_counts(answer: str) -> dict[str, int]:
+    return {name: int(rows) for name, rows in (item.split(":") for item in answer.split(","))}
+
+
 def _probe(path: Path, binaries: PostgresBinaries, query: str, *, cache: bool = True) -> Any:
     backend = ProbingBackend(binaries, query)
     options = ServerOptions(cache=cache)
@@ -403,15 +414,14 @@ def test_an_app_schema_seeds_from_rows_alone(
         " (SELECT count(*) FROM staff s JOIN staff m ON m.id = s.manager_id),"
         " (SELECT count(*) FROM invoice_lines l JOIN invoices i"
         "  ON i.id = l.invoice_id AND i.region = l.region),"
-        " (SELECT string_agg(format('%s:%s', p, n), ',' ORDER BY p) FROM (SELECT"
-        "  tableoid::regclass::text p, count(*) n FROM invoices GROUP BY 1) c))",
+        f" {_ROWS_PER_PARTITION.format(table='invoices')})",
     )
     mentored, managed, lines, partitions = str(answer).split("/")
     assert int(mentored) == 300 and int(managed) == 300  # every reference valid, none NULL
     assert int(lines) == 3000  # each line's pair names one invoice; the keys were built
-    counts = dict(item.split(":") for item in partitions.split(","))
+    counts = _partition_counts(partitions)
     assert sorted(counts) == ["invoices_eu", "invoices_rest", "invoices_us"]
-    assert all(int(n) > 0 for n in counts.values())
+    assert all(n > 0 for n in counts.values())
     assert result.schema_input.get("roles_created") == []
     staff = next(t for t in result.tables if t.table == "staff")
     assert sum("the table's own rows" in note for note in staff.notes) == 2
@@ -451,12 +461,11 @@ def test_a_multi_tenant_schema_seeds_from_rows_alone(
         pg_binaries,
         "SELECT concat_ws('/', (SELECT count(DISTINCT tenant_id) FROM members),"
         " (SELECT count(*) FROM members WHERE invited_by IS NULL),"
-        " (SELECT string_agg(format('%s:%s', p, n), ',' ORDER BY p) FROM (SELECT"
-        "  tableoid::regclass::text p, count(*) n FROM audit_log GROUP BY 1) c))",
+        f" {_ROWS_PER_PARTITION.format(table='audit_log')})",
     )
     tenants, uninvited, partitions = str(answer).split("/")
     assert int(tenants) > 40 and int(uninvited) == 2000
-    counts = {k: int(n) for k, n in (item.split(":") for item in partitions.split(","))}
+    counts = _partition_counts(partitions)
     assert sorted(counts) == ["audit_2025_01", "audit_2025_02", "audit_rest"]
     assert 0 < counts["audit_rest"] < counts["audit_2025_01"]  # the ranges hold most rows
     members = next(t for t in result.tables if t.table == "members")
