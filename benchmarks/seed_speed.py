@@ -33,9 +33,11 @@ partition's key (rows arrive in its order): each partition then takes a run of r
 With --partitioned, `bench` is partitioned by year of created_at (seven partitions).
 pgrehearse routes the rows to their partitions itself and COPY FREEZEs each; `copy_file` and
 `gen_series` load through the parent (PostgreSQL routes the rows; no FREEZE is allowed
-there), and a fourth baseline, `copy_leaves`, is the server's best: each partition COPY
-FREEZE from a file holding just its rows. With --hash too, the partitioning is by hash of id
-into 8 partitions (pgrehearse finds each row's leaf with PostgreSQL's own partition hash).
+there), a fourth baseline, `copy_leaves`, is the server's best: each partition COPY
+FREEZE from a file holding just its rows, and `pgr_plain` is pgrehearse loading the same
+rows into the same table not partitioned (the goal: partitioned as fast as plain). With
+--hash too, the partitioning is by hash of id into 8 partitions (pgrehearse finds each
+row's leaf with PostgreSQL's own partition hash).
 """
 
 from __future__ import annotations
@@ -83,11 +85,11 @@ HASH_PARTITIONS = "".join(
     f"CREATE TABLE bench_{r} PARTITION OF bench FOR VALUES WITH (MODULUS 8, REMAINDER {r});\n"
     for r in range(8)
 )
-PARTITIONED = {"on": False, "hash": False, "increasing": False}
+PARTITIONED = {"on": False, "hash": False, "increasing": False, "plain_table": False}
 
 
 def _create(conn: psycopg.Connection[Any]) -> None:
-    if not PARTITIONED["on"]:
+    if not PARTITIONED["on"] or PARTITIONED["plain_table"]:
         conn.execute(TABLE_DDL)
         return
     if PARTITIONED["hash"]:
@@ -247,6 +249,16 @@ def load_pgrehearse_stdin(server: LocalServer, rows: int) -> tuple[float, int]:
         CPU.pop()  # the breakdown printed is the default path's
 
 
+def load_pgrehearse_plain(server: LocalServer, rows: int) -> tuple[float, int]:
+    """The seeder with the same rows into the same table, not partitioned."""
+    PARTITIONED["plain_table"] = True
+    try:
+        return load_pgrehearse(server, rows)
+    finally:
+        PARTITIONED["plain_table"] = False
+        CPU.pop()
+
+
 def write_rows_file(server: LocalServer, rows: int) -> Path:
     """The same rows pgrehearse generates, in a file the server can read."""
     data = _data(rows)
@@ -374,6 +386,7 @@ def main() -> None:
             leaf_files = split_by_leaf(server, path) if args.partitioned else {}
             if leaf_files:
                 methods["copy_leaves"] = functools.partial(load_copy_leaves, server, leaf_files)
+                methods["pgr_plain"] = functools.partial(load_pgrehearse_plain, server, rows)
             timings: dict[str, list[float]] = {name: [] for name in methods}
             CPU.clear()
             heap: dict[str, int] = {}
@@ -406,6 +419,7 @@ def main() -> None:
             print(f"  pgrehearse / gen_series rows/s: {medians['gen_series'] / ours:.2f}")
             if "copy_leaves" in medians:
                 print(f"  pgrehearse / copy_leaves rows/s: {medians['copy_leaves'] / ours:.2f}")
+                print(f"  pgrehearse / pgr_plain rows/s: {medians['pgr_plain'] / ours:.2f}")
     finally:
         server.close()
         shutil.rmtree(scratch_cache, ignore_errors=True)

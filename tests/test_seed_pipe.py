@@ -57,7 +57,8 @@ def conn(server: LocalServer) -> Iterator[psycopg.Connection[Any]]:
 
 class FolderSpy:
     """Records which folder each plain table's COPY was given (None: COPY FROM STDIN); a
-    partitioned table's leaves always take COPY FROM STDIN (see `_leaves._copy_chunks`)."""
+    partitioned table's leaves are written by the worker (`_leaf_runs`, tested there) or
+    relayed as COPY FROM STDIN (`_leaves._copy_chunks`)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.copies: list[Path | None] = []

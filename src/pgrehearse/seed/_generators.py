@@ -71,7 +71,7 @@ from pgrehearse.seed._format import (
     numbered_uuids,
 )
 from pgrehearse.seed._numbered import NumberedText
-from pgrehearse.seed._routing import LeafRouter, encode_routed
+from pgrehearse.seed._routing import LeafRouter, encode_routed, group_by_leaf
 
 NULL = "\\N"
 BLOCK_ROWS = 20_000  # rows per block: each column has its own random stream per block
@@ -1102,21 +1102,51 @@ def assemble_rows(
 ) -> bytes:
     """One block of rows in COPY text format; with a router, grouped by leaf partition
     (see `_routing.encode_routed`)."""
+    if router is not None:
+        rendered, leaves = _rendered_and_routed(columns, first, count, block, seed, table, router)
+        return encode_routed(rendered, leaves)
     rendered = [
         column.render(first, count, column_rng(seed, table, column.name, block))
         for column in columns
     ]
-    if router is not None:
-
-        def exact(position: int) -> npt.NDArray[np.int64] | None:
-            column = columns[position]
-            rng = column_rng(seed, table, column.name, block)
-            return column.exact_moments(first, count, rng)
-
-        return encode_routed(rendered, router.route(rendered, count, exact))
     if len(rendered) == 1:
         return ("\n".join(rendered[0]) + "\n").encode()
     return ("\n".join(map("\t".join, zip(*rendered, strict=True))) + "\n").encode()
+
+
+def assemble_routed(
+    columns: list[Column],
+    first: int,
+    count: int,
+    block: int,
+    seed: int,
+    table: str,
+    router: LeafRouter,
+) -> list[tuple[int, bytes]]:
+    """One block of rows in COPY text format, a piece per leaf partition, in leaf order."""
+    return group_by_leaf(*_rendered_and_routed(columns, first, count, block, seed, table, router))
+
+
+def _rendered_and_routed(
+    columns: list[Column],
+    first: int,
+    count: int,
+    block: int,
+    seed: int,
+    table: str,
+    router: LeafRouter,
+) -> tuple[list[list[str]], npt.NDArray[np.int64]]:
+    rendered = [
+        column.render(first, count, column_rng(seed, table, column.name, block))
+        for column in columns
+    ]
+
+    def exact(position: int) -> npt.NDArray[np.int64] | None:
+        column = columns[position]
+        rng = column_rng(seed, table, column.name, block)
+        return column.exact_moments(first, count, rng)
+
+    return rendered, router.route(rendered, count, exact)
 
 
 __all__ = [
@@ -1124,6 +1154,7 @@ __all__ = [
     "Generator",
     "GeneratorContext",
     "UnsatisfiableUnique",
+    "assemble_routed",
     "assemble_rows",
     "build_generator",
     "faker_pool",

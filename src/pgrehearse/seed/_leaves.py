@@ -13,7 +13,8 @@ from psycopg import sql
 
 from pgrehearse.scenario import SequenceColumn
 from pgrehearse.seed._generators import Column, GeneratorContext, build_generator
-from pgrehearse.seed._pipeline import produce_blocks
+from pgrehearse.seed._leaf_runs import load_leaf_runs
+from pgrehearse.seed._pipeline import produce_blocks, streams_directly
 from pgrehearse.seed._plan_model import TablePlan
 from pgrehearse.seed._routing import (
     TO_PARENT,
@@ -109,6 +110,9 @@ def load_leaves(
     """Load the table's rows leaf by leaf with COPY FREEZE. Rows no leaf takes go through
     the parent, which routes them or names the error.
 
+    Where one worker makes the rows and the server reads pipes, the worker writes them
+    into the leaves itself (`_leaf_runs`); otherwise this process relays them as below.
+
     On the caller's session and in its transaction; or, given `loading.connect` and more
     than one session, the leaves shared among that many sessions of their own, loading
     side by side and committed once all are loaded (rows for the parent then go through
@@ -117,6 +121,10 @@ def load_leaves(
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     leaves = [sql.SQL(leaf) for leaf in router.leaves]  # qualified and quoted by the server
     sessions = min(loading.sessions, len(leaves)) if loading.connect is not None else 1
+    if sessions == 1 and loading.folder is not None and streams_directly(what[0], loading.workers):
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(leaves)))
+        load_leaf_runs(conn, router, parent, columns, what, sent, loading.folder)
+        return
     with contextlib.ExitStack() as stack:
         if sessions > 1 and loading.connect is not None:
             conn.commit()  # its locks on the leaves would stop the other sessions' TRUNCATE

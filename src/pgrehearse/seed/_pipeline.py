@@ -28,7 +28,7 @@ from pgrehearse.seed._routing import LeafRouter
 _BUFFERED_BLOCKS = 6
 # Tables load side by side (`_streams`), each forking its workers: one fork at a time, so no
 # worker inherits another table's pipe ends half set up (it would hold them open).
-_FORKING = threading.Lock()
+FORKING = threading.Lock()
 
 
 def default_workers() -> int:
@@ -113,7 +113,7 @@ def _parallel(
     a core.
     """
     context = multiprocessing.get_context("fork")
-    with _FORKING:
+    with FORKING:
         what = (rows, seed, table)
         pipes, processes = _start_workers(context, columns, what, blocks, workers, router, fifo)
     buffer: queue.Queue[bytes | int | BaseException] = queue.Queue(maxsize=_BUFFERED_BLOCKS)

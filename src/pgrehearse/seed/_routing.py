@@ -408,21 +408,32 @@ _AT_UTC = operator.methodcaller("endswith", ("+00", "+00:00", "Z"))
 _HEADER = struct.Struct("<q")
 
 
-def encode_routed(rendered: Sequence[list[str]], leaves: npt.NDArray[np.int64]) -> bytes:
-    """A block's rows grouped by leaf: a count, (leaf, byte length) pairs, then the bytes."""
+def group_by_leaf(
+    rendered: Sequence[list[str]], leaves: npt.NDArray[np.int64]
+) -> list[tuple[int, bytes]]:
+    """A block's rows as COPY text, one piece per leaf, in leaf order (rows keep their
+    order within a leaf)."""
+    if not len(leaves):
+        return []
+    rows = rendered[0] if len(rendered) == 1 else list(map("\t".join, zip(*rendered, strict=True)))
+    if leaves[0] == leaves[-1] and (leaves == leaves[0]).all():  # a rising key: one leaf
+        return [(int(leaves[0]), ("\n".join(rows) + "\n").encode())]
     order = np.argsort(leaves, kind="stable")
     ordered = leaves[order]
     starts: list[int] = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]).tolist()
-    rows = rendered[0] if len(rendered) == 1 else list(map("\t".join, zip(*rendered, strict=True)))
     lines = np.asarray(rows, dtype=object)[order]
-    chunks: list[bytes] = []
-    header: list[int] = []
-    for start, end in itertools.pairwise([*starts, len(ordered)]) if len(ordered) else []:
-        data = ("\n".join(lines[start:end].tolist()) + "\n").encode()
-        header += [int(ordered[start]), len(data)]
-        chunks.append(data)
-    head = np.asarray([len(chunks), *header], dtype="<i8").tobytes()
-    return head + b"".join(chunks)
+    return [
+        (int(ordered[start]), ("\n".join(lines[start:end].tolist()) + "\n").encode())
+        for start, end in itertools.pairwise([*starts, len(ordered)])
+    ]
+
+
+def encode_routed(rendered: Sequence[list[str]], leaves: npt.NDArray[np.int64]) -> bytes:
+    """A block's rows grouped by leaf: a count, (leaf, byte length) pairs, then the bytes."""
+    groups = group_by_leaf(rendered, leaves)
+    header = [number for leaf, data in groups for number in (leaf, len(data))]
+    head = np.asarray([len(groups), *header], dtype="<i8").tobytes()
+    return head + b"".join(data for _, data in groups)
 
 
 def decode_routed(data: bytes) -> Iterator[tuple[int, memoryview]]:
