@@ -228,17 +228,34 @@ def test_run_planner_makes_one_run_per_leaf_when_keys_rise() -> None:
     blocks = [_chunks(0)] * 5 + [_chunks(0, 1)] + [_chunks(1)] * 5 + [_chunks(2)] * 5
     planner = RunPlanner(held_bytes=1000)
     written = [chunk for block in blocks for chunk in planner.add(block)] + planner.finish()
-    assert [leaf for i, (leaf, _) in enumerate(written) if i == 0 or written[i - 1][0] != leaf] == [
-        0,
-        1,
-        2,
-    ]
+    runs = [leaf for i, (leaf, _) in enumerate(written) if i == 0 or written[i - 1][0] != leaf]
+    assert sorted(runs) == [0, 1, 2]
+    assert len(written) == sum(len(block) for block in blocks)
 
 
 def test_a_hungry_server_gets_held_rows_at_once() -> None:
     planner = RunPlanner(held_bytes=10_000)
-    first = planner.add(_chunks(0, 1, 2))
-    assert [leaf for leaf, _ in first] == [0]  # the run under way; 1 and 2 are held
-    second = planner.add(_chunks(0, 1, 2), hungry=True)
-    assert sorted({leaf for leaf, _ in second}) == [0, 1]  # the fullest held leaf goes too
-    assert planner.current == 1
+    first = planner.add([(0, b"0" * 50), (1, b"1"), (2, b"2")])
+    assert first == [(0, b"0" * 50)]  # the run under way: the block's largest; 1, 2 held
+    second = planner.add([(0, b"0"), (1, b"1"), (2, b"2" * 9)], hungry=True)
+    # every held leaf goes, a leaf's rows together, and the fullest last: it goes on
+    assert second == [(0, b"0"), (1, b"1"), (1, b"1"), (2, b"2"), (2, b"2" * 9)]
+    assert planner.current == 2
+    assert planner.add([(0, b"0"), (2, b"2")]) == [(2, b"2")]
+
+
+def test_rows_no_leaf_takes_go_through_the_parent_which_names_them(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = RunSpy(monkeypatch)
+    conn.execute("DROP TABLE visits_later")  # no DEFAULT partition now: 2023 has no leaf
+    conn.commit()
+    with pytest.raises(SeedError) as failure:
+        _seed(conn, _data(rising=True))
+    assert "no partition of relation" in str(failure.value)
+    assert "Partition key of the failing row contains (at) = (2023-" in str(failure.value)
+    assert spy.runs
+    conn.rollback()
+    assert conn.execute("SELECT count(*) FROM visits").fetchone() == (0,)
+    assert multiprocessing.active_children() == []
+    assert not spy.left_behind()

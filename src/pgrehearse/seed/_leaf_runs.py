@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import multiprocessing
+import operator
 import os
 import queue
 import secrets
@@ -39,12 +41,13 @@ from pgrehearse.seed._pipeline import FORKING, block_count
 from pgrehearse.seed._routing import TO_PARENT, LeafRouter
 
 # Rows of leaves other than the current run's are held back until this much is buffered
-# (or the server runs short of rows); then the fullest leaf becomes the current run. Bounds
-# memory whatever the leaf count.
-_HELD_BYTES = 24 * 1024 * 1024
+# (or the server runs short of rows); then each held leaf gets a run, the fullest last, and
+# it goes on as the current run. Bounds memory whatever the leaf count.
+_HELD_BYTES = 8 * 1024 * 1024
 _QUEUED_WRITES = 6  # chunks made ahead of the writer thread (as `_pipeline._BUFFERED_BLOCKS`)
 _F_SETPIPE_SZ = 1031
 _PIPE_BYTES = 1 << 20
+_MOST_PIECES = 512  # a writev takes at most IOV_MAX (1024 on Linux) buffers
 _RUN = struct.Struct("<qq")  # leaf, run number
 _PROGRESS = struct.Struct("<qq")  # rows, bytes
 _SERVER_FAILURE_SECONDS = 1.0
@@ -79,14 +82,16 @@ class RunPlanner:
             self.sizes[leaf] = self.sizes.get(leaf, 0) + len(data)
             self.buffered += len(data)
         if self.held and (hungry or self.buffered > self.held_bytes):
-            fullest = max(self.sizes, key=self.sizes.__getitem__)
-            now.extend(self._release(fullest))
-            self.current = fullest
+            now.extend(self.finish())
         return now
 
     def finish(self) -> list[Chunk]:
-        """Every chunk still held, a leaf's together."""
-        return [chunk for leaf in sorted(self.held) for chunk in self._release(leaf)]
+        """Every chunk held, a leaf's together; the fullest leaf last, as it goes on as the
+        current run (the next blocks' rows of it go straight after)."""
+        order = sorted(self.sizes, key=self.sizes.__getitem__)
+        if order:
+            self.current = order[-1]
+        return [chunk for leaf in order for chunk in self._release(leaf)]
 
     def _release(self, leaf: int) -> list[Chunk]:
         self.buffered -= self.sizes.pop(leaf)
@@ -315,15 +320,18 @@ class _RunWriter:
         try:
             while (item := self.ready.get()) is not None and not self.abandoned.is_set():
                 chunks, rows, size = item
-                for leaf, data in chunks:
-                    self._write(leaf, data)
+                for leaf, group in itertools.groupby(chunks, key=operator.itemgetter(0)):
+                    self._write(leaf, [data for _, data in group])
                 if rows:
                     self.sender.send_bytes(b"S" + _PROGRESS.pack(rows, size))
             self._close()
         except BaseException as exc:  # re-raised by the generating thread
             self.failure = exc
 
-    def _write(self, leaf: int, data: bytes) -> None:
+    def _write(self, leaf: int, pieces: list[bytes]) -> None:
+        """Write a leaf's pieces in one system call where the pipe takes them: each return
+        from a write waits for this thread to get the GIL back from generation, up to its
+        switch interval (5 ms), so a write per piece starved the server."""
         if leaf != self.leaf or self.fd is None:
             self._close()  # the server ends that run's COPY
             self.runs += 1
@@ -333,9 +341,13 @@ class _RunWriter:
             self.sender.send_bytes(b"O" + _RUN.pack(leaf, self.runs))
             self.fd = _open_when_read(path)
             self.leaf = leaf
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
+        views = [memoryview(piece) for piece in pieces]
+        while views:
+            written = os.writev(self.fd, views[:_MOST_PIECES])
+            while views and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if written:
+                views[0] = views[0][written:]
 
     def _close(self) -> None:
         if self.fd is not None:
