@@ -135,13 +135,20 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         'CREATE TABLE "auth_user" ("id" integer PRIMARY KEY, "password" varchar(128) NOT NULL,\n'
         '    "is_superuser" boolean NOT NULL, "is_active" boolean NOT NULL,\n'
         '    "status" smallint NOT NULL CHECK ("status" >= 0), "subscribed" boolean NOT NULL);\n'
+        # status-like text holds a few labels; a state in an address is a state
+        "CREATE TABLE tickets (id serial PRIMARY KEY, status text NOT NULL,\n"
+        "    priority varchar(6), role text, content_type text, notes text,\n"
+        "    stage text CHECK (char_length(stage) > 2));\n"
+        "CREATE TABLE addresses (id serial PRIMARY KEY, city text, state varchar(2),\n"
+        "    zip text);\n"
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
         "version: 1\nname: context\nschema: schema.sql\n"
         "data: {tables: {languages: {rows: 30}, categories: {rows: 20}, "
         "countries: {rows: 20}, language: {rows: 6}, customers: {rows: 50}, "
-        "blog_tag: {rows: 20}, auth_user: {rows: 20}}}\n"
+        "blog_tag: {rows: 20}, auth_user: {rows: 20}, tickets: {rows: 20}, "
+        "addresses: {rows: 20}}}\n"
         "migration: {up: SELECT 1;}\n"
     )
     plan = plan_seeding(load_scenario(path))
@@ -167,6 +174,14 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert generators[("auth_user", "is_active")] == {"bool": 0.9}  # most accounts active
     assert generators[("auth_user", "subscribed")] == {"bool": 0.5}  # the name does not tell
     assert generators[("auth_user", "status")] == {"int": [0, 5]}  # a status code
+    status = generators[("tickets", "status")]
+    assert status is not None and list(status["choice"])[:2] == ["active", "pending"]
+    assert set(generators[("tickets", "priority")]["choice"]) == {"low", "medium", "high"}
+    assert "member" in generators[("tickets", "role")]["choice"]
+    assert generators[("tickets", "content_type")] == {"faker": "mime_type"}
+    assert "choice" not in generators[("tickets", "notes")]
+    assert "choice" not in generators[("tickets", "stage")]  # its CHECK is honoured instead
+    assert generators[("addresses", "state")] == {"faker": "state_abbr"}
 
 
 def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(

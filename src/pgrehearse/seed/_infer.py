@@ -32,6 +32,7 @@ from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._checks import ColumnFacts
 from pgrehearse.seed._generators import GeneratorContext, faker_pool
 from pgrehearse.seed._names import (
+    ADDRESS_PARTS,
     LONG_TEXT,
     NAMING_COLUMNS,
     PROVIDER_LENGTHS,
@@ -44,6 +45,7 @@ from pgrehearse.seed._names import (
     polymorphic_types,
     snake_case,
     table_kind,
+    text_labels,
     true_share,
 )
 
@@ -72,6 +74,10 @@ def infer_generator(
     )
     if models and column.category == "S" and not unique and not column.is_array:
         return ChoiceColumn(choice=models)
+    if column.category == "S" and not unique and not column.is_array and not column.enum_labels:
+        labelled = _labelled_text(column, info)
+        if labelled is not None:
+            return labelled
     if column.enum_labels:
         spec: ColumnSpec = ChoiceColumn(choice=list(column.enum_labels), unique=unique)
         return ArrayColumn(array=spec, length=(0, 3)) if column.is_array else spec
@@ -84,6 +90,23 @@ def infer_generator(
             return element
         return honour_checks(element, facts, column.max_length, text=column.category == "S")
     return ArrayColumn(array=element, length=(0, 5))
+
+
+def _labelled_text(column: ColumnInfo, info: TableInfo) -> ColumnSpec | None:
+    """A status-like text column's few labels, or a `state` beside an address's columns as
+    a state; None otherwise, and where a CHECK constrains the column (inference honours it)."""
+    if column.name in info.checks.columns or column.base_type not in ("text", "varchar"):
+        return None
+    name = snake_case(column.name)
+    if name == "state" and ADDRESS_PARTS & {snake_case(other) for other in info.columns}:
+        limit = column.max_length
+        if limit is None or limit >= 14:  # "South Carolina"
+            return FakerColumn(faker="state")
+        return FakerColumn(faker="state_abbr") if limit >= 2 else None
+    if hinted_provider(name) is not None:  # `content_type` is a MIME type
+        return None
+    labels = text_labels(name, column.max_length)
+    return ChoiceColumn(choice=labels) if labels else None
 
 
 def _most_referenced(catalog: dict[str, TableInfo], table: str) -> list[str]:

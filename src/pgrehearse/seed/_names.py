@@ -154,6 +154,44 @@ def is_code(name: str) -> bool:
     return _CODES.match(name) is not None
 
 
+# what a text column of such a name holds: a few labels, the first the most common
+_LABELS: list[tuple[re.Pattern[str], dict[str, float]]] = [
+    (
+        re.compile(r"^(.*_)?(status|state)$"),
+        {"active": 0.6, "pending": 0.2, "completed": 0.1, "cancelled": 0.06, "failed": 0.04},
+    ),
+    (
+        re.compile(r"^(.*_)?(level|priority|severity)$"),
+        {"low": 0.5, "medium": 0.3, "high": 0.15, "critical": 0.05},
+    ),
+    (
+        re.compile(r"^(.*_)?(stage|phase)$"),
+        {"draft": 0.4, "review": 0.2, "approved": 0.3, "done": 0.1},
+    ),
+    (re.compile(r"^(.*_)?role$"), {"member": 0.8, "admin": 0.1, "owner": 0.05, "viewer": 0.05}),
+    (
+        re.compile(r"^(.*_)?(kind|type|plan|tier)$"),
+        {"standard": 0.6, "basic": 0.25, "premium": 0.1, "custom": 0.05},
+    ),
+]
+# beside these, a `state` is part of an address
+ADDRESS_PARTS = {
+    "city", "zip", "zipcode", "zip_code", "postal_code", "postcode", "country", "country_code",
+    "street", "street_address", "address", "address1", "address_line1", "address_line_1",
+}  # fmt: skip
+
+
+def text_labels(name: str, longest: int | None) -> dict[str, float] | None:
+    """The few labels a status-like text column holds, with their shares (`status`: active,
+    pending, ...); None for other names, or when no label fits `longest` characters."""
+    name = snake_case(name)
+    labels = next((found for pattern, found in _LABELS if pattern.match(name)), None)
+    if labels is None:
+        return None
+    fitting = {label: share for label, share in labels.items() if len(label) <= (longest or 99)}
+    return fitting or None
+
+
 def singular(table: str) -> str:
     word = table.rsplit(".", 1)[-1].lower()
     if word.endswith("ies"):
