@@ -371,6 +371,41 @@ def test_tables_with_quoted_mixed_case_names_seed_from_rows_alone(
     assert sessions.frozen  # routed into its leaves by pgrehearse, not through the parent
 
 
+def test_text_keys_an_application_makes_are_uuid_shaped(
+    tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
+) -> None:
+    """Prisma keeps its keys as TEXT with no default (the client makes them), and a join
+    table of two columns "A" and "B" under a unique index: the keys come out UUID-shaped,
+    distinct, and the references and the pairs valid."""
+    schema = """
+    CREATE TABLE "User" ("id" TEXT NOT NULL PRIMARY KEY, "externalUuid" TEXT,
+        "status" TEXT NOT NULL);
+    CREATE TABLE "Tag" ("id" SERIAL PRIMARY KEY, "name" TEXT NOT NULL);
+    CREATE TABLE "_TagToUser" ("A" INTEGER NOT NULL REFERENCES "Tag",
+        "B" TEXT NOT NULL REFERENCES "User");
+    CREATE UNIQUE INDEX "_TagToUser_AB_unique" ON "_TagToUser" ("A", "B");
+    """
+    data = (
+        "data:\n  seed: {seed}\n  tables:\n"
+        "    User: {{rows: 500}}\n    Tag: {{rows: 10}}\n    _TagToUser: {{rows: 2000}}\n"
+    )
+    uuid_shape = "'^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'"
+    answer, _ = _probe(
+        _scenario(tmp_path, schema=schema, data=data, up='ALTER TABLE "User" ADD "X" int'),
+        pg_binaries,
+        "SELECT format('%s/%s/%s/%s', "
+        f'(SELECT count(*) FROM "User" WHERE "id" ~ {uuid_shape}), '
+        f'(SELECT count(*) FROM "User" WHERE "externalUuid" ~ {uuid_shape}), '
+        '(SELECT count(DISTINCT "status") FROM "User"), '
+        '(SELECT count(*) FROM "_TagToUser" j JOIN "User" u ON u."id" = j."B"))',
+    )
+    ids, external, statuses, pairs = (int(part) for part in str(answer).split("/"))
+    assert ids == 500  # every key a UUID (and distinct: it is the primary key)
+    assert external > 0  # a nullable UUID kept as text, UUID-shaped where set
+    assert 2 <= statuses <= 5  # a few labels, not random text
+    assert pairs == 2000
+
+
 def test_an_app_schema_seeds_from_rows_alone(
     tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
 ) -> None:

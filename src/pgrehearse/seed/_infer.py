@@ -446,6 +446,10 @@ def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0
     in_context = table_kind(table) if name in NAMING_COLUMNS else None
     if in_context is not None and (limit is None or limit >= (30 if unique else 12)):
         return FakerColumn(faker=in_context, unique=unique)  # char(n) pads them
+    if (name in ("id", "uuid", "guid") or name.endswith(("_uuid", "_guid"))) and (
+        limit is None or limit >= 36
+    ):  # a key the application makes (Prisma's, a UUID kept as text): UUID-shaped
+        return UuidColumn(uuid="numbered" if unique else "v4")
     if unique and limit is not None and limit < 20:
         return _code(limit, rows)
     if column.base_type == "bpchar" and limit is not None:
