@@ -419,3 +419,15 @@ def test_fast_formatters_match_python_formatting() -> None:
         "1970-01-01 00:00:00+00",
         "1970-01-02 23:59:59+00",
     ]
+    for decimals in (1, 2, 3, 5):
+        low, high = -2_345, 123_456
+        units = np.arange(low, high + 1, dtype=np.int64)
+        scale = 10**decimals
+        assert format_fixed(units, decimals, low, high) == [
+            f"{'-' if u < 0 else ''}{abs(u) // scale}.{abs(u) % scale:0{decimals}d}"
+            for u in range(low, high + 1)
+        ]
+    seconds = np.arange(0, 86_400 * 2, 7, dtype=np.int64)  # every part of the day, both days
+    assert format_timestamps(seconds) == [
+        dt.datetime.fromtimestamp(int(s), dt.UTC).strftime("%Y-%m-%d %H:%M:%S+00") for s in seconds
+    ]
