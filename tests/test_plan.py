@@ -141,6 +141,9 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "    stage text CHECK (char_length(stage) > 2));\n"
         "CREATE TABLE addresses (id serial PRIMARY KEY, city text, state varchar(2),\n"
         "    zip text);\n"
+        # Laravel's queue keeps moments as Unix seconds; a unique token is a hash
+        "CREATE TABLE jobs (id bigserial PRIMARY KEY, payload text NOT NULL,\n"
+        "    available_at integer NOT NULL, token varchar(64) UNIQUE, run_time integer);\n"
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
@@ -148,7 +151,7 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "data: {tables: {languages: {rows: 30}, categories: {rows: 20}, "
         "countries: {rows: 20}, language: {rows: 6}, customers: {rows: 50}, "
         "blog_tag: {rows: 20}, auth_user: {rows: 20}, tickets: {rows: 20}, "
-        "addresses: {rows: 20}}}\n"
+        "addresses: {rows: 20}, jobs: {rows: 20}}}\n"
         "migration: {up: SELECT 1;}\n"
     )
     plan = plan_seeding(load_scenario(path))
@@ -182,6 +185,10 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert "choice" not in generators[("tickets", "notes")]
     assert "choice" not in generators[("tickets", "stage")]  # its CHECK is honoured instead
     assert generators[("addresses", "state")] == {"faker": "state_abbr"}
+    assert generators[("jobs", "available_at")] == {"int": [1_420_070_400, 1_767_225_600]}
+    assert generators[("jobs", "run_time")] != generators[("jobs", "available_at")]
+    assert generators[("jobs", "token")] == {"pattern": "^[0-9a-f]{64}$", "unique": True}
+    assert generators[("jobs", "payload")]["text"][1] > 40  # longer than a label
 
 
 def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(

@@ -379,7 +379,7 @@ def test_text_keys_an_application_makes_are_uuid_shaped(
     distinct, and the references and the pairs valid."""
     schema = """
     CREATE TABLE "User" ("id" TEXT NOT NULL PRIMARY KEY, "externalUuid" TEXT,
-        "status" TEXT NOT NULL);
+        "status" TEXT NOT NULL, "apiToken" VARCHAR(64) NOT NULL UNIQUE);
     CREATE TABLE "Tag" ("id" SERIAL PRIMARY KEY, "name" TEXT NOT NULL);
     CREATE TABLE "_TagToUser" ("A" INTEGER NOT NULL REFERENCES "Tag",
         "B" TEXT NOT NULL REFERENCES "User");
@@ -393,14 +393,16 @@ def test_text_keys_an_application_makes_are_uuid_shaped(
     answer, _ = _probe(
         _scenario(tmp_path, schema=schema, data=data, up='ALTER TABLE "User" ADD "X" int'),
         pg_binaries,
-        "SELECT format('%s/%s/%s/%s', "
+        "SELECT format('%s/%s/%s/%s/%s', "
         f'(SELECT count(*) FROM "User" WHERE "id" ~ {uuid_shape}), '
+        """(SELECT count(DISTINCT "apiToken") FROM "User" WHERE "apiToken" ~ '^[0-9a-f]{64}$'), """
         f'(SELECT count(*) FROM "User" WHERE "externalUuid" ~ {uuid_shape}), '
         '(SELECT count(DISTINCT "status") FROM "User"), '
         '(SELECT count(*) FROM "_TagToUser" j JOIN "User" u ON u."id" = j."B"))',
     )
-    ids, external, statuses, pairs = (int(part) for part in str(answer).split("/"))
+    ids, tokens, external, statuses, pairs = (int(part) for part in str(answer).split("/"))
     assert ids == 500  # every key a UUID (and distinct: it is the primary key)
+    assert tokens == 500  # a unique token: distinct SHA-256-shaped hex
     assert external > 0  # a nullable UUID kept as text, UUID-shaped where set
     assert 2 <= statuses <= 5  # a few labels, not random text
     assert pairs == 2000

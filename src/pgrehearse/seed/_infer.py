@@ -52,6 +52,10 @@ from pgrehearse.seed._names import (
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
 _INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_775_807}
 
+# an integer named as a moment (`created_at`, `available_at`, as Laravel's queue tables
+# keep them) holds Unix seconds: 2015-01-01 to 2026-01-01
+_MOMENT_NAME = re.compile(r"^(.*_)?(at|timestamp)$")
+_EPOCH_SECONDS = (1_420_070_400, 1_767_225_600)
 _CREATED = {"created_at", "inserted_at", "created", "created_on", "registered_at", "signup_at"}
 
 
@@ -289,6 +293,8 @@ def _infer_scalar(
             return IntColumn.model_validate({"int": [0, 1_000], "distribution": "zipf"})
         if is_code(name):  # a status or a kind: a few small codes
             return IntColumn.model_validate({"int": [0, 5]})
+        if base != "int2" and _MOMENT_NAME.match(name):  # a moment as Unix seconds
+            return IntColumn.model_validate({"int": list(_EPOCH_SECONDS)})
         high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
         return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
     if base in ("numeric", "money"):
@@ -457,6 +463,9 @@ def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0
     if name in _PASSWORD_HASHES and not unique and (limit is None or limit >= 60):
         return PatternColumn(pattern=r"^\$2a\$12\$[./A-Za-z0-9]{53}$")  # bcrypt's shape
     provider = hinted_provider(name)
+    digits = PROVIDER_LENGTHS.get(provider or "")
+    if unique and digits is not None and (limit is None or limit >= digits):
+        return PatternColumn(pattern=f"^[0-9a-f]{{{digits}}}$", unique=True)  # a unique hash
     room = max(PROVIDER_LENGTHS.get(provider or "", 0) + (12 if unique else 0), 12)
     if provider is not None and (limit is None or limit >= max(room, 30 if unique else 12)):
         args = {"text": "??-#####"} if provider == "bothify" else {}

@@ -53,6 +53,10 @@ LONG_TEXT = {
     "summary",
     "details",
     "remarks",
+    "payload",
+    "exception",
+    "stack_trace",
+    "backtrace",
 }
 
 # nullable moments most rows never reach: a soft delete, an archive, a cancellation
