@@ -139,7 +139,7 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "CREATE TABLE tickets (id serial PRIMARY KEY, status text NOT NULL,\n"
         "    priority varchar(6), role text, content_type text, notes text,\n"
         "    stage text CHECK (char_length(stage) > 2));\n"
-        "CREATE TABLE addresses (id serial PRIMARY KEY, city text, state varchar(2),\n"
+        "CREATE TABLE addresses (id serial PRIMARY KEY, city text, state char(2),\n"
         "    zip text);\n"
         # Laravel's queue keeps moments as Unix seconds; a unique token is a hash
         "CREATE TABLE jobs (id bigserial PRIMARY KEY, payload text NOT NULL,\n"

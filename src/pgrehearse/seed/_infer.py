@@ -99,7 +99,7 @@ def infer_generator(
 def _labelled_text(column: ColumnInfo, info: TableInfo) -> ColumnSpec | None:
     """A status-like text column's few labels, or a `state` beside an address's columns as
     a state; None otherwise, and where a CHECK constrains the column (inference honours it)."""
-    if column.name in info.checks.columns or column.base_type not in ("text", "varchar"):
+    if column.name in info.checks.columns or column.base_type not in ("text", "varchar", "bpchar"):
         return None
     name = snake_case(column.name)
     if name == "state" and ADDRESS_PARTS & {snake_case(other) for other in info.columns}:
