@@ -19,9 +19,12 @@ from pgrehearse.scenario import RoundtripSpec
 from pgrehearse.verify import (
     Difference,
     RoundTrip,
+    SchemaFingerprint,
     apply_ignores,
     dump_disagreement,
+    fold_partitions,
     invalid_indexes,
+    schema_differences,
     schema_fingerprint,
     written_by,
 )
@@ -213,6 +216,33 @@ def test_load_written_columns_are_not_compared() -> None:
         ]
     )
     assert written == {"orders": {"status", "note"}, "payments": None}
+
+
+def test_a_change_partitions_share_with_their_parent_is_told_once() -> None:
+    tables: dict[str, dict[str, Any]] = {
+        "table events": {"kind": "p"},
+        "table events_2024": {"kind": "p", "partition_of": "public.events"},
+        "table events_2024_eu": {"kind": "r", "partition_of": "public.events_2024"},
+        "table events_2025": {"kind": "r", "partition_of": "public.events"},
+        "table audit": {"kind": "r"},
+    }
+    text = {"type": "text"}
+    added = {
+        "column events.unit": text,
+        "column events_2024.unit": text,
+        "column events_2024_eu.unit": text,
+        "column events_2025.unit": text,
+        "column audit.unit": text,
+        "column events_2025.extra": {"type": "integer"},  # on one partition only: told
+    }
+    before = SchemaFingerprint(objects=dict(tables))
+    after = SchemaFingerprint(objects={**tables, **added})
+    changes = fold_partitions(schema_differences(before, after), before, after)
+    assert [d.render() for d in changes] == [
+        "column audit.unit: added",
+        "column events.unit: added (and on its 3 partitions)",
+        "column events_2025.extra: added",
+    ]
 
 
 # --------------------------------------------------------------------------- end to end

@@ -47,6 +47,7 @@ from pgrehearse.scenario import SqlSource
 from pgrehearse.tools import MigrationScript
 from pgrehearse.verify import (
     data_fingerprint,
+    fold_partitions,
     invalid_indexes,
     rows_inserted_by,
     schema_differences,
@@ -403,8 +404,9 @@ class ObservedMigration:
     def _after_up(self, observer: psycopg.Connection[Any]) -> None:
         """What up changed (for reviewers), and no invalid index left behind."""
         after = schema_fingerprint(observer)
+        changes = schema_differences(self.schema_before, after)
         self.ctx.result.up_changes = [
-            d.to_dict() for d in schema_differences(self.schema_before, after)
+            d.to_dict() for d in fold_partitions(changes, self.schema_before, after)
         ]
         self.ctx.result.invalid_indexes = invalid_indexes(after)
 

@@ -100,12 +100,27 @@ class EarlyReports:
         self._figures: list[tuple[str, str | None]] | None = None
         self._error: BaseException | None = None
         self._children: list[tuple[Any, Any]] = []  # (process, receiving end)
+        self._messages: list[tuple[bool, Any] | None] = []  # what each child sent
+        self._collector: threading.Thread | None = None
         if sys.platform.startswith("linux"):
             self._fork()
+            # Read what the children send as soon as they send it. A forked child holds a
+            # copy of every descriptor open here when it was made, such as the pipe of a
+            # pg_dump the round trip runs meanwhile in another thread: a child blocked on
+            # a full pipe, waiting for us to read it, would keep that pipe open, and the
+            # round trip waiting on it would wait forever (seen: a run hung in verify).
+            self._collector = threading.Thread(
+                target=self._collect, name="pgrehearse-figure-collector", daemon=True
+            )
+            self._collector.start()
         self._thread = threading.Thread(
             target=self._draw, name="pgrehearse-early-reports", daemon=True
         )
         self._thread.start()
+
+    def _collect(self) -> None:
+        for _, receiver in self._children:
+            self._messages.append(_receive(receiver))
 
     def _fork(self) -> None:
         context = multiprocessing.get_context("fork")
@@ -144,9 +159,10 @@ class EarlyReports:
         if self._error is not None:
             raise self._error
         if self._children:
+            assert self._collector is not None
+            self._collector.join()
             drawn: dict[str, str | None] = {}
-            for _, receiver in self._children:
-                message = _receive(receiver)
+            for message in self._messages:
                 if message is None or not message[0]:
                     break
                 drawn.update(message[1])
@@ -161,10 +177,13 @@ class EarlyReports:
     def close(self) -> None:
         self._thread.join()  # a file half-written is not left behind
         children, self._children = self._children, []
-        for process, receiver in children:
+        for process, _ in children:
             if process.is_alive():
                 process.kill()
             process.join(timeout=10)
+        if self._collector is not None:
+            self._collector.join()  # the children are gone: it has read to their end
+        for _, receiver in children:
             receiver.close()
 
 

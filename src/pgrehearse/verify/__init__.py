@@ -5,6 +5,7 @@ from pgrehearse.verify._compare import (
     RoundTrip,
     apply_ignores,
     data_differences,
+    fold_partitions,
     invalid_indexes,
     schema_differences,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "data_differences",
     "data_fingerprint",
     "dump_disagreement",
+    "fold_partitions",
     "invalid_indexes",
     "load_effects",
     "relax_sequences",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pgrehearse.verify._data import NOT_POPULATED, DataFingerprint
-from pgrehearse.verify._schema import SchemaFingerprint
+from pgrehearse.verify._schema import SchemaFingerprint, short_name
 
 Severity = Literal["schema", "data", "cosmetic"]
 
@@ -116,6 +116,52 @@ def schema_differences(before: SchemaFingerprint, after: SchemaFingerprint) -> l
                 )
             )
     return found
+
+
+def fold_partitions(
+    found: Sequence[Difference], before: SchemaFingerprint, after: SchemaFingerprint
+) -> list[Difference]:
+    """`found` with a column or constraint change a partition shares with its parent told
+    once, on the topmost table that has it: `column events.unit: added (and on its 12
+    partitions)`. For reading (what up changed); comparisons keep every difference."""
+    parents = {
+        key.removeprefix("table "): short_name(str(props["partition_of"]))
+        for fingerprint in (before, after)
+        for key, props in fingerprint.objects.items()
+        if key.startswith("table ") and props.get("partition_of")
+    }
+    same = {(d.object, d.what, repr(d.before), repr(d.after)) for d in found}
+
+    def on_parent(difference: Difference, table: str) -> str | None:
+        kind, _, name = difference.object.partition(" ")
+        member = name[len(table) + 1 :]
+        parent = parents.get(table)
+        if parent is None:
+            return None
+        key = (f"{kind} {parent}.{member}", difference.what)
+        return parent if (*key, repr(difference.before), repr(difference.after)) in same else None
+
+    kept: list[Difference] = []
+    folded: dict[tuple[str, str], int] = {}
+    for difference in found:
+        kind, _, name = difference.object.partition(" ")
+        table = name.rpartition(".")[0] if kind in ("column", "constraint") else ""
+        member = name[len(table) + 1 :]
+        top, parent = table, on_parent(difference, table) if table else None
+        while parent is not None:
+            top = parent
+            parent = on_parent(replace(difference, object=f"{kind} {top}.{member}"), top)
+        if top == table:
+            kept.append(difference)
+            continue
+        key = (f"{kind} {top}.{member}", difference.what)
+        folded[key] = folded.get(key, 0) + 1
+    return [
+        replace(d, what=f"{d.what} (and on its {count} partitions)")
+        if (count := folded.get((d.object, d.what)))
+        else d
+        for d in kept
+    ]
 
 
 def data_differences(

@@ -258,9 +258,9 @@ def schema_fingerprint(conn: psycopg.Connection[Any]) -> SchemaFingerprint:
     for kind, query in _QUERIES.items():
         for name, properties in conn.execute(query):
             cleaned = {k: v for k, v in properties.items() if v is not None}
-            fingerprint.objects[f"{kind} {_short(name)}"] = cleaned
+            fingerprint.objects[f"{kind} {short_name(name)}"] = cleaned
     for table, columns in conn.execute(_COLUMN_ORDER):
-        fingerprint.column_order[_short(table)] = list(columns)
+        fingerprint.column_order[short_name(table)] = list(columns)
     _sequence_state(conn, fingerprint)
     return fingerprint
 
@@ -287,11 +287,11 @@ def _sequences(
     ).fetchall()
     found = []
     for schema, name in rows:
-        key = f"sequence {_short(f'{schema}.{name}')}"
+        key = f"sequence {short_name(f'{schema}.{name}')}"
         if key in fingerprint.objects:
             found.append(((schema, name), key))
     return found
 
 
-def _short(name: str) -> str:
+def short_name(name: str) -> str:
     return name.removeprefix("public.")
