@@ -116,3 +116,51 @@ class ProbingBackend(LocalBackend):
 
         server.close = probe_then_close  # type: ignore[method-assign]
         return server
+
+
+@contextlib.contextmanager
+def refusing_row(conn: psycopg.Connection[Any], table: str, row_id: int) -> Iterator[None]:
+    """A trigger on `table` that refuses the row of that id with a message and a DETAIL
+    (`row N refused`, `the test refuses it`), dropped on the way out."""
+    conn.execute(
+        f"""
+        CREATE FUNCTION refuse_late_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.id = {row_id} THEN
+                RAISE EXCEPTION 'row % refused', NEW.id USING DETAIL = 'the test refuses it';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse BEFORE INSERT ON {table}
+            FOR EACH ROW EXECUTE FUNCTION refuse_late_row();
+        """
+    )
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.execute(f"DROP TRIGGER refuse ON {table}; DROP FUNCTION refuse_late_row()")
+        conn.commit()
+
+
+class PipeFolders:
+    """The pipe folders the seeder made (patched where `_seeder` looks `pipe_folder` up)."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        from pgrehearse.seed import _seeder, _sink
+
+        self.folders: list[Path] = []
+        real_pipe_folder = _sink.pipe_folder
+
+        @contextlib.contextmanager
+        def pipe_folder(connection: psycopg.Connection[Any]) -> Iterator[Path | None]:
+            with real_pipe_folder(connection) as folder:
+                if folder is not None:
+                    self.folders.append(folder)
+                yield folder
+
+        monkeypatch.setattr(_seeder, "pipe_folder", pipe_folder)
+
+    def left_behind(self) -> bool:
+        return any(folder.exists() for folder in self.folders)

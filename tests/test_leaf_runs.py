@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 
 from pgrehearse.backends import LocalServer
 from pgrehearse.scenario import DataSpec
-from pgrehearse.seed import SeedError, _generators, _leaf_runs, _seeder, _sink, plan, seed_tables
+from pgrehearse.seed import SeedError, _generators, _leaf_runs, plan, seed_tables
 from pgrehearse.seed._leaf_runs import RunPlanner
-from tests.helpers import connection_with
+from tests.helpers import PipeFolders, connection_with, refusing_row
 
 ROWS = 90_000  # five blocks of 20,000
 
@@ -50,31 +49,20 @@ def conn(server: LocalServer) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
-class RunSpy:
+class RunSpy(PipeFolders):
     """The runs the seeder started (their numbers, as this process saw them) and the pipe
     folders it made."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        super().__init__(monkeypatch)
         self.runs: list[int] = []
-        self.folders: list[Path] = []
-        real_run_path, real_pipe_folder = _leaf_runs.run_path, _sink.pipe_folder
+        real_run_path = _leaf_runs.run_path
 
         def run_path(folder: Path, token: str, run: int) -> Path:
             self.runs.append(run)
             return real_run_path(folder, token, run)
 
-        @contextlib.contextmanager
-        def pipe_folder(connection: psycopg.Connection[Any]) -> Iterator[Path | None]:
-            with real_pipe_folder(connection) as folder:
-                if folder is not None:
-                    self.folders.append(folder)
-                yield folder
-
         monkeypatch.setattr(_leaf_runs, "run_path", run_path)
-        monkeypatch.setattr(_seeder, "pipe_folder", pipe_folder)
-
-    def left_behind(self) -> bool:
-        return any(folder.exists() for folder in self.folders)
 
 
 def _seed(conn: psycopg.Connection[Any], data: DataSpec, progress: Any = None) -> str:
@@ -126,21 +114,7 @@ def test_an_error_the_server_raises_in_a_leaf_keeps_its_detail_and_loads_nothing
     conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spy = RunSpy(monkeypatch)
-    conn.execute(
-        """
-        CREATE FUNCTION refuse_late_row() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.id = 70000 THEN
-                RAISE EXCEPTION 'row % refused', NEW.id USING DETAIL = 'the test refuses it';
-            END IF;
-            RETURN NEW;
-        END $$;
-        CREATE TRIGGER refuse BEFORE INSERT ON visits_2022
-            FOR EACH ROW EXECUTE FUNCTION refuse_late_row();
-        """
-    )
-    conn.commit()
-    try:
+    with refusing_row(conn, "visits_2022", 70000):
         with pytest.raises(SeedError) as failure:
             _seed(conn, _data(rising=True))
         assert "row 70000 refused" in str(failure.value)
@@ -149,10 +123,6 @@ def test_an_error_the_server_raises_in_a_leaf_keeps_its_detail_and_loads_nothing
         assert conn.execute("SELECT count(*) FROM visits").fetchone() == (0,)
         assert multiprocessing.active_children() == []
         assert not spy.left_behind()
-    finally:
-        conn.rollback()
-        conn.execute("DROP TRIGGER refuse ON visits_2022; DROP FUNCTION refuse_late_row()")
-        conn.commit()
 
 
 def test_a_worker_that_fails_mid_run_loads_nothing(

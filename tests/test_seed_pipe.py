@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from pgrehearse.backends import LocalServer
 from pgrehearse.scenario import DataSpec
 from pgrehearse.seed import SeedError, _seeder, _sink, plan, seed_tables
-from tests.helpers import connection_with
+from tests.helpers import PipeFolders, connection_with, refusing_row
 
 ROWS = 70_000  # four blocks: enough for the worker processes to make them
 
@@ -55,29 +54,21 @@ def conn(server: LocalServer) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
-class FolderSpy:
+class FolderSpy(PipeFolders):
     """Records which folder each plain table's COPY was given (None: COPY FROM STDIN); a
     partitioned table's leaves are written by the worker (`_leaf_runs`, tested there) or
     relayed as COPY FROM STDIN (`_leaves._copy_chunks`)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        super().__init__(monkeypatch)
         self.copies: list[Path | None] = []
-        self.folders: list[Path] = []
-        real_copy_rows, real_pipe_folder = _sink.copy_rows, _sink.pipe_folder
+        real_copy_rows = _sink.copy_rows
 
         def copy_rows(*args: Any, folder: Path | None, **kwargs: Any) -> Any:
             self.copies.append(folder)
             return real_copy_rows(*args, folder=folder, **kwargs)
 
-        @contextlib.contextmanager
-        def pipe_folder(connection: psycopg.Connection[Any]) -> Iterator[Path | None]:
-            with real_pipe_folder(connection) as folder:
-                if folder is not None:
-                    self.folders.append(folder)
-                yield folder
-
-        monkeypatch.setattr(_seeder, "copy_rows", copy_rows)  # where the seeder looks them up
-        monkeypatch.setattr(_seeder, "pipe_folder", pipe_folder)
+        monkeypatch.setattr(_seeder, "copy_rows", copy_rows)  # where the seeder looks it up
 
 
 def _seed(conn: psycopg.Connection[Any], workers: int | None = None) -> str:
@@ -104,7 +95,7 @@ def test_rows_through_the_pipe_are_the_rows_copy_from_stdin_loads(
         "SELECT count(*) FROM visits_2020 UNION ALL SELECT count(*) FROM visits_2021"
     ).fetchall()
     assert all(count > 0 for (count,) in counts)
-    assert not any(folder.exists() for folder in spy.folders)  # every pipe folder removed
+    assert not spy.left_behind()  # every pipe folder removed
 
 
 def test_a_role_that_may_not_read_server_files_gets_copy_from_stdin(
@@ -127,32 +118,14 @@ def test_an_error_the_server_raises_mid_stream_keeps_its_detail_and_loads_nothin
     conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spy = FolderSpy(monkeypatch)
-    conn.execute(
-        """
-        CREATE FUNCTION refuse_late_row() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.id = 65000 THEN
-                RAISE EXCEPTION 'row % refused', NEW.id USING DETAIL = 'the test refuses it';
-            END IF;
-            RETURN NEW;
-        END $$;
-        CREATE TRIGGER refuse BEFORE INSERT ON events
-            FOR EACH ROW EXECUTE FUNCTION refuse_late_row();
-        """
-    )
-    conn.commit()
-    try:
+    with refusing_row(conn, "events", 65000):
         with pytest.raises(SeedError) as failure:
             _seed(conn, workers=1)
         assert "row 65000 refused" in str(failure.value)
         assert "the test refuses it" in str(failure.value)
         assert spy.copies and spy.copies[0] is not None
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
-        assert not any(folder.exists() for folder in spy.folders)
-    finally:
-        conn.rollback()
-        conn.execute("DROP TRIGGER refuse ON events; DROP FUNCTION refuse_late_row()")
-        conn.commit()
+        assert not spy.left_behind()
 
 
 def test_a_worker_that_fails_mid_stream_loads_nothing(
@@ -174,4 +147,4 @@ def test_a_worker_that_fails_mid_stream_loads_nothing(
     conn.rollback()
     assert spy.copies and spy.copies[0] is not None
     assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
-    assert not any(folder.exists() for folder in spy.folders)
+    assert not spy.left_behind()

@@ -1105,13 +1105,20 @@ def assemble_rows(
     if router is not None:
         rendered, leaves = _rendered_and_routed(columns, first, count, block, seed, table, router)
         return encode_routed(rendered, leaves)
-    rendered = [
-        column.render(first, count, column_rng(seed, table, column.name, block))
-        for column in columns
-    ]
+    rendered = _rendered(columns, first, count, block, seed, table)
     if len(rendered) == 1:
         return ("\n".join(rendered[0]) + "\n").encode()
     return ("\n".join(map("\t".join, zip(*rendered, strict=True))) + "\n").encode()
+
+
+def _rendered(
+    columns: list[Column], first: int, count: int, block: int, seed: int, table: str
+) -> list[list[str]]:
+    """Each column's COPY text for the block's rows, from the column's own random stream."""
+    return [
+        column.render(first, count, column_rng(seed, table, column.name, block))
+        for column in columns
+    ]
 
 
 def assemble_routed(
@@ -1136,10 +1143,7 @@ def _rendered_and_routed(
     table: str,
     router: LeafRouter,
 ) -> tuple[list[list[str]], npt.NDArray[np.int64]]:
-    rendered = [
-        column.render(first, count, column_rng(seed, table, column.name, block))
-        for column in columns
-    ]
+    rendered = _rendered(columns, first, count, block, seed, table)
 
     def exact(position: int) -> npt.NDArray[np.int64] | None:
         column = columns[position]

@@ -22,7 +22,6 @@ import operator
 import os
 import queue
 import secrets
-import signal
 import struct
 import threading
 import traceback
@@ -35,9 +34,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgrehearse.backends import die_with_parent
-from pgrehearse.seed._generators import BLOCK_ROWS, Column, assemble_routed, child_signals
-from pgrehearse.seed._pipeline import FORKING, block_count
+from pgrehearse.seed._generators import BLOCK_ROWS, Column, assemble_routed
+from pgrehearse.seed._pipeline import FORKING, become_worker, block_count
 from pgrehearse.seed._routing import TO_PARENT, LeafRouter
 
 # Rows of leaves other than the current run's are held back until this much is buffered
@@ -250,10 +248,7 @@ def _worker(
     token: str,
     sender: Connection,
 ) -> None:
-    child_signals()  # the parent handles Ctrl-C and SIGTERM and then kills us
-    set_death_signal = die_with_parent(signal.SIGKILL)
-    if set_death_signal is not None:
-        set_death_signal()
+    become_worker()
     rows, seed, table = what
     writer = _RunWriter(folder, token, sender)
     try:

@@ -228,6 +228,15 @@ def _write_ahead(blocks: Iterator[bytes], fifo: Path, sender: Connection) -> Non
         raise failure[0]
 
 
+def become_worker() -> None:
+    """First thing in a forked seeding worker: the parent handles Ctrl-C and SIGTERM (and
+    then kills us), and we die with it."""
+    child_signals()
+    set_death_signal = die_with_parent(signal.SIGKILL)
+    if set_death_signal is not None:
+        set_death_signal()
+
+
 def _worker(
     columns: list[Column],
     what: tuple[int, int, str],  # rows, seed, table
@@ -236,10 +245,7 @@ def _worker(
     router: LeafRouter | None,
     fifo: Path | None,
 ) -> None:
-    child_signals()  # the parent handles Ctrl-C and SIGTERM and then kills us
-    set_death_signal = die_with_parent(signal.SIGKILL)
-    if set_death_signal is not None:
-        set_death_signal()
+    become_worker()
     rows, seed, table = what
     blocks, index, workers = share
     try:

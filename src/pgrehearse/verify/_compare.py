@@ -130,27 +130,20 @@ def fold_partitions(
         for key, props in fingerprint.objects.items()
         if key.startswith("table ") and props.get("partition_of")
     }
-    same = {(d.object, d.what, repr(d.before), repr(d.after)) for d in found}
-
-    def on_parent(difference: Difference, table: str) -> str | None:
-        kind, _, name = difference.object.partition(" ")
-        member = name[len(table) + 1 :]
-        parent = parents.get(table)
-        if parent is None:
-            return None
-        key = (f"{kind} {parent}.{member}", difference.what)
-        return parent if (*key, repr(difference.before), repr(difference.after)) in same else None
-
+    changes = {(d.object, d.what, repr(d.before), repr(d.after)) for d in found}
     kept: list[Difference] = []
     folded: dict[tuple[str, str], int] = {}
     for difference in found:
         kind, _, name = difference.object.partition(" ")
-        table = name.rpartition(".")[0] if kind in ("column", "constraint") else ""
-        member = name[len(table) + 1 :]
-        top, parent = table, on_parent(difference, table) if table else None
-        while parent is not None:
+        table, _, member = name.rpartition(".")
+        change = (difference.what, repr(difference.before), repr(difference.after))
+        top = table
+        while (
+            kind in ("column", "constraint")
+            and (parent := parents.get(top)) is not None
+            and (f"{kind} {parent}.{member}", *change) in changes
+        ):
             top = parent
-            parent = on_parent(replace(difference, object=f"{kind} {top}.{member}"), top)
         if top == table:
             kept.append(difference)
             continue
