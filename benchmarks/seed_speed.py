@@ -11,6 +11,7 @@ heap MB/s and the ratio to the baselines (medians of the rounds):
   gen_series   `INSERT ... SELECT ... FROM generate_series` with equivalent expressions
   pgr_stdin    (with --stdin) the seeder sending COPY FROM STDIN instead of through the
                named pipe the server reads as a file
+  pgr_text     (with --text) the seeder sending COPY's text format instead of binary
 
 It also prints the heap's size and where the seeder's time goes: CPU µs a row of the
 server's backend, of the generating worker processes and of this process, and wall µs.
@@ -249,6 +250,16 @@ def load_pgrehearse_stdin(server: LocalServer, rows: int) -> tuple[float, int]:
         CPU.pop()  # the breakdown printed is the default path's
 
 
+def load_pgrehearse_text(server: LocalServer, rows: int) -> tuple[float, int]:
+    """The seeder sending COPY text, as it did before binary COPY."""
+    os.environ["PGREHEARSE_SEED_BINARY"] = "0"
+    try:
+        return load_pgrehearse(server, rows)
+    finally:
+        del os.environ["PGREHEARSE_SEED_BINARY"]
+        CPU.pop()
+
+
 def load_pgrehearse_plain(server: LocalServer, rows: int) -> tuple[float, int]:
     """The seeder with the same rows into the same table, not partitioned."""
     PARTITIONED["plain_table"] = True
@@ -355,6 +366,9 @@ def main() -> None:
         "--stdin", action="store_true", help="also the seeder with COPY FROM STDIN (no pipe)"
     )
     parser.add_argument(
+        "--text", action="store_true", help="also the seeder sending COPY text (no binary)"
+    )
+    parser.add_argument(
         "--increasing",
         action="store_true",
         help="created_at rising with the row number (as pgrehearse infers a range key)",
@@ -383,6 +397,8 @@ def main() -> None:
             }
             if args.stdin:
                 methods["pgr_stdin"] = functools.partial(load_pgrehearse_stdin, server, rows)
+            if args.text:
+                methods["pgr_text"] = functools.partial(load_pgrehearse_text, server, rows)
             leaf_files = split_by_leaf(server, path) if args.partitioned else {}
             if leaf_files:
                 methods["copy_leaves"] = functools.partial(load_copy_leaves, server, leaf_files)

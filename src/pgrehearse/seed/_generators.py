@@ -58,6 +58,7 @@ from pgrehearse.scenario import (
     UuidColumn,
     as_datetime,
 )
+from pgrehearse.seed._binary import HEADER, TRAILER, Block, Field, NumberKind, Numbers, encode_block
 from pgrehearse.seed._distributions import sample, unique_offsets, zipf_ranks
 from pgrehearse.seed._format import (
     copy_escape,
@@ -142,6 +143,15 @@ class Generator(ABC):
         them to the column's `null_fraction`, drawn at random."""
         return None
 
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        """What `numbers` gives (kind, decimals), for a generator whose values are numbers
+        (binary COPY takes them without text); None for text only."""
+        return None
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        """The values `values` makes, as numbers, from the same draws of `rng`."""
+        raise NotImplementedError(type(self).__name__)
+
     def json_values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         raw = self.values(first, count, rng)
         if self.json_kind == "string":
@@ -154,10 +164,17 @@ class Generator(ABC):
 class Column:
     """A generator plus the column-level work: COPY escaping and NULLs."""
 
-    def __init__(self, name: str, generator: Generator, null_fraction: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        generator: Generator,
+        null_fraction: float,
+        binary: Field | None = None,
+    ) -> None:
         self.name = name
         self.generator = generator
         self.null_fraction = null_fraction
+        self.binary = binary  # its binary COPY form, where it has one
 
     def exact_moments(
         self, first: int, count: int, rng: np.random.Generator
@@ -174,14 +191,37 @@ class Column:
         values = self.generator.values(first, count, rng)
         if self.generator.escape:
             values = copy_escape(values)
-        placed = self.generator.null_rows(first, count)
-        if placed is not None:
-            for index in np.flatnonzero(placed).tolist():
-                values[index] = NULL
-        elif self.null_fraction > 0:
-            for index in np.flatnonzero(rng.random(count) < self.null_fraction).tolist():
+        nulls = self._nulls(first, count, rng)
+        if nulls is not None:
+            for index in np.flatnonzero(nulls).tolist():
                 values[index] = NULL
         return values
+
+    def render_binary(self, first: int, count: int, rng: np.random.Generator) -> Block:
+        """The same values as `render`, as binary COPY fields (`binary` must be set)."""
+        field = self.binary
+        assert field is not None
+        generator = self.generator
+        if field.takes_numbers:
+            block = field.encode(generator.numbers(first, count, rng), None, self.name)
+        else:
+            block = field.encode(None, generator.values(first, count, rng), self.name)
+        nulls = self._nulls(first, count, rng)
+        if nulls is not None and nulls.any():
+            return field.with_nulls(block, nulls)
+        return block
+
+    def _nulls(
+        self, first: int, count: int, rng: np.random.Generator
+    ) -> npt.NDArray[np.bool_] | None:
+        """Which rows are NULL, drawn after the values (so both renderings agree)."""
+        placed = self.generator.null_rows(first, count)
+        if placed is not None:
+            return placed
+        if self.null_fraction > 0:
+            nulls: npt.NDArray[np.bool_] = rng.random(count) < self.null_fraction
+            return nulls
+        return None
 
 
 def column_rng(seed: int, table: str, column: str, block: int) -> np.random.Generator:
@@ -219,6 +259,12 @@ class _IntGenerator(Generator):
             )
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        return format_ints(self.numbers(first, count, rng).values, self.low, self.high)
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("int", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
         if self.spec.unique:
             span = self.high - self.low + 1
             numbers = self.low + unique_offsets(first, count, span, self.salt)
@@ -236,7 +282,7 @@ class _IntGenerator(Generator):
                 skew=self.spec.skew,
                 integers=True,
             ).astype(np.int64)
-        return format_ints(numbers, self.low, self.high)
+        return Numbers("int", numbers)
 
 
 class _FloatGenerator(Generator):
@@ -249,6 +295,13 @@ class _FloatGenerator(Generator):
         self.high_units = round(spec.float_range[1] * self.scale)
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        units = self.numbers(first, count, rng).values
+        return format_fixed(units, self.spec.decimals, self.low_units, self.high_units)
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("units", self.spec.decimals)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
         low, high = self.spec.float_range
         numbers = sample(
             self.spec.distribution,
@@ -265,7 +318,7 @@ class _FloatGenerator(Generator):
         units = np.clip(
             np.rint(numbers * self.scale).astype(np.int64), self.low_units, self.high_units
         )
-        return format_fixed(units, self.spec.decimals, self.low_units, self.high_units)
+        return Numbers("units", units, self.spec.decimals)
 
 
 class _SequenceGenerator(Generator):
@@ -280,6 +333,13 @@ class _SequenceGenerator(Generator):
         if self.step == 1:
             return format_consecutive(begin, count)
         return list(map(str, range(begin, begin + self.step * count, self.step)))
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("int", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        begin = self.start + self.step * first
+        return Numbers("int", begin + self.step * np.arange(count, dtype=np.int64))
 
 
 class _PoolGenerator(Generator):
@@ -389,9 +449,14 @@ class _BoolGenerator(Generator):
         self.probability = spec.bool_probability
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        truth = (rng.random(count) < self.probability).astype(np.int8)
-        picks: list[str] = self._TEXT[truth].tolist()
+        picks: list[str] = self._TEXT[self.numbers(first, count, rng).values].tolist()
         return picks
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("bool", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        return Numbers("bool", (rng.random(count) < self.probability).astype(np.int64))
 
 
 class _ConstantGenerator(Generator):
@@ -443,6 +508,12 @@ class _BetweenGenerator(Generator):
         picked = self.moments(first, count, rng)
         return format_dates(picked) if self.dates_only else format_timestamps(picked)
 
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("days", 0) if self.dates_only else ("seconds", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        return Numbers("days" if self.dates_only else "seconds", self.moments(first, count, rng))
+
     def moments(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
         """The values as days (dates) or seconds (timestamps) since the epoch."""
         span = self.high - self.low
@@ -492,6 +563,12 @@ class _AfterGenerator(Generator):
         picked = self.moments(first, count, rng)
         return format_dates(picked) if self.dates_only else format_timestamps(picked)
 
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("days", 0) if self.dates_only else ("seconds", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        return Numbers("days" if self.dates_only else "seconds", self.moments(first, count, rng))
+
 
 class _NumberAfterGenerator(Generator):
     """A number at least (or above) another numeric column of the same row: its value plus a
@@ -524,6 +601,12 @@ class _NumberAfterGenerator(Generator):
         gaps = rng.integers(self.min_gap, self.max_gap + 1, count)
         units: npt.NDArray[np.int64] = (base_units + gaps).astype(np.int64)
         return units
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("units", self.decimals)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        return Numbers("units", self.units(first, count, rng), self.decimals)
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         units = self.units(first, count, rng).tolist()
@@ -826,6 +909,7 @@ class _RefGenerator(Generator):
                 "each reference a different one (unique)"
             )
         self.keys = _key_texts(keys)
+        self.key_numbers = keys if keys.dtype.kind in "iu" else None
         self.escape = needs_copy_escape(self.keys[:1000].tolist())
         self.tail_size: int | None = None  # the other rows spread evenly over this many
         if spec.hot and spec.distinct is not None:
@@ -838,15 +922,24 @@ class _RefGenerator(Generator):
         self.json_kind = "number" if keys.dtype.kind in "iu" else "string"
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        picks: list[str] = self.keys[self._picked(first, count, rng)].tolist()
+        return picks
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return None if self.key_numbers is None else ("int", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        assert self.key_numbers is not None
+        picked = self.key_numbers[self._picked(first, count, rng)]
+        return Numbers("int", picked.astype(np.int64))
+
+    def _picked(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
         size = len(self.keys)
         if self.spec.unique:
-            index = unique_offsets(first, count, size, self.salt)
-        elif self.spec.hot:
-            index = self._hot_or_not(size, count, rng)
-        else:
-            index = self._spread(size, count, rng)
-        picks: list[str] = self.keys[index].tolist()
-        return picks
+            return unique_offsets(first, count, size, self.salt)
+        if self.spec.hot:
+            return self._hot_or_not(size, count, rng)
+        return self._spread(size, count, rng)
 
     def _spread(self, size: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
         if self.tail_size is not None:
@@ -887,6 +980,13 @@ class _CombinationGenerator(Generator):
             return picks
         low, size = self.domain
         return format_ints(digits + low, low, low + size - 1)
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return None if isinstance(self.domain, np.ndarray) else ("int", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        assert not isinstance(self.domain, np.ndarray)
+        return Numbers("int", self.combination.digits(first, count) + self.domain[0])
 
 
 # the values a column of a composite key can take: text values, or an int range (low, size)
@@ -1105,10 +1205,30 @@ def assemble_rows(
     if router is not None:
         rendered, leaves = _rendered_and_routed(columns, first, count, block, seed, table, router)
         return encode_routed(rendered, leaves)
+    if is_binary(columns):
+        return encode_block(
+            [
+                column.render_binary(first, count, column_rng(seed, table, column.name, block))
+                for column in columns
+            ]
+        )
     rendered = _rendered(columns, first, count, block, seed, table)
     if len(rendered) == 1:
         return ("\n".join(rendered[0]) + "\n").encode()
     return ("\n".join(map("\t".join, zip(*rendered, strict=True))) + "\n").encode()
+
+
+def is_binary(columns: list[Column]) -> bool:
+    """Whether the table's rows go as binary COPY: every column has a binary form."""
+    return bool(columns) and all(column.binary is not None for column in columns)
+
+
+def binary_framing(columns: list[Column], block: int, blocks: int) -> tuple[bytes, bytes]:
+    """What goes before and after a block of binary COPY: the header before the first, the
+    trailer after the last; nothing for text."""
+    if not is_binary(columns):
+        return b"", b""
+    return (HEADER if block == 0 else b""), (TRAILER if block == blocks - 1 else b"")
 
 
 def _rendered(
@@ -1160,6 +1280,8 @@ __all__ = [
     "UnsatisfiableUnique",
     "assemble_routed",
     "assemble_rows",
+    "binary_framing",
     "build_generator",
     "faker_pool",
+    "is_binary",
 ]

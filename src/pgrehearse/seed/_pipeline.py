@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from pgrehearse.backends import die_with_parent
-from pgrehearse.seed._generators import BLOCK_ROWS, Column, assemble_rows, child_signals
+from pgrehearse.seed._generators import (
+    BLOCK_ROWS,
+    Column,
+    assemble_rows,
+    binary_framing,
+    child_signals,
+)
 from pgrehearse.seed._routing import LeafRouter
 
 _BUFFERED_BLOCKS = 6
@@ -48,7 +54,11 @@ def _block(
 ) -> bytes:
     first = block * BLOCK_ROWS
     count = min(BLOCK_ROWS, rows - first)
-    return assemble_rows(columns, first, count, block, seed, table, router)
+    data = assemble_rows(columns, first, count, block, seed, table, router)
+    if router is not None:
+        return data
+    before, after = binary_framing(columns, block, block_count(rows))
+    return before + data + after if before or after else data
 
 
 def produce_blocks(

@@ -28,6 +28,7 @@ from pgrehearse.seed._generators import (
     UnsatisfiableUnique,
     build_faker_pools,
     faker_specs,
+    is_binary,
     python_text,
 )
 from pgrehearse.seed._leaves import load_partitioned
@@ -456,7 +457,10 @@ def _copy_table(
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     done = 0
     workers = loading.workers
-    with copy_rows(conn, target, names, freeze=freeze, folder=loading.folder) as sink:
+    binary = is_binary(columns)
+    with copy_rows(
+        conn, target, names, freeze=freeze, folder=loading.folder, binary=binary
+    ) as sink:
         if sink.fifo is not None and streams_directly(table_plan.rows, workers):
             for count, size in stream_blocks(
                 columns, table_plan.rows, seed=seed, table=name, fifo=sink.fifo

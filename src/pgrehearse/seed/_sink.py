@@ -100,11 +100,14 @@ def copy_rows(
     *,
     freeze: bool,
     folder: Path | None,
+    binary: bool = False,
 ) -> Iterator[Sink]:
     """`COPY target (columns)` in the caller's transaction; the body writes the rows, in
-    COPY text format, with the sink's `write`, or has another process write them to the
-    sink's `fifo` (opened for writing before it returns, then closed when the COPY ends)."""
-    options = sql.SQL(" WITH (FREEZE)") if freeze else sql.SQL("")
+    COPY text format (binary with `binary`), with the sink's `write`, or has another
+    process write them to the sink's `fifo` (opened for writing before it returns, then
+    closed when the COPY ends)."""
+    chosen = [name for name, wanted in (("FREEZE", freeze), ("FORMAT binary", binary)) if wanted]
+    options = sql.SQL(f" WITH ({', '.join(chosen)})" if chosen else "")
     if folder is None:
         statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(target, columns, options)
         with conn.cursor() as cursor, cursor.copy(statement) as copy:

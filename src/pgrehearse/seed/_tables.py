@@ -14,6 +14,8 @@ import psycopg
 from psycopg import sql
 
 from pgrehearse.scenario import AfterColumn, FakerColumn, RefColumn, SqlColumn
+from pgrehearse.seed._binary import Field, binary_enabled, binary_field
+from pgrehearse.seed._catalog import ColumnInfo
 from pgrehearse.seed._generators import (
     Column,
     Combination,
@@ -93,9 +95,20 @@ def table_columns(
     )
     generators = with_null_when(table_plan, with_null_patterns(table_plan, generators, seed), seed)
     return [
-        Column(planned.name, generators[planned.name], planned.spec.null_fraction)
+        Column(
+            planned.name,
+            generators[planned.name],
+            planned.spec.null_fraction,
+            _binary_form(table_plan.info.columns[planned.name], generators[planned.name]),
+        )
         for planned in table_plan.columns
     ]
+
+
+def _binary_form(info: ColumnInfo, generator: Generator) -> Field | None:
+    if not binary_enabled():
+        return None
+    return binary_field(info.base_type, info.category, info.is_array, generator.number_kind())
 
 
 def fit_faker_pools(table_plan: TablePlan, pools: dict[str, list[str]]) -> dict[str, list[str]]:
