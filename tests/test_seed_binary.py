@@ -12,7 +12,7 @@ import pytest
 
 from pgrehearse.backends import LocalServer
 from pgrehearse.scenario import DataSpec
-from pgrehearse.seed import SeedError, plan, seed_tables
+from pgrehearse.seed import SeedError, _binary, plan, seed_tables
 from pgrehearse.seed import _generators as generators
 from pgrehearse.seed._binary import Numbers, binary_field
 from tests.helpers import connection_with
@@ -113,7 +113,7 @@ class BinaryBlocks:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.binary = 0
-        real = generators.encode_block
+        real = _binary.encode_block
 
         def counted(blocks: Any) -> bytes:
             self.binary += 1
