@@ -48,6 +48,10 @@ CREATE TABLE every_kind (
     doc jsonb,
     raw json,
     long_text text,
+    profiled_amount numeric(10, 2),
+    profiled_at timestamptz,
+    profiled_count int,
+    profiled_day date,
     parent_id bigint  -- references parent (the key is added after seeding, as the seeder does)
 );
 CREATE TABLE with_uuid (id uuid NOT NULL, n int NOT NULL);
@@ -77,6 +81,34 @@ COLUMNS: dict[str, Any] = {
     "raw": {"json": {"ok": {"bool": 0.5}}},
     "long_text": {"text": [4000, 9000], "null_fraction": 0.98},
     "parent_id": {"ref": "parent.id"},
+    # as `pgrehearse profile` fills columns
+    "profiled_amount": {
+        "empirical": "number",
+        "decimals": 2,
+        "values": [9.99, 19.99],
+        "freqs": [0.05, 0.03],
+        "histogram": [0.5, 10, 100, 1000],
+        "distinct": -0.05,
+    },
+    "profiled_at": {
+        "empirical": "moment",
+        "histogram": ["1995-01-01 00:00:00+00", "2020-01-01 00:00:00+00", "2026-01-01 00:00:00+00"],
+        "distinct": -1,
+        "correlation": 0.9,
+        "null_fraction": 0.1,
+    },
+    "profiled_count": {
+        "empirical": "number",
+        "values": [0, 1],
+        "freqs": [0.5, 0.2],
+        "histogram": [2, 10, 1000],
+        "distinct": 100,
+    },
+    "profiled_day": {
+        "empirical": "date",
+        "histogram": ["1960-01-01", "2001-01-01", "2030-01-01"],
+        "distinct": 500,
+    },
 }
 
 CHECKSUM = "SELECT md5(string_agg(e::text, ',' ORDER BY e.id)) FROM every_kind e"

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pgrehearse.scenario import EmpiricalColumn
+from pgrehearse.seed._binary import NumberKind, Numbers
 from pgrehearse.seed._distributions import unique_offsets
 from pgrehearse.seed._format import format_dates, format_fixed, format_timestamps
 from pgrehearse.seed._generators import Generator, JsonKind, UnsatisfiableUnique
@@ -172,10 +173,25 @@ class EmpiricalGenerator(Generator):
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         u = self.positions(first, count, rng)
         if self.kind in _ORDERED:
-            return self._ordered_values(u)
+            return self._format(self._ordered_numbers(u))
         return self._unordered_values(u)
 
-    def _ordered_values(self, u: FloatArray) -> list[str]:
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        if self.kind == "number":
+            return ("units", self.spec.decimals)
+        if self.kind in ("date", "moment"):
+            return ("days" if self.kind == "date" else "seconds", 0)
+        return None
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        numbers = self._ordered_numbers(self.positions(first, count, rng))
+        if self.kind == "number":
+            units = np.rint(numbers * 10**self.spec.decimals).astype(np.int64)
+            return Numbers("units", units, self.spec.decimals)
+        moments = np.rint(numbers).astype(np.int64)
+        return Numbers("days" if self.kind == "date" else "seconds", moments)
+
+    def _ordered_numbers(self, u: FloatArray) -> FloatArray:
         assert self._weave is not None
         starts, ends, order = self._weave
         inside = np.zeros(len(u), dtype=bool)
@@ -194,7 +210,7 @@ class EmpiricalGenerator(Generator):
             self._step_off_common(numbers, ~inside)
         if inside.any():
             numbers[inside] = self.common_numbers[order[slot[inside]]]
-        return self._format(numbers)
+        return numbers
 
     def _rest_numbers(self, steps: FloatArray, count: int) -> FloatArray:
         """The value of each step of `count`: its middle on the histogram's quantile curve."""

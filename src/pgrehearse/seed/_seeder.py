@@ -28,6 +28,7 @@ from pgrehearse.seed._generators import (
     UnsatisfiableUnique,
     build_faker_pools,
     faker_specs,
+    in_binary_order,
     is_binary,
     python_text,
 )
@@ -454,10 +455,11 @@ def _copy_table(
         )
         advanced(table_plan.rows)
         return False
+    binary = is_binary(columns)
+    columns = in_binary_order(columns)
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     done = 0
     workers = loading.workers
-    binary = is_binary(columns)
     with copy_rows(
         conn, target, names, freeze=freeze, folder=loading.folder, binary=binary
     ) as sink:
