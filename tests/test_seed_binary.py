@@ -14,7 +14,7 @@ from pgrehearse.backends import LocalServer
 from pgrehearse.scenario import DataSpec
 from pgrehearse.seed import SeedError, _binary, plan, seed_tables
 from pgrehearse.seed import _generators as generators
-from pgrehearse.seed._binary import Numbers, binary_field
+from pgrehearse.seed._binary import Numbers, binary_field, table_numbers
 from tests.helpers import connection_with
 
 ROWS = 45_000  # three blocks: the header goes with the first, the trailer with the last
@@ -52,6 +52,9 @@ CREATE TABLE every_kind (
     profiled_at timestamptz,
     profiled_count int,
     profiled_day date,
+    status smallint,
+    profiled_status int,
+    profiled_flag boolean,
     parent_id bigint  -- references parent (the key is added after seeding, as the seeder does)
 );
 CREATE TABLE with_uuid (id uuid NOT NULL, n int NOT NULL);
@@ -109,6 +112,9 @@ COLUMNS: dict[str, Any] = {
         "histogram": ["1960-01-01", "2001-01-01", "2030-01-01"],
         "distinct": 500,
     },
+    "status": {"choice": [0, 1, 2, -30]},
+    "profiled_status": {"empirical": "value", "values": [0, 1, 7], "freqs": [0.6, 0.3, 0.1]},
+    "profiled_flag": {"empirical": "value", "values": ["t", "f"], "freqs": [0.8, 0.2]},
 }
 
 CHECKSUM = "SELECT md5(string_agg(e::text, ',' ORDER BY e.id)) FROM every_kind e"
@@ -241,3 +247,13 @@ def test_numeric_fields_agree_with_the_server_on_every_edge(
     expected = [f"{'-' if u < 0 else ''}{abs(u) // 10**5}.{abs(u) % 10**5:05d}" for u in units]
     assert got == expected
     conn.rollback()
+
+
+def test_a_table_of_values_is_numbers_only_when_the_server_reads_them_as_such() -> None:
+    numbers = table_numbers(["0", "-30", " 7", "12"])
+    assert numbers is not None and numbers.kind == "int"
+    assert numbers.values.tolist() == [0, -30, 7, 12]
+    truth = table_numbers(["t", "false", "TRUE"])
+    assert truth is not None and truth.kind == "bool" and truth.values.tolist() == [1, 0, 1]
+    for texts in (["1_000"], ["+5"], ["1.5"], ["abc"], [], [str(2**63)]):
+        assert table_numbers(texts) is None, texts

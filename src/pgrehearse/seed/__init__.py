@@ -11,7 +11,8 @@ from pgrehearse.seed._catalog import (
 )
 from pgrehearse.seed._checks import CheckFacts, ColumnFacts, read_checks
 from pgrehearse.seed._distributions import zipf_ranks
-from pgrehearse.seed._empirical import analyze_estimate, as_number, distinct_values
+from pgrehearse.seed._empirical import as_number, distinct_values
+from pgrehearse.seed._estimates import analyze_estimate
 from pgrehearse.seed._generators import (
     BLOCK_ROWS,
     Column,

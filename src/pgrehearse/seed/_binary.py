@@ -222,6 +222,25 @@ class _TextField(Field):
         return Block(words=words, values=values)
 
 
+_TRUTH = {"t": 1, "true": 1, "f": 0, "false": 0}
+
+
+def table_numbers(texts: Sequence[str]) -> Numbers | None:
+    """A table of values as integers, when every value is an integer's text (a status code
+    chosen from a list) or a boolean's; else None."""
+    if texts and all(text.lower() in _TRUTH for text in texts):
+        return Numbers("bool", np.array([_TRUTH[t.lower()] for t in texts], dtype=np.int64))
+    try:
+        numbers = [int(text) for text in texts]
+    except ValueError:
+        return None
+    if not numbers or any(not text.strip().lstrip("-").isdigit() for text in texts):
+        return None  # int() also takes "1_000" and " 7"; the server's text input does not
+    if max(numbers) >= 2**63 or min(numbers) < -(2**63):
+        return None
+    return Numbers("int", np.array(numbers, dtype=np.int64))
+
+
 def binary_field(
     type_name: str, category: str, is_array: bool, kind: tuple[NumberKind, int] | None
 ) -> Field | None:
@@ -336,4 +355,5 @@ __all__ = [
     "binary_field",
     "encode_block",
     "fixed_first",
+    "table_numbers",
 ]

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from pgrehearse.scenario import EmpiricalColumn
-from pgrehearse.seed._binary import NumberKind, Numbers
+from pgrehearse.seed._binary import NumberKind, Numbers, table_numbers
 from pgrehearse.seed._distributions import unique_offsets
+from pgrehearse.seed._estimates import analyze_estimate, steps_behind_estimate
 from pgrehearse.seed._format import format_dates, format_fixed, format_timestamps
 from pgrehearse.seed._generators import Generator, JsonKind, UnsatisfiableUnique
 from pgrehearse.seed._numbered import NumberedText, rising_heads
@@ -177,6 +177,9 @@ class EmpiricalGenerator(Generator):
         return self._unordered_values(u)
 
     def number_kind(self) -> tuple[NumberKind, int] | None:
+        if self.kind == "value":
+            table = self._value_numbers
+            return None if table is None else (table.kind, 0)
         if self.kind == "number":
             return ("units", self.spec.decimals)
         if self.kind in ("date", "moment"):
@@ -184,6 +187,11 @@ class EmpiricalGenerator(Generator):
         return None
 
     def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        if self.kind == "value":
+            table = self._value_numbers
+            assert table is not None
+            steps = self._unordered_steps(self.positions(first, count, rng))
+            return Numbers(table.kind, table.values[self._table_index(*steps)])
         numbers = self._ordered_numbers(self.positions(first, count, rng))
         if self.kind == "number":
             units = np.rint(numbers * 10**self.spec.decimals).astype(np.int64)
@@ -265,6 +273,15 @@ class EmpiricalGenerator(Generator):
         return round(min(known, default=0) * unit) - 4, round(max(known, default=0) * unit) + 4
 
     def _unordered_values(self, u: FloatArray) -> list[str]:
+        picked, rest, steps = self._unordered_steps(u)
+        # one lookup a row: the rest's values and the common ones share a table
+        if self.kind == "text" and self._numbered_text is not None:
+            return self._numbered_text.values(steps, np.where(rest, -1, picked))
+        values: list[str] = self._table_with_common[self._table_index(picked, rest, steps)].tolist()
+        return values
+
+    def _unordered_steps(self, u: FloatArray) -> tuple[IntArray, npt.NDArray[np.bool_], IntArray]:
+        """Each row's common value (or none: `rest`) and its step among the rest."""
         common_total = float(self.common_cumulative[-1]) if len(self.common_cumulative) else 0.0
         picked = np.searchsorted(self.common_cumulative, u, side="right")
         rest = picked >= len(self.common_text)
@@ -272,13 +289,21 @@ class EmpiricalGenerator(Generator):
         if rest.any():
             share = (u[rest] - common_total) / max(1.0 - common_total, 1e-12)
             steps[rest] = np.minimum(np.floor(share * self.rest_count), self.rest_count - 1)
-        # one lookup a row: the rest's values and the common ones share a table
-        if self.kind == "text" and self._numbered_text is not None:
-            return self._numbered_text.values(steps, np.where(rest, -1, picked))
+        return picked, rest, steps
+
+    def _table_index(
+        self, picked: IntArray, rest: npt.NDArray[np.bool_], steps: IntArray
+    ) -> IntArray:
+        """Each row's value in `_table_with_common` (when not numbered text)."""
         rest_table = self._rest_table
-        index = np.where(rest, steps * len(rest_table) // self.rest_count, len(rest_table) + picked)
-        values: list[str] = self._table_with_common[index].tolist()
-        return values
+        index: IntArray = np.where(
+            rest, steps * len(rest_table) // self.rest_count, len(rest_table) + picked
+        )
+        return index
+
+    @functools.cached_property
+    def _value_numbers(self) -> Numbers | None:
+        return table_numbers(self._table_with_common.tolist())
 
     @functools.cached_property
     def _rest_table(self) -> list[str]:
@@ -341,96 +366,6 @@ class EmpiricalGenerator(Generator):
         """Cut to width, the pool's values became too few: number them after all."""
         kept = sorted(dict.fromkeys(h + "-" for h in heads))
         return np.array(kept, dtype=object), np.array([""] * len(kept), dtype=object), True
-
-
-def steps_behind_estimate(
-    estimate: int,
-    common: FloatArray,
-    rest_mass: float,
-    rows: int,
-    value_ids: Callable[[IntArray, int], IntArray] | None = None,
-    sample: int = 30_000,
-) -> int:
-    """How many evenly used rest steps a table of `rows` non-NULL rows needs so that
-    ANALYZE estimates `estimate` distinct values in all, the common values (with their
-    shares `common`) included. `value_ids(steps, count)` says which value each of `count`
-    steps becomes once rounded (default: each its own).
-
-    ANALYZE counts the distinct values `d` of a sample of `n` rows, `f1` of them seen once,
-    and estimates n·d / (n - f1 + f1·n/N) (Haas and Stokes), which falls well short of
-    the truth when many values are rare. pg_stats holds that estimate, so taking it as the
-    true count would make the clone's estimate short again: the sample is simulated
-    instead, and the count found whose estimate is production's.
-    """
-    known = len(common)
-    ids = value_ids or (lambda steps, _count: steps)
-    if rest_mass <= 0 or rows <= 0:
-        return max(1, estimate - known)
-
-    def estimated(steps: int) -> float:
-        if rows <= sample:  # ANALYZE reads every row, and every step has one
-            return float(len(np.unique(ids(np.arange(steps, dtype=np.int64), steps))) + known)
-        rng = np.random.default_rng(steps)
-        if rows <= 20 * sample:  # a large share of the rows: sample them without replacement
-            return _sampled_table_estimate(steps, common, rest_mass, rows, ids, sample, rng)
-        u = rng.random(sample)
-        rest = u >= 1.0 - rest_mass
-        drawn = np.empty(sample, dtype=np.int64)
-        drawn[~rest] = np.searchsorted(np.cumsum(common), u[~rest], side="right")
-        values = ids(rng.integers(0, steps, int(rest.sum())), steps)
-        drawn[rest] = known + np.unique(values, return_inverse=True)[1]
-        return analyze_estimate(drawn, rows)
-
-    low, high = 1, max(1, rows - known)
-    if estimated(high) < estimate:
-        return high
-    while high - low > max(1, high // 200):  # 0.5% is finer than ANALYZE's own noise
-        middle = (low + high) // 2
-        if estimated(middle) < estimate:
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
-def _sampled_table_estimate(
-    steps: int,
-    common: FloatArray,
-    rest_mass: float,
-    rows: int,
-    ids: Callable[[IntArray, int], IntArray],
-    sample: int,
-    rng: np.random.Generator,
-) -> float:
-    """ANALYZE's estimate from a sample without replacement of the table the generator
-    makes: each common value its share of the rows, each step an even part of the rest."""
-    rest_rows = round(rows * rest_mass)
-    per_step = np.diff(np.floor(np.linspace(0, rest_rows, steps + 1))).astype(np.int64)
-    table = np.concatenate((np.rint(common * rows).astype(np.int64), per_step))
-    drawn = rng.multivariate_hypergeometric(
-        table, min(sample, int(table.sum())), method="marginals"
-    )
-    value_of_step = np.unique(ids(np.arange(steps, dtype=np.int64), steps), return_inverse=True)[1]
-    per_value = np.bincount(value_of_step, weights=drawn[len(common) :]).astype(np.int64)
-    counts = np.concatenate((drawn[: len(common)], per_value))
-    counts = counts[counts > 0]
-    return _haas_stokes(counts, int(drawn.sum()), rows)
-
-
-def analyze_estimate(sample: npt.NDArray[np.int64], rows: int) -> float:
-    """The distinct count ANALYZE would estimate from these sampled (non-NULL) values of a
-    table of `rows` non-NULL rows: the Haas-Stokes estimator of compute_scalar_stats."""
-    return _haas_stokes(np.unique(sample, return_counts=True)[1], len(sample), rows)
-
-
-def _haas_stokes(counts: npt.NDArray[np.int64], n: int, rows: int) -> float:
-    d, f1 = len(counts), int((counts == 1).sum())
-    if f1 == 0 or n >= rows:
-        return float(d)
-    if f1 == d:
-        return float(rows)
-    value = n * d / (n - f1 + f1 * n / rows)
-    return float(min(max(value, d), rows))
 
 
 def _steps_for(distinct: int, rows: int, null_fraction: float) -> int:

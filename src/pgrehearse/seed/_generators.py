@@ -12,6 +12,7 @@ table of the README over several files.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import json
@@ -67,6 +68,7 @@ from pgrehearse.seed._binary import (
     Numbers,
     encode_block,
     fixed_first,
+    table_numbers,
 )
 from pgrehearse.seed._distributions import sample, unique_offsets, zipf_ranks
 from pgrehearse.seed._format import (
@@ -398,6 +400,19 @@ class _PoolGenerator(Generator):
             return self._numbered(first + count).values(numbers + 1)
         values: list[str] = self.pool[self._indexes(first, count, rng)].tolist()
         return values
+
+    @functools.cached_property
+    def _pool_numbers(self) -> Numbers | None:
+        return None if self.unique == "number" else table_numbers(self.pool.tolist())
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        numbers = self._pool_numbers
+        return None if numbers is None else (numbers.kind, 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        table = self._pool_numbers
+        assert table is not None
+        return Numbers(table.kind, table.values[self._indexes(first, count, rng)])
 
     def _numbered(self, numbers: int) -> NumberedText:
         """Unique by construction: a number of its own woven into each row's pool value
