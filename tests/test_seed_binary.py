@@ -55,6 +55,9 @@ CREATE TABLE every_kind (
     status smallint,
     profiled_status int,
     profiled_flag boolean,
+    paid_cents int,
+    refund_cents int,
+    CHECK (num_nonnulls(paid_cents, refund_cents) = 1),
     parent_id bigint  -- references parent (the key is added after seeding, as the seeder does)
 );
 CREATE TABLE with_uuid (id uuid NOT NULL, n int NOT NULL);
@@ -115,6 +118,9 @@ COLUMNS: dict[str, Any] = {
     "status": {"choice": [0, 1, 2, -30]},
     "profiled_status": {"empirical": "value", "values": [0, 1, 7], "freqs": [0.6, 0.3, 0.1]},
     "profiled_flag": {"empirical": "value", "values": ["t", "f"], "freqs": [0.8, 0.2]},
+    # NULL in one of the two in each row, as the CHECK wants
+    "paid_cents": {"int": [1, 1000]},
+    "refund_cents": {"int": [1, 1000]},
 }
 
 CHECKSUM = "SELECT md5(string_agg(e::text, ',' ORDER BY e.id)) FROM every_kind e"
@@ -188,6 +194,11 @@ def test_binary_rows_are_the_rows_text_gives(
     price_nulls, day_nulls, names, before_1970, huge, long_texts, negative = nulls
     assert 0 < price_nulls < ROWS and 0 < day_nulls < ROWS
     assert names == 6 and before_1970 and huge and long_texts > 0 and negative
+    one_of_two = conn.execute(
+        "SELECT count(*) FILTER (WHERE paid_cents IS NULL), count(*) FILTER (WHERE"
+        " refund_cents IS NULL) FROM every_kind"
+    ).fetchone()
+    assert one_of_two is not None and 0 < one_of_two[0] < ROWS and sum(one_of_two) == ROWS
 
 
 def test_a_table_with_a_column_binary_cannot_write_goes_as_text(

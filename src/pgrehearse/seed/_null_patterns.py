@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pgrehearse.scenario import ChoiceColumn, ConstantColumn
+from pgrehearse.seed._binary import NumberKind, Numbers
 from pgrehearse.seed._catalog import ColumnInfo
 from pgrehearse.seed._checks import NullRule
 from pgrehearse.seed._generators import (
@@ -139,11 +140,26 @@ def _patterns(plan: TablePlan, rules: list[NullRule]) -> NullPatterns | None:
     return NullPatterns(names, generated, patterns, shares)
 
 
+class _NullsOver(Generator):
+    """Another generator's values (text or numbers), with NULLs where `null_rows` says."""
+
+    inner: Generator
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        return self.inner.values(first, count, rng)
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return self.inner.number_kind()
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        return self.inner.numbers(first, count, rng)
+
+
 def _meets(rule: NullRule, columns: tuple[str, ...], pattern: tuple[bool, ...]) -> bool:
     return tuple(pattern[columns.index(c)] for c in rule.columns) in rule.allowed
 
 
-class _PatternedNulls(Generator):
+class _PatternedNulls(_NullsOver):
     """A column's generator, NULL where the row's pattern leaves the column without a value.
     The columns of one rule draw the row's pattern from one shared stream."""
 
@@ -156,9 +172,6 @@ class _PatternedNulls(Generator):
         self.without_value = np.array([not p[position] for p in made.patterns])
         self.stream = stream
         self.seed = seed
-
-    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        return self.inner.values(first, count, rng)
 
     def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_]:
         shared = column_rng(self.seed, self.stream, "patterns", first // BLOCK_ROWS)
@@ -241,7 +254,7 @@ def leave_null(plan: TablePlan, info: ColumnInfo, note: str) -> None:
         plan.notes.append(note)
 
 
-class _NullUnless(Generator):
+class _NullUnless(_NullsOver):
     """A column's generator, NULL except in the rows where another column's value is (or
     is not) one of some values: that column's values are made again, from its own stream."""
 
@@ -256,9 +269,6 @@ class _NullUnless(Generator):
         self.inside = inside
         self.seed = seed
         self.table = table
-
-    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        return self.inner.values(first, count, rng)
 
     def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_]:
         stream = column_rng(self.seed, self.table, self.other.name, first // BLOCK_ROWS)
