@@ -12,7 +12,7 @@ import pytest
 
 from pgrehearse.backends import LocalServer
 from pgrehearse.scenario import DataSpec
-from pgrehearse.seed import SeedError, _binary, plan, seed_tables
+from pgrehearse.seed import SeedError, _binary, _leaf_runs, _sink, plan, seed_tables
 from pgrehearse.seed import _generators as generators
 from pgrehearse.seed._binary import Numbers, binary_field, table_numbers
 from tests.helpers import connection_with
@@ -20,12 +20,13 @@ from tests.helpers import connection_with
 ROWS = 45_000  # three blocks: the header goes with the first, the trailer with the last
 
 SCHEMA = """
-DROP TABLE IF EXISTS every_kind, parent, with_uuid, narrow;
+DROP TABLE IF EXISTS every_kind, parent, uuid_parent, with_inet, narrow;
 DROP TYPE IF EXISTS mood;
 DROP DOMAIN IF EXISTS positive;
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE DOMAIN positive AS int CHECK (VALUE > 0);
 CREATE TABLE parent (id bigint PRIMARY KEY);
+CREATE TABLE uuid_parent (id uuid PRIMARY KEY);
 CREATE TABLE every_kind (
     id bigint NOT NULL,
     small smallint,
@@ -57,10 +58,13 @@ CREATE TABLE every_kind (
     profiled_flag boolean,
     paid_cents int,
     refund_cents int,
+    random_key uuid,
+    numbered_key uuid NOT NULL,
+    uuid_parent_id uuid,
     CHECK (num_nonnulls(paid_cents, refund_cents) = 1),
     parent_id bigint  -- references parent (the key is added after seeding, as the seeder does)
 );
-CREATE TABLE with_uuid (id uuid NOT NULL, n int NOT NULL);
+CREATE TABLE with_inet (address inet NOT NULL, n int NOT NULL);
 CREATE TABLE narrow (id bigint NOT NULL, tiny smallint NOT NULL);
 """
 
@@ -121,6 +125,9 @@ COLUMNS: dict[str, Any] = {
     # NULL in one of the two in each row, as the CHECK wants
     "paid_cents": {"int": [1, 1000]},
     "refund_cents": {"int": [1, 1000]},
+    "random_key": {"uuid": "v4", "null_fraction": 0.1},
+    "numbered_key": {"uuid": "numbered"},
+    "uuid_parent_id": {"ref": "uuid_parent.id"},
 }
 
 CHECKSUM = "SELECT md5(string_agg(e::text, ',' ORDER BY e.id)) FROM every_kind e"
@@ -135,7 +142,11 @@ def conn(server: LocalServer) -> Iterator[psycopg.Connection[Any]]:
 def _data(table: str, columns: dict[str, Any], rows: int = ROWS) -> DataSpec:
     tables: dict[str, Any] = {table: {"rows": rows, "columns": columns}}
     if table == "every_kind":
-        tables = {"parent": {"rows": 500, "columns": {"id": {"sequence": 10}}}, **tables}
+        tables = {
+            "parent": {"rows": 500, "columns": {"id": {"sequence": 10}}},
+            "uuid_parent": {"rows": 300, "columns": {"id": {"uuid": "v4"}}},
+            **tables,
+        }
     return DataSpec.model_validate({"seed": 5, "tables": tables})
 
 
@@ -183,7 +194,7 @@ def test_binary_rows_are_the_rows_text_gives(
     _seed(conn, data, workers)
     assert _checksum(conn) == as_text
     if workers == 0:  # made here, so counted here
-        assert spy.binary == 4  # the parent's one block and the table's three
+        assert spy.binary == 5  # the parents' one block each and the table's three
     nulls = conn.execute(
         "SELECT count(*) FILTER (WHERE price IS NULL), count(*) FILTER (WHERE day IS NULL),"
         " count(DISTINCT name), min(at) < '1970-01-01', max(whole) > 2^52,"
@@ -205,10 +216,11 @@ def test_a_table_with_a_column_binary_cannot_write_goes_as_text(
     conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spy = BinaryBlocks(monkeypatch)
-    _seed(conn, _data("with_uuid", {"id": {"uuid": "v4"}, "n": {"int": [0, 9]}}), workers=0)
+    address = {"choice": ["10.0.0.1", "192.168.1.7"]}
+    _seed(conn, _data("with_inet", {"address": address, "n": {"int": [0, 9]}}), workers=0)
     assert spy.binary == 0
-    row = conn.execute("SELECT count(DISTINCT id), count(*) FROM with_uuid").fetchone()
-    assert row == (ROWS, ROWS)
+    row = conn.execute("SELECT count(DISTINCT address), count(*) FROM with_inet").fetchone()
+    assert row == (2, ROWS)
     _seed(conn, _data("narrow", {"id": {"sequence": 1}, "tiny": {"int": [0, 9]}}), workers=0)
     assert spy.binary == 3
 
@@ -268,3 +280,67 @@ def test_a_table_of_values_is_numbers_only_when_the_server_reads_them_as_such() 
     assert truth is not None and truth.kind == "bool" and truth.values.tolist() == [1, 0, 1]
     for texts in (["1_000"], ["+5"], ["1.5"], ["abc"], [], [str(2**63)]):
         assert table_numbers(texts) is None, texts
+
+
+PARTITIONED = """
+DROP TABLE IF EXISTS events;
+CREATE TABLE events (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    at timestamptz NOT NULL,
+    kind text NOT NULL,
+    amount numeric(8, 2)
+) PARTITION BY RANGE (at);
+CREATE TABLE events_old PARTITION OF events FOR VALUES FROM (MINVALUE) TO ('2021-01-01');
+CREATE TABLE events_2021 PARTITION OF events FOR VALUES FROM ('2021-01-01') TO ('2022-01-01')
+    PARTITION BY LIST (kind);
+CREATE TABLE events_2021_click PARTITION OF events_2021 FOR VALUES IN ('click');
+CREATE TABLE events_2021_other PARTITION OF events_2021 DEFAULT;
+CREATE TABLE events_later PARTITION OF events DEFAULT;
+"""
+EVENTS = {
+    "at": {"between": ["2019-06-01T00:00:00", "2023-01-01T00:00:00"]},
+    "kind": {"choice": ["click", "view", "buy"]},
+    "amount": {"float": [-100, 100], "decimals": 2, "null_fraction": 0.2},
+}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_partitioned_binary_rows_are_the_rows_text_gives(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Routed into the leaves in binary, by the worker's runs (one worker) or relayed in
+    batches (two): every leaf holds what text gives it, numbered as the parent's identity
+    would have numbered the rows."""
+    conn.execute(PARTITIONED)
+    conn.commit()
+    data = DataSpec.model_validate(
+        {"seed": 2, "tables": {"events": {"rows": ROWS, "columns": EVENTS}}}
+    )
+    checksum = "SELECT md5(string_agg(e::text, ',' ORDER BY e.id)) FROM events e"
+    leaves = "SELECT tableoid::regclass::text, count(*) FROM events GROUP BY 1 ORDER BY 1"
+
+    def seeded() -> tuple[Any, Any]:
+        _seed(conn, data, workers)
+        return conn.execute(checksum).fetchone(), conn.execute(leaves).fetchall()
+
+    monkeypatch.setenv("PGREHEARSE_SEED_BINARY", "0")
+    as_text = seeded()
+    monkeypatch.delenv("PGREHEARSE_SEED_BINARY")
+    formats: list[bool] = []  # binary or not, for each COPY statement made
+    real = _sink.copy_options
+
+    def options(*, freeze: bool, binary: bool) -> Any:
+        formats.append(binary)
+        return real(freeze=freeze, binary=binary)
+
+    monkeypatch.setattr(_sink, "copy_options", options)
+    monkeypatch.setattr(_leaf_runs, "copy_options", options)
+    as_binary = seeded()
+    assert as_binary == as_text
+    assert [leaf for leaf, _ in as_binary[1]] == [
+        "events_2021_click",
+        "events_2021_other",
+        "events_later",
+        "events_old",
+    ]
+    assert formats and all(formats)  # every leaf's COPY in binary

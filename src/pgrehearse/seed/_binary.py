@@ -21,13 +21,13 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
-NumberKind = Literal["int", "units", "seconds", "days", "bool"]
+NumberKind = Literal["int", "units", "seconds", "days", "bool", "uuid"]
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 TRAILER = b"\xff\xff"  # a field count of -1
@@ -46,10 +46,11 @@ def binary_enabled() -> bool:
 @dataclass(frozen=True)
 class Numbers:
     """A block of a column's values as integers: plain integers, units of the last of
-    `decimals` places, seconds or days since 1970-01-01 (UTC), or 0/1."""
+    `decimals` places, seconds or days since 1970-01-01 (UTC), or 0/1; or UUIDs, a row of
+    16 bytes each."""
 
     kind: NumberKind
-    values: IntArray
+    values: npt.NDArray[Any]
     decimals: int = 0
 
 
@@ -154,6 +155,18 @@ class _MomentField(_FixedField):
             return self._matrix(days - _EPOCH_2000_DAYS)
         seconds = values * 86_400 if numbers.kind == "days" else values
         return self._matrix((seconds - _EPOCH_2000_SECONDS) * 1_000_000)
+
+
+class _UuidField(Field):
+    rank = 3
+
+    def encode(self, numbers: Numbers | None, texts: list[str] | None, column: str) -> Block:
+        assert numbers is not None
+        raw = numbers.values
+        fields = np.empty((len(raw), 20), dtype=np.uint8)
+        fields[:, :4] = np.frombuffer((16).to_bytes(4, "big"), dtype=np.uint8)
+        fields[:, 4:] = raw
+        return Block(matrix=fields)
 
 
 class _NumericField(Field):
@@ -265,6 +278,8 @@ def binary_field(
         return _BoolField()
     if type_name in ("timestamp", "timestamptz", "date") and number in ("seconds", "days"):
         return _MomentField(date=type_name == "date")
+    if type_name == "uuid" and number == "uuid":
+        return _UuidField()
     return None
 
 
@@ -284,6 +299,12 @@ def fixed_first(fields: Sequence[Field], nullable: Sequence[bool]) -> list[int]:
 
 def encode_block(blocks: Sequence[Block]) -> bytes:
     """Rows of binary COPY from each column's fields, in column order."""
+    return "".join(binary_rows(blocks)).encode("latin-1")
+
+
+def binary_rows(blocks: Sequence[Block]) -> list[str]:
+    """Each row of binary COPY (its bytes as latin-1 characters), from each column's
+    fields, in column order."""
     count_word = np.full((_rows(blocks[0]), 1), len(blocks), dtype=">i2").view(np.uint8)
     pieces: list[list[str]] = []
     fixed: list[npt.NDArray[np.uint8]] = [count_word.reshape(-1, 2)]
@@ -298,7 +319,7 @@ def encode_block(blocks: Sequence[Block]) -> bytes:
         fixed = []
     if fixed:
         pieces.append(_rows_of(fixed))
-    return "".join(map("".join, zip(*pieces, strict=True))).encode("latin-1")
+    return list(map("".join, zip(*pieces, strict=True)))
 
 
 def _rows(block: Block) -> int:
@@ -353,6 +374,7 @@ __all__ = [
     "Numbers",
     "binary_enabled",
     "binary_field",
+    "binary_rows",
     "encode_block",
     "fixed_first",
     "table_numbers",

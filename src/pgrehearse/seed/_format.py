@@ -161,15 +161,16 @@ def format_timestamps(epoch_seconds: IntArray) -> list[str]:
     return list(map(operator.add, day_text, time_text))
 
 
-def hex_uuids(rng: np.random.Generator, count: int) -> list[str]:
-    """Random version-4 UUIDs, deterministic for a given generator state."""
-    return _formatted_uuids(rng.integers(0, 256, size=(count, 16), dtype=np.uint8))
+def random_uuids(rng: np.random.Generator, count: int) -> npt.NDArray[np.uint8]:
+    """Random version-4 UUIDs (a row of 16 bytes each), deterministic for a given
+    generator state."""
+    return _version_4(rng.integers(0, 256, size=(count, 16), dtype=np.uint8))
 
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: row * _MIX is a bijection modulo 2^64
 
 
-def numbered_uuids(rows: npt.NDArray[np.int64], salt: int) -> list[str]:
+def numbered_uuids(rows: npt.NDArray[np.int64], salt: int) -> npt.NDArray[np.uint8]:
     """The version-4 UUID of each row number: the first half a scramble of the number,
     the second a bijection of it (so distinct rows have distinct UUIDs), both keyed by
     `salt`."""
@@ -184,13 +185,18 @@ def numbered_uuids(rows: npt.NDArray[np.int64], salt: int) -> list[str]:
     raw[:, :8] = head.astype(">u8").view(np.uint8).reshape(-1, 8)
     raw[:, 8:] = tail.astype(">u8").view(np.uint8).reshape(-1, 8)
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # the variant's 2 bits: 62 of the bijection's kept
-    return _formatted_uuids(raw)
+    return _version_4(raw)
 
 
-def _formatted_uuids(raw: npt.NDArray[np.uint8]) -> list[str]:
-    count = len(raw)
+def _version_4(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    return raw
+
+
+def uuid_texts(raw: npt.NDArray[np.uint8]) -> list[str]:
+    """UUIDs given as rows of 16 bytes, as text."""
+    count = len(raw)
     hexed = raw.tobytes().hex()
     return [
         f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import uuid
 import weakref
 import zlib
 from abc import ABC, abstractmethod
@@ -66,6 +67,7 @@ from pgrehearse.seed._binary import (
     Field,
     NumberKind,
     Numbers,
+    binary_rows,
     encode_block,
     fixed_first,
     table_numbers,
@@ -78,12 +80,13 @@ from pgrehearse.seed._format import (
     format_fixed,
     format_ints,
     format_timestamps,
-    hex_uuids,
     needs_copy_escape,
     numbered_uuids,
+    random_uuids,
+    uuid_texts,
 )
 from pgrehearse.seed._numbered import NumberedText
-from pgrehearse.seed._routing import LeafRouter, encode_routed, group_by_leaf
+from pgrehearse.seed._routing import LeafRouter, encode_routed, group_by_leaf, text_rows
 
 NULL = "\\N"
 BLOCK_ROWS = 20_000  # rows per block: each column has its own random stream per block
@@ -825,7 +828,13 @@ class _TextGenerator(Generator):
 
 class _UuidGenerator(Generator):
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        return hex_uuids(rng, count)
+        return uuid_texts(random_uuids(rng, count))
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("uuid", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        return Numbers("uuid", random_uuids(rng, count))
 
 
 class _NumberedUuidGenerator(Generator):
@@ -837,10 +846,16 @@ class _NumberedUuidGenerator(Generator):
         self.parent = parent
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        return uuid_texts(self.numbers(first, count, rng).values)
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("uuid", 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
         rows = np.arange(first, first + count, dtype=np.int64)
         if self.parent is not None:
             rows = np.floor(rng.random(count) * rows).astype(np.int64)
-        return numbered_uuids(rows, self.salt)
+        return Numbers("uuid", numbered_uuids(rows, self.salt))
 
 
 class _JsonGenerator(Generator):
@@ -918,6 +933,16 @@ def _key_texts(keys: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return texts
 
 
+def _key_numbers(keys: npt.NDArray[Any]) -> Numbers | None:
+    """Referenced keys as integers, or UUIDs as rows of 16 bytes; None for other keys."""
+    if keys.dtype.kind in "iu":
+        return Numbers("int", keys.astype(np.int64))
+    if len(keys) and all(isinstance(key, uuid.UUID) for key in keys.tolist()):
+        raw = b"".join(key.bytes for key in keys.tolist())
+        return Numbers("uuid", np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16))
+    return None
+
+
 class _RefGenerator(Generator):
     def __init__(self, spec: RefColumn, context: GeneratorContext) -> None:
         keys = context.ref_keys.get(spec.ref)
@@ -933,7 +958,7 @@ class _RefGenerator(Generator):
                 "each reference a different one (unique)"
             )
         self.keys = _key_texts(keys)
-        self.key_numbers = keys if keys.dtype.kind in "iu" else None
+        self.key_numbers = _key_numbers(keys)
         self.escape = needs_copy_escape(self.keys[:1000].tolist())
         self.tail_size: int | None = None  # the other rows spread evenly over this many
         if spec.hot and spec.distinct is not None:
@@ -950,12 +975,12 @@ class _RefGenerator(Generator):
         return picks
 
     def number_kind(self) -> tuple[NumberKind, int] | None:
-        return None if self.key_numbers is None else ("int", 0)
+        return None if self.key_numbers is None else (self.key_numbers.kind, 0)
 
     def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
-        assert self.key_numbers is not None
-        picked = self.key_numbers[self._picked(first, count, rng)]
-        return Numbers("int", picked.astype(np.int64))
+        keys = self.key_numbers
+        assert keys is not None
+        return Numbers(keys.kind, keys.values[self._picked(first, count, rng)])
 
     def _picked(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
         size = len(self.keys)
@@ -1224,18 +1249,13 @@ def assemble_rows(
     table: str,
     router: LeafRouter | None = None,
 ) -> bytes:
-    """One block of rows in COPY text format; with a router, grouped by leaf partition
-    (see `_routing.encode_routed`)."""
+    """One block of rows in COPY text format, or binary where every column has a binary
+    form (`is_binary`); with a router, grouped by leaf partition (`_routing.encode_routed`)."""
     if router is not None:
-        rendered, leaves = _rendered_and_routed(columns, first, count, block, seed, table, router)
-        return encode_routed(rendered, leaves)
+        rows, leaves = _rows_and_leaves(columns, first, count, block, seed, table, router)
+        return encode_routed(rows, leaves, binary=is_binary(columns))
     if is_binary(columns):
-        return encode_block(
-            [
-                column.render_binary(first, count, column_rng(seed, table, column.name, block))
-                for column in columns
-            ]
-        )
+        return encode_block(_binary_blocks(columns, first, count, block, seed, table))
     rendered = _rendered(columns, first, count, block, seed, table)
     if len(rendered) == 1:
         return ("\n".join(rendered[0]) + "\n").encode()
@@ -1268,12 +1288,28 @@ def binary_framing(columns: list[Column], block: int, blocks: int) -> tuple[byte
     return (HEADER if block == 0 else b""), (TRAILER if block == blocks - 1 else b"")
 
 
+def copy_framing(columns: list[Column]) -> tuple[bytes, bytes]:
+    """What goes before and after the rows of each COPY statement: binary's header and
+    trailer, or nothing for text."""
+    return (HEADER, TRAILER) if is_binary(columns) else (b"", b"")
+
+
 def _rendered(
     columns: list[Column], first: int, count: int, block: int, seed: int, table: str
 ) -> list[list[str]]:
     """Each column's COPY text for the block's rows, from the column's own random stream."""
     return [
         column.render(first, count, column_rng(seed, table, column.name, block))
+        for column in columns
+    ]
+
+
+def _binary_blocks(
+    columns: list[Column], first: int, count: int, block: int, seed: int, table: str
+) -> list[Block]:
+    """Each column's binary COPY fields for the block's rows (from the same streams)."""
+    return [
+        column.render_binary(first, count, column_rng(seed, table, column.name, block))
         for column in columns
     ]
 
@@ -1287,11 +1323,13 @@ def assemble_routed(
     table: str,
     router: LeafRouter,
 ) -> list[tuple[int, bytes]]:
-    """One block of rows in COPY text format, a piece per leaf partition, in leaf order."""
-    return group_by_leaf(*_rendered_and_routed(columns, first, count, block, seed, table, router))
+    """One block of rows (COPY text, or binary as `assemble_rows`), a piece per leaf
+    partition, in leaf order."""
+    rows, leaves = _rows_and_leaves(columns, first, count, block, seed, table, router)
+    return group_by_leaf(rows, leaves, binary=is_binary(columns))
 
 
-def _rendered_and_routed(
+def _rows_and_leaves(
     columns: list[Column],
     first: int,
     count: int,
@@ -1299,15 +1337,28 @@ def _rendered_and_routed(
     seed: int,
     table: str,
     router: LeafRouter,
-) -> tuple[list[list[str]], npt.NDArray[np.int64]]:
-    rendered = _rendered(columns, first, count, block, seed, table)
+) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The block's rows (text lines, or binary rows as latin-1 characters) and each row's
+    leaf. Binary rows are routed on their key columns' text, made for those alone."""
+
+    def stream(position: int) -> np.random.Generator:
+        return column_rng(seed, table, columns[position].name, block)
 
     def exact(position: int) -> npt.NDArray[np.int64] | None:
-        column = columns[position]
-        rng = column_rng(seed, table, column.name, block)
-        return column.exact_moments(first, count, rng)
+        return columns[position].exact_moments(first, count, stream(position))
 
-    return rendered, router.route(rendered, count, exact)
+    if is_binary(columns):
+        rows = binary_rows(_binary_blocks(columns, first, count, block, seed, table))
+        texts: dict[int, list[str]] = {}
+
+        def text_of(position: int) -> list[str]:
+            if position not in texts:
+                texts[position] = columns[position].render(first, count, stream(position))
+            return texts[position]
+
+        return rows, router.route(text_of, count, exact)
+    rendered = _rendered(columns, first, count, block, seed, table)
+    return text_rows(rendered), router.route(rendered.__getitem__, count, exact)
 
 
 __all__ = [
@@ -1319,6 +1370,7 @@ __all__ = [
     "assemble_rows",
     "binary_framing",
     "build_generator",
+    "copy_framing",
     "faker_pool",
     "in_binary_order",
     "is_binary",

@@ -34,9 +34,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgrehearse.seed._generators import BLOCK_ROWS, Column, assemble_routed
+from pgrehearse.seed._generators import (
+    BLOCK_ROWS,
+    Column,
+    assemble_routed,
+    copy_framing,
+    is_binary,
+)
 from pgrehearse.seed._pipeline import FORKING, become_worker, block_count
 from pgrehearse.seed._routing import TO_PARENT, LeafRouter
+from pgrehearse.seed._sink import copy_options
 
 # Rows of leaves other than the current run's are held back until this much is buffered
 # (or the server runs short of rows); then each held leaf gets a run, the fullest last, and
@@ -114,7 +121,7 @@ def load_leaf_runs(
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     leaves = [sql.SQL(leaf) for leaf in router.leaves]  # qualified and quoted by the server
     token = secrets.token_hex(8)
-    copier = _RunCopier(conn, leaves, parent, names, folder, token)
+    copier = _RunCopier(conn, leaves, parent, names, folder, token, is_binary(columns))
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     with FORKING:
@@ -180,8 +187,10 @@ class _RunCopier:
         names: sql.Composable,
         folder: Path,
         token: str,
+        binary: bool,
     ) -> None:
         self.conn = conn
+        self.binary = binary
         self.leaves = leaves
         self.parent = parent
         self.names = names
@@ -203,7 +212,7 @@ class _RunCopier:
                 self.parent if to_parent else self.leaves[leaf],
                 self.names,
                 sql.Literal(str(path)),
-                sql.SQL("") if to_parent else sql.SQL(" WITH (FREEZE)"),
+                copy_options(freeze=not to_parent, binary=self.binary),
             )
             self.reading = path
             try:
@@ -250,7 +259,7 @@ def _worker(
 ) -> None:
     become_worker()
     rows, seed, table = what
-    writer = _RunWriter(folder, token, sender)
+    writer = _RunWriter(folder, token, sender, copy_framing(columns))
     try:
         planner = RunPlanner(_HELD_BYTES)
         for block in range(block_count(rows)):
@@ -274,7 +283,10 @@ class _RunWriter:
     """In the worker: writes the chunks into the runs' pipes from a thread, while the next
     blocks are made (a pipe holds far less than a block)."""
 
-    def __init__(self, folder: Path, token: str, sender: Connection) -> None:
+    def __init__(
+        self, folder: Path, token: str, sender: Connection, framing: tuple[bytes, bytes]
+    ) -> None:
+        self.header, self.trailer = framing  # around each run's rows (binary COPY)
         self.folder = folder
         self.token = token
         self.sender = sender
@@ -336,6 +348,8 @@ class _RunWriter:
             self.sender.send_bytes(b"O" + _RUN.pack(leaf, self.runs))
             self.fd = _open_when_read(path)
             self.leaf = leaf
+            if self.header:
+                pieces = [self.header, *pieces]
         views = [memoryview(piece) for piece in pieces]
         while views:
             written = os.writev(self.fd, views[:_MOST_PIECES])
@@ -345,7 +359,11 @@ class _RunWriter:
                 views[0] = views[0][written:]
 
     def _close(self) -> None:
+        """End the run under way: its trailer, then EOF, after which the server ends its
+        COPY."""
         if self.fd is not None:
+            if self.trailer:
+                os.write(self.fd, self.trailer)
             os.close(self.fd)
             self.fd = None
 

@@ -56,6 +56,7 @@ _MOMENT_TYPES = {"date", "timestamp without time zone", "timestamp with time zon
 
 
 ExactKeys = Callable[[int], "npt.NDArray[np.int64] | None"]
+TextOf = Callable[[int], list[str]]  # a column's COPY text for the block, by position
 
 
 @dataclass
@@ -97,13 +98,12 @@ class LeafRouter:
             node.position = list(copy_columns).index(node.column)
         return True
 
-    def route(
-        self, rendered: Sequence[list[str]], count: int, exact: ExactKeys
-    ) -> npt.NDArray[np.int64]:
-        """Each row's leaf. `exact(position)` may give a column's moments as epoch seconds
-        straight from its generator, which saves reading them back from text."""
+    def route(self, text_of: TextOf, count: int, exact: ExactKeys) -> npt.NDArray[np.int64]:
+        """Each row's leaf, from its key columns' text (`text_of(position)`). `exact(position)`
+        may give a column's moments as epoch seconds straight from its generator, which
+        saves reading them back from text."""
         leaves = np.full(count, TO_PARENT, dtype=np.int64)
-        _route(self.root, rendered, np.arange(count), leaves, exact)
+        _route(self.root, text_of, np.arange(count), leaves, exact)
         return leaves
 
 
@@ -263,23 +263,23 @@ def _nodes(node: _Node) -> Iterator[_Node]:
 
 def _route(
     node: _Node,
-    rendered: Sequence[list[str]],
+    text_of: TextOf,
     rows: npt.NDArray[np.int64],
     leaves: npt.NDArray[np.int64],
     exact: ExactKeys,
 ) -> None:
-    texts = rendered[node.position]
-    whole = len(rows) == len(texts)
-    subset = texts if whole else [texts[i] for i in rows.tolist()]
-    if node.strategy == "l":
-        picked = _pick_list(node, subset)
-    elif node.strategy == "h":
-        picked = _pick_hash(node, subset)
+    whole = len(rows) == len(leaves)
+    known = exact(node.position) if node.strategy == "r" and node.kind != "number" else None
+    if known is not None:  # moments with no NULL, straight from their generator
+        keys = known.astype(np.float64) if whole else known[rows].astype(np.float64)
+        picked = _pick_range(node, [], (keys, np.ones(len(keys), dtype=bool)))
     else:
-        known = exact(node.position) if node.kind != "number" else None
-        if known is not None:
-            keys = known.astype(np.float64) if whole else known[rows].astype(np.float64)
-            picked = _pick_range(node, subset, (keys, np.ones(len(keys), dtype=bool)))
+        texts = text_of(node.position)
+        subset = texts if whole else [texts[i] for i in rows.tolist()]
+        if node.strategy == "l":
+            picked = _pick_list(node, subset)
+        elif node.strategy == "h":
+            picked = _pick_hash(node, subset)
         else:
             picked = _pick_range(node, subset, _read_keys(node.kind, subset))
     for index, child in enumerate(node.children):
@@ -287,7 +287,7 @@ def _route(
         if not len(chosen):
             continue
         if child.node is not None:
-            _route(child.node, rendered, chosen, leaves, exact)
+            _route(child.node, text_of, chosen, leaves, exact)
         else:
             leaves[chosen] = child.leaf
 
@@ -408,29 +408,39 @@ _AT_UTC = operator.methodcaller("endswith", ("+00", "+00:00", "Z"))
 _HEADER = struct.Struct("<q")
 
 
+def text_rows(rendered: Sequence[list[str]]) -> list[str]:
+    """Each row of COPY text (without its newline), from each column's text."""
+    return rendered[0] if len(rendered) == 1 else list(map("\t".join, zip(*rendered, strict=True)))
+
+
 def group_by_leaf(
-    rendered: Sequence[list[str]], leaves: npt.NDArray[np.int64]
+    rows: list[str], leaves: npt.NDArray[np.int64], *, binary: bool = False
 ) -> list[tuple[int, bytes]]:
-    """A block's rows as COPY text, one piece per leaf, in leaf order (rows keep their
-    order within a leaf)."""
+    """A block's rows (COPY text without newlines, or binary COPY rows as latin-1
+    characters), one piece per leaf, in leaf order (rows keep their order within a leaf)."""
     if not len(leaves):
         return []
-    rows = rendered[0] if len(rendered) == 1 else list(map("\t".join, zip(*rendered, strict=True)))
+
+    def encoded(lines: list[str]) -> bytes:
+        if binary:
+            return "".join(lines).encode("latin-1")
+        return ("\n".join(lines) + "\n").encode()
+
     if leaves[0] == leaves[-1] and (leaves == leaves[0]).all():  # a rising key: one leaf
-        return [(int(leaves[0]), ("\n".join(rows) + "\n").encode())]
+        return [(int(leaves[0]), encoded(rows))]
     order = np.argsort(leaves, kind="stable")
     ordered = leaves[order]
     starts: list[int] = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]).tolist()
     lines = np.asarray(rows, dtype=object)[order]
     return [
-        (int(ordered[start]), ("\n".join(lines[start:end].tolist()) + "\n").encode())
+        (int(ordered[start]), encoded(lines[start:end].tolist()))
         for start, end in itertools.pairwise([*starts, len(ordered)])
     ]
 
 
-def encode_routed(rendered: Sequence[list[str]], leaves: npt.NDArray[np.int64]) -> bytes:
+def encode_routed(rows: list[str], leaves: npt.NDArray[np.int64], *, binary: bool = False) -> bytes:
     """A block's rows grouped by leaf: a count, (leaf, byte length) pairs, then the bytes."""
-    groups = group_by_leaf(rendered, leaves)
+    groups = group_by_leaf(rows, leaves, binary=binary)
     header = [number for leaf, data in groups for number in (leaf, len(data))]
     head = np.asarray([len(groups), *header], dtype="<i8").tobytes()
     return head + b"".join(data for _, data in groups)

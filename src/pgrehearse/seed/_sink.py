@@ -106,8 +106,7 @@ def copy_rows(
     COPY text format (binary with `binary`), with the sink's `write`, or has another
     process write them to the sink's `fifo` (opened for writing before it returns, then
     closed when the COPY ends)."""
-    chosen = [name for name, wanted in (("FREEZE", freeze), ("FORMAT binary", binary)) if wanted]
-    options = sql.SQL(f" WITH ({', '.join(chosen)})" if chosen else "")
+    options = copy_options(freeze=freeze, binary=binary)
     if folder is None:
         statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(target, columns, options)
         with conn.cursor() as cursor, cursor.copy(statement) as copy:
@@ -124,6 +123,12 @@ def copy_rows(
             yield Sink(write, fifo)
     finally:
         fifo.unlink(missing_ok=True)
+
+
+def copy_options(*, freeze: bool, binary: bool) -> sql.Composable:
+    """A COPY's `WITH (…)`: FREEZE, binary format, both or neither."""
+    chosen = [name for name, wanted in (("FREEZE", freeze), ("FORMAT binary", binary)) if wanted]
+    return sql.SQL(f" WITH ({', '.join(chosen)})" if chosen else "")
 
 
 class _PipedCopy:

@@ -99,13 +99,14 @@ def table_columns(
             planned.name,
             generators[planned.name],
             planned.spec.null_fraction,
-            _binary_form(table_plan.info.columns[planned.name], generators[planned.name]),
+            binary_form(table_plan.info.columns[planned.name], generators[planned.name]),
         )
         for planned in table_plan.columns
     ]
 
 
-def _binary_form(info: ColumnInfo, generator: Generator) -> Field | None:
+def binary_form(info: ColumnInfo, generator: Generator) -> Field | None:
+    """The column's binary COPY form, if it has one and binary COPY is not turned off."""
     if not binary_enabled():
         return None
     return binary_field(info.base_type, info.category, info.is_array, generator.number_kind())
