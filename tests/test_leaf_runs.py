@@ -94,12 +94,16 @@ def test_leaves_written_by_the_worker_hold_the_rows_stdin_loads_frozen(
     conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, rising: bool
 ) -> None:
     spy = RunSpy(monkeypatch)
+    # held rows released as the buffer fills, not only at the end (the worker is forked)
+    monkeypatch.setattr(_leaf_runs, "_HELD_BYTES", 1 << 20)
     through_runs = _seed(conn, _data(rising))
     facts = _leaf_facts(conn)
     assert all(rows > 0 and frozen for rows, frozen in facts.values()), facts
     assert spy.runs, "the leaves were not written through runs"
     if rising:  # each leaf's rows come in one stretch: one COPY each
         assert len(spy.runs) == len(LEAVES)
+    else:
+        assert len(spy.runs) > 2 * len(LEAVES)
     assert not spy.left_behind()
     monkeypatch.setenv("PGREHEARSE_SEED_PIPE", "0")
     spy.runs.clear()
