@@ -651,19 +651,29 @@ class _RowRefGenerator(Generator):
         self, values: npt.NDArray[Any], seed: int, group: str, combination: Combination | None
     ) -> None:
         self.values_of_rows = np.array(list(map(str, values.tolist())), dtype=object)
+        self.numbers_of_rows = _key_numbers(values)
         self.escape = needs_copy_escape(self.values_of_rows[:1000].tolist())
         self.seed = seed
         self.group = group
         self.combination = combination
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        if self.combination is not None:
-            rows = self.combination.digits(first, count)
-        else:
-            shared = column_rng(self.seed, self.group, "rows", first // BLOCK_ROWS)
-            rows = shared.integers(0, len(self.values_of_rows), count)
-        picks: list[str] = self.values_of_rows[rows].tolist()
+        picks: list[str] = self.values_of_rows[self._rows(first, count)].tolist()
         return picks
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return None if self.numbers_of_rows is None else (self.numbers_of_rows.kind, 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        numbers = self.numbers_of_rows
+        assert numbers is not None
+        return Numbers(numbers.kind, numbers.values[self._rows(first, count)])
+
+    def _rows(self, first: int, count: int) -> npt.NDArray[np.int64]:
+        if self.combination is not None:
+            return self.combination.digits(first, count)
+        shared = column_rng(self.seed, self.group, "rows", first // BLOCK_ROWS)
+        return shared.integers(0, len(self.values_of_rows), count)
 
 
 def row_ref_generators(
@@ -937,8 +947,16 @@ def _key_numbers(keys: npt.NDArray[Any]) -> Numbers | None:
     """Referenced keys as integers, or UUIDs as rows of 16 bytes; None for other keys."""
     if keys.dtype.kind in "iu":
         return Numbers("int", keys.astype(np.int64))
-    if len(keys) and all(isinstance(key, uuid.UUID) for key in keys.tolist()):
-        raw = b"".join(key.bytes for key in keys.tolist())
+    listed = keys.tolist()
+    if not listed:
+        return None
+    if all(isinstance(key, int) and not isinstance(key, bool) for key in listed):
+        try:
+            return Numbers("int", np.array(listed, dtype=np.int64))
+        except OverflowError:  # numeric keys past bigint
+            return None
+    if all(isinstance(key, uuid.UUID) for key in listed):
+        raw = b"".join(key.bytes for key in listed)
         return Numbers("uuid", np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16))
     return None
 
@@ -1030,12 +1048,24 @@ class _CombinationGenerator(Generator):
         low, size = self.domain
         return format_ints(digits + low, low, low + size - 1)
 
+    @functools.cached_property
+    def _domain_numbers(self) -> Numbers | None:
+        """The listed values as numbers, where they are (an int range is not listed)."""
+        return table_numbers(self.domain.tolist()) if isinstance(self.domain, np.ndarray) else None
+
     def number_kind(self) -> tuple[NumberKind, int] | None:
-        return None if isinstance(self.domain, np.ndarray) else ("int", 0)
+        if not isinstance(self.domain, np.ndarray):
+            return ("int", 0)
+        numbers = self._domain_numbers
+        return None if numbers is None else (numbers.kind, 0)
 
     def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
-        assert not isinstance(self.domain, np.ndarray)
-        return Numbers("int", self.combination.digits(first, count) + self.domain[0])
+        digits = self.combination.digits(first, count)
+        if not isinstance(self.domain, np.ndarray):
+            return Numbers("int", digits + self.domain[0])
+        numbers = self._domain_numbers
+        assert numbers is not None
+        return Numbers(numbers.kind, numbers.values[digits])
 
 
 # the values a column of a composite key can take: text values, or an int range (low, size)
