@@ -206,6 +206,14 @@ def test_a_table_that_fails_in_one_stream_fails_the_seed_and_keeps_nothing_of_it
             RETURN NEW;
         END $$;
         CREATE TRIGGER refuse BEFORE INSERT ON products FOR EACH ROW EXECUTE FUNCTION refuse();
+        -- users, earlier in the plan, is still loading when products fails: its
+        -- cancellation must not be taken for the failure
+        CREATE FUNCTION linger() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.id = 1 THEN PERFORM pg_sleep(3); END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER linger BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION linger();
         """
     )
     conn.commit()
@@ -227,6 +235,7 @@ def test_a_table_that_fails_in_one_stream_fails_the_seed_and_keeps_nothing_of_it
     finally:
         conn.rollback()
         conn.execute("DROP TRIGGER refuse ON products; DROP FUNCTION refuse()")
+        conn.execute("DROP TRIGGER linger ON users; DROP FUNCTION linger()")
         conn.commit()
 
 

@@ -63,7 +63,8 @@ def run_in_streams(
     """`seed_one(connection, plan, share)` for every plan, up to `streams` at once, wave
     after wave, each call on a connection of its own, `share` the streams each table of the
     wave may use (all of them for a table alone in its wave); the results in the plans'
-    order. The first failure (in plan order) is raised once its wave has stopped."""
+    order. Once a table fails, the others of its wave are cancelled; the first failure (in
+    plan order) of those that failed by themselves is raised once the wave has stopped."""
     results: dict[int, Result] = {}
     live: set[psycopg.Connection[Any]] = set()
     guard = threading.Lock()
@@ -87,11 +88,15 @@ def run_in_streams(
             except BaseException:  # Ctrl-C, SIGTERM: stop the other tables' statements
                 _cancel(live, guard)
                 raise
-            if any(f.done() and f.exception() is not None for f in futures.values()):
+            # the tables that failed by themselves, before the others were cancelled
+            failed = [i for i in wave if futures[i].done() and futures[i].exception()]
+            if failed:
                 _cancel(live, guard)  # the run fails: the other loads are wasted work
             wait(futures.values())
+            if failed:  # its failure, not the cancellation it caused in an earlier table
+                futures[failed[0]].result()
             for index in wave:
-                results[index] = futures[index].result()  # raises the first failure
+                results[index] = futures[index].result()
     return [results[i] for i in range(len(plans))]
 
 
