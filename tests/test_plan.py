@@ -197,13 +197,15 @@ def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
     """`DEFAULT 0` and `DEFAULT ''` are how an ORM makes a column NOT NULL: production's
     totals, counters and password hashes are not all zero or empty, so they are generated.
     A flag's zero, a currency, a boolean and an empty JSON object are what most production
-    rows hold too: left to the database."""
+    rows hold too: left to the database. A random UUID is not the same from one run to the
+    next, which the same seed must be: generated."""
     (tmp_path / "schema.sql").write_text(
         "CREATE TABLE orders (id bigserial PRIMARY KEY,\n"
         "    total_cents bigint NOT NULL DEFAULT 0, price numeric(10, 2) NOT NULL DEFAULT 0.00,\n"
         "    encrypted_password varchar NOT NULL DEFAULT '', is_gift int NOT NULL DEFAULT 0,\n"
         "    currency char(3) NOT NULL DEFAULT 'EUR', paid boolean NOT NULL DEFAULT false,\n"
-        "    settings jsonb NOT NULL DEFAULT '{}', lock_version integer NOT NULL DEFAULT 0);\n"
+        "    settings jsonb NOT NULL DEFAULT '{}', lock_version integer NOT NULL DEFAULT 0,\n"
+        "    public_id uuid NOT NULL UNIQUE DEFAULT gen_random_uuid());\n"
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
@@ -212,7 +214,7 @@ def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
     )
     [orders] = plan_seeding(load_scenario(path)).tables
     generated = {c.name for c in orders.columns if c.generator}
-    assert generated == {"total_cents", "price", "encrypted_password", "lock_version"}
+    assert generated == {"total_cents", "price", "encrypted_password", "lock_version", "public_id"}
     left = {c.name for c in orders.columns if not c.generator}
     assert left == {"id", "is_gift", "currency", "paid", "settings"}
     counter = next(c.generator for c in orders.columns if c.name == "lock_version")

@@ -313,6 +313,9 @@ def _makes_unique_values(spec: ColumnSpec) -> bool:
     return bool(getattr(spec, "unique", False)) or isinstance(spec, SequenceColumn)
 
 
+_RANDOM_UUID = re.compile(
+    r"\b(gen_random_uuid|uuid_generate_v[14]|uuid_generate_v1mc|uuidv[47])\s*\(", re.IGNORECASE
+)
 _NOW = re.compile(
     r"\b(now\(\)|current_timestamp|current_date|localtimestamp|clock_timestamp\(\)|"
     r"statement_timestamp\(\)|transaction_timestamp\(\))",
@@ -332,14 +335,17 @@ def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
     wrong: an enum (one value for every row), a column a CHECK constrains (the default
     may not even pass it), a date or timestamp defaulting to now (every row made in the
     same instant, after its own `updated_at`), or a placeholder zero or empty string that
-    is not a flag's (every order's total 0, every password ''). Other constants (`'EUR'`,
-    `false`, `'{}'`) are what most production rows hold too, and stay. Identity, serial and
-    generated columns stay the database's."""
+    is not a flag's (every order's total 0, every password ''); or not the same from one
+    run to the next: a random UUID (`gen_random_uuid()`), which the seed does not
+    govern. Other constants (`'EUR'`, `false`, `'{}'`) are what most production rows hold
+    too, and stay. Identity, serial and generated columns stay the database's."""
     if column.is_identity or column.is_generated:
         return False
     default = (column.default_expr or "").strip()
     if "nextval(" in default:
         return False
+    if column.base_type == "uuid" and _RANDOM_UUID.search(default):
+        return True  # the same seed must give the same rows, and the rows referring to them
     if column.base_type in _TEMPORAL_TYPES and _NOW.search(default):
         return True  # every row would be made at the moment of seeding
     if _PLACEHOLDER.match(default) and not is_flag(snake_case(column.name)):
