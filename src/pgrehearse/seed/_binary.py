@@ -10,8 +10,8 @@ joined as cheaply as COPY text rows: a field's length word and a fixed-width val
 characters below 256, and text already in ASCII needs no conversion. Only the block is
 encoded, once.
 
-Pure logic: no I/O. The seeder decides per table (`binary_fields`); a table with one
-column this module cannot write is sent as COPY text, as before.
+Pure logic: no I/O. Each column gets its form from `binary_field`; a table with one
+column that has none is sent as COPY text, as before.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def table_numbers(texts: Sequence[str]) -> Numbers | None:
     except ValueError:
         return None
     if not numbers or any(not text.strip().lstrip("-").isdigit() for text in texts):
-        return None  # int() also takes "1_000" and " 7"; the server's text input does not
+        return None  # int() also takes "1_000" and "+7": left to the server's text input
     if max(numbers) >= 2**63 or min(numbers) < -(2**63):
         return None
     return Numbers("int", np.array(numbers, dtype=np.int64))
