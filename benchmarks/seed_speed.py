@@ -240,24 +240,24 @@ def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
         return elapsed, _heap_bytes(conn)
 
 
-def load_pgrehearse_stdin(server: LocalServer, rows: int) -> tuple[float, int]:
-    """The seeder with its rows sent as COPY FROM STDIN instead of through a named pipe."""
-    os.environ["PGREHEARSE_SEED_PIPE"] = "0"
+def _seeder_with(variable: str, server: LocalServer, rows: int) -> tuple[float, int]:
+    """The seeder with `variable` set to 0; its CPU breakdown is not the one printed."""
+    os.environ[variable] = "0"
     try:
         return load_pgrehearse(server, rows)
     finally:
-        del os.environ["PGREHEARSE_SEED_PIPE"]
+        del os.environ[variable]
         CPU.pop()  # the breakdown printed is the default path's
+
+
+def load_pgrehearse_stdin(server: LocalServer, rows: int) -> tuple[float, int]:
+    """The seeder with its rows sent as COPY FROM STDIN instead of through a named pipe."""
+    return _seeder_with("PGREHEARSE_SEED_PIPE", server, rows)
 
 
 def load_pgrehearse_text(server: LocalServer, rows: int) -> tuple[float, int]:
     """The seeder sending COPY text, as it did before binary COPY."""
-    os.environ["PGREHEARSE_SEED_BINARY"] = "0"
-    try:
-        return load_pgrehearse(server, rows)
-    finally:
-        del os.environ["PGREHEARSE_SEED_BINARY"]
-        CPU.pop()
+    return _seeder_with("PGREHEARSE_SEED_BINARY", server, rows)
 
 
 def load_pgrehearse_plain(server: LocalServer, rows: int) -> tuple[float, int]:

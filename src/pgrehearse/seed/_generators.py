@@ -642,7 +642,30 @@ class _NumberAfterGenerator(Generator):
         return [f"{value / self.scale:.{self.decimals}f}" for value in units]
 
 
-class _RowRefGenerator(Generator):
+class _PicksFromTable(Generator):
+    """Each row one value of a table, chosen by `_index`: as text from `texts`, or as a
+    number from `table_numbers` where the values are numbers (binary COPY)."""
+
+    texts: npt.NDArray[Any]
+    table_numbers: Numbers | None
+
+    def _index(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        raise NotImplementedError
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        picks: list[str] = self.texts[self._index(first, count, rng)].tolist()
+        return picks
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return None if self.table_numbers is None else (self.table_numbers.kind, 0)
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        table = self.table_numbers
+        assert table is not None
+        return Numbers(table.kind, table.values[self._index(first, count, rng)])
+
+
+class _RowRefGenerator(_PicksFromTable):
     """One column of a composite foreign key: the value of a referenced row that the key's
     other columns take from the same row (they draw the row from one shared stream, or take
     it as their digit of a composite unique key that holds the whole foreign key)."""
@@ -650,30 +673,18 @@ class _RowRefGenerator(Generator):
     def __init__(
         self, values: npt.NDArray[Any], seed: int, group: str, combination: Combination | None
     ) -> None:
-        self.values_of_rows = np.array(list(map(str, values.tolist())), dtype=object)
-        self.numbers_of_rows = _key_numbers(values)
-        self.escape = needs_copy_escape(self.values_of_rows[:1000].tolist())
+        self.texts = np.array(list(map(str, values.tolist())), dtype=object)
+        self.table_numbers = _key_numbers(values)
+        self.escape = needs_copy_escape(self.texts[:1000].tolist())
         self.seed = seed
         self.group = group
         self.combination = combination
 
-    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        picks: list[str] = self.values_of_rows[self._rows(first, count)].tolist()
-        return picks
-
-    def number_kind(self) -> tuple[NumberKind, int] | None:
-        return None if self.numbers_of_rows is None else (self.numbers_of_rows.kind, 0)
-
-    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
-        numbers = self.numbers_of_rows
-        assert numbers is not None
-        return Numbers(numbers.kind, numbers.values[self._rows(first, count)])
-
-    def _rows(self, first: int, count: int) -> npt.NDArray[np.int64]:
+    def _index(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
         if self.combination is not None:
             return self.combination.digits(first, count)
         shared = column_rng(self.seed, self.group, "rows", first // BLOCK_ROWS)
-        return shared.integers(0, len(self.values_of_rows), count)
+        return shared.integers(0, len(self.texts), count)
 
 
 def row_ref_generators(
@@ -961,7 +972,7 @@ def _key_numbers(keys: npt.NDArray[Any]) -> Numbers | None:
     return None
 
 
-class _RefGenerator(Generator):
+class _RefGenerator(_PicksFromTable):
     def __init__(self, spec: RefColumn, context: GeneratorContext) -> None:
         keys = context.ref_keys.get(spec.ref)
         if keys is None or len(keys) == 0:
@@ -975,9 +986,9 @@ class _RefGenerator(Generator):
                 f"{spec.ref} has {len(keys):,} rows, too few for {context.rows:,} rows that "
                 "each reference a different one (unique)"
             )
-        self.keys = _key_texts(keys)
-        self.key_numbers = _key_numbers(keys)
-        self.escape = needs_copy_escape(self.keys[:1000].tolist())
+        self.texts = _key_texts(keys)
+        self.table_numbers = _key_numbers(keys)
+        self.escape = needs_copy_escape(self.texts[:1000].tolist())
         self.tail_size: int | None = None  # the other rows spread evenly over this many
         if spec.hot and spec.distinct is not None:
             from pgrehearse.seed._empirical import distinct_values, tail_parents
@@ -988,20 +999,8 @@ class _RefGenerator(Generator):
             self.tail_size = tail_parents(hot, len(keys), max(non_null, 1), wanted)
         self.json_kind = "number" if keys.dtype.kind in "iu" else "string"
 
-    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        picks: list[str] = self.keys[self._picked(first, count, rng)].tolist()
-        return picks
-
-    def number_kind(self) -> tuple[NumberKind, int] | None:
-        return None if self.key_numbers is None else (self.key_numbers.kind, 0)
-
-    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
-        keys = self.key_numbers
-        assert keys is not None
-        return Numbers(keys.kind, keys.values[self._picked(first, count, rng)])
-
-    def _picked(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-        size = len(self.keys)
+    def _index(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        size = len(self.texts)
         if self.spec.unique:
             return unique_offsets(first, count, size, self.salt)
         if self.spec.hot:
