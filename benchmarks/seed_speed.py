@@ -36,9 +36,11 @@ pgrehearse routes the rows to their partitions itself and COPY FREEZEs each; `co
 `gen_series` load through the parent (PostgreSQL routes the rows; no FREEZE is allowed
 there), a fourth baseline, `copy_leaves`, is the server's best: each partition COPY
 FREEZE from a file holding just its rows, and `pgr_plain` is pgrehearse loading the same
-rows into the same table not partitioned (the goal: partitioned as fast as plain). With
---hash too, the partitioning is by hash of id into 8 partitions (pgrehearse finds each
-row's leaf with PostgreSQL's own partition hash).
+rows into the same table not partitioned (the goal: partitioned as fast as plain), and
+`copy_plain` the server's own COPY FREEZE of the whole file into that plain table (with
+`copy_leaves`, what partitioning costs the server itself: a row COPYed into a partition is
+checked against its bounds). With --hash too, the partitioning is by hash of id into 8
+partitions (pgrehearse finds each row's leaf with PostgreSQL's own partition hash).
 """
 
 from __future__ import annotations
@@ -260,6 +262,9 @@ def load_pgrehearse_text(server: LocalServer, rows: int) -> tuple[float, int]:
     return _seeder_with("PGREHEARSE_SEED_BINARY", server, rows)
 
 
+PLAIN_CPU: list[dict[str, float]] = []  # the breakdown of pgr_plain's rounds
+
+
 def load_pgrehearse_plain(server: LocalServer, rows: int) -> tuple[float, int]:
     """The seeder with the same rows into the same table, not partitioned."""
     PARTITIONED["plain_table"] = True
@@ -267,7 +272,25 @@ def load_pgrehearse_plain(server: LocalServer, rows: int) -> tuple[float, int]:
         return load_pgrehearse(server, rows)
     finally:
         PARTITIONED["plain_table"] = False
-        CPU.pop()
+        PLAIN_CPU.append(CPU.pop())
+
+
+def load_copy_plain(server: LocalServer, path: Path) -> tuple[float, int]:
+    """The server's own COPY FREEZE of the rows file into the table not partitioned: with
+    `copy_leaves`, what partitioning costs the server itself (a row COPYed into a partition
+    is checked against the partition's bounds)."""
+    PARTITIONED["plain_table"] = True
+    try:
+        with _connect(server) as conn:
+            _fresh(conn)
+            started = time.perf_counter()
+            _create(conn)
+            conn.execute(f"COPY bench FROM '{path}' WITH (FREEZE)")
+            conn.commit()
+            elapsed = time.perf_counter() - started
+            return elapsed, _heap_bytes(conn)
+    finally:
+        PARTITIONED["plain_table"] = False
 
 
 def write_rows_file(server: LocalServer, rows: int) -> Path:
@@ -403,8 +426,10 @@ def main() -> None:
             if leaf_files:
                 methods["copy_leaves"] = functools.partial(load_copy_leaves, server, leaf_files)
                 methods["pgr_plain"] = functools.partial(load_pgrehearse_plain, server, rows)
+                methods["copy_plain"] = functools.partial(load_copy_plain, server, path)
             timings: dict[str, list[float]] = {name: [] for name in methods}
             CPU.clear()
+            PLAIN_CPU.clear()
             heap: dict[str, int] = {}
             for _ in range(args.rounds):
                 for name, method in methods.items():  # interleaved: noise hits all alike
@@ -423,11 +448,14 @@ def main() -> None:
                 )
             ours_heap = heap["pgrehearse"]
             print(f"  heap: {ours_heap / 1e6:,.0f} MB ({ours_heap / rows:.0f} B a row)")
-            spent = {key: statistics.median(r[key] for r in CPU) for key in CPU[0]}
-            print(
-                "  where pgrehearse's time goes, µs a row (CPU; medians): "
-                + ", ".join(f"{key} {value / rows * 1e6:.2f}" for key, value in spent.items())
-            )
+            for label, breakdown in (("pgrehearse", CPU), ("pgr_plain", PLAIN_CPU)):
+                if not breakdown:
+                    continue
+                spent = {key: statistics.median(r[key] for r in breakdown) for key in breakdown[0]}
+                print(
+                    f"  where {label}'s time goes, µs a row (CPU; medians): "
+                    + ", ".join(f"{key} {value / rows * 1e6:.2f}" for key, value in spent.items())
+                )
             cold = timings["pgrehearse"][0]
             print(f"  pgrehearse first round, cold Faker pools: {rows / cold:,.0f} rows/s")
             ours = medians["pgrehearse"]
@@ -436,6 +464,8 @@ def main() -> None:
             if "copy_leaves" in medians:
                 print(f"  pgrehearse / copy_leaves rows/s: {medians['copy_leaves'] / ours:.2f}")
                 print(f"  pgrehearse / pgr_plain rows/s: {medians['pgr_plain'] / ours:.2f}")
+                leaves_to_plain = medians["copy_plain"] / medians["copy_leaves"]
+                print(f"  the server's own, copy_leaves / copy_plain rows/s: {leaves_to_plain:.2f}")
     finally:
         server.close()
         shutil.rmtree(scratch_cache, ignore_errors=True)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 import pytest
 
@@ -14,6 +16,7 @@ from pgrehearse.backends import LocalServer
 from pgrehearse.scenario import DataSpec
 from pgrehearse.seed import SeedError, _generators, _leaf_runs, plan, seed_tables
 from pgrehearse.seed._leaf_runs import RunPlanner
+from pgrehearse.seed._routing import build_router
 from tests.helpers import PipeFolders, connection_with, refusing_row
 
 ROWS = 90_000  # five blocks of 20,000
@@ -182,40 +185,74 @@ def _chunks(*leaves: int) -> list[tuple[int, bytes]]:
     return [(leaf, f"{leaf}\n".encode() * 10) for leaf in leaves]
 
 
-def test_run_planner_keeps_a_leafs_rows_together_and_bounds_what_it_holds() -> None:
-    blocks = [_chunks(0, 1, 2) for _ in range(50)]
-    planner = RunPlanner(held_bytes=100)
-    written: list[tuple[int, bytes]] = []
+def _write_all(
+    planner: RunPlanner, blocks: list[list[tuple[int, bytes]]], *, eager: bool
+) -> list[tuple[int, list[bytes]]]:
+    """What a writer takes from the planner as the blocks come: at once (`eager`, a server
+    faster than the generator) or only when the buffer is full (a slower server)."""
+    taken: list[tuple[int, list[bytes]]] = []
+
+    def take(last: bool = False) -> None:
+        while (eager or last or planner.full) and (run := planner.take(last=last)) is not None:
+            taken.append((run[0], [data for data, _ in run[1]]))
+
     for block in blocks:
-        written += planner.add(block)
-        assert planner.buffered <= 100 + 60  # at most one block past the bound
-    written += planner.finish()
-    # every chunk once, and each leaf's in the order made
-    for leaf in (0, 1, 2):
+        planner.add(block, rows=10 * len(block))
+        assert planner.buffered <= planner.held_bytes + 60  # at most one block past the bound
+        take()
+    take(last=True)
+    assert planner.buffered == 0 and not planner.held
+    return taken
+
+
+def _runs(taken: list[tuple[int, list[bytes]]]) -> list[tuple[int, int]]:
+    """Each COPY's leaf and bytes: consecutive takes of one leaf go in one."""
+    runs: list[tuple[int, int]] = []
+    for leaf, pieces in taken:
+        size = sum(len(data) for data in pieces)
+        if runs and runs[-1][0] == leaf:
+            runs[-1] = (leaf, runs[-1][1] + size)
+        else:
+            runs.append((leaf, size))
+    return runs
+
+
+@pytest.mark.parametrize("eager", [True, False], ids=["fast-server", "slow-server"])
+def test_run_planner_keeps_a_leafs_rows_together_and_bounds_what_it_holds(eager: bool) -> None:
+    blocks = [_chunks(0, 1, 2) for _ in range(50)]
+    planner = RunPlanner(held_bytes=240, leaf_count=3)  # a run's worth: 40 bytes, 2 chunks
+    taken = _write_all(planner, blocks, eager=eager)
+    for leaf in (0, 1, 2):  # every chunk once, and each leaf's in the order made
         made = [data for block in blocks for of, data in block if of == leaf]
-        assert [data for of, data in written if of == leaf] == made
-    runs = sum(1 for i, (leaf, _) in enumerate(written) if i == 0 or written[i - 1][0] != leaf)
-    assert runs < len(written) / 3  # runs of several chunks, not one per chunk
+        assert [data for of, pieces in taken if of == leaf for data in pieces] == made
+    runs = _runs(taken)
+    # past the first run (at once) and the last few (what is left), a run's worth at least
+    assert all(size >= planner.shortest_run for _, size in runs[1:-3]), runs
+    if not eager:  # a full buffer of three leaves: each run about a third of it
+        assert sum(size for _, size in runs) / len(runs) >= 240 / 3 * 0.75, runs
 
 
-def test_run_planner_makes_one_run_per_leaf_when_keys_rise() -> None:
+@pytest.mark.parametrize("eager", [True, False], ids=["fast-server", "slow-server"])
+def test_run_planner_makes_one_run_per_leaf_when_keys_rise(eager: bool) -> None:
     blocks = [_chunks(0)] * 5 + [_chunks(0, 1)] + [_chunks(1)] * 5 + [_chunks(2)] * 5
-    planner = RunPlanner(held_bytes=1000)
-    written = [chunk for block in blocks for chunk in planner.add(block)] + planner.finish()
-    runs = [leaf for i, (leaf, _) in enumerate(written) if i == 0 or written[i - 1][0] != leaf]
-    assert sorted(runs) == [0, 1, 2]
-    assert len(written) == sum(len(block) for block in blocks)
+    taken = _write_all(RunPlanner(held_bytes=1000, leaf_count=3), blocks, eager=eager)
+    assert [leaf for leaf, _ in _runs(taken)] == [0, 1, 2]
+    assert sum(len(pieces) for _, pieces in taken) == sum(len(block) for block in blocks)
 
 
-def test_a_hungry_server_gets_held_rows_at_once() -> None:
-    planner = RunPlanner(held_bytes=10_000)
-    first = planner.add([(0, b"0" * 50), (1, b"1"), (2, b"2")])
-    assert first == [(0, b"0" * 50)]  # the run under way: the block's largest; 1, 2 held
-    second = planner.add([(0, b"0"), (1, b"1"), (2, b"2" * 9)], hungry=True)
-    # every held leaf goes, a leaf's rows together, and the fullest last: it goes on
-    assert second == [(0, b"0"), (1, b"1"), (1, b"1"), (2, b"2"), (2, b"2" * 9)]
-    assert planner.current == 2
-    assert planner.add([(0, b"0"), (2, b"2")]) == [(2, b"2")]
+def test_run_planner_starts_at_once_then_waits_for_a_runs_worth() -> None:
+    planner = RunPlanner(held_bytes=10_000, leaf_count=2)  # a run's worth: 2,500 bytes
+    planner.add([(0, b"0" * 60), (1, b"1" * 40)], rows=10)
+    first = planner.take()
+    assert first == (0, [(b"0" * 60, 6.0)])  # the server never waits for the first rows
+    assert planner.take() is None  # leaf 1's 40 bytes are not worth a COPY of their own
+    planner.add([(0, b"0"), (1, b"1" * 2999)], rows=30)
+    assert planner.take() == (1, [(b"1" * 40, 4.0), (b"1" * 2999, 29.99)])
+    planner.add([(0, b"0" * 9), (1, b"1" * 10)], rows=19)
+    assert planner.take() == (1, [(b"1" * 10, 10.0)])  # the run under way goes on
+    assert planner.take() is None
+    assert planner.take(last=True) == (0, [(b"0", 0.01), (b"0" * 9, 9.0)])
+    assert planner.take(last=True) is None
 
 
 def test_rows_no_leaf_takes_go_through_the_parent_which_names_them(
@@ -233,3 +270,55 @@ def test_rows_no_leaf_takes_go_through_the_parent_which_names_them(
     assert conn.execute("SELECT count(*) FROM visits").fetchone() == (0,)
     assert multiprocessing.active_children() == []
     assert not spy.left_behind()
+
+
+TALLY = """
+DROP TABLE IF EXISTS tally;
+CREATE TABLE tally (id bigint NOT NULL, n integer NOT NULL) PARTITION BY HASH (id);
+CREATE TABLE tally_0 PARTITION OF tally FOR VALUES WITH (MODULUS 2, REMAINDER 0)
+    PARTITION BY RANGE (n);
+CREATE TABLE tally_0_low PARTITION OF tally_0 FOR VALUES FROM (MINVALUE) TO (0);
+CREATE TABLE tally_0_high PARTITION OF tally_0 FOR VALUES FROM (0) TO (MAXVALUE);
+CREATE TABLE tally_1 PARTITION OF tally FOR VALUES WITH (MODULUS 4, REMAINDER 1);
+CREATE TABLE tally_3 PARTITION OF tally FOR VALUES WITH (MODULUS 4, REMAINDER 3);
+"""
+
+
+def test_integer_keys_from_their_generator_route_rows_where_the_server_puts_them(
+    server: LocalServer,
+) -> None:
+    rng = np.random.default_rng(7)
+    keys = [
+        rng.integers(-(2**62), 2**62, 3000, dtype=np.int64),  # id: hashed
+        rng.integers(-1000, 1000, 3000, dtype=np.int64),  # n: a range
+    ]
+    asked: list[tuple[int, str]] = []
+
+    def exact(position: int, kind: str) -> npt.NDArray[np.int64] | None:
+        asked.append((position, kind))
+        return keys[position] if kind == "integers" else None
+
+    def text_of(position: int) -> list[str]:
+        return [str(key) for key in keys[position].tolist()]
+
+    with connection_with(server, TALLY, "leaf-runs-test") as conn:
+        router = build_router(conn, "tally", ["id", "n"])
+        assert router is not None
+        from_numbers = router.route(text_of, 3000, exact)
+        assert (0, "integers") in asked and (1, "integers") in asked
+        assert from_numbers.tolist() == router.route(text_of, 3000, lambda *_: None).tolist()
+        with conn.cursor().copy("COPY tally (id, n) FROM STDIN") as copy:
+            for id_, n in zip(keys[0].tolist(), keys[1].tolist(), strict=True):
+                copy.write_row((id_, n))
+        placed = dict(
+            conn.execute(
+                "SELECT t.id, format('%I.%I', n.nspname, c.relname) FROM tally t"
+                " JOIN pg_class c ON c.oid = t.tableoid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            ).fetchall()
+        )
+        conn.execute("DROP TABLE tally")
+        conn.commit()
+    assert [router.leaves[leaf] for leaf in from_numbers.tolist()] == [
+        placed[key] for key in keys[0].tolist()
+    ]

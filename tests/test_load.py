@@ -10,6 +10,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pgrehearse import Rehearsal, load_scenario, rehearse
@@ -121,16 +122,18 @@ def test_load_waits_are_joined_with_the_blocking_statement(tmp_path: Path, work_
     # ground truth: how long the migration held the lock, traced in its own transaction
     assert result.locks is not None
     locks = result.locks.locks
-    held = float(
-        locks[(locks["relation"] == "accounts") & (locks["mode"] == "AccessExclusiveLock")][
-            "held_ms"
-        ].max()
-    )
+    hold = locks[(locks["relation"] == "accounts") & (locks["mode"] == "AccessExclusiveLock")]
+    held = float(hold["held_ms"].max())
     assert held >= 600  # the pg_sleep(0.6) inside the lock's transaction
-    # some client waited for most of the hold; none for longer than it (plus two polls)
+    # some client waited for most of the hold; none for longer than it, give or take the
+    # sampler's polls (a wait is seen from poll to poll; a busy machine spaces them out)
+    polls = result.locks.queue["t_s"].to_numpy(dtype=float)
+    start, end = float(hold["start_s"].min()), float(hold["end_s"].max())
+    around = polls[max(np.searchsorted(polls, start) - 1, 0) : np.searchsorted(polls, end) + 1]
+    widest_gap_ms = float(np.diff(around).max()) * 1000
     assert max(w["longest_wait_ms"] for w in waits.values()) > held / 2
     for wait in waits.values():
-        assert 0 < wait["longest_wait_ms"] <= held + 2 * 10
+        assert 0 < wait["longest_wait_ms"] <= held + 2 * widest_gap_ms
         assert wait["blocking_statement"] == "up #1"
         assert wait["blocking_mode"] == "AccessExclusiveLock"
         assert wait["sentence"].startswith(f"{wait['transaction']} waited up to 0.")

@@ -86,7 +86,13 @@ from pgrehearse.seed._format import (
     uuid_texts,
 )
 from pgrehearse.seed._numbered import NumberedText
-from pgrehearse.seed._routing import LeafRouter, encode_routed, group_by_leaf, text_rows
+from pgrehearse.seed._routing import (
+    KeyKind,
+    LeafRouter,
+    encode_routed,
+    group_by_leaf,
+    text_rows,
+)
 
 NULL = "\\N"
 BLOCK_ROWS = 20_000  # rows per block: each column has its own random stream per block
@@ -190,16 +196,23 @@ class Column:
         self.null_fraction = null_fraction
         self.binary = binary  # its binary COPY form, where it has one
 
-    def exact_moments(
-        self, first: int, count: int, rng: np.random.Generator
+    def exact_keys(
+        self, first: int, count: int, rng: np.random.Generator, kind: KeyKind
     ) -> npt.NDArray[np.int64] | None:
-        """The values `render` gives for the same block and a fresh stream, as epoch
-        seconds, where the generator makes moments and no value is NULL; else None."""
+        """The values `render` gives for the same block and a fresh stream, as numbers,
+        where no value is NULL and the generator makes `kind`: moments (as epoch seconds)
+        or integers; else None. Routing then reads no text."""
         generator = self.generator
-        if self.null_fraction > 0 or not isinstance(generator, _BetweenGenerator | _AfterGenerator):
+        if self.null_fraction > 0 or generator.null_rows(first, count) is not None:
             return None
-        moments = generator.moments(first, count, rng)
-        return moments * 86_400 if generator.dates_only else moments
+        if kind == "moments":
+            if not isinstance(generator, _BetweenGenerator | _AfterGenerator):
+                return None
+            moments = generator.moments(first, count, rng)
+            return moments * 86_400 if generator.dates_only else moments
+        if generator.number_kind() != ("int", 0):
+            return None
+        return np.asarray(generator.numbers(first, count, rng).values, dtype=np.int64)
 
     def render(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         values = self.generator.values(first, count, rng)
@@ -1373,8 +1386,8 @@ def _rows_and_leaves(
     def stream(position: int) -> np.random.Generator:
         return column_rng(seed, table, columns[position].name, block)
 
-    def exact(position: int) -> npt.NDArray[np.int64] | None:
-        return columns[position].exact_moments(first, count, stream(position))
+    def exact(position: int, kind: KeyKind) -> npt.NDArray[np.int64] | None:
+        return columns[position].exact_keys(first, count, stream(position), kind)
 
     if is_binary(columns):
         rows = binary_rows(_binary_blocks(columns, first, count, block, seed, table))

@@ -9,6 +9,8 @@ server's own `hashint8extended` and `hashint4extended`.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -25,10 +27,11 @@ def _rot(x: U32, k: int) -> U32:
     return (x << np.uint32(k)) | (x >> np.uint32(32 - k))
 
 
-def hash_uint32_extended(keys: U32, seed: int) -> npt.NDArray[np.uint64]:
-    """lookup3's hash_uint32_extended of each key, with a 64-bit seed."""
+@functools.cache
+def _seeded(seed: int) -> tuple[np.uint32, np.uint32, np.uint32]:
+    """lookup3's state after mixing in the seed: the same for every key."""
     with np.errstate(over="ignore"):
-        a = np.full(keys.shape, _GOLDEN, dtype=np.uint32)
+        a = np.full(1, _GOLDEN, dtype=np.uint32)
         b = a.copy()
         c = a.copy()
         if seed:
@@ -52,7 +55,16 @@ def hash_uint32_extended(keys: U32, seed: int) -> npt.NDArray[np.uint64]:
             c -= b
             c ^= _rot(b, 4)
             b += a
-        a += keys
+    return a[0], b[0], c[0]
+
+
+def hash_uint32_extended(keys: U32, seed: int) -> npt.NDArray[np.uint64]:
+    """lookup3's hash_uint32_extended of each key, with a 64-bit seed."""
+    start_a, start_b, start_c = _seeded(seed)
+    with np.errstate(over="ignore"):
+        a = keys + start_a
+        b = np.full(keys.shape, start_b, dtype=np.uint32)
+        c = np.full(keys.shape, start_c, dtype=np.uint32)
         c ^= b
         c -= _rot(b, 14)
         a ^= c

@@ -9,16 +9,15 @@ of one leaf. The worker decides the runs (`RunPlanner`) and announces each; this
 only starts each run's COPY, in order, on its session.
 
 A range key that rises with the rows (as inferred range keys do) makes each leaf one run.
-Keys in random order make a run of each leaf's rows buffered meanwhile, a few megabytes.
+Keys in random order make runs of a leaf's rows held meanwhile: at least 2 MB each when the
+server is the faster side, longer when it is the slower (up to 64 MB are held in all).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import itertools
 import multiprocessing
-import operator
 import os
 import queue
 import secrets
@@ -45,15 +44,13 @@ from pgrehearse.seed._pipeline import FORKING, become_worker, block_count
 from pgrehearse.seed._routing import TO_PARENT, LeafRouter
 from pgrehearse.seed._sink import copy_options
 
-# Rows of leaves other than the current run's are held back until this much is buffered
-# (or the server runs short of rows); then each held leaf gets a run, the fullest last, and
-# it goes on as the current run. Bounds memory whatever the leaf count. Each COPY costs the
-# server about 3 ms of CPU of its own (84 COPYs of 1M rows from files against 7: +17%), so
-# fewer, longer runs pay: 1M rows in 7 yearly leaves, random keys, against the plain table,
-# 8 MB: 0.67×, 16: 0.72×, 32: 0.75×, 64: 0.78× (the server's own COPY of each leaf's file:
-# 0.77×); 8 hash leaves, 8 MB: 0.64×, 64: 0.72×, 128: 0.64× (the server alone at the end).
+# The worker holds up to this much of the rows it made and not yet written. The writer
+# picks from them so that each leaf's rows go in few, long runs: each COPY costs the server
+# 2-3 ms of CPU of its own (in PostgreSQL 15, a COPY's 1,000 buffered-row slots each pin
+# the table's descriptor, at a cost quadratic in their number), so 1M rows in 100 COPYs
+# instead of 7 cost it a sixth more. The generator waits only while this much is held.
 _HELD_BYTES = 64 * 1024 * 1024
-_QUEUED_WRITES = 6  # chunks made ahead of the writer thread (as `_pipeline._BUFFERED_BLOCKS`)
+_SHORTEST_RUN = 2 * 1024 * 1024  # a new run starts for at least this much, or less per leaf
 _F_SETPIPE_SZ = 1031
 _PIPE_BYTES = 1 << 20
 _MOST_PIECES = 512  # a writev takes at most IOV_MAX (1024 on Linux) buffers
@@ -62,49 +59,112 @@ _PROGRESS = struct.Struct("<qq")  # rows, bytes
 _SERVER_FAILURE_SECONDS = 1.0
 _POLL_SECONDS = 0.2
 
-Chunk = tuple[int, bytes]  # leaf, COPY text
+Chunk = tuple[int, bytes]  # leaf, COPY rows
+Piece = tuple[bytes, float]  # COPY rows, how many rows (a share of its block's)
 
 
 @dataclass
 class RunPlanner:
-    """Which chunks to write now, and in what order, so that consecutive chunks of one
-    leaf form one COPY. Pure logic: no I/O."""
+    """Which held rows to write next, so that a leaf's rows go in few, long runs while the
+    server is never kept waiting when rows are held. Pure logic: no I/O, no threads.
+
+    The run under way goes on while its leaf holds a run's worth. Else the fullest leaf
+    starts the next run once it holds that much; else the run under way goes on with what
+    its leaf holds. When the buffer is full, or no more rows will come, the fullest leaf
+    goes whatever it holds. A rising key thus makes one run per leaf, and random keys make
+    runs of about `held_bytes` over the leaf count when the server is the slower side."""
 
     held_bytes: int = _HELD_BYTES
+    leaf_count: int = 1
     current: int | None = None  # the leaf of the run being written
-    held: dict[int, list[bytes]] = field(default_factory=dict)
+    held: dict[int, list[Piece]] = field(default_factory=dict)
     sizes: dict[int, int] = field(default_factory=dict)
     buffered: int = 0
 
-    def add(self, groups: Sequence[Chunk], *, hungry: bool = False) -> list[Chunk]:
-        """One block's pieces in; the chunks to write now out, in order. `hungry`: the
-        server is about to run out of rows, so held rows go now rather than when the
-        buffer is full (else a slow start would leave it idle)."""
-        if self.current is None and groups:
-            self.current = max(groups, key=lambda group: len(group[1]))[0]
-        now: list[Chunk] = []
+    @property
+    def shortest_run(self) -> int:
+        return min(_SHORTEST_RUN, self.held_bytes // (2 * max(self.leaf_count, 1)))
+
+    @property
+    def full(self) -> bool:
+        return self.buffered >= self.held_bytes
+
+    def add(self, groups: Sequence[Chunk], rows: int) -> None:
+        """One block's pieces, a piece per leaf, and the block's row count."""
+        size = sum(len(data) for _, data in groups)
         for leaf, data in groups:
-            if leaf == self.current:
-                now.append((leaf, data))
-                continue
-            self.held.setdefault(leaf, []).append(data)
+            self.held.setdefault(leaf, []).append((data, rows * len(data) / max(size, 1)))
             self.sizes[leaf] = self.sizes.get(leaf, 0) + len(data)
-            self.buffered += len(data)
-        if self.held and (hungry or self.buffered > self.held_bytes):
-            now.extend(self.finish())
-        return now
+        self.buffered += size
 
-    def finish(self) -> list[Chunk]:
-        """Every chunk held, a leaf's together; the fullest leaf last, as it goes on as the
-        current run (the next blocks' rows of it go straight after)."""
-        order = sorted(self.sizes, key=self.sizes.__getitem__)
-        if order:
-            self.current = order[-1]
-        return [chunk for leaf in order for chunk in self._release(leaf)]
-
-    def _release(self, leaf: int) -> list[Chunk]:
+    def take(self, *, last: bool = False) -> tuple[int, list[Piece]] | None:
+        """The leaf to write next and its held pieces, in the order made; None: wait for
+        more rows. `last`: no more will come."""
+        if not self.sizes:
+            return None
+        fullest = max(self.sizes, key=self.sizes.__getitem__)
+        worth = self.sizes[fullest] >= self.shortest_run
+        current = self.sizes.get(self.current, 0) if self.current is not None else 0
+        leaf: int
+        if self.current is not None and current and (current >= self.shortest_run or not worth):
+            leaf = self.current  # no new COPY
+        elif worth or last or self.full or self.current is None:
+            leaf = fullest
+        else:
+            return None  # nothing worth a new COPY yet
+        self.current = leaf
         self.buffered -= self.sizes.pop(leaf)
-        return [(leaf, data) for data in self.held.pop(leaf)]
+        return leaf, self.held.pop(leaf)
+
+
+class HeldRows:
+    """The `RunPlanner` shared by the worker's generating thread (`put`, which waits while
+    the buffer is full) and its writing thread (`take`, which waits for rows)."""
+
+    def __init__(self, planner: RunPlanner) -> None:
+        self.planner = planner
+        self.writing = 0  # bytes taken and not yet written: they count as held
+        self.last = False
+        self.stopped = False
+        self.changed = threading.Condition()
+
+    def put(self, groups: Sequence[Chunk], rows: int) -> None:
+        with self.changed:
+            while self.planner.buffered + self.writing >= self.planner.held_bytes:
+                if self.stopped:
+                    return
+                self.changed.wait(_POLL_SECONDS)
+            self.planner.add(groups, rows)
+            self.changed.notify_all()
+
+    def take(self) -> tuple[int, list[Piece]] | None:
+        """The next leaf and pieces to write; None once every row is taken (or stopped)."""
+        with self.changed:
+            while not self.stopped:
+                taken = self.planner.take(last=self.last)
+                if taken is not None:
+                    self.writing += sum(len(data) for data, _ in taken[1])
+                    return taken
+                if self.last:
+                    return None
+                self.changed.wait(_POLL_SECONDS)
+            return None
+
+    def written(self, size: int) -> None:
+        with self.changed:
+            self.writing -= size
+            self.changed.notify_all()
+
+    def close(self) -> None:
+        """No more rows will come."""
+        with self.changed:
+            self.last = True
+            self.changed.notify_all()
+
+    def stop(self) -> None:
+        with self.changed:
+            self.stopped = True
+            self.changed.notify_all()
 
 
 def run_path(folder: Path, token: str, run: int) -> Path:
@@ -263,16 +323,13 @@ def _worker(
 ) -> None:
     become_worker()
     rows, seed, table = what
-    writer = _RunWriter(folder, token, sender, copy_framing(columns))
+    planner = RunPlanner(_HELD_BYTES, leaf_count=len(router.leaves))
+    writer = _RunWriter(HeldRows(planner), folder, token, sender, copy_framing(columns))
     try:
-        planner = RunPlanner(_HELD_BYTES)
         for block in range(block_count(rows)):
             first = block * BLOCK_ROWS
             count = min(BLOCK_ROWS, rows - first)
-            groups = assemble_routed(columns, first, count, block, seed, table, router)
-            chunks = planner.add(groups, hungry=writer.ready.empty())
-            writer.put(chunks, count, sum(len(data) for _, data in groups))
-        writer.put(planner.finish(), 0, 0)
+            writer.put(assemble_routed(columns, first, count, block, seed, table, router), count)
         writer.finish()
         sender.send_bytes(b"D")
     except BaseException:
@@ -284,60 +341,60 @@ def _worker(
 
 
 class _RunWriter:
-    """In the worker: writes the chunks into the runs' pipes from a thread, while the next
-    blocks are made (a pipe holds far less than a block)."""
+    """In the worker: writes the held rows into the runs' pipes from a thread, while the
+    next blocks are made (a pipe holds far less than a block)."""
 
     def __init__(
-        self, folder: Path, token: str, sender: Connection, framing: tuple[bytes, bytes]
+        self,
+        held: HeldRows,
+        folder: Path,
+        token: str,
+        sender: Connection,
+        framing: tuple[bytes, bytes],
     ) -> None:
         self.header, self.trailer = framing  # around each run's rows (binary COPY)
+        self.held = held
         self.folder = folder
         self.token = token
         self.sender = sender
-        self.ready: queue.Queue[tuple[list[Chunk], int, int] | None] = queue.Queue(
-            maxsize=_QUEUED_WRITES
-        )
         self.failure: BaseException | None = None
         self.leaf: int | None = None
         self.runs = 0
         self.fd: int | None = None
-        self.abandoned = threading.Event()
         self.thread = threading.Thread(target=self._run, name="pgrehearse-seed-writer", daemon=True)
         self.thread.start()
 
-    def put(self, chunks: list[Chunk], rows: int, size: int) -> None:
-        while self.failure is None:
-            try:
-                self.ready.put((chunks, rows, size), timeout=_POLL_SECONDS)
-                return
-            except queue.Full:
-                continue
-        raise self.failure
+    def put(self, groups: list[Chunk], rows: int) -> None:
+        self.held.put(groups, rows)
+        if self.failure is not None:
+            raise self.failure
 
     def finish(self) -> None:
-        self.put([], 0, 0)  # raises the writer's failure, if any
-        self.ready.put(None)
+        self.held.close()
         self.thread.join()
         if self.failure is not None:
             raise self.failure
 
     def stop(self) -> None:
-        self.abandoned.set()
-        with contextlib.suppress(queue.Full):
-            self.ready.put_nowait(None)
+        self.held.stop()
         self.thread.join(_SERVER_FAILURE_SECONDS)
 
     def _run(self) -> None:
         try:
-            while (item := self.ready.get()) is not None and not self.abandoned.is_set():
-                chunks, rows, size = item
-                for leaf, group in itertools.groupby(chunks, key=operator.itemgetter(0)):
-                    self._write(leaf, [data for _, data in group])
-                if rows:
-                    self.sender.send_bytes(b"S" + _PROGRESS.pack(rows, size))
+            written = 0.0  # rows, a share of each block's: whole once every row is written
+            reported = 0
+            while (taken := self.held.take()) is not None:
+                leaf, pieces = taken
+                self._write(leaf, [data for data, _ in pieces])
+                size = sum(len(data) for data, _ in pieces)
+                self.held.written(size)
+                written += sum(rows for _, rows in pieces)
+                rows, reported = round(written) - reported, round(written)
+                self.sender.send_bytes(b"S" + _PROGRESS.pack(rows, size))
             self._close()
         except BaseException as exc:  # re-raised by the generating thread
             self.failure = exc
+            self.held.stop()
 
     def _write(self, leaf: int, pieces: list[bytes]) -> None:
         """Write a leaf's pieces in one system call where the pipe takes them: each return

@@ -22,7 +22,7 @@ import re
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +55,10 @@ _HASH_BOUND = re.compile(r"FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)", 
 _MOMENT_TYPES = {"date", "timestamp without time zone", "timestamp with time zone"}
 
 
-ExactKeys = Callable[[int], "npt.NDArray[np.int64] | None"]
+KeyKind = Literal["moments", "integers"]
+# a key column's values for the block as numbers, by position, where its generator makes
+# them exactly (moments as epoch seconds); None: read them from the column's text
+ExactKeys = Callable[[int, KeyKind], "npt.NDArray[np.int64] | None"]
 TextOf = Callable[[int], list[str]]  # a column's COPY text for the block, by position
 
 
@@ -269,10 +272,17 @@ def _route(
     exact: ExactKeys,
 ) -> None:
     whole = len(rows) == len(leaves)
-    known = exact(node.position) if node.strategy == "r" and node.kind != "number" else None
-    if known is not None:  # moments with no NULL, straight from their generator
-        keys = known.astype(np.float64) if whole else known[rows].astype(np.float64)
-        picked = _pick_range(node, [], (keys, np.ones(len(keys), dtype=bool)))
+    known = None
+    if node.strategy in ("r", "h"):  # keys with no NULL, straight from their generator
+        integers = node.strategy == "h" or node.kind == "number"
+        known = exact(node.position, "integers" if integers else "moments")
+    if known is not None:
+        exact_keys = known if whole else known[rows]
+        if node.strategy == "h":
+            picked = _hashed_child(node, exact_keys, np.ones(len(exact_keys), dtype=bool))
+        else:
+            keys = exact_keys.astype(np.float64)
+            picked = _pick_range(node, [], (keys, np.ones(len(keys), dtype=bool)))
     else:
         texts = text_of(node.position)
         subset = texts if whole else [texts[i] for i in rows.tolist()]
@@ -316,9 +326,19 @@ def _pick_hash(node: _Node, texts: list[str]) -> npt.NDArray[np.int64]:
     """The child whose (modulus, remainder) takes each key's partition hash; an unreadable
     key goes to the parent."""
     keys, readable = _read_integers(texts)
+    return _hashed_child(node, keys, readable, keys_are_null(texts))
+
+
+def _hashed_child(
+    node: _Node,
+    keys: npt.NDArray[np.int64],
+    readable: npt.NDArray[np.bool_],
+    nulls: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.int64]:
     row_hash = partition_hash(keys, HASHED_INTEGERS[node.key_type])
-    row_hash[keys_are_null(texts)] = 0  # a NULL key adds nothing to the hash
-    picked = np.full(len(texts), TO_PARENT, dtype=np.int64)
+    if nulls is not None:
+        row_hash[nulls] = 0  # a NULL key adds nothing to the hash
+    picked = np.full(len(keys), TO_PARENT, dtype=np.int64)
     for index, child in enumerate(node.children):
         if child.modulus:
             picked[row_hash % np.uint64(child.modulus) == np.uint64(child.remainder)] = index
