@@ -14,7 +14,7 @@ heap MB/s and the ratio to the baselines (medians of the rounds):
   pgr_text     (with --text) the seeder sending COPY's text format instead of binary
 
 It also prints the heap's size and where the seeder's time goes: CPU µs a row of the
-server's backend, of the generating worker processes and of this process, and wall µs.
+server's processes, of the generating worker processes and of this process, and wall µs.
 
 The Faker pools pgrehearse builds (about 1 s here for the two Faker columns) are cached on
 disk after the first round; the first, cold round is printed apart. The benchmark uses a
@@ -46,6 +46,7 @@ partitions (pgrehearse finds each row's leaf with PostgreSQL's own partition has
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import resource
@@ -205,15 +206,28 @@ def _fresh(conn: psycopg.Connection[Any]) -> None:
     conn.commit()
 
 
-# where the seeder's time goes, per round: CPU seconds of the server's backend, of the
+# where the seeder's time goes, per round: CPU seconds of the server's processes, of the
 # generating worker processes and of this process, and the wall time
 CPU: list[dict[str, float]] = []
 
 
-def _backend_cpu(pid: int) -> float:
-    """CPU seconds the server process `pid` used so far (the server runs on this machine)."""
+def _server_cpu(server: LocalServer) -> float:
+    """CPU seconds the server's processes used so far (the server runs on this machine):
+    the postmaster's children alive now, and those it has reaped (a partitioned table's
+    leaves load in sessions of their own, which end with the seed)."""
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    ticks = _ticks(postmaster, children_too=True)
+    task = Path(f"/proc/{postmaster}/task/{postmaster}/children")
+    for child in task.read_text().split():
+        with contextlib.suppress(OSError):  # it ended meanwhile
+            ticks += _ticks(int(child), children_too=False)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(pid: int, *, children_too: bool) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = int(fields[11]) + int(fields[12])  # utime, stime
+    return own + (int(fields[13]) + int(fields[14]) if children_too else 0)  # of the reaped
 
 
 def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
@@ -223,17 +237,17 @@ def load_pgrehearse(server: LocalServer, rows: int) -> tuple[float, int]:
         _create(conn)  # the seeder truncates it in its own transaction (FREEZE)
         conn.commit()
         plans = plan(conn, data, 1.0)
-        backend = conn.info.backend_pid
         conn.commit()
-        server_cpu, own_cpu = _backend_cpu(backend), time.process_time()
+        server_cpu, own_cpu = _server_cpu(server), time.process_time()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        seed_tables(conn, plans, seed=1)
+        # as a rehearsal does: new sessions allowed (a partitioned table's leaves use them)
+        seed_tables(conn, plans, seed=1, connect=functools.partial(_connect, server))
         elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         CPU.append(
             {
-                "server": _backend_cpu(backend) - server_cpu,
+                "server": _server_cpu(server) - server_cpu,
                 "workers": after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime,
                 "main": time.process_time() - own_cpu,
                 "wall": elapsed,
