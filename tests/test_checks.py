@@ -15,6 +15,7 @@ from pgrehearse.backends import LocalBackend, PostgresBinaries
 from pgrehearse.errors import ScenarioError
 from pgrehearse.rehearsal.seeded import SeededServer
 from pgrehearse.seed import read_checks
+from pgrehearse.seed._seeder import failing_column
 
 
 def test_the_common_check_forms_are_understood() -> None:
@@ -421,6 +422,42 @@ def test_a_seeding_error_keeps_postgresql_detail(tmp_path: Path, work_root: Path
     assert problem.line == 6  # the counts table's line
 
 
+def test_a_value_the_server_refuses_names_its_column_and_points_at_it(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE tickets (id int PRIMARY KEY, code varchar(3), seat int NOT NULL);"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: tickets\nschema: schema.sql\n"
+        "data:\n  tables:\n    tickets:\n      rows: 50\n      columns:\n"
+        "        seat: {int: [1, 9]}\n"
+        "        code: {sql: \"repeat('x', 2 + (r1 * 3)::int)\"}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        SeededServer.start(load_scenario(path))
+    [problem] = raised.value.problems
+    # the server names no column for a value too long: its COPY context does
+    assert "value too long for type character varying(3)" in problem.message
+    assert "column 'code'" in problem.message
+    assert problem.line == 10  # the code column's line
+
+
+def test_the_failing_column_is_read_from_the_copy_context() -> None:
+    columns = {"code", "my col", "note"}
+    assert failing_column("seat", None, columns) == "seat"  # the server named it
+    text = 'COPY tickets, line 3, column code: "xxxx"'
+    assert failing_column(None, text, columns) == "code"
+    assert failing_column(None, "COPY tickets, line 1, column my col: null input", columns) == (
+        "my col"
+    )
+    assert failing_column(None, "COPY t_2022, line 7, column note", columns) == "note"  # binary
+    assert failing_column(None, 'COPY tickets, line 3: "1\t2"', columns) is None
+    assert failing_column(None, 'COPY tickets, line 3, column other: "x"', columns) is None
+
+
 def test_the_columns_of_a_composite_key_make_distinct_combinations() -> None:
     import numpy as np
 
@@ -507,6 +544,49 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
     assert all(count > 5 for count in counts), counts  # varied, not one constant
     assert levels == 1 and attrs > 5 and keys > 2  # ltree paths, hstore pairs of varied keys
     assert 1 < custom_spots <= 50 and custom_ok  # the user's expression, from its pool
+
+
+THROUGH_DOMAINS_AND_ARRAYS = """
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'elated');
+CREATE DOMAIN tag_list AS text[];
+CREATE DOMAIN short_code AS varchar(6) CHECK (VALUE ~ '^[A-Z0-9]+$');
+CREATE DOMAIN price AS numeric(5, 2);
+CREATE TABLE posts (
+    id int PRIMARY KEY,
+    moods mood[] NOT NULL,
+    tags tag_list,
+    code short_code NOT NULL,
+    cost price NOT NULL
+);
+"""
+
+
+def test_arrays_of_enums_and_domains_over_arrays_and_lengths_get_values(
+    tmp_path: Path, work_root: Path
+) -> None:
+    (tmp_path / "schema.sql").write_text(THROUGH_DOMAINS_AND_ARRAYS)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: posts\nschema: schema.sql\n"
+        "data:\n  tables:\n    posts: {rows: 3000}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            facts = conn.execute(
+                """SELECT (SELECT count(DISTINCT m) FROM posts, unnest(moods) AS m),
+                          count(*) FILTER (WHERE cardinality(tags) > 0),
+                          max(length(code)), max(cost), count(DISTINCT cost)
+                   FROM posts"""
+            ).fetchone()
+        database.drop()
+    assert facts is not None
+    moods, tagged, longest_code, highest_cost, costs = facts
+    assert moods == 4  # every label of the enum, in arrays
+    assert tagged > 1000  # a domain over text[]: arrays, not NULL
+    assert longest_code <= 6  # the domain's varchar(6), with its CHECK
+    assert highest_cost < 1000 and costs > 100  # numeric(5, 2) through its domain
 
 
 SHORT_CODES = """
@@ -802,10 +882,12 @@ def test_a_check_over_several_columns_is_tried_on_sample_rows_at_plan_time(
     )
     with pytest.raises(ScenarioError) as raised:
         plan_seeding(load_scenario(path))
-    found = sorted(p.message for p in raised.value.problems)
+    found = [p.message for p in raised.value.problems]
     assert len(found) == 2, found
-    assert "CHECK short of trips refuses rows the generators of leaves_at, arrives_at" in found[0]
-    assert "CHECK shout_check (domain shout)" in found[1] and "code" in found[1]
+    short = "CHECK short of trips refuses rows the generators of leaves_at, arrives_at"
+    [rows] = [message for message in found if short in message]
+    [values] = [message for message in found if "CHECK shout_check (domain shout)" in message]
+    assert rows and "column 'code'" in values
     path.write_text(
         path.read_text().replace(
             "{id: {sequence: 1}}",

@@ -128,7 +128,9 @@ def _seed_problem(scenario: Scenario, exc: SeedError) -> Problem:
     if hint is None and exc.sqlstate == NOT_NULL_VIOLATION:
         hint = f"give column {exc.column!r} a generator under data.tables.{exc.table}.columns"
     return Problem(
-        f"seeding table {exc.table!r}: {exc}",
+        f"seeding table {exc.table!r}"
+        + (f", column {exc.column!r}" if exc.column else "")
+        + f": {exc}",
         file=scenario.path,
         line=scenario.line_of(*keys),
         hint=hint,

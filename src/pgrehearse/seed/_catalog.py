@@ -15,27 +15,34 @@ from pgrehearse.seed._partitions import UnshapedKey, partition_facts
 _COLUMNS = """
 SELECT a.attname,
        format_type(a.atttypid, a.atttypmod) AS type_text,
-       COALESCE(et.typname, bt.typname, t.typname) AS base_type,  -- a domain: its base
+       -- a domain stands for its base type, an array (or a domain over one) for its element
+       COALESCE(et.typname, bt.typname, t.typname) AS base_type,
        COALESCE(et.typcategory, bt.typcategory, t.typcategory) AS category,
-       t.typcategory = 'A' AS is_array,
+       COALESCE(bt.typcategory, t.typcategory) = 'A' AS is_array,
        a.attnotnull,
        a.atthasdef,
        pg_get_expr(d.adbin, d.adrelid) AS default_expr,
        a.attidentity <> '' AS is_identity,
        a.attgenerated <> '' AS is_generated,
-       information_schema._pg_char_max_length(a.atttypid, a.atttypmod) AS max_length,
-       information_schema._pg_numeric_precision(a.atttypid, a.atttypmod) AS num_precision,
-       information_schema._pg_numeric_scale(a.atttypid, a.atttypmod) AS num_scale,
+       information_schema._pg_char_max_length(value_type.oid, value_type.typmod) AS max_length,
+       information_schema._pg_numeric_precision(value_type.oid, value_type.typmod)
+         AS num_precision,
+       information_schema._pg_numeric_scale(value_type.oid, value_type.typmod) AS num_scale,
        (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
-         WHERE e.enumtypid = COALESCE(bt.oid, t.oid)) AS enum_labels,
+         WHERE e.enumtypid = COALESCE(et.oid, bt.oid, t.oid)) AS enum_labels,
        COALESCE(bt.typname, t.typname) AS domain_base,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
             ELSE format_type(a.atttypid, a.atttypmod) END AS value_type,
        CASE WHEN t.typtype = 'c' THEN t.typrelid::bigint ELSE 0 END AS composite_of
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
 LEFT JOIN pg_type bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
+-- a domain's length, precision and scale are its base type's (varchar(8), numeric(12,2))
+CROSS JOIN LATERAL (SELECT COALESCE(bt.oid, t.oid) AS oid,
+                           CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END
+                             AS typmod) AS value_type
+LEFT JOIN pg_type et ON et.oid = COALESCE(bt.typelem, t.typelem)
+                    AND COALESCE(bt.typcategory, t.typcategory) = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
@@ -232,6 +239,10 @@ SELECT a.attname, COALESCE(bt.typname, t.typname)
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
+-- a domain's length, precision and scale are its base type's (varchar(8), numeric(12,2))
+CROSS JOIN LATERAL (SELECT COALESCE(bt.oid, t.oid) AS oid,
+                           CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END
+                             AS typmod) AS value_type
 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -367,7 +368,7 @@ def _seed_table(
         raise SeedError(
             table_plan.name,
             message,
-            diag.column_name,
+            failing_column(diag.column_name, diag.context, table_plan.info.columns),
             sqlstate=diag.sqlstate,
             row_bytes=sent.bytes / sent.rows if sent.rows else None,
         ) from exc
@@ -404,6 +405,22 @@ def _seed_table(
     if progress:
         progress.table_seeded(result)
     return result
+
+
+# COPY's error context: `COPY post, line 3, column code: "ABCDEFGHIJ"` (or `: null input`,
+# or nothing after the name in binary)
+_COPY_CONTEXT = re.compile(r"^COPY .*?, line \d+, column (.+?)(?:: (?:\".*|null input))?$", re.M)
+
+
+def failing_column(named: str | None, context: str | None, columns: Collection[str]) -> str | None:
+    """The column of a row the server refused: the one its error names, else the one its
+    COPY context names (a value too long, of the wrong syntax, out of range)."""
+    if named:
+        return named
+    for found in _COPY_CONTEXT.finditer(context or ""):
+        if found.group(1) in columns:
+            return found.group(1)
+    return None
 
 
 def _advancer(progress: SeedProgress | None, table: str) -> Callable[[int], None]:
