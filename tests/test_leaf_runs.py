@@ -185,16 +185,29 @@ def _chunks(*leaves: int) -> list[tuple[int, bytes]]:
     return [(leaf, f"{leaf}\n".encode() * 10) for leaf in leaves]
 
 
+Taken = list[tuple[int, list[bytes]]]
+
+
 def _write_all(
-    planner: RunPlanner, blocks: list[list[tuple[int, bytes]]], *, eager: bool
-) -> list[tuple[int, list[bytes]]]:
+    planner: RunPlanner,
+    blocks: list[list[tuple[int, bytes]]],
+    *,
+    eager: bool,
+    worth: list[int] | None = None,
+) -> Taken:
     """What a writer takes from the planner as the blocks come: at once (`eager`, a server
-    faster than the generator) or only when the buffer is full (a slower server)."""
-    taken: list[tuple[int, list[bytes]]] = []
+    faster than the generator) or only when the buffer is full (a slower server); `worth`
+    gets the run's worth at each take."""
+    taken: Taken = []
 
     def take(last: bool = False) -> None:
-        while (eager or last or planner.full) and (run := planner.take(last=last)) is not None:
+        while eager or last or planner.full:
+            shortest = planner.shortest_run
+            if (run := planner.take(last=last)) is None:
+                break
             taken.append((run[0], [data for data, _ in run[1]]))
+            if worth is not None:
+                worth.append(shortest)
 
     for block in blocks:
         planner.add(block, rows=10 * len(block))
@@ -205,15 +218,16 @@ def _write_all(
     return taken
 
 
-def _runs(taken: list[tuple[int, list[bytes]]]) -> list[tuple[int, int]]:
-    """Each COPY's leaf and bytes: consecutive takes of one leaf go in one."""
-    runs: list[tuple[int, int]] = []
-    for leaf, pieces in taken:
+def _runs(taken: Taken, worth: list[int] | None = None) -> list[tuple[int, int, int]]:
+    """Each COPY's leaf, bytes, and the run's worth when it started: consecutive takes of
+    one leaf go in one."""
+    runs: list[tuple[int, int, int]] = []
+    for index, (leaf, pieces) in enumerate(taken):
         size = sum(len(data) for data in pieces)
         if runs and runs[-1][0] == leaf:
-            runs[-1] = (leaf, runs[-1][1] + size)
+            runs[-1] = (leaf, runs[-1][1] + size, runs[-1][2])
         else:
-            runs.append((leaf, size))
+            runs.append((leaf, size, worth[index] if worth else 0))
     return runs
 
 
@@ -221,38 +235,56 @@ def _runs(taken: list[tuple[int, list[bytes]]]) -> list[tuple[int, int]]:
 def test_run_planner_keeps_a_leafs_rows_together_and_bounds_what_it_holds(eager: bool) -> None:
     blocks = [_chunks(0, 1, 2) for _ in range(50)]
     planner = RunPlanner(held_bytes=240, leaf_count=3)  # a run's worth: 40 bytes, 2 chunks
-    taken = _write_all(planner, blocks, eager=eager)
+    worth: list[int] = []
+    taken = _write_all(planner, blocks, eager=eager, worth=worth)
     for leaf in (0, 1, 2):  # every chunk once, and each leaf's in the order made
         made = [data for block in blocks for of, data in block if of == leaf]
         assert [data for of, pieces in taken if of == leaf for data in pieces] == made
-    runs = _runs(taken)
+    runs = _runs(taken, worth)
     # past the first run (at once) and the last few (what is left), a run's worth at least
-    assert all(size >= planner.shortest_run for _, size in runs[1:-3]), runs
+    assert all(size >= shortest for _, size, shortest in runs[1:-3]), runs
+    assert [shortest for _, _, shortest in runs][-4:] == [40] * 4  # in full once rows came
     if not eager:  # a full buffer of three leaves: each run about a third of it
-        assert sum(size for _, size in runs) / len(runs) >= 240 / 3 * 0.75, runs
+        assert sum(size for _, size, _ in runs) / len(runs) >= 240 / 3 * 0.75, runs
 
 
 @pytest.mark.parametrize("eager", [True, False], ids=["fast-server", "slow-server"])
 def test_run_planner_makes_one_run_per_leaf_when_keys_rise(eager: bool) -> None:
     blocks = [_chunks(0)] * 5 + [_chunks(0, 1)] + [_chunks(1)] * 5 + [_chunks(2)] * 5
     taken = _write_all(RunPlanner(held_bytes=1000, leaf_count=3), blocks, eager=eager)
-    assert [leaf for leaf, _ in _runs(taken)] == [0, 1, 2]
+    assert [leaf for leaf, _, _ in _runs(taken)] == [0, 1, 2]
     assert sum(len(pieces) for _, pieces in taken) == sum(len(block) for block in blocks)
 
 
 def test_run_planner_starts_at_once_then_waits_for_a_runs_worth() -> None:
-    planner = RunPlanner(held_bytes=10_000, leaf_count=2)  # a run's worth: 2,500 bytes
+    planner = RunPlanner(held_bytes=10_000, leaf_count=2)  # a run's worth: up to 2,500 bytes
+    shares: list[float] = []
+
+    def take(last: bool = False) -> tuple[int, list[bytes]] | None:
+        taken = planner.take(last=last)
+        if taken is None:
+            return None
+        shares.extend(rows for _, rows in taken[1])
+        return taken[0], [data for data, _ in taken[1]]
+
     planner.add([(0, b"0" * 60), (1, b"1" * 40)], rows=10)
-    first = planner.take()
-    assert first == (0, [(b"0" * 60, 6.0)])  # the server never waits for the first rows
-    assert planner.take() is None  # leaf 1's 40 bytes are not worth a COPY of their own
-    planner.add([(0, b"0"), (1, b"1" * 2999)], rows=30)
-    assert planner.take() == (1, [(b"1" * 40, 4.0), (b"1" * 2999, 29.99)])
-    planner.add([(0, b"0" * 9), (1, b"1" * 10)], rows=19)
-    assert planner.take() == (1, [(b"1" * 10, 10.0)])  # the run under way goes on
-    assert planner.take() is None
-    assert planner.take(last=True) == (0, [(b"0", 0.01), (b"0" * 9, 9.0)])
-    assert planner.take(last=True) is None
+    assert take() == (0, [b"0" * 60])  # the server never waits for the first rows
+    # while rows are few, a run's worth is half a leaf's share of them (25 bytes here)
+    assert planner.shortest_run == 25
+    assert take() == (1, [b"1" * 40])
+    planner.add([(0, b"0" * 9000), (1, b"1" * 1000)], rows=100)
+    assert planner.shortest_run == 2500  # 10,100 bytes made: a run's worth is whole
+    # leaf 1's run holds less than a run's worth, leaf 0 more: a new COPY pays
+    assert take() == (0, [b"0" * 9000])
+    assert take() is None  # 1,000 bytes are not worth a COPY of their own
+    planner.add([(0, b"0" * 9), (1, b"1" * 1499)], rows=10)
+    assert take() == (0, [b"0" * 9])  # the run under way goes on
+    planner.add([(0, b"0"), (1, b"1")], rows=2)
+    assert take() == (1, [b"1" * 1000, b"1" * 1499, b"1"])
+    assert take() is None
+    assert take(last=True) == (0, [b"0"])
+    assert take(last=True) is None
+    assert sum(shares) == pytest.approx(10 + 100 + 10 + 2)  # each row counted once
 
 
 def test_rows_no_leaf_takes_go_through_the_parent_which_names_them(
