@@ -221,6 +221,29 @@ def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
     assert counter == {"int": [0, 1_000], "distribution": "zipf"}  # counts: most small
 
 
+def test_integers_whose_name_says_their_range_stay_in_it(tmp_path: Path, work_root: Path) -> None:
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE order_lines (id serial PRIMARY KEY, quantity int NOT NULL,\n"
+        '    "returnedQty" smallint, rating smallint CHECK (rating > 1), stars int,\n'
+        "    discount_percent int, age int, birth_year int, total int);\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: lines\nschema: schema.sql\n"
+        "data: {tables: {order_lines: {rows: 30}}}\nmigration: {up: SELECT 1;}\n"
+    )
+    [lines] = plan_seeding(load_scenario(path)).tables
+    generators = {c.name: c.generator for c in lines.columns}
+    assert generators["quantity"] == {"int": [1, 10], "distribution": "zipf"}  # a few units
+    assert generators["returnedQty"] == {"int": [1, 10], "distribution": "zipf"}
+    assert generators["rating"] == {"int": [2, 5]}  # out of five, above the CHECK's 1
+    assert generators["stars"] == {"int": [1, 5]}
+    assert generators["discount_percent"] == {"int": [0, 100]}
+    assert generators["age"] == {"int": [18, 90]}
+    assert generators["birth_year"] == {"int": [1990, 2026]}
+    assert generators["total"] == {"int": [0, 100_000]}  # nothing said: the default range
+
+
 def test_names_as_orms_write_them_are_read_like_snake_case(tmp_path: Path, work_root: Path) -> None:
     """Prisma and JPA write camelCase (`firstName`, `createdAt`), Ecto `inserted_at`: the
     same inference as for snake_case names, in the name's own style."""

@@ -39,6 +39,7 @@ from pgrehearse.seed._names import (
     RARELY_SET,
     RARELY_SET_NULLS,
     hinted_provider,
+    integer_by_name,
     is_code,
     is_counter,
     is_flag,
@@ -293,6 +294,8 @@ def _infer_scalar(
             return IntColumn.model_validate({"int": [0, 1_000], "distribution": "zipf"})
         if is_code(name):  # a status or a kind: a few small codes
             return IntColumn.model_validate({"int": [0, 5]})
+        if (measure := integer_by_name(name)) is not None:
+            return IntColumn.model_validate(measure)
         if base != "int2" and _MOMENT_NAME.match(name):  # a moment as Unix seconds
             return IntColumn.model_validate({"int": list(_EPOCH_SECONDS)})
         high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)

@@ -1,11 +1,13 @@
 """What a column's name says about its values, read in its table's context: the Faker
 provider for a text column (`email`, `name` in `languages`, `content_type`), long text, flags,
-moments most rows never reach, and the type column of a polymorphic reference."""
+moments most rows never reach, integers whose name says their range (`quantity`, `rating`),
+and the type column of a polymorphic reference."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 # column-name hints for text columns the scenario does not mention
 _NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
@@ -156,6 +158,22 @@ _CODES = re.compile(r"^(.*_)?(status|state|kind|type|level|stage|phase|priority|
 
 def is_code(name: str) -> bool:
     return _CODES.match(name) is not None
+
+
+# integers whose name says their range: an order line's quantity is a few units, not up
+# to 100,000; a rating is out of five
+_MEASURES: list[tuple[re.Pattern[str], dict[str, Any]]] = [
+    (re.compile(r"^(.*_)?(qty|quantity)$"), {"int": [1, 10], "distribution": "zipf"}),
+    (re.compile(r"^(.*_)?(rating|stars)$"), {"int": [1, 5]}),
+    (re.compile(r"^(.*_)?(percent|percentage|pct)$"), {"int": [0, 100]}),
+    (re.compile(r"^age$"), {"int": [18, 90]}),
+    (re.compile(r"^(.*_)?year$"), {"int": [1990, 2026]}),
+]
+
+
+def integer_by_name(name: str) -> dict[str, Any] | None:
+    """The `int` generator a measure's name implies (`quantity`, `rating`, `age`), if any."""
+    return next((spec for pattern, spec in _MEASURES if pattern.match(name)), None)
 
 
 # what a text column of such a name holds: a few labels, the first the most common
