@@ -546,6 +546,63 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
     assert 1 < custom_spots <= 50 and custom_ok  # the user's expression, from its pool
 
 
+UNDECLARED_REFERENCES = """
+CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL);
+CREATE TABLE categories (id serial PRIMARY KEY, name text NOT NULL);
+CREATE TABLE "groups" (id bigserial PRIMARY KEY, post_id bigint);
+CREATE TABLE posts (
+    id bigserial PRIMARY KEY,
+    user_id integer NOT NULL,
+    category_id bigint,
+    group_id bigint NOT NULL,
+    editor_id bigint,
+    rank_id smallint,
+    score_id int CHECK (score_id > 5)
+);
+CREATE TABLE memberships (user_id bigint NOT NULL, category_id int NOT NULL,
+    UNIQUE (user_id, category_id));
+"""
+
+
+def test_a_reference_only_a_name_implies_takes_the_tables_keys(
+    tmp_path: Path, work_root: Path
+) -> None:
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    (tmp_path / "schema.sql").write_text(UNDECLARED_REFERENCES)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: refs\nschema: schema.sql\ndata:\n  tables:\n"
+        "    users: {rows: 40}\n    categories: {rows: 7}\n    groups: {rows: 30}\n"
+        "    posts: {rows: 3000}\n    memberships: {rows: 200}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    plans = {t.name: t for t in plan_seeding(load_scenario(path)).tables}
+    posts = {c.name: c.generator for c in plans["posts"].columns}
+    assert posts["user_id"] == {"ref": "users.id"}  # an int4 column takes bigint keys
+    assert posts["category_id"] == {"ref": "categories.id"}
+    # no such table; keys that might not fit a smallint; a CHECK's own range
+    assert "ref" not in posts["editor_id"] and "ref" not in posts["rank_id"]
+    assert posts["score_id"] == {"int": [6, 1_000_000]}
+    # groups.post_id -> posts and posts.group_id -> groups close a cycle: the second
+    # planned goes back to plain numbers, and the plan says why
+    assert {c.name: c.generator for c in plans["groups"].columns}["post_id"] == {"ref": "posts.id"}
+    assert "ref" not in posts["group_id"]
+    assert any("group_id keeps plain numbers" in note for note in plans["posts"].notes)
+    # a unique key over the columns: combinations the referenced tables may not have
+    memberships = {c.name: c.generator for c in plans["memberships"].columns}
+    assert "ref" not in memberships["user_id"] and "ref" not in memberships["category_id"]
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            joined = conn.execute(
+                "SELECT count(*), count(DISTINCT p.user_id) FROM posts p"
+                " JOIN users u ON u.id = p.user_id"
+            ).fetchone()
+        database.drop()
+    assert joined == (3000, 40)  # every post's user exists, and every user has posts
+
+
 THROUGH_DOMAINS_AND_ARRAYS = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'elated');
 CREATE DOMAIN tag_list AS text[];

@@ -21,6 +21,7 @@ from pgrehearse.scenario import (
     UuidColumn,
 )
 from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
+from pgrehearse.seed._implied_refs import implied_reference, refer_by_name
 from pgrehearse.seed._infer import infer_generator
 from pgrehearse.seed._names import is_flag, snake_case
 from pgrehearse.seed._null_patterns import leave_null, plan_null_patterns, plan_null_when
@@ -208,6 +209,10 @@ def _plan_column(
         plan.left_to_database.append(column.name)
         if rows > 0:
             plan.notes.append(f"{column.name} ({column.type_text}) left NULL")
+        return
+    implied = None if isinstance(inferred, RefColumn) else implied_reference(column, info, catalog)
+    if implied is not None:
+        refer_by_name(plan, column.name, implied, inferred)
         return
     plan.columns.append(PlannedColumn(column.name, inferred, inferred=True))
 

@@ -67,6 +67,8 @@ class TablePlan:
     row_refs: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
     null_patterns: list[NullPatterns] = field(default_factory=list)  # CHECKs over NULLs
     null_when: list[NullWhen] = field(default_factory=list)  # NULL as another column says
+    # references only a column's name implies, and what the column would be otherwise
+    implied_refs: dict[str, ColumnSpec] = field(default_factory=dict)
 
     def refs(self) -> set[str]:
         return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)}

@@ -9,6 +9,7 @@ import itertools
 
 from pgrehearse.scenario import IntColumn, RefColumn, SequenceColumn, UuidColumn
 from pgrehearse.seed._catalog import TableInfo
+from pgrehearse.seed._implied_refs import drop_implied_reference
 from pgrehearse.seed._null_patterns import leave_null
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 
@@ -87,9 +88,14 @@ def seeding_order(plans: dict[str, TablePlan]) -> list[str]:
 
 
 def _break_cycle(cycle: list[str], plans: dict[str, TablePlan], graph: dict[str, set[str]]) -> bool:
-    """Leave one nullable reference of the cycle NULL; else have one reference take the
-    keys its table will be given before they exist. True when one of the two was done."""
-    return _null_reference(cycle, plans, graph) or _predicted_reference(cycle, plans, graph)
+    """Give a reference only a name implied its plain numbers back; else leave one nullable
+    reference of the cycle NULL; else have one reference take the keys its table will be
+    given before they exist. True when one of these was done."""
+    return (
+        drop_implied_reference(cycle, plans, graph)
+        or _null_reference(cycle, plans, graph)
+        or _predicted_reference(cycle, plans, graph)
+    )
 
 
 def _predicted_reference(
