@@ -578,7 +578,7 @@ def test_a_reference_only_a_name_implies_takes_the_tables_keys(
         "migration: {up: SELECT 1;}\n"
     )
     plans = {t.name: t for t in plan_seeding(load_scenario(path)).tables}
-    posts = {c.name: c.generator for c in plans["posts"].columns}
+    posts = {c.name: c.generator or {} for c in plans["posts"].columns}
     assert posts["user_id"] == {"ref": "users.id"}  # an int4 column takes bigint keys
     assert posts["category_id"] == {"ref": "categories.id"}
     # no such table; keys that might not fit a smallint; a CHECK's own range
@@ -590,7 +590,7 @@ def test_a_reference_only_a_name_implies_takes_the_tables_keys(
     assert "ref" not in posts["group_id"]
     assert any("group_id keeps plain numbers" in note for note in plans["posts"].notes)
     # a unique key over the columns: combinations the referenced tables may not have
-    memberships = {c.name: c.generator for c in plans["memberships"].columns}
+    memberships = {c.name: c.generator or {} for c in plans["memberships"].columns}
     assert "ref" not in memberships["user_id"] and "ref" not in memberships["category_id"]
     with SeededServer.start(load_scenario(path)) as seeded:
         database = seeded.database()
