@@ -61,7 +61,8 @@ def _fits(column_type: str, key_type: str) -> bool:
 def refer_by_name(plan: TablePlan, column: str, ref: str, numbers: ColumnSpec) -> None:
     """Plan `column` as a reference to `ref`, keeping `numbers` (what inference made of it
     otherwise) for a cycle to go back to."""
-    plan.columns.append(PlannedColumn(column, RefColumn(ref=ref), inferred=True))
+    spec = RefColumn(ref=ref, null_fraction=numbers.null_fraction)  # a rarely set one stays so
+    plan.columns.append(PlannedColumn(column, spec, inferred=True))
     plan.implied_refs[column] = numbers
     plan.notes.append(f"{column} refers to {ref} by its name (no foreign key declares it)")
 
