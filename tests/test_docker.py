@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -264,6 +265,18 @@ def test_a_major_other_than_the_local_binaries(
     assert _containers("org.pgrehearse.run", result.run_id) == []
 
 
+def _snapshot_copies(pid: int) -> list[Path]:
+    """The snapshot copies taken out of containers by the run `pid` still on disk."""
+    from pgrehearse.backends.workdir import temp_root
+
+    found = []
+    for folder in temp_root().glob("pgrehearse-docker-snapshot-*"):
+        owner = json.loads((folder / "owner.json").read_text())
+        if owner["pid"] == pid:
+            found.append(folder)
+    return found
+
+
 @needs_image
 def test_a_sigkilled_runs_container_is_swept_by_cleanup(tmp_path: Path) -> None:
     """Without Ryuk nothing removes the container of a SIGKILLed run: `pgrehearse cleanup`
@@ -296,6 +309,7 @@ def test_a_sigkilled_runs_container_is_swept_by_cleanup(tmp_path: Path) -> None:
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     [left] = _containers("org.pgrehearse.scenario", name)
+    assert _snapshot_copies(process.pid), "the run had saved its snapshot: its copy is left"
     done = subprocess.run(
         [sys.executable, "-m", "pgrehearse", "cleanup"],
         capture_output=True,
@@ -305,6 +319,7 @@ def test_a_sigkilled_runs_container_is_swept_by_cleanup(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"removed container {left.name}" in done.stdout
     assert _containers("org.pgrehearse.scenario", name) == []
+    assert _snapshot_copies(process.pid) == []  # and the snapshot copy it took out
 
 
 @needs_image
@@ -318,6 +333,7 @@ def test_a_kept_container_stays_up_until_cleanup(tmp_path: Path) -> None:
     assert result.outcome == "passed", result.failure
     kept = result.kept_server
     assert kept is not None and "password" not in kept["psql"]
+    assert _snapshot_copies(os.getpid()) == []  # the snapshot copy goes, the server stays
     [container] = _containers("org.pgrehearse.run", result.run_id)
     assert container.status == "running" and kept["container"] == container.name
     with psycopg.connect(kept["conninfo"], passfile=kept["pgpass"]) as conn:

@@ -26,6 +26,7 @@ from psycopg import sql
 from pgrehearse.backends._base import Capabilities, Settings, SnapshotUnusable
 from pgrehearse.backends._process import is_alive, process_start_time
 from pgrehearse.backends.binaries import PostgresBinaries, find_binaries
+from pgrehearse.backends.workdir import create_workdir, remove_workdir, sweep_leftovers, temp_root
 from pgrehearse.errors import EnvironmentProblem
 from pgrehearse.paths import cache_root
 from pgrehearse.roles import SessionRole
@@ -162,10 +163,12 @@ class DockerBackend:
         docker_client()  # fail early, before anything else is prepared
         self.config = config
         self.swept_containers = sweep_containers()  # what killed runs left, as local does
+        self.swept_folders = sweep_leftovers(temp_root())  # and their snapshot copies
 
     @property
     def swept(self) -> list[Path]:
-        return []  # folders: the Docker backend leaves none (containers: swept_containers)
+        """Folders killed runs left: the snapshot copies taken out of their containers."""
+        return self.swept_folders
 
     @property
     def major(self) -> int:
@@ -390,6 +393,7 @@ class DockerServer:
         pgpass.write_text(f"*:{port}:*:{self.config.username}:{self.config.password}\n")
         pgpass.chmod(0o600)
         self._container = None  # close() must not stop it now
+        self._remove_scratch()  # the snapshot's copy: in the cache, if it was saved
         conninfo = f"host={host} port={port} user={self.config.username} dbname={dbname}"
         return {
             "container": name,
@@ -403,7 +407,8 @@ class DockerServer:
         the superuser's password beside it (a later run's container needs it once)."""
         assert self._container is not None
         self._container.stop(timeout=120)
-        self._scratch = Path(tempfile.mkdtemp(prefix="pgrehearse-docker-snapshot-"))
+        # swept as the local backend's folders are, should this process be killed
+        self._scratch = create_workdir(temp_root(), None, kind="docker-snapshot")
         with tempfile.TemporaryFile() as archive:
             stream, _ = self._container.get_archive(_PGDATA)
             for chunk in stream:
@@ -421,6 +426,9 @@ class DockerServer:
         if container is not None:
             with contextlib.suppress(Exception):
                 container.remove(force=True, v=True)
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            remove_workdir(self._scratch)
             self._scratch = None

@@ -29,6 +29,7 @@ MADE_BY = "pgrehearse"  # the owner file's proof that pgrehearse created the fol
 LAYOUTS = {
     "server": frozenset({OWNER_FILE, "data", "sock", "server.log", "pwfile", "pgpass"}),
     "dump": frozenset({OWNER_FILE, "schema.dump"}),
+    "docker-snapshot": frozenset({OWNER_FILE, "data"}),  # a data directory out of a container
 }
 
 
