@@ -61,6 +61,19 @@ def write_scenario(
     return scenario
 
 
+def seeding_scenario(folder: Path, schema: str, data: str, *, name: str = "t") -> Path:
+    """A scenario that only seeds: `schema` as schema.sql, `data` as what follows `data:`
+    (inline YAML, or indented lines after a newline), and `SELECT 1` as the migration."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "schema.sql").write_text(schema)
+    scenario = folder / "scenario.yaml"
+    scenario.write_text(
+        f"version: 1\nname: {name}\nschema: schema.sql\ndata: {data.rstrip()}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    return scenario
+
+
 def outer_environment(*dropped_prefixes: str) -> dict[str, str]:
     """This process's environment without what pytest (and the given prefixes) put there:
     for a child that must behave as if a user had started it."""

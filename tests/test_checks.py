@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -16,6 +17,18 @@ from pgrehearse.errors import ScenarioError
 from pgrehearse.rehearsal.seeded import SeededServer
 from pgrehearse.seed import read_checks
 from pgrehearse.seed._seeder import failing_column
+from tests.helpers import seeding_scenario
+
+
+def _seeded_row(path: Path, query: str) -> tuple[Any, ...]:
+    """The one row `query` gives on the database seeded from the scenario at `path`."""
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            row = conn.execute(query).fetchone()
+        database.drop()
+    assert row is not None
+    return tuple(row)
 
 
 def test_the_common_check_forms_are_understood() -> None:
@@ -425,16 +438,12 @@ def test_a_seeding_error_keeps_postgresql_detail(tmp_path: Path, work_root: Path
 def test_a_value_the_server_refuses_names_its_column_and_points_at_it(
     tmp_path: Path, work_root: Path
 ) -> None:
-    (tmp_path / "schema.sql").write_text(
-        "CREATE TABLE tickets (id int PRIMARY KEY, code varchar(3), seat int NOT NULL);"
-    )
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "version: 1\nname: tickets\nschema: schema.sql\n"
-        "data:\n  tables:\n    tickets:\n      rows: 50\n      columns:\n"
+    path = seeding_scenario(
+        tmp_path,
+        "CREATE TABLE tickets (id int PRIMARY KEY, code varchar(3), seat int NOT NULL);",
+        "\n  tables:\n    tickets:\n      rows: 50\n      columns:\n"
         "        seat: {int: [1, 9]}\n"
-        "        code: {sql: \"repeat('x', 2 + (r1 * 3)::int)\"}\n"
-        "migration: {up: SELECT 1;}\n"
+        "        code: {sql: \"repeat('x', 2 + (r1 * 3)::int)\"}",
     )
     with pytest.raises(ScenarioError) as raised:
         SeededServer.start(load_scenario(path))
@@ -513,19 +522,15 @@ CREATE TABLE shapes (
 def test_types_no_plain_generator_makes_get_real_varied_values(
     tmp_path: Path, work_root: Path
 ) -> None:
-    (tmp_path / "schema.sql").write_text(TYPES)
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "version: 1\nname: types\nschema: schema.sql\n"
-        "data:\n  tables:\n    shapes:\n      rows: 2000\n"
-        "      columns: {custom_spot: {sql: 'point(r1, -r2)', pool: 50}}\n"
-        "migration: {up: SELECT 1;}\n"
+    path = seeding_scenario(
+        tmp_path,
+        TYPES,
+        "\n  tables:\n    shapes:\n      rows: 2000\n"
+        "      columns: {custom_spot: {sql: 'point(r1, -r2)', pool: 50}}",
     )
-    with SeededServer.start(load_scenario(path)) as seeded:
-        database = seeded.database()
-        with database.connect() as conn:
-            distinct = conn.execute(
-                """SELECT count(DISTINCT words), count(DISTINCT blob),
+    distinct = _seeded_row(
+        path,
+        """SELECT count(DISTINCT words), count(DISTINCT blob),
                           count(DISTINCT length(blob)), count(DISTINCT spot::text),
                           count(DISTINCT seats), count(DISTINCT slot), count(DISTINCT device),
                           count(DISTINCT flags), count(DISTINCT length(mask)),
@@ -535,10 +540,8 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
                           count(DISTINCT attrs::text), count(DISTINCT akeys(attrs)::text),
                           count(DISTINCT custom_spot::text),
                           bool_and(custom_spot[0] >= 0 AND custom_spot[1] <= 0)
-                   FROM shapes"""
-            ).fetchone()
-        database.drop()
-    assert distinct is not None
+                   FROM shapes""",
+    )
     *counts, custom_spots, custom_ok = distinct
     *counts, levels, attrs, keys = counts
     assert all(count > 5 for count in counts), counts  # varied, not one constant
@@ -569,13 +572,12 @@ def test_a_reference_only_a_name_implies_takes_the_tables_keys(
 ) -> None:
     from pgrehearse.rehearsal.plan import plan_seeding
 
-    (tmp_path / "schema.sql").write_text(UNDECLARED_REFERENCES)
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "version: 1\nname: refs\nschema: schema.sql\ndata:\n  tables:\n"
+    path = seeding_scenario(
+        tmp_path,
+        UNDECLARED_REFERENCES,
+        "\n  tables:\n"
         "    users: {rows: 40}\n    categories: {rows: 7}\n    groups: {rows: 30}\n"
-        "    posts: {rows: 3000}\n    memberships: {rows: 200}\n"
-        "migration: {up: SELECT 1;}\n"
+        "    posts: {rows: 3000}\n    memberships: {rows: 200}",
     )
     plans = {t.name: t for t in plan_seeding(load_scenario(path)).tables}
     posts = {c.name: c.generator or {} for c in plans["posts"].columns}
@@ -592,14 +594,10 @@ def test_a_reference_only_a_name_implies_takes_the_tables_keys(
     # a unique key over the columns: combinations the referenced tables may not have
     memberships = {c.name: c.generator or {} for c in plans["memberships"].columns}
     assert "ref" not in memberships["user_id"] and "ref" not in memberships["category_id"]
-    with SeededServer.start(load_scenario(path)) as seeded:
-        database = seeded.database()
-        with database.connect() as conn:
-            joined = conn.execute(
-                "SELECT count(*), count(DISTINCT p.user_id) FROM posts p"
-                " JOIN users u ON u.id = p.user_id"
-            ).fetchone()
-        database.drop()
+    joined = _seeded_row(
+        path,
+        "SELECT count(*), count(DISTINCT p.user_id) FROM posts p JOIN users u ON u.id = p.user_id",
+    )
     assert joined == (3000, 40)  # every post's user exists, and every user has posts
 
 
@@ -621,25 +619,14 @@ CREATE TABLE posts (
 def test_arrays_of_enums_and_domains_over_arrays_and_lengths_get_values(
     tmp_path: Path, work_root: Path
 ) -> None:
-    (tmp_path / "schema.sql").write_text(THROUGH_DOMAINS_AND_ARRAYS)
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "version: 1\nname: posts\nschema: schema.sql\n"
-        "data:\n  tables:\n    posts: {rows: 3000}\n"
-        "migration: {up: SELECT 1;}\n"
+    path = seeding_scenario(tmp_path, THROUGH_DOMAINS_AND_ARRAYS, "{tables: {posts: {rows: 3000}}}")
+    moods, tagged, longest_code, highest_cost, costs = _seeded_row(
+        path,
+        """SELECT (SELECT count(DISTINCT m) FROM posts, unnest(moods) AS m),
+                  count(*) FILTER (WHERE cardinality(tags) > 0),
+                  max(length(code)), max(cost), count(DISTINCT cost)
+           FROM posts""",
     )
-    with SeededServer.start(load_scenario(path)) as seeded:
-        database = seeded.database()
-        with database.connect() as conn:
-            facts = conn.execute(
-                """SELECT (SELECT count(DISTINCT m) FROM posts, unnest(moods) AS m),
-                          count(*) FILTER (WHERE cardinality(tags) > 0),
-                          max(length(code)), max(cost), count(DISTINCT cost)
-                   FROM posts"""
-            ).fetchone()
-        database.drop()
-    assert facts is not None
-    moods, tagged, longest_code, highest_cost, costs = facts
     assert moods == 4  # every label of the enum, in arrays
     assert tagged > 1000  # a domain over text[]: arrays, not NULL
     assert longest_code <= 6  # the domain's varchar(6), with its CHECK

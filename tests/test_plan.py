@@ -12,6 +12,7 @@ import pytest
 from pgrehearse import load_scenario
 from pgrehearse.errors import ScenarioError
 from pgrehearse.rehearsal.plan import plan_seeding
+from tests.helpers import seeding_scenario
 
 SCHEMA = """
 CREATE TYPE tier AS ENUM ('free', 'pro', 'team');
@@ -199,18 +200,16 @@ def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
     A flag's zero, a currency, a boolean and an empty JSON object are what most production
     rows hold too: left to the database. A random UUID is not the same from one run to the
     next, which the same seed must be: generated."""
-    (tmp_path / "schema.sql").write_text(
+    path = seeding_scenario(
+        tmp_path,
         "CREATE TABLE orders (id bigserial PRIMARY KEY,\n"
         "    total_cents bigint NOT NULL DEFAULT 0, price numeric(10, 2) NOT NULL DEFAULT 0.00,\n"
         "    encrypted_password varchar NOT NULL DEFAULT '', is_gift int NOT NULL DEFAULT 0,\n"
         "    currency char(3) NOT NULL DEFAULT 'EUR', paid boolean NOT NULL DEFAULT false,\n"
         "    settings jsonb NOT NULL DEFAULT '{}', lock_version integer NOT NULL DEFAULT 0,\n"
-        "    public_id uuid NOT NULL UNIQUE DEFAULT gen_random_uuid());\n"
-    )
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "version: 1\nname: defaults\nschema: schema.sql\n"
-        "data: {tables: {orders: {rows: 30}}}\nmigration: {up: SELECT 1;}\n"
+        "    public_id uuid NOT NULL UNIQUE DEFAULT gen_random_uuid());\n",
+        "{tables: {orders: {rows: 30}}}",
+        name="defaults",
     )
     [orders] = plan_seeding(load_scenario(path)).tables
     generated = {c.name for c in orders.columns if c.generator}
@@ -222,15 +221,12 @@ def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
 
 
 def test_integers_whose_name_says_their_range_stay_in_it(tmp_path: Path, work_root: Path) -> None:
-    (tmp_path / "schema.sql").write_text(
+    path = seeding_scenario(
+        tmp_path,
         "CREATE TABLE order_lines (id serial PRIMARY KEY, quantity int NOT NULL,\n"
         '    "returnedQty" smallint, rating smallint CHECK (rating > 1), stars int,\n'
-        "    discount_percent int, age int, birth_year int, total int);\n"
-    )
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "version: 1\nname: lines\nschema: schema.sql\n"
-        "data: {tables: {order_lines: {rows: 30}}}\nmigration: {up: SELECT 1;}\n"
+        "    discount_percent int, age int, birth_year int, total int);\n",
+        "{tables: {order_lines: {rows: 30}}}",
     )
     [lines] = plan_seeding(load_scenario(path)).tables
     generators = {c.name: c.generator for c in lines.columns}
