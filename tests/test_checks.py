@@ -514,7 +514,12 @@ CREATE TABLE shapes (
     net cidr NOT NULL,
     wait interval NOT NULL,
     price money NOT NULL,
-    custom_spot point NOT NULL
+    custom_spot point NOT NULL,
+    query tsquery NOT NULL,
+    large_object oid NOT NULL,
+    position pg_lsn NOT NULL,
+    busy int4multirange NOT NULL,
+    away tstzmultirange NOT NULL
 );
 """
 
@@ -535,7 +540,9 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
                           count(DISTINCT seats), count(DISTINCT slot), count(DISTINCT device),
                           count(DISTINCT flags), count(DISTINCT length(mask)),
                           count(DISTINCT (home).street), count(DISTINCT (home).house),
-                          count(DISTINCT (home).since),
+                          count(DISTINCT (home).since), count(DISTINCT query),
+                          count(DISTINCT large_object), count(DISTINCT position),
+                          count(DISTINCT busy), count(DISTINCT away),
                           count(DISTINCT tree), count(DISTINCT nlevel(tree)),
                           count(DISTINCT attrs::text), count(DISTINCT akeys(attrs)::text),
                           count(DISTINCT custom_spot::text),

@@ -366,6 +366,8 @@ _RANGES: dict[str, dict[str, Any]] = {
 # Expressions the server evaluates once per pool value; r1 and r2 are that value's own
 # random numbers in [0, 1) (a sub-SELECT would be evaluated only once for the whole pool)
 _SPOT = "point(random() * 100, random() * 100)"
+_DAYS = "r1 * interval '4000 days'"
+_HOURS = "interval '1 hour' + r2 * interval '3 days'"
 _SERVER_EXPRESSIONS = {
     # random lengths, 16 to 128 bytes
     "bytea": "decode(repeat(md5(r1::text), 1 + (r2 * 7)::int), 'hex')",
@@ -378,6 +380,21 @@ _SERVER_EXPRESSIONS = {
     "path": f"path(polygon(box({_SPOT}, {_SPOT})))",
     "macaddr": "substr(md5(r1::text), 1, 12)::macaddr",
     "macaddr8": "substr(md5(r1::text), 1, 16)::macaddr8",
+    "tsquery": "(substr(md5(r1::text), 1, 6) || ' & ' || substr(md5(r2::text), 1, 6))::tsquery",
+    "oid": "(16384 + r1 * 4000000000)::bigint::oid",  # above the system's own oids
+    "pg_lsn": "(to_hex((r1 * 255)::int) || '/' || to_hex((r2 * 4e9)::bigint))::pg_lsn",
+    "xid8": "(1000 + r1 * 1e9)::bigint::text::xid8",
+    **{
+        f"{kind}multirange": f"{kind}multirange({kind}range({low}, {low} + {length}))"
+        for kind, (low, length) in {
+            "int4": ("(r1 * 1e5)::int", "1 + (r2 * 100)::int"),
+            "int8": ("(r1 * 1e5)::int8", "1 + (r2 * 100)::int8"),
+            "num": ("round((r1 * 1e3)::numeric, 2)", "round((1 + r2 * 99)::numeric, 2)"),
+            "date": ("date '2015-01-01' + (r1 * 4000)::int", "1 + (r2 * 30)::int"),
+            "ts": (f"timestamp '2015-01-01' + {_DAYS}", _HOURS),
+            "tstz": (f"timestamptz '2015-01-01 00:00+00' + {_DAYS}", _HOURS),
+        }.items()
+    },
 }
 
 
