@@ -230,6 +230,61 @@ def test_bad_folders_and_versions_are_named(tmp_path: Path) -> None:
         assert expected in str(raised.value), str(raised.value)
 
 
+# our own one-line stand-ins for a migration of each framework whose migrations are code
+CODE_MIGRATIONS = {
+    "Rails": ("20240101_members.rb", "class Members < ActiveRecord::Migration[7.1]\nend\n"),
+    "Laravel": (
+        "2024_01_01_members.php",
+        "<?php\nuse Illuminate\\Database\\Migrations\\Migration;\n",
+    ),
+    "Doctrine": ("Version20240101.php", "<?php\nuse Doctrine\\Migrations\\AbstractMigration;\n"),
+    "Ecto": ("20240101_members.exs", "defmodule M do\n  use Ecto.Migration\nend\n"),
+    "TypeORM": ("1704067200-Members.ts", "export class M implements MigrationInterface {}\n"),
+    "Knex": ("20240101_members.js", "exports.up = function (knex) {};\n"),
+    "Sequelize": (
+        "20240101-members.js",
+        "module.exports = { up: async (queryInterface) => {} };\n",
+    ),
+    "Entity Framework Core": ("20240101_Members.cs", "void Up(MigrationBuilder b) {}\n"),
+}
+
+
+@pytest.mark.parametrize("framework", CODE_MIGRATIONS)
+def test_a_folder_of_code_migrations_is_named_with_the_command_that_runs_them(
+    tmp_path: Path, framework: str
+) -> None:
+    name, text = CODE_MIGRATIONS[framework]
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / name).write_text(text)
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(_scenario(tmp_path, "  dir: migrations\n"))
+    message = str(raised.value)
+    assert f"it holds {framework} migrations" in message, message
+    assert "migration: {command: {up: " in message
+
+
+def test_python_migrations_point_at_the_tool_that_runs_them(tmp_path: Path) -> None:
+    versions = tmp_path / "app" / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "app" / "alembic.ini").write_text("[alembic]\n")
+    (versions / "3f2a_members.py").write_text('revision = "3f2a"\ndown_revision = None\n')
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(_scenario(tmp_path, "  dir: app/alembic/versions\n"))
+    assert f"{{tool: alembic, dir: {(tmp_path / 'app').resolve()}}}" in str(raised.value)
+    django = tmp_path / "shop" / "orders" / "migrations"
+    django.mkdir(parents=True)
+    (django / "0001_initial.py").write_text("class Migration(migrations.Migration):\n    pass\n")
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(_scenario(tmp_path, "  dir: shop/orders/migrations\n"))
+    assert "{tool: django, dir: <the folder holding manage.py>}" in str(raised.value)
+    # a folder of nothing known keeps the list of tools
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("hello\n")
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(_scenario(tmp_path, "  dir: other\n"))
+    assert "cannot tell which migration tool wrote it" in str(raised.value)
+
+
 def test_run_migrations_rehearses_a_folder_with_the_scenarios_data(
     tmp_path: Path, work_root: Path
 ) -> None:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from pgrehearse.tools._frameworks import code_migrations_hint
 from pgrehearse.tools._migrations import (
     Folder,
     FolderError,
@@ -339,6 +340,9 @@ def detect(folder: Path) -> str:
         return "yoyo"
     if files and all(NUMBERED.match(n) for n in names):
         return "sql-files"
+    code = code_migrations_hint(folder)
+    if code is not None:
+        raise FolderError(f"{folder}: no SQL migration tool wrote this folder: {code}")
     raise FolderError(
         f"{folder}: cannot tell which migration tool wrote it; name one with `tool:` "
         f"({', '.join(READERS)})"
