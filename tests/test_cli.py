@@ -173,6 +173,49 @@ def test_a_signal_while_seeding_leaves_no_process_pipe_or_folder(
     assert list(work_root.iterdir()) == []  # its folder and the pipe's
 
 
+def test_a_reader_that_leaves_mid_run_does_not_stop_the_rehearsal(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """`pgrehearse run … 2>&1 | head -1`: the rest of the progress and the summary go
+    nowhere, and the rehearsal still runs to its end, with its reports and exit code."""
+    path = write_scenario(tmp_path / "s", rows=2_000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pgrehearse", "run", str(path), "--report-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("▸ provision")
+    process.stdout.close()  # the reader leaves: every later write meets a broken pipe
+    assert process.wait(timeout=300) == 0
+    [summary] = tmp_path.glob("t/*/summary.json")
+    assert json.loads(summary.read_text())["outcome"] == "passed"
+    assert processes_mentioning(str(work_root)) == [] and list(work_root.iterdir()) == []
+
+
+def test_a_stream_whose_reader_left_keeps_the_exit_status() -> None:
+    writer = (
+        "import sys\n"
+        "from pgrehearse._reader_may_leave import ReaderMayLeave\n"
+        "out = ReaderMayLeave(sys.stdout)\n"
+        "for _ in range(20_000):\n"
+        "    out.write('a line of progress\\n'); out.flush()\n"
+        "print('left' if out.left else 'still read', file=sys.stderr)\n"
+        "sys.exit(3)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", writer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    # without it: BrokenPipeError's traceback, or exit status 120 from the flush at exit
+    assert process.wait(timeout=60) == 3, stderr
+    assert stderr == "left\n"
+
+
 def test_sigkilled_run_is_cleaned_by_the_next_run(tmp_path: Path, work_root: Path) -> None:
     process = _start_slow_run(tmp_path)
     [leftover] = list(work_root.iterdir())

@@ -491,17 +491,21 @@ def _consoles(quiet: bool) -> tuple[Console, Console, ConsoleProgress]:
     from rich.console import Console
 
     from pgrehearse._console import ConsoleProgress
+    from pgrehearse._reader_may_leave import ReaderMayLeave
 
     # in a pipe or a CI log a line stays one line, however long (rich would fold at 80),
     # and tables get the room a CI log has (at 80 columns the plan's wrapped every word)
     err = Console(
-        stderr=True,
+        file=ReaderMayLeave(sys.stderr).as_text_stream(),
         highlight=False,
         soft_wrap=not sys.stderr.isatty(),
         width=_log_width(sys.stderr.isatty()),
     )
     out = Console(
-        highlight=False, soft_wrap=not sys.stdout.isatty(), width=_log_width(sys.stdout.isatty())
+        file=ReaderMayLeave(sys.stdout).as_text_stream(),
+        highlight=False,
+        soft_wrap=not sys.stdout.isatty(),
+        width=_log_width(sys.stdout.isatty()),
     )
     return out, err, ConsoleProgress(err, verbose=not quiet)
 
@@ -777,17 +781,23 @@ def cleanup(dsn: str | None, older_than_hours: float, everyone: bool) -> None:
     from pgrehearse.backends.workdir import sweep_leftovers, temp_root
     from pgrehearse.rehearsal.cache import SnapshotCache
 
+    # what is removed is said as it goes; a reader who leaves (`| head`) stops nothing
+    out, _, _ = _consoles(quiet=True)
+
+    def say(line: str) -> None:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
     removed = sweep_leftovers(temp_root(), kept=True, everyone=everyone)
     for folder in removed:
-        click.echo(f"removed {folder}")
-    click.echo(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
+        say(f"removed {folder}")
+    say(f"{len(removed)} leftover folder(s) removed from {temp_root()}")
     containers = sweep_containers(kept=True, everyone=everyone)
     for name in containers:
-        click.echo(f"removed container {name}")
+        say(f"removed container {name}")
     if containers:
-        click.echo(f"{len(containers)} container(s) of killed or kept runs removed")
+        say(f"{len(containers)} container(s) of killed or kept runs removed")
     for partial in SnapshotCache().sweep_partials():
-        click.echo(f"removed half-saved snapshot {partial}")
+        say(f"removed half-saved snapshot {partial}")
     if dsn is None:
         return
     try:
@@ -796,8 +806,8 @@ def cleanup(dsn: str | None, older_than_hours: float, everyone: bool) -> None:
         print_error(None, exc)
         sys.exit(int(exc.exit_code))
     for name in dropped:
-        click.echo(f"dropped database {name}")
-    click.echo(f"{len(dropped)} leftover database(s) dropped on {dsn_for_display(dsn)}")
+        say(f"dropped database {name}")
+    say(f"{len(dropped)} leftover database(s) dropped on {dsn_for_display(dsn)}")
 
 
 @main.command()
