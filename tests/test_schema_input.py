@@ -267,6 +267,73 @@ def test_contrib_extensions_work_and_a_missing_one_is_named(
     assert problem.hint is not None and "--pg-bin" in problem.hint and "--dsn" in problem.hint
 
 
+def test_settings_and_the_version_a_dump_names_are_read() -> None:
+    from pgrehearse.schema import dumped_from_major, unknown_setting
+
+    known = {"statement_timeout", "search_path"}
+    assert unknown_setting("SET transaction_timeout = 0", known) == "transaction_timeout"
+    assert unknown_setting("SET SESSION Transaction_Timeout TO 0", known) == "transaction_timeout"
+    assert unknown_setting("SELECT pg_catalog.set_config('no_such', '', false)", known) == (
+        "no_such"
+    )
+    for statement in (
+        "SET statement_timeout = 0",
+        "SELECT pg_catalog.set_config('search_path', '', false)",
+        "SET app.tenant = 'acme'",  # an application's own setting: every server takes it
+        "SET ROLE admin",
+        "SET TIME ZONE 'UTC'",
+        "SELECT 1",
+    ):
+        assert unknown_setting(statement, known) is None, statement
+    assert dumped_from_major("--\n-- Dumped from database version 17.2\n") == 17
+    assert dumped_from_major("CREATE TABLE t (id int);") is None
+
+
+NEWER_DUMP = """--
+-- PostgreSQL database dump
+--
+
+-- Dumped from database version 99.1
+-- Dumped by pg_dump version 99.1
+
+SET statement_timeout = 0;
+SET transaction_timeout = 0;
+SET some_setting_of_the_future TO 'on';
+SELECT pg_catalog.set_config('search_path', '', false);
+SET app.tenant = 'acme';
+
+CREATE TABLE public.notes (id bigint PRIMARY KEY, body text NOT NULL);
+"""
+
+
+def test_a_newer_pg_dumps_settings_are_left_out_and_its_version_named(
+    tmp_path: Path, work_root: Path
+) -> None:
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    (tmp_path / "schema.sql").write_text(NEWER_DUMP)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: newer\nschema: schema.sql\n"
+        "data: {tables: {notes: {rows: 20}}}\nmigration: {up: SELECT 1;, down: SELECT 1;}\n"
+    )
+    plan = plan_seeding(load_scenario(path))
+    notes = plan.schema_input["notes"]
+    assert f"SET transaction_timeout ({tmp_path / 'schema.sql'}:9) left out" in "\n".join(notes)
+    assert any("SET some_setting_of_the_future" in note for note in notes)
+    assert not any("app.tenant" in note or "search_path" in note for note in notes)
+
+    # a statement only the newer server knows: the hint names the version to rehearse on
+    (tmp_path / "schema.sql").write_text(
+        NEWER_DUMP + "ALTER TABLE public.notes ALTER COLUMN body SET FUTURE SYNTAX;\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    [problem] = raised.value.problems
+    assert problem.line == 15
+    assert problem.hint is not None and "--pg-version 99" in problem.hint, problem.hint
+
+
 def test_a_c_function_whose_library_is_missing_becomes_a_stub(
     tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
 ) -> None:

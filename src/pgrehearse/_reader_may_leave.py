@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import IO, cast
+from typing import IO, TextIO, cast
 
 
 class ReaderMayLeave:
     """A text stream's writes, until its reader leaves; nothing after."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self.left = False
 

@@ -16,7 +16,8 @@ from pgrehearse.backends.choice import ServerOptions, backend_for
 from pgrehearse.backends.settings import rehearsal_settings
 from pgrehearse.rehearsal.context import SCHEMA_DATABASE, RunContext, connect
 from pgrehearse.rehearsal.progress import Progress, SilentProgress
-from pgrehearse.rehearsal.provision import create_schema, new_result, seed_problem
+from pgrehearse.rehearsal.provision import new_result, seed_problem
+from pgrehearse.rehearsal.schema_apply import create_schema
 from pgrehearse.rehearsal.tool_phase import run_baseline
 from pgrehearse.roles import SessionRole
 from pgrehearse.scenario import Scenario

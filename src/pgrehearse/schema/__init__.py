@@ -5,6 +5,7 @@ from pgrehearse.schema._archive import ArchiveUnreadable, archive_sql
 from pgrehearse.schema._c_functions import CFunction, c_function
 from pgrehearse.schema._plain import PlainSql, plain_sql
 from pgrehearse.schema._roles import role_created, roles_named
+from pgrehearse.schema._settings import dumped_from_major, unknown_setting
 
 __all__ = [
     "ArchiveUnreadable",
@@ -12,7 +13,9 @@ __all__ = [
     "PlainSql",
     "archive_sql",
     "c_function",
+    "dumped_from_major",
     "plain_sql",
     "role_created",
     "roles_named",
+    "unknown_setting",
 ]

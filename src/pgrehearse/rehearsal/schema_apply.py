@@ -1,0 +1,249 @@
+"""The schema applied to a server of the rehearsal's, as one script, from the forms teams
+have it in: plain SQL and pg_dump output (a newer pg_dump's settings left out), pg_dump
+archives through the server's own pg_restore, the roles a dump names created first, and
+C functions whose library the server lacks stubbed."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+
+from pgrehearse.backends import Server
+from pgrehearse.errors import Problem, ScenarioError
+from pgrehearse.migration import Statement, run_script, split_statements
+from pgrehearse.rehearsal.context import RunContext
+from pgrehearse.scenario import SchemaSource
+from pgrehearse.schema import (
+    ArchiveUnreadable,
+    CFunction,
+    archive_sql,
+    c_function,
+    dumped_from_major,
+    plain_sql,
+    role_created,
+    roles_named,
+    unknown_setting,
+)
+
+
+def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSource) -> None:
+    """Apply every part of the schema in order, as one script: plain pg_dump output made fit
+    for a driver, archives through the server's own pg_restore, the roles the schema names
+    created first (NOLOGIN) on a server of our own."""
+    statements: list[Statement] = []
+    notes: list[str] = []
+    dumped_from: list[int] = []
+    for part in source.parts:
+        name = part.origin.name if part.origin is not None else "schema"
+        text = part.text
+        if part.archive is not None:
+            assert part.origin is not None
+            try:
+                text = archive_sql(
+                    server.client_program("pg_restore"), server.client_env("postgres"), part.origin
+                )
+            except ArchiveUnreadable as exc:
+                raise ScenarioError(
+                    [
+                        Problem(
+                            f"pg_restore cannot read the {part.archive} archive "
+                            f"{part.origin}: {exc}",
+                            file=ctx.scenario.path,
+                            line=ctx.scenario.line_of("schema"),
+                            hint="dump with the pg_dump of PostgreSQL "
+                            f"{server.major} or older, or give plain SQL (pg_dump "
+                            "--schema-only --format=plain)",
+                        )
+                    ]
+                ) from None
+            notes.append(f"{name}: {part.archive} archive read with pg_restore {server.major}")
+        plain = plain_sql(text)
+        notes += plain.notes(name)
+        dumped_from += filter(None, [dumped_from_major(text)])
+        # the lines of SQL pg_restore made are not the archive's: point at the archive
+        statements += split_statements(
+            plain.text,
+            file=part.origin,
+            first_line=part.first_line if part.archive is None else 1,
+        )
+    ctx.result.schema_input = {"roles_created": _create_roles(ctx, conn, server, statements)}
+    notes += _leave_out_unknown_settings(conn, server, statements)
+    notes += _stub_missing_c_functions(ctx, conn, server, statements)
+    if notes:
+        ctx.result.schema_input["notes"] = notes
+    for note in notes:
+        ctx.progress.note(note)
+    script = run_script(conn, statements, phase="schema", mode="file", clock=ctx.clock)
+    failed = script.error
+    if failed is not None and failed.error is not None:
+        missing = _missing_extension(failed.sql, failed.error.message)
+        if missing is not None:
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"the schema needs the extension {missing!r}, which the PostgreSQL "
+                        f"{server.major} binaries in use do not have ({failed.error.message})",
+                        file=failed.file,
+                        line=failed.line,
+                        hint=f"install it for PostgreSQL {server.major} and point --pg-bin "
+                        "at those binaries; or use a Docker image that has it (--backend "
+                        "docker, PGREHEARSE_DOCKER_IMAGE); or rehearse on a server that has "
+                        "it (--dsn)",
+                    )
+                ]
+            )
+        raise ScenarioError(
+            [
+                Problem(
+                    f"the schema does not apply: {failed.error.message}"
+                    + (f"\n{failed.error.detail}" if failed.error.detail else ""),
+                    file=failed.file,
+                    line=failed.error.line or failed.line,
+                    hint=failed.error.hint or _newer_dump_hint(dumped_from, server.major),
+                )
+            ]
+        )
+
+
+def _newer_dump_hint(dumped_from: list[int], major: int) -> str:
+    newer = max(dumped_from, default=0)
+    if newer <= major:
+        return "fix the schema SQL"
+    return (
+        f"the dump is of a PostgreSQL {newer} database and this server is {major}: "
+        f"rehearse on {newer} (--pg-version {newer}, or postgres.version: {newer} in the "
+        "scenario)"
+    )
+
+
+def _leave_out_unknown_settings(
+    conn: Any, server: Server, statements: list[Statement]
+) -> list[str]:
+    """`SET`s of settings this server does not have (a newer pg_dump's `SET
+    transaction_timeout = 0;` on PostgreSQL 16 or older) are left out: they only set the
+    session up for the restore, and would stop it."""
+    known = {row[0] for row in conn.execute("SELECT name FROM pg_settings")}
+    conn.rollback()
+    notes = []
+    for statement in list(statements):
+        name = unknown_setting(statement.sql, known)
+        if name is not None:
+            statements.remove(statement)
+            notes.append(
+                f"SET {name} ({statement.file or 'schema'}:{statement.line}) left out: "
+                f"PostgreSQL {server.major} has no such setting"
+            )
+    return notes
+
+
+_CREATE_EXTENSION = re.compile(
+    r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|[\w-]+)", re.IGNORECASE
+)
+
+
+def _missing_extension(statement: str, message: str) -> str | None:
+    """The extension a failed CREATE EXTENSION wanted, when the binaries lack it."""
+    wanted = _CREATE_EXTENSION.match(statement)
+    if wanted is None:
+        return None
+    if "control file" not in message and "is not available" not in message:
+        return None
+    return wanted.group(1).strip('"')
+
+
+def _stub_missing_c_functions(
+    ctx: RunContext, conn: Any, server: Server, statements: list[Statement]
+) -> list[str]:
+    """C functions whose shared library this server cannot load are created as PL/pgSQL
+    stubs that raise when called; one no stub can stand in for is a problem naming it."""
+    notes = []
+    for index, statement in enumerate(statements):
+        found = c_function(statement.sql)
+        if found is None or _loads(conn, found):
+            continue
+        if found.stub is None:
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"the C function {found.name} needs the shared library "
+                        f"{found.library!r}, which this server cannot load, and takes or "
+                        "returns a type no stub can stand in for",
+                        file=statement.file,
+                        line=statement.line,
+                        hint=f"install the library for PostgreSQL {server.major} and point "
+                        "--pg-bin at those binaries; or use a Docker image that has it "
+                        "(--backend docker, PGREHEARSE_DOCKER_IMAGE); or rehearse on a server "
+                        "that has it (--dsn)",
+                    )
+                ]
+            )
+        statements[index] = dataclasses.replace(statement, sql=found.stub)
+        notes.append(
+            f"C function {found.name} ({statement.file or 'schema'}:{statement.line}) created "
+            f"as a stub that raises when called: this server has no library {found.library}"
+        )
+    return notes
+
+
+def _loads(conn: Any, function: CFunction) -> bool:
+    """Whether the server can load `function`'s symbol from its library (a probe that is
+    rolled back); True where the probe cannot tell (no right to create C functions)."""
+    probe = sql.SQL(
+        "CREATE FUNCTION pg_temp.pgrehearse_probe() RETURNS void LANGUAGE c AS {}, {}"
+    ).format(sql.Literal(function.library), sql.Literal(function.symbol))
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(probe)
+    except (pg_errors.UndefinedFile, pg_errors.UndefinedFunction):
+        return False
+    except psycopg.Error:
+        return True
+    finally:
+        conn.rollback()
+    return True
+
+
+def _create_roles(
+    ctx: RunContext, conn: Any, server: Server, statements: list[Statement]
+) -> list[str]:
+    """Roles the schema names but does not create, and the server lacks: created NOLOGIN on
+    a server of our own (they go with the snapshot); on someone else's server, a problem to
+    fix first. A `CREATE ROLE` of the schema for a role the server already has (a
+    pg_dumpall's `CREATE ROLE postgres`) is left out: it would only fail."""
+    existing = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
+    conn.rollback()
+    creates = {s.sql: role for s in statements if (role := role_created(s.sql)) is not None}
+    already = [s for s in statements if creates.get(s.sql) in existing]
+    for statement in already:
+        statements.remove(statement)
+        ctx.progress.note(
+            f"CREATE ROLE {creates[statement.sql]} ({statement.file or 'schema'}:"
+            f"{statement.line}) left "
+            "out: the server has that role"
+        )
+    named = roles_named(s.sql for s in statements)
+    missing = [r for r in named if r not in existing and r not in creates.values()]
+    if not missing:
+        return []
+    if not server.capabilities.own_cluster:
+        raise ScenarioError(
+            [
+                Problem(
+                    "the schema names roles this server does not have: " + ", ".join(missing),
+                    file=ctx.scenario.path,
+                    line=ctx.scenario.line_of("schema"),
+                    hint="create them on the server first (CREATE ROLE … NOLOGIN), or dump "
+                    "the schema with pg_dump --no-owner --no-privileges",
+                )
+            ]
+        )
+    for role in missing:
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    conn.commit()
+    ctx.progress.note("created the roles the schema names (NOLOGIN): " + ", ".join(missing))
+    return missing

@@ -1,0 +1,37 @@
+"""The settings a schema script sets, and the server version a pg_dump says it came from.
+
+A dump made by a newer pg_dump sets what an older server does not have (pg_dump 17 writes
+`SET transaction_timeout = 0;`, which PostgreSQL 16 and older refuse), and it says at its
+top which server it was dumped from."""
+
+from __future__ import annotations
+
+import re
+
+_SET = re.compile(r"\s*SET\s+(?:SESSION\s+|LOCAL\s+)?([A-Za-z_][\w.]*)\s*(?:=|TO\b)", re.I)
+_SET_CONFIG = re.compile(
+    r"\s*SELECT\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'([A-Za-z_][\w.]*)'", re.I
+)
+_DUMPED_FROM = re.compile(r"^-- Dumped from database version (\d+)", re.M)
+
+
+def setting_named(statement: str) -> str | None:
+    """The setting a `SET name = …` / `SET name TO …` or a `SELECT set_config('name', …)`
+    sets, lower-cased; None for other statements (`SET ROLE`, `SET TIME ZONE`, …)."""
+    found = _SET.match(statement) or _SET_CONFIG.match(statement)
+    return found.group(1).lower() if found is not None else None
+
+
+def unknown_setting(statement: str, known: set[str]) -> str | None:
+    """The setting `statement` sets when the server has no such setting. A name with a dot
+    is an extension's or the application's own, which every server takes."""
+    name = setting_named(statement)
+    if name is None or "." in name or name in known:
+        return None
+    return name
+
+
+def dumped_from_major(text: str) -> int | None:
+    """The major of the server a plain pg_dump was taken from, from its header."""
+    found = _DUMPED_FROM.search(text[:2000])
+    return int(found.group(1)) if found is not None else None
