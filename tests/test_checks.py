@@ -640,6 +640,23 @@ def test_arrays_of_enums_and_domains_over_arrays_and_lengths_get_values(
     assert highest_cost < 1000 and costs > 100  # numeric(5, 2) through its domain
 
 
+def test_unique_fixed_length_text_keys_are_distinct(tmp_path: Path, work_root: Path) -> None:
+    """char(n) keys of every length: a hash's for `token`, numbered text for others (char
+    pads the shorter values, which stay distinct), codes for the short ones."""
+    path = seeding_scenario(
+        tmp_path,
+        "CREATE TABLE sessions (token char(64) PRIMARY KEY, handle char(24) UNIQUE,"
+        " tag char(8) UNIQUE, note char(10));",
+        "{tables: {sessions: {rows: 5000}}}",
+    )
+    counts = _seeded_row(
+        path,
+        "SELECT count(DISTINCT token), count(DISTINCT handle), count(DISTINCT tag),"
+        " count(*) FILTER (WHERE token ~ '^[0-9a-f]{64}$') FROM sessions",
+    )
+    assert counts == (5000, 5000, 5000, 5000)
+
+
 SHORT_CODES = """
 CREATE TABLE ports (code char(3) PRIMARY KEY, gate varchar(2) NOT NULL UNIQUE);
 CREATE TABLE flights (

@@ -478,7 +478,7 @@ def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0
         return UuidColumn(uuid="numbered" if unique else "v4")
     if unique and limit is not None and limit < 20:
         return _code(limit, rows)
-    if column.base_type == "bpchar" and limit is not None:
+    if column.base_type == "bpchar" and limit is not None and not unique:
         return TextColumn(text=(limit, limit), unique=False)
     if name in _PASSWORD_HASHES and not unique and (limit is None or limit >= 60):
         return PatternColumn(pattern=r"^\$2a\$12\$[./A-Za-z0-9]{53}$")  # bcrypt's shape
