@@ -249,11 +249,14 @@ def test_names_as_orms_write_them_are_read_like_snake_case(tmp_path: Path, work_
         '    "createdAt" timestamp(3) NOT NULL, "updatedAt" timestamp(3) NOT NULL);\n'
         "CREATE TABLE posts (id serial PRIMARY KEY, inserted_at timestamp NOT NULL,\n"
         "    updated_at timestamp NOT NULL);\n"
+        'CREATE TABLE "Grants" ("Id" serial PRIMARY KEY, "CreationTime" timestamptz NOT NULL,\n'
+        '    "CreatedUtc" timestamptz, create_time timestamp, date_joined date,\n'
+        '    "createdBy" timestamptz, "LockoutEnd" timestamptz);\n'
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
         "version: 1\nname: orm\nschema: schema.sql\n"
-        "data: {tables: {User: {rows: 30}, posts: {rows: 30}}}\n"
+        "data: {tables: {User: {rows: 30}, posts: {rows: 30}, Grants: {rows: 30}}}\n"
         "migration: {up: SELECT 1;}\n"
     )
     plan = plan_seeding(load_scenario(path))
@@ -266,3 +269,8 @@ def test_names_as_orms_write_them_are_read_like_snake_case(tmp_path: Path, work_
     assert generators[("User", "createdAt")]["distribution"] == "increasing"
     assert generators[("User", "updatedAt")] == {"after": "createdAt"}
     assert generators[("posts", "updated_at")] == {"after": "inserted_at"}
+    # the moment a row was made, however named: rows made later have later ones
+    for made in ("CreationTime", "CreatedUtc", "create_time", "date_joined"):
+        assert generators[("Grants", made)]["distribution"] == "increasing", made
+    for other in ("createdBy", "LockoutEnd"):
+        assert "distribution" not in generators[("Grants", other)], other  # uniform

@@ -42,6 +42,7 @@ from pgrehearse.seed._names import (
     integer_by_name,
     is_code,
     is_counter,
+    is_creation_moment,
     is_flag,
     polymorphic_types,
     snake_case,
@@ -57,7 +58,6 @@ _INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_
 # keep them) holds Unix seconds: 2015-01-01 to 2026-01-01
 _MOMENT_NAME = re.compile(r"^(.*_)?(at|timestamp)$")
 _EPOCH_SECONDS = (1_420_070_400, 1_767_225_600)
-_CREATED = {"created_at", "inserted_at", "created", "created_on", "registered_at", "signup_at"}
 
 
 def infer_generator(
@@ -315,7 +315,7 @@ def _infer_scalar(
             if base == "date"
             else (dt.datetime(2015, 1, 1), dt.datetime(2026, 1, 1))
         )
-        distribution = "increasing" if name in _CREATED else "uniform"
+        distribution = "increasing" if is_creation_moment(name) else "uniform"
         return BetweenColumn(between=bounds, distribution=distribution, unique=unique)
     if base in ("time", "timetz"):
         return FakerColumn(faker="time", pool=2_000)

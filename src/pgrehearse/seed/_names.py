@@ -285,3 +285,16 @@ def faker_provider_for(column: str, table: str) -> str:
     if provider is None or provider == "bothify":
         return "sentence" if name in LONG_TEXT else "word"
     return provider
+
+
+_CREATION_WORDS = {"created", "creation", "create", "inserted", "insert", "registered", "signup"}
+_MOMENT_WORDS = {"at", "on", "date", "time", "utc", "timestamp", "ts", "dt", "datetime"}
+_CREATION_NAMES = {"date_created", "date_inserted", "date_joined", "gmt_create", "joined_at"}
+
+
+def is_creation_moment(name: str) -> bool:
+    """A moment a row is made at, so rows made later have later ones: `created_at`,
+    `created`, `CreatedUtc`, `creation_time`, `create_time`, `inserted_at`, `date_joined`
+    (`name` in snake case)."""
+    first, *rest = name.split("_")
+    return name in _CREATION_NAMES or (first in _CREATION_WORDS and set(rest) <= _MOMENT_WORDS)
