@@ -570,19 +570,32 @@ def test_exclusion_constraints_are_honoured_or_named_in_the_plan(
         EXCLUDE USING gist (room_id WITH =, during WITH &&),
         EXCLUDE USING btree (code WITH =)
     );
+    CREATE TABLE shifts (
+        worker text NOT NULL,
+        starts_at timestamptz NOT NULL,
+        ends_at timestamptz NOT NULL,
+        EXCLUDE USING gist (worker WITH =, tstzrange(starts_at, ends_at, '[]') WITH &&)
+    );
+    CREATE TABLE stays ("Guest" int, "Arrives" date, "Leaves" date,
+        EXCLUDE USING gist ("Guest" WITH =, daterange("Arrives", "Leaves") WITH &&));
     """
     data = (
         "data:\n  seed: {seed}\n  tables:\n    rooms: {{rows: 20}}\n    bookings: {{rows: 4000}}\n"
+        "    shifts: {{rows: 3000}}\n    stays: {{rows: 1000}}\n"
     )
     answer, _ = _probe(
         _scenario(tmp_path, schema=schema, data=data, up="ALTER TABLE rooms ADD COLUMN x int"),
         pg_binaries,
-        "SELECT format('%s/%s', (SELECT count(*) FROM bookings a JOIN bookings b "
-        "ON a.id < b.id AND a.nights && b.nights), (SELECT count(DISTINCT code) FROM bookings))",
+        "SELECT format('%s/%s/%s/%s', (SELECT count(*) FROM bookings a JOIN bookings b "
+        "ON a.id < b.id AND a.nights && b.nights), (SELECT count(DISTINCT code) FROM bookings),"
+        " (SELECT count(*) FROM shifts WHERE ends_at > starts_at),"
+        ' (SELECT count(*) FROM stays WHERE "Leaves" > "Arrives"))',
     )
-    overlapping_nights, codes = (int(part) for part in str(answer).split("/"))
+    overlapping_nights, codes, shifts, stays = (int(part) for part in str(answer).split("/"))
     assert overlapping_nights > 0  # ranges no constraint separates overlap, as in life
     assert codes == 4000
+    # a range of two columns WITH &&: slots of their own, so the constraints were built
+    assert (shifts, stays) == (3000, 1000)
 
     broken = schema.replace(
         "EXCLUDE USING btree (code WITH =)", "EXCLUDE USING gist (circle(point(0, 0), 1) WITH &&)"
@@ -591,6 +604,17 @@ def test_exclusion_constraints_are_honoured_or_named_in_the_plan(
         rehearse(load_scenario(_scenario(tmp_path / "broken", schema=broken, data=data)))
     [problem] = raised.value.problems
     assert "EXCLUDE constraint" in problem.message and "an expression WITH &&" in problem.message
+
+
+def test_the_columns_of_a_range_an_exclusion_builds_are_read() -> None:
+    from pgrehearse.seed._exclusions import range_columns
+
+    assert range_columns("tstzrange(starts_at, ends_at)") == ("starts_at", "ends_at")
+    assert range_columns("tsrange(a, b, '[]'::text)") == ("a", "b")
+    assert range_columns('daterange("Arrives", "Leaves")') == ("Arrives", "Leaves")
+    assert range_columns("pg_catalog.tstzrange(s, e, '(]')") == ("s", "e")
+    for other in ("during", "int4range(a, b)", "tstzrange(a, a)", "tstzrange(a + 1, b)"):
+        assert range_columns(other) is None, other
 
 
 def test_reference_cycle_without_a_nullable_side_is_an_error(

@@ -62,7 +62,8 @@ GROUP BY i.indexrelid, i.indexprs, i.indrelid
 
 # EXCLUDE constraints: each element's column (NULL for an expression) and operator
 _EXCLUSIONS = """
-SELECT c.conname, array_agg(a.attname ORDER BY k.ord), array_agg(o.oprname::text ORDER BY k.ord)
+SELECT c.conname, array_agg(a.attname ORDER BY k.ord), array_agg(o.oprname::text ORDER BY k.ord),
+       array_agg(pg_get_indexdef(c.conindid, k.ord::int, true) ORDER BY k.ord)
 FROM pg_constraint c
 CROSS JOIN LATERAL unnest(c.conkey, c.conexclop) WITH ORDINALITY AS k(attnum, op, ord)
 LEFT JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
@@ -154,6 +155,7 @@ class Exclusion:
     name: str
     columns: list[str | None]  # None: an expression
     operators: list[str]
+    definitions: list[str] = field(default_factory=list)  # each element as the index has it
 
 
 @dataclass
@@ -207,8 +209,10 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
             info.unique.add(named[0])
         elif named and named not in info.unique_groups:
             info.unique_groups.append(named)
-    for constraint, elements, operators in conn.execute(_EXCLUSIONS, (relation,)):
-        info.exclusions.append(Exclusion(constraint, list(elements), list(operators)))
+    for constraint, elements, operators, definitions in conn.execute(_EXCLUSIONS, (relation,)):
+        info.exclusions.append(
+            Exclusion(constraint, list(elements), list(operators), list(definitions))
+        )
     for column, ref_table, ref_column in conn.execute(_FOREIGN_KEYS, {"t": relation}):
         info.foreign_keys[column] = (ref_table, ref_column)
     for columns_of, ref_table, ref_columns in conn.execute(

@@ -21,6 +21,7 @@ from pgrehearse.scenario import (
     UuidColumn,
 )
 from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
+from pgrehearse.seed._exclusions import make_slots
 from pgrehearse.seed._implied_refs import implied_reference, refer_by_name
 from pgrehearse.seed._infer import infer_generator
 from pgrehearse.seed._names import is_flag, snake_case
@@ -298,6 +299,10 @@ def _honour_exclusion(name: str, exclusion: Exclusion, info: TableInfo, plan: Ta
     if len(named) == len(elements) and all(operator == "=" for _, operator in elements):
         _honour_unique_group(name, named, info, plan)
         return
+    slots = make_slots(exclusion, plan)
+    if slots is not None:
+        plan.notes.append(slots)
+        return
     described = ", ".join(f"{c or 'an expression'} WITH {op}" for c, op in elements)
     if len(named) == len(elements) and all(c in planned and not planned[c].inferred for c in named):
         plan.notes.append(f"EXCLUDE {exclusion.name} ({described}) is left to your generators")
@@ -306,7 +311,8 @@ def _honour_exclusion(name: str, exclusion: Exclusion, info: TableInfo, plan: Ta
         name,
         named[0] if named else None,
         f"EXCLUDE constraint {exclusion.name} ({described}) is not a form pgrehearse builds "
-        "values for (a range column WITH &&, or columns WITH =)",
+        "values for (a range column WITH &&, a range of two timestamp or date columns "
+        "WITH &&, or columns WITH =)",
         hint="give its columns generators whose rows never conflict (for a range, "
         "`range: [low, high], disjoint: true`)",
     )
