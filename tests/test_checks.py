@@ -657,6 +657,44 @@ def test_unique_fixed_length_text_keys_are_distinct(tmp_path: Path, work_root: P
     assert counts == (5000, 5000, 5000, 5000)
 
 
+def test_json_keys_a_unique_index_reads_are_numbered(tmp_path: Path, work_root: Path) -> None:
+    """An external system's id kept in the document, unique by an index on `->>`: the key
+    the index reads is numbered (a JSON key named like a column is not that column)."""
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    path = seeding_scenario(
+        tmp_path,
+        "CREATE TABLE events (id bigserial PRIMARY KEY, payload jsonb NOT NULL,"
+        " meta jsonb NOT NULL, doc jsonb NOT NULL);\n"
+        "CREATE UNIQUE INDEX ON events ((payload ->> 'id'));\n"
+        "CREATE UNIQUE INDEX ON events (((meta -> 'source') ->> 'ref'));\n"
+        "CREATE UNIQUE INDEX ON events (doc);",
+        "{tables: {events: {rows: 5000}}}",
+    )
+    [events] = plan_seeding(load_scenario(path)).tables
+    generators = {c.name: c.generator for c in events.columns}
+    assert generators["payload"] == {
+        "json": {"id": {"sequence": 1}, "tag": {"choice": ["a", "b", "c"]}}
+    }
+    assert generators["meta"]["json"]["source"] == {"json": {"ref": {"sequence": 1}}}
+    assert generators["doc"]["json"]["id"] == {"sequence": 1}  # the whole document
+    counts = _seeded_row(
+        path,
+        "SELECT count(DISTINCT payload ->> 'id'), count(DISTINCT meta -> 'source' ->> 'ref'),"
+        " count(DISTINCT doc) FROM events",
+    )
+    assert counts == (5000, 5000, 5000)
+
+
+def test_a_column_named_in_a_string_is_not_mentioned() -> None:
+    from pgrehearse.seed._catalog import mentions
+
+    assert not mentions("(payload ->> 'id'::text)", "id")
+    assert mentions("(payload ->> 'id'::text)", "payload")
+    assert mentions('lower(("Email")::text)', "Email")
+    assert not mentions("(a || 'it''s id')", "id")
+
+
 SHORT_CODES = """
 CREATE TABLE ports (code char(3) PRIMARY KEY, gate varchar(2) NOT NULL UNIQUE);
 CREATE TABLE flights (

@@ -373,12 +373,18 @@ class JsonColumn(_GeneratorBase):
 
     json_object: dict[str, ColumnSpec] = Field(alias="json")
 
+    def written(self) -> dict[str, Any]:
+        return {**super().written(), "json": {k: v.written() for k, v in self.json_object.items()}}
+
 
 class ArrayColumn(_GeneratorBase):
     """A PostgreSQL array of `length: [min, max]` elements made by another generator."""
 
     array: ColumnSpec
     length: tuple[int, int] = (0, 5)
+
+    def written(self) -> dict[str, Any]:
+        return {**super().written(), "array": self.array.written()}
 
     @field_validator("length")
     @classmethod

@@ -163,6 +163,7 @@ class TableInfo:
     name: str
     columns: dict[str, ColumnInfo]
     unique: set[str] = field(default_factory=set)
+    unique_expressions: dict[str, str] = field(default_factory=dict)  # an index's, by column
     unique_groups: list[list[str]] = field(default_factory=list)  # composite unique keys
     exclusions: list[Exclusion] = field(default_factory=list)
     foreign_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # col -> (table, col)
@@ -207,6 +208,8 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
             named += [c for c in columns if c not in named and mentions(expressions, c)]
         if len(named) == 1:
             info.unique.add(named[0])
+            if expressions:
+                info.unique_expressions[named[0]] = expressions
         elif named and named not in info.unique_groups:
             info.unique_groups.append(named)
     for constraint, elements, operators, definitions in conn.execute(_EXCLUSIONS, (relation,)):
@@ -285,7 +288,12 @@ def _next_serial(
 
 
 def mentions(expression: str, column: str) -> bool:
-    return re.search(r'(?<![\w"])"?' + re.escape(column) + r'"?(?![\w"])', expression) is not None
+    """Whether `expression` names `column` (not inside a string: `payload ->> 'id'`)."""
+    code = _STRING.sub("''", expression)
+    return re.search(r'(?<![\w"])"?' + re.escape(column) + r'"?(?![\w"])', code) is not None
+
+
+_STRING = re.compile(r"'(?:[^']|'')*'")
 
 
 def _value_as(definition: str, column: str) -> str:

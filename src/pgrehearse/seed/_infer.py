@@ -19,7 +19,6 @@ from pgrehearse.scenario import (
     FakerColumn,
     FloatColumn,
     IntColumn,
-    JsonColumn,
     PatternColumn,
     RangeColumn,
     RefColumn,
@@ -31,6 +30,7 @@ from pgrehearse.scenario import (
 from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._checks import ColumnFacts
 from pgrehearse.seed._generators import GeneratorContext, faker_pool
+from pgrehearse.seed._json_keys import json_object
 from pgrehearse.seed._names import (
     ADDRESS_PARTS,
     LONG_TEXT,
@@ -86,7 +86,13 @@ def infer_generator(
     if column.enum_labels:
         spec: ColumnSpec = ChoiceColumn(choice=list(column.enum_labels), unique=unique)
         return ArrayColumn(array=spec, length=(0, 3)) if column.is_array else spec
-    element = _infer_scalar(column, unique and not column.is_array, rows, info.name)
+    element = _infer_scalar(
+        column,
+        unique and not column.is_array,
+        rows,
+        info.name,
+        info.unique_expressions.get(column.name),
+    )
     if element is None or not column.is_array:
         facts = info.checks.columns.get(column.name)
         if element is not None and _rarely_set(column) and not (facts and facts.not_null):
@@ -281,7 +287,11 @@ def _as_moment(value: object, like: dt.date | dt.datetime) -> dt.date | dt.datet
 
 
 def _infer_scalar(
-    column: ColumnInfo, unique: bool, rows: int, table: str = ""
+    column: ColumnInfo,
+    unique: bool,
+    rows: int,
+    table: str = "",
+    unique_expression: str | None = None,
 ) -> ColumnSpec | None:
     base = column.base_type
     name = snake_case(column.name)
@@ -324,9 +334,7 @@ def _infer_scalar(
     if base == "uuid":
         return UuidColumn(uuid="v4")
     if base in ("json", "jsonb"):
-        return JsonColumn.model_validate(
-            {"json": {"id": {"int": [1, 1000]}, "tag": {"choice": ["a", "b", "c"]}}}
-        )
+        return json_object(unique_expression, unique=unique)
     if base in ("inet", "cidr"):
         return FakerColumn(faker="ipv4", unique=False)
     if base in ("tsvector", "xml"):
