@@ -640,21 +640,28 @@ def test_arrays_of_enums_and_domains_over_arrays_and_lengths_get_values(
     assert highest_cost < 1000 and costs > 100  # numeric(5, 2) through its domain
 
 
-def test_unique_fixed_length_text_keys_are_distinct(tmp_path: Path, work_root: Path) -> None:
+def test_unique_keys_of_fixed_length_text_and_server_made_types_are_distinct(
+    tmp_path: Path, work_root: Path
+) -> None:
     """char(n) keys of every length: a hash's for `token`, numbered text for others (char
-    pads the shorter values, which stay distinct), codes for the short ones."""
+    pads the shorter values, which stay distinct), codes for the short ones; unique keys of
+    types whose values the server makes (bytea, inet, cidr, macaddr)."""
     path = seeding_scenario(
         tmp_path,
         "CREATE TABLE sessions (token char(64) PRIMARY KEY, handle char(24) UNIQUE,"
-        " tag char(8) UNIQUE, note char(10));",
+        " tag char(8) UNIQUE, note char(10), digest bytea UNIQUE, ip inet UNIQUE,"
+        " net cidr UNIQUE, device macaddr UNIQUE);",
         "{tables: {sessions: {rows: 5000}}}",
     )
     counts = _seeded_row(
         path,
         "SELECT count(DISTINCT token), count(DISTINCT handle), count(DISTINCT tag),"
-        " count(*) FILTER (WHERE token ~ '^[0-9a-f]{64}$') FROM sessions",
+        " count(*) FILTER (WHERE token ~ '^[0-9a-f]{64}$'), count(DISTINCT digest),"
+        " count(DISTINCT ip), count(DISTINCT net), count(DISTINCT device),"
+        " min(length(digest)) FROM sessions",
     )
-    assert counts == (5000, 5000, 5000, 5000)
+    # and types whose values the server makes in a pool: unique ones take a pattern
+    assert counts == (5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 32)
 
 
 def test_json_keys_a_unique_index_reads_are_numbered(tmp_path: Path, work_root: Path) -> None:
@@ -672,7 +679,7 @@ def test_json_keys_a_unique_index_reads_are_numbered(tmp_path: Path, work_root: 
         "{tables: {events: {rows: 5000}}}",
     )
     [events] = plan_seeding(load_scenario(path)).tables
-    generators = {c.name: c.generator for c in events.columns}
+    generators = {c.name: c.generator or {} for c in events.columns}
     assert generators["payload"] == {
         "json": {"id": {"sequence": 1}, "tag": {"choice": ["a", "b", "c"]}}
     }
