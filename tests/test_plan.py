@@ -27,7 +27,7 @@ CREATE TABLE invoices (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     account_id bigint NOT NULL REFERENCES accounts (id),
     cents integer NOT NULL,
-    shape pg_lsn NOT NULL
+    shape pg_snapshot NOT NULL
 );
 """
 
@@ -107,7 +107,7 @@ def test_a_broken_scenario_gets_every_problem_in_one_run(tmp_path: Path, work_ro
     messages = [f"{p.line}: {p.message}" for p in raised.value.problems]
     text = "\n".join(messages)
     assert "no column 'colour'" in text
-    assert "invoices.shape" in text and "cannot infer" in text  # pg_lsn NOT NULL
+    assert "invoices.shape" in text and "cannot infer" in text  # pg_snapshot NOT NULL
     assert "invoices.cents" in text and "integer" in text  # Faker names into integers
     assert len(messages) >= 3, messages
     assert all(p.line is not None for p in raised.value.problems)

@@ -168,14 +168,14 @@ def test_not_null_column_of_unknown_type_without_generator_points_at_the_table(
 ) -> None:
     schema = (
         "CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY, email text NOT NULL, "
-        "balance int NOT NULL, owner pg_lsn NOT NULL);\n"
+        "balance int NOT NULL, owner pg_snapshot NOT NULL);\n"
     )
     path = write_scenario(tmp_path / "s", schema=schema)
     with pytest.raises(ScenarioError) as caught:
         rehearse(load_scenario(path), report_dir=None)
     [problem] = caught.value.problems
     assert problem.file == path and problem.line == 9  # `columns:` of accounts, where it goes
-    assert "cannot infer a generator for accounts.owner (pg_lsn, NOT NULL)" in problem.message
+    assert "cannot infer a generator for accounts.owner (pg_snapshot, NOT NULL)" in problem.message
     assert problem.hint == "give it one under data.tables.accounts.columns.owner"
 
 

@@ -185,7 +185,7 @@ def test_unmentioned_columns_get_generators_from_their_types(
         flag boolean NOT NULL, token uuid NOT NULL UNIQUE, tags text[] NOT NULL,
         code char(3) NOT NULL, counter smallint NOT NULL, took interval NOT NULL,
         addr inet NOT NULL, title varchar(8) NOT NULL, created_at timestamptz NOT NULL,
-        inserted_on timestamptz NOT NULL DEFAULT now(), extra pg_lsn
+        inserted_on timestamptz NOT NULL DEFAULT now(), extra pg_snapshot
     );
     """
     data = "data:\n  seed: {seed}\n  tables:\n    accounts: {{rows: {customers}}}\n" + (
@@ -211,7 +211,7 @@ def test_unmentioned_columns_get_generators_from_their_types(
     assert all(c.inferred for c in events.columns)
     assert set(events.left_to_database) == {"id", "extra"}
     assert generators["inserted_on"] == "between"  # not every row stamped at seeding time
-    assert any("extra (pg_lsn) left NULL" in note for note in events.notes)
+    assert any("extra (pg_snapshot) left NULL" in note for note in events.notes)
 
 
 def test_reference_cycle_breaks_on_the_nullable_side(
