@@ -289,6 +289,42 @@ def test_settings_and_the_version_a_dump_names_are_read() -> None:
     assert dumped_from_major("CREATE TABLE t (id int);") is None
 
 
+# each statement fails on a server without the extension, which the error then names
+FORGOTTEN_EXTENSIONS = [
+    ("CREATE TABLE a (email citext)", "citext"),
+    ("CREATE TABLE b (path public.ltree)", "ltree"),
+    ("CREATE TABLE c (id uuid DEFAULT uuid_generate_v4())", "uuid-ossp"),
+    ("CREATE TABLE d (pw text DEFAULT crypt('x', gen_salt('bf')))", "pgcrypto"),
+    ("CREATE TABLE e (name text); CREATE INDEX ON e USING gin (name gin_trgm_ops)", "pg_trgm"),
+    ("CREATE TABLE f (room int); CREATE INDEX ON f USING gist (room)", "btree_gist"),
+    ("CREATE TABLE g (spot geometry(Point, 4326))", "postgis"),
+    ("CREATE TABLE h (embedding vector(3))", "vector"),
+    ("CREATE TABLE i (n int CHECK (n > 0))", None),  # fine: no extension involved
+]
+
+
+@pytest.mark.parametrize(("statement", "extension"), FORGOTTEN_EXTENSIONS)
+def test_the_extension_a_schema_forgot_is_named_from_the_servers_error(
+    server: LocalServer, statement: str, extension: str | None
+) -> None:
+    from pgrehearse.schema import forgotten_extension_hint
+
+    with psycopg.connect(**server.connect_kwargs("postgres", "t")) as conn:
+        try:
+            conn.execute(statement)
+            message = ""
+        except psycopg.Error as exc:
+            message = str(exc.diag.message_primary)
+        conn.rollback()
+    hint = forgotten_extension_hint(message)
+    if extension is None:
+        assert message == "" and hint is None
+        return
+    assert hint is not None, message
+    assert f'CREATE EXTENSION IF NOT EXISTS "{extension}";' in hint
+    assert ("--pg-bin" in hint) == (extension in ("postgis", "vector"))
+
+
 NEWER_DUMP = """--
 -- PostgreSQL database dump
 --

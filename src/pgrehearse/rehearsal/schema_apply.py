@@ -24,6 +24,7 @@ from pgrehearse.schema import (
     archive_sql,
     c_function,
     dumped_from_major,
+    forgotten_extension_hint,
     plain_sql,
     role_created,
     roles_named,
@@ -104,7 +105,9 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
                     + (f"\n{failed.error.detail}" if failed.error.detail else ""),
                     file=failed.file,
                     line=failed.error.line or failed.line,
-                    hint=failed.error.hint or _newer_dump_hint(dumped_from, server.major),
+                    hint=forgotten_extension_hint(failed.error.message)
+                    or failed.error.hint
+                    or _newer_dump_hint(dumped_from, server.major),
                 )
             ]
         )

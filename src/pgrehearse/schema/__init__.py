@@ -3,6 +3,7 @@ dump names, made ready for a throwaway server."""
 
 from pgrehearse.schema._archive import ArchiveUnreadable, archive_sql
 from pgrehearse.schema._c_functions import CFunction, c_function
+from pgrehearse.schema._extensions import forgotten_extension_hint
 from pgrehearse.schema._plain import PlainSql, plain_sql
 from pgrehearse.schema._roles import role_created, roles_named
 from pgrehearse.schema._settings import dumped_from_major, unknown_setting
@@ -14,6 +15,7 @@ __all__ = [
     "archive_sql",
     "c_function",
     "dumped_from_major",
+    "forgotten_extension_hint",
     "plain_sql",
     "role_created",
     "roles_named",

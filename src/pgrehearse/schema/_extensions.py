@@ -1,0 +1,101 @@
+"""Which extension a schema forgot to create, from the error its first use gives.
+
+`pg_dump -n public` leaves out the extensions (they live in their own schema, or belong to
+none), so the dump's `email citext` fails with `type "citext" does not exist` and nothing
+says where citext comes from. Pure logic over the server's message."""
+
+from __future__ import annotations
+
+import re
+
+# what the server names in its error, and the extension that provides it
+_TYPES = {
+    "citext": "citext",
+    "hstore": "hstore",
+    "ltree": "ltree",
+    "lquery": "ltree",
+    "ltxtquery": "ltree",
+    "cube": "cube",
+    "earth": "earthdistance",
+    "seg": "seg",
+    "lo": "lo",
+    "isbn": "isn",
+    "isbn13": "isn",
+    "ean13": "isn",
+    "issn": "isn",
+    "issn13": "isn",
+    "ismn": "isn",
+    "upc": "isn",
+    "geometry": "postgis",
+    "geography": "postgis",
+    "raster": "postgis_raster",
+    "vector": "vector",
+    "halfvec": "vector",
+    "sparsevec": "vector",
+}
+_FUNCTIONS = {
+    "uuid_generate_v1": "uuid-ossp",
+    "uuid_generate_v1mc": "uuid-ossp",
+    "uuid_generate_v3": "uuid-ossp",
+    "uuid_generate_v4": "uuid-ossp",
+    "uuid_generate_v5": "uuid-ossp",
+    "uuid_nil": "uuid-ossp",
+    "crypt": "pgcrypto",
+    "gen_salt": "pgcrypto",
+    "digest": "pgcrypto",
+    "hmac": "pgcrypto",
+    "pgp_sym_encrypt": "pgcrypto",
+    "pgp_sym_decrypt": "pgcrypto",
+    "unaccent": "unaccent",
+    "similarity": "pg_trgm",
+    "word_similarity": "pg_trgm",
+    "show_trgm": "pg_trgm",
+    "levenshtein": "fuzzystrmatch",
+    "soundex": "fuzzystrmatch",
+    "metaphone": "fuzzystrmatch",
+    "dmetaphone": "fuzzystrmatch",
+    "ll_to_earth": "earthdistance",
+    "earth_distance": "earthdistance",
+    "st_makepoint": "postgis",
+    "st_setsrid": "postgis",
+}
+_OPERATOR_CLASSES = {"gin_trgm_ops": "pg_trgm", "gist_trgm_ops": "pg_trgm"}
+# extensions that are not contrib: the server's binaries must have them
+NOT_CONTRIB = {"postgis", "postgis_raster", "vector"}
+
+_TYPE = re.compile(r'type "(?:[\w]+\.)?(\w+)" does not exist')
+_FUNCTION = re.compile(r"function (?:[\w]+\.)?(\w+)\(")
+_OPERATOR_CLASS = re.compile(r'operator class "(\w+)" does not exist')
+_NO_DEFAULT_CLASS = re.compile(r'has no default operator class for access method "(gist|gin)"')
+
+
+def extension_for(message: str) -> str | None:
+    """The extension whose type, function or operator class the error says is missing."""
+    if (found := _TYPE.search(message)) is not None:
+        return _TYPES.get(found.group(1).lower())
+    if "does not exist" in message and (found := _FUNCTION.search(message)) is not None:
+        return _FUNCTIONS.get(found.group(1).lower())
+    if (found := _OPERATOR_CLASS.search(message)) is not None:
+        return _OPERATOR_CLASSES.get(found.group(1))
+    if (found := _NO_DEFAULT_CLASS.search(message)) is not None:
+        # a plain column (an integer, say) in a GiST or GIN index: btree_gist / btree_gin
+        return "btree_gist" if found.group(1) == "gist" else "btree_gin"
+    return None
+
+
+def forgotten_extension_hint(message: str) -> str | None:
+    """What to add to the schema when the error is a missing extension's."""
+    extension = extension_for(message)
+    if extension is None:
+        return None
+    create = f'CREATE EXTENSION IF NOT EXISTS "{extension}";'
+    hint = (
+        f"that comes from the extension {extension}: add `{create}` at the top of the "
+        "schema (a pg_dump of one schema, -n, leaves the extensions out)"
+    )
+    if extension in NOT_CONTRIB:
+        hint += (
+            f"; {extension} is not part of PostgreSQL: use binaries that have it (--pg-bin), "
+            "a Docker image that has it, or a server that has it (--dsn)"
+        )
+    return hint
