@@ -645,12 +645,14 @@ def test_unique_keys_of_fixed_length_text_and_server_made_types_are_distinct(
 ) -> None:
     """char(n) keys of every length: a hash's for `token`, numbered text for others (char
     pads the shorter values, which stay distinct), codes for the short ones; unique keys of
-    types whose values the server makes (bytea, inet, cidr, macaddr)."""
+    types whose values the server makes (bytea, inet, cidr, macaddr), and of numbers,
+    times and intervals."""
     path = seeding_scenario(
         tmp_path,
         "CREATE TABLE sessions (token char(64) PRIMARY KEY, handle char(24) UNIQUE,"
         " tag char(8) UNIQUE, note char(10), digest bytea UNIQUE, ip inet UNIQUE,"
-        " net cidr UNIQUE, device macaddr UNIQUE);",
+        " net cidr UNIQUE, device macaddr UNIQUE, price numeric(12, 2) UNIQUE,"
+        " at time UNIQUE, wait interval UNIQUE, score float8 UNIQUE);",
         "{tables: {sessions: {rows: 5000}}}",
     )
     counts = _seeded_row(
@@ -658,10 +660,11 @@ def test_unique_keys_of_fixed_length_text_and_server_made_types_are_distinct(
         "SELECT count(DISTINCT token), count(DISTINCT handle), count(DISTINCT tag),"
         " count(*) FILTER (WHERE token ~ '^[0-9a-f]{64}$'), count(DISTINCT digest),"
         " count(DISTINCT ip), count(DISTINCT net), count(DISTINCT device),"
-        " min(length(digest)) FROM sessions",
+        " min(length(digest)), count(DISTINCT price), count(DISTINCT at),"
+        " count(DISTINCT wait), count(DISTINCT score) FROM sessions",
     )
     # and types whose values the server makes in a pool: unique ones take a pattern
-    assert counts == (5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 32)
+    assert counts == (5000,) * 8 + (32,) + (5000,) * 4
 
 
 def test_json_keys_a_unique_index_reads_are_numbered(tmp_path: Path, work_root: Path) -> None:

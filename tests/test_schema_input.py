@@ -325,6 +325,35 @@ def test_the_extension_a_schema_forgot_is_named_from_the_servers_error(
     assert ("--pg-bin" in hint) == (extension in ("postgis", "vector"))
 
 
+def test_contrib_extensions_a_schema_uses_without_creating_them_are_created(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """A `pg_dump -n public` of production leaves its extensions out: the ones that come
+    with PostgreSQL are created first, as production has them, and the plan says so."""
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    (tmp_path / "schema.sql").write_text(
+        "SELECT pg_catalog.set_config('search_path', '', false);\n"
+        "CREATE TABLE public.members (id uuid DEFAULT public.uuid_generate_v4() PRIMARY KEY,\n"
+        "    email public.citext NOT NULL UNIQUE, name text NOT NULL);\n"
+        "CREATE INDEX members_name ON public.members USING gin (name public.gin_trgm_ops);\n"
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: forgot\nschema: schema.sql\n"
+        "data: {tables: {members: {rows: 20}}}\nmigration: {up: SELECT 1;, down: SELECT 1;}\n"
+    )
+    plan = plan_seeding(load_scenario(path))
+    assert plan.schema_input["extensions_created"] == ["citext", "uuid-ossp", "pg_trgm"]
+    assert any("citext, uuid-ossp, pg_trgm" in note for note in plan.schema_input["notes"])
+    # one that is not part of PostgreSQL cannot be created: the error names it
+    (tmp_path / "schema.sql").write_text("CREATE TABLE spots (id int, at public.geometry);\n")
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    [problem] = raised.value.problems
+    assert problem.hint is not None and '"postgis"' in problem.hint and "--pg-bin" in problem.hint
+
+
 NEWER_DUMP = """--
 -- PostgreSQL database dump
 --

@@ -15,15 +15,17 @@ from psycopg import sql
 
 from pgrehearse.backends import Server
 from pgrehearse.errors import Problem, ScenarioError
-from pgrehearse.migration import Statement, run_script, split_statements
+from pgrehearse.migration import ScriptResult, Statement, run_script, split_statements
 from pgrehearse.rehearsal.context import RunContext
 from pgrehearse.scenario import SchemaSource
 from pgrehearse.schema import (
+    NOT_CONTRIB,
     ArchiveUnreadable,
     CFunction,
     archive_sql,
     c_function,
     dumped_from_major,
+    extension_for,
     forgotten_extension_hint,
     plain_sql,
     role_created,
@@ -79,7 +81,7 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
         ctx.result.schema_input["notes"] = notes
     for note in notes:
         ctx.progress.note(note)
-    script = run_script(conn, statements, phase="schema", mode="file", clock=ctx.clock)
+    script = _run_creating_extensions(ctx, conn, server, statements)
     failed = script.error
     if failed is not None and failed.error is not None:
         missing = _missing_extension(failed.sql, failed.error.message)
@@ -111,6 +113,48 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
                 )
             ]
         )
+
+
+_MOST_EXTENSIONS_CREATED = 8
+
+
+def _run_creating_extensions(
+    ctx: RunContext, conn: Any, server: Server, statements: list[Statement]
+) -> ScriptResult:
+    """The schema's script, in one transaction. A contrib extension it uses but does not
+    create (a `pg_dump -n public` leaves the extensions out; production has them) is
+    created first, and the script run again, on a server of our own."""
+    created: list[str] = []
+    while True:
+        first = [
+            Statement(0, f'CREATE EXTENSION IF NOT EXISTS "{name}" CASCADE', None, 0)
+            for name in created
+        ]
+        script = run_script(
+            conn, [*first, *statements], phase="schema", mode="file", clock=ctx.clock
+        )
+        failed = script.error
+        wanted = None
+        if failed is not None and failed.error is not None and failed.index > 0:
+            wanted = extension_for(failed.error.message)
+        if (
+            wanted is None
+            or wanted in NOT_CONTRIB
+            or wanted in created
+            or not server.capabilities.own_cluster
+            or len(created) >= _MOST_EXTENSIONS_CREATED
+        ):
+            break
+        created.append(wanted)
+    if created:
+        note = (
+            "created the extensions the schema uses but does not create, as production "
+            f"has them: {', '.join(created)}"
+        )
+        ctx.progress.note(note)
+        ctx.result.schema_input.setdefault("notes", []).append(note)
+        ctx.result.schema_input["extensions_created"] = created
+    return script
 
 
 def _newer_dump_hint(dumped_from: list[int], major: int) -> str:

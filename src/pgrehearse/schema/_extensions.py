@@ -65,7 +65,7 @@ NOT_CONTRIB = {"postgis", "postgis_raster", "vector"}
 
 _TYPE = re.compile(r'type "(?:[\w]+\.)?(\w+)" does not exist')
 _FUNCTION = re.compile(r"function (?:[\w]+\.)?(\w+)\(")
-_OPERATOR_CLASS = re.compile(r'operator class "(\w+)" does not exist')
+_OPERATOR_CLASS = re.compile(r'operator class "(?:\w+\.)?(\w+)" does not exist')
 _NO_DEFAULT_CLASS = re.compile(r'has no default operator class for access method "(gist|gin)"')
 
 

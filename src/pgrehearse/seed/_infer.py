@@ -311,6 +311,8 @@ def _infer_scalar(
             return IntColumn.model_validate({"int": list(_EPOCH_SECONDS)})
         high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
         return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
+    if unique and base in ("numeric", "money", "float4", "float8", "interval"):
+        return SequenceColumn(sequence=1)  # distinct by construction (an interval's seconds)
     if base in ("numeric", "money"):
         scale = column.num_scale if column.num_scale is not None else 2
         digits = (column.num_precision or 12) - scale
@@ -329,6 +331,8 @@ def _infer_scalar(
         distribution = "increasing" if is_creation_moment(name) else "uniform"
         return BetweenColumn(between=bounds, distribution=distribution, unique=unique)
     if base in ("time", "timetz"):
+        if unique:
+            return PatternColumn(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$", unique=True)
         return FakerColumn(faker="time", pool=2_000)
     if base == "interval":
         return IntColumn.model_validate({"int": [1, 86_400]})
