@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -19,10 +20,19 @@ _ALWAYS_OUTSIDE = {
 }
 
 
+# a word every statement that must run alone has; the others are not parsed (a schema of
+# 10,000 statements spent 4 s parsing them)
+_MAY_RUN_ALONE = re.compile(
+    r"vacuum|database|system|tablespace|subscription|concurrently|reindex|cluster", re.I
+)
+
+
 @lru_cache(maxsize=1024)
 def runs_outside_transaction(sql: str) -> bool:
     """True for CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY, VACUUM, CREATE
     DATABASE and the like: they must run alone, in autocommit."""
+    if _MAY_RUN_ALONE.search(sql) is None:
+        return False
     try:
         statements = parser.parse_sql(sql)
     except parser.ParseError:

@@ -34,12 +34,14 @@ def split_statements(
     except pglast.parser.ParseError:
         slices = _scanner_slices(text)
     statements: list[Statement] = []
+    line, counted = first_line, 0  # lines are counted on from the last statement's start
     for piece in slices:
         start = _skip_trivia(text, piece.start)
         sql = text[start : piece.stop].strip()
         if not sql:
             continue
-        line = first_line + text.count("\n", 0, start)
+        line += text.count("\n", counted, start)
+        counted = start
         statements.append(Statement(len(statements) + 1, sql, file, line))
     return statements
 

@@ -27,6 +27,8 @@ from pgrehearse.schema import (
     dumped_from_major,
     extension_for,
     forgotten_extension_hint,
+    missing_extension_schema,
+    outside_objects_hint,
     plain_sql,
     role_created,
     roles_named,
@@ -108,6 +110,7 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
                     file=failed.file,
                     line=failed.error.line or failed.line,
                     hint=forgotten_extension_hint(failed.error.message)
+                    or outside_objects_hint(failed.error.message)
                     or failed.error.hint
                     or _newer_dump_hint(dumped_from, server.major),
                 )
@@ -115,46 +118,59 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
         )
 
 
-_MOST_EXTENSIONS_CREATED = 8
+_MOST_CREATED = 8
 
 
 def _run_creating_extensions(
     ctx: RunContext, conn: Any, server: Server, statements: list[Statement]
 ) -> ScriptResult:
-    """The schema's script, in one transaction. A contrib extension it uses but does not
-    create (a `pg_dump -n public` leaves the extensions out; production has them) is
-    created first, and the script run again, on a server of our own."""
-    created: list[str] = []
+    """The schema's script, in one transaction. On a server of our own, what production
+    has and the schema takes for granted is created first, and the script run again: a
+    contrib extension it uses but does not create (a `pg_dump -n public` leaves the
+    extensions out), and the schema a `CREATE EXTENSION … WITH SCHEMA` names."""
+    schemas: list[str] = []
+    extensions: list[str] = []
     while True:
         first = [
-            Statement(0, f'CREATE EXTENSION IF NOT EXISTS "{name}" CASCADE', None, 0)
-            for name in created
+            *(f"CREATE SCHEMA IF NOT EXISTS {_quoted(name)}" for name in schemas),
+            *(f"CREATE EXTENSION IF NOT EXISTS {_quoted(name)} CASCADE" for name in extensions),
         ]
         script = run_script(
-            conn, [*first, *statements], phase="schema", mode="file", clock=ctx.clock
+            conn,
+            [*(Statement(0, text, None, 0) for text in first), *statements],
+            phase="schema",
+            mode="file",
+            clock=ctx.clock,
         )
         failed = script.error
-        wanted = None
-        if failed is not None and failed.error is not None and failed.index > 0:
-            wanted = extension_for(failed.error.message)
-        if (
-            wanted is None
-            or wanted in NOT_CONTRIB
-            or wanted in created
-            or not server.capabilities.own_cluster
-            or len(created) >= _MOST_EXTENSIONS_CREATED
-        ):
+        if failed is None or failed.error is None or failed.index == 0:
             break
-        created.append(wanted)
-    if created:
-        note = (
-            "created the extensions the schema uses but does not create, as production "
-            f"has them: {', '.join(created)}"
-        )
-        ctx.progress.note(note)
-        ctx.result.schema_input.setdefault("notes", []).append(note)
-        ctx.result.schema_input["extensions_created"] = created
+        if not server.capabilities.own_cluster or len(first) >= _MOST_CREATED:
+            break
+        schema = missing_extension_schema(failed.sql, failed.error.message)
+        extension = extension_for(failed.error.message)
+        if schema is not None and schema not in schemas:
+            schemas.append(schema)
+        elif extension is not None and extension not in NOT_CONTRIB + extensions:
+            extensions.append(extension)
+        else:
+            break
+    _say_created(ctx, "schemas", schemas, "the schema's CREATE EXTENSION … WITH SCHEMA names")
+    _say_created(ctx, "extensions", extensions, "the schema uses but does not create")
     return script
+
+
+def _say_created(ctx: RunContext, kind: str, names: list[str], why: str) -> None:
+    if not names:
+        return
+    note = f"created the {kind} {why}, as production has them: {', '.join(names)}"
+    ctx.progress.note(note)
+    ctx.result.schema_input.setdefault("notes", []).append(note)
+    ctx.result.schema_input[f"{kind}_created"] = names
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _newer_dump_hint(dumped_from: list[int], major: int) -> str:

@@ -3,7 +3,13 @@ dump names, made ready for a throwaway server."""
 
 from pgrehearse.schema._archive import ArchiveUnreadable, archive_sql
 from pgrehearse.schema._c_functions import CFunction, c_function
-from pgrehearse.schema._extensions import NOT_CONTRIB, extension_for, forgotten_extension_hint
+from pgrehearse.schema._extensions import (
+    NOT_CONTRIB,
+    extension_for,
+    forgotten_extension_hint,
+    missing_extension_schema,
+    outside_objects_hint,
+)
 from pgrehearse.schema._plain import PlainSql, plain_sql
 from pgrehearse.schema._roles import role_created, roles_named
 from pgrehearse.schema._settings import dumped_from_major, unknown_setting
@@ -18,6 +24,8 @@ __all__ = [
     "dumped_from_major",
     "extension_for",
     "forgotten_extension_hint",
+    "missing_extension_schema",
+    "outside_objects_hint",
     "plain_sql",
     "role_created",
     "roles_named",

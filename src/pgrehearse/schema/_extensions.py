@@ -61,7 +61,7 @@ _FUNCTIONS = {
 }
 _OPERATOR_CLASSES = {"gin_trgm_ops": "pg_trgm", "gist_trgm_ops": "pg_trgm"}
 # extensions that are not contrib: the server's binaries must have them
-NOT_CONTRIB = {"postgis", "postgis_raster", "vector"}
+NOT_CONTRIB = ["postgis", "postgis_raster", "vector"]
 
 _TYPE = re.compile(r'type "(?:[\w]+\.)?(\w+)" does not exist')
 _FUNCTION = re.compile(r"function (?:[\w]+\.)?(\w+)\(")
@@ -83,6 +83,24 @@ def extension_for(message: str) -> str | None:
     return None
 
 
+_EXTENSION_SCHEMA = re.compile(
+    r"\s*CREATE\s+EXTENSION\b.*?\bSCHEMA\s+(\"(?:[^\"]|\"\")+\"|\w+)", re.IGNORECASE | re.DOTALL
+)
+_MISSING_SCHEMA = re.compile(r'schema "((?:[^"]|"")+)" does not exist')
+
+
+def missing_extension_schema(statement: str, message: str) -> str | None:
+    """The schema a `CREATE EXTENSION … WITH SCHEMA name` puts the extension in, when the
+    error says it does not exist (a platform makes it: Supabase's `extensions`)."""
+    wanted = _EXTENSION_SCHEMA.match(statement)
+    missing = _MISSING_SCHEMA.search(message)
+    if wanted is None or missing is None:
+        return None
+    name = wanted.group(1)
+    name = name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+    return name if name == missing.group(1) else None
+
+
 def forgotten_extension_hint(message: str) -> str | None:
     """What to add to the schema when the error is a missing extension's."""
     extension = extension_for(message)
@@ -99,3 +117,28 @@ def forgotten_extension_hint(message: str) -> str | None:
             "a Docker image that has it, or a server that has it (--dsn)"
         )
     return hint
+
+
+_OUTSIDE = re.compile(
+    r'schema "(?P<schema>(?:[^"]|"")+)" does not exist'
+    r'|relation "(?P<relation>\w+\.\w+)" does not exist'
+    r"|function (?P<function>\w+\.\w+)\(.*\) does not exist"
+)
+
+
+def outside_objects_hint(message: str) -> str | None:
+    """What to do when the schema uses an object of a schema it never creates (a
+    platform's: Supabase's `auth.users` and `auth.uid()`)."""
+    found = _OUTSIDE.search(message)
+    if found is None:
+        return None
+    what = (
+        f'the schema "{found.group("schema")}"'
+        if found.group("schema")
+        else found.group("relation") or f"{found.group('function')}()"
+    )
+    return (
+        f"{what} comes from outside the schema (a platform's own objects, such as "
+        "Supabase's auth.users): write a file that creates what the schema uses of them "
+        "and give it first, `schema: [platform.sql, schema.sql]`"
+    )
