@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -191,6 +192,24 @@ def test_same_seed_same_values_other_seed_other_values() -> None:
     spec = {"faker": "name", "pool": 50}
     assert _values(spec, 200, seed=5) == _values(spec, 200, seed=5)
     assert _values(spec, 200, seed=5) != _values(spec, 200, seed=6)
+
+
+def test_columns_asking_for_the_same_faker_values_share_one_pool(cache_dir: Path) -> None:
+    """Pools are a function of the data's seed and the spec, not of the column: 40 tables
+    with a `name` each build one pool (1,500 such tables took five minutes); each column
+    samples it with a stream of its own."""
+    from pgrehearse.scenario import FakerColumn
+    from pgrehearse.seed._generators import build_faker_pools
+
+    names = FakerColumn(faker="name", pool=300)
+    wanted = [(names, GeneratorContext(7, f"t{i}", "name", 100)) for i in range(40)]
+    wanted.append((FakerColumn(faker="city", pool=300), GeneratorContext(7, "t0", "city", 100)))
+    pools = build_faker_pools(wanted, workers=1)
+    assert len(list((cache_dir / "faker").glob("*.json"))) == 2  # names once, cities once
+    assert pools["t0.name"] == pools["t39.name"] != pools["t0.city"]
+    assert build_faker_pools(wanted[:1], workers=1)["t0.name"] == pools["t0.name"]  # cached
+    other_seed = build_faker_pools([(names, GeneratorContext(8, "t0", "name", 100))], workers=1)
+    assert other_seed["t0.name"] != pools["t0.name"]
 
 
 def test_unique_generators_are_unique_across_blocks() -> None:

@@ -34,7 +34,8 @@ from pgrehearse.paths import cache_max_bytes, cache_root
 from pgrehearse.scenario import Scenario
 
 # Bump when generators change what they produce for the same spec: old entries then miss.
-# 3: UUID defaults; 4: enum arrays, measures, implied refs; 5: types, creation moments
+# 3: UUID defaults; 4: enum arrays, measures, implied refs; 5: types, creation moments,
+# Faker pools shared by the columns asking for the same values
 SEED_FORMAT_VERSION = 5
 MANIFEST_VERSION = 2  # per-file sizes and CRC-32s
 _META = "meta.json"
