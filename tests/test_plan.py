@@ -274,3 +274,34 @@ def test_names_as_orms_write_them_are_read_like_snake_case(tmp_path: Path, work_
         assert generators[("Grants", made)]["distribution"] == "increasing", made
     for other in ("createdBy", "LockoutEnd"):
         assert "distribution" not in generators[("Grants", other)], other  # uniform
+
+
+def test_keys_with_fewer_values_than_rows_are_all_named_by_the_plan(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """A lookup table keyed by an enum, a boolean or a two-letter code holds only so many
+    rows: the plan names each one, with how many it can hold, before any row is seeded."""
+    path = seeding_scenario(
+        tmp_path,
+        "CREATE TYPE tier AS ENUM ('free', 'pro', 'enterprise');\n"
+        "CREATE TABLE plans (tier tier PRIMARY KEY);\n"
+        "CREATE TABLE switches (position boolean PRIMARY KEY);\n"
+        "CREATE TABLE countries (code char(2) PRIMARY KEY);\n",
+        "{tables: {plans: {rows: 5}, switches: {rows: 3}, countries: {rows: 2000}}}",
+    )
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    messages = sorted(problem.message for problem in raised.value.problems)
+    assert len(messages) == 3, messages
+    assert "countries.code must be unique, but its pattern" in messages[0]
+    assert "makes only 1,296 values, for 2,000 rows" in messages[0]
+    assert "plans.tier must be unique, but it takes only 3 values, for 5 rows" in messages[1]
+    assert (
+        "switches.position must be unique, but it takes only 2 values, for 3 rows" in (messages[2])
+    )
+    hints = sorted(problem.hint or "" for problem in raised.value.problems)
+    assert [hint.split(" (")[0] for hint in hints] == [
+        "lower its rows to 1,296 or fewer",
+        "lower its rows to 2 or fewer",
+        "lower its rows to 3 or fewer",
+    ]

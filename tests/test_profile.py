@@ -372,6 +372,9 @@ CREATE TABLE orders (
 CREATE TABLE order_tags (order_id bigint REFERENCES orders, tag text, PRIMARY KEY (order_id, tag));
 CREATE TABLE schema_migrations (version varchar PRIMARY KEY);
 INSERT INTO schema_migrations VALUES ('20240101000000'), ('20240201000000');
+CREATE TABLE countries (code char(2) PRIMARY KEY, name text NOT NULL);
+CREATE TABLE plans (tier tier PRIMARY KEY, price numeric(8,2) NOT NULL);
+CREATE TABLE switches (position boolean PRIMARY KEY);
 """
 
 
@@ -389,15 +392,21 @@ def test_init_from_a_schema_file_validates_and_runs_as_written(
     out = tmp_path / "first"
     done = _cli("init", out, "--schema", schema, "--rows", "3000")
     assert done.returncode == 0, done.stderr
-    assert "4 tables from the schema schema.sql; the load reads customers, orders" in done.stdout
+    assert "7 tables from the schema schema.sql; the load reads customers, orders" in done.stdout
     written = yaml.safe_load((out / "scenario.yaml").read_text())
     assert written["data"]["tables"]["schema_migrations"] == {"rows": 0}  # a tool's books
+    # lookup tables get the rows their keys allow: a char(2) code, an enum, a boolean
+    assert [written["data"]["tables"][t]["rows"] for t in ("countries", "plans", "switches")] == [
+        36 * 36,
+        3,
+        2,
+    ]
     assert _cli("validate", out).returncode == 0
     reports = tmp_path / "reports"
     run = _cli("run", out, "--report-dir", reports)
     assert run.returncode == 0, run.stdout + run.stderr
     summary = _load_summary(reports)
-    assert sorted(t["rows"] for t in summary["tables"]) == [0, 3000, 3000, 3000]
+    assert sorted(t["rows"] for t in summary["tables"]) == [0, 2, 3, 1296, 3000, 3000, 3000]
     by_name = summary["load"]["phases"][0]["by_transaction"]
     assert set(by_name) == {"read_customers", "read_orders"}
     assert all(t["ok"] > 0 for t in by_name.values())

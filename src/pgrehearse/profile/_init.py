@@ -249,6 +249,7 @@ def _from_schema(
     from pgrehearse.rehearsal.plan import schema_only
     from pgrehearse.roles import SessionRole
     from pgrehearse.scenario import load_scenario
+    from pgrehearse.seed import rows_the_keys_allow
 
     if not schema.exists():
         raise ProfileOutputError(
@@ -281,7 +282,9 @@ def _from_schema(
         tables = [str(t) for (t,) in conn.execute(_TABLES).fetchall()]
         keys = {str(t): str(c) for t, c in conn.execute(_PRIMARY_KEYS).fetchall()}
         columns = _columns_of(conn, list(keys))
-    scenario["data"]["tables"] = {
-        table: {"rows": 0 if _bookkeeping(table) else rows} for table in tables
-    }
+        # a lookup table keyed by an enum or a short code gets the rows its key allows
+        sized = rows_the_keys_allow(
+            conn, {table: 0 if _bookkeeping(table) else rows for table in tables}
+        )
+    scenario["data"]["tables"] = {table: {"rows": sized[table]} for table in tables}
     return scenario, keys, columns

@@ -1,5 +1,6 @@
 """Synthetic data: column generators, the plan of what fills each column, the COPY seeder."""
 
+from pgrehearse.seed._capacity import rows_the_keys_allow
 from pgrehearse.seed._catalog import (
     SCENARIO_NAME_SQL,
     ColumnInfo,
@@ -84,6 +85,7 @@ __all__ = [
     "quoted_name",
     "read_checks",
     "read_table",
+    "rows_the_keys_allow",
     "scaled_rows",
     "seed_tables",
     "zipf_ranks",

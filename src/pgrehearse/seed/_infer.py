@@ -325,6 +325,8 @@ def _infer_scalar(
     if base in ("float4", "float8"):
         return FloatColumn.model_validate({"float": [0, 1000], "decimals": 3})
     if base == "bool":
+        if unique:  # a key of two rows at most: each value once
+            return ChoiceColumn(choice=["true", "false"], unique=True)
         return BoolColumn.model_validate({"bool": true_share(name)})
     if base in _TEMPORAL_TYPES:
         bounds: tuple[Any, Any] = (

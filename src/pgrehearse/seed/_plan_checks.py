@@ -1,18 +1,19 @@
 """Problems of a table's plan as a whole, found before any row is made: numbers past
-their column's type, unique patterns with fewer values than rows, partition keys that
-inferred values would miss."""
+their column's type, unique columns with fewer values than rows (and so the most rows a
+table's keys allow), partition keys that inferred values would miss."""
 
 from __future__ import annotations
 
-from pgrehearse.scenario import IntColumn, PatternColumn, SequenceColumn
+from pgrehearse.scenario import BoolColumn, ChoiceColumn, IntColumn, PatternColumn, SequenceColumn
+from pgrehearse.seed._catalog import TableInfo
 from pgrehearse.seed._patterns import distinct_values
-from pgrehearse.seed._plan_model import PlanError, TablePlan
+from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 
 _INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_775_807}
 
 
 def table_problems(plan: TablePlan) -> list[PlanError]:
-    return _past_the_type(plan) + _too_few_patterns(plan) + _unshaped_partition_keys(plan)
+    return _past_the_type(plan) + _too_few_values(plan) + _unshaped_partition_keys(plan)
 
 
 def _past_the_type(plan: TablePlan) -> list[PlanError]:
@@ -44,23 +45,42 @@ def _past_the_type(plan: TablePlan) -> list[PlanError]:
     return found
 
 
-def _too_few_patterns(plan: TablePlan) -> list[PlanError]:
-    """A unique `pattern` column whose pattern has fewer values than the table has rows."""
+def distinct_capacity(planned: PlannedColumn, info: TableInfo) -> tuple[int, str] | None:
+    """How many distinct values a column that must be unique can take, and what limits it
+    (`its pattern ^[A-Z]{2}$ makes only 676 values`); None when it is not unique."""
+    spec = planned.spec
+    if isinstance(spec, PatternColumn) and spec.unique:
+        distinct = distinct_values(spec)
+        if distinct is not None:
+            return distinct, f"its pattern {spec.pattern} makes only {distinct:,} values"
+    if isinstance(spec, ChoiceColumn) and spec.unique:
+        return len(spec.choice), f"it takes only {len(spec.choice):,} values"
+    if isinstance(spec, BoolColumn) and planned.name in info.unique:
+        return 2, "a boolean takes only 2 values"
+    return None
+
+
+def row_capacity(plan: TablePlan) -> int | None:
+    """The most rows the table's unique columns allow (a lookup table keyed by an enum, a
+    char(2) code); None when they allow any number."""
+    found = [distinct_capacity(c, plan.info) for c in plan.columns]
+    return min((capacity for capacity, _ in filter(None, found)), default=None)
+
+
+def _too_few_values(plan: TablePlan) -> list[PlanError]:
+    """A column that must be unique but has fewer distinct values than the table rows."""
     found = []
     for planned in plan.columns:
-        spec = planned.spec
-        if not isinstance(spec, PatternColumn) or not spec.unique:
-            continue
-        distinct = distinct_values(spec)
-        if distinct is not None and distinct < plan.rows:
+        capacity = distinct_capacity(planned, plan.info)
+        if capacity is not None and capacity[0] < plan.rows:
             found.append(
                 PlanError(
                     plan.name,
                     planned.name,
-                    f"{plan.name}.{planned.name} must be unique, but its pattern "
-                    f"{spec.pattern} has only {distinct:,} distinct values for "
+                    f"{plan.name}.{planned.name} must be unique, but {capacity[1]}, for "
                     f"{plan.rows:,} rows",
-                    hint="widen the pattern (or the column), or lower rows or --scale",
+                    hint=f"lower its rows to {capacity[0]:,} or fewer (or --scale); or widen "
+                    "the column, or give it a generator with more values",
                 )
             )
     return found
