@@ -554,3 +554,27 @@ def test_a_table_analyze_never_saw_is_sampled_when_asked(tmp_path: Path, shop: S
     assert seconds["n_distinct"] == pytest.approx(240, rel=0.1)  # multiples of 5 are NULL
     scenario = (tmp_path / "s" / "scenario.yaml").read_text()
     assert "empirical: text" in scenario and "empirical: number" in scenario
+
+
+def test_init_of_tables_whose_names_hold_spaces_writes_a_scenario_that_runs(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """Quoted names with spaces: the load's transaction is named with what a name may
+    hold, and its key and the foreign key reference the table as spelled."""
+    schema = tmp_path / "schema.sql"
+    schema.write_text(
+        'CREATE TABLE "Order Items" ("Item ID" serial PRIMARY KEY, "Unit Price" numeric);\n'
+        'CREATE TABLE "Line Notes" (id serial PRIMARY KEY,\n'
+        '    "Item" int NOT NULL REFERENCES "Order Items" ("Item ID"));\n'
+    )
+    out = tmp_path / "spaced"
+    assert _cli("init", out, "--schema", schema, "--rows", "200").returncode == 0
+    written = yaml.safe_load((out / "scenario.yaml").read_text())
+    [read] = [t for t in written["load"]["transactions"] if "Order" in t["name"]]
+    assert read["name"] == "read_Order_Items"
+    assert read["params"]["key"]["ref"] == "Order Items.Item ID"
+    reports = tmp_path / "reports"
+    run = _cli("run", out, "--report-dir", reports)
+    assert run.returncode == 0, run.stdout + run.stderr
+    by_name = _load_summary(reports)["load"]["phases"][0]["by_transaction"]
+    assert by_name["read_Order_Items"]["ok"] > 0

@@ -198,7 +198,7 @@ def _load(
         "cooldown": "1s",
         "transactions": [
             {
-                "name": f"read_{table.replace('.', '_')}",
+                "name": "read_" + re.sub(r"[^A-Za-z0-9_-]+", "_", table)[:59],
                 "sql": f"SELECT {', '.join(map(_identifier, columns[table]))} "
                 f"FROM {'.'.join(map(_identifier, table.split('.')))} "
                 f"WHERE {_identifier(keys[table])} = :key",

@@ -435,7 +435,8 @@ class RangeColumn(_GeneratorBase):
 class RefColumn(_GeneratorBase):
     """A valid reference to `table.column` of another seeded table (a foreign key)."""
 
-    ref: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){1,2}$")
+    # [schema.]table.column, each part as spelled: a quoted name may hold spaces, not dots
+    ref: str = Field(pattern=r"^[^.]+(\.[^.]+){1,2}$")
     distribution: Literal["uniform", "zipf"] = "uniform"
     skew: float = Field(default=1.1, gt=0)
     unique: bool = False  # one-to-one: each referenced key at most once
