@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,21 +89,22 @@ def test_missing_postgres_exits_3_with_what_to_do(tmp_path: Path) -> None:
 SLOW_UP = "ALTER TABLE accounts ADD COLUMN note text;\nSELECT pg_sleep(120);\n"
 
 
+def _start_run(path: Path, reports: Path, **options: Any) -> subprocess.Popen[str]:
+    """`pgrehearse run` of `path` in a child process, its stdout a pipe to read."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pgrehearse", "run", str(path), "--report-dir", str(reports)],
+        stdout=subprocess.PIPE,
+        text=True,
+        **options,
+    )
+
+
 def _start_slow_run(tmp_path: Path) -> subprocess.Popen[str]:
     path = write_scenario(tmp_path / "s", up=SLOW_UP)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pgrehearse",
-            "run",
-            str(path),
-            "--report-dir",
-            str(tmp_path / "reports"),
-        ],
-        stdout=subprocess.PIPE,
+    process = _start_run(
+        path,
+        tmp_path / "reports",
         stderr=subprocess.PIPE,
-        text=True,
         start_new_session=True,  # its own process group, as a shell job would have
     )
     assert process.stderr is not None
@@ -146,11 +148,10 @@ def test_a_signal_while_seeding_leaves_no_process_pipe_or_folder(
     """SIGTERM while rows stream into the server (through the pipe the server reads, from
     the generating worker): the worker, the server, the pipe and its folder all go."""
     path = write_scenario(tmp_path / "s", rows=3_000_000)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pgrehearse", "run", str(path), "--report-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
+    process = _start_run(
+        path,
+        tmp_path,
         stderr=subprocess.PIPE,
-        text=True,
         start_new_session=True,
         env={**os.environ, "PGREHEARSE_SEED_STREAMS": streams},
     )
@@ -179,12 +180,7 @@ def test_a_reader_that_leaves_mid_run_does_not_stop_the_rehearsal(
     """`pgrehearse run … 2>&1 | head -1`: the rest of the progress and the summary go
     nowhere, and the rehearsal still runs to its end, with its reports and exit code."""
     path = write_scenario(tmp_path / "s", rows=2_000)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pgrehearse", "run", str(path), "--report-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_run(path, tmp_path, stderr=subprocess.STDOUT)
     assert process.stdout is not None
     assert process.stdout.readline().startswith("▸ provision")
     process.stdout.close()  # the reader leaves: every later write meets a broken pipe

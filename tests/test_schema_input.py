@@ -22,7 +22,7 @@ from pgrehearse.errors import ScenarioError
 from pgrehearse.migration import split_statements
 from pgrehearse.scenario import archive_format
 from pgrehearse.schema import archive_sql, plain_sql, role_created, roles_named
-from tests.helpers import ProbingBackend
+from tests.helpers import ProbingBackend, seeding_scenario
 
 # our own small lending library: an enum, identity keys, a foreign key, a trigger function,
 # a view, comments, and owners and grants on roles a throwaway server does not have
@@ -332,16 +332,13 @@ def test_contrib_extensions_a_schema_uses_without_creating_them_are_created(
     with PostgreSQL are created first, as production has them, and the plan says so."""
     from pgrehearse.rehearsal.plan import plan_seeding
 
-    (tmp_path / "schema.sql").write_text(
+    path = seeding_scenario(
+        tmp_path,
         "SELECT pg_catalog.set_config('search_path', '', false);\n"
         "CREATE TABLE public.members (id uuid DEFAULT public.uuid_generate_v4() PRIMARY KEY,\n"
         "    email public.citext NOT NULL UNIQUE, name text NOT NULL);\n"
-        "CREATE INDEX members_name ON public.members USING gin (name public.gin_trgm_ops);\n"
-    )
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "version: 1\nname: forgot\nschema: schema.sql\n"
-        "data: {tables: {members: {rows: 20}}}\nmigration: {up: SELECT 1;, down: SELECT 1;}\n"
+        "CREATE INDEX members_name ON public.members USING gin (name public.gin_trgm_ops);\n",
+        "{tables: {members: {rows: 20}}}",
     )
     plan = plan_seeding(load_scenario(path))
     assert plan.schema_input["extensions_created"] == ["citext", "uuid-ossp", "pg_trgm"]
@@ -376,12 +373,7 @@ def test_a_newer_pg_dumps_settings_are_left_out_and_its_version_named(
 ) -> None:
     from pgrehearse.rehearsal.plan import plan_seeding
 
-    (tmp_path / "schema.sql").write_text(NEWER_DUMP)
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "version: 1\nname: newer\nschema: schema.sql\n"
-        "data: {tables: {notes: {rows: 20}}}\nmigration: {up: SELECT 1;, down: SELECT 1;}\n"
-    )
+    path = seeding_scenario(tmp_path, NEWER_DUMP, "{tables: {notes: {rows: 20}}}")
     plan = plan_seeding(load_scenario(path))
     notes = plan.schema_input["notes"]
     assert f"SET transaction_timeout ({tmp_path / 'schema.sql'}:9) left out" in "\n".join(notes)
