@@ -66,7 +66,7 @@ def _cli(*args: object) -> subprocess.CompletedProcess[str]:
 def test_plan_shows_every_column_its_generator_and_where_it_came_from(
     tmp_path: Path, work_root: Path
 ) -> None:
-    path = _scenario(tmp_path, "      columns:\n        shape: {value: '0/16B3748'}\n")
+    path = _scenario(tmp_path, "      columns:\n        shape: {value: '10:20:10,14'}\n")
     plan = plan_seeding(load_scenario(path))
     tables = {t.name: t for t in plan.tables}
     assert [t.name for t in plan.tables] == ["accounts", "invoices"]  # referenced first
