@@ -351,6 +351,38 @@ def test_contrib_extensions_a_schema_uses_without_creating_them_are_created(
     assert problem.hint is not None and '"postgis"' in problem.hint and "--pg-bin" in problem.hint
 
 
+PLATFORM = "CREATE SCHEMA auth;\nCREATE TABLE auth.users (id uuid PRIMARY KEY, email text);\n"
+APP = (
+    'CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA extensions;\n'
+    "CREATE TABLE public.todos (id uuid DEFAULT extensions.uuid_generate_v4() PRIMARY KEY,\n"
+    "    user_id uuid NOT NULL REFERENCES auth.users, task text NOT NULL);\n"
+)
+
+
+def test_a_platforms_objects_are_named_and_its_extension_schema_is_made(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """A Supabase-style schema: its extensions go into a schema the platform makes, and it
+    refers to the platform's own tables. The first is created (and the schema, given as two
+    files, applied again as one script); the second is named with what to do."""
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    path = seeding_scenario(tmp_path, APP, "{tables: {auth.users: {rows: 10}, todos: {rows: 20}}}")
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    [problem] = raised.value.problems
+    assert 'schema "auth" does not exist' in problem.message and problem.line == 2
+    assert problem.hint is not None and "schema: [platform.sql, schema.sql]" in problem.hint
+
+    (tmp_path / "platform.sql").write_text(PLATFORM)
+    path.write_text(
+        path.read_text().replace("schema: schema.sql", "schema: [platform.sql, schema.sql]")
+    )
+    plan = plan_seeding(load_scenario(path))
+    assert plan.schema_input["schemas_created"] == ["extensions"]
+    assert [t.name for t in plan.tables] == ["auth.users", "todos"]
+
+
 NEWER_DUMP = """--
 -- PostgreSQL database dump
 --

@@ -101,6 +101,7 @@ def run_script(
     clock: Clock,
     on_statement: Callable[[StatementResult], None] = lambda _result: None,
     observer: StatementObserver | None = None,
+    file_per_transaction: bool = True,
 ) -> ScriptResult:
     """Execute `statements` in order, stopping at the first error.
 
@@ -108,7 +109,9 @@ def run_script(
     each statement in its own; `none` runs them in autocommit. A script that holds its own
     BEGIN/COMMIT is run as written (effective mode `script`). Statements that cannot run in
     a transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...) always run alone: in
-    `file` mode the transaction is committed before them and a new one begun after.
+    `file` mode the transaction is committed before them and a new one begun after. In
+    `file` mode each file of a chain gets its own transaction, unless
+    `file_per_transaction` is False (a schema given as several files is one script).
     """
     runner = _Runner(conn, phase, clock, on_statement, observer)
     effective: str = mode
@@ -121,7 +124,7 @@ def run_script(
             runner.results.append(_not_run(phase, statement))
             continue
         alone = statement.alone or runs_outside_transaction(statement.sql)
-        if effective == "file" and statement.file != previous_file:
+        if effective == "file" and file_per_transaction and statement.file != previous_file:
             runner.finish_transaction()  # each migration file of a chain: its own transaction
         previous_file = statement.file
         if effective == "file" and not alone:

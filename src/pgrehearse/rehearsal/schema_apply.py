@@ -141,6 +141,7 @@ def _run_creating_extensions(
             phase="schema",
             mode="file",
             clock=ctx.clock,
+            file_per_transaction=False,  # a retry must find none of its files applied
         )
         failed = script.error
         if failed is None or failed.error is None or failed.index == 0:
