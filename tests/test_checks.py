@@ -613,12 +613,17 @@ CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'elated');
 CREATE DOMAIN tag_list AS text[];
 CREATE DOMAIN short_code AS varchar(6) CHECK (VALUE ~ '^[A-Z0-9]+$');
 CREATE DOMAIN price AS numeric(5, 2);
+CREATE DOMAIN positive_price AS price CHECK (VALUE > 0);
+CREATE DOMAIN small_price AS positive_price CHECK (VALUE < 10);
+CREATE DOMAIN sku AS short_code;
 CREATE TABLE posts (
     id int PRIMARY KEY,
     moods mood[] NOT NULL,
     tags tag_list,
     code short_code NOT NULL,
-    cost price NOT NULL
+    cost price NOT NULL,
+    fee small_price NOT NULL,
+    item sku NOT NULL
 );
 """
 
@@ -634,6 +639,11 @@ def test_arrays_of_enums_and_domains_over_arrays_and_lengths_get_values(
                   max(length(code)), max(cost), count(DISTINCT cost)
            FROM posts""",
     )
+    # a domain over a domain: the CHECKs of each, the innermost's numeric(5, 2) and varchar
+    fees, lowest_fee, highest_fee, longest_item = _seeded_row(
+        path, "SELECT count(DISTINCT fee), min(fee), max(fee), max(length(item)) FROM posts"
+    )
+    assert fees > 100 and lowest_fee > 0 and highest_fee < 10 and longest_item <= 6
     assert moods == 4  # every label of the enum, in arrays
     assert tagged > 1000  # a domain over text[]: arrays, not NULL
     assert longest_code <= 6  # the domain's varchar(6), with its CHECK
@@ -734,7 +744,10 @@ def test_short_unique_codes_fit_their_columns(tmp_path: Path, work_root: Path) -
     smallints, letters = sorted(raised.value.problems, key=lambda p: p.message)
     # 32,767 smallints at most for 40,000 rows
     assert "levels.id (smallint) holds at most 32,767" in smallints.message
-    assert "tags.letter must be unique" in letters.message and "36 distinct" in letters.message
+    assert (
+        "tags.letter must be unique" in letters.message
+        and "makes only 36 values, for 100 rows" in letters.message
+    )
     path.write_text(
         path.read_text()
         .replace("tags: {rows: 100}", "tags: {rows: 20}")

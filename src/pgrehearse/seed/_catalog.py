@@ -31,15 +31,25 @@ SELECT a.attname,
        (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
          WHERE e.enumtypid = COALESCE(et.oid, bt.oid, t.oid)) AS enum_labels,
        COALESCE(bt.typname, t.typname) AS domain_base,
-       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
+       CASE WHEN t.typtype = 'd' THEN format_type(dom.base, dom.typmod)
             ELSE format_type(a.atttypid, a.atttypmod) END AS value_type,
        CASE WHEN t.typtype = 'c' THEN t.typrelid::bigint ELSE 0 END AS composite_of
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
--- a domain's length, precision and scale are its base type's (varchar(8), numeric(12,2))
+-- a domain (over a domain, …) stands for the type at the end of its chain, with the
+-- length, precision and scale the innermost domain gives it (varchar(8), numeric(12,2))
+LEFT JOIN LATERAL (
+    WITH RECURSIVE chain(base, typmod, depth) AS (
+        SELECT t.typbasetype, t.typtypmod, 1 WHERE t.typtype = 'd'
+        UNION ALL
+        SELECT d.typbasetype, d.typtypmod, chain.depth + 1
+        FROM chain JOIN pg_type d ON d.oid = chain.base AND d.typtype = 'd'
+    )
+    SELECT base, typmod FROM chain ORDER BY depth DESC LIMIT 1
+) dom ON true
+LEFT JOIN pg_type bt ON bt.oid = dom.base
 CROSS JOIN LATERAL (SELECT COALESCE(bt.oid, t.oid) AS oid,
-                           CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END
+                           CASE WHEN t.typtype = 'd' THEN dom.typmod ELSE a.atttypmod END
                              AS typmod) AS value_type
 LEFT JOIN pg_type et ON et.oid = COALESCE(bt.typelem, t.typelem)
                     AND COALESCE(bt.typcategory, t.typcategory) = 'A'
@@ -111,7 +121,16 @@ WHERE c.conrelid = %s::regclass AND c.contype = 'c'
 UNION ALL
 SELECT format('%%s (domain %%s)', c.conname, t.typname), pg_get_constraintdef(c.oid), a.attname
 FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid AND t.typtype = 'd'
+-- the CHECKs of every domain of the chain (a domain over a domain keeps its base's)
+CROSS JOIN LATERAL (
+    WITH RECURSIVE chain(oid) AS (
+        SELECT a.atttypid
+        UNION ALL
+        SELECT d.typbasetype FROM chain JOIN pg_type d ON d.oid = chain.oid AND d.typtype = 'd'
+    )
+    SELECT oid FROM chain
+) AS chain
+JOIN pg_type t ON t.oid = chain.oid AND t.typtype = 'd'
 JOIN pg_constraint c ON c.contypid = t.oid AND c.contype = 'c'
 WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 """
