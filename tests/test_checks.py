@@ -115,6 +115,12 @@ def test_a_null_alternative_leaves_the_rest_to_build_or_the_column_null() -> Non
             ("span", "CHECK (((ends_at IS NULL) OR (starts_at < ends_at)))"),
             ("closed", "CHECK (((status <> 'closed'::text) OR (closed_at IS NOT NULL)))"),
             ("cancelled", "CHECK (((status = 'cancelled'::text) OR (cancelled_at IS NULL)))"),
+            ("published", "CHECK (((status = 'published'::text) = (published_at IS NOT NULL)))"),
+            (
+                "hidden",
+                "CHECK (((hidden_at IS NULL) <> (state = ANY (ARRAY['hidden'::text, "
+                "'banned'::text]))))",
+            ),
             ("code", "CHECK (((code IS NULL) OR (code ~* '^[a-z]+$'::text)))"),
             ("own", "CHECK (((note IS NULL) OR (left(note, 1) = 'x'::text)))"),
             (
@@ -131,7 +137,7 @@ def test_a_null_alternative_leaves_the_rest_to_build_or_the_column_null() -> Non
     assert facts.before == [("starts_at", "ends_at", True), ("left_at", "landed_at", True)]
     assert facts.columns["left_at"].not_null and facts.columns["landed_at"].not_null
     # a NULL test OR'd with a condition on one other column's values: NULL follows them
-    closed, cancelled = facts.null_when
+    closed, cancelled, published, hidden = facts.null_when
     assert (closed.column, closed.other, closed.values, closed.inside) == (
         "closed_at",
         "status",
@@ -145,6 +151,19 @@ def test_a_null_alternative_leaves_the_rest_to_build_or_the_column_null() -> Non
         True,
     )
     assert cancelled.must == "null"  # elsewhere, NULL
+    # a NULL test equal to (or unlike) a condition on another column: a value exactly there
+    assert (published.column, published.other, published.values, published.inside) == (
+        "published_at",
+        "status",
+        ("published",),
+        True,
+    )
+    assert (hidden.column, hidden.other, hidden.values, hidden.inside) == (
+        "hidden_at",
+        "state",
+        ("hidden", "banned"),
+        True,
+    )
     other = read_checks([("x", "CHECK (((a > 5) OR (z IS NULL)))")])
     assert other.columns["z"].always_null  # a condition of another form: z stays NULL
     assert facts.columns["code"].pattern == "(?i)^[a-z]+$"
@@ -1051,7 +1070,9 @@ CREATE TABLE notes (
     CONSTRAINT removal CHECK ((removed_at IS NULL) = (removed_by IS NULL)),
     CONSTRAINT closing CHECK (status <> 'closed' OR closed_at IS NOT NULL),
     CONSTRAINT cancelling CHECK (status = 'closed' OR cancelled_at IS NULL),
-    CONSTRAINT once CHECK (num_nonnulls(closed_at, reopened_at) <= 1)
+    CONSTRAINT once CHECK (num_nonnulls(closed_at, reopened_at) <= 1),
+    archived_at timestamptz,
+    CONSTRAINT archiving CHECK ((archived_at IS NULL) <> (status = 'closed'))
 );
 """
 
@@ -1076,13 +1097,14 @@ def test_null_patterns_and_regular_expressions_seed_from_rows_alone(
                           count(removed_by), count(DISTINCT code), count(cancelled_at),
                           count(DISTINCT slug), max(length(slug)), count(reopened_at),
                           count(*) FILTER (WHERE status = 'closed'),
-                          count(*) FILTER (WHERE (cancelled_at IS NOT NULL) = (status = 'closed'))
+                          count(*) FILTER (WHERE (cancelled_at IS NOT NULL) = (status = 'closed')),
+                          count(archived_at)
                    FROM notes"""
             ).fetchone()
         database.drop()
     assert row is not None
     count, accounts, robots, removed, removed_by, codes, cancelled, slugs, longest, *rest = row
-    reopened, closed, cancelled_as_closed = rest
+    reopened, closed, cancelled_as_closed, archived = rest
     assert count == 4000
     # every CHECK held as the rows went in; and the rows took each pattern they allow
     assert accounts + robots == count and accounts > 0 and robots > 0
@@ -1091,6 +1113,7 @@ def test_null_patterns_and_regular_expressions_seed_from_rows_alone(
     assert codes == count  # unique, from the pattern
     # a value exactly where the status allows one (over its default elsewhere)
     assert 0 < cancelled == closed < count and cancelled_as_closed == count
+    assert archived == closed  # `(archived_at IS NULL) <> (status = 'closed')`
     assert slugs > 100 and longest <= 8
     assert reopened == 0  # closed_at has a value in every row (closing), so at most one: none
 

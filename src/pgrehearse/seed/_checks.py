@@ -164,7 +164,30 @@ def _conjunct(node: dict[str, Any], facts: CheckFacts, name: str) -> bool:
             return _alternatives(boolean["args"], facts, name)
         return False
     if "A_Expr" in node:
-        return _comparison(node["A_Expr"], facts)
+        return _null_as(node["A_Expr"], facts, name) or _comparison(node["A_Expr"], facts)
+    return False
+
+
+def _null_as(expr: dict[str, Any], facts: CheckFacts, name: str) -> bool:
+    """`(status = 'published') = (published_at IS NOT NULL)` (or `<>`, or `IS NULL`): the
+    column has a value exactly where the other column takes those values, or exactly
+    where it does not."""
+    operator = operator_of(expr) if expr["kind"] == "AEXPR_OP" else None
+    if operator not in ("=", "<>"):
+        return False
+    sides = (expr["lexpr"], expr.get("rexpr") or {})
+    for test, condition in (sides, sides[::-1]):
+        present, absent = null_tested(test, "IS_NOT_NULL"), null_tested(test, "IS_NULL")
+        column = present or absent
+        member = _membership([condition]) if column is not None else None
+        if column is None or member is None or column in columns_in(condition):
+            continue
+        other, listed, inside = member
+        valued_inside = (present is not None) == (operator == "=")
+        facts.null_when.append(
+            NullWhen(name, column, other, listed, inside if valued_inside else not inside, "null")
+        )
+        return True
     return False
 
 
