@@ -734,6 +734,33 @@ def test_a_column_named_in_a_string_is_not_mentioned() -> None:
     assert not mentions("(a || 'it''s id')", "id")
 
 
+def test_values_a_check_excludes_are_left_out(tmp_path: Path, work_root: Path) -> None:
+    """`<> 0` at the end of a range moves the range off it; `<>`, `NOT IN` and `<> ALL`
+    over an enum take the labels out of its choice."""
+    facts = read_checks(
+        [("gone", "CHECK ((status <> ALL (ARRAY['deleted'::text, 'banned'::text])))")]
+    )
+    assert facts.columns["status"].not_equal == ["deleted", "banned"]
+    path = seeding_scenario(
+        tmp_path,
+        "CREATE TYPE state AS ENUM ('new', 'active', 'deleted', 'banned');\n"
+        "CREATE TABLE scores (id int PRIMARY KEY,\n"
+        "    points int NOT NULL CHECK (points <> 0 AND points <= 3),\n"
+        "    amount numeric(6, 2) NOT NULL CHECK (amount <> 0 AND amount <= 0.05),\n"
+        "    status state NOT NULL CHECK (status NOT IN ('deleted', 'banned')),\n"
+        "    mood state NOT NULL CHECK (mood <> 'new'));",
+        "{tables: {scores: {rows: 3000}}}",
+    )
+    points, amounts, statuses, moods = _seeded_row(
+        path,
+        "SELECT array_agg(DISTINCT points ORDER BY points), count(DISTINCT amount),"
+        " array_agg(DISTINCT status::text ORDER BY status::text),"
+        " array_agg(DISTINCT mood::text ORDER BY mood::text) FROM scores",
+    )
+    assert points == [1, 2, 3] and amounts == 5
+    assert statuses == ["active", "new"] and moods == ["active", "banned", "deleted"]
+
+
 SHORT_CODES = """
 CREATE TABLE ports (code char(3) PRIMARY KEY, gate varchar(2) NOT NULL UNIQUE);
 CREATE TABLE flights (

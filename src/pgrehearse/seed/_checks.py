@@ -319,6 +319,12 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
         _bound(facts.of(column), ">=", bounds[0])
         _bound(facts.of(column), "<=", bounds[1])
         return True
+    if expr["kind"] in ("AEXPR_OP_ALL", "AEXPR_IN") and operator_of(expr) == "<>":
+        column, excluded, _ = _not_equal(expr)  # NOT IN (…), <> ALL (ARRAY[…])
+        if column is None or excluded is None:
+            return False
+        facts.of(column).not_equal += excluded
+        return True
     if expr["kind"] != "AEXPR_OP":
         return False
     op = operator_of(expr)

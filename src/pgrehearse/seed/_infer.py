@@ -7,7 +7,7 @@ import datetime as dt
 import math
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, TypeVar
 
 from pgrehearse.regex import python_regex
 from pgrehearse.scenario import (
@@ -89,7 +89,12 @@ def infer_generator(
         if labelled is not None:
             return labelled
     if column.enum_labels:
-        spec: ColumnSpec = ChoiceColumn(choice=list(column.enum_labels), unique=unique)
+        facts = info.checks.columns.get(column.name)
+        excluded = (
+            set(map(str, facts.not_equal)) if facts is not None and not column.is_array else set()
+        )
+        labels = [label for label in column.enum_labels if label not in excluded]  # `<> 'deleted'`
+        spec: ColumnSpec = ChoiceColumn(choice=labels or list(column.enum_labels), unique=unique)
         return ArrayColumn(array=spec, length=(0, 3)) if column.is_array else spec
     element = _infer_scalar(
         column,
@@ -135,6 +140,19 @@ def _most_referenced(catalog: dict[str, TableInfo], table: str) -> list[str]:
     return sorted(others, key=lambda name: (-referenced[name], name))
 
 
+_N = TypeVar("_N", int, float)
+
+
+def _off_the_ends(low: _N, high: _N, excluded: list[Any], step: _N) -> tuple[_N, _N]:
+    """A range without the values `CHECK (a <> 0)` excludes at its ends (an inferred range
+    starts at 0); one inside it stays (the sample rows then show whether it is hit)."""
+    while low < high and any(value == low for value in excluded):
+        low += step
+    while high > low and any(value == high for value in excluded):
+        high -= step
+    return low, high
+
+
 def honour_checks(
     spec: ColumnSpec, facts: ColumnFacts, max_length: int | None = None, *, text: bool = False
 ) -> ColumnSpec:
@@ -167,6 +185,7 @@ def honour_checks(
             high = low + 100_000
         if facts.high is not None and facts.low is None and low > high:
             low = high - 100_000
+        low, high = _off_the_ends(low, high, facts.not_equal, 1)
         return spec.model_copy(update={"int_range": (low, max(low, high))})
     if (
         isinstance(spec, SequenceColumn)
@@ -185,6 +204,7 @@ def honour_checks(
         if high_f < low_f:
             high_f = low_f + 1_000 if facts.high is None else high_f
             low_f = high_f - 1_000 if facts.low is None else low_f
+        low_f, high_f = _off_the_ends(low_f, high_f, facts.not_equal, step)
         return spec.model_copy(update={"float_range": (low_f, max(low_f, high_f))})
     if isinstance(spec, BetweenColumn):
         rising = {"distribution": "increasing"} if facts.rising and not spec.unique else {}
