@@ -11,13 +11,17 @@ import psycopg
 from pgrehearse.scenario import DataSpec
 from pgrehearse.seed._plan import plan_all_tables
 from pgrehearse.seed._plan_checks import row_capacity
-from pgrehearse.seed._seeder import read_catalog
+from pgrehearse.seed._seeder import SeedError, read_catalog
 
 
 def rows_the_keys_allow(conn: psycopg.Connection[Any], rows: dict[str, int]) -> dict[str, int]:
     """`rows` (per table), each lowered to what the table's unique columns allow."""
     data = DataSpec.model_validate({"tables": {name: {"rows": n} for name, n in rows.items()}})
-    plans, _ = plan_all_tables(data, read_catalog(conn, data, rows), rows)
+    try:
+        plans, _ = plan_all_tables(data, read_catalog(conn, data, rows), rows)
+    except (ValueError, LookupError, SeedError, psycopg.Error):
+        conn.rollback()
+        return dict(rows)  # sizing is a nicety: `plan` names what stops the scenario
     allowed = dict(rows)
     for plan in plans:
         capacity = row_capacity(plan)
