@@ -635,6 +635,7 @@ CREATE DOMAIN price AS numeric(5, 2);
 CREATE DOMAIN positive_price AS price CHECK (VALUE > 0);
 CREATE DOMAIN small_price AS positive_price CHECK (VALUE < 10);
 CREATE DOMAIN sku AS short_code;
+CREATE DOMAIN stamp AS timestamptz NOT NULL;
 CREATE TABLE posts (
     id int PRIMARY KEY,
     moods mood[] NOT NULL,
@@ -642,7 +643,8 @@ CREATE TABLE posts (
     code short_code NOT NULL,
     cost price NOT NULL,
     fee small_price NOT NULL,
-    item sku NOT NULL
+    item sku NOT NULL,
+    deleted_at stamp
 );
 """
 
@@ -659,10 +661,13 @@ def test_arrays_of_enums_and_domains_over_arrays_and_lengths_get_values(
            FROM posts""",
     )
     # a domain over a domain: the CHECKs of each, the innermost's numeric(5, 2) and varchar
-    fees, lowest_fee, highest_fee, longest_item = _seeded_row(
-        path, "SELECT count(DISTINCT fee), min(fee), max(fee), max(length(item)) FROM posts"
+    fees, lowest_fee, highest_fee, longest_item, deleted = _seeded_row(
+        path,
+        "SELECT count(DISTINCT fee), min(fee), max(fee), max(length(item)), count(deleted_at)"
+        " FROM posts",
     )
     assert fees > 100 and lowest_fee > 0 and highest_fee < 10 and longest_item <= 6
+    assert deleted == 3000  # a NOT NULL domain: a value in every row, whatever the name says
     assert moods == 4  # every label of the enum, in arrays
     assert tagged > 1000  # a domain over text[]: arrays, not NULL
     assert longest_code <= 6  # the domain's varchar(6), with its CHECK

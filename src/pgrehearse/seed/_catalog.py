@@ -19,7 +19,7 @@ SELECT a.attname,
        COALESCE(et.typname, bt.typname, t.typname) AS base_type,
        COALESCE(et.typcategory, bt.typcategory, t.typcategory) AS category,
        COALESCE(bt.typcategory, t.typcategory) = 'A' AS is_array,
-       a.attnotnull,
+       a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS not_null,  -- or by its domain
        a.atthasdef,
        pg_get_expr(d.adbin, d.adrelid) AS default_expr,
        a.attidentity <> '' AS is_identity,
