@@ -6,7 +6,6 @@ C functions whose library the server lacks stubbed."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 import psycopg
@@ -26,6 +25,7 @@ from pgrehearse.schema import (
     c_function,
     dumped_from_major,
     extension_for,
+    extension_not_installed,
     forgotten_extension_hint,
     missing_extension_schema,
     outside_objects_hint,
@@ -86,7 +86,7 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
     script = _run_creating_extensions(ctx, conn, server, statements)
     failed = script.error
     if failed is not None and failed.error is not None:
-        missing = _missing_extension(failed.sql, failed.error.message)
+        missing = extension_not_installed(failed.sql, failed.error.message)
         if missing is not None:
             raise ScenarioError(
                 [
@@ -203,21 +203,6 @@ def _leave_out_unknown_settings(
                 f"PostgreSQL {server.major} has no such setting"
             )
     return notes
-
-
-_CREATE_EXTENSION = re.compile(
-    r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|[\w-]+)", re.IGNORECASE
-)
-
-
-def _missing_extension(statement: str, message: str) -> str | None:
-    """The extension a failed CREATE EXTENSION wanted, when the binaries lack it."""
-    wanted = _CREATE_EXTENSION.match(statement)
-    if wanted is None:
-        return None
-    if "control file" not in message and "is not available" not in message:
-        return None
-    return wanted.group(1).strip('"')
 
 
 def _stub_missing_c_functions(

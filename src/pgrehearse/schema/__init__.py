@@ -6,6 +6,7 @@ from pgrehearse.schema._c_functions import CFunction, c_function
 from pgrehearse.schema._extensions import (
     NOT_CONTRIB,
     extension_for,
+    extension_not_installed,
     forgotten_extension_hint,
     missing_extension_schema,
     outside_objects_hint,
@@ -23,6 +24,7 @@ __all__ = [
     "c_function",
     "dumped_from_major",
     "extension_for",
+    "extension_not_installed",
     "forgotten_extension_hint",
     "missing_extension_schema",
     "outside_objects_hint",

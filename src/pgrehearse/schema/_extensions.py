@@ -83,6 +83,21 @@ def extension_for(message: str) -> str | None:
     return None
 
 
+_CREATE_EXTENSION = re.compile(
+    r"^\s*CREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|[\w-]+)", re.IGNORECASE
+)
+
+
+def extension_not_installed(statement: str, message: str) -> str | None:
+    """The extension a failed CREATE EXTENSION wanted, when the binaries lack it."""
+    wanted = _CREATE_EXTENSION.match(statement)
+    if wanted is None:
+        return None
+    if "control file" not in message and "is not available" not in message:
+        return None
+    return wanted.group(1).strip('"')
+
+
 _EXTENSION_SCHEMA = re.compile(
     r"\s*CREATE\s+EXTENSION\b.*?\bSCHEMA\s+(\"(?:[^\"]|\"\")+\"|\w+)", re.IGNORECASE | re.DOTALL
 )

@@ -75,12 +75,11 @@ def infer_generator(
         return None
     if column.name in info.allowed_values:
         return ChoiceColumn(choice=info.allowed_values[column.name], unique=unique)
-    models = (
-        polymorphic_types(
-            column.name, info.columns, _most_referenced(catalog, info.name), column.max_length
-        )
-        if snake_case(column.name).endswith("_type")  # the catalog is read only for these
-        else None
+    models = polymorphic_types(
+        column.name,
+        info.columns,
+        lambda: _most_referenced(catalog, info.name),
+        column.max_length,
     )
     if models and column.category == "S" and not unique and not column.is_array:
         return ChoiceColumn(choice=models)

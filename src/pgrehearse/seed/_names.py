@@ -6,7 +6,7 @@ and the type column of a polymorphic reference."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # column-name hints for text columns the scenario does not mention
@@ -256,17 +256,18 @@ PROVIDER_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64}
 
 
 def polymorphic_types(
-    column: str, siblings: Iterable[str], tables: Iterable[str], longest: int | None
+    column: str, siblings: Iterable[str], tables: Callable[[], Iterable[str]], longest: int | None
 ) -> list[str] | None:
     """The class names a polymorphic reference's type column holds (`commentable_type`
-    beside `commentable_id`, as Rails and Laravel write them): the first few `tables`, named
-    as their models are (`line_items` -> `LineItem`); None for other columns."""
+    beside `commentable_id`, as Rails and Laravel write them): the first few `tables()`,
+    named as their models are (`line_items` -> `LineItem`); None for other columns, for
+    which `tables` is not called (listing them reads the whole catalog)."""
     name = snake_case(column)
     if not name.endswith("_type"):
         return None
     if name.removesuffix("_type") + "_id" not in {snake_case(s) for s in siblings}:
         return None
-    models = [_model_name(table) for table in tables]
+    models = [_model_name(table) for table in tables()]
     fitting = [model for model in models if longest is None or len(model) <= longest]
     return list(dict.fromkeys(fitting))[:4] or None
 

@@ -11,7 +11,6 @@ reference compares it with constants or other columns, never with the referenced
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from pgrehearse.scenario import RefColumn, SqlColumn
+from pgrehearse.seed._catalog import mentions
 from pgrehearse.seed._generators import NULL, Column, column_rng
 from pgrehearse.seed._plan_model import TablePlan
 from pgrehearse.seed._tables import row_key, sql_pool, table_columns
@@ -37,7 +37,7 @@ def sampled_check_problems(
     wanted = []
     for name in checks.not_understood:
         definition = checks.definitions.get(name)
-        columns = [c for c in table_plan.info.columns if definition and _mentions(definition, c)]
+        columns = [c for c in table_plan.info.columns if definition and mentions(definition, c)]
         if definition and columns and all(c in planned for c in columns):
             wanted.append((name, definition, columns))
     if not wanted:
@@ -123,8 +123,3 @@ def _first_breaking(
     if row is None:
         return None
     return {c: None if v is None else str(v) for c, v in zip(columns, row, strict=True)}
-
-
-def _mentions(expression: str, column: str) -> bool:
-    pattern = r'(?<![\w"])"?' + re.escape(column) + r'"?(?![\w"])'
-    return re.search(pattern, expression) is not None
