@@ -68,6 +68,7 @@ def analyse_locks(
     locks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LOCK_COLUMNS)
     pids = set(migration_pids)
     _attribute(locks, statements, phases, pids, names)
+    _within_alone_statements(locks, statements)
     _name_relations(locks, names, statements)
     _mark_new_relations(locks, tracer, statements, pids)
     locks["held_ms"] = ((locks["end_s"] - locks["start_s"]) * 1000).round(3)
@@ -282,6 +283,28 @@ def _attribute(
             if running is not None:
                 locks.at[index, "phase"] = running.phase
                 locks.at[index, "statement"] = running.index
+
+
+def _within_alone_statements(locks: pd.DataFrame, statements: Sequence[StatementResult]) -> None:
+    """A statement run alone (autocommit) releases its locks as it ends: a hold is cut to
+    the statement's own time, which the polls around it can overrun on a busy machine (a
+    hold of 5.1 ms was once seen for a statement the client timed at 1.9 ms)."""
+    alone = {
+        (s.phase, s.index): (s.started_s, s.started_s + s.seconds)
+        for s in statements
+        if not s.in_transaction and s.started_s is not None and s.seconds is not None
+    }
+    if not alone or locks.empty:
+        return
+    for index, row in locks.iterrows():
+        if row["statement"] is None or pd.isna(row["statement"]):
+            continue
+        window = alone.get((str(row["phase"]), int(row["statement"])))
+        if window is None:
+            continue
+        start, end = max(float(row["start_s"]), window[0]), min(float(row["end_s"]), window[1])
+        if start <= end:
+            locks.at[index, "start_s"], locks.at[index, "end_s"] = start, end
 
 
 def _name_relations(
