@@ -102,6 +102,23 @@ def _write(folder: Path, tool: str) -> Path:
                     f"--changeset ann:{version}{no_tx}\n--comment: {name}\n{up}\n"
                     f"--rollback {down}\n\n"
                 )
+        elif tool == "node-pg-migrate":
+            (folder / f"{version}_{name}.sql").write_text(
+                f"-- Up Migration\n{up}\n\n-- Down Migration\n{down}\n"
+            )
+        elif tool == "postgrator":
+            (folder / f"{version}.do.{name}.sql").write_text(up + "\n")
+            (folder / f"{version}.undo.{name}.sql").write_text(down + "\n")
+        elif tool == "db-migrate":
+            (folder / "sqls").mkdir(exist_ok=True)
+            (folder / f"{version}-{name}.js").write_text("exports._meta = {version: 1};\n")
+            (folder / "sqls" / f"{version}-{name}-up.sql").write_text(up + "\n")
+            (folder / "sqls" / f"{version}-{name}-down.sql").write_text(down + "\n")
+        elif tool == "play":
+            play_name = str(VERSIONS.index(version) + 1)
+            (folder / f"{play_name}.sql").write_text(
+                f"# {name}\n\n# --- !Ups\n{up}\n\n# --- !Downs\n{down}\n"
+            )
         elif tool == "sql-files":
             no_tx = "-- atlas:txmode none\n" if concurrent else ""
             (folder / f"{version}000000_{name}.sql").write_text(f"{no_tx}{up}\n")
@@ -112,6 +129,11 @@ def _write(folder: Path, tool: str) -> Path:
 
 TOOLS = list(READERS)  # every folder kind pgrehearse reads
 UP_ONLY = ("prisma", "sql-files")
+# tools that run every migration in a transaction: no mark takes one out
+TRANSACTIONAL_ONLY = (
+    *("golang-migrate", "flyway", "dirs", "prisma"),
+    *("node-pg-migrate", "postgrator", "db-migrate"),
+)
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -123,6 +145,7 @@ def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool:
         "tern": [v[-3:] for v in VERSIONS],
         "sql-files": [f"{v}000000" for v in VERSIONS],
         "liquibase": [f"ann:{v}" for v in VERSIONS],
+        "play": ["1", "2", "3", "4"],
     }.get(tool, VERSIONS)
     assert [m.version for m in found.migrations] == versions
     chain = build_chain(found, versions[0], "head")
@@ -138,7 +161,9 @@ def test_each_tools_folder_is_read_in_order_with_its_downs(tmp_path: Path, tool:
         ups = [s for s in ups if s not in checks]
     assert [s.sql for s in ups] == [up.rstrip(";") for up, _ in STEPS[1:]]
     assert ups[0].file is not None and ups[0].line >= 1
-    if tool not in ("golang-migrate", "flyway", "dirs", "prisma", "sqitch"):
+    if tool == "play":  # Play runs evolutions with autocommit
+        assert [s.alone for s in ups] == [True, True, True]
+    elif tool not in (*TRANSACTIONAL_ONLY, "sqitch"):
         # the tool's "no transaction" marker is honoured
         assert [s.alone for s in ups] == [False, True, False]
     if tool in UP_ONLY:
@@ -241,6 +266,8 @@ CODE_MIGRATIONS = {
     "Ecto": ("20240101_members.exs", "defmodule M do\n  use Ecto.Migration\nend\n"),
     "TypeORM": ("1704067200-Members.ts", "export class M implements MigrationInterface {}\n"),
     "Knex": ("20240101_members.js", "exports.up = function (knex) {};\n"),
+    "node-pg-migrate": ("1704067200000_members.js", "exports.up = (pgm) => { pgm.sql('') };\n"),
+    "db-migrate": ("20240101-members.js", "exports.up = function (db) {};\nexports._meta = {};\n"),
     "Sequelize": (
         "20240101-members.js",
         "module.exports = { up: async (queryInterface) => {} };\n",

@@ -20,6 +20,13 @@ from pgrehearse.tools._migrations import (
     sql_files_in,
     version_key,
 )
+from pgrehearse.tools._node_and_play import (
+    db_migrate,
+    detect_node_or_play,
+    node_pg_migrate,
+    play,
+    postgrator,
+)
 from pgrehearse.tools._sql_readers import (
     LIQUIBASE_HEADER,
     NUMBERED,
@@ -300,12 +307,36 @@ READERS: dict[str, Callable[[Path], Folder]] = {
     "tern": tern,
     "yoyo": yoyo,
     "liquibase": liquibase,
+    "node-pg-migrate": node_pg_migrate,
+    "postgrator": postgrator,
+    "db-migrate": db_migrate,
+    "play": play,
     "sql-files": sql_files,
 }
 
 
 def detect(folder: Path) -> str:
     """Which tool wrote `folder`, from what it holds."""
+    found = _detected(folder)
+    if found is not None:
+        return found
+    code = code_migrations_hint(folder)
+    if code is not None:
+        raise FolderError(f"{folder}: no SQL migration tool wrote this folder: {code}")
+    below = _migrations_below(folder)
+    if below:
+        raise FolderError(
+            f"{folder}: no migrations in it, but one level down: "
+            + "; ".join(f"`dir: {sub}` ({tool})" for sub, tool in below)
+            + " (Hasura, for one, keeps a folder per database)"
+        )
+    raise FolderError(
+        f"{folder}: cannot tell which migration tool wrote it; name one with `tool:` "
+        f"({', '.join(READERS)})"
+    )
+
+
+def _detected(folder: Path) -> str | None:
     subs = [p for p in folder.iterdir() if p.is_dir()]
     if (folder / "sqitch.plan").is_file():
         return "sqitch"
@@ -334,19 +365,29 @@ def detect(folder: Path) -> str:
         return "dbmate"
     if any(SQL_MIGRATE_MARK.search(line) for h in heads for line in h.split("\n")):
         return "sql-migrate"
+    node_or_play = detect_node_or_play(folder, heads)
+    if node_or_play is not None:
+        return node_or_play
     if any(TERN_SPLIT.match(line) for h in _texts(files) for line in h.split("\n")):
         return "tern"
     if any(n.endswith(".rollback.sql") for n in names):
         return "yoyo"
     if files and all(NUMBERED.match(n) for n in names):
         return "sql-files"
-    code = code_migrations_hint(folder)
-    if code is not None:
-        raise FolderError(f"{folder}: no SQL migration tool wrote this folder: {code}")
-    raise FolderError(
-        f"{folder}: cannot tell which migration tool wrote it; name one with `tool:` "
-        f"({', '.join(READERS)})"
-    )
+    return None
+
+
+def _migrations_below(folder: Path) -> list[tuple[Path, str]]:
+    """The folders right under `folder` that a tool wrote, with the tool."""
+    below = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            tool = _detected(sub)
+        except (OSError, FolderError):
+            continue
+        if tool is not None:
+            below.append((sub, tool))
+    return below
 
 
 def _texts(files: list[Path]) -> list[str]:

@@ -23,8 +23,9 @@ class Framework:
 
 
 _SCRIPTS = (".js", ".cjs", ".mjs", ".ts")
-# the more specific marks first: a TypeORM migration may mention knex in a comment, and
-# Laravel's and Doctrine's are both PHP
+# the more specific marks first: a TypeORM migration may mention knex in a comment,
+# node-pg-migrate's and db-migrate's `exports.up` is Knex's too, and Laravel's and
+# Doctrine's are both PHP
 FRAMEWORKS = (
     Framework(
         "Rails",
@@ -74,6 +75,20 @@ FRAMEWORKS = (
         re.compile(r"queryInterface"),
         "npx sequelize-cli db:migrate",
         "npx sequelize-cli db:migrate:undo",
+    ),
+    Framework(
+        "node-pg-migrate",
+        _SCRIPTS,
+        re.compile(r"node-pg-migrate|\bpgm\.\w+\("),
+        "npx node-pg-migrate up 1",
+        "npx node-pg-migrate down 1",
+    ),
+    Framework(
+        "db-migrate",
+        _SCRIPTS,
+        re.compile(r"\bdbmigrate\b|exports\._meta\b"),
+        "npx db-migrate up -c 1",
+        "npx db-migrate down -c 1",
     ),
     Framework(
         "Knex",
