@@ -119,6 +119,13 @@ def _write(folder: Path, tool: str) -> Path:
             (folder / f"{play_name}.sql").write_text(
                 f"# {name}\n\n# --- !Ups\n{up}\n\n# --- !Downs\n{down}\n"
             )
+        elif tool == "mybatis":
+            (folder / "scripts").mkdir(exist_ok=True)
+            (folder / "environments").mkdir(exist_ok=True)
+            (folder / "environments" / "development.properties").write_text("changelog=log\n")
+            (folder / "scripts" / f"{version}_{name}.sql").write_text(
+                f"-- // {name}\n{up}\n\n-- //@UNDO\n{down}\n"
+            )
         elif tool == "sql-files":
             no_tx = "-- atlas:txmode none\n" if concurrent else ""
             (folder / f"{version}000000_{name}.sql").write_text(f"{no_tx}{up}\n")
@@ -132,7 +139,7 @@ UP_ONLY = ("prisma", "sql-files")
 # tools that run every migration in a transaction: no mark takes one out
 TRANSACTIONAL_ONLY = (
     *("golang-migrate", "flyway", "dirs", "prisma"),
-    *("node-pg-migrate", "postgrator", "db-migrate"),
+    *("node-pg-migrate", "postgrator", "db-migrate", "mybatis"),
 )
 
 
@@ -273,6 +280,21 @@ CODE_MIGRATIONS = {
         "module.exports = { up: async (queryInterface) => {} };\n",
     ),
     "Entity Framework Core": ("20240101_Members.cs", "void Up(MigrationBuilder b) {}\n"),
+    "Phinx": ("20240101_members.php", "<?php\nuse Phinx\\Migration\\AbstractMigration;\n"),
+    "Yii": (
+        "m240101_members.php",
+        "<?php\nuse yii\\db\\Migration;\nclass M extends Migration {}\n",
+    ),
+    "CodeIgniter": (
+        "2024-01-01-000000_Members.php",
+        "<?php\nuse CodeIgniter\\Database\\Migration;\nclass M extends Migration {}\n",
+    ),
+    "Sequel": ("001_members.rb", "Sequel.migration do\nend\n"),
+    "Kysely": ("2024-01-01_members.ts", "export async function up(db: Kysely<any>) {}\n"),
+    "FluentMigrator": ("20240101_Members.cs", "using FluentMigrator;\n"),
+    "SeaORM": ("m20240101_members.rs", "use sea_orm_migration::prelude::*;\n"),
+    "goose (Go)": ("00002_members.go", "func init() { goose.AddMigrationContext(up, down) }\n"),
+    "Liquibase": ("changelog.xml", "<databaseChangeLog>\n</databaseChangeLog>\n"),
 }
 
 

@@ -51,6 +51,7 @@ MIGRATION_TOOLS = (
     "postgrator",
     "db-migrate",
     "play",
+    "mybatis",
     "sql-files",
     "alembic",
     "django",

@@ -725,6 +725,7 @@ MigrationTool = Literal[
     "postgrator",
     "db-migrate",
     "play",
+    "mybatis",
     "sql-files",
     "alembic",
     "django",

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from pgrehearse.tools._flyway import FLYWAY_FILE, flyway
 from pgrehearse.tools._frameworks import code_migrations_hint
 from pgrehearse.tools._migrations import (
     Folder,
@@ -29,10 +30,12 @@ from pgrehearse.tools._node_and_play import (
 )
 from pgrehearse.tools._sql_readers import (
     LIQUIBASE_HEADER,
+    MYBATIS_UNDO,
     NUMBERED,
     SQL_MIGRATE_MARK,
     TERN_SPLIT,
     liquibase,
+    mybatis,
     sql_files,
     sql_migrate,
     tern,
@@ -72,11 +75,22 @@ def golang_migrate(folder: Path) -> Folder:
 
 
 _GOOSE_FILE = re.compile(r"^(\d+)_(.*)\.sql$")
+_GOOSE_GO = re.compile(r"^\d+_.*(?<!_test)\.go$")
 _GOOSE_MARK = re.compile(r"^\s*--\s*\+goose\s+(\w+(?:\s+\w+)?)", re.IGNORECASE)
 
 
 def goose(folder: Path) -> Folder:
-    """`<version>_<name>.sql` with `-- +goose Up` / `-- +goose Down` sections."""
+    """`<version>_<name>.sql` with `-- +goose Up` / `-- +goose Down` sections; a folder
+    that also holds Go migrations is refused: only the project's goose binary runs them,
+    and the chain would miss them."""
+    code = sorted(p.name for p in folder.glob("*.go") if _GOOSE_GO.match(p.name))
+    if code:
+        raise FolderError(
+            f"{folder}: besides SQL it holds goose migrations in Go ({', '.join(code[:3])}"
+            f"{', …' if len(code) > 3 else ''}), which only your goose binary runs: use "
+            "`migration: {command: {up: <your goose binary> up, down: <your goose binary> "
+            "down, cwd: <your app's folder>}}` (DATABASE_URL and PG* name the throwaway database)"
+        )
     migrations = []
     for path in sql_files_in(folder):
         match = _GOOSE_FILE.match(path.name)
@@ -132,37 +146,6 @@ def dbmate(folder: Path) -> Folder:
             raise FolderError(f"{path}: no `-- migrate:up` section")
         migrations.append(Migration(match[1], match[2], sections["up"], sections.get("down")))
     return Folder("dbmate", sorted(migrations, key=lambda m: version_key(m.version)))
-
-
-_FLYWAY = re.compile(r"^([VUR])([^_]*)__(.*)\.sql$")
-
-
-def flyway(folder: Path) -> Folder:
-    """Versioned `V<version>__<description>.sql`, undo `U<version>__<description>.sql`."""
-    ups: dict[str, tuple[str, Path]] = {}
-    undos: dict[str, Path] = {}
-    notes = []
-    for path in sorted(folder.rglob("*.sql")):
-        match = _FLYWAY.match(path.name)
-        if not match:
-            continue
-        kind, version, description = match.groups()
-        if kind == "R":
-            notes.append(f"{path.name}: repeatable migrations are not rehearsed (no down)")
-        elif kind == "V":
-            ups[version] = (description, path)
-        else:
-            undos[version] = path
-    migrations = [
-        Migration(
-            version,
-            ups[version][0],
-            Script(read_text(ups[version][1]), ups[version][1]),
-            Script(read_text(undos[version]), undos[version]) if version in undos else None,
-        )
-        for version in sorted(ups, key=version_key)
-    ]
-    return Folder("flyway", migrations, notes)
 
 
 def dirs(folder: Path) -> Folder:
@@ -311,6 +294,7 @@ READERS: dict[str, Callable[[Path], Folder]] = {
     "postgrator": postgrator,
     "db-migrate": db_migrate,
     "play": play,
+    "mybatis": mybatis,
     "sql-files": sql_files,
 }
 
@@ -350,8 +334,8 @@ def _detected(folder: Path) -> str | None:
         return "popx"
     if any(_GOLANG_MIGRATE.match(n) for n in names):
         return "golang-migrate"
-    if any(_FLYWAY.match(n) for n in names) or any(
-        _FLYWAY.match(p.name) for p in folder.rglob("V*__*.sql")
+    if any(FLYWAY_FILE.match(n) for n in names) or any(
+        FLYWAY_FILE.match(p.name) for p in folder.rglob("V*__*.sql")
     ):
         return "flyway"
     heads = [read_text(p)[:4000] for p in files[:20]]
@@ -365,6 +349,10 @@ def _detected(folder: Path) -> str | None:
         return "dbmate"
     if any(SQL_MIGRATE_MARK.search(line) for h in heads for line in h.split("\n")):
         return "sql-migrate"
+    if (folder / "scripts").is_dir() and (folder / "environments").is_dir():
+        return "mybatis"  # a MyBatis Migrations project
+    if any(MYBATIS_UNDO.match(line) for h in _texts(files) for line in h.split("\n")):
+        return "mybatis"
     node_or_play = detect_node_or_play(folder, heads)
     if node_or_play is not None:
         return node_or_play

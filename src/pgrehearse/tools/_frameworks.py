@@ -24,8 +24,9 @@ class Framework:
 
 _SCRIPTS = (".js", ".cjs", ".mjs", ".ts")
 # the more specific marks first: a TypeORM migration may mention knex in a comment,
-# node-pg-migrate's and db-migrate's `exports.up` is Knex's too, and Laravel's and
-# Doctrine's are both PHP
+# node-pg-migrate's, db-migrate's and Kysely's `up` is Knex's too, Phinx's class is an
+# `AbstractMigration` as Doctrine's, and Yii's and CodeIgniter's `extends Migration` as
+# Laravel's
 FRAMEWORKS = (
     Framework(
         "Rails",
@@ -33,6 +34,27 @@ FRAMEWORKS = (
         re.compile(r"ActiveRecord::(Migration|Schema)"),
         "bin/rails db:migrate",
         "bin/rails db:rollback",
+    ),
+    Framework(
+        "Phinx",
+        (".php",),
+        re.compile(r"Phinx\\Migration"),
+        "vendor/bin/phinx migrate",
+        "vendor/bin/phinx rollback",
+    ),
+    Framework(
+        "Yii",
+        (".php",),
+        re.compile(r"yii\\db\\Migration"),
+        "./yii migrate --interactive=0",
+        "./yii migrate/down 1 --interactive=0",
+    ),
+    Framework(
+        "CodeIgniter",
+        (".php",),
+        re.compile(r"CodeIgniter\\Database\\Migration"),
+        "php spark migrate",
+        "php spark migrate:rollback",
     ),
     Framework(
         "Doctrine",
@@ -47,6 +69,13 @@ FRAMEWORKS = (
         re.compile(r"Illuminate\\Database|extends Migration"),
         "php artisan migrate --force",
         "php artisan migrate:rollback --force",
+    ),
+    Framework(
+        "Sequel",
+        (".rb",),
+        re.compile(r"Sequel\.migration"),
+        "sequel -m <the migrations folder> $DATABASE_URL",
+        "sequel -m <the migrations folder> -M <the version before> $DATABASE_URL",
     ),
     Framework(
         "Ecto",
@@ -91,11 +120,46 @@ FRAMEWORKS = (
         "npx db-migrate down -c 1",
     ),
     Framework(
+        "Kysely",
+        _SCRIPTS,
+        re.compile(r"\bKysely\b"),
+        "<your script calling migrator.migrateUp()>",
+        "<your script calling migrator.migrateDown()>",
+    ),
+    Framework(
         "Knex",
         _SCRIPTS,
         re.compile(r"\bknex\b|exports\.up\b|export (async )?function up\b"),
         "npx knex migrate:latest",
         "npx knex migrate:rollback",
+    ),
+    Framework(
+        "FluentMigrator",
+        (".cs",),
+        re.compile(r"\bFluentMigrator\b"),
+        'dotnet fm migrate -p postgres -c "$DATABASE_URL" -a <your assembly>',
+        'dotnet fm rollback -p postgres -c "$DATABASE_URL" -a <your assembly>',
+    ),
+    Framework(
+        "SeaORM",
+        (".rs",),
+        re.compile(r"\bMigrationTrait\b|sea_orm_migration"),
+        "sea-orm-cli migrate up -n 1",
+        "sea-orm-cli migrate down -n 1",
+    ),
+    Framework(
+        "goose (Go)",
+        (".go",),
+        re.compile(r"\bgoose\.Add(Named)?Migration"),
+        "<your goose binary> up",
+        "<your goose binary> down",
+    ),
+    Framework(
+        "Liquibase",
+        (".xml", ".yaml", ".yml", ".json"),
+        re.compile(r"databaseChangeLog"),
+        "liquibase update",
+        "liquibase rollback-count --count=1",
     ),
     Framework(
         "Entity Framework Core",

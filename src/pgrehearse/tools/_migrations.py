@@ -4,6 +4,7 @@ and down as SQL text located in its file (or a step the tool runs itself)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,3 +74,24 @@ def read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FolderError(f"cannot read {path}: {exc}") from exc
+
+
+_PLACEHOLDER = re.compile(r"\$\{([^}\s]+)\}")
+
+
+def replace_placeholders(
+    text: str, path: Path, values: Mapping[str, str], where_to_set: Callable[[str], str]
+) -> str:
+    """`text` with each `${name}` replaced by its value, as the tool replaces them before
+    it sends a script; an error at the first without one, with `where_to_set(name)`."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match[1]
+        if name in values:
+            return values[name]
+        line = text.count("\n", 0, match.start()) + 1
+        raise FolderError(
+            f"{path}:{line}: no value for the placeholder ${{{name}}}: set {where_to_set(name)}"
+        )
+
+    return _PLACEHOLDER.sub(value, text)

@@ -1,5 +1,6 @@
 """More tools' folders of SQL files: sql-migrate, tern, yoyo, Liquibase's formatted SQL,
-and numbered files that are ups only (Supabase, Atlas, sqlx, graphile-migrate)."""
+MyBatis Migrations, and numbered files that are ups only (Supabase, Atlas, sqlx,
+graphile-migrate)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pgrehearse.tools._migrations import (
     Migration,
     Script,
     read_text,
+    replace_placeholders,
     sql_files_in,
     version_key,
 )
@@ -172,3 +174,39 @@ def liquibase(folder: Path) -> Folder:
             down = Script("\n".join(rollback), path, start + 2, transactional) if undoable else None
             migrations.append(Migration(f"{mark[1]}:{mark[2]}", "", up, down))
     return Folder("liquibase", migrations)
+
+
+MYBATIS_UNDO = re.compile(r"^\s*--\s*//\s*@UNDO\b", re.IGNORECASE)
+_MYBATIS_PROPERTY = re.compile(r"^\s*([^#!=:\s][^=:\s]*)\s*[=:]\s*(.*)$")
+
+
+def mybatis(folder: Path) -> Folder:
+    """MyBatis Migrations: `<timestamp>_<name>.sql` in `scripts/` (`dir` may name the
+    project or `scripts`), the up above `-- //@UNDO` and the down below it; `${changelog}`
+    and the other `${…}` replaced from `environments/development.properties`, as
+    `migrate up` does (`changelog` is `CHANGELOG` unless set)."""
+    scripts = folder / "scripts" if (folder / "scripts").is_dir() else folder
+    properties = {"changelog": "CHANGELOG"}
+    for candidate in (scripts.parent, scripts):
+        path = candidate / "environments" / "development.properties"
+        if path.is_file():
+            for line in read_text(path).splitlines():
+                match = _MYBATIS_PROPERTY.match(line)
+                if match is not None:
+                    properties[match[1]] = match[2].strip()
+    migrations = []
+    for path in sql_files_in(scripts):
+        match = NUMBERED.match(path.name)
+        if match is None:
+            continue
+        text = replace_placeholders(read_text(path), path, properties, _mybatis_where_to_set)
+        lines = text.split("\n")
+        split = next((i for i, line in enumerate(lines) if MYBATIS_UNDO.match(line)), None)
+        up = Script("\n".join(lines if split is None else lines[:split]), path)
+        down = None if split is None else Script("\n".join(lines[split + 1 :]), path, split + 2)
+        migrations.append(Migration(match[1], match[2] or "", up, down))
+    return Folder("mybatis", sorted(migrations, key=lambda m: version_key(m.version)))
+
+
+def _mybatis_where_to_set(name: str) -> str:
+    return f"`{name}=…` in environments/development.properties beside scripts/"
