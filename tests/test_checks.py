@@ -50,6 +50,10 @@ def test_the_common_check_forms_are_understood() -> None:
             ("like", "CHECK ((sku ~~ 'SKU-%'::text))"),
             ("unknown", "CHECK ((left(handle, 1) = 'x'::text))"),
             ("case", "CHECK (((iso)::text = upper((iso)::text)))"),
+            # values folded before they are compared: those in that case already qualify
+            ("folded", "CHECK ((upper((gender)::text) = ANY (ARRAY['M'::text, 'F'::text])))"),
+            ("folded_one", "CHECK (('x'::text = lower(flag)))"),
+            ("folded_mixed", "CHECK ((lower(tone) IN ('soft', 'LOUD')))"),
         ]
     )
     columns = facts.columns
@@ -67,6 +71,9 @@ def test_the_common_check_forms_are_understood() -> None:
     assert columns["email"].pattern == "@"
     assert columns["sku"].pattern is not None and re.fullmatch(columns["sku"].pattern, "SKU-a1")
     assert columns["iso"].case == "upper"
+    assert columns["gender"].allowed == ["M", "F"]
+    assert columns["flag"].allowed == ["x"]
+    assert columns["tone"].allowed == ["soft"]  # 'LOUD' is never what lower() gives
     assert facts.not_understood == ["unknown"]
 
 

@@ -296,13 +296,38 @@ def _null_rule(node: dict[str, Any], facts: CheckFacts, name: str) -> bool:
 def _equality(expr: dict[str, Any]) -> tuple[str | None, list[Value] | None]:
     op = operator_of(expr)
     if expr["kind"] in ("AEXPR_OP_ANY", "AEXPR_IN") and op == "=":
-        return column_of(expr["lexpr"]), constant_list(expr["rexpr"])
+        return _folded(expr["lexpr"], constant_list(expr["rexpr"]))
     if expr["kind"] == "AEXPR_OP" and op == "=":
-        column, value = column_of(expr["lexpr"]), constant(expr.get("rexpr"))
+        value = constant(expr.get("rexpr"))
+        column, allowed = _folded(expr["lexpr"], None if value is None else [value])
         if column is None:
-            column, value = column_of(expr.get("rexpr")), constant(expr["lexpr"])
-        return column, None if value is None else [value]
+            value = constant(expr["lexpr"])
+            column, allowed = _folded(expr.get("rexpr"), None if value is None else [value])
+        return column, allowed
     return None, None
+
+
+_CASE_FOLDS = {"upper": str.upper, "lower": str.lower}
+
+
+def _folded(node: Any, values: list[Value] | None) -> tuple[str | None, list[Value] | None]:
+    """The column that `node` is, or that `upper(col)`/`lower(col)` folds (as in
+    `upper(gender::text) IN ('M', 'F')`), and of `values` those it can take: for a fold,
+    the values already in its case, which the column then holds as they are."""
+    column = column_of(node)
+    if column is not None or values is None:
+        return column, values
+    call = strip_casts(node)
+    if not isinstance(call, dict) or "FuncCall" not in call:
+        return None, None
+    name = call["FuncCall"]["funcname"][-1]["String"]["sval"]
+    args = call["FuncCall"].get("args") or []
+    fold = _CASE_FOLDS.get(name)
+    column = column_of(args[0]) if fold is not None and len(args) == 1 else None
+    if column is None or fold is None:
+        return None, None
+    kept = [v for v in values if not isinstance(v, str) or fold(v) == v]
+    return (column, kept) if kept else (None, None)
 
 
 def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
