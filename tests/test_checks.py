@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 from pathlib import Path
@@ -54,6 +55,10 @@ def test_the_common_check_forms_are_understood() -> None:
             ("folded", "CHECK ((upper((gender)::text) = ANY (ARRAY['M'::text, 'F'::text])))"),
             ("folded_one", "CHECK (('x'::text = lower(flag)))"),
             ("folded_mixed", "CHECK ((lower(tone) IN ('soft', 'LOUD')))"),
+            # moments of now, at the end of the span inferred moments take (2026-01-01)
+            ("adult", "CHECK ((born <= (now() - '18 years 6 mons'::interval)))"),
+            ("recent", "CHECK (((CURRENT_DATE - 30) <= seen))"),
+            ("odd", "CHECK ((checked <= (now() - '1 fortnight'::interval)))"),
         ]
     )
     columns = facts.columns
@@ -74,7 +79,12 @@ def test_the_common_check_forms_are_understood() -> None:
     assert columns["gender"].allowed == ["M", "F"]
     assert columns["flag"].allowed == ["x"]
     assert columns["tone"].allowed == ["soft"]  # 'LOUD' is never what lower() gives
-    assert facts.not_understood == ["unknown"]
+    born = columns["born"].high
+    assert born is not None and (born.value, born.inclusive) == ("2007-07-01", True)
+    seen = columns["seen"].low  # a bound to stay above: from the real today, a day on
+    today = dt.date.today()
+    assert seen is not None and seen.value == str(today + dt.timedelta(days=1 - 30))
+    assert facts.not_understood == ["unknown", "odd"]
 
 
 @pytest.mark.parametrize(
@@ -190,7 +200,10 @@ CREATE TABLE gadgets (
     score integer NOT NULL CHECK (score BETWEEN -10 AND 10),
     mood mood NOT NULL DEFAULT 'calm',
     launched date NOT NULL CHECK (launched >= '2021-06-01'),
-    stamp timestamptz NOT NULL CHECK (stamp < '2020-01-01 00:00:00+00')
+    stamp timestamptz NOT NULL CHECK (stamp < '2020-01-01 00:00:00+00'),
+    born date NOT NULL CHECK (born >= '1930-01-01' AND born <= now() - '18 years'::interval),
+    gender char(1) NOT NULL CHECK (upper(gender::text) = ANY (ARRAY['M'::text, 'F'::text])),
+    valid_until timestamptz NOT NULL CHECK (valid_until > CURRENT_TIMESTAMP)
 );
 """
 
@@ -211,7 +224,9 @@ def test_a_table_full_of_checks_seeds_from_rows_alone(tmp_path: Path, work_root:
                           array_agg(DISTINCT seats ORDER BY seats),
                           count(DISTINCT mood), min(weight), min(score), max(score),
                           min(price), max(price), min(launched) >= '2021-06-01',
-                          bool_and(char_length(code) = 3), max(stamp) < '2020-01-01'
+                          bool_and(char_length(code) = 3), max(stamp) < '2020-01-01',
+                          bool_and(born <= now() - interval '18 years'),
+                          count(DISTINCT gender) = 2, bool_and(valid_until > now())
                    FROM gadgets"""
             ).fetchone()
             heap = conn.execute("SELECT pg_table_size('gadgets')").fetchone()
@@ -227,7 +242,7 @@ def test_a_table_full_of_checks_seeds_from_rows_alone(tmp_path: Path, work_root:
     assert weight > 0  # the domain's CHECK
     assert -10 <= low_score < high_score <= 10
     assert 0 < cheapest < dearest <= 500
-    assert rest == [True, True, True]
+    assert rest == [True] * 6
 
 
 KEYS = """

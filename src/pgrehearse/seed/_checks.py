@@ -32,6 +32,7 @@ from pgrehearse.seed._expressions import (
     constant,
     constant_list,
     length_of,
+    moment,
     null_tested,
     operator_of,
     strip_casts,
@@ -369,6 +370,8 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
         left, right, op = right, left, _FLIP[op]
     measured = length_of(left)
     value = constant(right)
+    if value is None and measured is None:  # `hired <= now() + '1 day'::interval`
+        value = moment(right, upper=op in ("<", "<="))
     if value is None:
         return False
     if measured is not None and isinstance(value, int):

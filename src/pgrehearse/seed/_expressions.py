@@ -3,6 +3,9 @@ bounds: columns, constants, operators."""
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
+import re
 from typing import Any
 
 Value = int | float | str
@@ -91,3 +94,94 @@ def constant_list(node: Any) -> list[Value] | None:
         return None
     values = [constant(element) for element in elements]
     return None if any(v is None for v in values) else [v for v in values if v is not None]
+
+
+# the moment `now()` is for a bound values must stay below: the end of the span inferred
+# moments take (`_infer`), so that rows keep to a CHECK such as `hired <= now()` on any later
+# day; a bound they must stay above (`expires > now()`) is the real tomorrow instead
+SYNTHETIC_NOW = dt.datetime(2026, 1, 1)
+_CURRENT_MOMENTS = {"now", "statement_timestamp", "transaction_timestamp", "clock_timestamp"}
+_INTERVAL_PART = re.compile(
+    r"\s*([+-]?\d+)\s*(years?|mons?|months?|weeks?|days?|hours?|minutes?|mins?|seconds?|secs?)",
+    re.IGNORECASE,
+)
+
+
+def moment(node: Any, *, upper: bool) -> str | None:
+    """`now()`, `CURRENT_DATE`, `CURRENT_TIMESTAMP` (…), or one of them plus or minus an
+    interval or days (`now() - '18 years'::interval`, `current_date - 30`), as the ISO text
+    of a bound: an `upper` bound (values below it) or a lower one; None for anything else."""
+    node = strip_casts(node)
+    if not isinstance(node, dict):
+        return None
+    if "A_Expr" in node:
+        expr = node["A_Expr"]
+        sign = {"+": 1, "-": -1}.get(operator_of(expr) or "")
+        start = moment(expr.get("lexpr"), upper=upper)
+        step = _interval(expr.get("rexpr"))
+        if sign is None or start is None or step is None:
+            return None
+        return _iso(_shifted(dt.datetime.fromisoformat(start), step, sign))
+    if not _is_current(node):
+        return None
+    now = min(SYNTHETIC_NOW, dt.datetime.now()) if upper else dt.datetime.now() + dt.timedelta(1)
+    return _iso(now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+def _is_current(node: dict[str, Any]) -> bool:
+    if "SQLValueFunction" in node:
+        return str(node["SQLValueFunction"]["op"]).startswith(
+            ("SVFOP_CURRENT_DATE", "SVFOP_CURRENT_TIMESTAMP", "SVFOP_LOCALTIMESTAMP")
+        )
+    if "FuncCall" in node:
+        call = node["FuncCall"]
+        return call["funcname"][-1]["String"]["sval"] in _CURRENT_MOMENTS and not call.get("args")
+    return False
+
+
+def _interval(node: Any) -> tuple[int, int, int] | None:
+    """(months, days, seconds) of `'18 years'::interval` or of a number of days."""
+    value = constant(node)
+    if isinstance(value, int):
+        return 0, value, 0
+    if not isinstance(value, str):
+        return None
+    months = days = seconds = 0
+    position = 0
+    for part in _INTERVAL_PART.finditer(value):
+        if part.start() != position:
+            return None
+        position = part.end()
+        amount, unit = int(part[1]), part[2].lower()
+        if unit.startswith("y"):
+            months += 12 * amount
+        elif unit.startswith("mon"):
+            months += amount
+        elif unit.startswith("w"):
+            days += 7 * amount
+        elif unit.startswith("d"):
+            days += amount
+        elif unit.startswith("h"):
+            seconds += 3600 * amount
+        elif unit.startswith("min"):
+            seconds += 60 * amount
+        else:
+            seconds += amount
+    if position == 0 or value[position:].strip():
+        return None
+    return months, days, seconds
+
+
+def _shifted(start: dt.datetime, step: tuple[int, int, int], sign: int) -> dt.datetime:
+    months, days, seconds = (sign * part for part in step)
+    total = start.year * 12 + start.month - 1 + months
+    year, month = divmod(total, 12)
+    day = min(start.day, calendar.monthrange(year, month + 1)[1])  # the 31st falls back
+    moved = start.replace(year=year, month=month + 1, day=day)
+    return moved + dt.timedelta(days=days, seconds=seconds)
+
+
+def _iso(moment_: dt.datetime) -> str:
+    if moment_.time() == dt.time():
+        return moment_.date().isoformat()
+    return moment_.isoformat(sep=" ")
