@@ -74,3 +74,25 @@ def test_error_cursor_maps_to_the_file_line() -> None:
     statement = Statement(1, "ALTER TABLE t\n  ADD COLUMN x nosuchtype", None, 10)
     assert line_of_position(statement, statement.sql.index("nosuchtype") + 1) == 11
     assert line_of_position(statement, None) == 10
+
+
+def test_the_rows_after_a_copy_from_stdin_go_with_it_and_lines_stay() -> None:
+    script = (
+        "CREATE TABLE sizes (id int, label text);\n"
+        "COPY sizes (id, label)\n  FROM stdin;\n"
+        "1\tsmall; or not\n2\t-- not a comment\n\\.\n"
+        "-- COPY sizes FROM stdin; in a comment is no COPY\n"
+        "INSERT INTO sizes VALUES (3, 'x');\n"
+        "COPY sizes FROM STDIN WITH (FORMAT csv);\n"
+        "4,large\n"
+    )
+    create, copy, insert, last = split_statements(script)
+    assert copy.sql == "COPY sizes (id, label)\n  FROM stdin" and copy.line == 2
+    assert copy.copy_rows == "1\tsmall; or not\n2\t-- not a comment\n"
+    assert (insert.sql, insert.line, insert.copy_rows) == (
+        "INSERT INTO sizes VALUES (3, 'x')",
+        8,
+        None,
+    )
+    assert last.copy_rows == "4,large\n"  # no `\.`: the rows run to the end, as in psql
+    assert create.copy_rows is None

@@ -526,3 +526,33 @@ def test_a_liquibase_changeset_without_rollback_has_no_down(tmp_path: Path) -> N
     chain = build_chain(found, "ann:1", "head")
     assert chain.down is None and chain.down_missing == "liquibase: no down for ann:2"
     assert [s.line for s in statements_of(chain.up)] == [8, 11]  # where each statement is
+
+
+def test_a_migrations_copy_from_stdin_loads_the_rows_after_it(
+    tmp_path: Path, work_root: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "20240101_members.sql").write_text(
+        f"-- migrate:up\n{STEPS[0][0]}\n\n-- migrate:down\n{STEPS[0][1]}\n"
+    )
+    (folder / "20240202_sizes.sql").write_text(
+        "-- migrate:up\nCREATE TABLE sizes (id int PRIMARY KEY, label text);\n"
+        "COPY sizes (id, label) FROM stdin;\n1\tsmall\n2\tlarge; still a row\n\\.\n"
+        "COPY (SELECT count(*) FROM sizes) TO STDOUT;\n"
+        # the server itself says whether the two rows and their text arrived
+        "DO $$ BEGIN IF (SELECT string_agg(label, '|' ORDER BY id) FROM sizes)\n"
+        "  IS DISTINCT FROM 'small|large; still a row' THEN RAISE 'rows lost'; END IF; END $$;\n\n"
+        "-- migrate:down\nDROP TABLE sizes;\n"
+    )
+    path = _scenario(tmp_path, "  dir: migrations\n  from: 20240101\n")
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.passed, result.failure
+    ups = result.statements_of("up")
+    assert [(s.line, s.sql.split()[0]) for s in ups] == [
+        (2, "CREATE"),
+        (3, "COPY"),
+        (7, "COPY"),
+        (8, "DO"),
+    ]
+    assert result.roundtrip is not None and result.roundtrip.status == "passed"

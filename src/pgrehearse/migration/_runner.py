@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -192,7 +193,7 @@ class _Runner:
         started = self.clock.now()
         began = time.perf_counter()
         try:
-            self.conn.execute(statement.sql, prepare=False)
+            _send(self.conn, statement)
         except psycopg.Error as exc:
             result = _failed(self.phase, statement, started, time.perf_counter() - began, exc)
             result.in_transaction = in_transaction
@@ -228,6 +229,26 @@ class _Runner:
         else:
             self._in_open.append(result)
         self.on_statement(result)
+
+
+_COPY_TO_STDOUT = re.compile(r"COPY\b.*\bTO\s+STDOUT\b", re.I | re.S)
+_COPY_FROM_STDIN = re.compile(r"COPY\b.*\bFROM\s+STDIN\b", re.I | re.S)
+
+
+def _send(conn: psycopg.Connection[Any], statement: Statement) -> None:
+    """Run one statement; a COPY from stdin gets the rows that came after it in the script
+    (as psql sends them), and a COPY to stdout has its rows read and dropped."""
+    sql = statement.sql
+    to_client = _COPY_TO_STDOUT.match(sql) is not None
+    if statement.copy_rows is None and not to_client and _COPY_FROM_STDIN.match(sql) is None:
+        conn.execute(sql, prepare=False)
+        return
+    with conn.cursor() as cursor, cursor.copy(sql) as copy:
+        if to_client:
+            for _ in copy:
+                pass
+        elif statement.copy_rows:
+            copy.write(statement.copy_rows)
 
 
 def _not_run(phase: str, statement: Statement) -> StatementResult:

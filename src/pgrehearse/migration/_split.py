@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pglast
+
+# a COPY … FROM stdin starting a line, up to its `;`: psql sends the lines after it, up to
+# `\.`, as the COPY's rows (pg_dump's data, a migration's lookup rows)
+_COPY_FROM_STDIN = re.compile(r"^[ \t]*(COPY\b[^;]*?\bFROM\s+STDIN\b[^;]*;)", re.I | re.M)
+_END_OF_ROWS = re.compile(r"^\\\.\r?$", re.M)
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,7 @@ class Statement:
     file: Path | None
     line: int  # 1-based line of the statement's first token in `file`
     alone: bool = False  # its migration tool runs it outside a transaction
+    copy_rows: str | None = None  # a COPY … FROM stdin's rows, inline after it (as psql)
 
 
 def split_statements(
@@ -29,6 +36,7 @@ def split_statements(
     split with PostgreSQL's scanner instead, so the server reports the broken statement with
     its own message and the other statements still get their lines.
     """
+    text, rows_at = _without_copy_rows(text)
     try:
         slices = list(pglast.split(text, with_parser=True, only_slices=True))
     except pglast.parser.ParseError:
@@ -42,8 +50,34 @@ def split_statements(
             continue
         line += text.count("\n", counted, start)
         counted = start
-        statements.append(Statement(len(statements) + 1, sql, file, line))
+        rows = rows_at.get(start)
+        statements.append(Statement(len(statements) + 1, sql, file, line, copy_rows=rows))
     return statements
+
+
+def _without_copy_rows(text: str) -> tuple[str, dict[int, str]]:
+    """`text` with the rows after each `COPY … FROM stdin;` (up to their `\\.` line, or
+    the end) blanked out line for line, and the rows by the position of their COPY in the
+    text returned."""
+    if "stdin" not in text.lower():
+        return text, {}
+    rows_at: dict[int, str] = {}
+    pieces: list[str] = []
+    done = 0
+    for copy in _COPY_FROM_STDIN.finditer(text):
+        if copy.start() < done:
+            continue  # inside the rows of the one before
+        newline = text.find("\n", copy.end())
+        if newline < 0:
+            break
+        end = _END_OF_ROWS.search(text, newline + 1)
+        stop = end.start() if end is not None else len(text)
+        after = end.end() if end is not None else len(text)
+        written = sum(map(len, pieces))  # where the COPY is in the text returned
+        rows_at[written + copy.start(1) - done] = text[newline + 1 : stop]
+        pieces += [text[done : newline + 1], "\n" * text.count("\n", newline + 1, after)]
+        done = after
+    return "".join(pieces) + text[done:], rows_at
 
 
 def _scanner_slices(text: str) -> list[slice]:
