@@ -383,6 +383,39 @@ def test_a_platforms_objects_are_named_and_its_extension_schema_is_made(
     assert [t.name for t in plan.tables] == ["auth.users", "todos"]
 
 
+def test_a_migration_folders_platform_objects_point_at_schema_and_an_empty_target(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """The same in a Supabase-style migration folder: the platform's objects go in
+    `schema:`, applied before the migrations; and a key of a table given no rows is named
+    with that table, not as a type that cannot be inferred."""
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    migrations = tmp_path / "supabase" / "migrations"
+    migrations.mkdir(parents=True)
+    (migrations / "20240101000000_todos.sql").write_text(APP)
+    (migrations / "20240202000000_done.sql").write_text("ALTER TABLE todos ADD done bool;\n")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: supa\ndata: {tables: {todos: {rows: 20}}}\n"
+        "migration: {dir: supabase/migrations, from: '20240101000000'}\n"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    [problem] = raised.value.problems
+    assert problem.file is not None and problem.file.name == "20240101000000_todos.sql"
+    assert problem.hint is not None and "give it as `schema: platform.sql`" in problem.hint
+    (tmp_path / "platform.sql").write_text(PLATFORM)
+    path.write_text("schema: platform.sql\n" + path.read_text())
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    [problem] = raised.value.problems
+    assert "todos.user_id (NOT NULL) references auth.users.id, which gets no rows" in str(
+        problem.message
+    )
+    assert problem.hint is not None and "data.tables.auth.users.rows" in problem.hint
+
+
 NEWER_DUMP = """--
 -- PostgreSQL database dump
 --

@@ -6,6 +6,7 @@ C functions whose library the server lacks stubbed."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -110,7 +111,9 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
                     file=failed.file,
                     line=failed.error.line or failed.line,
                     hint=forgotten_extension_hint(failed.error.message)
-                    or outside_objects_hint(failed.error.message)
+                    or outside_objects_hint(
+                        failed.error.message, in_migrations=_in_baseline(ctx, failed.file)
+                    )
                     or failed.error.hint
                     or _newer_dump_hint(dumped_from, server.major),
                 )
@@ -119,6 +122,12 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
 
 
 _MOST_CREATED = 8
+
+
+def _in_baseline(ctx: RunContext, file: Path | None) -> bool:
+    """Whether `file` is one of the baseline migrations of the scenario's tool folder."""
+    chain = ctx.scenario.migration.chain
+    return chain is not None and file in {m.up.file for m in chain.baseline}
 
 
 def _run_creating_extensions(

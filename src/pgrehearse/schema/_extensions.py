@@ -141,9 +141,10 @@ _OUTSIDE = re.compile(
 )
 
 
-def outside_objects_hint(message: str) -> str | None:
+def outside_objects_hint(message: str, *, in_migrations: bool = False) -> str | None:
     """What to do when the schema uses an object of a schema it never creates (a
-    platform's: Supabase's `auth.users` and `auth.uid()`)."""
+    platform's: Supabase's `auth.users` and `auth.uid()`); `in_migrations`: the user is a
+    migration of a tool's folder (its baseline), not a schema file."""
     found = _OUTSIDE.search(message)
     if found is None:
         return None
@@ -152,6 +153,12 @@ def outside_objects_hint(message: str) -> str | None:
         if found.group("schema")
         else found.group("relation") or f"{found.group('function')}()"
     )
+    if in_migrations:
+        return (
+            f"{what} comes from outside the migrations (a platform's own objects, such as "
+            "Supabase's auth.users): write a file that creates what they use of them and "
+            "give it as `schema: platform.sql`, which is applied before the migrations"
+        )
     return (
         f"{what} comes from outside the schema (a platform's own objects, such as "
         "Supabase's auth.users): write a file that creates what the schema uses of them "

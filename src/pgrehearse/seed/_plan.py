@@ -200,6 +200,16 @@ def _plan_column(
     if inferred is None:
         if (column.not_null or checked_not_null) and rows > 0:  # an empty table needs none
             required = "NOT NULL" if column.not_null else "a CHECK requires a value"
+            foreign = info.foreign_keys.get(column.name)
+            if foreign is not None:  # its key would have to be a row of a table without any
+                raise PlanError(
+                    name,
+                    column.name,
+                    f"{name}.{column.name} ({required}) references {foreign[0]}.{foreign[1]}, "
+                    f"which gets no rows",
+                    hint=f"give {foreign[0]} rows under data.tables.{foreign[0]}.rows (or "
+                    f"{column.name} a generator of keys it holds)",
+                )
             raise PlanError(
                 name,
                 column.name,
