@@ -501,9 +501,66 @@ def test_init_that_fails_leaves_nothing_it_wrote(tmp_path: Path, work_root: Path
     assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
 
 
+def test_init_from_a_migration_folder_rehearses_its_last_migration(
+    tmp_path: Path, work_root: Path
+) -> None:
+    migrations = tmp_path / "db" / "migrations"
+    migrations.mkdir(parents=True)
+    steps = {
+        "20240101_accounts": (
+            "CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+            "email text NOT NULL UNIQUE);",
+            "DROP TABLE accounts;",
+        ),
+        "20240202_notes": (
+            "CREATE TABLE notes (id bigserial PRIMARY KEY, "
+            "account_id bigint NOT NULL REFERENCES accounts (id), body text);",
+            "DROP TABLE notes;",
+        ),
+        "20240303_pinned": (
+            "ALTER TABLE notes ADD COLUMN pinned boolean NOT NULL DEFAULT false;",
+            "ALTER TABLE notes DROP COLUMN pinned;",
+        ),
+    }
+    for name, (up, down) in steps.items():
+        (migrations / f"{name}.up.sql").write_text(up + "\n")
+        (migrations / f"{name}.down.sql").write_text(down + "\n")
+    out = tmp_path / "first"
+    done = _cli("init", out, "--migrations", migrations, "--rows", "800")
+    assert done.returncode == 0, done.stderr
+    assert "2 tables from the migrations in ../db/migrations" in done.stdout, done.stdout
+    written = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert written["migration"] == {"dir": "../db/migrations", "from": "20240202"}
+    assert "schema" not in written and not (out / "up.sql").exists()
+    assert written["data"]["tables"] == {"accounts": {"rows": 800}, "notes": {"rows": 800}}
+    reports = tmp_path / "reports"
+    run = _cli("run", out, "--report-dir", reports)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = _load_summary(reports)
+    assert [(m["phase"], m["migration"]) for m in summary["migrations"]] == [
+        ("up", "20240303_pinned"),
+        ("down", "20240303_pinned"),
+    ]
+    assert sorted(t["rows"] for t in summary["tables"]) == [800, 800]
+
+
+def test_init_from_migrations_refuses_what_it_cannot_start_from(tmp_path: Path) -> None:
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "1_only.up.sql").write_text("CREATE TABLE t (id int);\n")
+    alone = _cli("init", tmp_path / "x", "--migrations", single)
+    assert alone.returncode == 2 and "one golang-migrate migration (1_only)" in alone.stderr
+    assert "--schema too" in alone.stderr
+    python = _cli("init", tmp_path / "x", "--migrations", single, "--tool", "alembic")
+    assert python.returncode == 2 and "not alembic's" in python.stderr
+    both = _cli("init", tmp_path / "x", "--migrations", single, "--dsn", "postgresql://h/d")
+    assert both.returncode == 2 and "give --dsn alone" in both.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_init_needs_exactly_one_source(tmp_path: Path) -> None:
     neither = _cli("init", tmp_path / "x")
-    assert neither.returncode == 2 and "either --dsn or --schema" in neither.stderr
+    assert neither.returncode == 2 and "either --dsn, --schema or --migrations" in neither.stderr
     missing = _cli("init", tmp_path / "x", "--schema", tmp_path / "nope.sql")
     assert missing.returncode == 2 and "nope.sql" in missing.stderr, missing.stderr
 

@@ -696,30 +696,61 @@ def profile(
     help="Start from this schema: a SQL file or pg_dump output in any format.",
 )
 @click.option(
+    "--migrations",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Start from a migration tool's folder: its last migration is rehearsed over the "
+    "ones before it (after --schema, if given too).",
+)
+@click.option(
+    "--tool",
+    type=click.Choice(MIGRATION_TOOLS),
+    default="auto",
+    show_default=True,
+    help="With --migrations: which tool wrote the folder.",
+)
+@click.option(
     "--rows",
     type=click.IntRange(min=0),
     default=10_000,
     show_default=True,
-    help="With --schema: rows per table.",
+    help="With --schema or --migrations: rows per table.",
 )
 @click.option("--scale", type=Scale(), default=1.0, show_default=True, help="data.scale.")
 @click.option("--force", is_flag=True, help="Replace the files of an existing scenario folder.")
 def init(
-    out_dir: Path, dsn: str | None, schema: Path | None, rows: int, scale: float, force: bool
+    out_dir: Path,
+    dsn: str | None,
+    schema: Path | None,
+    migrations: Path | None,
+    tool: str,
+    rows: int,
+    scale: float,
+    force: bool,
 ) -> None:
     """Write a first scenario into OUT_DIR that validates and runs as written: from --dsn
-    (a profile of the database) or --schema (a schema file, its tables given --rows each),
-    with a placeholder migration, a read load on the largest tables' primary keys and
-    budgets. Asks nothing.
+    (a profile of the database), --schema (a schema file, its tables given --rows each) or
+    --migrations (a migration tool's folder: the tables its migrations make, each given
+    --rows, and its last migration rehearsed), with a read load on the largest tables'
+    primary keys and budgets (and, but for --migrations, a placeholder migration). Asks
+    nothing.
 
-    Exit codes: 0 written, 2 bad input (neither or both sources, an existing scenario), 3
-    the database or a throwaway server cannot be reached.
+    Exit codes: 0 written, 2 bad input (no source, --dsn with another, an unreadable
+    folder, an existing scenario), 3 the database or a throwaway server cannot be reached.
     """
     from pgrehearse.profile import init_scenario
 
     out, err, progress = _consoles(True)
     with reported_errors(progress, err):
-        done = init_scenario(out_dir, dsn=dsn, schema=schema, rows=rows, scale=scale, force=force)
+        done = init_scenario(
+            out_dir,
+            dsn=dsn,
+            schema=schema,
+            rows=rows,
+            scale=scale,
+            force=force,
+            migrations=migrations,
+            tool=tool,
+        )
     loaded = ", ".join(done.loaded) or "no table (none has a one-column primary key)"
     out.print(
         f"{_shown(done.folder)}: {done.tables} tables from {done.source}; the load reads {loaded}",
@@ -738,7 +769,16 @@ def init(
         )
         for problem in done.problems:
             err.print("  " + problem.render(), markup=False, highlight=False, soft_wrap=True)
-    _print_next_step(out, done.folder)
+    if migrations is None:
+        _print_next_step(out, done.folder)
+    else:
+        out.print(
+            f"next: pgrehearse run {_shown(done.folder)} (it rehearses the last migration; "
+            "move `from:` in scenario.yaml back to rehearse more of them)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @main.command()

@@ -10,6 +10,7 @@ primary keys, and budgets a zero-downtime migration should meet.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -92,6 +93,14 @@ class InitResult:
     problems: list[Problem] = field(default_factory=list)
 
 
+_HEADER_MIGRATIONS = """\
+# Written by `pgrehearse init --migrations`: rows per table, a read load on the largest
+# tables' primary keys and budgets a zero-downtime migration should meet. The migrations up
+# to `from` are the schema the data is seeded on; the ones after it are rehearsed. Then:
+# pgrehearse run <this folder>
+"""
+
+
 def init_scenario(
     out_dir: str | Path,
     *,
@@ -100,12 +109,21 @@ def init_scenario(
     rows: int = 10_000,
     scale: float = 1.0,
     force: bool = False,
+    migrations: str | Path | None = None,
+    tool: str = "auto",
 ) -> InitResult:
-    """Write a scenario folder from `dsn` (profiled) or `schema` (a file or pg_dump
-    output): rows, a placeholder migration, a read load and budgets."""
+    """Write a scenario folder from `dsn` (profiled), `schema` (a file or pg_dump output)
+    or a tool's `migrations` folder (its last migration rehearsed over the ones before it,
+    after `schema` if given too): rows, a migration, a read load and budgets."""
     folder = Path(out_dir)
-    if (dsn is None) == (schema is None):
-        raise ProfileOutputError([Problem("give either --dsn or --schema (one of them)")])
+    if dsn is not None and (schema is not None or migrations is not None):
+        raise ProfileOutputError(
+            [Problem("give --dsn alone, or --schema and/or --migrations (not with --dsn)")]
+        )
+    if dsn is None and schema is None and migrations is None:
+        raise ProfileOutputError(
+            [Problem("give either --dsn, --schema or --migrations (where to start from)")]
+        )
     if (folder / "scenario.yaml").exists() and not force:
         raise ProfileOutputError(
             [
@@ -117,7 +135,7 @@ def init_scenario(
             ]
         )
     with _undone_on_failure(folder):
-        return _write_scenario(folder, dsn, schema, rows, scale, force)
+        return _write_scenario(folder, dsn, schema, rows, scale, force, (migrations, tool))
 
 
 @contextlib.contextmanager
@@ -146,16 +164,21 @@ def _write_scenario(
     rows: int,
     scale: float,
     force: bool,
+    migrations: tuple[str | Path | None, str],
 ) -> InitResult:
+    folder_of_migrations, tool = migrations
     if dsn is not None:
         profile_database(dsn, folder, scale=scale, force=force)
         scenario = yaml.safe_load((folder / "scenario.yaml").read_text())
         keys, columns = _keys_from_profile(dsn)
         source = "a profile of the database"
     else:
-        assert schema is not None
-        scenario, keys, columns = _from_schema(folder, Path(schema), rows, scale)
-        source = f"the schema {Path(schema).name}"
+        chain = None
+        if folder_of_migrations is not None:
+            chain = _migration_of(folder, Path(folder_of_migrations), tool, schema is not None)
+        given = None if schema is None else Path(schema)
+        scenario, keys, columns = _from_schema(folder, given, chain, rows, scale)
+        source = _sources(given, chain)
     by_size = sorted(
         (t for t in scenario["data"]["tables"] if t in keys),
         key=lambda t: -int(scenario["data"]["tables"][t]["rows"]),
@@ -164,10 +187,13 @@ def _write_scenario(
     if loaded:
         scenario["load"] = _load(loaded, keys, columns)
     scenario["budgets"] = BUDGETS
-    (folder / "scenario.yaml").write_text(HEADER_INIT + scenario_yaml(scenario))
-    for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
-        if not (folder / file).exists():
-            (folder / file).write_text(text)
+    if "dir" in scenario["migration"]:
+        (folder / "scenario.yaml").write_text(_HEADER_MIGRATIONS + scenario_yaml(scenario))
+    else:
+        (folder / "scenario.yaml").write_text(HEADER_INIT + scenario_yaml(scenario))
+        for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
+            if not (folder / file).exists():
+                (folder / file).write_text(text)
     problems = _plan_problems(folder / "scenario.yaml")
     return InitResult(folder, len(scenario["data"]["tables"]), loaded, source, problems)
 
@@ -240,39 +266,70 @@ def _keys_from_profile(dsn: str) -> tuple[dict[str, str], dict[str, list[str]]]:
     return keys, columns
 
 
+def _migration_of(folder: Path, migrations: Path, tool: str, schema: bool) -> dict[str, str]:
+    """The scenario's `migration:` for a tool's folder: its last migration pending, those
+    before it the baseline the data is seeded on (after the `schema`, if there is one)."""
+    from pgrehearse.tools import READERS, FolderError, read_folder
+
+    if tool != "auto" and tool not in READERS:  # Alembic, Django: they run themselves
+        raise ProfileOutputError(
+            [
+                Problem(
+                    f"--migrations reads the folders of SQL migration tools, not {tool}'s",
+                    hint=f"init from --schema, then write `migration: {{tool: {tool}, dir: "
+                    "<your project>, from: <revision>}` in its scenario.yaml",
+                )
+            ]
+        )
+    try:
+        found = read_folder(migrations, tool)
+    except FolderError as exc:
+        raise ProfileOutputError(
+            [Problem(str(exc), hint="give a folder of migrations and, if needed, --tool")]
+        ) from None
+    if len(found.migrations) < 2 and not schema:
+        raise ProfileOutputError(
+            [
+                Problem(
+                    f"{migrations}: one {found.tool} migration ({found.migrations[0].label}) "
+                    "and no schema before it: there would be no table to seed",
+                    hint="give the schema it runs on with --schema too",
+                )
+            ]
+        )
+    spec = {"dir": os.path.relpath(migrations.resolve(), folder.resolve())}
+    if tool != "auto":
+        spec["tool"] = tool
+    if len(found.migrations) > 1:
+        spec["from"] = found.migrations[-2].version
+    return spec
+
+
 def _from_schema(
-    folder: Path, schema: Path, rows: int, scale: float
+    folder: Path, schema: Path | None, migration: dict[str, str] | None, rows: int, scale: float
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
-    """Copy the schema into the folder, create it on a throwaway server and read its
-    tables and primary keys there."""
+    """Copy the schema into the folder (or point at the migrations), create it on a
+    throwaway server and read its tables and primary keys there."""
     from pgrehearse.rehearsal.context import SCHEMA_DATABASE, connect
     from pgrehearse.rehearsal.plan import schema_only
     from pgrehearse.roles import SessionRole
     from pgrehearse.scenario import load_scenario
     from pgrehearse.seed import rows_the_keys_allow
 
-    if not schema.exists():
-        raise ProfileOutputError(
-            [Problem("no such file or folder", file=schema, hint="give the schema's path")]
-        )
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / (schema.name if schema.name != "scenario.yaml" else "schema.sql")
-    if schema.resolve() != target.resolve():
-        if schema.is_dir():  # a pg_dump directory archive
-            shutil.copytree(schema, target, dirs_exist_ok=True)
-        else:
-            shutil.copyfile(schema, target)
     scenario: dict[str, Any] = {
         "version": 1,
         "name": scenario_name(folder, "scenario"),
-        "description": f"Written by pgrehearse init from {schema.name}.",
-        "schema": target.name,
-        "data": {"seed": 0, "scale": scale, "tables": {}},
-        "migration": {"up": "up.sql", "down": "down.sql"},
+        "description": f"Written by pgrehearse init from {_sources(schema, migration)}.",
     }
-    for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
-        if not (folder / file).exists():
-            (folder / file).write_text(text)
+    if schema is not None:
+        scenario["schema"] = _copied_schema(folder, schema)
+    scenario["data"] = {"seed": 0, "scale": scale, "tables": {}}
+    scenario["migration"] = migration or {"up": "up.sql", "down": "down.sql"}
+    if migration is None:
+        for file, text in (("up.sql", PLACEHOLDER_UP), ("down.sql", PLACEHOLDER_DOWN)):
+            if not (folder / file).exists():
+                (folder / file).write_text(text)
     (folder / "scenario.yaml").write_text(scenario_yaml(scenario))
     loaded = load_scenario(folder / "scenario.yaml")
     with (
@@ -288,3 +345,26 @@ def _from_schema(
         )
     scenario["data"]["tables"] = {table: {"rows": sized[table]} for table in tables}
     return scenario, keys, columns
+
+
+def _sources(schema: Path | None, migration: dict[str, str] | None) -> str:
+    """What the scenario was written from, in words."""
+    named = [f"the schema {schema.name}"] if schema is not None else []
+    if migration is not None:
+        named.append(f"the migrations in {migration['dir']}")
+    return " and ".join(named)
+
+
+def _copied_schema(folder: Path, schema: Path) -> str:
+    """The schema copied into the scenario's folder; its name there."""
+    if not schema.exists():
+        raise ProfileOutputError(
+            [Problem("no such file or folder", file=schema, hint="give the schema's path")]
+        )
+    target = folder / (schema.name if schema.name != "scenario.yaml" else "schema.sql")
+    if schema.resolve() != target.resolve():
+        if schema.is_dir():  # a pg_dump directory archive
+            shutil.copytree(schema, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(schema, target)
+    return target.name
