@@ -126,6 +126,14 @@ def _write(folder: Path, tool: str) -> Path:
             (folder / "scripts" / f"{version}_{name}.sql").write_text(
                 f"-- // {name}\n{up}\n\n-- //@UNDO\n{down}\n"
             )
+        elif tool == "rambler":  # sections may repeat; each direction is theirs joined
+            (folder / f"{version}_{name}.sql").write_text(
+                f"-- rambler up\n{up}\n-- rambler down\n{down}\n-- rambler up\n-- more up\n"
+            )
+        elif tool == "shmig":
+            (folder / f"{version}-{name}.sql").write_text(
+                f"-- ==== UP ====\n\n{up}\n\n-- ==== DOWN ====\n\n{down}\n"
+            )
         elif tool == "sql-files":
             no_tx = "-- atlas:txmode none\n" if concurrent else ""
             (folder / f"{version}000000_{name}.sql").write_text(f"{no_tx}{up}\n")
@@ -139,7 +147,7 @@ UP_ONLY = ("prisma", "sql-files")
 # tools that run every migration in a transaction: no mark takes one out
 TRANSACTIONAL_ONLY = (
     *("golang-migrate", "flyway", "dirs", "prisma"),
-    *("node-pg-migrate", "postgrator", "db-migrate", "mybatis"),
+    *("node-pg-migrate", "postgrator", "db-migrate", "mybatis", "rambler", "shmig"),
 )
 
 

@@ -157,3 +157,16 @@ def test_migrations_one_level_down_are_pointed_at(tmp_path: Path) -> None:
     message = str(raised.value)
     assert "no migrations in it, but one level down" in message
     assert f"`dir: {step.parent.resolve()}` (dirs)" in message
+
+
+def test_dbup_scripts_are_numbered_ups(tmp_path: Path) -> None:
+    folder = tmp_path / "Scripts"
+    folder.mkdir()
+    (folder / "Script0002 - Add index.sql").write_text("CREATE INDEX a_id ON a (id);\n")
+    (folder / "Script0001 - Create table.sql").write_text("CREATE TABLE a (id int);\n")
+    found = read_folder(folder)
+    assert found.tool == "sql-files"
+    assert [(m.version, m.name) for m in found.migrations] == [
+        ("0001", "Create table"),
+        ("0002", "Add index"),
+    ]

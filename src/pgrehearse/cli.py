@@ -52,6 +52,8 @@ MIGRATION_TOOLS = (
     "db-migrate",
     "play",
     "mybatis",
+    "rambler",
+    "shmig",
     "sql-files",
     "alembic",
     "django",

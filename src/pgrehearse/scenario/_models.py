@@ -726,6 +726,8 @@ MigrationTool = Literal[
     "db-migrate",
     "play",
     "mybatis",
+    "rambler",
+    "shmig",
     "sql-files",
     "alembic",
     "django",

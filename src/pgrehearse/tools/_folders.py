@@ -32,10 +32,13 @@ from pgrehearse.tools._sql_readers import (
     LIQUIBASE_HEADER,
     MYBATIS_UNDO,
     NUMBERED,
+    SECTION_MARKS,
     SQL_MIGRATE_MARK,
     TERN_SPLIT,
     liquibase,
     mybatis,
+    rambler,
+    shmig,
     sql_files,
     sql_migrate,
     tern,
@@ -295,6 +298,8 @@ READERS: dict[str, Callable[[Path], Folder]] = {
     "db-migrate": db_migrate,
     "play": play,
     "mybatis": mybatis,
+    "rambler": rambler,
+    "shmig": shmig,
     "sql-files": sql_files,
 }
 
@@ -353,6 +358,9 @@ def _detected(folder: Path) -> str | None:
         return "mybatis"  # a MyBatis Migrations project
     if any(MYBATIS_UNDO.match(line) for h in _texts(files) for line in h.split("\n")):
         return "mybatis"
+    for tool, mark in SECTION_MARKS.items():
+        if any(mark.match(line) for h in heads for line in h.split("\n")):
+            return tool
     node_or_play = detect_node_or_play(folder, heads)
     if node_or_play is not None:
         return node_or_play

@@ -1,6 +1,6 @@
 """More tools' folders of SQL files: sql-migrate, tern, yoyo, Liquibase's formatted SQL,
-MyBatis Migrations, and numbered files that are ups only (Supabase, Atlas, sqlx,
-graphile-migrate)."""
+MyBatis Migrations, rambler, shmig, and numbered files that are ups only (Supabase, Atlas,
+sqlx, graphile-migrate, DbUp)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pgrehearse.tools._migrations import (
 )
 
 SQL_MIGRATE_MARK = re.compile(r"^\s*--\s*\+migrate\s+(\w+)(.*)$", re.IGNORECASE)
-NUMBERED = re.compile(r"^(\d+)(?:[_\-.](.*))?\.sql$")
+NUMBERED = re.compile(r"^(?:Script)?(\d+)(?:\s*[_\-.]\s*(.*))?\.sql$")  # DbUp: Script0001 - …
 
 
 def sql_migrate(folder: Path) -> Folder:
@@ -210,3 +210,50 @@ def mybatis(folder: Path) -> Folder:
 
 def _mybatis_where_to_set(name: str) -> str:
     return f"`{name}=…` in environments/development.properties beside scripts/"
+
+
+# a section mark of each of these tools: (tool, its mark, the mark's direction group)
+SECTION_MARKS = {
+    "rambler": re.compile(r"^\s*--\s*rambler\s+(up|down)\s*$", re.IGNORECASE),
+    "shmig": re.compile(r"^\s*--\s*=+\s*(UP|DOWN)\s*=+\s*$", re.IGNORECASE),
+}
+
+
+def rambler(folder: Path) -> Folder:
+    """rambler: numbered `.sql` files whose `-- rambler up` sections are the up and
+    `-- rambler down` sections the down (several of each are joined in order)."""
+    return _sectioned(folder, "rambler")
+
+
+def shmig(folder: Path) -> Folder:
+    """shmig: `<timestamp>-<name>.sql` with `-- ==== UP ====` and `-- ==== DOWN ====`."""
+    return _sectioned(folder, "shmig")
+
+
+def _sectioned(folder: Path, tool: str) -> Folder:
+    """Numbered files cut into up and down at the tool's marks; lines of the other
+    direction are blanked, so each direction keeps the file's line numbers."""
+    mark = SECTION_MARKS[tool]
+    migrations = []
+    for path in sql_files_in(folder):
+        if NUMBERED.match(path.name) is None:
+            continue
+        lines = read_text(path).split("\n")
+        kept: dict[str, list[str]] = {"up": [], "down": []}
+        current: str | None = None
+        for line in lines:
+            found = mark.match(line)
+            if found is not None:
+                current = found[1].lower()
+            for direction, body in kept.items():
+                body.append(line if direction == current and found is None else "")
+        if not any(kept["up"]):
+            raise FolderError(f"{path}: no up section (`{_example_mark(tool)}`)")
+        version, name = _numbered(path)
+        down = Script("\n".join(kept["down"]), path) if any(kept["down"]) else None
+        migrations.append(Migration(version, name, Script("\n".join(kept["up"]), path), down))
+    return Folder(tool, sorted(migrations, key=lambda m: version_key(m.version)))
+
+
+def _example_mark(tool: str) -> str:
+    return "-- rambler up" if tool == "rambler" else "-- ==== UP ===="
