@@ -121,7 +121,9 @@ def test_postgrator_pairs_do_and_undo_and_names_an_undo_alone(tmp_path: Path) ->
         ("010", "", False),
     ]
     (folder / "011.undo.sql").write_text("SELECT 1;\n")
-    with pytest.raises(ValueError, match=r"011\.undo\.sql: an undo file with no 011\.do\.sql"):
+    with pytest.raises(
+        ValueError, match=r"011\.undo\.sql: a down file with no up file of version 011"
+    ):
         read_folder(folder)
 
 

@@ -58,6 +58,13 @@ MIGRATION_TOOLS = (
     "alembic",
     "django",
 )
+_TOOL_OPTION = click.option(
+    "--tool",
+    type=click.Choice(MIGRATION_TOOLS),
+    default="auto",
+    show_default=True,
+    help="With --migrations: which tool wrote the folder.",
+)
 HISTORY_FILE = "history.jsonl"
 DEFAULT_MIN_DELTA_S = 0.05
 
@@ -179,13 +186,7 @@ def main() -> None:
     help="Rehearse this migration tool's folder instead of the scenario's migration "
     "(the scenario supplies data, load and budgets).",
 )
-@click.option(
-    "--tool",
-    type=click.Choice(MIGRATION_TOOLS),
-    default="auto",
-    show_default=True,
-    help="With --migrations: which tool wrote the folder.",
-)
+@_TOOL_OPTION
 @click.option("--from", "from_version", default=None, help="With --migrations: the baseline.")
 @click.option("--to", "to_version", default=None, help="With --migrations: the last to rehearse.")
 @click.option(
@@ -703,13 +704,7 @@ def profile(
     help="Start from a migration tool's folder: its last migration is rehearsed over the "
     "ones before it (after --schema, if given too).",
 )
-@click.option(
-    "--tool",
-    type=click.Choice(MIGRATION_TOOLS),
-    default="auto",
-    show_default=True,
-    help="With --migrations: which tool wrote the folder.",
-)
+@_TOOL_OPTION
 @click.option(
     "--rows",
     type=click.IntRange(min=0),

@@ -1,8 +1,8 @@
 """The teams' own migrations as a chain to rehearse: folders of golang-migrate, goose,
 dbmate, Flyway, `dirs`, Prisma, popx, sqitch, sql-migrate, tern, yoyo, Liquibase's formatted
 SQL, node-pg-migrate, postgrator, db-migrate, Play's evolutions, MyBatis Migrations,
-rambler, shmig and plain numbered files, read without the tools' binaries; Alembic and Django projects and
-shell commands, which run themselves."""
+rambler, shmig and plain numbered files, read without the tools' binaries; Alembic and
+Django projects and shell commands, which run themselves."""
 
 from pgrehearse.tools._chain import Chain, MigrationScript, build_chain
 from pgrehearse.tools._folders import READERS, detect, read_folder

@@ -17,6 +17,7 @@ from pgrehearse.tools._migrations import (
     FolderError,
     Migration,
     Script,
+    paired,
     read_text,
     sql_files_in,
     version_key,
@@ -52,29 +53,10 @@ _GOLANG_MIGRATE = re.compile(r"^(\d+)_(.*)\.(up|down)\.sql$")
 
 def golang_migrate(folder: Path) -> Folder:
     """`<version>_<name>.up.sql` and `<version>_<name>.down.sql`."""
-    found: dict[str, dict[str, Path]] = {}
-    names: dict[str, str] = {}
-    for path in sql_files_in(folder):
-        match = _GOLANG_MIGRATE.match(path.name)
-        if match:
-            version, name, direction = match.groups()
-            found.setdefault(version, {})[direction] = path
-            names[version] = name
-    migrations = []
-    for version in sorted(found, key=version_key):
-        files = found[version]
-        if "up" not in files:
-            raise FolderError(f"{folder}: version {version} has a down file but no up file")
-        down = files.get("down")
-        migrations.append(
-            Migration(
-                version,
-                names[version],
-                Script(read_text(files["up"]), files["up"]),
-                Script(read_text(down), down) if down else None,
-            )
-        )
-    return Folder("golang-migrate", migrations)
+    files = (
+        (p, m[1], m[2], m[3]) for p in sql_files_in(folder) if (m := _GOLANG_MIGRATE.match(p.name))
+    )
+    return Folder("golang-migrate", paired(files))
 
 
 _GOOSE_FILE = re.compile(r"^(\d+)_(.*)\.sql$")

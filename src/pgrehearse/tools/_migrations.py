@@ -4,7 +4,7 @@ and down as SQL text located in its file (or a step the tool runs itself)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,3 +95,29 @@ def replace_placeholders(
         )
 
     return _PLACEHOLDER.sub(value, text)
+
+
+def paired(files: Iterable[tuple[Path, str, str, str]]) -> list[Migration]:
+    """Migrations from files that are one direction each, `(path, version, name, "up" or
+    "down")`, in version order; a down without its up is an error naming the file."""
+    found: dict[str, dict[str, Path]] = {}
+    names: dict[str, str] = {}
+    for path, version, name, direction in files:
+        found.setdefault(version, {})[direction] = path
+        if direction == "up" or version not in names:
+            names[version] = name
+    migrations = []
+    for version in sorted(found, key=version_key):
+        pair = found[version]
+        if "up" not in pair:
+            raise FolderError(f"{pair['down']}: a down file with no up file of version {version}")
+        down = pair.get("down")
+        migrations.append(
+            Migration(
+                version,
+                names[version],
+                Script(read_text(pair["up"]), pair["up"]),
+                Script(read_text(down), down) if down is not None else None,
+            )
+        )
+    return migrations

@@ -13,6 +13,7 @@ from pgrehearse.tools._migrations import (
     FolderError,
     Migration,
     Script,
+    paired,
     read_text,
     sql_files_in,
     version_key,
@@ -65,60 +66,24 @@ def postgrator(folder: Path) -> Folder:
     _refuse_scripts_beside(
         folder, "postgrator", "npx postgrator <next version>", "npx postgrator <version before>"
     )
-    ups: dict[str, tuple[str, Path]] = {}
-    downs: dict[str, Path] = {}
-    for path in sql_files_in(folder):
-        match = _POSTGRATOR_FILE.match(path.name)
-        if match is None:
-            continue
-        version, action, name = match[1], match[2].lower(), match[3] or ""
-        if action == "do":
-            ups[version] = (name, path)
-        else:
-            downs[version] = path
-    for version in downs.keys() - ups.keys():
-        raise FolderError(f"{downs[version]}: an undo file with no {version}.do.sql beside it")
-    return Folder(
-        "postgrator",
-        [
-            Migration(
-                version,
-                ups[version][0],
-                Script(read_text(ups[version][1]), ups[version][1]),
-                Script(read_text(downs[version]), downs[version]) if version in downs else None,
-            )
-            for version in sorted(ups, key=version_key)
-        ],
+    files = (
+        (p, m[1], m[3] or "", "up" if m[2].lower() == "do" else "down")
+        for p in sql_files_in(folder)
+        if (m := _POSTGRATOR_FILE.match(p.name))
     )
+    return Folder("postgrator", paired(files))
 
 
 def db_migrate(folder: Path) -> Folder:
     """db-migrate's SQL files, `sqls/<timestamp>-<name>-up.sql` and `-down.sql` (the
     JavaScript beside them only reads these); `dir` may name the folder of the .js files or
     its `sqls` folder."""
-    files = _db_migrate_files(folder)
-    found: dict[str, dict[str, Path]] = {}
-    names: dict[str, str] = {}
-    for path in files:
-        match = _DB_MIGRATE_FILE.match(path.name)
-        if match is not None:
-            found.setdefault(match[1], {})[match[3]] = path
-            names[match[1]] = match[2]
-    migrations = []
-    for version in sorted(found, key=version_key):
-        pair = found[version]
-        if "up" not in pair:
-            raise FolderError(f"{pair['down']}: a down file with no -up.sql beside it")
-        down = pair.get("down")
-        migrations.append(
-            Migration(
-                version,
-                names[version],
-                Script(read_text(pair["up"]), pair["up"]),
-                Script(read_text(down), down) if down is not None else None,
-            )
-        )
-    return Folder("db-migrate", migrations)
+    files = (
+        (p, m[1], m[2], m[3])
+        for p in _db_migrate_files(folder)
+        if (m := _DB_MIGRATE_FILE.match(p.name))
+    )
+    return Folder("db-migrate", paired(files))
 
 
 def _db_migrate_files(folder: Path) -> list[Path]:
