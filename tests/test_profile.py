@@ -637,3 +637,48 @@ def test_init_of_tables_whose_names_hold_spaces_writes_a_scenario_that_runs(
     plan = plan_seeding(load_scenario(out / "scenario.yaml"))
     generators = {c.name: c.generator for table in plan.tables for c in table.columns}
     assert generators["Item"] == {"ref": "Order Items.Item ID"}
+
+
+LOOKUP_KEYS = """
+CREATE TYPE plan AS ENUM ('free', 'pro', 'team');
+CREATE TYPE feature AS ENUM ('sso', 'audit', 'api', 'export', 'branding');
+CREATE TABLE plan_features (
+    plan plan NOT NULL, feature feature NOT NULL, PRIMARY KEY (plan, feature)
+);
+CREATE TABLE regions (code char(2) PRIMARY KEY);
+CREATE TABLE kinds (id smallint PRIMARY KEY CHECK (id BETWEEN 1 AND 4));
+CREATE TABLE region_kinds (
+    region char(2) NOT NULL REFERENCES regions, kind smallint NOT NULL REFERENCES kinds,
+    PRIMARY KEY (region, kind)
+);
+"""
+
+
+def test_init_sizes_keys_of_several_columns_and_checked_numbers(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """A key of two enums holds their product; a key of two references, the product of
+    their tables' rows (as init sized them); a numbered key a CHECK stops, its span. The
+    plan of what init wrote finds nothing; with more rows, it names each key."""
+    schema = tmp_path / "schema.sql"
+    schema.write_text(LOOKUP_KEYS)
+    out = tmp_path / "keys"
+    done = _cli("init", out, "--schema", schema, "--rows", "10000")
+    assert done.returncode == 0 and "problem" not in done.stderr, done.stderr
+    written = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert {t: v["rows"] for t, v in written["data"]["tables"].items()} == {
+        "kinds": 4,
+        "plan_features": 15,
+        "region_kinds": 36 * 36 * 4,
+        "regions": 36 * 36,
+    }
+    scenario = out / "scenario.yaml"
+    scenario.write_text(
+        scenario.read_text().replace("rows: 15\n", "rows: 16\n").replace("rows: 4\n", "rows: 5\n")
+    )
+    planned = _cli("plan", out)
+    assert planned.returncode == 2
+    assert "kinds.id must be unique, but a CHECK stops it at 4" in planned.stderr
+    assert "(plan, feature) is unique in the schema, but its columns can make only 15" in (
+        planned.stderr
+    )

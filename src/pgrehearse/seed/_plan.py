@@ -27,7 +27,7 @@ from pgrehearse.seed._infer import infer_generator
 from pgrehearse.seed._names import is_flag, snake_case
 from pgrehearse.seed._null_patterns import leave_null, plan_null_patterns, plan_null_when
 from pgrehearse.seed._order import order_columns
-from pgrehearse.seed._plan_checks import table_problems
+from pgrehearse.seed._plan_checks import combination_problems, table_problems
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 from pgrehearse.seed._references import refer_to_own_rows, refer_to_rows, seeding_order
 
@@ -97,6 +97,7 @@ def plan_all_tables(
             refer_to_own_rows(plan)
         except PlanError as exc:
             problems.append(exc)
+    problems += combination_problems(plans)
     try:
         order = seeding_order(plans)
     except PlanError as exc:

@@ -1,10 +1,22 @@
 """Problems of a table's plan as a whole, found before any row is made: numbers past
-their column's type, unique columns with fewer values than rows (and so the most rows a
-table's keys allow), partition keys that inferred values would miss."""
+their column's type, unique columns and composite unique keys with fewer values than rows
+(and so the most rows a table's keys allow), partition keys that inferred values would
+miss."""
 
 from __future__ import annotations
 
-from pgrehearse.scenario import BoolColumn, ChoiceColumn, IntColumn, PatternColumn, SequenceColumn
+import math
+from collections.abc import Mapping
+
+from pgrehearse.scenario import (
+    BoolColumn,
+    ChoiceColumn,
+    ColumnSpec,
+    IntColumn,
+    PatternColumn,
+    RefColumn,
+    SequenceColumn,
+)
 from pgrehearse.seed._catalog import TableInfo
 from pgrehearse.seed._patterns import distinct_values
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
@@ -57,6 +69,13 @@ def distinct_capacity(planned: PlannedColumn, info: TableInfo) -> tuple[int, str
         return len(spec.choice), f"it takes only {len(spec.choice):,} values"
     if isinstance(spec, BoolColumn) and planned.name in info.unique:
         return 2, "a boolean takes only 2 values"
+    if isinstance(spec, SequenceColumn):  # `id smallint PRIMARY KEY CHECK (id BETWEEN 1 AND 4)`
+        facts = info.checks.columns.get(planned.name)
+        high = facts.high if facts is not None else None
+        if high is not None and isinstance(high.value, int | float) and spec.step > 0:
+            top = math.floor(high.value) - (0 if high.inclusive else 1)
+            count = max(0, (top - spec.sequence) // spec.step + 1)
+            return count, f"a CHECK stops it at {high.value}, so it takes only {count:,} values"
     return None
 
 
@@ -108,3 +127,68 @@ def _unshaped_partition_keys(plan: TablePlan) -> list[PlanError]:
             )
         )
     return found
+
+
+def combination_capacity(plan: TablePlan, rows_of: Mapping[str, int]) -> int | None:
+    """The most rows a table's composite unique keys allow; None when they allow any
+    number. `rows_of`: each table's rows."""
+    capacities = [_group_capacity(plan, group, rows_of) for group in plan.combinations]
+    return min((c for c in capacities if c is not None), default=None)
+
+
+def combination_problems(plans: Mapping[str, TablePlan]) -> list[PlanError]:
+    """Composite unique keys whose columns make fewer combinations than their table rows."""
+    rows_of = {name: plan.rows for name, plan in plans.items()}
+    found = []
+    for plan in plans.values():
+        for group in plan.combinations:
+            capacity = _group_capacity(plan, group, rows_of)
+            if capacity is None or capacity >= plan.rows:
+                continue
+            found.append(
+                PlanError(
+                    plan.name,
+                    group[0],
+                    f"({', '.join(group)}) is unique in the schema, but its columns can make "
+                    f"only {capacity:,} distinct combinations for {plan.rows:,} rows",
+                    hint=f"lower {plan.name}'s rows to {capacity:,} or fewer (or --scale), or "
+                    + (
+                        "give the tables it references more rows"
+                        if _references(plan, group)
+                        else "give its columns generators with more values"
+                    ),
+                )
+            )
+    return found
+
+
+def _group_capacity(plan: TablePlan, group: list[str], rows_of: Mapping[str, int]) -> int | None:
+    """The product of the values each column of a composite unique key takes (a
+    referenced table's rows, a choice's values, an int range's span); None if unknown."""
+    specs = {c.name: c.spec for c in plan.columns}
+    sizes: list[int | None] = []
+    held: set[str] = set()
+    for columns, table, _ in plan.row_refs:  # a composite foreign key: one row of its table
+        if set(columns) <= set(group):
+            sizes.append(rows_of.get(table))
+            held.update(columns)
+    sizes += [
+        _values_taken(specs[c], rows_of) if c in specs else None for c in group if c not in held
+    ]
+    known = [size for size in sizes if size is not None]
+    return math.prod(known) if sizes and len(known) == len(sizes) else None
+
+
+def _values_taken(spec: ColumnSpec, rows_of: Mapping[str, int]) -> int | None:
+    if isinstance(spec, RefColumn):
+        return rows_of.get(spec.table)
+    if isinstance(spec, ChoiceColumn):
+        return len(spec.choice)
+    if isinstance(spec, IntColumn):
+        return spec.int_range[1] - spec.int_range[0] + 1
+    return None
+
+
+def _references(plan: TablePlan, group: list[str]) -> bool:
+    refs = {c.name for c in plan.columns if isinstance(c.spec, RefColumn)}
+    return bool(refs & set(group)) or any(set(cs) <= set(group) for cs, _, _ in plan.row_refs)
