@@ -649,6 +649,68 @@ def test_a_reference_only_a_name_implies_takes_the_tables_keys(
     assert joined == (3000, 40)  # every post's user exists, and every user has posts
 
 
+POLYMORPHIC = """
+CREATE TABLE posts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text NOT NULL);
+CREATE TABLE photos (id serial PRIMARY KEY, url text NOT NULL);
+CREATE TABLE comments (
+    id bigserial PRIMARY KEY,
+    commentable_type varchar NOT NULL,
+    commentable_id bigint NOT NULL,
+    body text NOT NULL
+);
+CREATE TABLE likes (id bigserial PRIMARY KEY, "likeableType" text, "likeableId" bigint);
+"""
+
+
+def test_a_polymorphic_id_is_a_key_of_the_table_its_type_names(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """Inferred for `commentable_id` beside `commentable_type`; written by hand for likes,
+    with a type that names no table (its rows get NULL). The server says whether every
+    (type, id) pair is a row of the table the type names."""
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    path = seeding_scenario(
+        tmp_path,
+        POLYMORPHIC,
+        "\n  tables:\n"
+        "    posts: {rows: 300}\n    photos: {rows: 2000}\n    comments: {rows: 4000}\n"
+        "    likes:\n      rows: 1000\n      columns:\n"
+        "        likeableType: {choice: [Post, Gone]}\n"
+        "        likeableId: {refs: {Post: posts.id}, by: likeableType}",
+    )
+    plans = {t.name: t for t in plan_seeding(load_scenario(path)).tables}
+    comments = {c.name: c.generator or {} for c in plans["comments"].columns}
+    assert comments["commentable_id"] == {
+        "refs": {"Like": "likes.id", "Photo": "photos.id", "Post": "posts.id"},
+        "by": "commentable_type",
+    }
+    assert any("a polymorphic reference" in note for note in plans["comments"].notes)
+    found = _seeded_row(
+        path,
+        """SELECT count(*),
+                  count(*) FILTER (WHERE commentable_type = 'Post'
+                      AND commentable_id IN (SELECT id FROM posts)),
+                  count(*) FILTER (WHERE commentable_type = 'Photo'
+                      AND commentable_id IN (SELECT id FROM photos)),
+                  count(*) FILTER (WHERE commentable_type = 'Like'
+                      AND commentable_id IN (SELECT id FROM likes)),
+                  count(DISTINCT commentable_id) FILTER (WHERE commentable_type = 'Photo'),
+                  (SELECT count(*) FILTER (WHERE "likeableType" = 'Post'
+                      AND "likeableId" IN (SELECT id FROM posts)) FROM likes),
+                  (SELECT count(*) FILTER (WHERE "likeableType" = 'Post') FROM likes),
+                  (SELECT count(*) FILTER (WHERE "likeableType" = 'Gone'
+                      AND "likeableId" IS NULL) FROM likes),
+                  (SELECT count(*) FILTER (WHERE "likeableType" = 'Gone') FROM likes)
+           FROM comments""",
+    )
+    total, posts, photos, likes, distinct_photos, liked, liked_posts, gone_null, gone = found
+    assert total == 4000 and posts > 0 and photos > 0 and likes > 0
+    assert posts + photos + likes == total  # every (type, id) is a row of its table
+    assert distinct_photos > 300  # keys beyond the smaller table's: each table's own keys
+    assert liked == liked_posts > 0 and gone_null == gone > 0
+
+
 THROUGH_DOMAINS_AND_ARRAYS = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'elated');
 CREATE DOMAIN tag_list AS text[];

@@ -432,11 +432,14 @@ class RangeColumn(_GeneratorBase):
         return self.disjoint or self.unique
 
 
+# [schema.]table.column, each part as spelled: a quoted name may hold spaces, not dots
+_REF_PATTERN = r"^[^.]+(\.[^.]+){1,2}$"
+
+
 class RefColumn(_GeneratorBase):
     """A valid reference to `table.column` of another seeded table (a foreign key)."""
 
-    # [schema.]table.column, each part as spelled: a quoted name may hold spaces, not dots
-    ref: str = Field(pattern=r"^[^.]+(\.[^.]+){1,2}$")
+    ref: str = Field(pattern=_REF_PATTERN)
     distribution: Literal["uniform", "zipf"] = "uniform"
     skew: float = Field(default=1.1, gt=0)
     unique: bool = False  # one-to-one: each referenced key at most once
@@ -462,6 +465,21 @@ class RefColumn(_GeneratorBase):
     @property
     def column(self) -> str:
         return self.ref.rsplit(".", 1)[1]
+
+
+class RefsByColumn(_GeneratorBase):
+    """A reference to one of several tables: the one the row's `by` column names. A
+    polymorphic reference, as Rails and Laravel write them: `commentable_id` keyed by
+    `commentable_type`, `{refs: {Post: posts.id, Photo: photos.id}, by: commentable_type}`.
+    A row whose `by` is none of the `refs` keys gets NULL."""
+
+    refs: dict[str, Annotated[str, Field(pattern=_REF_PATTERN)]] = Field(min_length=1)
+    by: str = Field(min_length=1)
+
+    @property
+    def targets(self) -> list[RefColumn]:
+        """Each referenced `table.column`, as a plain reference."""
+        return [RefColumn(ref=ref) for ref in dict.fromkeys(self.refs.values())]
 
 
 EmpiricalKind = Literal["number", "date", "moment", "text", "value"]
@@ -527,6 +545,7 @@ GENERATOR_KEYS: dict[str, type[_GeneratorBase]] = {
     "json": JsonColumn,
     "array": ArrayColumn,
     "ref": RefColumn,
+    "refs": RefsByColumn,
     "sql": SqlColumn,
     "range": RangeColumn,
     "pattern": PatternColumn,
@@ -560,6 +579,7 @@ ColumnSpec = Annotated[
     | Annotated[JsonColumn, Tag("json")]
     | Annotated[ArrayColumn, Tag("array")]
     | Annotated[RefColumn, Tag("ref")]
+    | Annotated[RefsByColumn, Tag("refs")]
     | Annotated[SqlColumn, Tag("sql")]
     | Annotated[RangeColumn, Tag("range")]
     | Annotated[PatternColumn, Tag("pattern")]

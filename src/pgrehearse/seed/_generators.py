@@ -54,6 +54,7 @@ from pgrehearse.scenario import (
     PatternColumn,
     RangeColumn,
     RefColumn,
+    RefsByColumn,
     SequenceColumn,
     SqlColumn,
     TextColumn,
@@ -655,6 +656,70 @@ class _NumberAfterGenerator(Generator):
         return [f"{value / self.scale:.{self.decimals}f}" for value in units]
 
 
+class _RefsByGenerator(Generator):
+    """A key of the table the row's `by` column names (a polymorphic reference). The `by`
+    column's values are made again from its own stream for the block, as `after` does, so
+    both agree without passing rows around."""
+
+    def __init__(self, spec: RefsByColumn, by: Generator, context: GeneratorContext) -> None:
+        self.by = by
+        self.by_column = spec.by
+        self.seed = context.seed
+        self.table = context.table
+        self.keys = {
+            value: context.ref_keys[ref]
+            for value, ref in spec.refs.items()
+            if ref in context.ref_keys and len(context.ref_keys[ref])
+        }
+        self.integer = bool(self.keys) and all(k.dtype == np.int64 for k in self.keys.values())
+
+    def _named(self, first: int, count: int) -> npt.NDArray[Any]:
+        rng = column_rng(self.seed, self.table, self.by_column, first // BLOCK_ROWS)
+        return np.asarray(self.by.values(first, count, rng), dtype=object)
+
+    def _picked(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[Any]:
+        named = self._named(first, count)
+        picked = np.zeros(count, dtype=np.int64 if self.integer else object)
+        for value, keys in self.keys.items():
+            rows = np.flatnonzero(named == value)
+            if len(rows):
+                picked[rows] = keys[rng.integers(0, len(keys), len(rows))]
+        return picked
+
+    def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_] | None:
+        return ~np.isin(self._named(first, count), list(self.keys))
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        return [str(key) for key in self._picked(first, count, rng).tolist()]
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return ("int", 0) if self.integer else None
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        return Numbers("int", self._picked(first, count, rng).astype(np.int64))
+
+
+def link_refs_by(
+    generators: Mapping[str, Generator],
+    specs: Mapping[str, ColumnSpec],
+    context: GeneratorContext,
+) -> dict[str, Generator]:
+    """Generators of `refs` columns, linked to the generator of the column that names the
+    table of each row's key; `generators` holds every other column's."""
+    linked = dict(generators)
+    for name, spec in specs.items():
+        if not isinstance(spec, RefsByColumn):
+            continue
+        by = generators.get(spec.by)
+        if by is None or spec.by == name:
+            raise ValueError(
+                f"{context.table}.{name}: `by` must name another column of the same table, "
+                f"not {spec.by!r}"
+            )
+        linked[name] = _RefsByGenerator(spec, by, replace(context, column=name))
+    return linked
+
+
 class _PicksFromTable(Generator):
     """Each row one value of a table, chosen by `_index`: as text from `texts`, or as a
     number from `table_numbers` where the values are numbers (binary COPY)."""
@@ -1141,6 +1206,8 @@ def build_generator(spec: ColumnSpec, context: GeneratorContext) -> Generator:
         return _RefGenerator(spec, context)
     if isinstance(spec, AfterColumn):
         raise ValueError(f"{context.key}: `after` works on a table's own columns only")
+    if isinstance(spec, RefsByColumn):
+        raise ValueError(f"{context.key}: `refs` with `by` works on a table's own columns only")
     if isinstance(spec, EmpiricalColumn):
         from pgrehearse.seed._empirical import EmpiricalGenerator
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 
-from pgrehearse.scenario import ColumnSpec, RefColumn
+from pgrehearse.scenario import ColumnSpec, RefColumn, RefsByColumn
 from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._names import singular, snake_case
 from pgrehearse.seed._plan_model import PlannedColumn, TablePlan
@@ -77,15 +77,19 @@ def drop_implied_reference(
         for index, planned in enumerate(plan.columns):
             numbers = plan.implied_refs.get(planned.name)
             spec = planned.spec
-            if numbers is None or not isinstance(spec, RefColumn) or spec.table != referenced:
+            targets = [spec] if isinstance(spec, RefColumn) else []
+            targets += spec.targets if isinstance(spec, RefsByColumn) else []
+            if numbers is None or referenced not in {target.table for target in targets}:
                 continue
             plan.columns[index] = PlannedColumn(planned.name, numbers, inferred=True)
             del plan.implied_refs[planned.name]
-            plan.notes = [n for n in plan.notes if not n.startswith(f"{planned.name} refers to")]
+            said = (f"{planned.name} refers to", f"{planned.name} takes a key")
+            plan.notes = [n for n in plan.notes if not n.startswith(said)]
             plan.notes.append(
-                f"{planned.name} keeps plain numbers: taken as a reference to {spec.ref} by "
-                "its name, it would close the reference cycle " + " -> ".join(cycle)
+                f"{planned.name} keeps plain numbers: taken as a reference to "
+                f"{', '.join(t.ref for t in targets)} by its name, it would close the "
+                "reference cycle " + " -> ".join(cycle)
             )
-            graph[referrer].discard(referenced)
+            graph[referrer] = {t for t in plan.refs() if t in plans and t != referrer}
             return True
     return False

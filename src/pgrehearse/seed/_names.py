@@ -267,12 +267,13 @@ def polymorphic_types(
         return None
     if name.removesuffix("_type") + "_id" not in {snake_case(s) for s in siblings}:
         return None
-    models = [_model_name(table) for table in tables()]
+    models = [model_name(table) for table in tables()]
     fitting = [model for model in models if longest is None or len(model) <= longest]
     return list(dict.fromkeys(fitting))[:4] or None
 
 
-def _model_name(table: str) -> str:
+def model_name(table: str) -> str:
+    """The class name a model of `table` has (`line_items` -> `LineItem`)."""
     words = re.split(r"[_\s]+", table.rsplit(".", 1)[-1])
     return "".join(w[:1].upper() + w[1:] for w in words[:-1]) + singular(words[-1]).title()
 

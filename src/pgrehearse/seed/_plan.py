@@ -16,6 +16,7 @@ from pgrehearse.scenario import (
     IntColumn,
     RangeColumn,
     RefColumn,
+    RefsByColumn,
     SequenceColumn,
     TextColumn,
     UuidColumn,
@@ -29,6 +30,7 @@ from pgrehearse.seed._null_patterns import leave_null, plan_null_patterns, plan_
 from pgrehearse.seed._order import order_columns
 from pgrehearse.seed._plan_checks import combination_problems, table_problems
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
+from pgrehearse.seed._polymorphic import tie_polymorphic_ids
 from pgrehearse.seed._references import refer_to_own_rows, refer_to_rows, seeding_order
 
 _NUMERIC_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8", "money", "oid"}
@@ -50,6 +52,7 @@ _FITS: dict[str, set[str] | None] = {
     "value": None,
     "faker": None,
     "ref": None,
+    "refs": None,
     "sql": None,
     "range": {"R"},
     "pattern": {"S", "U"},  # text, and the text input of extension types (ltree, hstore)
@@ -131,6 +134,7 @@ def _plan_table(
             _plan_column(name, column, explicit.get(column.name), info, rows, catalog, plan)
         except PlanError as exc:
             problems.append(exc)
+    tie_polymorphic_ids(plan, catalog)
     problems += table_problems(plan)
     refer_to_rows(info, plan, catalog)
     try:
@@ -441,15 +445,25 @@ def _check_reference(
     info: TableInfo,
     catalog: dict[str, TableInfo],
 ) -> None:
-    if isinstance(spec, RefColumn):
-        target = catalog.get(spec.table)
-        if target is not None and spec.column not in target.columns:
+    if isinstance(spec, RefsByColumn) and (spec.by == column.name or spec.by not in info.columns):
+        raise PlanError(
+            table,
+            column.name,
+            f"`by: {spec.by}` must name another column of {table}",
+            hint=f"its columns are: {', '.join(info.columns)}",
+        )
+    for ref in spec.targets if isinstance(spec, RefsByColumn) else [spec]:
+        if not isinstance(ref, RefColumn):
+            continue
+        target = catalog.get(ref.table)
+        if target is not None and ref.column not in target.columns:
             raise PlanError(
                 table,
                 column.name,
-                f"{spec.ref}: table {spec.table!r} has no column {spec.column!r}",
+                f"{ref.ref}: table {ref.table!r} has no column {ref.column!r}",
                 hint=f"its columns are: {', '.join(target.columns)}",
             )
+    if isinstance(spec, RefColumn):
         return
     foreign = info.foreign_keys.get(column.name)
     if foreign is not None and not (isinstance(spec, ConstantColumn) and spec.value is None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pgrehearse.scenario import ColumnSpec, RefColumn
+from pgrehearse.scenario import ColumnSpec, RefColumn, RefsByColumn
 from pgrehearse.seed._catalog import TableInfo
 from pgrehearse.seed._checks import NullWhen
 
@@ -71,4 +71,9 @@ class TablePlan:
     implied_refs: dict[str, ColumnSpec] = field(default_factory=dict)
 
     def refs(self) -> set[str]:
-        return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)}
+        return {c.spec.table for c in self.columns if isinstance(c.spec, RefColumn)} | {
+            target.table
+            for c in self.columns
+            if isinstance(c.spec, RefsByColumn)
+            for target in c.spec.targets
+        }

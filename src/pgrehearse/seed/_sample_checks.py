@@ -18,7 +18,7 @@ import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from pgrehearse.scenario import RefColumn, SqlColumn
+from pgrehearse.scenario import RefColumn, RefsByColumn, SqlColumn
 from pgrehearse.seed._catalog import mentions
 from pgrehearse.seed._generators import NULL, Column, column_rng
 from pgrehearse.seed._plan_model import TablePlan
@@ -71,6 +71,8 @@ def _sample_rows(
         key = f"{table_plan.name}.{planned.name}"
         if isinstance(planned.spec, RefColumn):
             ref_keys[planned.spec.ref] = keys
+        elif isinstance(planned.spec, RefsByColumn):
+            ref_keys.update((target.ref, keys) for target in planned.spec.targets)
         elif isinstance(planned.spec, SqlColumn):
             small = planned.spec.model_copy(update={"pool": min(planned.spec.pool, SAMPLE_ROWS)})
             try:

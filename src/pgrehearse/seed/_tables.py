@@ -13,7 +13,7 @@ import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from pgrehearse.scenario import AfterColumn, FakerColumn, RefColumn, SqlColumn
+from pgrehearse.scenario import AfterColumn, FakerColumn, RefColumn, RefsByColumn, SqlColumn
 from pgrehearse.seed._binary import Field, binary_enabled, binary_field
 from pgrehearse.seed._catalog import ColumnInfo
 from pgrehearse.seed._generators import (
@@ -26,6 +26,7 @@ from pgrehearse.seed._generators import (
     combination_domain,
     domain_size,
     link_after,
+    link_refs_by,
     row_ref_generators,
 )
 from pgrehearse.seed._null_patterns import with_null_patterns, with_null_when
@@ -86,13 +87,14 @@ def table_columns(
         {
             name: shared.get(name) or build_generator(spec, context(name))
             for name, spec in specs.items()
-            if not isinstance(spec, AfterColumn)
+            if not isinstance(spec, AfterColumn | RefsByColumn)
         },
         specs,
         context(""),
         {c.name for c in table_plan.info.columns.values() if c.base_type == "date"},
         _number_decimals(table_plan),
     )
+    generators = link_refs_by(generators, specs, context(""))
     generators = with_null_when(table_plan, with_null_patterns(table_plan, generators, seed), seed)
     return [
         Column(
@@ -247,6 +249,8 @@ def referenced_tables(table_plan: TablePlan) -> set[str]:
 def _refs_in(spec: Any) -> list[RefColumn]:
     if isinstance(spec, RefColumn):
         return [spec]
+    if isinstance(spec, RefsByColumn):
+        return spec.targets
     found: list[RefColumn] = []
     for attribute in ("array",):
         inner = getattr(spec, attribute, None)
