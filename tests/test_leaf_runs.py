@@ -105,8 +105,9 @@ def test_leaves_written_by_the_worker_hold_the_rows_stdin_loads_frozen(
     assert spy.runs, "the leaves were not written through runs"
     if rising:  # each leaf's rows come in one stretch: one COPY each
         assert len(spy.runs) == len(LEAVES)
-    else:
-        assert len(spy.runs) > 2 * len(LEAVES)
+    else:  # a leaf's rows come in every block, and 1 MB held cannot wait for them all;
+        # how many runs more depends on which side is faster (a busy machine: fewer)
+        assert len(spy.runs) > len(LEAVES)
     assert not spy.left_behind()
     monkeypatch.setenv("PGREHEARSE_SEED_PIPE", "0")
     spy.runs.clear()
