@@ -456,6 +456,32 @@ def test_a_newer_pg_dumps_settings_are_left_out_and_its_version_named(
     assert problem.hint is not None and "--pg-version 99" in problem.hint, problem.hint
 
 
+ON_PRODUCTIONS_DISKS = """
+CREATE TABLESPACE fast_ssd OWNER postgres LOCATION '/srv/pg/fast_ssd';
+SET default_tablespace = fast_ssd;
+CREATE TABLE public.events (id bigint PRIMARY KEY, body text NOT NULL);
+SET default_tablespace = '';
+CREATE TABLE public.notes (id bigint PRIMARY KEY, body text NOT NULL);
+SET default_tablespace = "Archive Disk";
+CREATE INDEX notes_body ON public.notes (body);
+"""
+
+
+def test_productions_tablespaces_are_left_out(tmp_path: Path, work_root: Path) -> None:
+    """A pg_dump of a server with tablespaces creates its objects there (`SET
+    default_tablespace`); a pg_dumpall creates them on production's paths. Here those are
+    left out, with a note, and the objects go to the default tablespace."""
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    path = seeding_scenario(
+        tmp_path, ON_PRODUCTIONS_DISKS, "{tables: {events: {rows: 20}, notes: {rows: 20}}}"
+    )
+    plan = plan_seeding(load_scenario(path))
+    [note] = [n for n in plan.schema_input["notes"] if "tablespaces" in n]
+    assert note.endswith(": fast_ssd, Archive Disk"), note
+    assert [t.name for t in plan.tables] == ["events", "notes"]
+
+
 def test_a_c_function_whose_library_is_missing_becomes_a_stub(
     tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
 ) -> None:

@@ -33,6 +33,7 @@ from pgrehearse.schema import (
     plain_sql,
     role_created,
     roles_named,
+    tablespace_named,
     unknown_setting,
 )
 
@@ -199,10 +200,13 @@ def _leave_out_unknown_settings(
 ) -> list[str]:
     """`SET`s of settings this server does not have (a newer pg_dump's `SET
     transaction_timeout = 0;` on PostgreSQL 16 or older) are left out: they only set the
-    session up for the restore, and would stop it."""
+    session up for the restore, and would stop it. So are the tablespaces of production's
+    disks (`SET default_tablespace = fast_ssd;`, a pg_dumpall's `CREATE TABLESPACE`)."""
     known = {row[0] for row in conn.execute("SELECT name FROM pg_settings")}
+    tablespaces = {row[0] for row in conn.execute("SELECT spcname FROM pg_tablespace")}
     conn.rollback()
     notes = []
+    production_disks: list[str] = []
     for statement in list(statements):
         name = unknown_setting(statement.sql, known)
         if name is not None:
@@ -211,6 +215,15 @@ def _leave_out_unknown_settings(
                 f"SET {name} ({statement.file or 'schema'}:{statement.line}) left out: "
                 f"PostgreSQL {server.major} has no such setting"
             )
+        tablespace = tablespace_named(statement.sql)
+        if tablespace is not None and tablespace not in tablespaces:
+            statements.remove(statement)  # production's disks: objects go to the default
+            production_disks.append(tablespace)
+    if production_disks:
+        notes.append(
+            "tablespaces are production's disks, left out here (objects go to the default "
+            "one): " + ", ".join(dict.fromkeys(production_disks))
+        )
     return notes
 
 

@@ -13,7 +13,7 @@ from pgrehearse.schema._extensions import (
 )
 from pgrehearse.schema._plain import PlainSql, plain_sql
 from pgrehearse.schema._roles import role_created, roles_named
-from pgrehearse.schema._settings import dumped_from_major, unknown_setting
+from pgrehearse.schema._settings import dumped_from_major, tablespace_named, unknown_setting
 
 __all__ = [
     "NOT_CONTRIB",
@@ -31,5 +31,6 @@ __all__ = [
     "plain_sql",
     "role_created",
     "roles_named",
+    "tablespace_named",
     "unknown_setting",
 ]

@@ -13,6 +13,13 @@ _SET_CONFIG = re.compile(
     r"\s*SELECT\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'([A-Za-z_][\w.]*)'", re.I
 )
 _DUMPED_FROM = re.compile(r"^-- Dumped from database version (\d+)", re.M)
+_DEFAULT_TABLESPACE = re.compile(
+    r"\s*SET\s+(?:SESSION\s+|LOCAL\s+)?default_tablespace\s*(?:=|TO\b)\s*(?:'([^']*)'|\"([^\"]*)\"|(\w+))",
+    re.I,
+)
+_TABLESPACE_DDL = re.compile(
+    r"\s*(CREATE|ALTER|DROP)\s+TABLESPACE\s+(?:IF\s+EXISTS\s+)?(\S+)", re.I
+)
 
 
 def setting_named(statement: str) -> str | None:
@@ -29,6 +36,17 @@ def unknown_setting(statement: str, known: set[str]) -> str | None:
     if name is None or "." in name or name in known:
         return None
     return name
+
+
+def tablespace_named(statement: str) -> str | None:
+    """The tablespace a `SET default_tablespace = x` names, or a `CREATE`/`ALTER`/`DROP
+    TABLESPACE x` makes or changes (as written, quotes removed); None for other statements
+    and for the default (`''`)."""
+    found = _DEFAULT_TABLESPACE.match(statement)
+    if found is not None:
+        return next((name for name in found.groups() if name), None)
+    ddl = _TABLESPACE_DDL.match(statement)
+    return ddl.group(2).strip('"') if ddl is not None else None
 
 
 def dumped_from_major(text: str) -> int | None:
