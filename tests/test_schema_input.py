@@ -299,6 +299,12 @@ FORGOTTEN_EXTENSIONS = [
     ("CREATE TABLE f (room int); CREATE INDEX ON f USING gist (room)", "btree_gist"),
     ("CREATE TABLE g (spot geometry(Point, 4326))", "postgis"),
     ("CREATE TABLE h (embedding vector(3))", "vector"),
+    (
+        "CREATE TEXT SEARCH CONFIGURATION plain (COPY = pg_catalog.english);"
+        "ALTER TEXT SEARCH CONFIGURATION plain ALTER MAPPING FOR word WITH public.unaccent",
+        "unaccent",
+    ),
+    ("CREATE TEXT SEARCH DICTIONARY syn (TEMPLATE = xsyn_template)", "dict_xsyn"),
     ("CREATE TABLE i (n int CHECK (n > 0))", None),  # fine: no extension involved
 ]
 

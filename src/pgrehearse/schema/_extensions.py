@@ -60,23 +60,35 @@ _FUNCTIONS = {
     "st_setsrid": "postgis",
 }
 _OPERATOR_CLASSES = {"gin_trgm_ops": "pg_trgm", "gist_trgm_ops": "pg_trgm"}
+# text search dictionaries and templates (`ALTER MAPPING … WITH unaccent`)
+_DICTIONARIES = {
+    "unaccent": "unaccent",
+    "intdict": "dict_int",
+    "intdict_template": "dict_int",
+    "xsyn": "dict_xsyn",
+    "xsyn_template": "dict_xsyn",
+}
 # extensions that are not contrib: the server's binaries must have them
 NOT_CONTRIB = ["postgis", "postgis_raster", "vector"]
 
 _TYPE = re.compile(r'type "(?:[\w]+\.)?(\w+)" does not exist')
 _FUNCTION = re.compile(r"function (?:[\w]+\.)?(\w+)\(")
 _OPERATOR_CLASS = re.compile(r'operator class "(?:\w+\.)?(\w+)" does not exist')
+_DICTIONARY = re.compile(r'text search (?:dictionary|template) "(?:\w+\.)?(\w+)" does not exist')
 _NO_DEFAULT_CLASS = re.compile(r'has no default operator class for access method "(gist|gin)"')
 
 
 def extension_for(message: str) -> str | None:
-    """The extension whose type, function or operator class the error says is missing."""
+    """The extension whose type, function, operator class or text search dictionary the
+    error says is missing."""
     if (found := _TYPE.search(message)) is not None:
         return _TYPES.get(found.group(1).lower())
     if "does not exist" in message and (found := _FUNCTION.search(message)) is not None:
         return _FUNCTIONS.get(found.group(1).lower())
     if (found := _OPERATOR_CLASS.search(message)) is not None:
         return _OPERATOR_CLASSES.get(found.group(1))
+    if (found := _DICTIONARY.search(message)) is not None:
+        return _DICTIONARIES.get(found.group(1).lower())
     if (found := _NO_DEFAULT_CLASS.search(message)) is not None:
         # a plain column (an integer, say) in a GiST or GIN index: btree_gist / btree_gin
         return "btree_gist" if found.group(1) == "gist" else "btree_gin"
