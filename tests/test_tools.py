@@ -564,3 +564,48 @@ def test_a_migrations_copy_from_stdin_loads_the_rows_after_it(
         (8, "DO"),
     ]
     assert result.roundtrip is not None and result.roundtrip.status == "passed"
+
+
+def test_a_statement_its_tool_keeps_in_a_transaction_fails_as_in_production(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """goose wraps a migration without `NO TRANSACTION` in a transaction, and golang-migrate
+    sends a file of several statements as one query: CREATE INDEX CONCURRENTLY fails there
+    in production, so it fails here too, saying what to write. Alone in its file, sent by
+    golang-migrate, it runs."""
+    goose = tmp_path / "goose"
+    goose.mkdir()
+    (goose / "00001_members.sql").write_text(
+        f"-- +goose Up\n{STEPS[0][0]}\n-- +goose Down\n{STEPS[0][1]}\n"
+    )
+    (goose / "00002_index.sql").write_text(
+        f"-- +goose Up\n{STEPS[2][0]}\n-- +goose Down\n{STEPS[2][1]}\n"
+    )
+    result = rehearse(
+        load_scenario(_scenario(tmp_path, "  dir: goose\n  from: '00001'\n")), report_dir=None
+    )
+    assert not result.passed
+    [failed] = [s for s in result.statements_of("up") if s.status == "error"]
+    assert failed.error is not None and failed.error.sqlstate == "25001"
+    assert failed.error.hint is not None and "-- +goose NO TRANSACTION" in failed.error.hint
+    assert result.failure is not None and "hint: goose runs this migration" in result.failure
+
+    together = tmp_path / "together"
+    together.mkdir()
+    (together / "1_members.up.sql").write_text(STEPS[0][0] + "\n")
+    (together / "1_members.down.sql").write_text(STEPS[0][1] + "\n")
+    (together / "2_nick.up.sql").write_text(STEPS[1][0] + "\n" + STEPS[2][0] + "\n")
+    (together / "2_nick.down.sql").write_text(STEPS[2][1] + "\n" + STEPS[1][1] + "\n")
+    path = _scenario(tmp_path, "  dir: together\n  from: '1'\n")
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert not result.passed
+    assert result.failure is not None and "give this statement a migration of its own" in (
+        result.failure
+    )
+    (together / "2_nick.up.sql").write_text(STEPS[1][0] + "\n")
+    (together / "2_nick.down.sql").write_text(STEPS[1][1] + "\n")
+    (together / "3_index.up.sql").write_text(STEPS[2][0] + "\n")
+    (together / "3_index.down.sql").write_text(STEPS[2][1] + "\n")
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.passed, result.failure
+    assert [s.in_transaction for s in result.statements_of("up")] == [True, False]

@@ -166,6 +166,8 @@ class ConsoleProgress:
         )
         if result.error is not None:
             line += f"\n    error {result.error.sqlstate}: {result.error.message}"
+            if result.error.hint:
+                line += f"\n    hint: {result.error.hint}"
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     def note(self, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -109,8 +110,10 @@ def run_script(
     `file` wraps the script in one transaction (rolled back on error); `statement` wraps
     each statement in its own; `none` runs them in autocommit. A script that holds its own
     BEGIN/COMMIT is run as written (effective mode `script`). Statements that cannot run in
-    a transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...) always run alone: in
-    `file` mode the transaction is committed before them and a new one begun after. In
+    a transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...) run alone: in `file`
+    mode the transaction is committed before them and a new one begun after; except where
+    their migration tool keeps them in its transaction (`kept_in_transaction`), where they
+    fail as in production, with how to take them out. In
     `file` mode each file of a chain gets its own transaction, unless
     `file_per_transaction` is False (a schema given as several files is one script).
     """
@@ -124,7 +127,9 @@ def run_script(
         if runner.failed:
             runner.results.append(_not_run(phase, statement))
             continue
-        alone = statement.alone or runs_outside_transaction(statement.sql)
+        alone = statement.alone or (
+            statement.kept_in_transaction is None and runs_outside_transaction(statement.sql)
+        )
         if effective == "file" and file_per_transaction and statement.file != previous_file:
             runner.finish_transaction()  # each migration file of a chain: its own transaction
         previous_file = statement.file
@@ -196,6 +201,9 @@ class _Runner:
             _send(self.conn, statement)
         except psycopg.Error as exc:
             result = _failed(self.phase, statement, started, time.perf_counter() - began, exc)
+            if result.error is not None and exc.diag.sqlstate == _IN_TRANSACTION_BLOCK:
+                told = statement.kept_in_transaction or result.error.hint
+                result.error = dataclasses.replace(result.error, hint=told)
             result.in_transaction = in_transaction
             self.failed = True
             self.results.append(result)
@@ -231,6 +239,7 @@ class _Runner:
         self.on_statement(result)
 
 
+_IN_TRANSACTION_BLOCK = "25001"  # active_sql_transaction: cannot run inside a transaction
 _COPY_TO_STDOUT = re.compile(r"COPY\b.*\bTO\s+STDOUT\b", re.I | re.S)
 _COPY_FROM_STDIN = re.compile(r"COPY\b.*\bFROM\s+STDIN\b", re.I | re.S)
 

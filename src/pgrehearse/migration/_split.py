@@ -24,6 +24,8 @@ class Statement:
     line: int  # 1-based line of the statement's first token in `file`
     alone: bool = False  # its migration tool runs it outside a transaction
     copy_rows: str | None = None  # a COPY … FROM stdin's rows, inline after it (as psql)
+    # its tool runs it inside a transaction, even where it cannot run in one: how to say not
+    kept_in_transaction: str | None = None
 
 
 def split_statements(

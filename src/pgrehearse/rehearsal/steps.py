@@ -49,13 +49,14 @@ LOCK_NOT_AVAILABLE = pg_errors.LockNotAvailable.sqlstate  # what lock_timeout ra
 
 
 def describe_failure(statement: StatementResult) -> str:
-    """`up statement 2 failed at up.sql:3: <server message>`."""
+    """`up statement 2 failed at up.sql:3: <server message>`, and its hint after `; hint:`."""
     assert statement.error is not None
     line = statement.error.line or statement.line
     where = f"{statement.file}:{line}" if line else str(statement.file)
+    hint = f"; hint: {statement.error.hint}" if statement.error.hint else ""
     return (
         f"{statement.phase} statement {statement.index} failed at {where}: "
-        f"{statement.error.message}"
+        f"{statement.error.message}{hint}"
     )
 
 
@@ -85,9 +86,18 @@ def statements_of(source: SqlSource | MigrationScript) -> list[Statement]:
         return split_statements(source.text, file=source.origin, first_line=source.first_line)
     statements: list[Statement] = []
     for part in source.parts:
-        for statement in split_statements(part.text, file=part.file, first_line=part.first_line):
+        split = split_statements(part.text, file=part.file, first_line=part.first_line)
+        kept = part.kept_in_transaction if part.transactional else None
+        if part.one_query and len(split) < 2:
+            kept = None  # one statement sent alone: no transaction around it
+        for statement in split:
             statements.append(
-                replace(statement, index=len(statements) + 1, alone=not part.transactional)
+                replace(
+                    statement,
+                    index=len(statements) + 1,
+                    alone=not part.transactional,
+                    kept_in_transaction=kept,
+                )
             )
     return statements
 

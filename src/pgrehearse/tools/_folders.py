@@ -45,6 +45,7 @@ from pgrehearse.tools._sql_readers import (
     tern,
     yoyo,
 )
+from pgrehearse.tools._transactions import with_tool_transactions
 
 # --------------------------------------------------------------------------- readers
 
@@ -379,4 +380,4 @@ def read_folder(folder: Path, tool: str = "auto") -> Folder:
     found = READERS[name](folder)
     if not found.migrations:
         raise FolderError(f"{folder}: no {name} migrations in it")
-    return found
+    return with_tool_transactions(found)

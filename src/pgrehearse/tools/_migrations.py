@@ -32,6 +32,12 @@ class Script:
     transactional: bool = True  # False: the tool runs it outside a transaction
     step: ToolStep | None = None
     verifies: bool = False  # a check run after its migration's up (sqitch's verify/)
+    # the tool keeps the whole script in one transaction, so a statement that cannot run in
+    # one (CREATE INDEX CONCURRENTLY) fails as in production; what to write instead. None:
+    # pgrehearse runs such a statement alone. `one_query`: the tool sends the script as one
+    # query, a transaction only when it holds more than one statement
+    kept_in_transaction: str | None = None
+    one_query: bool = False
 
 
 @dataclass(frozen=True)
