@@ -647,6 +647,7 @@ CREATE TABLE plan_features (
 );
 CREATE TABLE regions (code char(2) PRIMARY KEY);
 CREATE TABLE kinds (id smallint PRIMARY KEY CHECK (id BETWEEN 1 AND 4));
+CREATE TABLE codes (id smallint GENERATED ALWAYS AS IDENTITY (MAXVALUE 100) PRIMARY KEY, v text);
 CREATE TABLE region_kinds (
     region char(2) NOT NULL REFERENCES regions, kind smallint NOT NULL REFERENCES kinds,
     PRIMARY KEY (region, kind)
@@ -667,6 +668,7 @@ def test_init_sizes_keys_of_several_columns_and_checked_numbers(
     assert done.returncode == 0 and "problem" not in done.stderr, done.stderr
     written = yaml.safe_load((out / "scenario.yaml").read_text())
     assert {t: v["rows"] for t, v in written["data"]["tables"].items()} == {
+        "codes": 100,  # what its sequence numbers before its MAXVALUE
         "kinds": 4,
         "plan_features": 15,
         "region_kinds": 36 * 36 * 4,
@@ -674,7 +676,10 @@ def test_init_sizes_keys_of_several_columns_and_checked_numbers(
     }
     scenario = out / "scenario.yaml"
     scenario.write_text(
-        scenario.read_text().replace("rows: 15\n", "rows: 16\n").replace("rows: 4\n", "rows: 5\n")
+        scenario.read_text()
+        .replace("rows: 15\n", "rows: 16\n")
+        .replace("rows: 4\n", "rows: 5\n")
+        .replace("rows: 100\n", "rows: 101\n")
     )
     planned = _cli("plan", out)
     assert planned.returncode == 2
@@ -682,3 +687,4 @@ def test_init_sizes_keys_of_several_columns_and_checked_numbers(
     assert "(plan, feature) is unique in the schema, but its columns can make only 15" in (
         planned.stderr
     )
+    assert "codes.id is numbered by a sequence that gives only 100 more values" in planned.stderr

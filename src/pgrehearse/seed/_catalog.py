@@ -158,6 +158,9 @@ class ColumnInfo:
     # for an identity or a `nextval(...)` default: the next value the sequence gives and its
     # increment (the keys the database numbers the seeded rows with)
     next_serial: tuple[int, int] | None = None
+    # how many more values that sequence gives before its MAXVALUE (MINVALUE going down);
+    # None: no sequence, or one that cycles
+    serial_left: int | None = None
     # a composite type's fields: (name, base type name), in order
     fields: tuple[tuple[str, str], ...] = ()
 
@@ -215,7 +218,7 @@ def read_table(conn: psycopg.Connection[Any], name: str) -> TableInfo:
     columns = {
         column_name: dataclasses.replace(
             column,
-            next_serial=_next_serial(conn, relation, column),
+            **_serial(conn, relation, column),
             fields=_fields(conn, column.composite_of),
         )
         for column_name, column in columns.items()
@@ -282,16 +285,27 @@ def _fields(conn: psycopg.Connection[Any], composite_of: int) -> tuple[tuple[str
 
 _NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'(?:::regclass)?\)")
 
-# the next value a sequence gives and its increment
+# the next value a sequence gives, its increment, its bounds and whether it cycles
 _SEQUENCE_NEXT = """
-SELECT COALESCE(pg_sequence_last_value(s.seqrelid) + s.seqincrement, s.seqstart), s.seqincrement
+SELECT COALESCE(pg_sequence_last_value(s.seqrelid) + s.seqincrement, s.seqstart), s.seqincrement,
+       s.seqmin, s.seqmax, s.seqcycle
 FROM pg_sequence s WHERE s.seqrelid = %s::regclass
 """
 
 
+def _serial(conn: psycopg.Connection[Any], relation: str, column: ColumnInfo) -> dict[str, Any]:
+    """`next_serial` and `serial_left` of a column a sequence numbers."""
+    found = _next_serial(conn, relation, column)
+    if found is None:
+        return {"next_serial": None, "serial_left": None}
+    start, increment, low, high, cycles = found
+    left = (high - start) // increment + 1 if increment > 0 else (start - low) // -increment + 1
+    return {"next_serial": (start, increment), "serial_left": None if cycles else max(left, 0)}
+
+
 def _next_serial(
     conn: psycopg.Connection[Any], relation: str, column: ColumnInfo
-) -> tuple[int, int] | None:
+) -> tuple[int, int, int, int, bool] | None:
     if column.is_identity:
         found = conn.execute(
             "SELECT pg_get_serial_sequence(%s, %s)", (relation, column.name)
@@ -303,7 +317,7 @@ def _next_serial(
     if sequence is None:
         return None
     row = conn.execute(_SEQUENCE_NEXT, (sequence,)).fetchone()
-    return (int(row[0]), int(row[1])) if row else None
+    return (int(row[0]), int(row[1]), int(row[2]), int(row[3]), bool(row[4])) if row else None
 
 
 def mentions(expression: str, column: str) -> bool:

@@ -25,7 +25,12 @@ _INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_
 
 
 def table_problems(plan: TablePlan) -> list[PlanError]:
-    return _past_the_type(plan) + _too_few_values(plan) + _unshaped_partition_keys(plan)
+    return (
+        _past_the_type(plan)
+        + _too_few_values(plan)
+        + _sequences_run_out(plan)
+        + _unshaped_partition_keys(plan)
+    )
 
 
 def _past_the_type(plan: TablePlan) -> list[PlanError]:
@@ -81,9 +86,36 @@ def distinct_capacity(planned: PlannedColumn, info: TableInfo) -> tuple[int, str
 
 def row_capacity(plan: TablePlan) -> int | None:
     """The most rows the table's unique columns allow (a lookup table keyed by an enum, a
-    char(2) code); None when they allow any number."""
+    char(2) code) and its sequences can number; None when they allow any number."""
     found = [distinct_capacity(c, plan.info) for c in plan.columns]
+    found += [(left, "") for _, left in _numbered_by_sequence(plan)]
     return min((capacity for capacity, _ in filter(None, found)), default=None)
+
+
+def _numbered_by_sequence(plan: TablePlan) -> list[tuple[str, int]]:
+    """The columns left to a sequence that stops (MAXVALUE, a smallserial's 32,767), with
+    how many more values it gives."""
+    return [
+        (name, info.serial_left)
+        for name in plan.left_to_database
+        if (info := plan.info.columns.get(name)) is not None and info.serial_left is not None
+    ]
+
+
+def _sequences_run_out(plan: TablePlan) -> list[PlanError]:
+    """A sequence that numbers the rows but stops before the last of them."""
+    return [
+        PlanError(
+            plan.name,
+            name,
+            f"{plan.name}.{name} is numbered by a sequence that gives only {left:,} more "
+            f"values (its MAXVALUE), for {plan.rows:,} rows",
+            hint=f"lower {plan.name}'s rows to {left:,} or fewer (or --scale), or let the "
+            "sequence go further (its MAXVALUE; a smallserial stops at 32,767)",
+        )
+        for name, left in _numbered_by_sequence(plan)
+        if left < plan.rows
+    ]
 
 
 def _too_few_values(plan: TablePlan) -> list[PlanError]:
