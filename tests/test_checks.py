@@ -560,7 +560,8 @@ CREATE TABLE shapes (
     large_object oid NOT NULL,
     position pg_lsn NOT NULL,
     busy int4multirange NOT NULL,
-    away tstzmultirange NOT NULL
+    away tstzmultirange NOT NULL,
+    grade "char" NOT NULL
 );
 """
 
@@ -583,7 +584,7 @@ def test_types_no_plain_generator_makes_get_real_varied_values(
                           count(DISTINCT (home).street), count(DISTINCT (home).house),
                           count(DISTINCT (home).since), count(DISTINCT query),
                           count(DISTINCT large_object), count(DISTINCT position),
-                          count(DISTINCT busy), count(DISTINCT away),
+                          count(DISTINCT busy), count(DISTINCT away), count(DISTINCT grade),
                           count(DISTINCT tree), count(DISTINCT nlevel(tree)),
                           count(DISTINCT attrs::text), count(DISTINCT akeys(attrs)::text),
                           count(DISTINCT custom_spot::text),

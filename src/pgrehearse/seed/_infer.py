@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import string
 from collections import Counter
 from typing import Any, TypeVar
 
@@ -334,6 +335,8 @@ def _infer_scalar(
             return IntColumn.model_validate({"int": list(_EPOCH_SECONDS)})
         high = 1_000 if base == "int2" else (1_000_000 if name.endswith("_id") else 100_000)
         return IntColumn.model_validate({"int": [0, min(high, _INT_BOUNDS[base])]})
+    if base == "char":  # the one-byte "char": a letter, as a code or a flag holds
+        return ChoiceColumn(choice=list(string.ascii_lowercase), unique=unique)
     if unique and base in ("numeric", "money", "float4", "float8", "interval"):
         return SequenceColumn(sequence=1)  # distinct by construction (an interval's seconds)
     if base in ("numeric", "money"):
