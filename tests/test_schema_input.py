@@ -462,6 +462,34 @@ def test_a_newer_pg_dumps_settings_are_left_out_and_its_version_named(
     assert problem.hint is not None and "--pg-version 99" in problem.hint, problem.hint
 
 
+def test_roles_a_migration_names_are_made_as_production_has_them(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """A migration grants to production's roles; the throwaway server has none of them.
+    They are made NOLOGIN before the migration runs (a role it creates itself is left to
+    it), so the rehearsal meets what production meets."""
+    from pgrehearse import rehearse
+
+    path = seeding_scenario(
+        tmp_path, "CREATE TABLE t (id int PRIMARY KEY);\n", "{tables: {t: {rows: 10}}}"
+    )
+    path.write_text(
+        path.read_text().replace(
+            "migration: {up: SELECT 1;}",
+            "migration:\n  up: |\n"
+            "    CREATE TABLE audit (id int);\n"
+            "    GRANT SELECT ON audit TO reporting;\n"
+            '    ALTER TABLE audit OWNER TO "App Owner";\n'
+            "    CREATE ROLE helper NOLOGIN;\n"
+            "    GRANT helper TO reporting;\n"
+            "  down: |\n    DROP TABLE audit;\n    DROP ROLE helper;\n",
+        )
+    )
+    result = rehearse(load_scenario(path), report_dir=None)
+    assert result.passed, result.failure
+    assert result.schema_input["migration_roles"] == ["reporting", "App Owner"]
+
+
 ON_PRODUCTIONS_DISKS = """
 CREATE TABLESPACE fast_ssd OWNER postgres LOCATION '/srv/pg/fast_ssd';
 SET default_tablespace = fast_ssd;

@@ -19,6 +19,7 @@ from pgrehearse.load import LoadChild
 from pgrehearse.rehearsal.cache import SnapshotCache
 from pgrehearse.rehearsal.context import DATABASE, RunContext, connect, death_of
 from pgrehearse.rehearsal.fidelity import check_fidelity
+from pgrehearse.rehearsal.migration_roles import create_migration_roles
 from pgrehearse.rehearsal.observed import (
     ObservedMigration,
     prepare_load,
@@ -161,6 +162,9 @@ def _rehearse_on(ctx: RunContext, server: Server, prepared: list[Any]) -> None:
     if prepared:  # the clients connect and prepare while the schema is fingerprinted
         prepare_load_process(ctx, server, prepared)
     check_fidelity(ctx, server)
+    roles = create_migration_roles(ctx, server)
+    if roles:
+        ctx.result.schema_input["migration_roles"] = roles
     with (
         connect(server, DATABASE, SessionRole.HARNESS) as harness,
         ctx.phase("fingerprint", "fingerprinting schema and data before up"),
