@@ -99,6 +99,24 @@ def test_failing_statement_fails_the_run_and_names_file_and_line(
     assert list(work_root.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("up", "remedy"),
+    [
+        ("ALTER TABLE accounts ADD CHECK (email = 'one@example.org');", "NOT VALID"),
+        ("CREATE UNIQUE INDEX accounts_one ON accounts ((1));", "remove the duplicates first"),
+    ],
+)
+def test_a_constraint_the_seeded_rows_break_says_what_to_do(
+    tmp_path: Path, work_root: Path, up: str, remedy: str
+) -> None:
+    scenario = load_scenario(write_scenario(tmp_path / "s", up=up, down=None))
+    result = rehearse(scenario, report_dir=None)
+    failed = result.failed_statement
+    assert failed is not None and failed.error is not None and failed.error.hint is not None
+    assert "the seeded rows of accounts break it" in failed.error.hint
+    assert "data.tables.accounts.columns" in failed.error.hint and remedy in failed.error.hint
+
+
 def test_file_transaction_rolls_back_the_whole_up_migration(
     tmp_path: Path, work_root: Path, pg_binaries: PostgresBinaries
 ) -> None:

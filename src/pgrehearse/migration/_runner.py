@@ -204,6 +204,9 @@ class _Runner:
             if result.error is not None and exc.diag.sqlstate == _IN_TRANSACTION_BLOCK:
                 told = statement.kept_in_transaction or result.error.hint
                 result.error = dataclasses.replace(result.error, hint=told)
+            elif result.error is not None and not result.error.hint and self.phase in _PHASES:
+                told = _seeded_rows_hint(exc)
+                result.error = dataclasses.replace(result.error, hint=told)
             result.in_transaction = in_transaction
             self.failed = True
             self.results.append(result)
@@ -240,6 +243,32 @@ class _Runner:
 
 
 _IN_TRANSACTION_BLOCK = "25001"  # active_sql_transaction: cannot run inside a transaction
+_PHASES = ("up", "down")
+# a check, NOT NULL, unique or foreign key the seeded rows break, and how production's rows
+# that break it too are dealt with
+_DATA_VIOLATIONS = {
+    "23514": "add the constraint NOT VALID and VALIDATE it once the rows are fixed",
+    "23503": "add the constraint NOT VALID and VALIDATE it once the rows are fixed",
+    "23502": "fix the NULLs first, in batches",
+    "23505": "remove the duplicates first",
+}
+
+
+def _seeded_rows_hint(exc: psycopg.Error) -> str | None:
+    """What to do when a migration's constraint fails on the seeded rows: they are made
+    from the scenario, and production's rows may pass where they do not (or may not)."""
+    remedy = _DATA_VIOLATIONS.get(exc.diag.sqlstate or "")
+    if remedy is None:
+        return None
+    table = exc.diag.table_name or "the table"
+    return (
+        f"the seeded rows of {table} break it: if production's rows all pass, give the "
+        f"columns it reads the values production holds (data.tables.{table}.columns, or a "
+        "clone of production's statistics: pgrehearse profile); if they may not, it fails "
+        f"in production too ({remedy})"
+    )
+
+
 _COPY_TO_STDOUT = re.compile(r"COPY\b.*\bTO\s+STDOUT\b", re.I | re.S)
 _COPY_FROM_STDIN = re.compile(r"COPY\b.*\bFROM\s+STDIN\b", re.I | re.S)
 
