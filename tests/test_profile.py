@@ -688,3 +688,15 @@ def test_init_sizes_keys_of_several_columns_and_checked_numbers(
         planned.stderr
     )
     assert "codes.id is numbered by a sequence that gives only 100 more values" in planned.stderr
+
+
+def test_the_books_of_migration_tools_are_told_apart_from_the_applications_tables() -> None:
+    from pgrehearse.profile._init import _bookkeeping
+
+    assert _bookkeeping("public.schema_migrations") and _bookkeeping("phinxlog")
+    assert _bookkeeping("migrations", ["id", "migration", "batch"])  # Laravel's
+    assert not _bookkeeping("migrations", ["id", "from_region", "to_region"])  # an app's own
+    assert _bookkeeping("changelog", ["ID", "APPLIED_AT", "DESCRIPTION"])  # MyBatis
+    assert not _bookkeeping("changelog", ["id", "entry"])
+    assert _bookkeeping("sqitch.changes") and _bookkeeping("hdb_catalog.hdb_version")
+    assert not _bookkeeping("data_migrations") and not _bookkeeping("public.users")

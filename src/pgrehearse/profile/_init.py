@@ -78,7 +78,27 @@ BOOKKEEPING_TABLES = {
     "_yoyo_log",
     "_yoyo_version",
     "yoyo_lock",
+    "play_evolutions",  # Play
+    "play_evolutions_lock",
+    "changelog",  # MyBatis Migrations
+    "schemaversion",  # postgrator
+    "migrations",  # Laravel, db-migrate, TypeORM (the columns tell: see below)
+    "typeorm_metadata",
+    "mikro_orm_migrations",
+    "kysely_migration",
+    "kysely_migration_lock",
+    "phinxlog",
+    "seaql_migrations",
+    "versioninfo",  # FluentMigrator
+    "schemaversions",  # DbUp
 }
+# the generic names above are a tool's only with the columns it gives them
+_BOOKS_SHAPED = {
+    "migrations": {"migration", "batch", "name", "run_on", "timestamp"},
+    "changelog": {"applied_at", "description"},
+}
+# schemas migration tools keep their books in, whole
+_BOOKKEEPING_SCHEMAS = {"sqitch", "hdb_catalog", "supabase_migrations", "graphile_migrate"}
 BUDGETS = {"max_lock_ms": {"AccessExclusiveLock": 2000, "conflicting": 5000}, "max_wait_ms": 2000}
 
 
@@ -243,8 +263,17 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _bookkeeping(table: str) -> bool:
-    return table.rsplit(".", 1)[-1].lower() in BOOKKEEPING_TABLES
+def _bookkeeping(table: str, columns: Sequence[str] = ()) -> bool:
+    """A table a migration tool keeps its books in, by its name (and, for a name as
+    generic as `migrations`, its columns) or its schema."""
+    schema, _, name = table.rpartition(".")
+    name = name.lower()
+    if schema.lower() in _BOOKKEEPING_SCHEMAS:
+        return True
+    if name not in BOOKKEEPING_TABLES:
+        return False
+    shape = _BOOKS_SHAPED.get(name)
+    return shape is None or bool(shape & {c.lower() for c in columns})
 
 
 def _columns_of(conn: Any, tables: Sequence[str]) -> dict[str, list[str]]:
@@ -339,9 +368,12 @@ def _from_schema(
         tables = [str(t) for (t,) in conn.execute(_TABLES).fetchall()]
         keys = {str(t): str(c) for t, c in conn.execute(_PRIMARY_KEYS).fetchall()}
         columns = _columns_of(conn, list(keys))
+        generic = [t for t in tables if t.rsplit(".", 1)[-1].lower() in _BOOKS_SHAPED]
+        shapes = _columns_of(conn, generic)
         # a lookup table keyed by an enum or a short code gets the rows its key allows
         sized = rows_the_keys_allow(
-            conn, {table: 0 if _bookkeeping(table) else rows for table in tables}
+            conn,
+            {t: 0 if _bookkeeping(t, shapes.get(t, ())) else rows for t in tables},
         )
     scenario["data"]["tables"] = {table: {"rows": sized[table]} for table in tables}
     return scenario, keys, columns
