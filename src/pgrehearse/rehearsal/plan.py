@@ -154,6 +154,8 @@ def _check_summary(facts: ColumnFacts) -> str:
         parts.append(f"length {facts.min_length or 0}..{facts.max_length or '∞'}")
     if facts.pattern is not None:
         parts.append(f"matches {facts.pattern}")
+    if facts.json_type is not None:
+        parts.append(f"a JSON {facts.json_type}")
     if facts.not_null:
         parts.append("not null")
     if facts.always_null:

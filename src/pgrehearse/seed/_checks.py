@@ -61,6 +61,7 @@ class ColumnFacts:
     pattern: str | None = None  # a regular expression (PostgreSQL's) values must match
     case: str | None = None  # "upper" or "lower": `a = upper(a)`
     rising: bool = False  # a range partition's key: production inserts rows in its order
+    json_type: str | None = None  # `jsonb_typeof(a) = 'array'`: the kind of JSON it holds
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class CheckFacts:
             mine = self.of(name)
             if theirs.allowed is not None:
                 _allow(mine, theirs.allowed)
+            mine.json_type = theirs.json_type or mine.json_type
             if theirs.low is not None and (mine.low is None or _above(theirs.low, mine.low)):
                 mine.low = theirs.low
             if theirs.high is not None and (mine.high is None or _above(mine.high, theirs.high)):
@@ -336,7 +338,7 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     if column is not None and allowed is not None:
         _allow(facts.of(column), allowed)
         return True
-    if _matching(expr, facts) or _one_case(expr, facts):
+    if _matching(expr, facts) or _one_case(expr, facts) or _json_typed(expr, facts):
         return True
     if expr["kind"] == "AEXPR_BETWEEN":  # as written; the catalog stores two comparisons
         column, bounds = column_of(expr["lexpr"]), constant_list(expr.get("rexpr"))
@@ -396,6 +398,27 @@ def _one_case(expr: dict[str, Any], facts: CheckFacts) -> bool:
         args = call["FuncCall"].get("args") or []
         if name in ("upper", "lower") and len(args) == 1 and column_of(args[0]) == column:
             facts.of(column).case = name
+            return True
+    return False
+
+
+_JSON_TYPE_FUNCTIONS = {"jsonb_typeof", "json_typeof"}
+
+
+def _json_typed(expr: dict[str, Any], facts: CheckFacts) -> bool:
+    """`jsonb_typeof(a) = 'array'` (or `json_typeof`, either way round): a holds that kind."""
+    if expr["kind"] != "AEXPR_OP" or operator_of(expr) != "=":
+        return False
+    for called, other in ((expr["lexpr"], expr.get("rexpr")), (expr.get("rexpr"), expr["lexpr"])):
+        call = strip_casts(called)
+        kind = constant(other)
+        if not isinstance(call, dict) or "FuncCall" not in call or not isinstance(kind, str):
+            continue
+        name = call["FuncCall"]["funcname"][-1]["String"]["sval"]
+        args = call["FuncCall"].get("args") or []
+        column = column_of(args[0]) if name in _JSON_TYPE_FUNCTIONS and len(args) == 1 else None
+        if column is not None:
+            facts.of(column).json_type = kind
             return True
     return False
 

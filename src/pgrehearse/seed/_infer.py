@@ -96,12 +96,14 @@ def infer_generator(
         labels = [label for label in column.enum_labels if label not in excluded]  # `<> 'deleted'`
         spec: ColumnSpec = ChoiceColumn(choice=labels or list(column.enum_labels), unique=unique)
         return ArrayColumn(array=spec, length=(0, 3)) if column.is_array else spec
+    facts = info.checks.columns.get(column.name)
     element = _infer_scalar(
         column,
         unique and not column.is_array,
         rows,
         info.name,
         info.unique_expressions.get(column.name),
+        facts.json_type if facts is not None else None,
     )
     if element is None or not column.is_array:
         facts = info.checks.columns.get(column.name)
@@ -139,6 +141,12 @@ def _most_referenced(catalog: dict[str, TableInfo], table: str) -> list[str]:
     others = [name for name, other in catalog.items() if other.will_have_rows and name != table]
     return sorted(others, key=lambda name: (-referenced[name], name))
 
+
+# a JSON array of 0-4 short tags, made by the server (`r1` is the pool row's random number)
+_JSON_ARRAY = (
+    "(SELECT coalesce(jsonb_agg('tag' || floor(random() * 50)::int), '[]'::jsonb) "
+    "FROM generate_series(1, floor(r1 * 5)::int))"
+)
 
 _N = TypeVar("_N", int, float)
 
@@ -317,6 +325,7 @@ def _infer_scalar(
     rows: int,
     table: str = "",
     unique_expression: str | None = None,
+    json_type: str | None = None,
 ) -> ColumnSpec | None:
     base = column.base_type
     name = snake_case(column.name)
@@ -367,6 +376,8 @@ def _infer_scalar(
     if base == "uuid":
         return UuidColumn(uuid="v4")
     if base in ("json", "jsonb"):
+        if json_type == "array":  # a CHECK says so: 0-4 short tags
+            return SqlColumn(sql=_JSON_ARRAY, pool=1_000)
         return json_object(unique_expression, unique=unique)
     if unique and base in UNIQUE_SHAPES:  # a pool of the server's values would repeat
         return PatternColumn(pattern=UNIQUE_SHAPES[base], unique=True)

@@ -11,6 +11,7 @@ reference compares it with constants or other columns, never with the referenced
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import numpy as np
@@ -124,4 +125,11 @@ def _first_breaking(
         return None  # the expression cannot be tried this way: the seed will tell
     if row is None:
         return None
-    return {c: None if v is None else str(v) for c, v in zip(columns, row, strict=True)}
+    return {c: _shown(v) for c, v in zip(columns, row, strict=True)}
+
+
+def _shown(value: Any) -> str | None:
+    """A value the server gave back, as its text (JSON as JSON, not as Python's repr)."""
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
