@@ -488,6 +488,15 @@ def test_roles_a_migration_names_are_made_as_production_has_them(
     result = rehearse(load_scenario(path), report_dir=None)
     assert result.passed, result.failure
     assert result.schema_input["migration_roles"] == ["reporting", "App Owner"]
+    # as the pytest plugin and `bench` run it: on a seeded server's copy
+    from pgrehearse.rehearsal.seeded import SeededServer
+
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        try:
+            assert database.migration(fingerprint=False).up().ok
+        finally:
+            database.drop()
 
 
 ON_PRODUCTIONS_DISKS = """

@@ -21,6 +21,7 @@ from pgrehearse.backends.choice import ServerOptions, backend_for
 from pgrehearse.migration import Clock, ScriptResult, StatementResult, changes_cluster
 from pgrehearse.rehearsal.cache import SnapshotCache
 from pgrehearse.rehearsal.context import DATABASE, RunContext
+from pgrehearse.rehearsal.migration_roles import create_migration_roles
 from pgrehearse.rehearsal.progress import Progress, SilentProgress
 from pgrehearse.rehearsal.provision import new_result, provision
 from pgrehearse.rehearsal.result import Rehearsal
@@ -73,6 +74,11 @@ class SeededServer:
         if backend is None:
             backend = backend_for(options, scenario, progress=progress, run_id=result.run_id)
         server = provision(ctx, backend, cache or snapshot_cache(options.cache))
+        try:
+            create_migration_roles(ctx, server)  # production's, which the migration names
+        except BaseException:
+            server.close()
+            raise
         return cls(scenario, server, result)
 
     @property
