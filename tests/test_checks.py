@@ -664,6 +664,7 @@ CREATE TABLE comments (
     body text NOT NULL
 );
 CREATE TABLE likes (id bigserial PRIMARY KEY, "likeableType" text, "likeableId" bigint);
+CREATE TABLE taggings (taggable_type varchar NOT NULL, taggable_id bigint NOT NULL);
 """
 
 
@@ -682,7 +683,9 @@ def test_a_polymorphic_id_is_a_key_of_the_table_its_type_names(
         "    posts: {rows: 300}\n    photos: {rows: 2000}\n    comments: {rows: 4000}\n"
         "    likes:\n      rows: 1000\n      columns:\n"
         "        likeableType: {choice: [Post, Gone]}\n"
-        "        likeableId: {refs: {Post: posts.id}, by: likeableType}",
+        "        likeableId: {refs: {Post: posts.id}, by: likeableType}\n"
+        "    taggings:\n      rows: 500\n      columns:\n"
+        "        taggable_type: {choice: ['App\\Models\\Photo', 'Shop::Post']}",
     )
     plans = {t.name: t for t in plan_seeding(load_scenario(path)).tables}
     comments = {c.name: c.generator or {} for c in plans["comments"].columns}
@@ -691,6 +694,11 @@ def test_a_polymorphic_id_is_a_key_of_the_table_its_type_names(
         "by": "commentable_type",
     }
     assert any("a polymorphic reference" in note for note in plans["comments"].notes)
+    taggings = {c.name: c.generator or {} for c in plans["taggings"].columns}
+    assert taggings["taggable_id"] == {  # a class with its namespace names the same models
+        "refs": {"App\\Models\\Photo": "photos.id", "Shop::Post": "posts.id"},
+        "by": "taggable_type",
+    }
     found = _seeded_row(
         path,
         """SELECT count(*),

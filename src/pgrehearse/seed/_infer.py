@@ -51,6 +51,7 @@ from pgrehearse.seed._names import (
     text_labels,
     true_share,
 )
+from pgrehearse.seed._polymorphic import key_of
 from pgrehearse.seed._server_values import UNIQUE_SHAPES, server_expression
 
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
@@ -138,7 +139,11 @@ def _most_referenced(catalog: dict[str, TableInfo], table: str) -> list[str]:
     referenced = Counter(
         target for other in catalog.values() for target, _ in other.foreign_keys.values()
     )
-    others = [name for name, other in catalog.items() if other.will_have_rows and name != table]
+    others = [  # those a row can be referred to by a key of
+        name
+        for name, other in catalog.items()
+        if other.will_have_rows and name != table and key_of(other) is not None
+    ]
     return sorted(others, key=lambda name: (-referenced[name], name))
 
 

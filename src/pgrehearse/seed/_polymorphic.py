@@ -4,6 +4,8 @@ not numbers that match no row of any table."""
 
 from __future__ import annotations
 
+import re
+
 from pgrehearse.scenario import ChoiceColumn, RefColumn, RefsByColumn
 from pgrehearse.seed._catalog import TableInfo
 from pgrehearse.seed._names import model_name, snake_case
@@ -46,15 +48,17 @@ def _tables_of(
     numeric = plan.info.columns[column].category == "N"
     refs = {}
     for model in models:
-        info = tables.get(model)
-        key = _key_of(info) if info is not None else None
+        # Laravel stores the class with its namespace (`App\Models\Post`), Rails a
+        # module's (`Shop::Order`): the model is the last part
+        info = tables.get(re.split(r"\\|::", model)[-1])
+        key = key_of(info) if info is not None else None
         if info is None or key is None or (info.columns[key].category == "N") != numeric:
             return None
         refs[model] = f"{info.name}.{key}"
     return refs or None
 
 
-def _key_of(info: TableInfo) -> str | None:
+def key_of(info: TableInfo) -> str | None:
     """The column a row is referred to by: `id`, else its one NOT NULL unique column."""
     keys = sorted(c for c in info.unique if info.columns[c].not_null)
     named_id = [c for c in keys if c.lower() == "id"]
