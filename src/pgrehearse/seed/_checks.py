@@ -27,6 +27,7 @@ from pglast.parser import ParseError
 from pgrehearse.regex import like_regex
 from pgrehearse.seed._expressions import (
     Value,
+    called_on_column,
     column_of,
     columns_in,
     constant,
@@ -35,7 +36,6 @@ from pgrehearse.seed._expressions import (
     moment,
     null_tested,
     operator_of,
-    strip_casts,
 )
 from pgrehearse.seed._null_logic import null_patterns
 
@@ -320,17 +320,12 @@ def _folded(node: Any, values: list[Value] | None) -> tuple[str | None, list[Val
     column = column_of(node)
     if column is not None or values is None:
         return column, values
-    call = strip_casts(node)
-    if not isinstance(call, dict) or "FuncCall" not in call:
-        return None, None
-    name = call["FuncCall"]["funcname"][-1]["String"]["sval"]
-    args = call["FuncCall"].get("args") or []
-    fold = _CASE_FOLDS.get(name)
-    column = column_of(args[0]) if fold is not None and len(args) == 1 else None
-    if column is None or fold is None:
+    called = called_on_column(node)
+    fold = _CASE_FOLDS.get(called[0]) if called is not None else None
+    if called is None or fold is None:
         return None, None
     kept = [v for v in values if not isinstance(v, str) or fold(v) == v]
-    return (column, kept) if kept else (None, None)
+    return (called[1], kept) if kept else (None, None)
 
 
 def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
@@ -389,15 +384,11 @@ def _one_case(expr: dict[str, Any], facts: CheckFacts) -> bool:
     """`a = upper(a)`, `lower(a) = a`: the column's text is in one case."""
     if expr["kind"] != "AEXPR_OP" or operator_of(expr) != "=":
         return False
-    for plain, called in ((expr["lexpr"], expr.get("rexpr")), (expr.get("rexpr"), expr["lexpr"])):
+    for plain, other in ((expr["lexpr"], expr.get("rexpr")), (expr.get("rexpr"), expr["lexpr"])):
         column = column_of(plain)
-        call = strip_casts(called)
-        if column is None or not isinstance(call, dict) or "FuncCall" not in call:
-            continue
-        name = call["FuncCall"]["funcname"][-1]["String"]["sval"]
-        args = call["FuncCall"].get("args") or []
-        if name in ("upper", "lower") and len(args) == 1 and column_of(args[0]) == column:
-            facts.of(column).case = name
+        called = called_on_column(other)
+        if called is not None and called[0] in _CASE_FOLDS and called[1] == column:
+            facts.of(called[1]).case = called[0]
             return True
     return False
 
@@ -409,16 +400,11 @@ def _json_typed(expr: dict[str, Any], facts: CheckFacts) -> bool:
     """`jsonb_typeof(a) = 'array'` (or `json_typeof`, either way round): a holds that kind."""
     if expr["kind"] != "AEXPR_OP" or operator_of(expr) != "=":
         return False
-    for called, other in ((expr["lexpr"], expr.get("rexpr")), (expr.get("rexpr"), expr["lexpr"])):
-        call = strip_casts(called)
+    for call, other in ((expr["lexpr"], expr.get("rexpr")), (expr.get("rexpr"), expr["lexpr"])):
+        called = called_on_column(call)
         kind = constant(other)
-        if not isinstance(call, dict) or "FuncCall" not in call or not isinstance(kind, str):
-            continue
-        name = call["FuncCall"]["funcname"][-1]["String"]["sval"]
-        args = call["FuncCall"].get("args") or []
-        column = column_of(args[0]) if name in _JSON_TYPE_FUNCTIONS and len(args) == 1 else None
-        if column is not None:
-            facts.of(column).json_type = kind
+        if called is not None and called[0] in _JSON_TYPE_FUNCTIONS and isinstance(kind, str):
+            facts.of(called[1]).json_type = kind
             return True
     return False
 

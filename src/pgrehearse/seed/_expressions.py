@@ -55,6 +55,19 @@ def column_of(node: Any) -> str | None:
     return last["String"]["sval"] if "String" in last else None
 
 
+def called_on_column(node: Any) -> tuple[str, str] | None:
+    """`(function, column)` of a call of one argument that is a column (`upper(email)`,
+    `jsonb_typeof(tags)`, casts around either ignored); None for anything else."""
+    call = strip_casts(node)
+    if not isinstance(call, dict) or "FuncCall" not in call:
+        return None
+    args = call["FuncCall"].get("args") or []
+    column = column_of(args[0]) if len(args) == 1 else None
+    if column is None:
+        return None
+    return call["FuncCall"]["funcname"][-1]["String"]["sval"], column
+
+
 def length_of(node: Any) -> str | None:
     node = strip_casts(node)
     if not isinstance(node, dict) or "FuncCall" not in node:
