@@ -695,7 +695,9 @@ def test_the_books_of_migration_tools_are_told_apart_from_the_applications_table
 
     assert _bookkeeping("public.schema_migrations") and _bookkeeping("phinxlog")
     assert _bookkeeping("migrations", ["id", "migration", "batch"])  # Laravel's
+    assert _bookkeeping("migrations", ["id", "timestamp", "name"])  # TypeORM's
     assert not _bookkeeping("migrations", ["id", "from_region", "to_region"])  # an app's own
+    assert not _bookkeeping("migrations", ["id", "name", "species"])  # birds', say
     assert _bookkeeping("changelog", ["ID", "APPLIED_AT", "DESCRIPTION"])  # MyBatis
     assert not _bookkeeping("changelog", ["id", "entry"])
     assert _bookkeeping("sqitch.changes") and _bookkeeping("hdb_catalog.hdb_version")

@@ -92,10 +92,10 @@ BOOKKEEPING_TABLES = {
     "versioninfo",  # FluentMigrator
     "schemaversions",  # DbUp
 }
-# the generic names above are a tool's only with the columns it gives them
+# the generic names above are a tool's only with the columns it gives them (all of one set)
 _BOOKS_SHAPED = {
-    "migrations": {"migration", "batch", "name", "run_on", "timestamp"},
-    "changelog": {"applied_at", "description"},
+    "migrations": [{"migration", "batch"}, {"timestamp", "name"}, {"name", "run_on"}],
+    "changelog": [{"applied_at", "description"}],
 }
 # schemas migration tools keep their books in, whole
 _BOOKKEEPING_SCHEMAS = {"sqitch", "hdb_catalog", "supabase_migrations", "graphile_migrate"}
@@ -272,8 +272,9 @@ def _bookkeeping(table: str, columns: Sequence[str] = ()) -> bool:
         return True
     if name not in BOOKKEEPING_TABLES:
         return False
-    shape = _BOOKS_SHAPED.get(name)
-    return shape is None or bool(shape & {c.lower() for c in columns})
+    shapes = _BOOKS_SHAPED.get(name)
+    has = {c.lower() for c in columns}
+    return shapes is None or any(shape <= has for shape in shapes)
 
 
 def _columns_of(conn: Any, tables: Sequence[str]) -> dict[str, list[str]]:
