@@ -39,8 +39,11 @@ FREEZE from a file holding just its rows, and `pgr_plain` is pgrehearse loading 
 rows into the same table not partitioned (the goal: partitioned as fast as plain), and
 `copy_plain` the server's own COPY FREEZE of the whole file into that plain table (with
 `copy_leaves`, what partitioning costs the server itself: a row COPYed into a partition is
-checked against its bounds). With --hash too, the partitioning is by hash of id into 8
-partitions (pgrehearse finds each row's leaf with PostgreSQL's own partition hash).
+checked against its bounds). `pgr_scatter` is the seeder with the key left where its
+generator made it (`PGREHEARSE_LEAF_ORDER=0`; by default each window of 1M rows deals its
+keys out in leaf order, see `_leaf_order`). With --hash too, the partitioning is by hash
+of id into 8 partitions (pgrehearse finds each row's leaf with PostgreSQL's own partition
+hash).
 """
 
 from __future__ import annotations
@@ -271,6 +274,12 @@ def load_pgrehearse_stdin(server: LocalServer, rows: int) -> tuple[float, int]:
     return _seeder_with("PGREHEARSE_SEED_PIPE", server, rows)
 
 
+def load_pgrehearse_scattered(server: LocalServer, rows: int) -> tuple[float, int]:
+    """The seeder with the partition key left in the order its generator made it (before
+    `_leaf_order`): each leaf's rows come scattered over the table, written in runs."""
+    return _seeder_with("PGREHEARSE_LEAF_ORDER", server, rows)
+
+
 def load_pgrehearse_text(server: LocalServer, rows: int) -> tuple[float, int]:
     """The seeder sending COPY text, as it did before binary COPY."""
     return _seeder_with("PGREHEARSE_SEED_BINARY", server, rows)
@@ -440,6 +449,7 @@ def main() -> None:
             if leaf_files:
                 methods["copy_leaves"] = functools.partial(load_copy_leaves, server, leaf_files)
                 methods["pgr_plain"] = functools.partial(load_pgrehearse_plain, server, rows)
+                methods["pgr_scatter"] = functools.partial(load_pgrehearse_scattered, server, rows)
                 methods["copy_plain"] = functools.partial(load_copy_plain, server, path)
             timings: dict[str, list[float]] = {name: [] for name in methods}
             CPU.clear()
@@ -478,6 +488,8 @@ def main() -> None:
             if "copy_leaves" in medians:
                 print(f"  pgrehearse / copy_leaves rows/s: {medians['copy_leaves'] / ours:.2f}")
                 print(f"  pgrehearse / pgr_plain rows/s: {medians['pgr_plain'] / ours:.2f}")
+                scattered = medians["pgr_plain"] / medians["pgr_scatter"]
+                print(f"  pgr_scatter / pgr_plain rows/s: {scattered:.2f}")
                 leaves_to_plain = medians["copy_plain"] / medians["copy_leaves"]
                 print(f"  the server's own, copy_leaves / copy_plain rows/s: {leaves_to_plain:.2f}")
     finally:

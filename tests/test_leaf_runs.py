@@ -25,7 +25,7 @@ SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS pg_visibility;
 DROP TABLE IF EXISTS visits;
 CREATE TABLE visits (
-    id bigint NOT NULL, at timestamptz NOT NULL, n int NOT NULL, note text
+    id bigint NOT NULL, at timestamptz NOT NULL, n int NOT NULL, note text, seen timestamptz
 ) PARTITION BY RANGE (at);
 CREATE TABLE visits_2020 PARTITION OF visits FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
 CREATE TABLE visits_2021 PARTITION OF visits FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');
@@ -36,11 +36,15 @@ LEAVES = ["visits_2020", "visits_2021", "visits_2022", "visits_later"]
 CHECKSUM = "SELECT md5(string_agg(v::text, ',' ORDER BY v.id)) FROM visits v"
 
 
-def _data(rising: bool) -> DataSpec:
+def _data(rising: bool, tied: bool = False) -> DataSpec:
+    """`tied`: a column made from the key's value in its row (`after`), so the key stays
+    in the order its generator made (`_leaf_order` moves it otherwise)."""
     at: dict[str, Any] = {"between": ["2020-01-01T00:00:00", "2023-06-30T00:00:00"]}
     if rising:
         at["distribution"] = "increasing"
     columns = {"id": {"sequence": 1}, "at": at, "n": {"int": [0, 1000]}, "note": {"faker": "word"}}
+    if tied:
+        columns["seen"] = {"after": "at", "within": "2d"}
     return DataSpec.model_validate(
         {"seed": 3, "tables": {"visits": {"rows": ROWS, "columns": columns}}}
     )
@@ -92,18 +96,23 @@ def _leaf_facts(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, bool]]:
     return facts
 
 
-@pytest.mark.parametrize("rising", [True, False], ids=["rising-key", "random-key"])
+@pytest.mark.parametrize(
+    ("rising", "tied"),
+    [(True, False), (False, False), (False, True)],
+    ids=["rising-key", "random-key", "random-key-tied"],
+)
 def test_leaves_written_by_the_worker_hold_the_rows_stdin_loads_frozen(
-    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, rising: bool
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, rising: bool, tied: bool
 ) -> None:
     spy = RunSpy(monkeypatch)
     # held rows released as the buffer fills, not only at the end (the worker is forked)
     monkeypatch.setattr(_leaf_runs, "_HELD_BYTES", 1 << 20)
-    through_runs = _seed(conn, _data(rising))
+    through_runs = _seed(conn, _data(rising, tied))
     facts = _leaf_facts(conn)
     assert all(rows > 0 and frozen for rows, frozen in facts.values()), facts
     assert spy.runs, "the leaves were not written through runs"
-    if rising:  # each leaf's rows come in one stretch: one COPY each
+    if not tied:  # each leaf's rows come in one stretch (the rows fit in one window of
+        # `_leaf_order`, if the key is not rising already): one COPY each
         assert len(spy.runs) == len(LEAVES)
     else:  # a leaf's rows come in every block, and 1 MB held cannot wait for them all;
         # how many runs more depends on which side is faster (a busy machine: fewer)
@@ -111,7 +120,7 @@ def test_leaves_written_by_the_worker_hold_the_rows_stdin_loads_frozen(
     assert not spy.left_behind()
     monkeypatch.setenv("PGREHEARSE_SEED_PIPE", "0")
     spy.runs.clear()
-    assert _seed(conn, _data(rising)) == through_runs
+    assert _seed(conn, _data(rising, tied)) == through_runs
     assert spy.runs == []  # COPY FROM STDIN, relayed by this process
     assert {leaf: rows for leaf, (rows, _) in _leaf_facts(conn).items()} == {
         leaf: rows for leaf, (rows, _) in facts.items()

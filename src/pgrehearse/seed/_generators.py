@@ -173,6 +173,22 @@ class Generator(ABC):
         """The values `values` makes, as numbers, from the same draws of `rng`."""
         raise NotImplementedError(type(self).__name__)
 
+    def leaves(self, first: int, count: int) -> npt.NDArray[np.int64] | None:
+        """Each row's leaf partition, for a partition key that knows it (`_leaf_order`)."""
+        return None
+
+    def exact_keys(
+        self, first: int, count: int, rng: np.random.Generator, kind: KeyKind
+    ) -> npt.NDArray[np.int64] | None:
+        """The values as numbers, for routing rows to partitions: moments (epoch seconds)
+        or integers; None where this generator makes neither (see `Column.exact_keys`)."""
+        if kind == "moments" and isinstance(self, _BetweenGenerator | _AfterGenerator):
+            moments = self.moments(first, count, rng)
+            return moments * 86_400 if self.dates_only else moments
+        if kind == "moments" or self.number_kind() != ("int", 0):
+            return None
+        return np.asarray(self.numbers(first, count, rng).values, dtype=np.int64)
+
     def json_values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         raw = self.values(first, count, rng)
         if self.json_kind == "string":
@@ -203,17 +219,9 @@ class Column:
         """The values `render` gives for the same block and a fresh stream, as numbers,
         where no value is NULL and the generator makes `kind`: moments (as epoch seconds)
         or integers; else None. Routing then reads no text."""
-        generator = self.generator
-        if self.null_fraction > 0 or generator.null_rows(first, count) is not None:
+        if self.null_fraction > 0 or self.generator.null_rows(first, count) is not None:
             return None
-        if kind == "moments":
-            if not isinstance(generator, _BetweenGenerator | _AfterGenerator):
-                return None
-            moments = generator.moments(first, count, rng)
-            return moments * 86_400 if generator.dates_only else moments
-        if generator.number_kind() != ("int", 0):
-            return None
-        return np.asarray(generator.numbers(first, count, rng).values, dtype=np.int64)
+        return self.generator.exact_keys(first, count, rng, kind)
 
     def render(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         values = self.generator.values(first, count, rng)
@@ -1470,8 +1478,11 @@ def _rows_and_leaves(
     def exact(position: int, kind: KeyKind) -> npt.NDArray[np.int64] | None:
         return columns[position].exact_keys(first, count, stream(position), kind)
 
+    known = next((k for c in columns if (k := c.generator.leaves(first, count)) is not None), None)
     if is_binary(columns):
         rows = binary_rows(_binary_blocks(columns, first, count, block, seed, table))
+        if known is not None:
+            return rows, known
         texts: dict[int, list[str]] = {}
 
         def text_of(position: int) -> list[str]:
@@ -1481,6 +1492,8 @@ def _rows_and_leaves(
 
         return rows, router.route(text_of, count, exact)
     rendered = _rendered(columns, first, count, block, seed, table)
+    if known is not None:
+        return text_rows(rendered), known
     return text_rows(rendered), router.route(rendered.__getitem__, count, exact)
 
 

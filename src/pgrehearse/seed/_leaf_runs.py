@@ -8,9 +8,11 @@ server reads as files, one `COPY leaf FROM '<pipe>' FREEZE` per *run*: a stretch
 of one leaf. The worker decides the runs (`RunPlanner`) and announces each; this process
 only starts each run's COPY, in order, on its session.
 
-A range key that rises with the rows (as inferred range keys do) makes each leaf one run.
-Keys in random order make runs of a leaf's rows held meanwhile: at least 2 MB each when the
-server is the faster side, longer when it is the slower (up to 64 MB are held in all).
+A range key that rises with the rows (as inferred range keys do) makes each leaf one run,
+and so does, for each window of rows, a key in random order that `_leaf_order` dealt out in
+leaf order. A key that stays in random order (tied to its row) makes runs of a leaf's rows
+held meanwhile: at least 2 MB each when the server is the faster side, longer when it is
+the slower (up to 64 MB are held in all).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pgrehearse.seed._generators import (
     in_binary_order,
     is_binary,
 )
+from pgrehearse.seed._leaf_order import in_leaf_order
 from pgrehearse.seed._leaf_runs import load_leaf_runs
 from pgrehearse.seed._pipeline import produce_blocks, streams_directly
 from pgrehearse.seed._plan_model import TablePlan
@@ -58,6 +59,7 @@ def load_partitioned(
     router = build_router(conn, table_plan.info.regclass, [c.name for c in numbered])
     if router is None:
         return False
+    numbered = in_leaf_order(numbered, router, table_plan, seed)
     rows = table_plan.rows
     load_leaves(conn, router, parent, numbered, (rows, seed, table_plan.name), sent, loading)
     for identity in identities:

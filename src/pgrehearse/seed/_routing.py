@@ -101,6 +101,10 @@ class LeafRouter:
             node.position = list(copy_columns).index(node.column)
         return True
 
+    def key_columns(self) -> set[str]:
+        """The columns the levels of the tree are keyed on."""
+        return {node.column for node in _nodes(self.root)}
+
     def route(self, text_of: TextOf, count: int, exact: ExactKeys) -> npt.NDArray[np.int64]:
         """Each row's leaf, from its key columns' text (`text_of(position)`). `exact(position)`
         may give a column's moments as epoch seconds straight from its generator, which
@@ -292,14 +296,14 @@ def _route(
             picked = _pick_hash(node, subset)
         else:
             picked = _pick_range(node, subset, _read_keys(node.kind, subset))
+    # the leaf each child is, TO_PARENT for a sub-partitioned one (and, last, for picked
+    # TO_PARENT): one gather instead of a pass over the rows per child
+    leaf_of = np.array([c.leaf if c.node is None else TO_PARENT for c in node.children])
+    leaf_of = np.append(leaf_of, TO_PARENT)
+    leaves[rows] = leaf_of[picked]
     for index, child in enumerate(node.children):
-        chosen = rows[picked == index]
-        if not len(chosen):
-            continue
-        if child.node is not None:
+        if child.node is not None and len(chosen := rows[picked == index]):
             _route(child.node, text_of, chosen, leaves, exact)
-        else:
-            leaves[chosen] = child.leaf
 
 
 def _pick_list(node: _Node, texts: list[str]) -> npt.NDArray[np.int64]:
@@ -448,6 +452,12 @@ def group_by_leaf(
 
     if leaves[0] == leaves[-1] and (leaves == leaves[0]).all():  # a rising key: one leaf
         return [(int(leaves[0]), encoded(rows))]
+    if (leaves[1:] >= leaves[:-1]).all():  # in leaf order already (`_leaf_order`)
+        edges: list[int] = np.flatnonzero(np.r_[True, leaves[1:] != leaves[:-1]]).tolist()
+        return [
+            (int(leaves[start]), encoded(rows[start:end]))
+            for start, end in itertools.pairwise([*edges, len(leaves)])
+        ]
     order = np.argsort(leaves, kind="stable")
     ordered = leaves[order]
     starts: list[int] = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]).tolist()
