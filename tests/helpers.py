@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,3 +179,16 @@ class PipeFolders:
 
     def left_behind(self) -> bool:
         return any(folder.exists() for folder in self.folders)
+
+
+def run_cli(
+    *args: str | Path, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`pgrehearse ARGS` as a user runs it, in a process of its own; its output kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "pgrehearse", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )

@@ -14,18 +14,9 @@ from typing import Any
 import pytest
 
 from tests.helpers import processes_mentioning, write_scenario
+from tests.helpers import run_cli as _cli
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgrehearse", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
 
 
 def test_example_scenario_passes_and_writes_summary(tmp_path: Path, work_root: Path) -> None:

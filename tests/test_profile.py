@@ -6,8 +6,6 @@ from __future__ import annotations
 import collections
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from pgrehearse.profile import compare_profiles
 from pgrehearse.scenario import EmpiricalColumn, RefColumn
 from pgrehearse.seed import BLOCK_ROWS, Column, GeneratorContext, analyze_estimate, build_generator
 from pgrehearse.seed._empirical import EmpiricalGenerator
+from tests.helpers import run_cli as _cli
 
 SOURCE = (Path(__file__).parent / "profile_source.sql").read_text()
 
@@ -48,15 +47,6 @@ def shop(work_root: Path, pg_binaries: PostgresBinaries) -> Iterator[Shop]:
         yield Shop(server, dsn)
     finally:
         server.close()
-
-
-def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgrehearse", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def _rendered(generator: Any, rows: int, null_fraction: float = 0.0) -> list[str]:

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 
 from tests.helpers import processes_mentioning, write_scenario
-
-
-def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgrehearse", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.helpers import run_cli as _cli
 
 
 def test_a_deliberately_slower_migration_fails_the_compare(tmp_path: Path, work_root: Path) -> None:

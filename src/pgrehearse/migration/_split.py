@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pglast
 
-# a COPY … FROM stdin starting a line, up to its `;`: psql sends the lines after it, up to
-# `\.`, as the COPY's rows (pg_dump's data, a migration's lookup rows)
-_COPY_FROM_STDIN = re.compile(r"^[ \t]*(COPY\b[^;]*?\bFROM\s+STDIN\b[^;]*;)", re.I | re.M)
-_END_OF_ROWS = re.compile(r"^\\\.\r?$", re.M)
+from pgrehearse.psql import COPY_FROM_STDIN, END_OF_ROWS, PsqlSession, psql_pieces
 
 
 @dataclass(frozen=True)
@@ -29,9 +26,26 @@ class Statement:
 
 
 def split_statements(
-    text: str, *, file: Path | None = None, first_line: int = 1
+    text: str,
+    *,
+    file: Path | None = None,
+    first_line: int = 1,
+    variables: Iterable[tuple[str, str]] = (),
 ) -> list[Statement]:
-    """Split `text` into statements.
+    """Split `text` into statements, psql's meta-commands done as psql does them
+    (`pgrehearse.psql`: `\\set` variables replaced, `\\i` files' statements in their place);
+    `variables`: psql's, set before the script starts (`psql --set`).
+
+    Raises `PsqlCommandError` for a meta-command that cannot be done here."""
+    statements: list[Statement] = []
+    for piece in psql_pieces(text, file, first_line, PsqlSession(dict(variables))):
+        for statement in _split(piece.text, piece.file, piece.first_line):
+            statements.append(replace(statement, index=len(statements) + 1))
+    return statements
+
+
+def _split(text: str, file: Path | None, first_line: int) -> list[Statement]:
+    """Split SQL into statements.
 
     PostgreSQL's parser (libpg_query via pglast) handles dollar quoting, DO blocks, comments
     and SQL-standard function bodies (`BEGIN ATOMIC ... END`). A script the parser rejects is
@@ -66,13 +80,13 @@ def _without_copy_rows(text: str) -> tuple[str, dict[int, str]]:
     rows_at: dict[int, str] = {}
     pieces: list[str] = []
     done = 0
-    for copy in _COPY_FROM_STDIN.finditer(text):
+    for copy in COPY_FROM_STDIN.finditer(text):
         if copy.start() < done:
             continue  # inside the rows of the one before
         newline = text.find("\n", copy.end())
         if newline < 0:
             break
-        end = _END_OF_ROWS.search(text, newline + 1)
+        end = END_OF_ROWS.search(text, newline + 1)
         stop = end.start() if end is not None else len(text)
         after = end.end() if end is not None else len(text)
         written = sum(map(len, pieces))  # where the COPY is in the text returned

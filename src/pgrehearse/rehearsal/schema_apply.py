@@ -77,6 +77,7 @@ def create_schema(ctx: RunContext, conn: Any, server: Server, source: SchemaSour
             plain.text,
             file=part.origin,
             first_line=part.first_line if part.archive is None else 1,
+            variables=part.variables,
         )
     ctx.result.schema_input = {"roles_created": _create_roles(ctx, conn, server, statements)}
     notes += _leave_out_unknown_settings(conn, server, statements)

@@ -86,7 +86,9 @@ def statements_of(source: SqlSource | MigrationScript) -> list[Statement]:
         return split_statements(source.text, file=source.origin, first_line=source.first_line)
     statements: list[Statement] = []
     for part in source.parts:
-        split = split_statements(part.text, file=part.file, first_line=part.first_line)
+        split = split_statements(
+            part.text, file=part.file, first_line=part.first_line, variables=part.variables
+        )
         kept = part.kept_in_transaction if part.transactional else None
         if part.one_query and len(split) < 2:
             kept = None  # one statement sent alone: no transaction around it

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from pgrehearse.errors import Problem, ScenarioError
+from pgrehearse.psql import PsqlSession, psql_pieces
 from pgrehearse.scenario._models import GENERATOR_KEYS, Scenario, SqlSource
 from pgrehearse.scenario._schema_source import SchemaSource
 
@@ -102,7 +103,30 @@ def load_scenario(path: str | Path) -> Scenario:
     scenario._lines = dict(_key_lines(root, ()))
     _check_refs(scenario, file)
     _anchor_inline_sql(scenario, root, file)
+    _check_psql_commands(scenario)
     return scenario
+
+
+def _check_psql_commands(scenario: Scenario) -> None:
+    """A migration's psql meta-commands that cannot be rehearsed fail now, naming their
+    file and line (`PsqlCommandError`), not after the seed."""
+    migration = scenario.migration
+    scripts: list[tuple[str, Path | None, int, tuple[tuple[str, str], ...]]] = [
+        (source.text, source.origin, source.first_line, ())
+        for source in (migration.up, migration.down, migration.between)
+        if source is not None
+    ]
+    chain = migration.chain
+    if chain is not None:
+        scripts += [
+            (script.text, script.file, script.first_line, script.variables)
+            for step in chain.baseline + chain.pending
+            for script in (step.up, step.down, step.verify)
+            if script is not None
+        ]
+    for text, origin, first_line, variables in scripts:
+        if "\\" in text:
+            psql_pieces(text, origin, first_line, PsqlSession(dict(variables)))
 
 
 def _check_refs(scenario: Scenario, file: Path) -> None:

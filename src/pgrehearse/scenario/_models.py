@@ -951,7 +951,10 @@ def _add_baseline(scenario: Scenario) -> None:
     tools that run themselves run their baseline as the schema is built.)"""
     chain = scenario.migration.chain
     if chain is not None and chain.baseline and not chain.runs_itself:
-        parts = [SchemaPart(m.up.file, m.up.text, None, m.up.first_line) for m in chain.baseline]
+        parts = [
+            SchemaPart(m.up.file, m.up.text, None, m.up.first_line, m.up.variables)
+            for m in chain.baseline
+        ]
         given = scenario.schema_sql.parts if scenario.schema_sql is not None else []
         object.__setattr__(scenario, "schema_sql", SchemaSource.from_parts([*given, *parts]))
 

@@ -36,6 +36,7 @@ class SchemaPart:
     text: str = ""  # the SQL (empty for an archive)
     archive: ArchiveFormat | None = None
     first_line: int = 1  # where `text` starts in `origin`
+    variables: tuple[tuple[str, str], ...] = ()  # psql's, set before it (a sqitch baseline)
 
     @property
     def digest(self) -> str:

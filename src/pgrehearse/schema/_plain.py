@@ -2,7 +2,8 @@
 
 psql runs what pg_dump writes; a driver does not. What only psql understands is blanked out,
 line for line, so every error still points at the right line of the user's file:
-- meta-commands (`\\restrict`, `\\unrestrict`, `\\connect`, `\\set`, ...), one per line;
+- meta-commands (`\\restrict`, `\\unrestrict`, `\\connect`, ...), one per line; `\\set` and
+  `\\i` stay, for the split to do as psql does (`pgrehearse.psql`);
 - the rows of `COPY … FROM stdin;` blocks, up to their `\\.` (pgrehearse seeds its own);
 - `CREATE SCHEMA public;` from older pg_dumps becomes `CREATE SCHEMA IF NOT EXISTS public;`.
 """
@@ -13,6 +14,9 @@ import re
 from dataclasses import dataclass, field
 
 _META = re.compile(r"^\\[A-Za-z!?]")
+# psql variables and included files: done as psql does them when the statements are split
+# (`pgrehearse.psql`), so `:name` in the SQL gets its value
+_DONE_WHEN_SPLIT = re.compile(r"^\\(set|unset|i|ir|include|include_relative)(\s|$)")
 _COPY_FROM_STDIN = re.compile(r"^COPY\s+(\S+)\s.*\bFROM\s+stdin\b.*;\s*$", re.IGNORECASE)
 _CREATE_PUBLIC = re.compile(r"^CREATE SCHEMA public;", re.IGNORECASE)
 
@@ -54,7 +58,7 @@ def plain_sql(text: str) -> PlainSql:
             result.data_tables.append(copy.group(1))
             lines[number] = ""
             in_copy = True
-        elif _META.match(line):
+        elif _META.match(line) and not _DONE_WHEN_SPLIT.match(line):
             result.meta_commands.append(line.split(None, 1)[0])
             lines[number] = ""
         elif _CREATE_PUBLIC.match(line):

@@ -29,6 +29,7 @@ from pgrehearse.tools._node_and_play import (
     play,
     postgrator,
 )
+from pgrehearse.tools._sqitch import sqitch
 from pgrehearse.tools._sql_readers import (
     LIQUIBASE_HEADER,
     MYBATIS_UNDO,
@@ -226,41 +227,6 @@ def popx(folder: Path) -> Folder:
             )
         )
     return Folder("popx", migrations)
-
-
-_SQITCH_CHANGE = re.compile(r"^([A-Za-z0-9_][^\s@:]*)\s")
-
-
-def sqitch(folder: Path) -> Folder:
-    """sqitch: the changes of `sqitch.plan` in its order, `deploy/<change>.sql` up,
-    `revert/<change>.sql` down, and `verify/<change>.sql` run right after its deploy, as
-    `sqitch deploy --verify` does: a verify script that fails fails its change."""
-    plan = folder / "sqitch.plan"
-    if not plan.is_file():
-        raise FolderError(f"{folder}: no sqitch.plan in it")
-    migrations = []
-    for line in read_text(plan).splitlines():
-        match = _SQITCH_CHANGE.match(line.strip() + " ")
-        if not line.strip() or line.startswith(("%", "#", "@")) or match is None:
-            continue
-        change = match[1]
-        deploy = folder / "deploy" / f"{change}.sql"
-        revert = folder / "revert" / f"{change}.sql"
-        verify = folder / "verify" / f"{change}.sql"
-        if not deploy.is_file():
-            raise FolderError(f"{plan}: change {change!r} has no deploy/{change}.sql")
-        migrations.append(
-            Migration(
-                change,
-                "",
-                Script(read_text(deploy), deploy),
-                Script(read_text(revert), revert) if revert.is_file() else None,
-                verify=Script(read_text(verify), verify, verifies=True)
-                if verify.is_file()
-                else None,
-            )
-        )
-    return Folder("sqitch", migrations)
 
 
 READERS: dict[str, Callable[[Path], Folder]] = {

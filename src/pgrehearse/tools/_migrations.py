@@ -38,6 +38,7 @@ class Script:
     # query, a transaction only when it holds more than one statement
     kept_in_transaction: str | None = None
     one_query: bool = False
+    variables: tuple[tuple[str, str], ...] = ()  # psql's, set before it runs (sqitch.conf)
 
 
 @dataclass(frozen=True)
