@@ -145,6 +145,9 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         # Laravel's queue keeps moments as Unix seconds; a unique token is a hash
         "CREATE TABLE jobs (id bigserial PRIMARY KEY, payload text NOT NULL,\n"
         "    available_at integer NOT NULL, token varchar(64) UNIQUE, run_time integer);\n"
+        # a stored file's name and path; an avatar is an image
+        "CREATE TABLE attachments (id serial PRIMARY KEY, name text NOT NULL, path text,\n"
+        "    avatar_url text, locale varchar(16), mac_address text);\n"
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
@@ -152,7 +155,7 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "data: {tables: {languages: {rows: 30}, categories: {rows: 20}, "
         "countries: {rows: 20}, language: {rows: 6}, customers: {rows: 50}, "
         "blog_tag: {rows: 20}, auth_user: {rows: 20}, tickets: {rows: 20}, "
-        "addresses: {rows: 20}, jobs: {rows: 20}}}\n"
+        "addresses: {rows: 20}, jobs: {rows: 20}, attachments: {rows: 20}}}\n"
         "migration: {up: SELECT 1;}\n"
     )
     plan = plan_seeding(load_scenario(path))
@@ -190,6 +193,14 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert generators[("jobs", "run_time")] != generators[("jobs", "available_at")]
     assert generators[("jobs", "token")] == {"pattern": "^[0-9a-f]{64}$", "unique": True}
     assert generators[("jobs", "payload")]["text"][1] > 40  # longer than a label
+    for column, provider in [
+        ("name", "file_name"),
+        ("path", "file_path"),
+        ("avatar_url", "image_url"),
+        ("locale", "locale"),
+        ("mac_address", "mac_address"),
+    ]:
+        assert generators[("attachments", column)] == {"faker": provider}, column
 
 
 def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(

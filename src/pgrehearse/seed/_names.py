@@ -29,9 +29,15 @@ _NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
     (("city", "town"), "city"),
     (("country",), "country"),
     (("country_code",), "country_code"),
+    (("mac", "mac_address"), "mac_address"),  # before `_address`
     (("address", "street", "street_address", "address_line1"), "street_address"),
     (("zip", "zipcode", "zip_code", "postcode", "postal_code"), "postcode"),
+    (("avatar_url", "image_url", "photo_url", "picture_url", "thumbnail_url"), "image_url"),
     (("url", "website", "homepage", "link"), "url"),
+    (("path", "file_path", "filepath", "storage_path"), "file_path"),
+    (("locale",), "locale"),
+    (("iban",), "iban"),
+    (("isbn",), "isbn13"),
     (("company", "company_name", "organisation", "organization"), "company"),
     (("title", "subject", "headline"), "sentence"),
     (("job", "job_title", "occupation"), "job"),
@@ -102,6 +108,17 @@ TABLE_NAMES = {
     "movie": "catch_phrase",
     "book": "catch_phrase",
     "project": "catch_phrase",
+    # a stored file's name: `objects` in a storage schema, attachments, uploads
+    "file": "file_name",
+    "object": "file_name",
+    "attachment": "file_name",
+    "upload": "file_name",
+    "asset": "file_name",
+    "document": "file_name",
+    "blob": "file_name",
+    "image": "file_name",
+    "photo": "file_name",
+    "media": "file_name",
 }
 
 
