@@ -37,7 +37,7 @@ from pgrehearse.scenario import Scenario
 # 3: UUID defaults; 4: enum arrays, measures, implied refs; 5: types, creation moments,
 # Faker pools shared by the columns asking for the same values; 6: polymorphic ids tied to
 # their types, CHECKs against now() and of folded lists; 7: partition keys dealt out in
-# leaf order
+# leaf order, file names and more column names read
 SEED_FORMAT_VERSION = 7
 MANIFEST_VERSION = 2  # per-file sizes and CRC-32s
 _META = "meta.json"
