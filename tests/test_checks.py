@@ -60,6 +60,11 @@ def test_the_common_check_forms_are_understood() -> None:
             ("recent", "CHECK (((CURRENT_DATE - 30) <= seen))"),
             ("odd", "CHECK ((checked <= (now() - '1 fortnight'::interval)))"),
             ("listed", "CHECK (('array'::text = jsonb_typeof(tags)))"),
+            ("some", "CHECK ((jsonb_array_length(parts) > 0))"),
+            (
+                "few",
+                "CHECK (((jsonb_array_length(steps) >= 2) AND (3 >= json_array_length(steps))))",
+            ),
         ]
     )
     columns = facts.columns
@@ -86,6 +91,8 @@ def test_the_common_check_forms_are_understood() -> None:
     today = dt.date.today()
     assert seen is not None and seen.value == str(today + dt.timedelta(days=1 - 30))
     assert columns["tags"].json_type == "array"
+    assert (columns["parts"].json_type, columns["parts"].items) == ("array", (1, None))
+    assert (columns["steps"].json_type, columns["steps"].items) == ("array", (2, 3))
     assert facts.not_understood == ["unknown", "odd"]
 
 
@@ -206,7 +213,8 @@ CREATE TABLE gadgets (
     born date NOT NULL CHECK (born >= '1930-01-01' AND born <= now() - '18 years'::interval),
     gender char(1) NOT NULL CHECK (upper(gender::text) = ANY (ARRAY['M'::text, 'F'::text])),
     valid_until timestamptz NOT NULL CHECK (valid_until > CURRENT_TIMESTAMP),
-    labels jsonb NOT NULL CHECK (jsonb_typeof(labels) = 'array')
+    labels jsonb NOT NULL CHECK (jsonb_typeof(labels) = 'array'),
+    steps jsonb NOT NULL CHECK (jsonb_array_length(steps) BETWEEN 2 AND 3)
 );
 """
 
@@ -230,7 +238,8 @@ def test_a_table_full_of_checks_seeds_from_rows_alone(tmp_path: Path, work_root:
                           bool_and(char_length(code) = 3), max(stamp) < '2020-01-01',
                           bool_and(born <= now() - interval '18 years'),
                           count(DISTINCT gender) = 2, bool_and(valid_until > now()),
-                          count(DISTINCT labels) > 20
+                          count(DISTINCT labels) > 20,
+                          count(DISTINCT jsonb_array_length(steps)) = 2
                    FROM gadgets"""
             ).fetchone()
             heap = conn.execute("SELECT pg_table_size('gadgets')").fetchone()
@@ -246,7 +255,7 @@ def test_a_table_full_of_checks_seeds_from_rows_alone(tmp_path: Path, work_root:
     assert weight > 0  # the domain's CHECK
     assert -10 <= low_score < high_score <= 10
     assert 0 < cheapest < dearest <= 500
-    assert rest == [True] * 7  # the CHECKs hold, or the seed had failed: varied arrays too
+    assert rest == [True] * 8  # the CHECKs hold, or the seed had failed: varied arrays too
 
 
 KEYS = """

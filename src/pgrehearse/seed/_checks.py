@@ -62,6 +62,7 @@ class ColumnFacts:
     case: str | None = None  # "upper" or "lower": `a = upper(a)`
     rising: bool = False  # a range partition's key: production inserts rows in its order
     json_type: str | None = None  # `jsonb_typeof(a) = 'array'`: the kind of JSON it holds
+    items: tuple[int, int | None] = (0, None)  # `jsonb_array_length(a) > 0`: its length
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class CheckFacts:
             if theirs.allowed is not None:
                 _allow(mine, theirs.allowed)
             mine.json_type = theirs.json_type or mine.json_type
+            mine.items = _within(mine.items, theirs.items)
             if theirs.low is not None and (mine.low is None or _above(theirs.low, mine.low)):
                 mine.low = theirs.low
             if theirs.high is not None and (mine.high is None or _above(mine.high, theirs.high)):
@@ -335,6 +337,8 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
         return True
     if _matching(expr, facts) or _one_case(expr, facts) or _json_typed(expr, facts):
         return True
+    if _json_length(expr, facts):
+        return True
     if expr["kind"] == "AEXPR_BETWEEN":  # as written; the catalog stores two comparisons
         column, bounds = column_of(expr["lexpr"]), constant_list(expr.get("rexpr"))
         if column is None or bounds is None or len(bounds) != 2:
@@ -394,6 +398,38 @@ def _one_case(expr: dict[str, Any], facts: CheckFacts) -> bool:
 
 
 _JSON_TYPE_FUNCTIONS = {"jsonb_typeof", "json_typeof"}
+_JSON_LENGTH_FUNCTIONS = {"jsonb_array_length", "json_array_length"}
+
+
+def _json_length(expr: dict[str, Any], facts: CheckFacts) -> bool:
+    """`jsonb_array_length(a) > 0` (`>=`, `<`, `<=`, `=`, either way round): a holds a JSON
+    array of that many elements."""
+    op = operator_of(expr)
+    if expr["kind"] != "AEXPR_OP" or op not in _FLIP:
+        return False
+    for call, other, op_here in (
+        (expr["lexpr"], expr.get("rexpr"), op),
+        (expr.get("rexpr"), expr["lexpr"], _FLIP[op]),
+    ):
+        called = called_on_column(call)
+        count = constant(other)
+        if called is None or called[0] not in _JSON_LENGTH_FUNCTIONS:
+            continue
+        if not isinstance(count, int) or isinstance(count, bool) or op_here == "<>":
+            return False
+        low = {">": count + 1, ">=": count, "=": count}.get(op_here, 0)
+        high = {"<": count - 1, "<=": count, "=": count}.get(op_here)
+        column = facts.of(called[1])
+        column.json_type = "array"
+        column.items = _within(column.items, (low, high))
+        return True
+    return False
+
+
+def _within(a: tuple[int, int | None], b: tuple[int, int | None]) -> tuple[int, int | None]:
+    """Both item ranges at once."""
+    highs = [high for high in (a[1], b[1]) if high is not None]
+    return max(a[0], b[0]), min(highs) if highs else None
 
 
 def _json_typed(expr: dict[str, Any], facts: CheckFacts) -> bool:

@@ -105,6 +105,7 @@ def infer_generator(
         info.name,
         info.unique_expressions.get(column.name),
         facts.json_type if facts is not None else None,
+        facts.items if facts is not None else (0, None),
     )
     if element is None or not column.is_array:
         facts = info.checks.columns.get(column.name)
@@ -148,10 +149,15 @@ def _most_referenced(catalog: dict[str, TableInfo], table: str) -> list[str]:
 
 
 # a JSON array of 0-4 short tags, made by the server (`r1` is the pool row's random number)
-_JSON_ARRAY = (
-    "(SELECT coalesce(jsonb_agg('tag' || floor(random() * 50)::int), '[]'::jsonb) "
-    "FROM generate_series(1, floor(r1 * 5)::int))"
-)
+def json_array(low: int = 0, high: int | None = None) -> str:
+    """The server's SQL for JSON arrays of short tags, `low` to `high` of them (0-4 by
+    default; at least `low`, and 4 more at most)."""
+    top = min(high, max(low, 4)) if high is not None else max(low, 4)
+    top = max(top, low)
+    return (
+        "(SELECT coalesce(jsonb_agg('tag' || floor(random() * 50)::int), '[]'::jsonb) "
+        f"FROM generate_series(1, {low} + floor(r1 * {top - low + 1})::int))"
+    )
 
 _N = TypeVar("_N", int, float)
 
@@ -331,6 +337,7 @@ def _infer_scalar(
     table: str = "",
     unique_expression: str | None = None,
     json_type: str | None = None,
+    items: tuple[int, int | None] = (0, None),
 ) -> ColumnSpec | None:
     base = column.base_type
     name = snake_case(column.name)
@@ -381,8 +388,8 @@ def _infer_scalar(
     if base == "uuid":
         return UuidColumn(uuid="v4")
     if base in ("json", "jsonb"):
-        if json_type == "array":  # a CHECK says so: 0-4 short tags
-            return SqlColumn(sql=_JSON_ARRAY, pool=1_000)
+        if json_type == "array":  # a CHECK says so: 0-4 short tags, or as many as it says
+            return SqlColumn(sql=json_array(*items), pool=1_000)
         return json_object(unique_expression, unique=unique)
     if unique and base in UNIQUE_SHAPES:  # a pool of the server's values would repeat
         return PatternColumn(pattern=UNIQUE_SHAPES[base], unique=True)
