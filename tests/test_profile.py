@@ -22,6 +22,7 @@ from pgrehearse.scenario import EmpiricalColumn, RefColumn
 from pgrehearse.seed import BLOCK_ROWS, Column, GeneratorContext, analyze_estimate, build_generator
 from pgrehearse.seed._empirical import EmpiricalGenerator
 from tests.helpers import run_cli as _cli
+from tests.tool_projects import write_alembic_project, write_django_project
 
 SOURCE = (Path(__file__).parent / "profile_source.sql").read_text()
 
@@ -542,10 +543,31 @@ def test_init_from_migrations_refuses_what_it_cannot_start_from(tmp_path: Path) 
     assert alone.returncode == 2 and "one golang-migrate migration (1_only)" in alone.stderr
     assert "--schema too" in alone.stderr
     python = _cli("init", tmp_path / "x", "--migrations", single, "--tool", "alembic")
-    assert python.returncode == 2 and "not alembic's" in python.stderr
+    assert python.returncode == 2 and "alembic" in python.stderr
+    assert "alembic.ini or manage.py" in python.stderr
     both = _cli("init", tmp_path / "x", "--migrations", single, "--dsn", "postgresql://h/d")
     assert both.returncode == 2 and "give --dsn alone" in both.stderr
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("tool", ["alembic", "django"])
+def test_init_from_an_alembic_or_django_project_runs_its_baseline_through_the_tool(
+    tmp_path: Path, work_root: Path, tool: str
+) -> None:
+    project = tmp_path / "project"
+    write = write_alembic_project if tool == "alembic" else write_django_project
+    write(project)
+    out = tmp_path / "scenario"
+    done = _cli("init", out, "--migrations", project, "--rows", "500")  # found by its files
+    assert done.returncode == 0, done.stderr
+    written = yaml.safe_load((out / "scenario.yaml").read_text())
+    pending = {"alembic": "b2", "django": "library.0002"}[tool]  # the last but one
+    assert written["migration"] == {"dir": "../project", "tool": tool, "from": pending}
+    tables = written["data"]["tables"]
+    assert tables["members"] == {"rows": 500}  # made by the tool's baseline
+    assert {"alembic_version", "django_migrations"} & set(tables)  # its books, kept empty
+    assert all(spec == {"rows": 0} for name, spec in tables.items() if name != "members")
+    assert "(it rehearses the last migration" in done.stdout
 
 
 def test_init_needs_exactly_one_source(tmp_path: Path) -> None:

@@ -701,8 +701,8 @@ def profile(
 @click.option(
     "--migrations",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Start from a migration tool's folder: its last migration is rehearsed over the "
-    "ones before it (after --schema, if given too).",
+    help="Start from a migration tool's folder, or an Alembic or Django project's: its last "
+    "migration is rehearsed over the ones before it (after --schema, if given too).",
 )
 @_TOOL_OPTION
 @click.option(

@@ -299,24 +299,34 @@ def _keys_from_profile(dsn: str) -> tuple[dict[str, str], dict[str, list[str]]]:
 def _migration_of(folder: Path, migrations: Path, tool: str, schema: bool) -> dict[str, str]:
     """The scenario's `migration:` for a tool's folder: its last migration pending, those
     before it the baseline the data is seeded on (after the `schema`, if there is one)."""
-    from pgrehearse.tools import READERS, FolderError, read_folder
+    from pgrehearse.tools import PYTHON_TOOLS, READERS, FolderError, read_folder
+    from pgrehearse.tools._python import read_python_tool
 
-    if tool != "auto" and tool not in READERS:  # Alembic, Django: they run themselves
+    tool = _python_project(migrations) if tool == "auto" else tool
+    if tool != "auto" and tool not in READERS and tool not in PYTHON_TOOLS:
         raise ProfileOutputError(
             [
                 Problem(
-                    f"--migrations reads the folders of SQL migration tools, not {tool}'s",
+                    f"--migrations reads migration tools' folders and Alembic or Django "
+                    f"projects, not {tool}'s",
                     hint=f"init from --schema, then write `migration: {{tool: {tool}, dir: "
                     "<your project>, from: <revision>}` in its scenario.yaml",
                 )
             ]
         )
     try:
-        found = read_folder(migrations, tool)
+        if tool in PYTHON_TOOLS:  # listed by the tool itself, run by it before seeding
+            found = read_python_tool(migrations.resolve(), tool)
+        else:
+            found = read_folder(migrations, tool)
     except FolderError as exc:
-        raise ProfileOutputError(
-            [Problem(str(exc), hint="give a folder of migrations and, if needed, --tool")]
-        ) from None
+        hint = (
+            f"give the {tool} project's folder (where alembic.ini or manage.py is), with its "
+            "packages installed where pgrehearse runs"
+            if tool in PYTHON_TOOLS
+            else "give a folder of migrations and, if needed, --tool"
+        )
+        raise ProfileOutputError([Problem(str(exc), hint=hint)]) from None
     if len(found.migrations) < 2 and not schema:
         raise ProfileOutputError(
             [
@@ -329,10 +339,20 @@ def _migration_of(folder: Path, migrations: Path, tool: str, schema: bool) -> di
         )
     spec = {"dir": os.path.relpath(migrations.resolve(), folder.resolve())}
     if tool != "auto":
-        spec["tool"] = tool
+        spec["tool"] = tool  # a Python project's is always named: nothing detects it
     if len(found.migrations) > 1:
         spec["from"] = found.migrations[-2].version
     return spec
+
+
+def _python_project(folder: Path) -> str:
+    """`alembic` or `django` for a project folder of theirs (its `alembic.ini` or
+    `manage.py`); `auto` for anything else (the SQL tools' folders)."""
+    if (folder / "alembic.ini").is_file():
+        return "alembic"
+    if (folder / "manage.py").is_file():
+        return "django"
+    return "auto"
 
 
 def _from_schema(
