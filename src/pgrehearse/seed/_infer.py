@@ -159,6 +159,7 @@ def json_array(low: int = 0, high: int | None = None) -> str:
         f"FROM generate_series(1, {low} + floor(r1 * {top - low + 1})::int))"
     )
 
+
 _N = TypeVar("_N", int, float)
 
 
