@@ -132,7 +132,7 @@ class _Reader:
                 end = text.find("\n", position)
                 position = self._copy(position, length if end < 0 else end)
             elif text.startswith("/*", position):
-                position = self._copy(position, _comment_end(text, position))
+                position = self._copy(position, comment_end(text, position))
             elif (
                 char == "$"
                 and (tag := _DOLLAR_TAG.match(text, position))
@@ -330,7 +330,8 @@ def _identifier(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _comment_end(text: str, position: int) -> int:
+def comment_end(text: str, position: int) -> int:
+    """Past the end of the `/* … */` comment (nested ones too) starting at `position`."""
     depth, position = 1, position + 2
     while position < len(text) and depth:
         if text.startswith("/*", position):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pglast
 
-from pgrehearse.psql import COPY_FROM_STDIN, END_OF_ROWS, PsqlSession, psql_pieces
+from pgrehearse.psql import COPY_FROM_STDIN, END_OF_ROWS, PsqlSession, comment_end, psql_pieces
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,7 @@ def _skip_trivia(text: str, position: int) -> int:
             newline = text.find("\n", position)
             position = length if newline < 0 else newline + 1
         elif text.startswith("/*", position):
-            depth, position = 1, position + 2
-            while position < length and depth:
-                if text.startswith("/*", position):
-                    depth, position = depth + 1, position + 2
-                elif text.startswith("*/", position):
-                    depth, position = depth - 1, position + 2
-                else:
-                    position += 1
+            position = comment_end(text, position)
         else:
             break
     return position
