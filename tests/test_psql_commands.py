@@ -69,6 +69,7 @@ def test_a_script_without_meta_commands_is_split_as_it_was(tmp_path: Path) -> No
     ("line", "named"),
     [
         ("\\connect other", "\\connect"),
+        ("\\copy t FROM stdin", "FROM stdin"),
         ("SELECT format('CREATE TABLE t%s ()', g) FROM generate_series(1, 3)\n\\gexec", "\\gexec"),
         ("\\set now `date`", "backquotes"),
         ("\\i missing.sql", "missing.sql"),
@@ -104,7 +105,7 @@ migration: {up: up.sql, down: down.sql}
 
 def test_validate_names_the_line_of_a_command_that_cannot_be_rehearsed(tmp_path: Path) -> None:
     (tmp_path / "scenario.yaml").write_text(SCENARIO)
-    (tmp_path / "up.sql").write_text("SELECT 1;\n\\copy members FROM 'members.csv' CSV\n")
+    (tmp_path / "up.sql").write_text("SELECT 1;\n\\copy members FROM program 'cat x' CSV\n")
     (tmp_path / "down.sql").write_text("SELECT 1;\n")
     with pytest.raises(InputError):
         load_scenario(tmp_path)
@@ -121,11 +122,19 @@ def test_a_psql_script_rehearses_as_psql_would_run_it(tmp_path: Path, work_root:
         "\\set ON_ERROR_STOP on\n\\set col nickname\n"
         "ALTER TABLE members ADD COLUMN :\"col\" text DEFAULT :'col';\n"
         "\\echo indexing\n\\ir parts/index.sql\n"
+        "CREATE TABLE sizes (id int PRIMARY KEY, label text);\n"
+        "\\copy sizes (id, label) FROM 'parts/sizes.csv' WITH (FORMAT csv)\n"
+        # the server itself says whether the rows arrived, quoted comma and all
+        "DO $$ BEGIN IF (SELECT string_agg(label, '|' ORDER BY id) FROM sizes)\n"
+        "  IS DISTINCT FROM 'small|large, very' THEN RAISE 'rows lost'; END IF; END $$;\n"
+        "\\copy (SELECT * FROM sizes) TO 'sizes-out.csv' CSV\n"
     )
+    (tmp_path / "parts" / "sizes.csv").write_text('1,small\n2,"large, very"\n')
     (tmp_path / "parts" / "index.sql").write_text(
         'CREATE INDEX members_nick ON members (:"col");\n'
     )
     (tmp_path / "down.sql").write_text(
+        "DROP TABLE sizes;\n"
         '\\set col nickname\nDROP INDEX members_nick;\nALTER TABLE members DROP COLUMN :"col";\n'
     )
     result = rehearse(load_scenario(tmp_path), report_dir=None)
@@ -133,7 +142,12 @@ def test_a_psql_script_rehearses_as_psql_would_run_it(tmp_path: Path, work_root:
     assert [(s.file.name if s.file else None, s.line) for s in result.statements_of("up")] == [
         ("up.sql", 3),
         ("index.sql", 1),
+        ("up.sql", 6),
+        ("up.sql", 7),  # \copy: its COPY, the file's rows with it
+        ("up.sql", 8),
+        ("up.sql", 10),
     ]
+    assert not (tmp_path / "sizes-out.csv").exists()  # a COPY TO's output is dropped
     assert "DEFAULT 'nickname'" in result.statements_of("up")[0].sql
     assert result.roundtrip is not None and result.roundtrip.status == "passed"
 

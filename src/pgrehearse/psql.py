@@ -11,10 +11,13 @@ understand. What psql would do with them is done here, and the SQL left goes to 
   psql replaces them: outside quotes, comments and dollar-quoted bodies;
 - `\\i FILE` and `\\ir FILE` (`\\include`, `\\include_relative`) run that file's
   statements in their place;
-- `\\g` ends a statement, as `;` does.
+- `\\g` ends a statement, as `;` does;
+- `\\copy … FROM 'file'` sends the file's rows with `COPY … FROM STDIN` (the file found as
+  `\\i` finds one); `\\copy … TO …` runs as `COPY … TO STDOUT`, its output dropped.
 
-Any other (`\\connect`, `\\gexec`, `\\copy`, `\\if`, a shell command in backquotes) is an
-error naming its file and line: pgrehearse cannot do what it does as psql would.
+Any other (`\\connect`, `\\gexec`, `\\if`, `\\copy … FROM stdin` or `program`, a shell
+command in backquotes) is an error naming its file and line: pgrehearse cannot do what it
+does as psql would.
 """
 
 from __future__ import annotations
@@ -66,7 +69,6 @@ class PsqlSession:
     """What psql keeps from one script to the next it includes: its variables."""
 
     variables: dict[str, str] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)  # commands left out, e.g. "\\echo"
 
 
 def psql_pieces(
@@ -87,7 +89,9 @@ def psql_pieces(
     for kept, include, line in reader.run():
         if kept.strip():
             pieces.append(Piece(kept, file, start_line))
-        if include is not None:
+        if isinstance(include, Piece):  # `\\copy`: its COPY and rows
+            pieces.append(include)
+        elif include is not None:
             if depth >= _DEEPEST_INCLUDE:
                 raise PsqlCommandError(
                     f"\\i nested more than {_DEEPEST_INCLUDE} deep",
@@ -115,9 +119,9 @@ class _Reader:
     def line_at(self, position: int) -> int:
         return self.first_line + self.text.count("\n", 0, position)
 
-    def run(self) -> list[tuple[str, Path | None, int]]:
+    def run(self) -> list[tuple[str, Path | Piece | None, int]]:
         text, position, length = self.text, 0, len(self.text)
-        found: list[tuple[str, Path | None, int]] = []
+        found: list[tuple[str, Path | Piece | None, int]] = []
         while position < length:
             char = text[position]
             if plain := _PLAIN.match(text, position):
@@ -209,8 +213,9 @@ class _Reader:
                 return name.end()
         return self._copy(position, position + 1)
 
-    def _command(self, command: str, line: int) -> Path | None:
-        """Do one meta-command (the text after its backslash); the file it includes."""
+    def _command(self, command: str, line: int) -> Path | Piece | None:
+        """Do one meta-command (the text after its backslash); the file it includes, or
+        the statement it sends (`\\copy`)."""
         words = command.split(None, 1)
         if not words:
             raise PsqlCommandError(
@@ -220,6 +225,8 @@ class _Reader:
                 "remove it, or put it inside the string it belongs to",
             )
         name, rest = words[0], words[1] if len(words) > 1 else ""
+        if name == "copy":
+            return self._copy_command(rest, line)
         args = _arguments(rest, self.session.variables, self.file, line)
         if name == "set":
             if args:
@@ -233,7 +240,6 @@ class _Reader:
             self.out.append(";")
             return None
         if name in _NO_EFFECT:
-            self.session.skipped.append("\\" + name)
             return None
         if name in _INCLUDES and len(args) == 1:
             return self._included(args[0], relative=_INCLUDES[name], line=line)
@@ -242,8 +248,34 @@ class _Reader:
             self.file,
             line,
             "pgrehearse sends SQL as a driver does; write what it does in SQL (\\set, \\echo, "
-            "\\i and \\ir are understood)",
+            "\\i, \\ir and \\copy FROM a file are understood)",
         )
+
+    def _copy_command(self, rest: str, line: int) -> Piece:
+        """`\\copy what FROM 'file' …` as psql runs it: `COPY what FROM STDIN …` with the
+        file's rows (a file is read from where `\\i` reads one); `\\copy … TO …` as
+        `COPY … TO STDOUT …`, its output dropped."""
+        parts = _copy_parts(rest)
+        if parts is None:
+            raise PsqlCommandError(
+                "\\copy without FROM or TO", self.file, line, "write \\copy table FROM 'file'"
+            )
+        what, direction, where, options = parts
+        if direction == "to":
+            return Piece(f"COPY {what} TO STDOUT{options};\n", self.file, line)
+        if where.lower() in ("stdin", "pstdin", "program") or "binary" in options.lower():
+            raise PsqlCommandError(
+                f"\\copy … FROM {where} cannot be rehearsed",
+                self.file,
+                line,
+                "load from a file in text or CSV format, or write COPY … FROM stdin; with the "
+                "rows after it",
+            )
+        source = self._included(where, relative=False, line=line)
+        rows = source.read_text(encoding="utf-8")
+        if rows and not rows.endswith("\n"):
+            rows += "\n"
+        return Piece(f"COPY {what} FROM STDIN{options};\n{rows}\\.\n", self.file, line)
 
     def _included(self, name: str, *, relative: bool, line: int) -> Path:
         """The file `\\i` names: psql reads it from its working folder, which for a
@@ -262,6 +294,28 @@ class _Reader:
             line,
             "give the path from the script's folder (\\ir) or from the project's",
         )
+
+
+def _copy_parts(rest: str) -> tuple[str, str, str, str] | None:
+    """A `\\copy`'s table (or query), direction, file (unquoted) and options, found
+    outside parentheses and quotes; None without FROM or TO."""
+    depth, quoted = 0, False
+    for match in re.finditer(r"[()']|\b(from|to)\b", rest, re.IGNORECASE):
+        token = match.group(0)
+        if token == "'":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif token in "()":
+            depth += 1 if token == "(" else -1
+        elif depth == 0:
+            what, after = rest[: match.start()].strip(), rest[match.end() :].strip()
+            file = re.match(r"'((?:[^']|'')*)'|(\S+)", after)
+            if not what or file is None:
+                return None
+            where = file.group(1).replace("''", "'") if file.group(1) is not None else file[2]
+            return what, token.lower(), where, " " + after[file.end() :].strip()
+    return None
 
 
 def _arguments(rest: str, variables: dict[str, str], file: Path | None, line: int) -> list[str]:
