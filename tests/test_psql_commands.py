@@ -10,6 +10,7 @@ from pgrehearse import rehearse
 from pgrehearse.errors import ExitCode, InputError
 from pgrehearse.migration import split_statements
 from pgrehearse.psql import PsqlCommandError
+from pgrehearse.rehearsal.cache import snapshot_key
 from pgrehearse.scenario import load_scenario
 from tests.helpers import run_cli
 
@@ -193,3 +194,33 @@ def test_sqitch_scripts_get_the_variables_of_sqitch_conf_baseline_included(
         s.sql for s in ups
     ]
     assert result.roundtrip is not None and result.roundtrip.status == "passed"
+
+
+def test_a_changed_sqitch_variable_or_included_file_is_another_snapshot(tmp_path: Path) -> None:
+    project = tmp_path / "db"
+    (project / "deploy").mkdir(parents=True)
+    (project / "sqitch.conf").write_text('[core "variables"]\n\tschema = shop\n')
+    (project / "sqitch.plan").write_text(
+        "%project=shop\n\nschema 2024-01-01T00:00:00Z Ann <a@b.org> # schema\n"
+        "more 2024-02-02T00:00:00Z Ann <a@b.org> # more\n"
+    )
+    (project / "deploy" / "schema.sql").write_text('CREATE SCHEMA :"schema";\n\\ir tables.sql\n')
+    (project / "deploy" / "tables.sql").write_text('CREATE TABLE :"schema".members (id int);\n')
+    (project / "deploy" / "more.sql").write_text('ALTER TABLE :"schema".members ADD x int;\n')
+    (tmp_path / "scenario.yaml").write_text(
+        "version: 1\nname: keyed\ndata: {tables: {shop.members: {rows: 10}}}\n"
+        "migration: {dir: db, from: schema}\n"
+    )
+
+    def key() -> str:
+        return snapshot_key(load_scenario(tmp_path), scale=1.0, major=15)
+
+    first = key()
+    assert key() == first  # stable
+    (project / "deploy" / "tables.sql").write_text(
+        'CREATE TABLE :"schema".members (id int, name text);\n'
+    )
+    second = key()
+    assert second != first  # the included file changed
+    (project / "sqitch.conf").write_text('[core "variables"]\n\tschema = store\n')
+    assert key() != second  # the variable changed

@@ -31,7 +31,9 @@ from typing import Any
 from pgrehearse.backends import copy_tree, is_alive
 from pgrehearse.errors import InputError, Problem
 from pgrehearse.paths import cache_max_bytes, cache_root
+from pgrehearse.psql import PsqlSession, psql_pieces
 from pgrehearse.scenario import Scenario
+from pgrehearse.schema import plain_sql
 
 # Bump when generators change what they produce for the same spec: old entries then miss.
 # 3: UUID defaults; 4: enum arrays, measures, implied refs; 5: types, creation moments,
@@ -48,13 +50,35 @@ def snapshot_key(scenario: Scenario, *, scale: float, major: int) -> str:
     material = {
         "seed_format": SEED_FORMAT_VERSION,
         "postgres_major": major,
-        "schema": scenario.schema_sql.text if scenario.schema_sql else "",
+        "schema": _schema_identity(scenario),
         "baseline": _baseline_identity(scenario),
         "data": scenario.data.model_dump(mode="json", by_alias=True, exclude={"scale"}),
         "scale": scale,
     }
     encoded = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def _schema_identity(scenario: Scenario) -> str:
+    """The schema's SQL as the server gets it: psql's variables given their values and the
+    files `\\i` includes read in (a sqitch.conf variable or an included file that changed
+    is another schema); an archive by its content digest."""
+    source = scenario.schema_sql
+    if source is None:
+        return ""
+    texts = []
+    for part in source.parts:
+        if part.archive is not None:
+            texts.append(f"-- archive {part.digest}")
+            continue
+        try:
+            session = PsqlSession(dict(part.variables))
+            pieces = psql_pieces(plain_sql(part.text).text, part.origin, part.first_line, session)
+        except InputError:  # the schema phase names it; the key needs only to be stable
+            texts.append(part.text)
+            continue
+        texts.append("\n".join(piece.text for piece in pieces))
+    return "\n".join(texts)
 
 
 def _baseline_identity(scenario: Scenario) -> list[str]:
