@@ -115,9 +115,16 @@ class _Reader:
         self.first_line = first_line
         self.session = session
         self.out: list[str] = []
+        self.counted = self.lines = 0  # newlines before position `counted`
 
     def line_at(self, position: int) -> int:
-        return self.first_line + self.text.count("\n", 0, position)
+        """The file line of a position; positions are asked for in order, so the lines
+        are counted on from the last one asked for."""
+        if position < self.counted:
+            self.counted, self.lines = 0, 0
+        self.lines += self.text.count("\n", self.counted, position)
+        self.counted = position
+        return self.first_line + self.lines
 
     def run(self) -> list[tuple[str, Path | Piece | None, int]]:
         text, position, length = self.text, 0, len(self.text)
@@ -167,9 +174,13 @@ class _Reader:
         """Past the rows of a `COPY … FROM stdin;` starting here (its rows hold backslashes
         of their own: `\\N`, `\\.`); else past this letter."""
         text = self.text
-        line_start = text.rfind("\n", 0, position) + 1
+        line_start = position  # only blanks may come before it on its line
+        while line_start and text[line_start - 1] in " \t":
+            line_start -= 1
+        if line_start and text[line_start - 1] != "\n":
+            return position + 1
         copy = COPY_FROM_STDIN.match(text, line_start)
-        if text[line_start:position].strip() or copy is None or copy.start(1) != position:
+        if copy is None or copy.start(1) != position:
             return position + 1
         newline = text.find("\n", copy.end())
         if newline < 0:
