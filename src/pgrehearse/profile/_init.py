@@ -299,8 +299,13 @@ def _keys_from_profile(dsn: str) -> tuple[dict[str, str], dict[str, list[str]]]:
 def _migration_of(folder: Path, migrations: Path, tool: str, schema: bool) -> dict[str, str]:
     """The scenario's `migration:` for a tool's folder: its last migration pending, those
     before it the baseline the data is seeded on (after the `schema`, if there is one)."""
-    from pgrehearse.tools import PYTHON_TOOLS, READERS, FolderError, read_folder
-    from pgrehearse.tools._python import read_python_tool
+    from pgrehearse.tools import (
+        PYTHON_TOOLS,
+        READERS,
+        FolderError,
+        read_folder,
+        read_python_tool,
+    )
 
     tool = _python_project(migrations) if tool == "auto" else tool
     if tool != "auto" and tool not in READERS and tool not in PYTHON_TOOLS:
