@@ -132,13 +132,17 @@ def test_load_waits_are_joined_with_the_blocking_statement(tmp_path: Path, work_
     around = polls[max(np.searchsorted(polls, start) - 1, 0) : np.searchsorted(polls, end) + 1]
     widest_gap_ms = float(np.diff(around).max()) * 1000
     assert max(w["longest_wait_ms"] for w in waits.values()) > held / 2
+    # a wait the sampler saw is no longer than the lock was held, or than the waiting
+    # client itself measured its transaction (on a busy machine, the LOCK first waits for
+    # the load's transactions in flight, and those that come meanwhile queue behind it)
+    up_phase = next(p for p in result.load.phases if p["phase"] == "up")
+    longest = max(held, up_phase["latency_ms"]["max"])
     for wait in waits.values():
-        assert 0 < wait["longest_wait_ms"] <= held + 2 * widest_gap_ms
+        assert 0 < wait["longest_wait_ms"] <= longest + 2 * widest_gap_ms
         assert wait["blocking_statement"] == "up #1"
         assert wait["blocking_mode"] == "AccessExclusiveLock"
         assert wait["sentence"].startswith(f"{wait['transaction']} waited up to 0.")
         assert "behind `LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE`" in wait["sentence"]
-    up_phase = next(p for p in result.load.phases if p["phase"] == "up")
     assert up_phase["longest_stall_ms"] > held / 2
     assert up_phase["latency_ms"]["max"] > held / 2
     baseline = next(p for p in result.load.phases if p["phase"] == "baseline")
