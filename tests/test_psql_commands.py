@@ -11,6 +11,7 @@ from pgrehearse.errors import ExitCode, InputError
 from pgrehearse.migration import split_statements
 from pgrehearse.psql import PsqlCommandError
 from pgrehearse.rehearsal.cache import snapshot_key
+from pgrehearse.rehearsal.steps import statements_of
 from pgrehearse.scenario import load_scenario
 from tests.helpers import run_cli
 
@@ -224,3 +225,44 @@ def test_a_changed_sqitch_variable_or_included_file_is_another_snapshot(tmp_path
     assert second != first  # the included file changed
     (project / "sqitch.conf").write_text('[core "variables"]\n\tschema = store\n')
     assert key() != second  # the variable changed
+
+
+def test_the_scenarios_variables_are_set_as_psql_v_sets_them_over_sqitch_confs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "up.sql").write_text('ALTER TABLE members ADD COLUMN :"col" text;\n')
+    (tmp_path / "down.sql").write_text('ALTER TABLE members DROP COLUMN :"col";\n')
+    (tmp_path / "scenario.yaml").write_text(
+        SCENARIO.replace(
+            "migration: {up: up.sql, down: down.sql}",
+            "migration: {up: up.sql, down: down.sql, variables: {col: nickname, n: 3}}",
+        )
+    )
+    migration = load_scenario(tmp_path).migration
+    assert migration.variables == {"col": "nickname", "n": "3"}
+    up, down = (statements_of(s) for s in (migration.up_script, migration.down_script) if s)
+    assert [s.sql for s in up] == ['ALTER TABLE members ADD COLUMN "nickname" text']
+    assert [s.sql for s in down] == ['ALTER TABLE members DROP COLUMN "nickname"']
+
+    project = tmp_path / "db"
+    (project / "deploy").mkdir(parents=True)
+    (project / "sqitch.conf").write_text('[core "variables"]\n\tschema = from_conf\n')
+    (project / "sqitch.plan").write_text(
+        "%project=shop\n\nbase 2024-01-01T00:00:00Z Ann <a@b.org> # base\n"
+        "more 2024-02-02T00:00:00Z Ann <a@b.org> # more\n"
+    )
+    (project / "deploy" / "base.sql").write_text('CREATE SCHEMA :"schema";\n')
+    (project / "deploy" / "more.sql").write_text('CREATE TABLE :"schema".t (id int);\n')
+    (tmp_path / "scenario.yaml").write_text(
+        "version: 1\nname: vars\ndata: {tables: {}}\n"
+        "migration: {dir: db, from: base, variables: {schema: shop}}\n"
+    )
+    scenario = load_scenario(tmp_path)
+    assert [s.sql for s in statements_of(scenario.migration.up_script)] == [
+        'CREATE TABLE "shop".t (id int)'
+    ]
+    baseline = scenario.schema_sql
+    assert baseline is not None and baseline.parts[0].variables == (
+        ("registry", "sqitch"),
+        ("schema", "shop"),
+    )

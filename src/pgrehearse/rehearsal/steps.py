@@ -83,7 +83,12 @@ def statements_of(source: SqlSource | MigrationScript) -> list[Statement]:
     """A migration's statements, each knowing its file and line; for a tool's chain, every
     migration's in order, those its tool runs outside a transaction marked to run alone."""
     if isinstance(source, SqlSource):
-        return split_statements(source.text, file=source.origin, first_line=source.first_line)
+        return split_statements(
+            source.text,
+            file=source.origin,
+            first_line=source.first_line,
+            variables=source.variables,
+        )
     statements: list[Statement] = []
     for part in source.parts:
         split = split_statements(

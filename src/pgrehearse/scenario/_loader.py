@@ -112,7 +112,7 @@ def _check_psql_commands(scenario: Scenario) -> None:
     file and line (`PsqlCommandError`), not after the seed."""
     migration = scenario.migration
     scripts: list[tuple[str, Path | None, int, tuple[tuple[str, str], ...]]] = [
-        (source.text, source.origin, source.first_line, ())
+        (source.text, source.origin, source.first_line, source.variables)
         for source in (migration.up, migration.down, migration.between)
         if source is not None
     ]

@@ -36,6 +36,7 @@ from pgrehearse.tools import (
     command_folder,
     read_folder,
     read_python_tool,
+    with_variables,
 )
 
 SCENARIO_FORMAT_VERSION = 1
@@ -61,6 +62,7 @@ class SqlSource(_Strict):
     _text: str = PrivateAttr(default="")
     _origin: Path | None = PrivateAttr(default=None)
     _first_line: int = PrivateAttr(default=1)
+    _variables: tuple[tuple[str, str], ...] = PrivateAttr(default=())
 
     @model_validator(mode="before")
     @classmethod
@@ -104,6 +106,11 @@ class SqlSource(_Strict):
     def first_line(self) -> int:
         """Line, in `origin` or the scenario file, where the SQL text starts."""
         return self._first_line
+
+    @property
+    def variables(self) -> tuple[tuple[str, str], ...]:
+        """psql's variables set before it runs (`migration.variables`)."""
+        return self._variables
 
     def locate_inline(self, scenario_file: Path, first_line: int) -> None:
         """Anchor inline SQL at its line in the scenario file (set by the loader)."""
@@ -771,6 +778,13 @@ def _folder(base: Path, path: Path | None) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _psql_value(value: Any) -> str:
+    """A YAML value as psql's text (`true`, not Python's `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 class MigrationSpec(_Strict):
     """The migration: `up`/`down` SQL, or a migration tool's folder (`dir`, `tool`, and
     `from`/`to` versions: migrations up to `from` are part of the schema, those after it
@@ -793,8 +807,18 @@ class MigrationSpec(_Strict):
     statement_timeout: Duration | None = None
     retries: int = Field(default=0, ge=0, le=100)  # after a lock_timeout failure
     retry_backoff: Duration = Field(default=1.0, ge=0)  # first pause; doubles each retry
+    # psql's variables for the migration's SQL, as `psql -v name=value` sets them (over a
+    # tool's own: sqitch.conf's)
+    variables: dict[str, str] = Field(default_factory=dict)
 
     _chain: Chain | None = PrivateAttr(default=None)
+
+    @field_validator("variables", mode="before")
+    @classmethod
+    def _variable_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): _psql_value(v) for k, v in value.items()}
+        return value
 
     @field_validator("from_version", "to", mode="before")
     @classmethod
@@ -809,6 +833,10 @@ class MigrationSpec(_Strict):
                 "give `up` (and `down`), a migration tool's folder as `dir`, or a `command`"
             )
         base = Path((info.context or {}).get("base_dir", "."))
+        given = tuple(self.variables.items())
+        for source in (self.up, self.down, self.between):
+            if source is not None:
+                source._variables = given
         if self.command is not None:
             if self.tool or self.down is not None or self.settings:
                 raise ValueError("`command` takes its own `up` and `down`: remove the others")
@@ -841,7 +869,7 @@ class MigrationSpec(_Strict):
             if self.tool in PYTHON_TOOLS:
                 found = read_python_tool(folder.resolve(), self.tool, self.settings)
             else:
-                found = read_folder(folder, self.tool or "auto")
+                found = with_variables(read_folder(folder, self.tool or "auto"), given)
             self._chain = build_chain(found, self.from_version, self.to)
         except FolderError as exc:
             raise ValueError(str(exc)) from None

@@ -13,6 +13,7 @@ from pgrehearse.tools._migrations import (
     Script,
     ToolStep,
     version_key,
+    with_variables,
 )
 from pgrehearse.tools._python import (
     PYTHON_TOOLS,
@@ -41,4 +42,5 @@ __all__ = [
     "read_folder",
     "read_python_tool",
     "version_key",
+    "with_variables",
 ]

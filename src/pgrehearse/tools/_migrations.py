@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -64,6 +64,25 @@ class Folder:
 
 class FolderError(ValueError):
     """The folder cannot be read as the tool's migrations (the message says why)."""
+
+
+def with_variables(folder: Folder, variables: tuple[tuple[str, str], ...]) -> Folder:
+    """The folder with psql's `variables` set for every script, over the tool's own."""
+    if not variables:
+        return folder
+
+    def given(script: Script | None) -> Script | None:
+        if script is None:
+            return None
+        return replace(
+            script, variables=tuple({**dict(script.variables), **dict(variables)}.items())
+        )
+
+    migrations = [
+        replace(m, up=given(m.up) or m.up, down=given(m.down), verify=given(m.verify))
+        for m in folder.migrations
+    ]
+    return replace(folder, migrations=migrations)
 
 
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
