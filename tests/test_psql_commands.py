@@ -197,20 +197,29 @@ def test_sqitch_scripts_get_the_variables_of_sqitch_conf_baseline_included(
     assert result.roundtrip is not None and result.roundtrip.status == "passed"
 
 
-def test_a_changed_sqitch_variable_or_included_file_is_another_snapshot(tmp_path: Path) -> None:
-    project = tmp_path / "db"
+def _sqitch(project: Path, variable: str, **deploys: str) -> Path:
+    """A sqitch project whose `sqitch.conf` sets `schema` to `variable`, with these changes
+    (deploy scripts) in order."""
     (project / "deploy").mkdir(parents=True)
-    (project / "sqitch.conf").write_text('[core "variables"]\n\tschema = shop\n')
-    (project / "sqitch.plan").write_text(
-        "%project=shop\n\nschema 2024-01-01T00:00:00Z Ann <a@b.org> # schema\n"
-        "more 2024-02-02T00:00:00Z Ann <a@b.org> # more\n"
+    (project / "sqitch.conf").write_text(f'[core "variables"]\n\tschema = {variable}\n')
+    plan = "".join(f"{c} 2024-01-01T00:00:00Z Ann <a@b.org> # {c}\n" for c in deploys)
+    (project / "sqitch.plan").write_text("%project=shop\n\n" + plan)
+    for change, sql in deploys.items():
+        (project / "deploy" / f"{change}.sql").write_text(sql)
+    return project
+
+
+def test_a_changed_sqitch_variable_or_included_file_is_another_snapshot(tmp_path: Path) -> None:
+    project = _sqitch(
+        tmp_path / "db",
+        "shop",
+        base='CREATE SCHEMA :"schema";\n\\ir tables.sql\n',
+        more='ALTER TABLE :"schema".members ADD x int;\n',
     )
-    (project / "deploy" / "schema.sql").write_text('CREATE SCHEMA :"schema";\n\\ir tables.sql\n')
     (project / "deploy" / "tables.sql").write_text('CREATE TABLE :"schema".members (id int);\n')
-    (project / "deploy" / "more.sql").write_text('ALTER TABLE :"schema".members ADD x int;\n')
     (tmp_path / "scenario.yaml").write_text(
         "version: 1\nname: keyed\ndata: {tables: {shop.members: {rows: 10}}}\n"
-        "migration: {dir: db, from: schema}\n"
+        "migration: {dir: db, from: base}\n"
     )
 
     def key() -> str:
@@ -244,15 +253,12 @@ def test_the_scenarios_variables_are_set_as_psql_v_sets_them_over_sqitch_confs(
     assert [s.sql for s in up] == ['ALTER TABLE members ADD COLUMN "nickname" text']
     assert [s.sql for s in down] == ['ALTER TABLE members DROP COLUMN "nickname"']
 
-    project = tmp_path / "db"
-    (project / "deploy").mkdir(parents=True)
-    (project / "sqitch.conf").write_text('[core "variables"]\n\tschema = from_conf\n')
-    (project / "sqitch.plan").write_text(
-        "%project=shop\n\nbase 2024-01-01T00:00:00Z Ann <a@b.org> # base\n"
-        "more 2024-02-02T00:00:00Z Ann <a@b.org> # more\n"
+    _sqitch(
+        tmp_path / "db",
+        "from_conf",
+        base='CREATE SCHEMA :"schema";\n',
+        more='CREATE TABLE :"schema".t (id int);\n',
     )
-    (project / "deploy" / "base.sql").write_text('CREATE SCHEMA :"schema";\n')
-    (project / "deploy" / "more.sql").write_text('CREATE TABLE :"schema".t (id int);\n')
     (tmp_path / "scenario.yaml").write_text(
         "version: 1\nname: vars\ndata: {tables: {}}\n"
         "migration: {dir: db, from: base, variables: {schema: shop}}\n"
