@@ -216,6 +216,55 @@ def test_a_lock_queued_for_is_held_from_its_grant(server: LocalServer) -> None:
     assert waited_ms <= (blocked["committed"] - start) * 1000 + resolution
 
 
+def test_a_session_queued_behind_a_queued_statement_is_blamed_on_it(
+    server: LocalServer,
+) -> None:
+    """The application's read waits behind the migration's LOCK while that LOCK itself still
+    queues behind an older transaction: the statement it waits for is the LOCK."""
+    name, setup = _table()
+    with _connect(server, "harness") as conn:
+        conn.autocommit = True
+        for statement in split_statements(setup):
+            conn.execute(statement.sql)
+    older = _connect(server, "app")
+    older.execute(f"SELECT count(*) FROM {name}")  # holds ACCESS SHARE until commit
+    reader: dict[str, Any] = {}
+
+    def read() -> None:
+        with _connect(server, "app") as app:
+            reader["pid"] = app.info.backend_pid
+            app.execute(f"SELECT count(*) FROM {name}")
+
+    def queue_a_reader_then_commit(migration_pid: int) -> None:
+        _wait_until_queued(server, migration_pid, name)
+        thread = threading.Thread(target=read)
+        thread.start()
+        time.sleep(0.4)  # the reader queues behind the LOCK, which is not granted yet
+        older.commit()
+        thread.join(timeout=30)
+
+    try:
+        observed = observe(
+            server,
+            "SELECT 1",
+            f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(0.3);",
+            during=queue_a_reader_then_commit,
+        )
+    finally:
+        older.close()
+    waits = observed.analysis.waits
+    [wait] = waits[waits["waiter_pid"] == reader["pid"]].to_dict("records")
+    assert wait["blocking_pids"] == str(observed.migration_pid)
+    # it began waiting before the LOCK was granted, and still waited for it
+    locks = observed.analysis.locks
+    [granted] = locks[(locks["relation"] == name) & (locks["mode"] == "AccessExclusiveLock")][
+        "start_s"
+    ]
+    print(wait, granted, locks.to_dict("records"))
+    assert wait["start_s"] < granted - 0.1
+    assert wait["blocking_statement"] == "up #1"
+
+
 def _wait_until_queued(server: LocalServer, pid: int, table: str) -> None:
     with _connect(server, "harness") as conn:
         conn.autocommit = True
@@ -672,3 +721,30 @@ def test_sampled_runs_split_where_a_key_is_missing_from_a_poll() -> None:
                 run = [index]
     assert found == sorted(expected)
     assert len(found) > 50
+
+
+def test_a_wait_seen_between_sparse_polls_is_still_blamed_on_the_statement() -> None:
+    """On a busy machine the sampler's polls space out, and a wait's start (estimated
+    halfway to the poll before it was seen) can fall before the statement it queued behind
+    began: the statement whose lock was taken during the wait is still the one to blame."""
+    import pandas as pd
+
+    from pgrehearse.observe.analyse import _blocking_statement
+
+    locks = pd.DataFrame(
+        [
+            {"holder_pid": 7, "relation_oid": 100, "mode": "AccessExclusiveLock"}
+            | {"phase": "up", "statement": 2, "start_s": 1.50, "end_s": 2.10},
+            {"holder_pid": 7, "relation_oid": 100, "mode": "ShareLock"}
+            | {"phase": "up", "statement": 5, "start_s": 3.00, "end_s": 3.50},
+        ]
+    )
+
+    def blamed(wait: tuple[float, float], blockers: list[int] = [7]) -> str | None:  # noqa: B006
+        return _blocking_statement(locks, blockers, 100, "AccessShareLock", wait, {7})
+
+    assert blamed((1.30, 2.10)) == "up #2"  # seen at 1.6, the poll before at 1.0
+    assert blamed((1.60, 2.10)) == "up #2"
+    assert blamed((3.10, 3.50)) is None  # SHARE does not block a read
+    assert blamed((0.20, 0.60)) is None  # over before the statement asked for its lock
+    assert blamed((1.30, 2.10), blockers=[8]) is None  # another session blocked it

@@ -369,7 +369,7 @@ def _waits(
                 "blocking_pids": " ".join(map(str, blockers)),
                 "blocking_roles": " ".join(sorted({roles.get(b, "other") for b in blockers})),
                 "blocking_statement": _blocking_statement(
-                    locks, blockers, oid, mode, start, migration_pids
+                    locks, blockers, oid, mode, (float(start), float(end)), migration_pids
                 ),
                 "phase": _phase_at(phases, start, (start + end) / 2),
                 "query": next((q for q in columns["query"][run.first : run.last] if q), None),
@@ -383,17 +383,20 @@ def _blocking_statement(
     blockers: list[int],
     relation: int | None,
     requested: str,
-    at: float,
+    wait: tuple[float, float],
     migration_pids: set[int],
 ) -> str | None:
-    """`up #2` when a migration statement's lock is what the waiter waits for."""
+    """`up #2` when a migration statement's lock is what the waiter waits for: one held as
+    the wait began or, when the waiter queued behind the statement's own queued request,
+    the one granted during the wait (the waiter's turn comes only after it)."""
     if not migration_pids.intersection(blockers) or locks.empty or relation is None:
         return None
+    began, ended = wait
     held = locks[
         locks["holder_pid"].isin(migration_pids.intersection(blockers))
         & (locks["relation_oid"] == relation)
-        & (locks["start_s"] <= at + 0.05)
-        & (locks["end_s"] >= at)
+        & (locks["start_s"] <= ended + 0.05)
+        & (locks["end_s"] >= began)
     ]
     for _, row in held.sort_values("start_s").iterrows():
         if conflicts(row["mode"], requested) and row["statement"] is not None:
