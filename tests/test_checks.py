@@ -1185,6 +1185,83 @@ def test_a_check_over_several_columns_is_tried_on_sample_rows_at_plan_time(
     assert [t.name for t in plan.tables] == ["trips"]
 
 
+def test_a_check_the_generators_are_built_for_is_tried_too_when_the_scenario_gives_them(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """A generator the scenario gives need not keep to a CHECK pgrehearse understands: the
+    plan tries those CHECKs as well, and names the column before any row is made."""
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    path = seeding_scenario(
+        tmp_path,
+        "CREATE TABLE seats (id int PRIMARY KEY, n int NOT NULL CHECK (n IN (1, 5, 20)),\n"
+        "    code text NOT NULL CHECK (code ~ '^[A-Z]{3}$'));\n",
+        "{tables: {seats: {rows: 100, columns: {n: {int: [1, 3]}}}}}",
+    )
+    with pytest.raises(ScenarioError) as raised:
+        plan_seeding(load_scenario(path))
+    [problem] = raised.value.problems  # the inferred code keeps to its CHECK
+    assert "CHECK seats_n_check of seats refuses values the generator of n makes" in str(
+        problem.message
+    )
+    assert problem.line is not None
+    path.write_text(path.read_text().replace("{int: [1, 3]}", "{choice: [1, 20]}"))
+    assert [t.name for t in plan_seeding(load_scenario(path)).tables] == ["seats"]
+
+
+JSON_KEYS_BYTES_AND_NAMES = """
+CREATE TABLE events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('click', 'view', 'purchase')),
+    payload jsonb NOT NULL CHECK (kind <> 'purchase' OR payload ? 'amount'),
+    meta jsonb NOT NULL CHECK (meta ?& ARRAY['source', 'version'] AND meta ?| ARRAY['a', 'b']),
+    digest bytea NOT NULL CHECK (octet_length(digest) = 32),
+    blob bytea CHECK (octet_length(blob) BETWEEN 4 AND 8),
+    username text NOT NULL CHECK (username ~ '^[a-z][a-z0-9_]{2,29}$')
+);
+CREATE UNIQUE INDEX events_username ON events (lower(username));
+"""
+
+
+def test_json_keys_byte_lengths_and_unique_names_a_check_shapes_seed_from_rows_alone(
+    tmp_path: Path, work_root: Path
+) -> None:
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    path = seeding_scenario(tmp_path, JSON_KEYS_BYTES_AND_NAMES, "{tables: {events: {rows: 3000}}}")
+    [table] = plan_seeding(load_scenario(path)).tables  # no problem foreseen...
+    assert {c.name for c in table.columns} >= {"payload", "digest", "username"}
+    count, kinds, keyed, metas, digests, blobs, names = _seeded_row(  # ...nor met
+        path,
+        """SELECT count(*), count(DISTINCT kind), bool_and(payload ? 'amount'),
+                  bool_and(meta ?& ARRAY['source', 'version', 'a']),
+                  bool_and(octet_length(digest) = 32) AND count(DISTINCT digest) > 100,
+                  count(DISTINCT octet_length(blob)), count(DISTINCT lower(username))
+           FROM events""",
+    )
+    assert (count, kinds, keyed, metas, digests) == (3000, 3, True, True, True)
+    assert blobs == 5 and names == 3000  # every length from 4 to 8; each name once
+
+
+def test_json_key_checks_are_read() -> None:
+    facts = read_checks(
+        [
+            ("one", "CHECK ((payload ? 'amount'::text))"),
+            ("all", "CHECK ((meta ?& ARRAY['source'::text, 'version'::text]))"),
+            ("any", "CHECK ((meta ?| ARRAY['a'::text, 'b'::text]))"),
+            ("either", "CHECK (((kind <> 'purchase'::text) OR (doc ? 'total'::text)))"),
+            ("typed", "CHECK ((doc ? 'total'::text) AND (jsonb_typeof(doc) = 'object'::text))"),
+        ]
+    )
+    assert facts.not_understood == []
+    assert facts.columns["payload"].json_keys == ("amount",)
+    assert facts.columns["meta"].json_keys == ("source", "version", "a")
+    assert facts.columns["doc"].json_keys == ("total",)
+    assert facts.columns["doc"].json_type == "object"
+    assert "kind" not in facts.columns  # every kind stays possible: the key is always there
+    assert set(facts.every) == {"one", "all", "any", "either", "typed"}
+
+
 NULLS_AND_PATTERNS = """
 CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);
 CREATE TABLE robots (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY);

@@ -5,6 +5,9 @@ The common forms are understood, so inferred generators satisfy them by construc
   (BETWEEN is stored as two comparisons);
 - a list of allowed values: `a IN (…)`, `a = ANY (ARRAY[…])`, `a = 1 OR a = 2`;
 - a length: `length(a) <= 20`, `char_length(a) = 3`, `octet_length(a) > 0`;
+- JSON: `jsonb_typeof(a) = 'object'`, `jsonb_array_length(a) > 0`, the keys `a ? 'k'`,
+  `a ?& ARRAY[…]`, `a ?| ARRAY[…]` (alone, or as one alternative of an OR: every object
+  then holds the key);
 - `a IS NOT NULL`;
 - an order between two columns: `starts_at < ends_at`;
 - any of these OR'd with `a IS NULL` (a NULL passes a CHECK: the rest must hold for values);
@@ -26,6 +29,7 @@ from pglast.parser import ParseError
 
 from pgrehearse.regex import like_regex
 from pgrehearse.seed._expressions import (
+    FLIPPED,
     Value,
     called_on_column,
     column_of,
@@ -37,9 +41,8 @@ from pgrehearse.seed._expressions import (
     null_tested,
     operator_of,
 )
+from pgrehearse.seed._json_checks import json_keys, json_length, json_typed, within
 from pgrehearse.seed._null_logic import null_patterns
-
-_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}
 
 
 @dataclass
@@ -63,6 +66,7 @@ class ColumnFacts:
     rising: bool = False  # a range partition's key: production inserts rows in its order
     json_type: str | None = None  # `jsonb_typeof(a) = 'array'`: the kind of JSON it holds
     items: tuple[int, int | None] = (0, None)  # `jsonb_array_length(a) > 0`: its length
+    json_keys: tuple[str, ...] = ()  # `a ? 'amount'`: top-level keys its objects hold
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class CheckFacts:
     null_when: list[NullWhen] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)  # constraint names
     definitions: dict[str, str] = field(default_factory=dict)  # of those not understood
+    every: dict[str, str] = field(default_factory=dict)  # every CHECK's expression, by name
 
     def of(self, column: str) -> ColumnFacts:
         return self.columns.setdefault(column, ColumnFacts())
@@ -110,7 +115,8 @@ class CheckFacts:
             if theirs.allowed is not None:
                 _allow(mine, theirs.allowed)
             mine.json_type = theirs.json_type or mine.json_type
-            mine.items = _within(mine.items, theirs.items)
+            mine.items = within(mine.items, theirs.items)
+            mine.json_keys = tuple(dict.fromkeys(mine.json_keys + theirs.json_keys))
             if theirs.low is not None and (mine.low is None or _above(theirs.low, mine.low)):
                 mine.low = theirs.low
             if theirs.high is not None and (mine.high is None or _above(mine.high, theirs.high)):
@@ -133,6 +139,7 @@ class CheckFacts:
         self.null_when += other.null_when
         self.not_understood += other.not_understood
         self.definitions |= other.definitions
+        self.every |= other.every
 
 
 def read_checks(definitions: list[tuple[str, str]]) -> CheckFacts:
@@ -143,6 +150,7 @@ def read_checks(definitions: list[tuple[str, str]]) -> CheckFacts:
         if expression.upper().startswith("CHECK"):
             expression = expression[5:].strip()
         expression = expression.removesuffix("NOT VALID").strip()
+        facts.every[name] = expression
         try:
             tree = json.loads(parser.parse_sql_json("SELECT " + expression))
             node = tree["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
@@ -234,6 +242,11 @@ def _alternatives(args: list[dict[str, Any]], facts: CheckFacts, name: str) -> b
         else:
             facts.of(present).not_null = True
         return True
+    for arg in args:  # `kind <> 'purchase' OR payload ? 'amount'`: every object holds it
+        keyed = CheckFacts()
+        if "A_Expr" in arg and json_keys(arg["A_Expr"], keyed):
+            facts.merge(keyed)  # stronger than the CHECK, and the other columns stay free
+            return True
     column_seen: str | None = None
     values: list[Value] = []
     for arg in args:
@@ -335,9 +348,9 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     if column is not None and allowed is not None:
         _allow(facts.of(column), allowed)
         return True
-    if _matching(expr, facts) or _one_case(expr, facts) or _json_typed(expr, facts):
+    if _matching(expr, facts) or _one_case(expr, facts) or json_typed(expr, facts):
         return True
-    if _json_length(expr, facts):
+    if json_length(expr, facts) or json_keys(expr, facts):
         return True
     if expr["kind"] == "AEXPR_BETWEEN":  # as written; the catalog stores two comparisons
         column, bounds = column_of(expr["lexpr"]), constant_list(expr.get("rexpr"))
@@ -355,7 +368,7 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     if expr["kind"] != "AEXPR_OP":
         return False
     op = operator_of(expr)
-    if op not in _FLIP:
+    if op not in FLIPPED:
         return False
     left, right = expr["lexpr"], expr.get("rexpr")
     left_column, right_column = column_of(left), column_of(right)
@@ -368,7 +381,7 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
             return True
         return False
     if left_column is None and right_column is not None:
-        left, right, op = right, left, _FLIP[op]
+        left, right, op = right, left, FLIPPED[op]
     measured = length_of(left)
     value = constant(right)
     if value is None and measured is None:  # `hired <= now() + '1 day'::interval`
@@ -393,54 +406,6 @@ def _one_case(expr: dict[str, Any], facts: CheckFacts) -> bool:
         called = called_on_column(other)
         if called is not None and called[0] in _CASE_FOLDS and called[1] == column:
             facts.of(called[1]).case = called[0]
-            return True
-    return False
-
-
-_JSON_TYPE_FUNCTIONS = {"jsonb_typeof", "json_typeof"}
-_JSON_LENGTH_FUNCTIONS = {"jsonb_array_length", "json_array_length"}
-
-
-def _json_length(expr: dict[str, Any], facts: CheckFacts) -> bool:
-    """`jsonb_array_length(a) > 0` (`>=`, `<`, `<=`, `=`, either way round): a holds a JSON
-    array of that many elements."""
-    op = operator_of(expr)
-    if expr["kind"] != "AEXPR_OP" or op not in _FLIP:
-        return False
-    for call, other, op_here in (
-        (expr["lexpr"], expr.get("rexpr"), op),
-        (expr.get("rexpr"), expr["lexpr"], _FLIP[op]),
-    ):
-        called = called_on_column(call)
-        count = constant(other)
-        if called is None or called[0] not in _JSON_LENGTH_FUNCTIONS:
-            continue
-        if not isinstance(count, int) or isinstance(count, bool) or op_here == "<>":
-            return False
-        low = {">": count + 1, ">=": count, "=": count}.get(op_here, 0)
-        high = {"<": count - 1, "<=": count, "=": count}.get(op_here)
-        column = facts.of(called[1])
-        column.json_type = "array"
-        column.items = _within(column.items, (low, high))
-        return True
-    return False
-
-
-def _within(a: tuple[int, int | None], b: tuple[int, int | None]) -> tuple[int, int | None]:
-    """Both item ranges at once."""
-    highs = [high for high in (a[1], b[1]) if high is not None]
-    return max(a[0], b[0]), min(highs) if highs else None
-
-
-def _json_typed(expr: dict[str, Any], facts: CheckFacts) -> bool:
-    """`jsonb_typeof(a) = 'array'` (or `json_typeof`, either way round): a holds that kind."""
-    if expr["kind"] != "AEXPR_OP" or operator_of(expr) != "=":
-        return False
-    for call, other in ((expr["lexpr"], expr.get("rexpr")), (expr.get("rexpr"), expr["lexpr"])):
-        called = called_on_column(call)
-        kind = constant(other)
-        if called is not None and called[0] in _JSON_TYPE_FUNCTIONS and isinstance(kind, str):
-            facts.of(called[1]).json_type = kind
             return True
     return False
 

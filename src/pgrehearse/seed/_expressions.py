@@ -11,6 +11,9 @@ from typing import Any
 Value = int | float | str
 LENGTH_FUNCTIONS = {"length", "char_length", "character_length", "octet_length"}
 
+# a comparison read the other way round: `0 < a` is `a > 0`
+FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}
+
 
 def columns_in(nodes: Any) -> set[str]:
     """Every column an expression names."""

@@ -8,6 +8,7 @@ tables once and indexes them.
 from __future__ import annotations
 
 import operator
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +39,17 @@ def copy_escape(values: list[str]) -> list[str]:
         value.translate(COPY_ESCAPES) if any(s in value for s in SPECIAL) else value
         for value in values
     ]
+
+
+_ESCAPED = re.compile(r"\\([\\tnr])")
+_UNESCAPED = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
+
+def copy_unescape(value: str) -> str:
+    """A value as it was before `copy_escape`."""
+    if "\\" not in value:
+        return value
+    return _ESCAPED.sub(lambda found: _UNESCAPED[found.group(1)], value)
 
 
 @lru_cache(maxsize=64)

@@ -52,7 +52,7 @@ from pgrehearse.seed._names import (
     true_share,
 )
 from pgrehearse.seed._polymorphic import key_of
-from pgrehearse.seed._server_values import UNIQUE_SHAPES, server_expression
+from pgrehearse.seed._server_values import UNIQUE_SHAPES, bytes_between, server_expression
 
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
 _INT_BOUNDS = {"int2": 32_767, "int4": 2_147_483_647, "int8": 9_223_372_036_854_775_807}
@@ -104,8 +104,7 @@ def infer_generator(
         rows,
         info.name,
         info.unique_expressions.get(column.name),
-        facts.json_type if facts is not None else None,
-        facts.items if facts is not None else (0, None),
+        facts,
     )
     if element is None or not column.is_array:
         facts = info.checks.columns.get(column.name)
@@ -305,13 +304,21 @@ def _in_case(spec: ColumnSpec, facts: ColumnFacts, max_length: int | None) -> Co
 
 
 def _faker_matches(spec: FakerColumn, pattern: str) -> bool:
-    """Whether a sample of the Faker provider's values all match the CHECK's expression."""
+    """Whether a sample of the Faker provider's values all match the CHECK's expression, as
+    a unique column holds them: with a number woven in (`anna.17@example.org`, `anna-17`)."""
     try:
         sample = faker_pool(spec.model_copy(update={"pool": 50}), GeneratorContext(0, "", "", 50))
         compiled = re.compile(python_regex(pattern))
     except (ValueError, re.error):
         return False
+    if spec.unique:
+        sample = [_as_numbered(value) for value in sample]
     return all(compiled.search(value) for value in sample)
+
+
+def _as_numbered(value: str) -> str:
+    local, at, domain = value.partition("@")
+    return f"{local}.1234{at}{domain}" if at else f"{value}-1234"
 
 
 def _unique_of(spec: ColumnSpec) -> bool:
@@ -337,8 +344,7 @@ def _infer_scalar(
     rows: int,
     table: str = "",
     unique_expression: str | None = None,
-    json_type: str | None = None,
-    items: tuple[int, int | None] = (0, None),
+    facts: ColumnFacts | None = None,
 ) -> ColumnSpec | None:
     base = column.base_type
     name = snake_case(column.name)
@@ -389,9 +395,10 @@ def _infer_scalar(
     if base == "uuid":
         return UuidColumn(uuid="v4")
     if base in ("json", "jsonb"):
-        if json_type == "array":  # a CHECK says so: 0-4 short tags, or as many as it says
-            return SqlColumn(sql=json_array(*items), pool=1_000)
-        return json_object(unique_expression, unique=unique)
+        if facts is not None and facts.json_type == "array":  # 0-4 short tags, or as a CHECK says
+            return SqlColumn(sql=json_array(*facts.items), pool=1_000)
+        keys = facts.json_keys if facts is not None else ()
+        return json_object(unique_expression, unique=unique, keys=keys)
     if unique and base in UNIQUE_SHAPES:  # a pool of the server's values would repeat
         return PatternColumn(pattern=UNIQUE_SHAPES[base], unique=True)
     if base in ("inet", "cidr"):
@@ -402,6 +409,11 @@ def _infer_scalar(
         return RangeColumn.model_validate({**_RANGES[base], "unique": unique})
     if base in _TEXT_SHAPES:  # extension types whose text input has a known shape
         return PatternColumn(pattern=_TEXT_SHAPES[base], unique=unique)
+    if base == "bytea" and facts is not None and not unique and facts.max_length is not None:
+        shortest = min(max(facts.min_length or 0, 0), facts.max_length)
+        return SqlColumn(sql=bytes_between(shortest, facts.max_length))
+    if base == "bytea" and facts is not None and not unique and facts.min_length is not None:
+        return SqlColumn(sql=bytes_between(facts.min_length, facts.min_length + 112))
     made_by_server = server_expression(column)
     if made_by_server is not None:
         return SqlColumn(sql=made_by_server)

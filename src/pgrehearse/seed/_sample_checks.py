@@ -1,7 +1,7 @@
-"""CHECK constraints pgrehearse cannot build values for (a function call, an expression
-over several columns), tried at plan time on sample rows made by the table's own
-generators, so that a seed does not fail at row 3,000,000 on something 200 sample rows
-already break.
+"""CHECK constraints tried at plan time on sample rows made by the table's own generators,
+so that a seed does not fail at row 3,000,000 on something 200 sample rows already break:
+those pgrehearse cannot build values for (a function call, an expression over several
+columns), and those it builds values for, whose generators the scenario may have given.
 
 The sample rows are the table's generators' first rows (NULLs placed, `after` columns
 linked, NULL patterns followed), with references to made-up keys 1..200: a CHECK over a
@@ -21,6 +21,7 @@ from psycopg import sql
 
 from pgrehearse.scenario import RefColumn, RefsByColumn, SqlColumn
 from pgrehearse.seed._catalog import mentions
+from pgrehearse.seed._format import copy_unescape
 from pgrehearse.seed._generators import NULL, Column, column_rng
 from pgrehearse.seed._plan_model import TablePlan
 from pgrehearse.seed._tables import row_key, sql_pool, table_columns
@@ -31,17 +32,18 @@ SAMPLE_ROWS = 200
 def sampled_check_problems(
     conn: psycopg.Connection[Any], table_plan: TablePlan
 ) -> list[tuple[list[str], str, str]]:
-    """(its columns, check name, values that break it) for each CHECK in a form pgrehearse
-    does not build values for, over generated columns, that sample rows break."""
+    """(its columns, check name, values that break it) for each CHECK over generated
+    columns that sample rows break: those in a form pgrehearse does not build values for,
+    and those it does (a generator given in the scenario need not keep to them, and an
+    inferred one that missed one is caught here, not at row 3,000,000)."""
     checks = table_plan.info.checks
     planned = {c.name for c in table_plan.columns}
     wanted = []
-    for name in checks.not_understood:
-        definition = checks.definitions.get(name)
+    for name, definition in checks.every.items():
         columns = [c for c in table_plan.info.columns if definition and mentions(definition, c)]
         if definition and columns and all(c in planned for c in columns):
             wanted.append((name, definition, columns))
-    if not wanted:
+    if not wanted or table_plan.rows == 0:
         return []
     rows = _sample_rows(conn, table_plan)
     if rows is None:
@@ -60,8 +62,9 @@ def _sample_rows(
 ) -> dict[str, list[str | None]] | None:
     """Each generated column's values in the sample rows; None when they cannot be made
     before the seed (the seed then tells)."""
-    sample = dataclasses.replace(table_plan, rows=SAMPLE_ROWS, notes=list(table_plan.notes))
-    keys: npt.NDArray[np.int64] = np.arange(1, SAMPLE_ROWS + 1, dtype=np.int64)
+    count = min(SAMPLE_ROWS, table_plan.rows)  # a table of 4 rows makes only 4
+    sample = dataclasses.replace(table_plan, rows=count, notes=list(table_plan.notes))
+    keys: npt.NDArray[np.int64] = np.arange(1, count + 1, dtype=np.int64)
     ref_keys: dict[str, npt.NDArray[Any]] = {}
     for columns, table, _referenced in table_plan.row_refs:
         ref_keys[row_key(table, columns)] = np.array(
@@ -75,7 +78,7 @@ def _sample_rows(
         elif isinstance(planned.spec, RefsByColumn):
             ref_keys.update((target.ref, keys) for target in planned.spec.targets)
         elif isinstance(planned.spec, SqlColumn):
-            small = planned.spec.model_copy(update={"pool": min(planned.spec.pool, SAMPLE_ROWS)})
+            small = planned.spec.model_copy(update={"pool": min(planned.spec.pool, count)})
             try:
                 pools[key] = sql_pool(conn, small, 0, key)
             except (psycopg.Error, ValueError):
@@ -84,12 +87,12 @@ def _sample_rows(
         made = table_columns(sample, 0, ref_keys, pools)
     except (ValueError, TypeError, KeyError):
         return None
-    return {column.name: _rendered(column, table_plan.name) for column in made}
+    return {column.name: _rendered(column, table_plan.name, count) for column in made}
 
 
-def _rendered(column: Column, table: str) -> list[str | None]:
-    values = column.render(0, SAMPLE_ROWS, column_rng(0, table, column.name, 0))
-    return [None if v == NULL else v for v in values]
+def _rendered(column: Column, table: str, count: int) -> list[str | None]:
+    values = column.render(0, count, column_rng(0, table, column.name, 0))
+    return [None if v == NULL else copy_unescape(v) for v in values]  # the values as sent
 
 
 def _first_breaking(
@@ -132,4 +135,6 @@ def _shown(value: Any) -> str | None:
     """A value the server gave back, as its text (JSON as JSON, not as Python's repr)."""
     if value is None:
         return None
+    if isinstance(value, bytes | memoryview):
+        return "\\x" + bytes(value).hex()  # as bytea's own text
     return json.dumps(value) if isinstance(value, dict | list) else str(value)

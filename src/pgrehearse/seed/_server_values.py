@@ -97,3 +97,12 @@ def server_expression(column: ColumnInfo) -> str | None:
             f"from 1 for {length})::{column.type_text}"
         )
     return _SERVER_EXPRESSIONS.get(base)
+
+
+def bytes_between(shortest: int, longest: int) -> str:
+    """bytea values of `shortest` to `longest` bytes (`CHECK (octet_length(hash) = 32)`)."""
+    copies = longest // 16 + 1  # md5 gives 16 bytes
+    return (
+        f"substring(decode(repeat(md5(r1::text), {copies}), 'hex') "
+        f"from 1 for {shortest} + floor(r2 * {longest - shortest + 1})::int)"
+    )
