@@ -1220,6 +1220,14 @@ CREATE TABLE events (
     username text NOT NULL CHECK (username ~ '^[a-z][a-z0-9_]{2,29}$')
 );
 CREATE UNIQUE INDEX events_username ON events (lower(username));
+CREATE TABLE lines (
+    id int PRIMARY KEY,
+    plan text NOT NULL CHECK (plan = ANY ('{free,pro,"big team"}'::text[])),
+    quantity int NOT NULL CHECK (quantity > 0),
+    unit_price numeric(10,2) NOT NULL CHECK (unit_price >= 0),
+    discount numeric(10,2) NOT NULL DEFAULT 0,
+    CHECK (discount <= quantity * unit_price)
+);
 """
 
 
@@ -1228,9 +1236,13 @@ def test_json_keys_byte_lengths_and_unique_names_a_check_shapes_seed_from_rows_a
 ) -> None:
     from pgrehearse.rehearsal.plan import plan_seeding
 
-    path = seeding_scenario(tmp_path, JSON_KEYS_BYTES_AND_NAMES, "{tables: {events: {rows: 3000}}}")
-    [table] = plan_seeding(load_scenario(path)).tables  # no problem foreseen...
+    path = seeding_scenario(
+        tmp_path, JSON_KEYS_BYTES_AND_NAMES, "{tables: {events: {rows: 3000}, lines: {rows: 500}}}"
+    )
+    table, lines = plan_seeding(load_scenario(path)).tables  # no problem foreseen...
     assert {c.name for c in table.columns} >= {"payload", "digest", "username"}
+    # a placeholder default a CHECK ties to other columns is the schema author's, and kept
+    assert {c.name: c.generator for c in lines.columns}["discount"] is None
     count, kinds, keyed, metas, digests, blobs, names = _seeded_row(  # ...nor met
         path,
         """SELECT count(*), count(DISTINCT kind), bool_and(payload ? 'amount'),
@@ -1241,6 +1253,9 @@ def test_json_keys_byte_lengths_and_unique_names_a_check_shapes_seed_from_rows_a
     )
     assert (count, kinds, keyed, metas, digests) == (3000, 3, True, True, True)
     assert blobs == 5 and names == 3000  # every length from 4 to 8; each name once
+    assert _seeded_row(path, "SELECT array_agg(DISTINCT plan ORDER BY plan) FROM lines") == (
+        ["big team", "free", "pro"],
+    )
 
 
 def test_json_key_checks_are_read() -> None:
@@ -1260,6 +1275,22 @@ def test_json_key_checks_are_read() -> None:
     assert facts.columns["doc"].json_type == "object"
     assert "kind" not in facts.columns  # every kind stays possible: the key is always there
     assert set(facts.every) == {"one", "all", "any", "either", "typed"}
+
+
+def test_lists_written_as_array_text_are_read() -> None:
+    facts = read_checks(
+        [
+            ("plans", "CHECK ((plan = ANY ('{free,pro,\"big team\"}'::text[])))"),
+            ("sizes", "CHECK ((n = ANY ('{1, 5,20}'::integer[])))"),
+            ("gone", "CHECK ((state <> ALL ('{deleted,\"a\\\\b\"}'::text[])))"),
+            ("nulls", "CHECK ((x = ANY ('{a,NULL}'::text[])))"),
+            ("nested", "CHECK ((y = ANY ('{{1,2},{3,4}}'::integer[])))"),
+        ]
+    )
+    assert facts.columns["plan"].allowed == ["free", "pro", "big team"]
+    assert facts.columns["n"].allowed == [1, 5, 20]
+    assert facts.columns["state"].not_equal == ["deleted", "a\\b"]
+    assert facts.not_understood == ["nulls", "nested"]  # tried on sample rows instead
 
 
 NULLS_AND_PATTERNS = """

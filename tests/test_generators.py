@@ -76,6 +76,22 @@ def test_int_distributions_have_their_shape() -> None:
     assert 90 < np.median(lognormal) < 110 and lognormal.max() > 1_000  # long tail
 
 
+def test_int_earlier_takes_an_earlier_rows_key_and_the_same_roots_in_any_blocks() -> None:
+    spec = {"int": [101, 2100], "earlier": True, "null_fraction": 0.2}
+    whole = _values(spec, 2000)
+    cut = _values(spec, 700, rows=2000) + _values(spec, 1300, rows=2000, first=700)
+    roots = [i for i, v in enumerate(whole) if v == "\\N"]
+    assert roots == [i for i, v in enumerate(cut) if v == "\\N"]  # however the rows are cut
+    assert roots[0] == 0 and 0.15 * 2000 < len(roots) < 0.25 * 2000
+    keys = [(i, int(v)) for i, v in enumerate(whole) if v != "\\N"]
+    assert all(101 <= key < 101 + i for i, key in keys)  # row i: the key of a row before it
+    assert len({key for _, key in keys}) > 500
+    never_null = _values({"int": [1, 50], "earlier": True}, 50)
+    assert never_null[0] == "1" and all(int(v) <= i for i, v in enumerate(never_null[1:], 1))
+    with pytest.raises(ValueError, match="`earlier` goes with neither"):
+        SPEC.validate_python({"int": [1, 9], "earlier": True, "unique": True})
+
+
 def test_distribution_options_must_fit_the_distribution() -> None:
     with pytest.raises(ValueError, match="mean does not apply to distribution 'zipf'"):
         SPEC.validate_python({"int": [1, 9], "distribution": "zipf", "mean": 3})

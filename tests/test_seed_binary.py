@@ -238,7 +238,8 @@ def test_a_value_out_of_its_integer_type_is_named_not_wrapped() -> None:
 def test_a_server_error_in_a_binary_row_keeps_its_detail(
     conn: psycopg.Connection[Any],
 ) -> None:
-    conn.execute("ALTER TABLE narrow ADD CONSTRAINT small_tiny CHECK (tiny < 5)")
+    # rows past the plan's 200 sample rows break it: the plan cannot see it, the server does
+    conn.execute("ALTER TABLE narrow ADD CONSTRAINT small_tiny CHECK (tiny < 5 OR id < 300)")
     conn.commit()
     try:
         with pytest.raises(SeedError) as raised:

@@ -196,10 +196,19 @@ class FakerColumn(_GeneratorBase):
 
 
 class IntColumn(_Distributed):
-    """Integers in the inclusive range `[low, high]`."""
+    """Integers in the inclusive range `[low, high]`; with `earlier`, row i's value is one
+    of low..low+i-1, the key an earlier row of a table numbered from `low` holds (a tree's
+    parent): the first row, and a `null_fraction` of the others, are roots (NULL)."""
 
     int_range: tuple[int, int] = Field(alias="int")
     unique: bool = False
+    earlier: bool = False
+
+    @model_validator(mode="after")
+    def _earlier_alone(self) -> IntColumn:
+        if self.earlier and (self.unique or self.distribution != "uniform"):
+            raise ValueError("`earlier` goes with neither `unique` nor a `distribution`")
+        return self
 
     @field_validator("int_range")
     @classmethod

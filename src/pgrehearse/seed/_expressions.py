@@ -11,6 +11,49 @@ from typing import Any
 Value = int | float | str
 LENGTH_FUNCTIONS = {"length", "char_length", "character_length", "octet_length"}
 
+_ELEMENT = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^",{}]*?))\s*(?:,|$)')
+_INTEGER_TYPES = {"int2", "int4", "int8", "smallint", "integer", "bigint", "int"}
+_DECIMAL_TYPES = {"numeric", "decimal", "float4", "float8", "real"}
+
+
+def _array_literal(node: Any) -> list[Value] | None:
+    """The elements of an array written as text and cast to an array type
+    (`'{free,pro}'::text[]`, as `= ANY ('{…}'::text[])` holds them); None for anything
+    else, and for one holding NULL or a nested array."""
+    if not isinstance(node, dict) or "TypeCast" not in node:
+        return None
+    cast = node["TypeCast"]
+    if not cast["typeName"].get("arrayBounds"):
+        return None
+    text = constant(cast["arg"])
+    if not isinstance(text, str):
+        return None
+    inner = text.strip()
+    if not (inner.startswith("{") and inner.endswith("}")) or "{" in inner[1:-1]:
+        return None
+    body = inner[1:-1]
+    elements: list[str] = []
+    at = 0
+    while at < len(body):
+        found = _ELEMENT.match(body, at)
+        if found is None or found.end() == at:
+            return None
+        quoted, bare = found.groups()
+        if bare is not None and bare.upper() == "NULL":
+            return None
+        elements.append(re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare)
+        at = found.end()
+    kind = cast["typeName"]["names"][-1]["String"]["sval"]
+    try:
+        if kind in _INTEGER_TYPES:
+            return [int(e) for e in elements]
+        if kind in _DECIMAL_TYPES:
+            return [float(e) for e in elements]
+    except ValueError:
+        return None
+    return list(elements)
+
+
 # a comparison read the other way round: `0 < a` is `a > 0`
 FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}
 
@@ -99,6 +142,9 @@ def constant(node: Any) -> Value | None:
 
 
 def constant_list(node: Any) -> list[Value] | None:
+    literal = _array_literal(node)
+    if literal is not None:
+        return literal
     node = strip_casts(node)
     if isinstance(node, dict) and "A_ArrayExpr" in node:
         elements = node["A_ArrayExpr"].get("elements") or []

@@ -297,10 +297,26 @@ class _IntGenerator(Generator):
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
         return format_ints(self.numbers(first, count, rng).values, self.low, self.high)
 
+    def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_] | None:
+        """An `earlier` reference's roots: the first row (no row is before it) and a
+        `null_fraction` of the others, the same ones however the rows are cut in blocks."""
+        if not self.spec.earlier or self.spec.null_fraction == 0:
+            return None
+        rows = np.arange(first, first + count, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            mixed = (rows + np.uint64(self.salt & 0xFFFFFFFF)) * np.uint64(0x9E3779B97F4A7C15)
+        shares = (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+        roots: npt.NDArray[np.bool_] = (shares < self.spec.null_fraction) | (rows == 0)
+        return roots
+
     def number_kind(self) -> tuple[NumberKind, int] | None:
         return ("int", 0)
 
     def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        if self.spec.earlier:  # row i: one of the i rows before it
+            rows = np.arange(first, first + count, dtype=np.int64)
+            picks = np.floor(rng.random(count) * rows).astype(np.int64)
+            return Numbers("int", np.minimum(self.low + picks, self.high))
         if self.spec.unique:
             span = self.high - self.low + 1
             numbers = self.low + unique_offsets(first, count, span, self.salt)

@@ -21,7 +21,7 @@ from pgrehearse.scenario import (
     TextColumn,
     UuidColumn,
 )
-from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo
+from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo, mentions
 from pgrehearse.seed._exclusions import make_slots
 from pgrehearse.seed._implied_refs import implied_reference, refer_by_name
 from pgrehearse.seed._infer import infer_generator
@@ -361,7 +361,8 @@ def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
     wrong: an enum (one value for every row), a column a CHECK constrains (the default
     may not even pass it), a date or timestamp defaulting to now (every row made in the
     same instant, after its own `updated_at`), or a placeholder zero or empty string that
-    is not a flag's (every order's total 0, every password ''); or not the same from one
+    is not a flag's (every order's total 0, every password '') nor tied to other columns by
+    a CHECK values are not built for; or not the same from one
     run to the next: a random UUID (`gen_random_uuid()`), which the seed does not
     govern. Other constants (`'EUR'`, `false`, `'{}'`) are what most production rows hold
     too, and stay. Identity, serial and generated columns stay the database's."""
@@ -374,9 +375,24 @@ def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
         return True  # the same seed must give the same rows, and the rows referring to them
     if column.base_type in _TEMPORAL_TYPES and _NOW.search(default):
         return True  # every row would be made at the moment of seeding
-    if _PLACEHOLDER.match(default) and not is_flag(snake_case(column.name)):
+    if (
+        _PLACEHOLDER.match(default)
+        and not is_flag(snake_case(column.name))
+        and not _checked_with_others(column, info)
+    ):
         return True
     return bool(column.enum_labels) or column.name in info.checks.columns
+
+
+def _checked_with_others(column: ColumnInfo, info: TableInfo) -> bool:
+    """Whether a CHECK in a form values are not built for ties the column to another:
+    `discount <= quantity * unit_price` with `discount DEFAULT 0` holds for the default the
+    schema's author chose, not for any discount."""
+    return any(
+        mentions(definition, column.name)
+        and any(mentions(definition, other) for other in info.columns if other != column.name)
+        for definition in info.checks.definitions.values()
+    )
 
 
 _TAKES_WORDS = {"tsvector", "xml", "citext"}  # text input of words is valid for them

@@ -133,6 +133,14 @@ def _keys_to_come(spec: RefColumn, low: int, high: int) -> IntColumn:
     )
 
 
+def _earlier_keys(spec: RefColumn, low: int, high: int, nullable: bool) -> IntColumn:
+    """A reference to the table's own rows as the number of an earlier row: a tree, with
+    no row its own parent (`CHECK (parent_id <> id)`) and no cycle for a recursive query
+    to loop on; where it may be NULL, the first row and a share of the others are roots."""
+    shares = spec.null_fraction or (ROOTS if nullable else 0.0)
+    return IntColumn.model_validate({"int": [low, high], "earlier": True, "null_fraction": shares})
+
+
 def refer_to_own_rows(plan: TablePlan) -> None:
     """A reference to the table's own rows (a parent, a predecessor): its keys do not
     exist while the table is seeded, so it takes the numbers they will be given, or the
@@ -143,16 +151,20 @@ def refer_to_own_rows(plan: TablePlan) -> None:
         if not isinstance(spec, RefColumn) or spec.table != plan.name:
             continue
         keys = _numbered_keys(plan, spec.column)
+        nullable = not plan.info.columns[planned.name].not_null
         if keys is not None:
             low, high = keys
-            made = _keys_to_come(spec, low, high)
+            if spec.unique or spec.hot:  # a successor, one each; or the hot few
+                made = _keys_to_come(spec, low, high)
+                what = f"the keys {spec.ref} will be numbered with ({low:,}..{high:,})"
+            else:
+                made = _earlier_keys(spec, low, high, nullable)
+                what = f"an earlier row's key ({spec.ref} is numbered {low:,}..{high:,})"
+                if made.null_fraction:
+                    what += f"; the first row and {made.null_fraction:.0%} of rows are roots (NULL)"
             plan.columns[index] = PlannedColumn(planned.name, made, planned.inferred)
-            plan.notes.append(
-                f"{planned.name} refers to the table's own rows: it takes the keys {spec.ref} "
-                f"will be numbered with ({low:,}..{high:,})"
-            )
+            plan.notes.append(f"{planned.name} refers to the table's own rows: it takes {what}")
         elif _uuids_numbered(plan, spec.column):
-            nullable = not plan.info.columns[planned.name].not_null
             made_uuid = UuidColumn.model_validate(
                 {
                     "uuid": "numbered",
