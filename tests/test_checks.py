@@ -1158,7 +1158,7 @@ def test_a_check_over_several_columns_is_tried_on_sample_rows_at_plan_time(
         "CREATE DOMAIN shout AS text CHECK (left(VALUE, 1) = 'S');\n"
         "CREATE TABLE trips (id int PRIMARY KEY, leaves_at timestamptz NOT NULL,\n"
         "    arrives_at timestamptz NOT NULL, code shout NOT NULL,\n"
-        "    CONSTRAINT short CHECK (arrives_at - leaves_at < interval '2 days'));\n"
+        "    CONSTRAINT short CHECK (date_part('epoch', arrives_at - leaves_at) < 172800));\n"
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
@@ -1291,6 +1291,60 @@ def test_lists_written_as_array_text_are_read() -> None:
     assert facts.columns["n"].allowed == [1, 5, 20]
     assert facts.columns["state"].not_equal == ["deleted", "a\\b"]
     assert facts.not_understood == ["nulls", "nested"]  # tried on sample rows instead
+
+
+GAPS = """
+CREATE TABLE slots (
+    id int PRIMARY KEY,
+    starts_at timestamptz NOT NULL,
+    ends_at timestamptz NOT NULL CHECK (ends_at >= starts_at + interval '1 hour'),
+    issued_on date NOT NULL,
+    due_on date NOT NULL CHECK (due_on BETWEEN issued_on AND issued_on + 10),
+    leaves_at timestamp NOT NULL,
+    arrives_at timestamp NOT NULL CHECK (arrives_at - leaves_at < interval '1 day 02:00'),
+    low_qty int NOT NULL CHECK (low_qty BETWEEN 0 AND 100),
+    high_qty int NOT NULL CHECK (high_qty > low_qty + 4 AND high_qty <= 1000)
+);
+"""
+
+
+def test_gaps_a_check_keeps_between_two_columns_are_read() -> None:
+    facts = read_checks(
+        [
+            ("hour", "CHECK ((ends_at >= (starts_at + '01:00:00'::interval)))"),
+            ("due", "CHECK (((due_on >= issued_on) AND (due_on <= (issued_on + 10))))"),
+            ("trip", "CHECK (((arrives_at - leaves_at) < '1 day 02:00:00'::interval))"),
+            ("qty", "CHECK ((high_qty > (low_qty + 4)))"),
+            ("back", "CHECK ((b >= (a - '1 mon'::interval)))"),
+        ]
+    )
+    assert facts.not_understood == []
+    found = {(g.earlier, g.later): (g.least, g.most, g.strict, g.plain) for g in facts.gaps}
+    assert found == {
+        ("starts_at", "ends_at"): (3600.0, None, False, False),
+        ("issued_on", "due_on"): (None, 10.0, False, True),
+        ("leaves_at", "arrives_at"): (None, 93600.0, True, False),
+        ("low_qty", "high_qty"): (4.0, None, True, True),
+        ("a", "b"): (-30 * 86400.0, None, False, False),
+    }
+
+
+def test_gaps_a_check_keeps_between_two_columns_seed_from_rows_alone(
+    tmp_path: Path, work_root: Path
+) -> None:
+    path = seeding_scenario(tmp_path, GAPS, "{tables: {slots: {rows: 5000}}}")
+    row = _seeded_row(
+        path,
+        """SELECT min(ends_at - starts_at) >= interval '1 hour',
+                  max(ends_at - starts_at) > interval '1 day',
+                  min(due_on - issued_on), max(due_on - issued_on),
+                  min(arrives_at - leaves_at) >= interval '0',
+                  max(arrives_at - leaves_at) > interval '20 hours',
+                  min(high_qty - low_qty), count(DISTINCT high_qty - low_qty) > 50
+           FROM slots""",
+    )
+    # every row keeps its CHECK (the seed would have failed), and the gaps spread over it
+    assert row == (True, True, 0, 10, True, True, 5, True)
 
 
 NULLS_AND_PATTERNS = """

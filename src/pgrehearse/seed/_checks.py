@@ -9,7 +9,9 @@ The common forms are understood, so inferred generators satisfy them by construc
   `a ?& ARRAY[…]`, `a ?| ARRAY[…]` (alone, or as one alternative of an OR: every object
   then holds the key);
 - `a IS NOT NULL`;
-- an order between two columns: `starts_at < ends_at`;
+- an order between two columns: `starts_at < ends_at`, and a gap between them:
+  `ends_at >= starts_at + interval '1 hour'`, `due_on <= issued_on + 90`,
+  `arrives_at - leaves_at < '2 days'`;
 - any of these OR'd with `a IS NULL` (a NULL passes a CHECK: the rest must hold for values);
 - which of several columns are NULL together: `a IS NOT NULL OR b IS NOT NULL`,
   `num_nonnulls(a, b) = 1`, `(a IS NULL) = (b IS NULL)`, and any AND/OR/NOT/=/<> of NULL
@@ -41,6 +43,7 @@ from pgrehearse.seed._expressions import (
     null_tested,
     operator_of,
 )
+from pgrehearse.seed._gaps import Gap, gap_of
 from pgrehearse.seed._json_checks import json_keys, json_length, json_typed, within
 from pgrehearse.seed._null_logic import null_patterns
 
@@ -99,6 +102,7 @@ class CheckFacts:
 
     columns: dict[str, ColumnFacts] = field(default_factory=dict)
     before: list[tuple[str, str, bool]] = field(default_factory=list)  # (a, b, strict): a < b
+    gaps: list[Gap] = field(default_factory=list)  # b follows a by at least or at most…
     null_rules: list[NullRule] = field(default_factory=list)
     null_when: list[NullWhen] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)  # constraint names
@@ -135,6 +139,7 @@ class CheckFacts:
             mine.pattern = mine.pattern or theirs.pattern
             mine.case = mine.case or theirs.case
         self.before += other.before
+        self.gaps += other.gaps
         self.null_rules += other.null_rules
         self.null_when += other.null_when
         self.not_understood += other.not_understood
@@ -370,6 +375,11 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
     op = operator_of(expr)
     if op not in FLIPPED:
         return False
+    gap = gap_of(expr)
+    if gap is not None:  # `ends_at >= starts_at + '01:00:00'::interval`
+        facts.before.append((gap.earlier, gap.later, False))
+        facts.gaps.append(gap)
+        return True
     left, right = expr["lexpr"], expr.get("rexpr")
     left_column, right_column = column_of(left), column_of(right)
     if left_column is not None and right_column is not None:

@@ -169,6 +169,9 @@ _INTERVAL_PART = re.compile(
 )
 
 
+_CLOCK = re.compile(r"\s*([+-]?)(\d+):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*")
+
+
 def moment(node: Any, *, upper: bool) -> str | None:
     """`now()`, `CURRENT_DATE`, `CURRENT_TIMESTAMP` (…), or one of them plus or minus an
     interval or days (`now() - '18 years'::interval`, `current_date - 30`), as the ISO text
@@ -229,9 +232,25 @@ def _interval(node: Any) -> tuple[int, int, int] | None:
             seconds += 60 * amount
         else:
             seconds += amount
+    clock = _CLOCK.fullmatch(value[position:])  # `'1 day 02:00:00'`, `'01:30:00'`
+    if clock is not None:
+        sign = -1 if clock[1] == "-" else 1
+        hours, minutes, whole = int(clock[2]), int(clock[3]), int(clock[4] or 0)
+        seconds += sign * (3600 * hours + 60 * minutes + whole)
+        position = len(value)
     if position == 0 or value[position:].strip():
         return None
     return months, days, seconds
+
+
+def interval_seconds(node: Any, *, month_days: int = 30) -> float | None:
+    """The length of `'01:00:00'::interval`, `'2 days'`, or a number of days (a date plus
+    an integer), in seconds, a month counted as `month_days`; None for anything else."""
+    parts = _interval(node)
+    if parts is None:
+        return None
+    months, days, seconds = parts
+    return float((months * month_days + days) * 86_400 + seconds)
 
 
 def _shifted(start: dt.datetime, step: tuple[int, int, int], sign: int) -> dt.datetime:

@@ -11,6 +11,7 @@ import re
 
 from pgrehearse.scenario import AfterColumn, BetweenColumn, FloatColumn, IntColumn
 from pgrehearse.seed._catalog import TableInfo
+from pgrehearse.seed._gaps import Gap
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 
 # a later column's name token -> the earlier one's (return_date follows rental_date)
@@ -71,11 +72,15 @@ def order_columns(name: str, info: TableInfo, plan: TablePlan, problems: list[Pl
         before = planned[earlier].spec if earlier in planned else None
         if isinstance(before, AfterColumn) and before.after == later:
             continue  # never a cycle
+        gaps = [g for g in info.checks.gaps if (g.earlier, g.later) == (earlier, later)]
         if later in moments and earlier in moments:
             unit = 1.0 if info.columns[later].base_type != "date" else 86_400.0
             spec = AfterColumn(after=earlier, min_gap=unit if strict else 0.0)
+            spec = _within_gaps(spec, gaps, unit, moments=True)
         elif later in numbers and earlier in numbers:
             spec = _number_after(earlier, later, strict, info, plan)
+            unit = 1.0 if info.columns[later].base_type in ("int2", "int4", "int8") else 0.01
+            spec = _within_gaps(spec, [g for g in gaps if g.plain], unit, moments=False)
         else:
             continue
         spec = spec.model_copy(update={"null_fraction": found.spec.null_fraction})
@@ -150,6 +155,25 @@ def _number_after(
         plan.columns[index] = PlannedColumn(earlier, column.spec.model_copy(update=update), True)
         room = later_high - middle
     return AfterColumn(after=earlier, min_gap=min_gap, within=max(min_gap, room))
+
+
+def _within_gaps(spec: AfterColumn, gaps: list[Gap], unit: float, *, moments: bool) -> AfterColumn:
+    """`spec` with its gap kept to what CHECKs allow (`ends_at >= starts_at + interval '1
+    hour'`: at least an hour; `due_on <= issued_on + 90`: 90 days at most)."""
+    least, most = spec.min_gap, spec.within
+    bounded = False
+    for gap in gaps:
+        low = gap.seconds(gap.least) if moments else gap.least
+        high = gap.seconds(gap.most) if moments else gap.most
+        if low is not None:
+            least = max(least, low + (unit if gap.strict else 0.0))
+        if high is not None:
+            most = min(most, high - (unit if gap.strict else 0.0))
+            bounded = True
+    least = max(least, 0.0)  # never before the earlier column: stronger than the CHECK
+    if most < least:
+        most = least if bounded else least + spec.within  # a floor past the usual span
+    return spec.model_copy(update={"min_gap": least, "within": most})
 
 
 def _range(plan: TablePlan, column: str) -> tuple[float, float]:
