@@ -172,12 +172,7 @@ def test_a_lock_queued_for_is_held_from_its_grant(server: LocalServer) -> None:
     once that transaction ends; the queue time is a wait, not a hold."""
     name, setup = _table()
     blocked: dict[str, float] = {}  # when the application's COMMIT began and returned
-    with _connect(server, "harness") as conn:
-        conn.autocommit = True
-        for statement in split_statements(setup):
-            conn.execute(statement.sql)
-    app = _connect(server, "app")
-    app.execute(f"SELECT count(*) FROM {name}")  # holds ACCESS SHARE until commit
+    app = _reading_in_a_transaction(server, name, setup)
 
     def commit_later(migration_pid: int) -> None:
         _wait_until_queued(server, migration_pid, name)
@@ -222,12 +217,7 @@ def test_a_session_queued_behind_a_queued_statement_is_blamed_on_it(
     """The application's read waits behind the migration's LOCK while that LOCK itself still
     queues behind an older transaction: the statement it waits for is the LOCK."""
     name, setup = _table()
-    with _connect(server, "harness") as conn:
-        conn.autocommit = True
-        for statement in split_statements(setup):
-            conn.execute(statement.sql)
-    older = _connect(server, "app")
-    older.execute(f"SELECT count(*) FROM {name}")  # holds ACCESS SHARE until commit
+    older = _reading_in_a_transaction(server, name, setup)
     reader: dict[str, Any] = {}
 
     def read() -> None:
@@ -263,6 +253,20 @@ def test_a_session_queued_behind_a_queued_statement_is_blamed_on_it(
     print(wait, granted, locks.to_dict("records"))
     assert wait["start_s"] < granted - 0.1
     assert wait["blocking_statement"] == "up #1"
+
+
+def _reading_in_a_transaction(
+    server: LocalServer, name: str, setup: str
+) -> psycopg.Connection[Any]:
+    """After `setup`, an application session that read `name` in a transaction it keeps
+    open: it holds ACCESS SHARE until it commits."""
+    with _connect(server, "harness") as conn:
+        conn.autocommit = True
+        for statement in split_statements(setup):
+            conn.execute(statement.sql)
+    app = _connect(server, "app")
+    app.execute(f"SELECT count(*) FROM {name}")
+    return app
 
 
 def _wait_until_queued(server: LocalServer, pid: int, table: str) -> None:
