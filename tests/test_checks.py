@@ -1347,6 +1347,39 @@ def test_gaps_a_check_keeps_between_two_columns_seed_from_rows_alone(
     assert row == (True, True, 0, 10, True, True, 5, True)
 
 
+APART = """
+CREATE TABLE accounts (id bigserial PRIMARY KEY);
+CREATE TABLE wallets (id uuid PRIMARY KEY);
+CREATE TABLE transfers (
+    id bigserial PRIMARY KEY,
+    from_account bigint NOT NULL REFERENCES accounts (id),
+    to_account bigint NOT NULL REFERENCES accounts (id),
+    from_wallet uuid REFERENCES wallets (id),
+    to_wallet uuid NOT NULL REFERENCES wallets (id),
+    CHECK (from_account <> to_account),
+    CHECK (from_wallet IS DISTINCT FROM to_wallet)
+);
+"""
+
+
+@pytest.mark.parametrize("binary", ["1", "0"])
+def test_two_references_a_check_keeps_apart_never_meet(
+    binary: str, tmp_path: Path, work_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three accounts and 20,000 transfers: a third of the pairs would meet; each is drawn
+    again (the few left, the block's next key), in binary COPY and in text."""
+    monkeypatch.setenv("PGREHEARSE_SEED_BINARY", binary)
+    data = "{tables: {accounts: {rows: 3}, wallets: {rows: 4}, transfers: {rows: 20000}}}"
+    path = seeding_scenario(tmp_path, APART, data)
+    row = _seeded_row(
+        path,
+        """SELECT count(*), count(DISTINCT (from_account, to_account)),
+                  count(DISTINCT to_wallet), count(*) FILTER (WHERE from_wallet IS NULL)
+           FROM transfers""",
+    )
+    assert row == (20000, 6, 4, 0)  # every ordered pair of distinct accounts, none equal
+
+
 NULLS_AND_PATTERNS = """
 CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);
 CREATE TABLE robots (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY);

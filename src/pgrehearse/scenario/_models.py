@@ -465,6 +465,8 @@ class RefColumn(_GeneratorBase):
     # pg_stats' n_distinct of the column (negative: a fraction of the rows): the other
     # rows then spread evenly over as many keys as make ANALYZE find that many
     distinct: float | None = Field(default=None, allow_inf_nan=False)
+    # another column of the row this one never equals (`CHECK (from_account <> to_account)`)
+    differs_from: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _hot_shares(self) -> RefColumn:

@@ -103,6 +103,8 @@ class CheckFacts:
     columns: dict[str, ColumnFacts] = field(default_factory=dict)
     before: list[tuple[str, str, bool]] = field(default_factory=list)  # (a, b, strict): a < b
     gaps: list[Gap] = field(default_factory=list)  # b follows a by at least or at most…
+    # `a <> b`, `a IS DISTINCT FROM b`: tried on sample rows, and a reference kept apart
+    differ: list[tuple[str, str]] = field(default_factory=list)
     null_rules: list[NullRule] = field(default_factory=list)
     null_when: list[NullWhen] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)  # constraint names
@@ -140,6 +142,7 @@ class CheckFacts:
             mine.case = mine.case or theirs.case
         self.before += other.before
         self.gaps += other.gaps
+        self.differ += other.differ
         self.null_rules += other.null_rules
         self.null_when += other.null_when
         self.not_understood += other.not_understood
@@ -370,6 +373,10 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
             return False
         facts.of(column).not_equal += excluded
         return True
+    apart = (column_of(expr["lexpr"]), column_of(expr.get("rexpr")))
+    if apart[0] and apart[1] and (expr["kind"] == "AEXPR_DISTINCT" or operator_of(expr) == "<>"):
+        facts.differ.append((apart[0], apart[1]))
+        return False  # still tried on sample rows: only references are kept apart
     if expr["kind"] != "AEXPR_OP":
         return False
     op = operator_of(expr)

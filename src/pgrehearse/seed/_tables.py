@@ -16,6 +16,7 @@ from psycopg import sql
 from pgrehearse.scenario import AfterColumn, FakerColumn, RefColumn, RefsByColumn, SqlColumn
 from pgrehearse.seed._binary import Field, binary_enabled, binary_field
 from pgrehearse.seed._catalog import ColumnInfo
+from pgrehearse.seed._differs import link_differs
 from pgrehearse.seed._generators import (
     Column,
     Combination,
@@ -95,6 +96,7 @@ def table_columns(
         _number_decimals(table_plan),
     )
     generators = link_refs_by(generators, specs, context(""))
+    generators = link_differs(generators, specs, context(""))
     generators = with_null_when(table_plan, with_null_patterns(table_plan, generators, seed), seed)
     return [
         Column(

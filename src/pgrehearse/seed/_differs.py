@@ -1,0 +1,101 @@
+"""A reference that never equals another column of its row: `CHECK (from_account <>
+to_account)`, `CHECK (follower_id IS DISTINCT FROM followee_id)`. Where the two would be
+equal, the reference is drawn again (from a stream of its own for the block), so every
+other row keeps the values it had; the other column's values are made again from its own
+stream for the block, as an `after` column's are."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pgrehearse.scenario import ColumnSpec, RefColumn
+from pgrehearse.seed._binary import NumberKind, Numbers
+from pgrehearse.seed._generators import BLOCK_ROWS, Generator, GeneratorContext, column_rng
+
+_REDRAWS = 8  # with k keys, a row is still equal after them with chance k**-8
+
+
+class DiffersFrom(Generator):
+    def __init__(
+        self,
+        mine: Generator,
+        other: Generator,
+        column: str,
+        other_column: str,
+        context: GeneratorContext,
+    ) -> None:
+        self.mine = mine
+        self.other = other
+        self.other_column = other_column
+        self.seed = context.seed
+        self.table = context.table
+        self.salt = zlib.crc32(f"{context.table}.{column}:differs".encode())
+        self.json_kind = mine.json_kind
+        self.escape = mine.escape
+
+    def _redraw(self, first: int, attempt: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.salt, first // BLOCK_ROWS, attempt])
+
+    def _theirs_rng(self, first: int) -> np.random.Generator:
+        return column_rng(self.seed, self.table, self.other_column, first // BLOCK_ROWS)
+
+    def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
+        mine = self.mine.values(first, count, rng)
+        theirs = self.other.values(first, count, self._theirs_rng(first))
+        same = [i for i in range(count) if mine[i] == theirs[i]]
+        for attempt in range(1, _REDRAWS + 1):
+            if not same:
+                break
+            again = self.mine.values(first, count, self._redraw(first, attempt))
+            for i in same:
+                mine[i] = again[i]
+            same = [i for i in same if mine[i] == theirs[i]]
+        for i in same:  # few keys: the next of the block's values that differs
+            mine[i] = next((v for v in mine[i:] + mine[:i] if v != theirs[i]), mine[i])
+        return mine
+
+    def number_kind(self) -> tuple[NumberKind, int] | None:
+        return self.mine.number_kind()
+
+    def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
+        mine = self.mine.numbers(first, count, rng)
+        theirs = self.other.numbers(first, count, self._theirs_rng(first)).values
+        values = mine.values.copy()
+        same = _equal_rows(values, theirs)
+        for attempt in range(1, _REDRAWS + 1):
+            if not same.any():
+                break
+            again = self.mine.numbers(first, count, self._redraw(first, attempt)).values
+            values[same] = again[same]
+            same &= _equal_rows(values, theirs)
+        for i in np.flatnonzero(same).tolist():  # few keys: the next value that differs
+            differing = np.flatnonzero(~_equal_rows(values, theirs[i : i + 1]))
+            if len(differing):
+                values[i] = values[differing[np.searchsorted(differing, i) % len(differing)]]
+        return Numbers(mine.kind, values, mine.decimals)
+
+    def null_rows(self, first: int, count: int) -> npt.NDArray[np.bool_] | None:
+        return self.mine.null_rows(first, count)
+
+
+def _equal_rows(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Row by row: a UUID is a row of 16 bytes."""
+    equal: npt.NDArray[np.bool_] = (a == b) if a.ndim == 1 else (a == b).all(axis=1)
+    return equal
+
+
+def link_differs(
+    generators: dict[str, Generator], specs: dict[str, ColumnSpec], context: GeneratorContext
+) -> dict[str, Generator]:
+    """Each reference that `differs_from` another column, wrapped to keep it so."""
+    linked = dict(generators)
+    for name, spec in specs.items():
+        if isinstance(spec, RefColumn) and spec.differs_from in generators:
+            other = spec.differs_from
+            assert other is not None
+            linked[name] = DiffersFrom(generators[name], generators[other], name, other, context)
+    return linked
