@@ -1359,6 +1359,12 @@ CREATE TABLE transfers (
     CHECK (from_account <> to_account),
     CHECK (from_wallet IS DISTINCT FROM to_wallet)
 );
+CREATE TABLE follows (
+    follower bigint NOT NULL REFERENCES accounts (id),
+    followee bigint NOT NULL REFERENCES accounts (id),
+    PRIMARY KEY (follower, followee),
+    CHECK (follower <> followee)
+);
 """
 
 
@@ -1367,17 +1373,29 @@ def test_two_references_a_check_keeps_apart_never_meet(
     binary: str, tmp_path: Path, work_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three accounts and 20,000 transfers: a third of the pairs would meet; each is drawn
-    again (the few left, the block's next key), in binary COPY and in text."""
+    again (the few left, the block's next key), in binary COPY and in text. A composite key
+    of two references skips the combinations of one account twice."""
     monkeypatch.setenv("PGREHEARSE_SEED_BINARY", binary)
-    data = "{tables: {accounts: {rows: 3}, wallets: {rows: 4}, transfers: {rows: 20000}}}"
+    data = (
+        "{tables: {accounts: {rows: 3}, wallets: {rows: 4}, transfers: {rows: 20000},"
+        " follows: {rows: 6}}}"
+    )
     path = seeding_scenario(tmp_path, APART, data)
     row = _seeded_row(
         path,
         """SELECT count(*), count(DISTINCT (from_account, to_account)),
-                  count(DISTINCT to_wallet), count(*) FILTER (WHERE from_wallet IS NULL)
+                  count(DISTINCT to_wallet),
+                  (SELECT count(*) FROM follows WHERE follower <> followee)
            FROM transfers""",
     )
-    assert row == (20000, 6, 4, 0)  # every ordered pair of distinct accounts, none equal
+    # every ordered pair of distinct accounts, none equal; and a key of two references
+    # makes all 3 x 2 pairs that are not one account twice
+    assert row == (20000, 6, 4, 6)
+    path.write_text(path.read_text().replace("follows: {rows: 6}", "follows: {rows: 7}"))
+    with pytest.raises(ScenarioError, match="only 6 distinct combinations for 7 rows"):
+        from pgrehearse.rehearsal.plan import plan_seeding
+
+        plan_seeding(load_scenario(path))
 
 
 NULLS_AND_PATTERNS = """

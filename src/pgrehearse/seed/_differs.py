@@ -2,11 +2,13 @@
 to_account)`, `CHECK (follower_id IS DISTINCT FROM followee_id)`. Where the two would be
 equal, the reference is drawn again (from a stream of its own for the block), so every
 other row keeps the values it had; the other column's values are made again from its own
-stream for the block, as an `after` column's are."""
+stream for the block, as an `after` column's are. In a composite unique key of both, the
+combinations skip the equal ones instead (`kept_apart_from`, read by the key's sizing)."""
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,9 @@ import numpy.typing as npt
 
 from pgrehearse.scenario import ColumnSpec, RefColumn
 from pgrehearse.seed._binary import NumberKind, Numbers
+from pgrehearse.seed._catalog import TableInfo
 from pgrehearse.seed._generators import BLOCK_ROWS, Generator, GeneratorContext, column_rng
+from pgrehearse.seed._plan_model import PlannedColumn, TablePlan
 
 _REDRAWS = 8  # with k keys, a row is still equal after them with chance k**-8
 
@@ -99,3 +103,44 @@ def link_differs(
             assert other is not None
             linked[name] = DiffersFrom(generators[name], generators[other], name, other, context)
     return linked
+
+
+def kept_apart_from(
+    specs: Mapping[str, ColumnSpec], name: str, group: list[str], held: set[str]
+) -> str | None:
+    """The other part of the key `name` `differs_from`, where both pick the same keys."""
+    spec = specs[name]
+    if not isinstance(spec, RefColumn) or spec.differs_from is None:
+        return None
+    other = spec.differs_from
+    theirs = specs.get(other)
+    if other not in group or other in held or other == name or not isinstance(theirs, RefColumn):
+        return None
+    return other if theirs.ref == spec.ref and not theirs.differs_from else None
+
+
+def keep_references_apart(info: TableInfo, plan: TablePlan) -> None:
+    """`CHECK (from_account <> to_account)` over two references to the same keys: the
+    second `differs_from` the first (drawn again where they would be equal; in a composite
+    unique key of both, its combinations skip the equal ones). One part of a composite key
+    and the other not is left to the CHECK's try on sample rows."""
+    grouped = {column for group in info.unique_groups for column in group}
+    together = {frozenset(group) for group in info.unique_groups}
+    for first, second in info.checks.differ:
+        planned = {c.name: c for c in plan.columns}
+        one, other = planned.get(first), planned.get(second)
+        if (
+            one is None
+            or other is None
+            or not isinstance(one.spec, RefColumn)
+            or not isinstance(other.spec, RefColumn)
+            or one.spec.ref != other.spec.ref
+            or one.spec.unique
+            or other.spec.unique
+            or ({first, second} & grouped and not any({first, second} <= g for g in together))
+            or one.spec.differs_from == second
+        ):
+            continue
+        apart = other.spec.model_copy(update={"differs_from": first})
+        plan.columns[plan.columns.index(other)] = PlannedColumn(second, apart, other.inferred)
+        plan.notes.append(f"{second} is drawn again where it would equal {first} (a CHECK)")

@@ -114,10 +114,17 @@ class Combination:
     span: int  # the product of the sizes of the key's columns
     divisor: int  # the product of the sizes of the columns before this one
     size: int  # how many values this column can take
+    # (divisor, size) of a part this one never equals (`CHECK (follower_id <> followee_id)`):
+    # this column takes one of the size + 1 values, skipping the other's
+    apart: tuple[int, int] | None = None
 
     def digits(self, first: int, count: int) -> npt.NDArray[np.int64]:
         number = unique_offsets(first, count, self.span, self.salt)
-        return (number // self.divisor) % self.size
+        digit = (number // self.divisor) % self.size
+        if self.apart is None:
+            return digit
+        other = (number // self.apart[0]) % self.apart[1]
+        return (other + 1 + digit) % (self.size + 1)
 
 
 @dataclass(frozen=True)

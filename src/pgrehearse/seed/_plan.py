@@ -22,6 +22,7 @@ from pgrehearse.scenario import (
     UuidColumn,
 )
 from pgrehearse.seed._catalog import ColumnInfo, Exclusion, TableInfo, mentions
+from pgrehearse.seed._differs import keep_references_apart
 from pgrehearse.seed._exclusions import make_slots
 from pgrehearse.seed._implied_refs import implied_reference, refer_by_name
 from pgrehearse.seed._infer import infer_generator
@@ -143,7 +144,7 @@ def _plan_table(
     except PlanError as exc:
         problems.append(exc)
     order_columns(name, info, plan, problems)
-    _keep_references_apart(info, plan)
+    keep_references_apart(info, plan)
     for group in info.unique_groups:
         try:
             _honour_unique_group(name, group, info, plan)
@@ -394,31 +395,6 @@ def _checked_with_others(column: ColumnInfo, info: TableInfo) -> bool:
         and any(mentions(definition, other) for other in info.columns if other != column.name)
         for definition in info.checks.definitions.values()
     )
-
-
-def _keep_references_apart(info: TableInfo, plan: TablePlan) -> None:
-    """`CHECK (from_account <> to_account)` over two references to the same keys: the
-    second `differs_from` the first (drawn again where they would be equal). Keys of a
-    composite unique key are left to the CHECK's try on sample rows."""
-    grouped = {column for group in info.unique_groups for column in group}
-    for first, second in info.checks.differ:
-        planned = {c.name: c for c in plan.columns}
-        one, other = planned.get(first), planned.get(second)
-        if (
-            one is None
-            or other is None
-            or not isinstance(one.spec, RefColumn)
-            or not isinstance(other.spec, RefColumn)
-            or one.spec.ref != other.spec.ref
-            or one.spec.unique
-            or other.spec.unique
-            or {first, second} & grouped
-            or one.spec.differs_from == second
-        ):
-            continue
-        apart = other.spec.model_copy(update={"differs_from": first})
-        plan.columns[plan.columns.index(other)] = PlannedColumn(second, apart, other.inferred)
-        plan.notes.append(f"{second} is drawn again where it would equal {first} (a CHECK)")
 
 
 _TAKES_WORDS = {"tsvector", "xml", "citext"}  # text input of words is valid for them

@@ -18,6 +18,7 @@ from pgrehearse.scenario import (
     SequenceColumn,
 )
 from pgrehearse.seed._catalog import TableInfo
+from pgrehearse.seed._differs import kept_apart_from
 from pgrehearse.seed._patterns import distinct_values
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
 
@@ -204,9 +205,12 @@ def _group_capacity(plan: TablePlan, group: list[str], rows_of: Mapping[str, int
         if set(columns) <= set(group):
             sizes.append(rows_of.get(table))
             held.update(columns)
-    sizes += [
-        _values_taken(specs[c], rows_of) if c in specs else None for c in group if c not in held
-    ]
+    for c in group:
+        taken = _values_taken(specs[c], rows_of) if c in specs and c not in held else None
+        if taken is not None and kept_apart_from(specs, c, group, held) is not None:
+            taken -= 1  # `CHECK (follower <> followee)`: never the other's key
+        if c not in held:
+            sizes.append(taken)
     known = [size for size in sizes if size is not None]
     return math.prod(known) if sizes and len(known) == len(sizes) else None
 

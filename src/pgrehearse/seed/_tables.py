@@ -4,6 +4,7 @@ by the server."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from typing import Any
@@ -13,10 +14,16 @@ import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from pgrehearse.scenario import AfterColumn, FakerColumn, RefColumn, RefsByColumn, SqlColumn
+from pgrehearse.scenario import (
+    AfterColumn,
+    FakerColumn,
+    RefColumn,
+    RefsByColumn,
+    SqlColumn,
+)
 from pgrehearse.seed._binary import Field, binary_enabled, binary_field
 from pgrehearse.seed._catalog import ColumnInfo
-from pgrehearse.seed._differs import link_differs
+from pgrehearse.seed._differs import kept_apart_from, link_differs
 from pgrehearse.seed._generators import (
     Column,
     Combination,
@@ -185,12 +192,17 @@ def _combinations(
                 key = row_key(table, columns)
                 parts.append((key, True, len(ref_keys[key][0])))
                 held.update(columns)
+        apart: dict[str, str] = {}  # a part -> the part it never equals
         for name in group:
             if name in held:
                 continue
             context = GeneratorContext(seed, table_plan.name, name, table_plan.rows, ref_keys)
             domain = combination_domain(specs[name], context)
-            parts.append((name, False, 0 if domain is None else domain_size(domain)))
+            size = 0 if domain is None else domain_size(domain)
+            other = kept_apart_from(specs, name, group, held)
+            if other is not None and size > 1:
+                apart[name], size = other, size - 1  # the other's value is skipped
+            parts.append((name, False, size))
         span = math.prod(size for _, _, size in parts)
         if span < table_plan.rows:
             raise UnsatisfiableUnique(
@@ -202,6 +214,9 @@ def _combinations(
         for name, row_ref, size in parts:
             (by_row_ref if row_ref else by_column)[name] = Combination(salt, span, divisor, size)
             divisor *= size
+        for name, other in apart.items():
+            them = by_column[other]
+            by_column[name] = dataclasses.replace(by_column[name], apart=(them.divisor, them.size))
     return by_column, by_row_ref
 
 
