@@ -1381,6 +1381,14 @@ def test_two_references_a_check_keeps_apart_never_meet(
         " follows: {rows: 6}}}"
     )
     path = seeding_scenario(tmp_path, APART, data)
+    from pgrehearse.rehearsal.plan import plan_seeding
+
+    notes = {t.name: t.notes for t in plan_seeding(load_scenario(path)).tables}
+    assert any(
+        "transfers_check: to_account never takes the key from_account has" in note
+        for note in notes["transfers"]
+    ), notes["transfers"]
+    assert not any("transfers_check is not a form" in note for note in notes["transfers"])
     row = _seeded_row(
         path,
         """SELECT count(*), count(DISTINCT (from_account, to_account)),
@@ -1393,8 +1401,6 @@ def test_two_references_a_check_keeps_apart_never_meet(
     assert row == (20000, 6, 4, 6)
     path.write_text(path.read_text().replace("follows: {rows: 6}", "follows: {rows: 7}"))
     with pytest.raises(ScenarioError, match="only 6 distinct combinations for 7 rows"):
-        from pgrehearse.rehearsal.plan import plan_seeding
-
         plan_seeding(load_scenario(path))
 
 

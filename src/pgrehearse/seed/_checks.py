@@ -105,6 +105,7 @@ class CheckFacts:
     gaps: list[Gap] = field(default_factory=list)  # b follows a by at least or at most…
     # `a <> b`, `a IS DISTINCT FROM b`: tried on sample rows, and a reference kept apart
     differ: list[tuple[str, str]] = field(default_factory=list)
+    differ_checks: dict[tuple[str, str], str] = field(default_factory=dict)  # their names
     null_rules: list[NullRule] = field(default_factory=list)
     null_when: list[NullWhen] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)  # constraint names
@@ -143,6 +144,7 @@ class CheckFacts:
         self.before += other.before
         self.gaps += other.gaps
         self.differ += other.differ
+        self.differ_checks |= other.differ_checks
         self.null_rules += other.null_rules
         self.null_when += other.null_when
         self.not_understood += other.not_understood
@@ -166,9 +168,11 @@ def read_checks(definitions: list[tuple[str, str]]) -> CheckFacts:
             facts.not_understood.append(name)
             facts.definitions[name] = expression
             continue
+        apart = len(facts.differ)
         if not _conjunct(node, facts, name):
             facts.not_understood.append(name)
             facts.definitions[name] = expression
+        facts.differ_checks |= dict.fromkeys(facts.differ[apart:], name)
     return facts
 
 

@@ -119,13 +119,14 @@ def kept_apart_from(
     return other if theirs.ref == spec.ref and not theirs.differs_from else None
 
 
-def keep_references_apart(info: TableInfo, plan: TablePlan) -> None:
+def keep_references_apart(info: TableInfo, plan: TablePlan) -> set[str]:
     """`CHECK (from_account <> to_account)` over two references to the same keys: the
     second `differs_from` the first (drawn again where they would be equal; in a composite
     unique key of both, its combinations skip the equal ones). One part of a composite key
     and the other not is left to the CHECK's try on sample rows."""
     grouped = {column for group in info.unique_groups for column in group}
     together = {frozenset(group) for group in info.unique_groups}
+    kept: set[str] = set()  # the CHECKs whose references are kept apart
     for first, second in info.checks.differ:
         planned = {c.name: c for c in plan.columns}
         one, other = planned.get(first), planned.get(second)
@@ -143,4 +144,10 @@ def keep_references_apart(info: TableInfo, plan: TablePlan) -> None:
             continue
         apart = other.spec.model_copy(update={"differs_from": first})
         plan.columns[plan.columns.index(other)] = PlannedColumn(second, apart, other.inferred)
-        plan.notes.append(f"{second} is drawn again where it would equal {first} (a CHECK)")
+        check = info.checks.differ_checks.get((first, second), "")
+        plan.notes.append(
+            f"CHECK {check}: {second} never takes the key {first} has in its row (drawn again"
+            " where it would); the CHECK is tried on sample rows too"
+        )
+        kept.add(check)
+    return kept

@@ -144,7 +144,7 @@ def _plan_table(
     except PlanError as exc:
         problems.append(exc)
     order_columns(name, info, plan, problems)
-    keep_references_apart(info, plan)
+    kept_apart = keep_references_apart(info, plan)
     for group in info.unique_groups:
         try:
             _honour_unique_group(name, group, info, plan)
@@ -157,6 +157,8 @@ def _plan_table(
             problems.append(exc)
     plan.notes += info.notes
     for check in info.checks.not_understood:
+        if check in kept_apart:
+            continue
         plan.notes.append(
             f"CHECK {check} is not a form pgrehearse builds values for (comparisons with "
             "constants or another column, IN lists, OR of equalities, lengths, regular "
