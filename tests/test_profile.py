@@ -660,6 +660,7 @@ CREATE TABLE plan_features (
 CREATE TABLE regions (code char(2) PRIMARY KEY);
 CREATE TABLE kinds (id smallint PRIMARY KEY CHECK (id BETWEEN 1 AND 4));
 CREATE TABLE codes (id smallint GENERATED ALWAYS AS IDENTITY (MAXVALUE 100) PRIMARY KEY, v text);
+CREATE TABLE desks (id serial PRIMARY KEY CHECK (id <= 30), v text);
 CREATE TABLE region_kinds (
     region char(2) NOT NULL REFERENCES regions, kind smallint NOT NULL REFERENCES kinds,
     PRIMARY KEY (region, kind)
@@ -671,8 +672,9 @@ def test_init_sizes_keys_of_several_columns_and_checked_numbers(
     tmp_path: Path, work_root: Path
 ) -> None:
     """A key of two enums holds their product; a key of two references, the product of
-    their tables' rows (as init sized them); a numbered key a CHECK stops, its span. The
-    plan of what init wrote finds nothing; with more rows, it names each key."""
+    their tables' rows (as init sized them); a numbered key a CHECK stops, its span (a
+    serial's too). The plan of what init wrote finds nothing; with more rows, it names each
+    key."""
     schema = tmp_path / "schema.sql"
     schema.write_text(LOOKUP_KEYS)
     out = tmp_path / "keys"
@@ -681,6 +683,7 @@ def test_init_sizes_keys_of_several_columns_and_checked_numbers(
     written = yaml.safe_load((out / "scenario.yaml").read_text())
     assert {t: v["rows"] for t, v in written["data"]["tables"].items()} == {
         "codes": 100,  # what its sequence numbers before its MAXVALUE
+        "desks": 30,  # ...or before a CHECK stops it
         "kinds": 4,
         "plan_features": 15,
         "region_kinds": 36 * 36 * 4,
@@ -692,6 +695,7 @@ def test_init_sizes_keys_of_several_columns_and_checked_numbers(
         .replace("rows: 15\n", "rows: 16\n")
         .replace("rows: 4\n", "rows: 5\n")
         .replace("rows: 100\n", "rows: 101\n")
+        .replace("rows: 30\n", "rows: 31\n")
     )
     planned = _cli("plan", out)
     assert planned.returncode == 2
@@ -700,6 +704,9 @@ def test_init_sizes_keys_of_several_columns_and_checked_numbers(
         planned.stderr
     )
     assert "codes.id is numbered by a sequence that gives only 100 more values" in planned.stderr
+    assert "desks.id is numbered by a sequence that gives only 30 more values (a CHECK" in (
+        planned.stderr
+    )
 
 
 def test_the_books_of_migration_tools_are_told_apart_from_the_applications_tables() -> None:

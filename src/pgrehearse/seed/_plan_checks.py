@@ -89,18 +89,29 @@ def row_capacity(plan: TablePlan) -> int | None:
     """The most rows the table's unique columns allow (a lookup table keyed by an enum, a
     char(2) code) and its sequences can number; None when they allow any number."""
     found = [distinct_capacity(c, plan.info) for c in plan.columns]
-    found += [(left, "") for _, left in _numbered_by_sequence(plan)]
+    found += [(left, "") for _, left, _ in _numbered_by_sequence(plan)]
     return min((capacity for capacity, _ in filter(None, found)), default=None)
 
 
-def _numbered_by_sequence(plan: TablePlan) -> list[tuple[str, int]]:
-    """The columns left to a sequence that stops (MAXVALUE, a smallserial's 32,767), with
-    how many more values it gives."""
-    return [
-        (name, info.serial_left)
-        for name in plan.left_to_database
-        if (info := plan.info.columns.get(name)) is not None and info.serial_left is not None
-    ]
+def _numbered_by_sequence(plan: TablePlan) -> list[tuple[str, int, str]]:
+    """The columns left to a sequence that stops (MAXVALUE, a smallserial's 32,767) or
+    whose numbers a CHECK stops (`CHECK (id BETWEEN 1 AND 50)`), with how many more values
+    it gives and what stops it."""
+    found = []
+    for name in plan.left_to_database:
+        info = plan.info.columns.get(name)
+        if info is None:
+            continue
+        stops = [(info.serial_left, "its MAXVALUE")] if info.serial_left is not None else []
+        high = facts.high if (facts := plan.info.checks.columns.get(name)) else None
+        start = info.next_serial[0] if info.next_serial and info.next_serial[1] == 1 else None
+        if start is not None and high is not None and type(high.value) is int:
+            last = high.value if high.inclusive else high.value - 1
+            stops.append((max(last - start + 1, 0), f"a CHECK stops it at {last:,}"))
+        if stops:
+            left, why = min(stops)
+            found.append((name, left, why))
+    return found
 
 
 def _sequences_run_out(plan: TablePlan) -> list[PlanError]:
@@ -110,11 +121,11 @@ def _sequences_run_out(plan: TablePlan) -> list[PlanError]:
             plan.name,
             name,
             f"{plan.name}.{name} is numbered by a sequence that gives only {left:,} more "
-            f"values (its MAXVALUE), for {plan.rows:,} rows",
+            f"values ({why}), for {plan.rows:,} rows",
             hint=f"lower {plan.name}'s rows to {left:,} or fewer (or --scale), or let the "
-            "sequence go further (its MAXVALUE; a smallserial stops at 32,767)",
+            "sequence go further (its MAXVALUE; a smallserial stops at 32,767; the CHECK)",
         )
-        for name, left in _numbered_by_sequence(plan)
+        for name, left, why in _numbered_by_sequence(plan)
         if left < plan.rows
     ]
 
