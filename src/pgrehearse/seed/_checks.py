@@ -104,8 +104,7 @@ class CheckFacts:
     before: list[tuple[str, str, bool]] = field(default_factory=list)  # (a, b, strict): a < b
     gaps: list[Gap] = field(default_factory=list)  # b follows a by at least or at most…
     # `a <> b`, `a IS DISTINCT FROM b`: tried on sample rows, and a reference kept apart
-    differ: list[tuple[str, str]] = field(default_factory=list)
-    differ_checks: dict[tuple[str, str], str] = field(default_factory=dict)  # their names
+    differ: dict[tuple[str, str], str] = field(default_factory=dict)  # -> the CHECK's name
     null_rules: list[NullRule] = field(default_factory=list)
     null_when: list[NullWhen] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)  # constraint names
@@ -143,8 +142,7 @@ class CheckFacts:
             mine.case = mine.case or theirs.case
         self.before += other.before
         self.gaps += other.gaps
-        self.differ += other.differ
-        self.differ_checks |= other.differ_checks
+        self.differ |= other.differ
         self.null_rules += other.null_rules
         self.null_when += other.null_when
         self.not_understood += other.not_understood
@@ -168,11 +166,10 @@ def read_checks(definitions: list[tuple[str, str]]) -> CheckFacts:
             facts.not_understood.append(name)
             facts.definitions[name] = expression
             continue
-        apart = len(facts.differ)
         if not _conjunct(node, facts, name):
             facts.not_understood.append(name)
             facts.definitions[name] = expression
-        facts.differ_checks |= dict.fromkeys(facts.differ[apart:], name)
+        facts.differ |= {pair: name for pair, named in facts.differ.items() if not named}
     return facts
 
 
@@ -379,7 +376,7 @@ def _comparison(expr: dict[str, Any], facts: CheckFacts) -> bool:
         return True
     apart = (column_of(expr["lexpr"]), column_of(expr.get("rexpr")))
     if apart[0] and apart[1] and (expr["kind"] == "AEXPR_DISTINCT" or operator_of(expr) == "<>"):
-        facts.differ.append((apart[0], apart[1]))
+        facts.differ[(apart[0], apart[1])] = ""  # named by `read_checks`
         return False  # still tried on sample rows: only references are kept apart
     if expr["kind"] != "AEXPR_OP":
         return False

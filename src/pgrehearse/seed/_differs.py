@@ -8,7 +8,7 @@ combinations skip the equal ones instead (`kept_apart_from`, read by the key's s
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -93,11 +93,17 @@ def _equal_rows(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool
 
 
 def link_differs(
-    generators: dict[str, Generator], specs: dict[str, ColumnSpec], context: GeneratorContext
+    generators: dict[str, Generator],
+    specs: dict[str, ColumnSpec],
+    context: GeneratorContext,
+    combined: Collection[str],
 ) -> dict[str, Generator]:
-    """Each reference that `differs_from` another column, wrapped to keep it so."""
+    """Each reference that `differs_from` another column, wrapped to keep it so; not a part
+    of a composite unique key (`combined`), whose combinations already skip the equal ones."""
     linked = dict(generators)
     for name, spec in specs.items():
+        if name in combined:
+            continue
         if isinstance(spec, RefColumn) and spec.differs_from in generators:
             other = spec.differs_from
             assert other is not None
@@ -127,7 +133,7 @@ def keep_references_apart(info: TableInfo, plan: TablePlan) -> set[str]:
     grouped = {column for group in info.unique_groups for column in group}
     together = {frozenset(group) for group in info.unique_groups}
     kept: set[str] = set()  # the CHECKs whose references are kept apart
-    for first, second in info.checks.differ:
+    for (first, second), check in info.checks.differ.items():
         planned = {c.name: c for c in plan.columns}
         one, other = planned.get(first), planned.get(second)
         if (
@@ -144,7 +150,6 @@ def keep_references_apart(info: TableInfo, plan: TablePlan) -> set[str]:
             continue
         apart = other.spec.model_copy(update={"differs_from": first})
         plan.columns[plan.columns.index(other)] = PlannedColumn(second, apart, other.inferred)
-        check = info.checks.differ_checks.get((first, second), "")
         plan.notes.append(
             f"CHECK {check}: {second} never takes the key {first} has in its row (drawn again"
             " where it would); the CHECK is tried on sample rows too"

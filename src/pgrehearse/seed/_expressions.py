@@ -243,14 +243,14 @@ def _interval(node: Any) -> tuple[int, int, int] | None:
     return months, days, seconds
 
 
-def interval_seconds(node: Any, *, month_days: int = 30) -> float | None:
+def interval_seconds(node: Any) -> float | None:
     """The length of `'01:00:00'::interval`, `'2 days'`, or a number of days (a date plus
-    an integer), in seconds, a month counted as `month_days`; None for anything else."""
+    an integer), in seconds, a month counted as 30 days; None for anything else."""
     parts = _interval(node)
     if parts is None:
         return None
     months, days, seconds = parts
-    return float((months * month_days + days) * 86_400 + seconds)
+    return float((months * 30 + days) * 86_400 + seconds)
 
 
 def _shifted(start: dt.datetime, step: tuple[int, int, int], sign: int) -> dt.datetime:

@@ -14,13 +14,7 @@ import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from pgrehearse.scenario import (
-    AfterColumn,
-    FakerColumn,
-    RefColumn,
-    RefsByColumn,
-    SqlColumn,
-)
+from pgrehearse.scenario import AfterColumn, FakerColumn, RefColumn, RefsByColumn, SqlColumn
 from pgrehearse.seed._binary import Field, binary_enabled, binary_field
 from pgrehearse.seed._catalog import ColumnInfo
 from pgrehearse.seed._differs import kept_apart_from, link_differs
@@ -103,7 +97,7 @@ def table_columns(
         _number_decimals(table_plan),
     )
     generators = link_refs_by(generators, specs, context(""))
-    generators = link_differs(generators, specs, context(""))
+    generators = link_differs(generators, specs, context(""), combinations)
     generators = with_null_when(table_plan, with_null_patterns(table_plan, generators, seed), seed)
     return [
         Column(
