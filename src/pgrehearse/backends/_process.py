@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import signal
 import sys
@@ -57,17 +58,30 @@ def die_with_parent(sig: int = signal.SIGQUIT) -> Callable[[], None] | None:
     If pgrehearse is killed with SIGKILL, the server then shuts down at once by itself;
     the next run removes the folder it left.
     """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+
+    def _set() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+    return _set
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, found without `ctypes.util.find_library`: that runs `ldconfig -p` in a
+    subprocess, slow enough for a signal to land in the middle of it in a fresh child."""
     if not sys.platform.startswith("linux"):
         return None
+    with contextlib.suppress(OSError, AttributeError):
+        function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return function
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return None
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-
-    def _set() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
-
-    return _set
+    fallback: Callable[..., int] = ctypes.CDLL(libc_name, use_errno=True).prctl
+    return fallback
 
 
 def stop_process(pid: int, *, graceful: int, grace_seconds: float) -> None:

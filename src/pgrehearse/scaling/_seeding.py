@@ -131,12 +131,12 @@ def _seed_child(scenario: Scenario, options: ServerOptions, sender: Connection) 
             signal.signal(sig, signal.SIG_IGN)
         raise Interrupted(signal.Signals(signum).name, ExitCode.TERMINATED)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupted)
-    set_death_signal = die_with_parent(signal.SIGTERM)
-    if set_death_signal is not None:
-        set_death_signal()
-    try:
+    try:  # a signal may come from the first line on: no traceback for it
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, interrupted)
+        set_death_signal = die_with_parent(signal.SIGTERM)
+        if set_death_signal is not None:
+            set_death_signal()
         from pgrehearse.rehearsal.prepare import seed_snapshot  # a signal may come meanwhile
 
         outcome = "seeded" if seed_snapshot(scenario, options) else "cached"
@@ -144,6 +144,8 @@ def _seed_child(scenario: Scenario, options: ServerOptions, sender: Connection) 
         outcome = "interrupted"
     except Exception as exc:
         outcome = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # done: say so, uncut
+        signal.signal(sig, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # the parent is gone
         sender.send(outcome)
     sender.close()
