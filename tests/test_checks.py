@@ -1033,6 +1033,63 @@ def test_a_rows_moments_keep_their_order(tmp_path: Path, work_root: Path) -> Non
     assert row == (True, True, True, True, True)
 
 
+TIMES_OF_DAY = """
+CREATE TABLE opening_hours (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    weekday smallint NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+    opens time NOT NULL,
+    closes time NOT NULL,
+    shift_start time NOT NULL CHECK (shift_start >= '06:00'),
+    shift_end timetz NOT NULL,
+    lunch time NOT NULL,
+    CHECK (opens < closes),
+    CHECK (shift_start::time < shift_end::time)
+);
+CREATE TABLE tickets (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at timestamptz NOT NULL,
+    solved_at timestamptz,
+    published_on date,
+    created_on date NOT NULL
+);
+"""
+
+
+def test_times_of_day_keep_their_order_and_events_follow_creation(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """`opens < closes` over times of day: the earlier keeps to the first half of the day,
+    the later follows it before midnight; `between` takes times; a ticket is solved after
+    it was created."""
+    (tmp_path / "schema.sql").write_text(TIMES_OF_DAY)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "version: 1\nname: hours\nschema: schema.sql\n"
+        "data:\n  tables:\n    opening_hours:\n      rows: 3000\n"
+        "      columns: {lunch: {between: [11:30, 14:00]}}  # text, not YAML 1.1's 690, 840\n"
+        "    tickets: {rows: 2000}\n"
+        "migration: {up: SELECT 1;}\n"
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            row = conn.execute(
+                """SELECT bool_and(opens < closes), count(DISTINCT closes - opens) > 1000,
+                          bool_and(shift_start >= '06:00' AND shift_start < shift_end::time),
+                          min(lunch) >= '11:30' AND max(lunch) <= '14:00',
+                          count(DISTINCT lunch) > 1000
+                   FROM opening_hours"""
+            ).fetchone()
+            events = conn.execute(
+                """SELECT bool_and(solved_at >= created_at), count(solved_at) > 0,
+                          bool_and(published_on >= created_on)
+                   FROM tickets"""
+            ).fetchone()
+        database.drop()
+    assert row == (True, True, True, True, True)
+    assert events == (True, True, True)
+
+
 NUMBERS_IN_ORDER = """
 CREATE TABLE price_bands (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -1356,8 +1413,10 @@ CREATE TABLE transfers (
     to_account bigint NOT NULL REFERENCES accounts (id),
     from_wallet uuid REFERENCES wallets (id),
     to_wallet uuid NOT NULL REFERENCES wallets (id),
+    reviewer bigint REFERENCES accounts (id),
     CHECK (from_account <> to_account),
-    CHECK (from_wallet IS DISTINCT FROM to_wallet)
+    CHECK (from_wallet IS DISTINCT FROM to_wallet),
+    CONSTRAINT not_reviewed_by_sender CHECK (reviewer IS NULL OR reviewer <> from_account)
 );
 CREATE TABLE follows (
     follower bigint NOT NULL REFERENCES accounts (id),
@@ -1389,16 +1448,23 @@ def test_two_references_a_check_keeps_apart_never_meet(
         for note in notes["transfers"]
     ), notes["transfers"]
     assert not any("transfers_check is not a form" in note for note in notes["transfers"])
+    assert any(  # `IS NULL OR <>`: apart where it is set
+        "not_reviewed_by_sender: " in note and "never takes the key" in note
+        for note in notes["transfers"]
+    ), notes["transfers"]
     row = _seeded_row(
         path,
         """SELECT count(*), count(DISTINCT (from_account, to_account)),
                   count(DISTINCT to_wallet),
-                  (SELECT count(*) FROM follows WHERE follower <> followee)
+                  (SELECT count(*) FROM follows WHERE follower <> followee),
+                  count(reviewer) > 1000,
+                  count(DISTINCT (reviewer, from_account)) FILTER (WHERE reviewer IS NOT NULL)
            FROM transfers""",
     )
     # every ordered pair of distinct accounts, none equal; and a key of two references
-    # makes all 3 x 2 pairs that are not one account twice
-    assert row == (20000, 6, 4, 6)
+    # makes all 3 x 2 pairs that are not one account twice; a reviewer (where there is
+    # one) is never the sender
+    assert row == (20000, 6, 4, 6, True, 6)
     path.write_text(path.read_text().replace("follows: {rows: 6}", "follows: {rows: 7}"))
     with pytest.raises(ScenarioError, match="only 6 distinct combinations for 7 rows"):
         plan_seeding(load_scenario(path))

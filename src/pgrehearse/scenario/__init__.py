@@ -41,6 +41,8 @@ from pgrehearse.scenario._models import (
     TransactionSpec,
     UuidColumn,
     as_datetime,
+    moment_seconds,
+    time_of_day,
 )
 from pgrehearse.scenario._schema_source import SchemaPart, SchemaSource, archive_format
 
@@ -88,8 +90,10 @@ __all__ = [
     "archive_format",
     "as_datetime",
     "load_scenario",
+    "moment_seconds",
     "parse_duration",
     "postgres_duration",
     "resolve_scenario_path",
     "scenario_files",
+    "time_of_day",
 ]

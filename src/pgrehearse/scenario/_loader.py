@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,24 @@ SCENARIO_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 1 << 20  # scenarios are small; large SQL belongs in the files they name
 MAX_EXPANDED_NODES = 100_000  # values the document holds once aliases (*name) are expanded
 MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
+_FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
+
+
+def _not_sexagesimal(regexp: re.Pattern[str]) -> re.Pattern[str]:
+    return re.compile("(?![^:]*:)" + regexp.pattern, regexp.flags)
+
+
+class _Loader(_FastLoader):  # type: ignore[valid-type, misc]
+    """YAML 1.2's numbers: `17:00` stays the text of a time (YAML 1.1 reads it as the
+    sexagesimal 1020, and `09:00` as text)."""
+
+    yaml_implicit_resolvers: typing.ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
+        first: [
+            (tag, _not_sexagesimal(regexp) if tag.endswith((":int", ":float")) else regexp)
+            for tag, regexp in resolvers
+        ]
+        for first, resolvers in _FastLoader.yaml_implicit_resolvers.items()
+    }
 
 
 def resolve_scenario_path(path: Path) -> Path:

@@ -266,20 +266,29 @@ class BoolColumn(_GeneratorBase):
 
 def _text_times_as_datetimes(value: Any) -> Any:
     """`"2024-01-01T00:00:00"` given as text (JSON, Python) is a timestamp at midnight, not a
-    date: pydantic would take the first type of the union that accepts it."""
+    date: pydantic would take the first type of the union that accepts it. `"08:30"` is a
+    time of day."""
     if isinstance(value, list | tuple):
-        return [
-            dt.datetime.fromisoformat(v) if isinstance(v, str) and len(v.strip()) > 10 else v
-            for v in value
-        ]
+        return [_text_moment(v) for v in value]
     return value
 
 
-class BetweenColumn(_GeneratorBase):
-    """Dates or timestamps between two bounds: uniform, normal (around the middle), or
-    `increasing` with the row number (created_at grows with id)."""
+def _text_moment(value: Any) -> Any:
+    if isinstance(value, str) and len(value.strip()) > 10:
+        return dt.datetime.fromisoformat(value)
+    if isinstance(value, str) and _TIME_OF_DAY.fullmatch(value.strip()):
+        return dt.time.fromisoformat(value.strip())
+    return value
 
-    between: tuple[dt.date | dt.datetime, dt.date | dt.datetime]
+
+_TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+class BetweenColumn(_GeneratorBase):
+    """Dates, timestamps or times of day between two bounds: uniform, normal (around the
+    middle), or `increasing` with the row number (created_at grows with id)."""
+
+    between: tuple[dt.date | dt.datetime | dt.time, dt.date | dt.datetime | dt.time]
     distribution: Literal["uniform", "normal", "increasing"] = "uniform"
     unique: bool = False
 
@@ -291,12 +300,18 @@ class BetweenColumn(_GeneratorBase):
     @field_validator("between")
     @classmethod
     def _ordered(
-        cls, value: tuple[dt.date | dt.datetime, dt.date | dt.datetime]
-    ) -> tuple[dt.date | dt.datetime, dt.date | dt.datetime]:
-        low, high = (as_datetime(v) for v in value)
+        cls, value: tuple[dt.date | dt.datetime | dt.time, dt.date | dt.datetime | dt.time]
+    ) -> tuple[dt.date | dt.datetime | dt.time, dt.date | dt.datetime | dt.time]:
+        if sum(isinstance(v, dt.time) for v in value) == 1:
+            raise ValueError("`between` takes two times of day, or two dates or timestamps")
+        low, high = (moment_seconds(v) for v in value)
         if low > high:
             raise ValueError("the first bound of `between` must not be after the second")
         return value
+
+    @property
+    def times_of_day(self) -> bool:
+        return isinstance(self.between[0], dt.time)
 
 
 class AfterColumn(_GeneratorBase):
@@ -613,6 +628,17 @@ ColumnSpec = Annotated[
 
 JsonColumn.model_rebuild()
 ArrayColumn.model_rebuild()
+
+
+def moment_seconds(value: dt.date | dt.datetime | dt.time) -> int:
+    """Seconds since the epoch (a date or timestamp) or since midnight (a time of day)."""
+    if isinstance(value, dt.time):
+        return value.hour * 3600 + value.minute * 60 + value.second
+    return int(as_datetime(value).timestamp())
+
+
+def time_of_day(seconds: int) -> dt.time:
+    return dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
 def as_datetime(value: dt.date | dt.datetime) -> dt.datetime:

@@ -238,6 +238,7 @@ def _alternatives(args: list[dict[str, Any]], facts: CheckFacts, name: str) -> b
         if understood and not scratch.null_rules:
             facts.merge(scratch)  # stronger than the CHECK: values that meet it meet the CHECK
             return True
+        facts.differ |= scratch.differ  # `a IS NULL OR a <> b`: kept apart where a is set
         return False
     for arg in args:  # `other_condition OR a IS NOT NULL`: a has a value where it fails
         present = null_tested(arg, "IS_NOT_NULL")

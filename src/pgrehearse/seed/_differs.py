@@ -99,15 +99,23 @@ def link_differs(
     combined: Collection[str],
 ) -> dict[str, Generator]:
     """Each reference that `differs_from` another column, wrapped to keep it so; not a part
-    of a composite unique key (`combined`), whose combinations already skip the equal ones."""
+    of a composite unique key (`combined`), whose combinations already skip the equal ones.
+    A column kept apart from one that is itself drawn again is compared with its final
+    values (`reviewer <> sender`, `sender <> recipient`)."""
     linked = dict(generators)
-    for name, spec in specs.items():
-        if name in combined:
-            continue
-        if isinstance(spec, RefColumn) and spec.differs_from in generators:
-            other = spec.differs_from
+    pending = {
+        name: spec.differs_from
+        for name, spec in specs.items()
+        if name not in combined and isinstance(spec, RefColumn) and spec.differs_from in generators
+    }
+    while pending:
+        ready = [name for name, other in pending.items() if other not in pending]
+        if not ready:  # a cycle the plan does not make: leave it to the CHECK
+            break
+        for name in ready:
+            other = pending.pop(name)
             assert other is not None
-            linked[name] = DiffersFrom(generators[name], generators[other], name, other, context)
+            linked[name] = DiffersFrom(generators[name], linked[other], name, other, context)
     return linked
 
 
@@ -145,14 +153,39 @@ def keep_references_apart(info: TableInfo, plan: TablePlan) -> set[str]:
             or one.spec.unique
             or other.spec.unique
             or ({first, second} & grouped and not any({first, second} <= g for g in together))
-            or one.spec.differs_from == second
         ):
             continue
-        apart = other.spec.model_copy(update={"differs_from": first})
-        plan.columns[plan.columns.index(other)] = PlannedColumn(second, apart, other.inferred)
+        redrawn = _redrawn_side(plan, first, second)
+        if redrawn is None:
+            continue
+        mine, theirs = redrawn
+        column = planned[mine]
+        assert isinstance(column.spec, RefColumn)
+        apart = column.spec.model_copy(update={"differs_from": theirs})
+        plan.columns[plan.columns.index(column)] = PlannedColumn(mine, apart, column.inferred)
         plan.notes.append(
-            f"CHECK {check}: {second} never takes the key {first} has in its row (drawn again"
+            f"CHECK {check}: {mine} never takes the key {theirs} has in its row (drawn again"
             " where it would); the CHECK is tried on sample rows too"
         )
         kept.add(check)
     return kept
+
+
+def _redrawn_side(plan: TablePlan, first: str, second: str) -> tuple[str, str] | None:
+    """Which of the two is drawn again (the second, unless it already keeps apart from
+    another column: a reference keeps apart from one column only), never closing a loop
+    of columns each waiting for the other's values."""
+    follows = {
+        c.name: c.spec.differs_from
+        for c in plan.columns
+        if isinstance(c.spec, RefColumn) and c.spec.differs_from is not None
+    }
+    for mine, theirs in ((second, first), (first, second)):
+        if mine in follows:
+            continue
+        step: str | None = theirs
+        while step is not None and step != mine:
+            step = follows.get(step)
+        if step is None:
+            return mine, theirs
+    return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pgrehearse.scenario import AfterColumn, BetweenColumn, as_datetime
+from pgrehearse.scenario import AfterColumn, BetweenColumn, moment_seconds
 from pgrehearse.seed._catalog import Exclusion
 from pgrehearse.seed._plan_model import PlannedColumn, TablePlan
 
@@ -50,10 +50,12 @@ def make_slots(exclusion: Exclusion, plan: TablePlan) -> str | None:
             return None
         if not isinstance(start.spec, BetweenColumn) or start.spec.unique:
             return None
+        if start.spec.times_of_day:
+            return None
         low, high = start.spec.between
         dates = not isinstance(low, dt.datetime) and not isinstance(high, dt.datetime)
         unit = _DAY if dates else 1
-        span = int((as_datetime(high) - as_datetime(low)).total_seconds()) // unit
+        span = (moment_seconds(high) - moment_seconds(low)) // unit
         slot = span // max(plan.rows - 1, 1)  # the starts are at least this far apart
         if slot < 2:
             return None

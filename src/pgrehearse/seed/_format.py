@@ -143,6 +143,16 @@ def _time_table() -> npt.NDArray[Any]:
     return np.array(times, dtype=object)
 
 
+def format_times_of_day(seconds_of_day: IntArray) -> list[str]:
+    """`HH:MM:SS` for seconds since midnight (0 to 86,399)."""
+    return _clock_table()[seconds_of_day].tolist()  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=1)
+def _clock_table() -> npt.NDArray[Any]:
+    return np.array([t[1:9] for t in _time_table().tolist()], dtype=object)
+
+
 @lru_cache(maxsize=16)
 def _day_table(first_day: int, last_day: int) -> npt.NDArray[Any]:
     days = np.arange(first_day, last_day + 1).astype("datetime64[D]")

@@ -59,7 +59,7 @@ from pgrehearse.scenario import (
     SqlColumn,
     TextColumn,
     UuidColumn,
-    as_datetime,
+    moment_seconds,
 )
 from pgrehearse.seed._binary import (
     HEADER,
@@ -80,6 +80,7 @@ from pgrehearse.seed._format import (
     format_dates,
     format_fixed,
     format_ints,
+    format_times_of_day,
     format_timestamps,
     needs_copy_escape,
     numbered_uuids,
@@ -561,12 +562,13 @@ class _BetweenGenerator(Generator):
     def __init__(self, spec: BetweenColumn, context: GeneratorContext) -> None:
         self.spec = spec
         low_value, high_value = spec.between
-        self.dates_only = not isinstance(low_value, dt.datetime) and not isinstance(
-            high_value, dt.datetime
+        self.times_of_day = spec.times_of_day
+        self.dates_only = not isinstance(low_value, dt.datetime | dt.time) and not isinstance(
+            high_value, dt.datetime | dt.time
         )
         unit = 86_400 if self.dates_only else 1
-        self.low = int(as_datetime(low_value).timestamp()) // unit
-        self.high = int(as_datetime(high_value).timestamp()) // unit
+        self.low = moment_seconds(low_value) // unit
+        self.high = moment_seconds(high_value) // unit
         self.rows = context.rows
         self.salt = context.salt
         if spec.unique and self.high - self.low + 1 < context.rows:
@@ -577,17 +579,17 @@ class _BetweenGenerator(Generator):
             )
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        picked = self.moments(first, count, rng)
-        return format_dates(picked) if self.dates_only else format_timestamps(picked)
+        return _moment_texts(self, self.moments(first, count, rng))
 
     def number_kind(self) -> tuple[NumberKind, int] | None:
-        return ("days", 0) if self.dates_only else ("seconds", 0)
+        return _moment_kind(self)
 
     def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
         return Numbers("days" if self.dates_only else "seconds", self.moments(first, count, rng))
 
     def moments(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-        """The values as days (dates) or seconds (timestamps) since the epoch."""
+        """The values as days (dates) or seconds (timestamps) since the epoch, or seconds
+        since midnight (times of day)."""
         span = self.high - self.low
         if self.spec.unique:
             picked = self.low + unique_offsets(first, count, span + 1, self.salt)
@@ -622,6 +624,7 @@ class _AfterGenerator(Generator):
         self.min_gap = int(spec.min_gap // unit)
         self.max_gap = max(self.min_gap, int(spec.within // unit))
         self.unit_of_earlier = 86_400 if earlier.dates_only else 1
+        self.times_of_day: bool = earlier.times_of_day
 
     def moments(self, first: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
         block = first // BLOCK_ROWS
@@ -629,17 +632,36 @@ class _AfterGenerator(Generator):
         base = self.earlier.moments(first, count, earlier_rng) * self.unit_of_earlier
         base = base // (86_400 if self.dates_only else 1)
         gaps = rng.integers(self.min_gap, self.max_gap + 1, count)
+        if self.times_of_day:  # a day has no later second than 23:59:59
+            later: npt.NDArray[np.int64] = np.minimum(base + gaps, _LAST_SECOND_OF_DAY)
+            return later.astype(np.int64)
         return (base + gaps).astype(np.int64)
 
     def values(self, first: int, count: int, rng: np.random.Generator) -> list[str]:
-        picked = self.moments(first, count, rng)
-        return format_dates(picked) if self.dates_only else format_timestamps(picked)
+        return _moment_texts(self, self.moments(first, count, rng))
 
     def number_kind(self) -> tuple[NumberKind, int] | None:
-        return ("days", 0) if self.dates_only else ("seconds", 0)
+        return _moment_kind(self)
 
     def numbers(self, first: int, count: int, rng: np.random.Generator) -> Numbers:
         return Numbers("days" if self.dates_only else "seconds", self.moments(first, count, rng))
+
+
+_LAST_SECOND_OF_DAY = 86_399
+
+
+def _moment_texts(
+    generator: _BetweenGenerator | _AfterGenerator, picked: npt.NDArray[np.int64]
+) -> list[str]:
+    if generator.times_of_day:
+        return format_times_of_day(picked)
+    return format_dates(picked) if generator.dates_only else format_timestamps(picked)
+
+
+def _moment_kind(generator: _BetweenGenerator | _AfterGenerator) -> tuple[NumberKind, int] | None:
+    if generator.times_of_day:  # not a moment COPY's binary format or a gap could use
+        return None
+    return ("days", 0) if generator.dates_only else ("seconds", 0)
 
 
 class _NumberAfterGenerator(Generator):

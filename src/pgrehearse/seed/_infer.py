@@ -32,6 +32,7 @@ from pgrehearse.seed._catalog import ColumnInfo, TableInfo
 from pgrehearse.seed._checks import ColumnFacts
 from pgrehearse.seed._generators import GeneratorContext, faker_pool
 from pgrehearse.seed._json_keys import json_object
+from pgrehearse.seed._moment_bounds import WHOLE_DAY, moments_within
 from pgrehearse.seed._names import (
     ADDRESS_PARTS,
     LONG_TEXT,
@@ -227,7 +228,7 @@ def honour_checks(
         return spec.model_copy(update={"float_range": (low_f, max(low_f, high_f))})
     if isinstance(spec, BetweenColumn):
         rising = {"distribution": "increasing"} if facts.rising and not spec.unique else {}
-        return spec.model_copy(update={"between": _between(spec.between, facts), **rising})
+        return spec.model_copy(update={"between": moments_within(spec.between, facts), **rising})
     if (facts.min_length is not None or facts.max_length is not None) and isinstance(
         spec, TextColumn | FakerColumn
     ):
@@ -261,27 +262,6 @@ def _faker_fits(spec: FakerColumn, shortest: int, longest: int | None) -> bool:
         shortest <= len(value) and (longest is None or len(value) + room <= longest)
         for value in sample
     )
-
-
-def _between(bounds: tuple[Any, Any], facts: ColumnFacts) -> tuple[Any, Any]:
-    """Date or timestamp bounds moved inside the CHECK's (ten years when one is open)."""
-    start, end = bounds
-    low = _as_moment(facts.low.value, start) if facts.low is not None else None
-    high = _as_moment(facts.high.value, end) if facts.high is not None else None
-    if low is not None and facts.low is not None:
-        start = low if facts.low.inclusive else low + _smallest_step(low)
-    if high is not None and facts.high is not None:
-        end = high if facts.high.inclusive else high - _smallest_step(high)
-    if end <= start:
-        if high is None:
-            end = start + dt.timedelta(days=3650)
-        else:
-            start = end - dt.timedelta(days=3650)
-    return start, end
-
-
-def _smallest_step(moment: dt.date | dt.datetime) -> dt.timedelta:
-    return dt.timedelta(seconds=1) if isinstance(moment, dt.datetime) else dt.timedelta(days=1)
 
 
 def _in_case(spec: ColumnSpec, facts: ColumnFacts, max_length: int | None) -> ColumnSpec:
@@ -323,19 +303,6 @@ def _as_numbered(value: str) -> str:
 
 def _unique_of(spec: ColumnSpec) -> bool:
     return bool(getattr(spec, "unique", False))
-
-
-def _as_moment(value: object, like: dt.date | dt.datetime) -> dt.date | dt.datetime | None:
-    """A CHECK's date or timestamp constant, of the kind of `like`."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if isinstance(like, dt.datetime):
-        return moment.replace(tzinfo=None)
-    return moment.date()
 
 
 def _infer_scalar(
@@ -387,9 +354,7 @@ def _infer_scalar(
         distribution = "increasing" if is_creation_moment(name) else "uniform"
         return BetweenColumn(between=bounds, distribution=distribution, unique=unique)
     if base in ("time", "timetz"):
-        if unique:
-            return PatternColumn(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$", unique=True)
-        return FakerColumn(faker="time", pool=2_000)
+        return BetweenColumn(between=WHOLE_DAY, unique=unique)
     if base == "interval":
         return IntColumn.model_validate({"int": [1, 86_400]})
     if base == "uuid":

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import re
 
-from pgrehearse.scenario import AfterColumn, BetweenColumn, FloatColumn, IntColumn
+from pgrehearse.scenario import (
+    AfterColumn,
+    BetweenColumn,
+    FloatColumn,
+    IntColumn,
+    moment_seconds,
+    time_of_day,
+)
 from pgrehearse.seed._catalog import TableInfo
 from pgrehearse.seed._gaps import Gap
 from pgrehearse.seed._plan_model import PlanError, PlannedColumn, TablePlan
@@ -33,36 +40,58 @@ _LATER_THAN: dict[str, tuple[str, ...]] = {
     "closed": ("opened",),
     "shipped": ("ordered",),
     "delivered": ("shipped",),
-    "due": ("issued",),
-    "expires": ("issued",),
+    "due": ("issued", "created"),
+    "expires": ("issued", "created"),
     "resolved": ("created",),
+    "solved": ("created",),
+    "published": ("created",),
+    "approved": ("created", "submitted"),
+    "rejected": ("created", "submitted"),
+    "submitted": ("created",),
+    "confirmed": ("created",),
+    "verified": ("created",),
+    "archived": ("created",),
+    "cancelled": ("created",),
+    "canceled": ("created",),
+    "paid": ("created", "issued"),
     "last": ("first",),
     "max": ("min",),
     "maximum": ("minimum",),
     "upper": ("lower",),
 }
+# ...and of times of a day, not of numbers (a share closes below its opening price)
+_LATER_IN_THE_DAY: dict[str, tuple[str, ...]] = {
+    "closes": ("opens",),
+    "close": ("open",),
+    "closing": ("opening",),
+}
 # words of a name, however it is written: updated_at, updatedAt, UpdatedAt, UPDATED_AT
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 _NUMBER_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8"}
+_TIME_TYPES = {"time", "timetz"}
 
 
 def order_columns(name: str, info: TableInfo, plan: TablePlan, problems: list[PlanError]) -> None:
     planned = {c.name: c for c in plan.columns}
     moments = {n for n, c in planned.items() if isinstance(c.spec, BetweenColumn | AfterColumn)}
     moments -= {n for n in moments if info.columns[n].base_type in _NUMBER_TYPES}
+    times = {n for n in moments if info.columns[n].base_type in _TIME_TYPES}
+    moments -= times
     numbers = {
         n
         for n, c in planned.items()
         if info.columns[n].base_type in _NUMBER_TYPES
         and isinstance(c.spec, IntColumn | FloatColumn | AfterColumn)
     }
-    _check_explicit_after(name, plan, moments, numbers, info, problems)
+    _check_explicit_after(
+        name, plan, {"moments": moments, "numbers": numbers, "times": times}, info, problems
+    )
     earlier_of: dict[str, tuple[str, bool]] = {}
     for earlier, later, strict in info.checks.before:
         earlier_of.setdefault(later, (earlier, strict))
-    for kind in (moments, numbers):
+    for kind in (moments, numbers, times):
         for later in kind:
-            candidate = earlier_by_name(later, kind)
+            candidate = earlier_by_name(later, kind, numbers=kind is numbers)
             if candidate is not None:
                 earlier_of.setdefault(later, (candidate, False))
     for later, (earlier, strict) in earlier_of.items():
@@ -81,17 +110,23 @@ def order_columns(name: str, info: TableInfo, plan: TablePlan, problems: list[Pl
             spec = _number_after(earlier, later, strict, info, plan)
             unit = 1.0 if info.columns[later].base_type in ("int2", "int4", "int8") else 0.01
             spec = _within_gaps(spec, [g for g in gaps if g.plain], unit, moments=False)
+        elif later in times and earlier in times:
+            spec = _time_after(earlier, later, strict, plan)
         else:
             continue
         spec = spec.model_copy(update={"null_fraction": found.spec.null_fraction})
         plan.columns[plan.columns.index(found)] = PlannedColumn(later, spec, inferred=True)
 
 
-def earlier_by_name(later: str, candidates: set[str]) -> str | None:
+def earlier_by_name(later: str, candidates: set[str], *, numbers: bool = False) -> str | None:
     """The column of `candidates` that `later` follows by its name (`updated_at` follows
     `created_at`, `updatedAt` follows `createdAt`), written in the same style."""
     for word in _WORDS.finditer(later):
-        for earlier in _LATER_THAN.get(word.group().lower(), ()):
+        lowered = word.group().lower()
+        words = _LATER_THAN.get(lowered, ()) + (
+            () if numbers else _LATER_IN_THE_DAY.get(lowered, ())
+        )
+        for earlier in words:
             candidate = later[: word.start()] + _styled(earlier, word.group()) + later[word.end() :]
             if candidate in candidates:
                 return candidate
@@ -107,28 +142,66 @@ def _styled(word: str, like: str) -> str:
 def _check_explicit_after(
     name: str,
     plan: TablePlan,
-    moments: set[str],
-    numbers: set[str],
+    kinds: dict[str, set[str]],
     info: TableInfo,
     problems: list[PlanError],
 ) -> None:
+    made_by = {
+        "numbers": ("number", "`int`, `float` or `after`"),
+        "moments": ("date or timestamp", "`between` or `after`"),
+        "times": ("time of day", "`between` or `after`"),
+    }
     for column in plan.columns:
         if not isinstance(column.spec, AfterColumn):
             continue
-        kind = numbers if info.columns[column.name].base_type in _NUMBER_TYPES else moments
-        if column.spec.after in kind:
+        base = info.columns[column.name].base_type
+        kind = "numbers" if base in _NUMBER_TYPES else "times" if base in _TIME_TYPES else "moments"
+        if column.spec.after in kinds[kind]:
             continue
-        what = "number" if kind is numbers else "date or timestamp"
+        what, generators = made_by[kind]
         problems.append(
             PlanError(
                 name,
                 column.name,
                 f"{name}.{column.name} is `after: {column.spec.after}`, which is not a {what} "
-                "column of the table made by "
-                + ("`int`, `float` or `after`" if kind is numbers else "`between` or `after`"),
-                hint=f"name one of: {', '.join(sorted(kind - {column.name})) or '(none)'}",
+                f"column of the table made by {generators}",
+                hint=f"name one of: {', '.join(sorted(kinds[kind] - {column.name})) or '(none)'}",
             )
         )
+
+
+def _time_after(earlier: str, later: str, strict: bool, plan: TablePlan) -> AfterColumn:
+    """`later` as a time of day after `earlier`'s in the same row (`opens < closes`): an
+    inferred `earlier` keeps to the first half of what `later` can reach, so the gap fits
+    before midnight."""
+    min_gap = 1.0 if strict else 0.0
+    later_high = _time_range(plan, later)[1]
+    low, high = _time_range(plan, earlier)
+    index = next(i for i, c in enumerate(plan.columns) if c.name == earlier)
+    column = plan.columns[index]
+    if column.inferred and isinstance(column.spec, BetweenColumn):
+        high = max(low, min(high, low + (later_high - low) // 2))
+        between = (time_of_day(low), time_of_day(high))
+        plan.columns[index] = PlannedColumn(
+            earlier, column.spec.model_copy(update={"between": between}), True
+        )
+    return AfterColumn(after=earlier, min_gap=min_gap, within=max(min_gap, later_high - high))
+
+
+def _time_range(plan: TablePlan, column: str) -> tuple[int, int]:
+    spec = next(c.spec for c in plan.columns if c.name == column)
+    if isinstance(spec, BetweenColumn) and spec.times_of_day:
+        low, high = (moment_seconds(t) for t in spec.between)
+        return low, high
+    if isinstance(spec, AfterColumn):
+        low, high = _time_range(plan, spec.after)
+        return min(low + int(spec.min_gap), _LAST_SECOND), min(
+            high + int(spec.within), _LAST_SECOND
+        )
+    return 0, _LAST_SECOND
+
+
+_LAST_SECOND = 86_399
 
 
 def _number_after(

@@ -8,7 +8,7 @@ from pgrehearse.scenario import (
     DataSpec,
     IntColumn,
     RefColumn,
-    as_datetime,
+    moment_seconds,
 )
 from pgrehearse.seed._seeder import SeedError, scaled_rows
 
@@ -45,8 +45,8 @@ def _unique_capacity(spec: object, rows: dict[str, int]) -> int | None:
     if isinstance(spec, IntColumn):
         return spec.int_range[1] - spec.int_range[0] + 1
     if isinstance(spec, BetweenColumn):
-        low, high = (as_datetime(v) for v in spec.between)
-        seconds = int((high - low).total_seconds())
+        low, high = (moment_seconds(v) for v in spec.between)
+        seconds = high - low
         dates_only = all(type(v).__name__ == "date" for v in spec.between)
         return seconds // 86_400 + 1 if dates_only else seconds + 1
     if isinstance(spec, RefColumn):
