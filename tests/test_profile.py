@@ -535,6 +535,43 @@ def test_init_from_a_migration_folder_rehearses_its_last_migration(
     assert sorted(t["rows"] for t in summary["tables"]) == [800, 800]
 
 
+CENTRAL = """
+CREATE TABLE tags (id bigserial PRIMARY KEY, label text NOT NULL);
+CREATE TABLE accounts (id bigserial PRIMARY KEY, email text NOT NULL);
+CREATE TABLE orders (id bigserial PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts (id));
+CREATE TABLE "Audit Log" (id bigserial PRIMARY KEY,
+    account_id bigint REFERENCES accounts (id), order_id bigint REFERENCES orders (id));
+CREATE TABLE events (id bigint NOT NULL, at timestamptz NOT NULL, PRIMARY KEY (id))
+    PARTITION BY HASH (id);
+CREATE TABLE events_0 PARTITION OF events FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE events_1 PARTITION OF events FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+"""
+
+
+def test_init_loads_the_tables_the_pending_migration_names_then_the_central_ones(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """Tables of equal size: the load reads those the pending migration names (a
+    partition stands for its table; psql's meta-commands are skipped), else the ones most
+    referenced by foreign keys, not the first by name."""
+    from pgrehearse.profile import init_scenario
+
+    schema = tmp_path / "schema.sql"
+    schema.write_text(CENTRAL)
+    alone = init_scenario(tmp_path / "alone", schema=schema, rows=500)
+    assert alone.loaded == ["accounts", "orders"]
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "1_tags.up.sql").write_text(
+        "\\set ON_ERROR_STOP on\nALTER TABLE events_1 ADD CHECK (at > '2000-01-01');\n"
+        'UPDATE tags SET label = lower(label) FROM "Audit Log" a WHERE a.id = tags.id;\n'
+    )
+    (migrations / "1_tags.down.sql").write_text("SELECT 1;\n")
+    pending = init_scenario(tmp_path / "pending", schema=schema, migrations=migrations, rows=500)
+    assert pending.loaded == ["events", "tags"]
+
+
 def test_init_from_migrations_refuses_what_it_cannot_start_from(tmp_path: Path) -> None:
     single = tmp_path / "single"
     single.mkdir()

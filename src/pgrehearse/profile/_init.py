@@ -3,8 +3,9 @@
 From a production database (`--dsn`) it is a profile; from a schema file (SQL or any
 pg_dump format) the schema is created on a throwaway server to find its tables and keys,
 and every table gets the same number of rows, its columns inferred. Either way the
-scenario gets a placeholder migration pair, a small read load on the largest tables'
-primary keys, and budgets a zero-downtime migration should meet.
+scenario gets a placeholder migration pair, a small read load on the primary keys of the
+tables the pending migration names or the largest ones, and budgets a zero-downtime
+migration should meet.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 
 from pgrehearse.errors import Problem
+from pgrehearse.profile._load_choice import tables_to_load
 from pgrehearse.profile._run import (
     HEADER_INIT,
     PLACEHOLDER_DOWN,
@@ -114,10 +116,10 @@ class InitResult:
 
 
 _HEADER_MIGRATIONS = """\
-# Written by `pgrehearse init --migrations`: rows per table, a read load on the largest
-# tables' primary keys and budgets a zero-downtime migration should meet. The migrations up
-# to `from` are the schema the data is seeded on; the ones after it are rehearsed. Then:
-# pgrehearse run <this folder>
+# Written by `pgrehearse init --migrations`: rows per table, a read load on the primary keys
+# of the tables the last migration names (or the largest) and budgets a zero-downtime
+# migration should meet. The migrations up to `from` are the schema the data is seeded on;
+# the ones after it are rehearsed. Then: pgrehearse run <this folder>
 """
 
 
@@ -193,17 +195,23 @@ def _write_scenario(
         keys, columns = _keys_from_profile(dsn)
         source = "a profile of the database"
     else:
-        chain = None
+        chain, pending_sql = None, ""
         if folder_of_migrations is not None:
-            chain = _migration_of(folder, Path(folder_of_migrations), tool, schema is not None)
+            chain, pending_sql = _migration_of(
+                folder, Path(folder_of_migrations), tool, schema is not None
+            )
         given = None if schema is None else Path(schema)
-        scenario, keys, columns = _from_schema(folder, given, chain, rows, scale)
+        scenario, keys, columns, loaded = _from_schema(
+            folder, given, (chain, pending_sql), rows, scale
+        )
         source = _sources(given, chain)
-    by_size = sorted(
-        (t for t in scenario["data"]["tables"] if t in keys),
-        key=lambda t: -int(scenario["data"]["tables"][t]["rows"]),
-    )
-    loaded = [t for t in by_size if scenario["data"]["tables"][t]["rows"] > 0][:LOADED_TABLES]
+    if dsn is not None:
+        by_size = sorted(
+            (t for t in scenario["data"]["tables"] if t in keys),
+            key=lambda t: -int(scenario["data"]["tables"][t]["rows"]),
+        )
+        tables = scenario["data"]["tables"]
+        loaded = [t for t in by_size if tables[t]["rows"] > 0][:LOADED_TABLES]
     if loaded:
         scenario["load"] = _load(loaded, keys, columns)
     scenario["budgets"] = BUDGETS
@@ -296,9 +304,12 @@ def _keys_from_profile(dsn: str) -> tuple[dict[str, str], dict[str, list[str]]]:
     return keys, columns
 
 
-def _migration_of(folder: Path, migrations: Path, tool: str, schema: bool) -> dict[str, str]:
+def _migration_of(
+    folder: Path, migrations: Path, tool: str, schema: bool
+) -> tuple[dict[str, str], str]:
     """The scenario's `migration:` for a tool's folder: its last migration pending, those
-    before it the baseline the data is seeded on (after the `schema`, if there is one)."""
+    before it the baseline the data is seeded on (after the `schema`, if there is one);
+    and the pending migration's SQL (empty where its tool runs it)."""
     from pgrehearse.tools import (
         PYTHON_TOOLS,
         READERS,
@@ -347,7 +358,7 @@ def _migration_of(folder: Path, migrations: Path, tool: str, schema: bool) -> di
         spec["tool"] = tool  # a Python project's is always named: nothing detects it
     if len(found.migrations) > 1:
         spec["from"] = found.migrations[-2].version
-    return spec
+    return spec, found.migrations[-1].up.text
 
 
 def _python_project(folder: Path) -> str:
@@ -361,16 +372,22 @@ def _python_project(folder: Path) -> str:
 
 
 def _from_schema(
-    folder: Path, schema: Path | None, migration: dict[str, str] | None, rows: int, scale: float
-) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
+    folder: Path,
+    schema: Path | None,
+    pending: tuple[dict[str, str] | None, str],
+    rows: int,
+    scale: float,
+) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]], list[str]]:
     """Copy the schema into the folder (or point at the migrations), create it on a
-    throwaway server and read its tables and primary keys there."""
+    throwaway server and read its tables and primary keys there, and which of them the
+    load reads."""
     from pgrehearse.rehearsal.context import SCHEMA_DATABASE, connect
     from pgrehearse.rehearsal.plan import schema_only
     from pgrehearse.roles import SessionRole
     from pgrehearse.scenario import load_scenario
     from pgrehearse.seed import rows_the_keys_allow
 
+    migration, pending_sql = pending
     folder.mkdir(parents=True, exist_ok=True)
     scenario: dict[str, Any] = {
         "version": 1,
@@ -401,8 +418,9 @@ def _from_schema(
             conn,
             {t: 0 if _bookkeeping(t, shapes.get(t, ())) else rows for t in tables},
         )
+        load_tables = tables_to_load(conn, sized, keys, pending_sql, LOADED_TABLES)
     scenario["data"]["tables"] = {table: {"rows": sized[table]} for table in tables}
-    return scenario, keys, columns
+    return scenario, keys, columns, load_tables
 
 
 def _sources(schema: Path | None, migration: dict[str, str] | None) -> str:
