@@ -148,6 +148,10 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         # a stored file's name and path; an avatar is an image
         "CREATE TABLE attachments (id serial PRIMARY KEY, name text NOT NULL, path text,\n"
         "    avatar_url text, locale varchar(16), mac_address text);\n"
+        # a generic column in a table of one thing; ISO codes in char(n)
+        "CREATE TABLE user_emails (id serial PRIMARY KEY, address text NOT NULL UNIQUE);\n"
+        "CREATE TABLE phone_numbers (id serial PRIMARY KEY, number varchar(40),\n"
+        "    country_code char(2), currency char(3) NOT NULL);\n"
     )
     path = tmp_path / "scenario.yaml"
     path.write_text(
@@ -155,7 +159,8 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "data: {tables: {languages: {rows: 30}, categories: {rows: 20}, "
         "countries: {rows: 20}, language: {rows: 6}, customers: {rows: 50}, "
         "blog_tag: {rows: 20}, auth_user: {rows: 20}, tickets: {rows: 20}, "
-        "addresses: {rows: 20}, jobs: {rows: 20}, attachments: {rows: 20}}}\n"
+        "addresses: {rows: 20}, jobs: {rows: 20}, attachments: {rows: 20},\n"
+        "  user_emails: {rows: 20}, phone_numbers: {rows: 20}}}\n"
         "migration: {up: SELECT 1;}\n"
     )
     plan = plan_seeding(load_scenario(path))
@@ -201,6 +206,10 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         ("mac_address", "mac_address"),
     ]:
         assert generators[("attachments", column)] == {"faker": provider}, column
+    assert generators[("user_emails", "address")] == {"faker": "email", "unique": True}
+    assert generators[("phone_numbers", "number")] == {"faker": "phone_number"}
+    assert generators[("phone_numbers", "country_code")] == {"faker": "country_code"}
+    assert generators[("phone_numbers", "currency")] == {"faker": "currency_code"}
 
 
 def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
@@ -229,6 +238,23 @@ def test_a_placeholder_default_is_generated_and_a_meaningful_one_kept(
     assert left == {"id", "is_gift", "currency", "paid", "settings"}
     counter = next(c.generator for c in orders.columns if c.name == "lock_version")
     assert counter == {"int": [0, 1_000], "distribution": "zipf"}  # counts: most small
+
+
+def test_a_defaulted_part_of_a_composite_key_is_generated(tmp_path: Path, work_root: Path) -> None:
+    """`UNIQUE (user_id, kind)` with `kind DEFAULT 'home'`: left to its default, every
+    user could have one address; generated, the key takes as many as its labels allow."""
+    path = seeding_scenario(
+        tmp_path,
+        "CREATE TABLE users (id bigserial PRIMARY KEY);\n"
+        "CREATE TABLE addresses (id serial PRIMARY KEY,\n"
+        "    user_id bigint NOT NULL REFERENCES users (id),\n"
+        "    kind text NOT NULL DEFAULT 'home', UNIQUE (user_id, kind));\n",
+        "{tables: {users: {rows: 50}, addresses: {rows: 150}}}",
+        name="defaults",
+    )
+    addresses = next(t for t in plan_seeding(load_scenario(path)).tables if t.name == "addresses")
+    kind = next(c.generator for c in addresses.columns if c.name == "kind")
+    assert kind is not None and len(kind["choice"]) >= 3, kind
 
 
 def test_integers_whose_name_says_their_range_stay_in_it(tmp_path: Path, work_root: Path) -> None:

@@ -47,6 +47,7 @@ from pgrehearse.seed._names import (
     is_creation_moment,
     is_flag,
     polymorphic_types,
+    provider_in_table,
     snake_case,
     table_kind,
     text_labels,
@@ -423,6 +424,9 @@ def _code(limit: int, rows: int) -> PatternColumn:
     return PatternColumn(pattern=f"^[{characters}]{{{limit}}}$", unique=True)
 
 
+# Faker providers of codes of a few characters: ISO 4217, ISO 3166-1 alpha-2
+_SHORT_CODES = {"currency_code": 3, "country_code": 2}
+
 _PASSWORD_HASHES = {
     "encrypted_password", "password", "password_digest", "password_hash", "hashed_password",
 }  # fmt: skip
@@ -431,7 +435,7 @@ _PASSWORD_HASHES = {
 def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0) -> ColumnSpec:
     name = snake_case(column.name)
     limit = column.max_length
-    in_context = table_kind(table) if name in NAMING_COLUMNS else None
+    in_context = table_kind(table) if name in NAMING_COLUMNS else provider_in_table(name, table)
     if in_context is not None and (limit is None or limit >= (30 if unique else 12)):
         return FakerColumn(faker=in_context, unique=unique)  # char(n) pads them
     if (name in ("id", "uuid", "guid") or name.endswith(("_uuid", "_guid"))) and (
@@ -440,11 +444,13 @@ def _infer_text(column: ColumnInfo, unique: bool, table: str = "", rows: int = 0
         return UuidColumn(uuid="numbered" if unique else "v4")
     if unique and limit is not None and limit < 20:
         return _code(limit, rows)
+    provider = hinted_provider(name)
+    if provider in _SHORT_CODES and limit is not None and limit >= _SHORT_CODES[provider]:
+        return FakerColumn(faker=provider)  # `currency char(3)`: ISO codes, not letters
     if column.base_type == "bpchar" and limit is not None and not unique:
         return TextColumn(text=(limit, limit), unique=False)
     if name in _PASSWORD_HASHES and not unique and (limit is None or limit >= 60):
         return PatternColumn(pattern=r"^\$2a\$12\$[./A-Za-z0-9]{53}$")  # bcrypt's shape
-    provider = hinted_provider(name)
     digits = PROVIDER_LENGTHS.get(provider or "")
     if unique and digits is not None and (limit is None or limit >= digits):
         return PatternColumn(pattern=f"^[0-9a-f]{{{digits}}}$", unique=True)  # a unique hash

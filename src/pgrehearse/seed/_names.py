@@ -153,6 +153,29 @@ def table_kind(table: str) -> str | None:
     return TABLE_NAMES.get(word) or TABLE_NAMES.get(word.rsplit("_", 1)[-1])
 
 
+# what a generic column holds in a table of one thing: an `emails` table's `address` is an
+# email, not a street; a `phone_numbers` table's `number` a phone number
+_IN_TABLES_OF: dict[str, tuple[set[str], str]] = {
+    "email": ({"address", "value", "email_address"}, "email"),
+    "email_address": ({"address", "value"}, "email"),
+    "phone": ({"number", "value"}, "phone_number"),
+    "phone_number": ({"number", "value"}, "phone_number"),
+    "telephone": ({"number", "value"}, "phone_number"),
+    "website": ({"address", "value"}, "url"),
+    "url": ({"address", "value"}, "url"),
+}
+
+
+def provider_in_table(column: str, table: str) -> str | None:
+    """The Faker provider a column takes in its table's context (`emails.address`)."""
+    word = singular(table.rsplit(".", 1)[-1])
+    for kind in (word, word.rsplit("_", 1)[-1]):
+        found = _IN_TABLES_OF.get(kind)
+        if found is not None and column in found[0]:
+            return found[1]
+    return None
+
+
 # how often a boolean named so is true: few superusers, most accounts active
 _TRUE_SHARES = [
     (

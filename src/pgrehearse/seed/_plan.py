@@ -366,7 +366,8 @@ def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
     may not even pass it), a date or timestamp defaulting to now (every row made in the
     same instant, after its own `updated_at`), or a placeholder zero or empty string that
     is not a flag's (every order's total 0, every password '') nor tied to other columns by
-    a CHECK values are not built for; or not the same from one
+    a CHECK values are not built for; a part of a composite unique key (`UNIQUE (user_id,
+    kind)` with `kind DEFAULT 'home'`: one address per user); or not the same from one
     run to the next: a random UUID (`gen_random_uuid()`), which the seed does not
     govern. Other constants (`'EUR'`, `false`, `'{}'`) are what most production rows hold
     too, and stay. Identity, serial and generated columns stay the database's."""
@@ -385,6 +386,8 @@ def _worth_generating(column: ColumnInfo, info: TableInfo) -> bool:
         and not _checked_with_others(column, info)
     ):
         return True
+    if any(column.name in group for group in info.unique_groups):
+        return True  # one value in every row would leave the key to its other columns
     return bool(column.enum_labels) or column.name in info.checks.columns
 
 
