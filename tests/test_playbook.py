@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-SCALE = "0.5"  # a million orders: the unsafe ways block for hundreds of milliseconds
+SCALE = "0.25"  # half a million orders: the unsafe ways block for hundreds of milliseconds
 
 # (unsafe, safe, the budget the unsafe way fails, the lock on orders it blocks writes with:
 # None where it blocks rows, not the table)
