@@ -572,6 +572,35 @@ def test_init_loads_the_tables_the_pending_migration_names_then_the_central_ones
     assert pending.loaded == ["events", "tags"]
 
 
+def test_init_keeps_the_reference_rows_a_migration_inserts(tmp_path: Path, work_root: Path) -> None:
+    """Statuses and settings a migration inserts with their own keys are all there are:
+    `rows: 0` keeps them; a table of users a migration put its admin in is still seeded."""
+    from pgrehearse.profile import init_scenario
+
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "1_init.up.sql").write_text(
+        "CREATE TABLE order_status (id smallint PRIMARY KEY, code text NOT NULL);\n"
+        "INSERT INTO order_status VALUES (1, 'NEW'), (2, 'PAID');\n"
+        "CREATE TABLE setting (key text PRIMARY KEY, value text);\n"
+        "INSERT INTO setting VALUES ('currency', 'EUR');\n"
+        "CREATE TABLE users (id bigserial PRIMARY KEY, name text NOT NULL);\n"
+        "INSERT INTO users (name) VALUES ('admin');\n"
+        "CREATE TABLE countries (code char(2) PRIMARY KEY);\n"
+        "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint REFERENCES users,\n"
+        "    status_id smallint NOT NULL REFERENCES order_status);\n"
+    )
+    (migrations / "1_init.down.sql").write_text("SELECT 1;\n")
+    (migrations / "2_note.up.sql").write_text("ALTER TABLE orders ADD note text;\n")
+    (migrations / "2_note.down.sql").write_text("ALTER TABLE orders DROP note;\n")
+    done = init_scenario(tmp_path / "sc", migrations=migrations, rows=300)
+    assert done.reference == ["order_status", "setting"]
+    written = yaml.safe_load((tmp_path / "sc" / "scenario.yaml").read_text())
+    rows = {t: spec["rows"] for t, spec in written["data"]["tables"].items()}
+    assert rows == {"order_status": 0, "setting": 0, "users": 300, "countries": 300, "orders": 300}
+    assert done.problems == []
+
+
 def test_init_from_migrations_refuses_what_it_cannot_start_from(tmp_path: Path) -> None:
     single = tmp_path / "single"
     single.mkdir()

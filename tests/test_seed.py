@@ -880,3 +880,38 @@ def test_a_generator_whose_values_do_not_fit_is_refused_before_seeding(
         if "balance: {faker: name}" in text
     )
     assert f"scenario.yaml:{line}:" in done.stderr
+
+
+REFERENCE_ROWS = """
+CREATE TABLE order_status (id smallint PRIMARY KEY, code varchar(20) NOT NULL UNIQUE);
+INSERT INTO order_status VALUES (1, 'NEW'), (2, 'PAID'), (40, 'SHIPPED');
+CREATE TABLE orders (id bigserial PRIMARY KEY,
+    status_id smallint NOT NULL REFERENCES order_status (id));
+"""
+
+
+def test_a_table_the_schema_filled_keeps_its_rows_and_seeded_keys_follow_them(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """The rows a schema (a migration) inserts stay; a numbered key of the rows added to
+    them continues after their largest (1..N would repeat 1 and 2: the primary key's index
+    would fail after seeding), and the plan says so."""
+    from pgrehearse.rehearsal.plan import plan_seeding
+    from pgrehearse.rehearsal.seeded import SeededServer
+    from tests.helpers import seeding_scenario
+
+    path = seeding_scenario(
+        tmp_path, REFERENCE_ROWS, "{tables: {order_status: {rows: 10}, orders: {rows: 500}}}"
+    )
+    [status, _orders] = plan_seeding(load_scenario(path)).tables
+    assert any("continues from 41" in note for note in status.notes), status.notes
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            kept = conn.execute("SELECT code FROM order_status WHERE id <= 40 ORDER BY id")
+            codes = [code for (code,) in kept.fetchall()]
+            added = conn.execute("SELECT min(id), count(*) FROM order_status WHERE id > 40")
+            first_added, count_added = added.fetchone() or (None, None)
+        database.drop()
+    assert codes == ["NEW", "PAID", "SHIPPED"]
+    assert (first_added, count_added) == (41, 10)

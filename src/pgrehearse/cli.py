@@ -755,6 +755,14 @@ def init(
         highlight=False,
         soft_wrap=True,
     )
+    if done.reference:
+        out.print(
+            f"{', '.join(done.reference)}: filled by the schema with rows that name their own "
+            "keys (reference data): rows: 0 keeps just those; give a number to add more",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if done.problems:
         err.print(
             f"the seeding plan found {len(done.problems)} problem(s) to settle in "

@@ -23,6 +23,7 @@ import yaml
 
 from pgrehearse.errors import Problem
 from pgrehearse.profile._load_choice import tables_to_load
+from pgrehearse.profile._reference_data import reference_tables
 from pgrehearse.profile._run import (
     HEADER_INIT,
     PLACEHOLDER_DOWN,
@@ -113,6 +114,8 @@ class InitResult:
     # what `pgrehearse plan` finds in the written scenario (a column of a type nothing
     # makes, a partition key over several columns): to settle before it runs
     problems: list[Problem] = field(default_factory=list)
+    # tables the schema fills with reference rows, kept as they are (`rows: 0`)
+    reference: list[str] = field(default_factory=list)
 
 
 _HEADER_MIGRATIONS = """\
@@ -189,6 +192,7 @@ def _write_scenario(
     migrations: tuple[str | Path | None, str],
 ) -> InitResult:
     folder_of_migrations, tool = migrations
+    reference: list[str] = []
     if dsn is not None:
         profile_database(dsn, folder, scale=scale, force=force)
         scenario = yaml.safe_load((folder / "scenario.yaml").read_text())
@@ -201,7 +205,7 @@ def _write_scenario(
                 folder, Path(folder_of_migrations), tool, schema is not None
             )
         given = None if schema is None else Path(schema)
-        scenario, keys, columns, loaded = _from_schema(
+        scenario, keys, columns, loaded, reference = _from_schema(
             folder, given, (chain, pending_sql), rows, scale
         )
         source = _sources(given, chain)
@@ -223,7 +227,7 @@ def _write_scenario(
             if not (folder / file).exists():
                 (folder / file).write_text(text)
     problems = _plan_problems(folder / "scenario.yaml")
-    return InitResult(folder, len(scenario["data"]["tables"]), loaded, source, problems)
+    return InitResult(folder, len(scenario["data"]["tables"]), loaded, source, problems, reference)
 
 
 def _plan_problems(path: Path) -> list[Problem]:
@@ -377,7 +381,7 @@ def _from_schema(
     pending: tuple[dict[str, str] | None, str],
     rows: int,
     scale: float,
-) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]], list[str]]:
+) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]], list[str], list[str]]:
     """Copy the schema into the folder (or point at the migrations), create it on a
     throwaway server and read its tables and primary keys there, and which of them the
     load reads."""
@@ -418,9 +422,11 @@ def _from_schema(
             conn,
             {t: 0 if _bookkeeping(t, shapes.get(t, ())) else rows for t in tables},
         )
+        reference = reference_tables(conn, [t for t in tables if sized[t] > 0])
+        sized |= dict.fromkeys(reference, 0)
         load_tables = tables_to_load(conn, sized, keys, pending_sql, LOADED_TABLES)
     scenario["data"]["tables"] = {table: {"rows": sized[table]} for table in tables}
-    return scenario, keys, columns, load_tables
+    return scenario, keys, columns, load_tables, reference
 
 
 def _sources(schema: Path | None, migration: dict[str, str] | None) -> str:

@@ -23,6 +23,7 @@ from pgrehearse.scenario import (
     SqlColumn,
 )
 from pgrehearse.seed._catalog import MissingTable, TableInfo, read_table
+from pgrehearse.seed._existing_rows import continue_after_existing_rows
 from pgrehearse.seed._generators import (
     Column,
     GeneratorContext,
@@ -160,23 +161,28 @@ def read_catalog(
                 f"the schema has no table {name!r}",
                 hint="check the name under data.tables (schema-qualify it if needed)",
             ) from None
-        catalog[name].will_have_rows = rows[name] > 0
+        # seeded, or kept as the schema filled it (`rows: 0` on reference rows)
+        catalog[name].will_have_rows = rows[name] > 0 or _holds_rows(conn, name)
     for info in list(catalog.values()):
         for ref_table, _ in info.foreign_keys.values():
             if ref_table not in catalog:
                 target = read_table(conn, ref_table)
-                exists = conn.execute(
-                    sql.SQL("SELECT EXISTS (SELECT FROM {})").format(qualified(ref_table))
-                ).fetchone()
-                target.will_have_rows = bool(exists and exists[0])
+                target.will_have_rows = _holds_rows(conn, ref_table)
                 catalog[ref_table] = target
     return catalog
+
+
+def _holds_rows(conn: psycopg.Connection[Any], table: str) -> bool:
+    query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(qualified(table))
+    exists = conn.execute(query).fetchone()
+    return bool(exists and exists[0])
 
 
 def plan(conn: psycopg.Connection[Any], data: DataSpec, scale: float) -> list[TablePlan]:
     rows = {name: scaled_rows(table.rows, scale) for name, table in data.tables.items()}
     catalog = read_catalog(conn, data, rows)
     plans, found = plan_all_tables(data, catalog, rows)
+    continue_after_existing_rows(conn, plans)
     problems = [SeedError(e.table, str(e), e.column, e.hint) for e in found]
     for table_plan in plans:
         for planned in table_plan.columns:

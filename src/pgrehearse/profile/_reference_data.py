@@ -1,0 +1,41 @@
+"""Reference data: a table the schema (or a migration) fills with rows that name their own
+keys (`INSERT INTO order_status VALUES (1, 'NEW'), (2, 'PAID')`). `init` gives it
+`rows: 0`, which keeps those rows and adds none: twenty thousand order statuses would
+spread every order over statuses no application knows."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgrehearse.seed import SCENARIO_NAME_SQL
+
+# tables whose primary key has no default and is not a type an application makes its own
+# keys in (a uuid, a bigint): the rows the schema inserts are all there are
+_SELF_KEYED = f"""
+SELECT {SCENARIO_NAME_SQL.format("c.conrelid")}
+FROM pg_constraint c
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+WHERE c.contype = 'p'
+GROUP BY c.conrelid
+HAVING bool_and(NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+                AND a.atttypid NOT IN ('uuid'::regtype, 'int8'::regtype))
+"""
+
+
+def reference_tables(conn: psycopg.Connection[Any], tables: Collection[str]) -> list[str]:
+    """Of `tables`, those that hold rows already and name their own keys."""
+    kept = []
+    for (table,) in conn.execute(_SELF_KEYED).fetchall():
+        if table not in tables:
+            continue
+        schema, _, name = str(table).rpartition(".")
+        relation = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+        found = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(relation))
+        row = found.fetchone()
+        if row is not None and row[0]:
+            kept.append(str(table))
+    return sorted(kept)
