@@ -915,3 +915,30 @@ def test_a_table_the_schema_filled_keeps_its_rows_and_seeded_keys_follow_them(
         database.drop()
     assert codes == ["NEW", "PAID", "SHIPPED"]
     assert (first_added, count_added) == (41, 10)
+
+
+def test_arrays_keep_their_elements_length_precision_and_scale(
+    tmp_path: Path, work_root: Path
+) -> None:
+    """An array's typmod is its elements': `varchar(4)[]` holds codes of up to 4
+    characters, `numeric(3,2)[]` numbers under 10 (larger ones fail the COPY)."""
+    from pgrehearse.rehearsal.seeded import SeededServer
+    from tests.helpers import seeding_scenario
+
+    path = seeding_scenario(
+        tmp_path,
+        "CREATE TABLE tagged (id serial PRIMARY KEY, codes varchar(4)[] NOT NULL,\n"
+        "    ratios numeric(3,2)[] NOT NULL, scores numeric(5,2)[]);\n",
+        "{tables: {tagged: {rows: 3000}}}",
+    )
+    with SeededServer.start(load_scenario(path)) as seeded:
+        database = seeded.database()
+        with database.connect() as conn:
+            row = conn.execute(
+                """SELECT max(length(c)), max(r), max(s), count(DISTINCT r) > 100
+                   FROM tagged, unnest(codes) c, unnest(ratios) r, unnest(scores) s"""
+            ).fetchone()
+        database.drop()
+    assert row is not None
+    longest, ratio, score, spread = row
+    assert longest <= 4 and ratio < 10 and score < 1000 and spread

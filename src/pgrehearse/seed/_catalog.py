@@ -48,7 +48,10 @@ LEFT JOIN LATERAL (
     SELECT base, typmod FROM chain ORDER BY depth DESC LIMIT 1
 ) dom ON true
 LEFT JOIN pg_type bt ON bt.oid = dom.base
-CROSS JOIN LATERAL (SELECT COALESCE(bt.oid, t.oid) AS oid,
+-- an array's typmod is its elements' (numeric(5,2)[], varchar(20)[])
+CROSS JOIN LATERAL (SELECT CASE WHEN COALESCE(bt.typcategory, t.typcategory) = 'A'
+                                THEN COALESCE(bt.typelem, t.typelem)
+                                ELSE COALESCE(bt.oid, t.oid) END AS oid,
                            CASE WHEN t.typtype = 'd' THEN dom.typmod ELSE a.atttypmod END
                              AS typmod) AS value_type
 LEFT JOIN pg_type et ON et.oid = COALESCE(bt.typelem, t.typelem)
