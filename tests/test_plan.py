@@ -130,7 +130,8 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
         "CREATE TABLE language (id serial PRIMARY KEY, name character(20) NOT NULL);\n"
         "CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL,\n"
         "    active integer NOT NULL, is_vip smallint NOT NULL, visits integer NOT NULL,\n"
-        "    created_at timestamptz NOT NULL, deleted_at timestamptz, seen_at timestamptz);\n"
+        "    created_at timestamptz NOT NULL, deleted_at timestamptz, seen_at timestamptz,\n"
+        "    last_login_at timestamptz);\n"
         # Django names a table after its app and model
         "CREATE TABLE blog_tag (id bigserial PRIMARY KEY, name varchar(50) NOT NULL);\n"
         'CREATE TABLE "auth_user" ("id" integer PRIMARY KEY, "password" varchar(128) NOT NULL,\n'
@@ -180,6 +181,7 @@ def test_names_are_read_in_their_tables_context_and_flags_stay_flags(
     assert deleted is not None and deleted["after"] == "created_at"
     assert deleted["null_fraction"] == 0.9
     assert "null_fraction" not in (generators[("customers", "seen_at")] or {})
+    assert generators[("customers", "last_login_at")] == {"after": "created_at"}
     assert generators[("blog_tag", "name")] == {"faker": "word"}  # a tag, not a person
     assert generators[("auth_user", "password")]["pattern"].startswith("^\\$2a")  # a hash
     assert generators[("auth_user", "is_superuser")] == {"bool": 0.05}  # few superusers

@@ -130,6 +130,19 @@ def earlier_by_name(later: str, candidates: set[str], *, numbers: bool = False) 
             candidate = later[: word.start()] + _styled(earlier, word.group()) + later[word.end() :]
             if candidate in candidates:
                 return candidate
+    return None if numbers else _last_event(later, candidates)
+
+
+def _last_event(later: str, candidates: set[str]) -> str | None:
+    """`last_seen_at`, `lastLoginAt`, `latest_activity_on`: the last time something
+    happened to the row, after it was made (`created_at`, in the same style)."""
+    words = list(_WORDS.finditer(later))
+    if len(words) < 3 or words[0].group().lower() not in ("last", "latest"):
+        return None
+    first, last = words[0], words[-1]
+    candidate = _styled("created", first.group()) + later[words[-2].end() :]
+    if candidate in candidates and last.group().lower() in ("at", "on", "date", "time"):
+        return candidate
     return None
 
 
