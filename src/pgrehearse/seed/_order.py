@@ -1,4 +1,5 @@
-"""Columns of one row that keep an order: `created_at ≤ updated_at`, `min_qty < max_qty`.
+"""Columns of one row that keep an order: `created_at ≤ updated_at`, `min_qty < max_qty`,
+`opens < closes` (times of day).
 
 A later column (by a `CHECK (a < b)`, or by its name: `updated_at`, `return_date`,
 `max_price`) whose generator was inferred becomes `{after: earlier}`, so the order holds
