@@ -13,6 +13,7 @@ import psycopg
 from pglast import parser
 from pglast.parser import ParseError
 
+from pgrehearse.psql import PsqlCommandError, psql_pieces
 from pgrehearse.seed import SCENARIO_NAME_SQL
 
 _REFERENCED = f"""
@@ -26,13 +27,16 @@ FROM (SELECT to_regclass(%s) AS r) named WHERE r IS NOT NULL
 """
 # statements end with `;` at a line's end, for a migration that does not parse as a whole
 _STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
-_PSQL_COMMAND = re.compile(r"^[ \t]*\\.*$", re.MULTILINE)
+_META_COMMAND = re.compile(r"^[ \t]*\\.*$", re.MULTILINE)
 
 
 def relations_named(sql: str) -> list[str]:
     """The relations the statements of `sql` name (`"schema"."table"` as written), first
     named first."""
-    sql = _PSQL_COMMAND.sub("", sql)
+    try:  # as psql sends it: meta-commands blanked, variables replaced
+        sql = "\n".join(piece.text for piece in psql_pieces(sql, None))
+    except PsqlCommandError:  # one psql could not run either: the rest still counts
+        sql = _META_COMMAND.sub("", sql)
     try:
         trees = [json.loads(parser.parse_sql_json(sql))]
     except (ParseError, ValueError):

@@ -9,9 +9,8 @@ from collections.abc import Collection
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from pgrehearse.seed import SCENARIO_NAME_SQL
+from pgrehearse.seed import SCENARIO_NAME_SQL, holds_rows
 
 # tables whose primary key has no default and is not a type an application makes its own
 # keys in (a uuid, a bigint): the rows the schema inserts are all there are
@@ -28,14 +27,5 @@ HAVING bool_and(NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
 
 def reference_tables(conn: psycopg.Connection[Any], tables: Collection[str]) -> list[str]:
     """Of `tables`, those that hold rows already and name their own keys."""
-    kept = []
-    for (table,) in conn.execute(_SELF_KEYED).fetchall():
-        if table not in tables:
-            continue
-        schema, _, name = str(table).rpartition(".")
-        relation = sql.Identifier(schema, name) if schema else sql.Identifier(name)
-        found = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(relation))
-        row = found.fetchone()
-        if row is not None and row[0]:
-            kept.append(str(table))
-    return sorted(kept)
+    self_keyed = [str(t) for (t,) in conn.execute(_SELF_KEYED).fetchall()]
+    return sorted(t for t in self_keyed if t in tables and holds_rows(conn, t))

@@ -43,6 +43,7 @@ from pgrehearse.seed._seeder import (
     scaled_rows,
     seed_tables,
 )
+from pgrehearse.seed._tables import holds_rows
 
 __all__ = [
     "BLOCK_ROWS",
@@ -75,6 +76,7 @@ __all__ = [
     "earlier_by_name",
     "faker_pool",
     "faker_provider_for",
+    "holds_rows",
     "honour_checks",
     "infer_generator",
     "mentions",

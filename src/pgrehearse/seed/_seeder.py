@@ -46,7 +46,7 @@ from pgrehearse.seed._plan_model import TablePlan
 from pgrehearse.seed._sample_checks import sampled_check_problems
 from pgrehearse.seed._sink import Loading, copy_rows, pipe_folder
 from pgrehearse.seed._streams import SharedProgress, run_in_streams, seed_streams
-from pgrehearse.seed._tables import load_refs, qualified, sql_pool, table_columns
+from pgrehearse.seed._tables import holds_rows, load_refs, qualified, sql_pool, table_columns
 
 
 @dataclass(frozen=True)
@@ -162,20 +162,14 @@ def read_catalog(
                 hint="check the name under data.tables (schema-qualify it if needed)",
             ) from None
         # seeded, or kept as the schema filled it (`rows: 0` on reference rows)
-        catalog[name].will_have_rows = rows[name] > 0 or _holds_rows(conn, name)
+        catalog[name].will_have_rows = rows[name] > 0 or holds_rows(conn, name)
     for info in list(catalog.values()):
         for ref_table, _ in info.foreign_keys.values():
             if ref_table not in catalog:
                 target = read_table(conn, ref_table)
-                target.will_have_rows = _holds_rows(conn, ref_table)
+                target.will_have_rows = holds_rows(conn, ref_table)
                 catalog[ref_table] = target
     return catalog
-
-
-def _holds_rows(conn: psycopg.Connection[Any], table: str) -> bool:
-    query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(qualified(table))
-    exists = conn.execute(query).fetchone()
-    return bool(exists and exists[0])
 
 
 def plan(conn: psycopg.Connection[Any], data: DataSpec, scale: float) -> list[TablePlan]:

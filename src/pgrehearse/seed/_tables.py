@@ -276,3 +276,10 @@ def _refs_in(spec: Any) -> list[RefColumn]:
 
 def qualified(name: str) -> sql.Composable:
     return sql.Identifier(*name.split("."))
+
+
+def holds_rows(conn: psycopg.Connection[Any], table: str) -> bool:
+    """Whether the table (a scenario's name for it) holds a row already."""
+    query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(qualified(table))
+    exists = conn.execute(query).fetchone()
+    return bool(exists and exists[0])
